@@ -1,0 +1,24 @@
+// Little-endian field access for wire and flash formats. Every multi-byte field the project
+// stores or sends is little-endian, read and written through these, never through a cast.
+#pragma once
+
+#include <cstdint>
+
+namespace ota {
+
+constexpr void put_u16(std::uint8_t* p, std::uint16_t v) {
+  p[0] = static_cast<std::uint8_t>(v);
+  p[1] = static_cast<std::uint8_t>(v >> 8);
+}
+constexpr void put_u32(std::uint8_t* p, std::uint32_t v) {
+  put_u16(p, static_cast<std::uint16_t>(v));
+  put_u16(p + 2, static_cast<std::uint16_t>(v >> 16));
+}
+constexpr std::uint16_t get_u16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
+}
+constexpr std::uint32_t get_u32(const std::uint8_t* p) {
+  return get_u16(p) | (static_cast<std::uint32_t>(get_u16(p + 2)) << 16);
+}
+
+}  // namespace ota

@@ -1,0 +1,81 @@
+// The device side of an update: the OTA client library a user puts in their application (and the
+// bootloader runs in recovery mode). Portable: it reaches the board only through the flash map
+// and the link.
+//
+// Use (see docs/client-library.md):
+//     ota::UpdateClient client(map, link, info);
+//     client.boot();                       // once, at start-up: HELLO with any pending report
+//     for (;;) {
+//       client.receive(bytes, n);          // whatever the UART delivered
+//       if (client.reset_requested() && uart_drained()) system_reset();
+//     }
+//
+// What it does, in the spec's terms: START is checked (size against the staging limit, packet
+// parameters, vector table) before anything is erased; DATA is stored in order from the start of
+// the staging area, each staging unit erased just before its first packet and marked done in the
+// journal once written and verified, so that an interrupted download resumes; after the last
+// packet the CRC-32 of everything stored is compared with START's; equal: "OTA-START" is written,
+// RESULT ok is sent and a reset is requested. At boot, "OTA-SUCCESS" is reported in HELLO until
+// the server acknowledges it, then cleared.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ota/flags.hpp"
+#include "ota/link.hpp"
+#include "ota/protocol.hpp"
+
+namespace ota {
+
+struct DeviceInfo {
+  Role role = Role::application;
+  std::uint32_t app_version = 0;
+  std::uint8_t uid[12] = {};
+  std::uint8_t window = 8;  // DATA frames the server may keep in flight
+};
+
+class UpdateClient {
+ public:
+  UpdateClient(const FlashMap& map, Link& link, const DeviceInfo& info);
+
+  // Announces the device (HELLO, with the pending report if any). Call once at start-up.
+  void boot();
+  void receive(const std::uint8_t* bytes, std::size_t len);
+  void receive(std::uint8_t byte);
+
+  // True once the download is verified and "OTA-START" written: reset when the link has drained.
+  bool reset_requested() const { return reset_requested_; }
+  bool downloading() const { return active_; }
+
+ private:
+  void on_frame(const Frame& f);
+  void on_start(const Start& s);
+  void on_data(const std::uint8_t* p, std::size_t len);
+  bool store(std::uint32_t index, const std::uint8_t* p, std::uint32_t len);
+  void finish_download();
+  void send(MsgType t, const std::uint8_t* payload, std::size_t len);
+  void send_hello();
+  void send_start_reply(Status s);
+  void send_ack();
+  void send_nak(Status s);
+  void send_result();
+  std::uint32_t packet_len(std::uint32_t index) const;
+
+  const FlashMap& map_;
+  Link& link_;
+  DeviceInfo info_;
+  FlagStore flags_;
+  Journal journal_;
+  FrameDecoderBuffer<2 + kMaxChunk> decoder_;
+
+  JournalRecord session_;
+  std::uint16_t next_ = 0;        // next DATA index expected
+  bool active_ = false;           // a START was accepted and the download is not finished
+  bool nak_sent_ = false;         // one NAK per gap: further frames of the gap are dropped quietly
+  bool finished_ = false;         // the download ended; result_ is repeated to late DATA
+  bool reset_requested_ = false;
+  Result result_;
+};
+
+}  // namespace ota

@@ -1,0 +1,94 @@
+// The flag store and the download journal: what survives a reset or a power cut.
+//
+// Flag area (the spec's page 63 / W25Q sector 15), bytes 0-11:
+//     "OTA-START"   + FF FF FF   a verified download waits to be installed
+//     "OTA-SUCCESS" + FF         the bootloader installed it; the application reports and clears
+//     FF x 12                    nothing pending
+//     anything else              a write or erase was torn by a power cut: treated as nothing
+//                                pending (it can never read as either text by accident, since a
+//                                torn program only clears bits of the text written and a torn
+//                                erase only sets bits of the text erased, and neither text can be
+//                                made from the other that way).
+//
+// Journal (the last erase unit of the staging area, which lies beyond the image limit):
+//     +0   record: magic, image size, CRC-32, version, packet size, packet count, record CRC-32
+//     +32  "installed" marker: 0x0000 once the bootloader has copied and verified the image
+//     +64  one 16-bit "unit done" marker per staging erase unit, in order
+// A marker counts as set when it is not 0xFFFF; markers are only written after what they stand for
+// is verified in flash, so a torn marker is either still unset (the work is redone) or set (the
+// work was already done). The record carries its own CRC, so a torn record reads as no record.
+//
+// Why two erase units: moving "OTA-START" to "OTA-SUCCESS" needs an erase of the flag area, and a
+// power cut inside that erase must not lose the fact that the copy is complete. The "installed"
+// marker, written in the journal before the flag area is erased, carries that fact across: the
+// bootloader sees it and finishes the move (roll forward). See docs/design.md for every cut point.
+#pragma once
+
+#include <cstdint>
+
+#include "ota/flash_map.hpp"
+
+namespace ota {
+
+enum class Flag : std::uint8_t { none, start, success, torn };
+
+class FlagStore {
+ public:
+  explicit FlagStore(const FlashMap& map) : map_(map) {}
+
+  Flag read() const;
+  // Erases the area if bytes 0-11 are not blank, writes the text and reads it back.
+  bool set(Flag f);
+  // Erases the area unless it is already blank.
+  bool clear();
+
+ private:
+  Flash& dev() const { return map_.device(map_.layout.flags); }
+  const FlashMap& map_;
+};
+
+struct JournalRecord {
+  std::uint32_t image_size = 0;
+  std::uint32_t image_crc = 0;
+  std::uint32_t image_version = 0;
+  std::uint16_t packet_size = 0;
+  std::uint16_t packet_count = 0;
+  bool operator==(const JournalRecord&) const = default;
+};
+
+class Journal {
+ public:
+  static constexpr std::uint32_t kRecordOffset = 0;
+  static constexpr std::uint32_t kRecordSize = 24;
+  static constexpr std::uint32_t kInstalledOffset = 32;
+  static constexpr std::uint32_t kUnitsOffset = 64;
+  static constexpr std::uint32_t kMagic = 0x4A41544F;  // "OTAJ"
+
+  explicit Journal(const FlashMap& map) : map_(map) {}
+
+  // True and r filled if a valid record is stored.
+  bool read(JournalRecord& r) const;
+  // Erases the journal, then writes the record (a new download begins).
+  bool begin(const JournalRecord& r);
+  // Number of staging units done, counted from unit 0 up to the first unset marker.
+  std::uint32_t units_done() const;
+  bool mark_unit_done(std::uint32_t unit);
+  bool installed() const;
+  bool mark_installed();
+  // Erases the journal unless it is already blank.
+  bool clear();
+
+  // Staging units an image of `size` bytes occupies.
+  std::uint32_t units_for(std::uint32_t size) const {
+    return (size + map_.layout.staging_unit - 1) / map_.layout.staging_unit;
+  }
+
+ private:
+  Flash& dev() const { return map_.device(map_.layout.staging); }
+  std::uint32_t base() const { return map_.layout.journal().base; }
+  bool marker_set(std::uint32_t offset) const;
+  bool set_marker(std::uint32_t offset);
+  const FlashMap& map_;
+};
+
+}  // namespace ota

@@ -1,0 +1,53 @@
+// The flash port contract: the only way the core touches non-volatile memory.
+//
+// A port implements Flash for each flash device it has (the STM32F1 internal flash, a W25Q on
+// SPI, the simulated parts of the tests, ...). Addresses are absolute in the device's own space
+// (0x08000000.. for the internal flash, 0x000000.. for a W25Q).
+//
+// Contract, stricter than any one chip so that core code that passes the simulator runs on all:
+//  - erase(addr): addr is aligned to erase_size; the unit reads back as all 0xFF afterwards.
+//  - write(addr, data, len): addr and len are multiples of write_size. Every write_size unit written
+//    must either read 0xFF..FF before (erased), or be written with all-zero bytes (the STM32F1 lets
+//    0x0000 be programmed over any half-word; a NOR flash can always clear bits). Ports split
+//    writes that cross their own program pages.
+//  - read(addr, dst, len): any alignment.
+// Every call returns false on failure (programming error, timeout, power lost in a simulation);
+// the contents of the touched unit are then unknown.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ota {
+
+struct FlashGeometry {
+  std::uint32_t base;        // first address of the device
+  std::uint32_t size;        // bytes
+  std::uint32_t erase_size;  // smallest erasable unit (1 KB STM32F1 page, 4 KB W25Q sector)
+  std::uint32_t write_size;  // program granule (2 bytes STM32F1, 1 byte W25Q)
+};
+
+class Flash {
+ public:
+  explicit constexpr Flash(FlashGeometry g) : geometry_(g) {}
+  Flash(const Flash&) = delete;
+  Flash& operator=(const Flash&) = delete;
+
+  virtual bool read(std::uint32_t addr, void* dst, std::size_t len) = 0;
+  virtual bool write(std::uint32_t addr, const void* src, std::size_t len) = 0;
+  virtual bool erase(std::uint32_t addr) = 0;
+
+  const FlashGeometry& geometry() const { return geometry_; }
+  bool contains(std::uint32_t addr, std::uint32_t len) const {
+    return addr >= geometry_.base && len <= geometry_.size &&
+           addr - geometry_.base <= geometry_.size - len;
+  }
+
+ protected:
+  ~Flash() = default;
+
+ private:
+  FlashGeometry geometry_;
+};
+
+}  // namespace ota

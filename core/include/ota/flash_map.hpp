@@ -1,0 +1,40 @@
+// Binds a layout to the flash devices of one board: the internal flash always, a W25Q for the
+// external layout. Region-relative helpers used by the flag store, the journal, the installer
+// and the client.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ota/flash.hpp"
+#include "ota/layout.hpp"
+
+namespace ota {
+
+struct FlashMap {
+  const Layout& layout;
+  Flash& internal;
+  Flash* external = nullptr;  // required by the external layout
+
+  Flash& device(const Region& r) const {
+    return r.medium == Medium::internal ? internal : *external;
+  }
+  bool ready() const {
+    return layout.staging.medium == Medium::internal || external != nullptr;
+  }
+};
+
+// CRC-32 of len bytes of a flash device from addr; false if a read failed.
+bool crc32_of(Flash& dev, std::uint32_t addr, std::uint32_t len, std::uint32_t& crc);
+
+// True if every byte of [addr, addr+len) reads 0xFF.
+bool is_erased(Flash& dev, std::uint32_t addr, std::uint32_t len);
+
+// The image's first two vector table words fit this layout: initial stack pointer inside SRAM
+// (word aligned), reset handler a Thumb address inside the application area.
+constexpr bool vector_table_sane(const Layout& l, std::uint32_t sp, std::uint32_t reset) {
+  return sp > kSramBase && sp <= kSramBase + kSramSize && sp % 4 == 0 && (reset & 1u) != 0 &&
+         (reset & ~1u) >= l.app.base + 8 && (reset & ~1u) < l.app.end();
+}
+
+}  // namespace ota

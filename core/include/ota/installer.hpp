@@ -1,0 +1,54 @@
+// The bootloader's install logic, portable: everything the bootloader decides, apart from the
+// drivers it runs on and the jump itself.
+//
+// Installer::run() at every boot:
+//   1. journal "installed" marker set -> the copy is done and verified: finish the flag move
+//      (flag area to "OTA-SUCCESS", journal erased). Nothing of the application is touched.
+//   2. flag "OTA-START" -> check the staged image BEFORE touching the application: a valid
+//      journal record whose units are all done, CRC-32 of the staging area equal to the record's,
+//      a sane vector table. Refused: flag and journal are cleared, the application stays as it is.
+//      Accepted: copy page by page (pages already equal are skipped, so a resumed install or an
+//      image that differs in one page only costs what differs), verify the CRC-32 of the copy,
+//      set the "installed" marker, then finish as in 1.
+//   3. otherwise nothing to do.
+// Every step can be cut by a power loss and redone: staging is never written during an install,
+// the flag stays "OTA-START" until the copy is verified, and the marker carries the rest.
+//
+// app_valid() decides whether the application may be started: its vector table is sane and no
+// install is pending.
+#pragma once
+
+#include <cstdint>
+
+#include "ota/flags.hpp"
+
+namespace ota {
+
+class Installer {
+ public:
+  enum class Result : std::uint8_t {
+    nothing,    // no update pending
+    installed,  // a staged image was copied and verified now
+    finished,   // an install cut by a power loss after its copy was completed now
+    refused,    // the staged image failed its checks; the application was not touched
+    failed,     // a flash operation failed; the next boot tries again
+  };
+
+  explicit Installer(const FlashMap& map) : map_(map), flags_(map), journal_(map) {}
+
+  Result run();
+  bool app_valid() const;
+
+ private:
+  bool staged_image_ok(const JournalRecord& r);
+  bool copy(const JournalRecord& r);
+  bool finish();
+
+  const FlashMap& map_;
+  FlagStore flags_;
+  Journal journal_;
+};
+
+const char* to_string(Installer::Result r);
+
+}  // namespace ota

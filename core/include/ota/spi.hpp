@@ -1,0 +1,24 @@
+// The SPI port contract used by the portable W25Q driver (ota/w25q.hpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ota {
+
+class SpiBus {
+ public:
+  SpiBus() = default;
+  SpiBus(const SpiBus&) = delete;
+  SpiBus& operator=(const SpiBus&) = delete;
+
+  // Drive the chip select of the attached device (true = asserted, i.e. the pin low).
+  virtual void select(bool asserted) = 0;
+  // Full-duplex transfer of len bytes. tx may be null (0xFF is sent), rx may be null (discarded).
+  virtual void transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) = 0;
+
+ protected:
+  ~SpiBus() = default;
+};
+
+}  // namespace ota

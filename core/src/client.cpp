@@ -1,0 +1,245 @@
+#include "ota/client.hpp"
+
+#include "ota/bytes.hpp"
+
+namespace ota {
+
+UpdateClient::UpdateClient(const FlashMap& map, Link& link, const DeviceInfo& info)
+    : map_(map), link_(link), info_(info), flags_(map), journal_(map) {}
+
+void UpdateClient::boot() { send_hello(); }
+
+void UpdateClient::receive(const std::uint8_t* bytes, std::size_t len) {
+  while (len--) receive(*bytes++);
+}
+
+void UpdateClient::receive(std::uint8_t byte) {
+  switch (decoder_.feed(byte)) {
+    case FrameDecoder::Event::frame: on_frame(decoder_.frame()); break;
+    case FrameDecoder::Event::error:
+      if (active_) send_nak(Status::bad_frame);  // ask for a re-send at once, not after a timeout
+      break;
+    case FrameDecoder::Event::none: break;
+  }
+}
+
+void UpdateClient::on_frame(const Frame& f) {
+  switch (static_cast<MsgType>(f.type)) {
+    case MsgType::hello_request: send_hello(); return;
+    case MsgType::start: {
+      Start s;
+      if (decode(f, s)) on_start(s);
+      else send_start_reply(Status::bad_params);
+      return;
+    }
+    case MsgType::data:
+      if (f.len < 3) send_nak(Status::bad_length);
+      else on_data(f.payload, f.len);
+      return;
+    case MsgType::abort:
+      active_ = false;
+      send_hello();
+      return;
+    case MsgType::report_ack:
+      if (flags_.read() == Flag::success) flags_.clear();
+      send_hello();
+      return;
+    default: send_nak(Status::unknown_message); return;
+  }
+}
+
+void UpdateClient::on_start(const Start& s) {
+  const Layout& l = map_.layout;
+  const JournalRecord rec{s.image_size, s.image_crc, s.image_version, s.packet_size,
+                          s.packet_count};
+  const std::uint32_t write_size = map_.device(l.staging).geometry().write_size;
+  Status st = Status::ok;
+  if (reset_requested_ || flags_.read() == Flag::start || (active_ && !(rec == session_)))
+    st = Status::busy;
+  else if (s.image_size > l.image_limit)
+    st = Status::too_large;
+  else if (s.image_size < 8 || s.packet_size == 0 || s.packet_size > kMaxChunk ||
+           l.staging_unit % s.packet_size != 0 || s.packet_size % write_size != 0 ||
+           s.packet_count != packet_count_for(s.image_size, s.packet_size))
+    st = Status::bad_params;
+  else if (!vector_table_sane(l, s.initial_sp, s.reset_vector))
+    st = Status::invalid_image;
+  if (st != Status::ok) {
+    send_start_reply(st);
+    return;
+  }
+
+  std::uint32_t next = 0;
+  JournalRecord old;
+  if (journal_.read(old) && old == rec && !journal_.installed()) {
+    // The same image was being received: resume after the last unit marked done.
+    next = journal_.units_done() * l.staging_unit / s.packet_size;
+    if (next > rec.packet_count) next = rec.packet_count;
+  } else if (!journal_.begin(rec)) {
+    send_start_reply(Status::flash_error);
+    return;
+  }
+  session_ = rec;
+  next_ = static_cast<std::uint16_t>(next);
+  active_ = true;
+  finished_ = false;
+  nak_sent_ = false;
+  send_start_reply(Status::ok);
+  if (next_ == session_.packet_count) finish_download();
+}
+
+std::uint32_t UpdateClient::packet_len(std::uint32_t index) const {
+  const std::uint32_t off = index * session_.packet_size;
+  const std::uint32_t left = session_.image_size - off;
+  return left < session_.packet_size ? left : session_.packet_size;
+}
+
+void UpdateClient::on_data(const std::uint8_t* p, std::size_t len) {
+  if (!active_) {
+    if (finished_) send_result();  // the server missed RESULT: say it again
+    else send_nak(Status::no_session);
+    return;
+  }
+  const std::uint16_t index = get_u16(p);
+  const std::uint8_t* chunk = p + 2;
+  const std::uint32_t n = static_cast<std::uint32_t>(len - 2);
+  if (index < next_) {  // a duplicate: the server missed our ACK
+    send_ack();
+    return;
+  }
+  if (index > next_) {  // a gap: one NAK, then silence until `next_` arrives
+    send_nak(Status::out_of_order);
+    return;
+  }
+  if (n != packet_len(index)) {
+    send_nak(Status::bad_length);
+    return;
+  }
+  if (index == 0 && !vector_table_sane(map_.layout, get_u32(chunk), get_u32(chunk + 4))) {
+    active_ = false;  // START announced other words than the image carries
+    send_nak(Status::invalid_image);
+    return;
+  }
+  if (!store(index, chunk, n)) {
+    // Re-send from the start of the unit: it is erased again before its first packet.
+    const std::uint32_t per_unit = map_.layout.staging_unit / session_.packet_size;
+    next_ = static_cast<std::uint16_t>(index / per_unit * per_unit);
+    send_nak(Status::flash_error);
+    return;
+  }
+  nak_sent_ = false;
+  ++next_;
+  if (next_ == session_.packet_count) finish_download();
+  else send_ack();
+}
+
+bool UpdateClient::store(std::uint32_t index, const std::uint8_t* p, std::uint32_t len) {
+  const Layout& l = map_.layout;
+  Flash& dev = map_.device(l.staging);
+  const std::uint32_t off = index * session_.packet_size;
+  const std::uint32_t addr = l.staging.base + off;
+  if (off % l.staging_unit == 0 && !dev.erase(addr)) return false;
+
+  // Program whole write granules; a short last packet is padded with the erased value.
+  const std::uint32_t ws = dev.geometry().write_size;
+  const std::uint32_t body = len / ws * ws;
+  if (body && !dev.write(addr, p, body)) return false;
+  if (body != len) {
+    std::uint8_t tail[8] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+    for (std::uint32_t i = body; i < len; ++i) tail[i - body] = p[i];
+    if (ws > sizeof tail || !dev.write(addr + body, tail, ws)) return false;
+  }
+  // Verify what landed before counting it as stored.
+  std::uint8_t back[32];
+  for (std::uint32_t i = 0; i < len; i += sizeof back) {
+    const std::uint32_t n = len - i < sizeof back ? len - i : sizeof back;
+    if (!dev.read(addr + i, back, n)) return false;
+    for (std::uint32_t k = 0; k < n; ++k)
+      if (back[k] != p[i + k]) return false;
+  }
+  const bool unit_full = (off + len) % l.staging_unit == 0;
+  const bool last = index + 1 == session_.packet_count;
+  return !(unit_full || last) || journal_.mark_unit_done(off / l.staging_unit);
+}
+
+void UpdateClient::finish_download() {
+  const Layout& l = map_.layout;
+  active_ = false;
+  finished_ = true;
+  std::uint32_t crc = 0;
+  if (!crc32_of(map_.device(l.staging), l.staging.base, session_.image_size, crc)) {
+    result_ = Result{Status::flash_error, 0};
+  } else if (crc != session_.image_crc) {
+    // The stored image is wrong as a whole: forget it, so that the next offer starts over.
+    journal_.clear();
+    result_ = Result{Status::crc_mismatch, crc};
+  } else if (!flags_.set(Flag::start)) {
+    result_ = Result{Status::flash_error, crc};
+  } else {
+    result_ = Result{Status::ok, crc};
+    reset_requested_ = true;
+  }
+  send_result();
+}
+
+void UpdateClient::send(MsgType t, const std::uint8_t* payload, std::size_t len) {
+  std::uint8_t out[encoded_size_max(Hello::kSize)];
+  const std::size_t n = encode_frame(static_cast<std::uint8_t>(t), payload, len, out, sizeof out);
+  if (n) link_.send(out, n);
+}
+
+void UpdateClient::send_hello() {
+  Hello h;
+  h.layout = map_.layout.id;
+  h.role = info_.role;
+  h.window = info_.window;
+  for (int i = 0; i < 12; ++i) h.uid[i] = info_.uid[i];
+  h.app_version = info_.app_version;
+  h.staging_capacity = map_.layout.image_limit;
+  const Flag f = flags_.read();
+  h.report = f == Flag::success ? Report::upgrade_ok
+             : f == Flag::start ? Report::download_ok
+                                : Report::none;
+  JournalRecord rec;
+  if (active_) {
+    h.session_crc = session_.image_crc;
+    h.session_next = next_;
+  } else if (journal_.read(rec) && !journal_.installed() && rec.packet_size != 0) {
+    std::uint32_t next = journal_.units_done() * map_.layout.staging_unit / rec.packet_size;
+    h.session_crc = rec.image_crc;
+    h.session_next = static_cast<std::uint16_t>(next < rec.packet_count ? next : rec.packet_count);
+  }
+  std::uint8_t p[Hello::kSize];
+  encode(h, p);
+  send(MsgType::hello, p, sizeof p);
+}
+
+void UpdateClient::send_start_reply(Status s) {
+  std::uint8_t p[StartReply::kSize];
+  encode(StartReply{s, next_}, p);
+  send(MsgType::start_reply, p, sizeof p);
+}
+
+void UpdateClient::send_ack() {
+  std::uint8_t p[2];
+  put_u16(p, next_);
+  send(MsgType::data_ack, p, sizeof p);
+}
+
+void UpdateClient::send_nak(Status s) {
+  if (s == Status::out_of_order || s == Status::bad_frame) {
+    if (nak_sent_) return;
+    nak_sent_ = true;
+  }
+  std::uint8_t p[Nak::kSize];
+  encode(Nak{s, next_}, p);
+  send(MsgType::data_nak, p, sizeof p);
+}
+
+void UpdateClient::send_result() {
+  std::uint8_t p[Result::kSize];
+  encode(result_, p);
+  send(MsgType::result, p, sizeof p);
+}
+
+}  // namespace ota
