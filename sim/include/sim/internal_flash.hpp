@@ -1,0 +1,81 @@
+// The STM32F103C8 internal flash (medium density), stricter than silicon.
+//
+// PM0075 (STM32F10xxx Flash programming manual) 2.3.3 programming, 2.3.4 erase; RM0008 3.3.3:
+//  - 64 KB at 0x08000000, 64 pages of 1 KB; erased flash reads 0xFF.
+//  - Programming is by half-word at a half-word aligned address. Programming a half-word that does
+//    not read 0xFFFF is refused with PGERR (FLASH_SR bit 2) and leaves it unchanged, except that
+//    0x0000 may be written over any value ("the location is correctly programmed to 0x0000").
+//  - A page erase (PER) clears a whole 1 KB page to 0xFF; its address selects the page. The sim
+//    demands the page's first address.
+//
+// Two faces:
+//  - ota::Flash (read/write/erase) for the core under test: each write() or erase() call is one
+//    power-supply operation (even an empty or invalid one), which may be cut before it or torn
+//    (see sim/power.hpp). A write programs half-word by half-word and stops at the first PGERR.
+//  - Primitives for the board emulator's FLASH controller: program_halfword(), erase_page(),
+//    tear_program(), tear_erase(). They do not consult the power supply (the emulator owns time and
+//    power) but do count violations.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <span>
+#include <string>
+
+#include "ota/flash.hpp"
+#include "sim/power.hpp"
+#include "sim/violations.hpp"
+
+namespace sim {
+
+class InternalFlash final : public ota::Flash {
+ public:
+  static constexpr std::uint32_t kBase = 0x08000000;
+  static constexpr std::uint32_t kSize = 64 * 1024;
+  static constexpr std::uint32_t kPage = 1024;
+
+  enum class Program : std::uint8_t {
+    ok,
+    pgerr,        // the half-word did not read 0xFFFF and the value is not 0x0000: unchanged
+    misaligned,   // odd address or outside the flash: nothing happens
+  };
+
+  explicit InternalFlash(PowerSupply& power);  // contents all 0xFF
+
+  // ota::Flash. read: any alignment. write: addr and len even. erase: addr on a page boundary.
+  bool read(std::uint32_t addr, void* dst, std::size_t len) override;
+  bool write(std::uint32_t addr, const void* src, std::size_t len) override;
+  bool erase(std::uint32_t addr) override;
+
+  // Primitives (no power supply involved). addr is absolute (0x08000000..).
+  Program program_halfword(std::uint32_t addr, std::uint16_t value);
+  bool erase_page(std::uint32_t addr);  // false (and a violation) unless a page's first address
+  // Power lost while programming: each bit that should go 1 -> 0 randomly does or does not.
+  // Nothing happens where program_halfword() would not program (PGERR, misaligned).
+  void tear_program(std::uint32_t addr, std::uint16_t value, std::mt19937_64& rng);
+  // Power lost while erasing: each 0 bit of the page randomly becomes 1 or stays 0.
+  void tear_erase(std::uint32_t addr, std::mt19937_64& rng);
+
+  std::span<std::uint8_t> bytes() { return mem_; }
+  std::span<const std::uint8_t> bytes() const { return mem_; }
+  // Raw 64 KB image. load() fails (and changes nothing) unless the file is exactly 64 KB.
+  bool load(const std::filesystem::path& file);
+  bool save(const std::filesystem::path& file) const;
+
+  std::uint64_t violations() const { return violations_.count(); }
+  const std::string& last_violation() const { return violations_.last(); }
+  void clear_violations() { violations_.clear(); }
+
+ private:
+  std::uint16_t halfword(std::uint32_t offset) const;
+  void set_halfword(std::uint32_t offset, std::uint16_t value);
+  Program check_program(std::uint32_t addr, std::uint16_t value);
+
+  PowerSupply& power_;
+  std::array<std::uint8_t, kSize> mem_;
+  Violations violations_;
+};
+
+}  // namespace sim

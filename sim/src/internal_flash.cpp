@@ -1,0 +1,119 @@
+#include "sim/internal_flash.hpp"
+
+#include <cstring>
+
+#include "util.hpp"
+
+namespace sim {
+using detail::hex;
+
+InternalFlash::InternalFlash(PowerSupply& power)
+    : ota::Flash(ota::FlashGeometry{kBase, kSize, kPage, 2}), power_(power) {
+  mem_.fill(0xFF);
+}
+
+std::uint16_t InternalFlash::halfword(std::uint32_t offset) const {
+  return static_cast<std::uint16_t>(mem_[offset] | mem_[offset + 1] << 8);  // little-endian
+}
+
+void InternalFlash::set_halfword(std::uint32_t offset, std::uint16_t value) {
+  mem_[offset] = static_cast<std::uint8_t>(value);
+  mem_[offset + 1] = static_cast<std::uint8_t>(value >> 8);
+}
+
+InternalFlash::Program InternalFlash::check_program(std::uint32_t addr, std::uint16_t value) {
+  if (addr % 2 != 0 || !contains(addr, 2)) {
+    violations_.add("program at " + hex(addr) + ": not a half-word of the flash");
+    return Program::misaligned;
+  }
+  const std::uint16_t old = halfword(addr - kBase);
+  if (old != 0xFFFF && value != 0x0000) {
+    violations_.add("PGERR at " + hex(addr) + ": reads " + hex(old) + ", not erased");
+    return Program::pgerr;
+  }
+  return Program::ok;
+}
+
+InternalFlash::Program InternalFlash::program_halfword(std::uint32_t addr, std::uint16_t value) {
+  const Program r = check_program(addr, value);
+  if (r == Program::ok) set_halfword(addr - kBase, value);
+  return r;
+}
+
+void InternalFlash::tear_program(std::uint32_t addr, std::uint16_t value, std::mt19937_64& rng) {
+  if (check_program(addr, value) != Program::ok) return;
+  const std::uint16_t old = halfword(addr - kBase);
+  const auto clear = static_cast<std::uint16_t>(old & ~value);  // bits that should go 1 -> 0
+  const auto done = static_cast<std::uint16_t>(clear & rng());
+  set_halfword(addr - kBase, static_cast<std::uint16_t>(old & ~done));
+}
+
+bool InternalFlash::erase_page(std::uint32_t addr) {
+  if (addr % kPage != 0 || !contains(addr, kPage)) {
+    violations_.add("erase at " + hex(addr) + ": not the first address of a page");
+    return false;
+  }
+  std::memset(&mem_[addr - kBase], 0xFF, kPage);
+  return true;
+}
+
+void InternalFlash::tear_erase(std::uint32_t addr, std::mt19937_64& rng) {
+  if (addr % kPage != 0 || !contains(addr, kPage)) {
+    violations_.add("erase at " + hex(addr) + ": not the first address of a page");
+    return;
+  }
+  for (std::uint32_t i = 0; i < kPage; ++i) mem_[addr - kBase + i] |= static_cast<std::uint8_t>(rng());
+}
+
+bool InternalFlash::read(std::uint32_t addr, void* dst, std::size_t len) {
+  if (power_.dead()) return false;
+  if (len > kSize || !contains(addr, static_cast<std::uint32_t>(len))) {
+    violations_.add("read at " + hex(addr) + ": outside the flash");
+    return false;
+  }
+  if (len != 0) std::memcpy(dst, &mem_[addr - kBase], len);
+  return true;
+}
+
+// One operation however long: the STM32 programs half-word after half-word, so a cut leaves a
+// prefix programmed, one half-word torn and the rest untouched.
+bool InternalFlash::write(std::uint32_t addr, const void* src, std::size_t len) {
+  const OpFate fate = power_.begin_op();
+  if (fate == OpFate::dead || fate == OpFate::skip) return false;
+  if (addr % 2 != 0 || len % 2 != 0 || len > kSize || !contains(addr, static_cast<std::uint32_t>(len))) {
+    violations_.add("write at " + hex(addr) + " len " + std::to_string(len) +
+                    ": not half-words of the flash");
+    return false;
+  }
+  const auto* p = static_cast<const std::uint8_t*>(src);
+  const std::size_t n = len / 2;
+  std::size_t whole = n;
+  if (fate == OpFate::tear) {
+    if (n == 0) return false;
+    whole = std::uniform_int_distribution<std::size_t>(0, n - 1)(power_.rng());
+  }
+  for (std::size_t i = 0; i < whole; ++i) {
+    const auto value = static_cast<std::uint16_t>(p[2 * i] | p[2 * i + 1] << 8);
+    if (program_halfword(addr + static_cast<std::uint32_t>(2 * i), value) != Program::ok) return false;
+  }
+  if (fate == OpFate::run) return true;
+  const auto value = static_cast<std::uint16_t>(p[2 * whole] | p[2 * whole + 1] << 8);
+  tear_program(addr + static_cast<std::uint32_t>(2 * whole), value, power_.rng());
+  return false;
+}
+
+bool InternalFlash::erase(std::uint32_t addr) {
+  const OpFate fate = power_.begin_op();
+  if (fate == OpFate::dead || fate == OpFate::skip) return false;
+  if (fate == OpFate::run) return erase_page(addr);
+  tear_erase(addr, power_.rng());
+  return false;
+}
+
+bool InternalFlash::load(const std::filesystem::path& file) { return detail::load_image(file, mem_); }
+
+bool InternalFlash::save(const std::filesystem::path& file) const {
+  return detail::save_image(file, mem_);
+}
+
+}  // namespace sim
