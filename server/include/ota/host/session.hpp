@@ -1,0 +1,107 @@
+// One device's update, as the server sees it: a state machine over the shared protocol source,
+// with no I/O of its own. The transport (serial port, TCP, an in-process simulation) feeds it the
+// bytes it receives and the time, and sends what take_output() returns. That keeps the same code
+// for one device on a bench and for many devices behind a listening socket.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ota/frame.hpp"
+#include "ota/protocol.hpp"
+
+namespace ota::host {
+
+struct SessionOptions {
+  std::uint16_t packet_size = kMaxChunk;  // capped by the device's max_chunk
+  std::uint8_t window = 0;                // 0: as many as the device allows
+  bool force = false;                     // push even if the device already runs this version
+  std::uint32_t hello_interval_ms = 500;  // HELLO_REQ period while waiting for the device
+  std::uint32_t hello_timeout_ms = 10000;
+  std::uint32_t reply_timeout_ms = 1500;  // no progress for this long: re-send
+  std::uint32_t max_retries = 12;         // consecutive re-sends without progress
+  std::uint32_t reboot_timeout_ms = 30000;  // from download OK to the new application's HELLO
+};
+
+enum class Outcome : std::uint8_t {
+  pending,
+  upgraded,         // the device reported upgrade OK running the image's version
+  up_to_date,       // the device already ran that version; nothing sent
+  refused,          // the device refused START or the image (reason in detail)
+  checksum_failed,  // download finished but the total CRC-32 did not match
+  upgrade_failed,   // the device came back without the new version
+  timeout,          // the device stopped answering
+  link_lost,        // the transport reported the link down
+  protocol_error,   // the device speaks another protocol version or sent nonsense
+};
+const char* to_string(Outcome o);
+
+enum class Phase : std::uint8_t { hello, start, download, reboot, report_ack, done };
+const char* to_string(Phase p);
+
+struct Event {
+  std::string kind;  // "hello", "start", "resume", "retry", "nak", "result", "report", "done"
+  std::string text;  // one human-readable line
+};
+
+class Session {
+ public:
+  Session(std::vector<std::uint8_t> image, std::uint32_t version, SessionOptions options = {});
+
+  void begin(std::uint64_t now_ms);
+  void on_bytes(const std::uint8_t* data, std::size_t len, std::uint64_t now_ms);
+  void on_tick(std::uint64_t now_ms);
+  void on_link_lost(std::uint64_t now_ms);
+
+  std::vector<std::uint8_t> take_output();
+  std::vector<Event> take_events();
+
+  bool done() const { return phase_ == Phase::done; }
+  Phase phase() const { return phase_; }
+  Outcome outcome() const { return outcome_; }
+  const std::string& detail() const { return detail_; }
+  const std::optional<Hello>& device() const { return device_; }
+  std::uint32_t packets_acked() const { return base_; }
+  std::uint32_t packet_count() const { return count_; }
+  std::uint32_t frames_sent() const { return frames_sent_; }
+  std::uint32_t resends() const { return resends_; }
+  std::uint32_t image_crc() const { return crc_; }
+
+ private:
+  void on_frame(const Frame& f, std::uint64_t now);
+  void on_hello(const Hello& h, std::uint64_t now);
+  void send_frame(MsgType t, const std::uint8_t* payload, std::size_t len, bool flush);
+  void send_start(std::uint64_t now);
+  void pump(std::uint64_t now);
+  void go_back(std::uint32_t next, std::uint64_t now);
+  void finish(Outcome o, std::string detail);
+  void event(std::string kind, std::string text);
+  void progress(std::uint64_t now) { last_progress_ = now; retries_ = 0; }
+
+  std::vector<std::uint8_t> image_;
+  std::uint32_t version_;
+  std::uint32_t crc_;
+  SessionOptions opt_;
+  std::uint16_t packet_size_ = 0;
+  std::uint32_t count_ = 0;
+  std::uint32_t window_ = 1;
+  std::uint32_t base_ = 0;  // every packet below is stored on the device
+  std::uint32_t next_ = 0;  // next packet to send
+  std::uint32_t frames_sent_ = 0;
+  std::uint32_t resends_ = 0;
+  std::uint32_t retries_ = 0;
+  std::uint64_t phase_start_ = 0;
+  std::uint64_t last_progress_ = 0;
+  std::uint64_t last_hello_req_ = 0;
+  Phase phase_ = Phase::hello;
+  Outcome outcome_ = Outcome::pending;
+  std::string detail_;
+  std::optional<Hello> device_;
+  FrameDecoderBuffer<64> decoder_;
+  std::vector<std::uint8_t> out_;
+  std::vector<Event> events_;
+};
+
+}  // namespace ota::host

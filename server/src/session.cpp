@@ -1,0 +1,311 @@
+#include "ota/host/session.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "ota/bytes.hpp"
+#include "ota/crc.hpp"
+
+namespace ota::host {
+
+const char* to_string(Outcome o) {
+  switch (o) {
+    case Outcome::pending: return "pending";
+    case Outcome::upgraded: return "upgraded";
+    case Outcome::up_to_date: return "up-to-date";
+    case Outcome::refused: return "refused";
+    case Outcome::checksum_failed: return "checksum-failed";
+    case Outcome::upgrade_failed: return "upgrade-failed";
+    case Outcome::timeout: return "timeout";
+    case Outcome::link_lost: return "link-lost";
+    case Outcome::protocol_error: return "protocol-error";
+  }
+  return "?";
+}
+
+const char* to_string(Phase p) {
+  switch (p) {
+    case Phase::hello: return "hello";
+    case Phase::start: return "start";
+    case Phase::download: return "download";
+    case Phase::reboot: return "reboot";
+    case Phase::report_ack: return "report";
+    case Phase::done: return "done";
+  }
+  return "?";
+}
+
+Session::Session(std::vector<std::uint8_t> image, std::uint32_t version, SessionOptions options)
+    : image_(std::move(image)),
+      version_(version),
+      crc_(crc32(image_.data(), image_.size())),
+      opt_(options) {}
+
+void Session::begin(std::uint64_t now) {
+  phase_ = Phase::hello;
+  phase_start_ = last_hello_req_ = last_progress_ = now;
+  if (image_.size() < 8) {
+    finish(Outcome::refused, "image smaller than a vector table");
+    return;
+  }
+  send_frame(MsgType::hello_request, nullptr, 0, true);
+}
+
+void Session::on_bytes(const std::uint8_t* data, std::size_t len, std::uint64_t now) {
+  for (std::size_t i = 0; i < len && !done(); ++i) {
+    if (decoder_.feed(data[i]) == FrameDecoder::Event::frame) on_frame(decoder_.frame(), now);
+  }
+}
+
+void Session::on_link_lost(std::uint64_t) {
+  if (!done()) finish(Outcome::link_lost, std::string("link lost during ") + to_string(phase_));
+}
+
+std::vector<std::uint8_t> Session::take_output() { return std::exchange(out_, {}); }
+std::vector<Event> Session::take_events() { return std::exchange(events_, {}); }
+
+void Session::event(std::string kind, std::string text) {
+  events_.push_back(Event{std::move(kind), std::move(text)});
+}
+
+void Session::finish(Outcome o, std::string detail) {
+  phase_ = Phase::done;
+  outcome_ = o;
+  detail_ = std::move(detail);
+  event("done", std::string(to_string(o)) + (detail_.empty() ? "" : ": " + detail_));
+}
+
+void Session::send_frame(MsgType t, const std::uint8_t* payload, std::size_t len, bool flush) {
+  std::uint8_t buf[encoded_size_max(2 + kMaxChunk) + 1];
+  std::size_t at = 0;
+  if (flush) buf[at++] = kFrameDelimiter;  // ends any partial frame the device holds
+  at += encode_frame(static_cast<std::uint8_t>(t), payload, len, buf + at, sizeof buf - at);
+  out_.insert(out_.end(), buf, buf + at);
+}
+
+void Session::send_start(std::uint64_t now) {
+  phase_ = Phase::start;
+  last_progress_ = now;
+  Start s;
+  s.image_size = static_cast<std::uint32_t>(image_.size());
+  s.image_crc = crc_;
+  s.image_version = version_;
+  s.packet_size = packet_size_;
+  s.packet_count = static_cast<std::uint16_t>(count_);
+  s.initial_sp = get_u32(image_.data());
+  s.reset_vector = get_u32(image_.data() + 4);
+  std::uint8_t p[Start::kSize];
+  encode(s, p);
+  send_frame(MsgType::start, p, sizeof p, true);
+}
+
+void Session::on_frame(const Frame& f, std::uint64_t now) {
+  switch (static_cast<MsgType>(f.type)) {
+    case MsgType::hello: {
+      Hello h;
+      if (decode(f, h)) on_hello(h, now);
+      return;
+    }
+    case MsgType::start_reply: {
+      StartReply r;
+      if (phase_ != Phase::start || !decode(f, r)) return;
+      if (r.status != Status::ok) {
+        finish(Outcome::refused, to_string(r.status));
+        return;
+      }
+      if (r.next > count_) {
+        finish(Outcome::protocol_error, "device resumes beyond the last packet");
+        return;
+      }
+      base_ = next_ = r.next;
+      if (r.next > 0)
+        event("resume", "resuming at packet " + std::to_string(r.next) + " of " +
+                            std::to_string(count_));
+      phase_ = Phase::download;
+      progress(now);
+      pump(now);
+      return;
+    }
+    case MsgType::data_ack: {
+      if (phase_ != Phase::download || f.len != 2) return;
+      const std::uint32_t n = get_u16(f.payload);
+      if (n > base_ && n <= count_) {
+        base_ = n;
+        next_ = std::max(next_, base_);
+        progress(now);
+      }
+      pump(now);
+      return;
+    }
+    case MsgType::data_nak: {
+      Nak k;
+      if (phase_ != Phase::download || !decode(f, k)) return;
+      if (k.status == Status::no_session) {
+        event("nak", "device lost the download; offering it again");
+        send_start(now);
+        return;
+      }
+      if (k.status == Status::invalid_image || k.status == Status::bad_length) {
+        finish(Outcome::refused, to_string(k.status));
+        return;
+      }
+      event("nak", std::string(to_string(k.status)) + " at packet " + std::to_string(k.next));
+      if (++retries_ > opt_.max_retries) {
+        finish(Outcome::timeout, std::string("device keeps refusing: ") + to_string(k.status));
+        return;
+      }
+      go_back(k.next, now);
+      return;
+    }
+    case MsgType::result: {
+      Result r;
+      if ((phase_ != Phase::download && phase_ != Phase::start) || !decode(f, r)) return;
+      if (r.status == Status::ok) {
+        base_ = next_ = count_;
+        event("result", "download OK, device installs and restarts");
+        phase_ = Phase::reboot;
+        phase_start_ = last_hello_req_ = now;
+      } else if (r.status == Status::crc_mismatch) {
+        finish(Outcome::checksum_failed, "device computed CRC-32 " + std::to_string(r.crc) +
+                                             ", image has " + std::to_string(crc_));
+      } else {
+        finish(Outcome::refused, std::string("download failed: ") + to_string(r.status));
+      }
+      return;
+    }
+    default: return;
+  }
+}
+
+void Session::on_hello(const Hello& h, std::uint64_t now) {
+  device_ = h;
+  event("hello", std::string(h.role == Role::recovery ? "bootloader (recovery)" : "application") +
+                     " v" + std::to_string(h.app_version) +
+                     (h.report == Report::upgrade_ok    ? ", reports upgrade OK"
+                      : h.report == Report::download_ok ? ", reports download OK"
+                                                        : ""));
+  if (h.protocol != kProtocolVersion) {
+    finish(Outcome::protocol_error, "device speaks protocol " + std::to_string(h.protocol));
+    return;
+  }
+  const bool ours = h.app_version == version_ && h.role == Role::application;
+  switch (phase_) {
+    case Phase::hello:
+      if (h.report == Report::download_ok) {  // an install is pending: wait for it
+        phase_ = Phase::reboot;
+        phase_start_ = now;
+        return;
+      }
+      if (h.report == Report::upgrade_ok) {
+        // Acknowledge; ours ends the session, an older one is cleared before we go on.
+        send_frame(MsgType::report_ack, nullptr, 0, true);
+        if (ours) {
+          phase_ = Phase::report_ack;
+          progress(now);
+        }
+        return;
+      }
+      if (ours && !opt_.force) {
+        finish(Outcome::up_to_date, "device already runs v" + std::to_string(version_));
+        return;
+      }
+      packet_size_ = std::min<std::uint16_t>(opt_.packet_size, h.max_chunk);
+      window_ = std::max<std::uint32_t>(1, opt_.window ? std::min(opt_.window, h.window) : h.window);
+      count_ = packet_count_for(static_cast<std::uint32_t>(image_.size()), packet_size_);
+      event("start", std::to_string(image_.size()) + " bytes in " + std::to_string(count_) +
+                         " packets of " + std::to_string(packet_size_) + ", window " +
+                         std::to_string(window_));
+      send_start(now);
+      return;
+    case Phase::start:
+      // An answer to an earlier HELLO_REQ, sent before the device saw START (the stream keeps
+      // order). If the device restarted instead, the START retry timer offers the image again.
+      return;
+    case Phase::download:
+      // Only a restart makes the device say HELLO now (power, watchdog): offer the image again,
+      // and it resumes where its journal says.
+      send_start(now);
+      return;
+    case Phase::reboot:
+      if (h.report == Report::download_ok) return;  // not restarted yet
+      if (ours) {
+        if (h.report == Report::upgrade_ok) {
+          send_frame(MsgType::report_ack, nullptr, 0, true);
+          phase_ = Phase::report_ack;
+          progress(now);
+        } else {
+          finish(Outcome::upgraded, "running v" + std::to_string(version_) + " (no report)");
+        }
+        return;
+      }
+      finish(Outcome::upgrade_failed, "device came back running v" + std::to_string(h.app_version));
+      return;
+    case Phase::report_ack:
+      if (h.report == Report::none) finish(Outcome::upgraded, "running v" + std::to_string(version_));
+      return;
+    case Phase::done: return;
+  }
+}
+
+void Session::pump(std::uint64_t) {
+  std::uint8_t p[2 + kMaxChunk];
+  while (next_ < count_ && next_ < base_ + window_) {
+    const std::uint32_t off = next_ * packet_size_;
+    const std::uint32_t n =
+        std::min<std::uint32_t>(packet_size_, static_cast<std::uint32_t>(image_.size()) - off);
+    put_u16(p, static_cast<std::uint16_t>(next_));
+    std::copy_n(image_.data() + off, n, p + 2);
+    send_frame(MsgType::data, p, 2 + n, false);
+    ++frames_sent_;
+    ++next_;
+  }
+}
+
+void Session::go_back(std::uint32_t next, std::uint64_t now) {
+  base_ = std::clamp(next, base_, count_);
+  resends_ += next_ - base_;
+  next_ = base_;
+  last_progress_ = now;
+  pump(now);
+}
+
+void Session::on_tick(std::uint64_t now) {
+  if (done()) return;
+  const bool quiet = now - last_progress_ >= opt_.reply_timeout_ms;
+  switch (phase_) {
+    case Phase::hello:
+    case Phase::reboot: {
+      const std::uint64_t limit = phase_ == Phase::hello ? opt_.hello_timeout_ms : opt_.reboot_timeout_ms;
+      if (now - phase_start_ >= limit) {
+        finish(Outcome::timeout, phase_ == Phase::hello ? "no HELLO from the device"
+                                                        : "device did not come back after the download");
+      } else if (now - last_hello_req_ >= opt_.hello_interval_ms) {
+        last_hello_req_ = now;
+        send_frame(MsgType::hello_request, nullptr, 0, true);
+      }
+      return;
+    }
+    case Phase::start:
+    case Phase::download:
+    case Phase::report_ack:
+      if (!quiet) return;
+      if (++retries_ > opt_.max_retries) {
+        if (phase_ == Phase::report_ack)
+          finish(Outcome::upgraded, "running v" + std::to_string(version_) + " (report not acknowledged)");
+        else
+          finish(Outcome::timeout, std::string("no answer during ") + to_string(phase_));
+        return;
+      }
+      event("retry", std::string("no answer, re-sending (") + to_string(phase_) + ")");
+      if (phase_ == Phase::start) send_start(now);
+      else if (phase_ == Phase::download) go_back(base_, now);
+      else {
+        send_frame(MsgType::report_ack, nullptr, 0, true);
+        last_progress_ = now;
+      }
+      return;
+    case Phase::done: return;
+  }
+}
+
+}  // namespace ota::host

@@ -1,0 +1,323 @@
+// The device's update client through raw frames: every refusal leaves the application as it was,
+// and the download rules (order, duplicates, gaps, corrupted frames, resume) hold.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "ota/bytes.hpp"
+#include "ota/crc.hpp"
+#include "sim/device.hpp"
+#include "support.hpp"
+
+namespace {
+
+using ota::Status;
+
+// A scripted server: sends frames to the device and decodes what comes back.
+struct Raw {
+  explicit Raw(sim::Device& d) : dev(d) {}
+  sim::Device& dev;
+  ota::FrameDecoderBuffer<64> dec;
+  std::vector<std::vector<std::uint8_t>> payloads;
+  std::vector<std::uint8_t> types;
+
+  void send(ota::MsgType t, const std::uint8_t* p, std::size_t n) {
+    std::uint8_t buf[600];
+    const std::size_t len = ota::encode_frame(static_cast<std::uint8_t>(t), p, n, buf, sizeof buf);
+    dev.receive(buf, len);
+  }
+  void send_bytes(const std::vector<std::uint8_t>& b) { dev.receive(b.data(), b.size()); }
+  // Collects the device's frames since the last call.
+  void pump() {
+    payloads.clear();
+    types.clear();
+    for (std::uint8_t b : dev.take_output())
+      if (dec.feed(b) == ota::FrameDecoder::Event::frame) {
+        const auto f = dec.frame();
+        types.push_back(f.type);
+        payloads.emplace_back(f.payload, f.payload + f.len);
+      }
+  }
+  ota::Frame last() const {
+    return ota::Frame{types.back(), payloads.back().data(), payloads.back().size()};
+  }
+  ota::StartReply start(const ota::Start& s) {
+    std::uint8_t p[ota::Start::kSize];
+    ota::encode(s, p);
+    send(ota::MsgType::start, p, sizeof p);
+    pump();
+    ota::StartReply r{Status::unknown_message, 0};
+    EXPECT_FALSE(types.empty());
+    if (!types.empty()) {
+      EXPECT_TRUE(ota::decode(last(), r));
+    }
+    return r;
+  }
+  void data(std::uint16_t index, const std::uint8_t* bytes, std::size_t n) {
+    std::vector<std::uint8_t> p(2 + n);
+    ota::put_u16(p.data(), index);
+    std::copy_n(bytes, n, p.data() + 2);
+    send(ota::MsgType::data, p.data(), p.size());
+    pump();
+  }
+  ota::Hello hello() {
+    send(ota::MsgType::hello_request, nullptr, 0);
+    pump();
+    ota::Hello h;
+    EXPECT_TRUE(!types.empty() && ota::decode(last(), h));
+    return h;
+  }
+};
+
+ota::Start start_for(const std::vector<std::uint8_t>& img, std::uint32_t version, std::uint16_t psize = 256) {
+  ota::Start s;
+  s.image_size = static_cast<std::uint32_t>(img.size());
+  s.image_crc = ota::crc32(img.data(), img.size());
+  s.image_version = version;
+  s.packet_size = psize;
+  s.packet_count = static_cast<std::uint16_t>(ota::packet_count_for(s.image_size, psize));
+  s.initial_sp = ota::get_u32(img.data());
+  s.reset_vector = ota::get_u32(img.data() + 4);
+  return s;
+}
+
+class ClientTest : public ::testing::TestWithParam<const ota::Layout*> {
+ protected:
+  const ota::Layout& L = *GetParam();
+  sim::Device dev{L};
+  Raw raw{dev};
+  std::vector<std::uint8_t> v1 = sim::make_app_image(L, 1, 12 * 1024);
+  std::vector<std::uint8_t> before;
+
+  void SetUp() override {
+    dev.factory_install(v1);
+    dev.boot();
+    raw.pump();
+    before.assign(dev.app_region().begin(), dev.app_region().end());
+  }
+  void expect_app_untouched() {
+    EXPECT_TRUE(std::equal(before.begin(), before.end(), dev.app_region().begin()));
+    EXPECT_EQ(dev.violations(), 0u) << dev.last_violation();
+  }
+  void expect_staging_untouched() {
+    // Nothing was erased or written in the staging area (it is blank on a fresh device).
+    const auto& st = L.staging;
+    std::span<const std::uint8_t> bytes =
+        st.medium == ota::Medium::internal
+            ? std::span<const std::uint8_t>(dev.internal().bytes()).subspan(st.base - sim::InternalFlash::kBase, st.size)
+            : std::span<const std::uint8_t>(dev.chip().bytes()).subspan(st.base, st.size);
+    for (std::uint8_t b : bytes) ASSERT_EQ(b, 0xFF);
+  }
+  void send_image(const std::vector<std::uint8_t>& img, std::uint16_t from = 0, std::uint16_t psize = 256) {
+    const auto n = ota::packet_count_for(static_cast<std::uint32_t>(img.size()), psize);
+    for (std::uint32_t i = from; i < n; ++i) {
+      const std::size_t off = i * psize;
+      raw.data(static_cast<std::uint16_t>(i), img.data() + off, std::min<std::size_t>(psize, img.size() - off));
+    }
+  }
+};
+
+TEST_P(ClientTest, BootSaysHelloWithIdentity) {
+  const ota::Hello h = raw.hello();
+  EXPECT_EQ(h.protocol, ota::kProtocolVersion);
+  EXPECT_EQ(h.layout, L.id);
+  EXPECT_EQ(h.role, ota::Role::application);
+  EXPECT_EQ(h.app_version, 1u);
+  EXPECT_EQ(h.staging_capacity, L.image_limit);
+  EXPECT_EQ(h.report, ota::Report::none);
+  EXPECT_EQ(h.session_next, ota::kNoSession);
+}
+
+TEST_P(ClientTest, ImageOneByteOverTheLimitIsRefused) {
+  const auto big = sim::make_app_image(L, 2, L.image_limit + 1);
+  EXPECT_EQ(raw.start(start_for(big, 2)).status, Status::too_large);
+  expect_app_untouched();
+  expect_staging_untouched();
+  // Exactly at the limit is accepted.
+  const auto edge = sim::make_app_image(L, 2, L.image_limit);
+  EXPECT_EQ(raw.start(start_for(edge, 2)).status, Status::ok);
+}
+
+TEST_P(ClientTest, InconsistentParametersAreRefused) {
+  const auto img = sim::make_app_image(L, 2, 5000);
+  ota::Start s = start_for(img, 2);
+  s.packet_count = static_cast<std::uint16_t>(s.packet_count + 1);
+  EXPECT_EQ(raw.start(s).status, Status::bad_params);
+  s = start_for(img, 2);
+  s.packet_count = static_cast<std::uint16_t>(s.packet_count - 1);
+  EXPECT_EQ(raw.start(s).status, Status::bad_params);
+  s = start_for(img, 2, 300);  // does not divide the staging unit, and above the max chunk
+  EXPECT_EQ(raw.start(s).status, Status::bad_params);
+  s = start_for(img, 2, 0);
+  EXPECT_EQ(raw.start(s).status, Status::bad_params);
+  expect_app_untouched();
+  expect_staging_untouched();
+}
+
+TEST_P(ClientTest, InvalidVectorTableIsRefusedBeforeAnythingIsErased) {
+  auto img = sim::make_app_image(L, 2, 5000);
+  ota::put_u32(img.data(), 0x08001000);  // stack pointer in flash
+  EXPECT_EQ(raw.start(start_for(img, 2)).status, Status::invalid_image);
+  img = sim::make_app_image(L, 2, 5000);
+  ota::put_u32(img.data() + 4, L.bootloader.base + 0x101);  // reset handler in the bootloader
+  EXPECT_EQ(raw.start(start_for(img, 2)).status, Status::invalid_image);
+  expect_app_untouched();
+  expect_staging_untouched();
+}
+
+TEST_P(ClientTest, StartThatLiesAboutTheVectorTableIsCaughtAtPacketZero) {
+  auto img = sim::make_app_image(L, 2, 5000);
+  const ota::Start s = start_for(img, 2);
+  ota::put_u32(img.data() + 4, 0xFFFFFFFF);
+  ASSERT_EQ(raw.start(s).status, Status::ok);
+  raw.data(0, img.data(), 256);
+  ota::Nak k;
+  ASSERT_TRUE(ota::decode(raw.last(), k));
+  EXPECT_EQ(k.status, Status::invalid_image);
+  expect_app_untouched();
+}
+
+TEST_P(ClientTest, WrongTotalChecksumFailsWithoutOtaStart) {
+  const auto img = sim::make_app_image(L, 2, 3000);
+  ota::Start s = start_for(img, 2);
+  s.image_crc ^= 1;
+  ASSERT_EQ(raw.start(s).status, Status::ok);
+  send_image(img);
+  ota::Result r;
+  ASSERT_TRUE(ota::decode(raw.last(), r));
+  EXPECT_EQ(r.status, Status::crc_mismatch);
+  EXPECT_EQ(r.crc, ota::crc32(img.data(), img.size()));
+  EXPECT_FALSE(dev.boots() > 1);  // no reset
+  EXPECT_EQ(raw.hello().report, ota::Report::none);  // no OTA-START
+  dev.boot();
+  EXPECT_EQ(dev.last_install(), ota::Installer::Result::nothing);
+  EXPECT_EQ(dev.running_version(), 1u);
+  expect_app_untouched();
+}
+
+TEST_P(ClientTest, StartWhileAnotherUpdateIsInProgressIsRefused) {
+  const auto a = sim::make_app_image(L, 2, 5000);
+  const auto b = sim::make_app_image(L, 3, 6000);
+  ASSERT_EQ(raw.start(start_for(a, 2)).status, Status::ok);
+  raw.data(0, a.data(), 256);
+  EXPECT_EQ(raw.start(start_for(b, 3)).status, Status::busy);
+  // The same image again is a re-synchronisation, not a conflict.
+  EXPECT_EQ(raw.start(start_for(a, 2)).status, Status::ok);
+  // ABORT frees the device for another image.
+  raw.send(ota::MsgType::abort, nullptr, 0);
+  raw.pump();
+  EXPECT_EQ(raw.start(start_for(b, 3)).status, Status::ok);
+  expect_app_untouched();
+}
+
+TEST_P(ClientTest, StartWhileAnInstallIsPendingIsRefused) {
+  // "OTA-START" is set but the reset has not happened yet (as between RESULT and the reset).
+  ota::W25qFlash ext(dev.chip(), ota::kW25qUsed, 100);
+  ota::FlashMap map{L, dev.internal(), &ext};
+  ASSERT_TRUE(ota::FlagStore(map).set(ota::Flag::start));
+  EXPECT_EQ(raw.hello().report, ota::Report::download_ok);
+  const auto a = sim::make_app_image(L, 2, 3000);
+  EXPECT_EQ(raw.start(start_for(a, 2)).status, Status::busy);
+  expect_app_untouched();
+  expect_staging_untouched();
+}
+
+TEST_P(ClientTest, CompletedDownloadResetsIntoTheNewApplicationWithReport) {
+  const auto a = sim::make_app_image(L, 2, 3000);
+  ASSERT_EQ(raw.start(start_for(a, 2)).status, Status::ok);
+  send_image(a);  // the simulated device resets at once after RESULT ok
+  EXPECT_EQ(dev.boots(), 2u);
+  EXPECT_EQ(dev.last_install(), ota::Installer::Result::installed);
+  EXPECT_EQ(dev.running_version(), 2u);
+  ota::Hello h = raw.hello();
+  EXPECT_EQ(h.report, ota::Report::upgrade_ok);
+  EXPECT_EQ(h.app_version, 2u);
+  raw.send(ota::MsgType::report_ack, nullptr, 0);
+  raw.pump();
+  ASSERT_TRUE(ota::decode(raw.last(), h));
+  EXPECT_EQ(h.report, ota::Report::none);  // cleared once acknowledged
+  EXPECT_EQ(dev.violations(), 0u) << dev.last_violation();
+}
+
+TEST_P(ClientTest, OutOfOrderDuplicateAndCorruptedFramesAreHandled) {
+  const auto img = sim::make_app_image(L, 2, 2048);
+  ASSERT_EQ(raw.start(start_for(img, 2)).status, Status::ok);
+  raw.data(0, img.data(), 256);
+  EXPECT_EQ(ota::get_u16(raw.payloads.back().data()), 1);  // ACK next = 1
+  raw.data(2, img.data() + 512, 256);                       // gap: packet 1 lost
+  ota::Nak k;
+  ASSERT_TRUE(ota::decode(raw.last(), k));
+  EXPECT_EQ(k.status, Status::out_of_order);
+  EXPECT_EQ(k.next, 1);
+  raw.data(3, img.data() + 768, 256);  // still in the gap: silence, one NAK per gap
+  EXPECT_TRUE(raw.types.empty());
+  raw.data(0, img.data(), 256);  // duplicate: re-ACK
+  EXPECT_EQ(raw.types.back(), static_cast<std::uint8_t>(ota::MsgType::data_ack));
+  EXPECT_EQ(ota::get_u16(raw.payloads.back().data()), 1);
+  raw.data(1, img.data() + 256, 256);  // the gap is filled: NAKs are possible again
+  EXPECT_EQ(ota::get_u16(raw.payloads.back().data()), 2);
+  // A corrupted frame: NAK bad_frame with the index wanted.
+  std::uint8_t p[258];
+  ota::put_u16(p, 2);
+  std::copy_n(img.data() + 512, 256, p + 2);
+  std::uint8_t buf[600];
+  const std::size_t n = ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::data), p, sizeof p, buf, sizeof buf);
+  buf[100] ^= 0x10;
+  dev.receive(buf, n);
+  raw.pump();
+  ASSERT_TRUE(ota::decode(raw.last(), k));
+  EXPECT_EQ(k.status, Status::bad_frame);
+  EXPECT_EQ(k.next, 2);
+  // A packet of the wrong length.
+  raw.data(2, img.data() + 512, 100);
+  ASSERT_TRUE(ota::decode(raw.last(), k));
+  EXPECT_EQ(k.status, Status::bad_length);
+  send_image(img, 2);
+  EXPECT_EQ(dev.running_version(), 2u);
+  EXPECT_EQ(dev.violations(), 0u) << dev.last_violation();
+}
+
+TEST_P(ClientTest, DataWithoutStartIsRefused) {
+  raw.data(0, v1.data(), 256);
+  ota::Nak k;
+  ASSERT_TRUE(ota::decode(raw.last(), k));
+  EXPECT_EQ(k.status, Status::no_session);
+  expect_app_untouched();
+}
+
+TEST_P(ClientTest, InterruptedDownloadResumesAfterReset) {
+  const auto img = sim::make_app_image(L, 2, 20 * 1024);
+  ASSERT_EQ(raw.start(start_for(img, 2)).status, Status::ok);
+  const std::uint32_t packets_per_unit = L.staging_unit / 256;
+  // Send 2.5 units, then the device resets (power cycle).
+  for (std::uint32_t i = 0; i < packets_per_unit * 5 / 2; ++i)
+    raw.data(static_cast<std::uint16_t>(i), img.data() + i * 256, 256);
+  dev.power().cut();
+  dev.power_cycle();
+  raw.pump();
+  const ota::Hello h = raw.hello();
+  EXPECT_EQ(h.session_crc, ota::crc32(img.data(), img.size()));
+  EXPECT_EQ(h.session_next, packets_per_unit * 2);
+  const ota::StartReply r = raw.start(start_for(img, 2));
+  ASSERT_EQ(r.status, Status::ok);
+  EXPECT_EQ(r.next, packets_per_unit * 2);  // whole units only: the half unit is redone
+  send_image(img, r.next);
+  EXPECT_EQ(dev.running_version(), 2u);
+  EXPECT_TRUE(std::equal(img.begin(), img.end(), dev.app_region().begin()));
+  EXPECT_EQ(dev.violations(), 0u) << dev.last_violation();
+  // A different image is not resumed from that journal.
+}
+
+TEST_P(ClientTest, UnknownMessageIsNaked) {
+  raw.send(static_cast<ota::MsgType>(0x42), nullptr, 0);
+  raw.pump();
+  ota::Nak k;
+  ASSERT_TRUE(ota::decode(raw.last(), k));
+  EXPECT_EQ(k.status, Status::unknown_message);
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, ClientTest,
+                         ::testing::Values(&ota::kInternalLayout, &ota::kExternalLayout),
+                         test::LayoutName());
+
+}  // namespace

@@ -1,0 +1,130 @@
+// Whole updates between the host session and a simulated device, through the in-process wire:
+// both layouts, a lossy link, a link lost and restored, refusals seen from the server's side.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "ota/crc.hpp"
+#include "sim/wire.hpp"
+#include "support.hpp"
+
+namespace {
+
+using ota::host::Outcome;
+using ota::host::Session;
+
+class UpdateTest : public ::testing::TestWithParam<const ota::Layout*> {
+ protected:
+  const ota::Layout& L = *GetParam();
+  sim::Device dev{L};
+  std::vector<std::uint8_t> v1 = sim::make_app_image(L, 1, 10 * 1024);
+  std::vector<std::uint8_t> v2 = sim::make_app_image(L, 2, L.image_limit);
+
+  void SetUp() override {
+    dev.factory_install(v1);
+    dev.boot();
+  }
+  void expect_runs(const std::vector<std::uint8_t>& img, std::uint32_t version) {
+    EXPECT_EQ(dev.running_version(), version);
+    EXPECT_TRUE(std::equal(img.begin(), img.end(), dev.app_region().begin()));
+    EXPECT_EQ(dev.violations(), 0u) << dev.last_violation();
+  }
+};
+
+TEST_P(UpdateTest, LargestImageUpgradesWithReport) {
+  Session s(v2, 2);
+  sim::run_session(dev, s);
+  EXPECT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
+  EXPECT_EQ(s.resends(), 0u);
+  expect_runs(v2, 2);
+  // Offered again: nothing to do.
+  Session again(v2, 2);
+  sim::run_session(dev, again);
+  EXPECT_EQ(again.outcome(), Outcome::up_to_date);
+}
+
+TEST_P(UpdateTest, StopAndWaitAlsoWorks) {
+  ota::host::SessionOptions o;
+  o.window = 1;
+  o.packet_size = 64;
+  Session s(v2, 2, o);
+  sim::run_session(dev, s);
+  EXPECT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
+  expect_runs(v2, 2);
+}
+
+TEST_P(UpdateTest, TooLargeIsRefusedAndV1KeepsRunning) {
+  const auto big = sim::make_app_image(L, 2, L.image_limit + 1);
+  Session s(big, 2);
+  sim::run_session(dev, s);
+  EXPECT_EQ(s.outcome(), Outcome::refused);
+  EXPECT_NE(s.detail().find("too large"), std::string::npos) << s.detail();
+  expect_runs(v1, 1);
+}
+
+TEST_P(UpdateTest, LossyLinkStillEndsInV2) {
+  // Every burst in both directions may lose a byte, flip a bit or duplicate a byte.
+  std::mt19937 rng(1234);
+  auto damage = [&rng](std::vector<std::uint8_t>& b) {
+    if (b.empty()) return;
+    std::uniform_int_distribution<std::size_t> at(0, b.size() - 1);
+    switch (rng() % 8) {
+      case 0: b.erase(b.begin() + static_cast<std::ptrdiff_t>(at(rng))); break;
+      case 1: b[at(rng)] ^= static_cast<std::uint8_t>(1u << (rng() % 8)); break;
+      case 2: { const auto i = at(rng); b.insert(b.begin() + static_cast<std::ptrdiff_t>(i), b[i]); } break;
+      default: break;
+    }
+  };
+  sim::WireOptions w;
+  w.to_device = damage;
+  w.to_server = damage;
+  Session s(v2, 2);
+  sim::run_session(dev, s, w);
+  EXPECT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
+  EXPECT_GT(s.resends(), 0u);  // the damage did cost re-sends
+  expect_runs(v2, 2);
+}
+
+TEST_P(UpdateTest, LinkLostMidDownloadResumesWhenOfferedAgain) {
+  ota::host::SessionOptions o;
+  o.max_retries = 2;
+  o.reply_timeout_ms = 100;
+  Session first(v2, 2, o);
+  // The link goes dead (nothing passes either way) after 40 packets.
+  std::size_t frames = 0;
+  sim::WireOptions w;
+  w.to_device = [&frames](std::vector<std::uint8_t>& b) {
+    if (frames > 40) b.clear();
+    frames += static_cast<std::size_t>(std::count(b.begin(), b.end(), 0));
+  };
+  sim::run_session(dev, first, w);
+  EXPECT_EQ(first.outcome(), Outcome::timeout);
+  EXPECT_EQ(dev.running_version(), 1u);
+
+  Session second(v2, 2);
+  sim::run_session(dev, second);
+  EXPECT_EQ(second.outcome(), Outcome::upgraded) << second.detail();
+  bool resumed = false;
+  for (const auto& e : second.take_events()) resumed |= e.kind == "resume";
+  EXPECT_TRUE(resumed);
+  EXPECT_LT(second.frames_sent(), ota::packet_count_for(static_cast<std::uint32_t>(v2.size()), 256) - 10);
+  expect_runs(v2, 2);
+}
+
+TEST_P(UpdateTest, DeviceInRecoveryTakesAnImage) {
+  // The application area is blank: the bootloader's recovery client answers instead.
+  sim::Device blank(L);
+  blank.boot();
+  EXPECT_TRUE(blank.in_recovery());
+  Session s(v2, 2);
+  sim::run_session(blank, s);
+  EXPECT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
+  EXPECT_TRUE(blank.running_application());
+  EXPECT_EQ(blank.running_version(), 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, UpdateTest,
+                         ::testing::Values(&ota::kInternalLayout, &ota::kExternalLayout),
+                         test::LayoutName());
+
+}  // namespace
