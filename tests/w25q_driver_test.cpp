@@ -1,0 +1,191 @@
+// ota::W25qFlash (the portable driver) against sim::W25qChip.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "ota/w25q.hpp"
+#include "sim/power.hpp"
+#include "sim/w25q_chip.hpp"
+
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+constexpr std::uint32_t kSize = 64 * 1024;
+constexpr std::uint32_t kPolls = 1000;
+
+// Forwards to the chip and records each /CS-low transaction (bytes sent).
+class RecordingBus final : public ota::SpiBus {
+ public:
+  explicit RecordingBus(ota::SpiBus& inner) : inner_(inner) {}
+  void select(bool asserted) override {
+    if (asserted) log.emplace_back();
+    inner_.select(asserted);
+  }
+  void transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) override {
+    for (std::size_t i = 0; i < len; ++i) log.back().push_back(tx != nullptr ? tx[i] : 0xFF);
+    inner_.transfer(tx, rx, len);
+  }
+  std::vector<Bytes> log;
+
+ private:
+  ota::SpiBus& inner_;
+};
+
+Bytes pattern(std::size_t n, std::uint8_t seed) {
+  Bytes b(n);
+  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::uint8_t>(seed + i * 13);
+  return b;
+}
+
+TEST(W25qDriver, GeometryAndProbe) {
+  sim::PowerSupply power;
+  sim::W25qChip chip(power);
+  ota::W25qFlash flash(chip, kSize, kPolls);
+  EXPECT_EQ(flash.geometry().base, 0u);
+  EXPECT_EQ(flash.geometry().size, kSize);
+  EXPECT_EQ(flash.geometry().erase_size, 4096u);
+  EXPECT_EQ(flash.geometry().write_size, 1u);
+  std::uint32_t id = 0;
+  EXPECT_TRUE(flash.probe(&id));
+  EXPECT_EQ(id, 0xEF4015u);
+  EXPECT_TRUE(flash.probe(nullptr));
+  ota::W25qFlash too_big(chip, 4u << 20, kPolls);  // a 2 MB chip cannot hold 4 MB
+  EXPECT_FALSE(too_big.probe(&id));
+  EXPECT_EQ(chip.violations(), 0u);
+}
+
+TEST(W25qDriver, ProbeFailsWithoutAChip) {
+  sim::PowerSupply power;
+  sim::W25qChip chip(power);
+  ota::W25qFlash flash(chip, kSize, kPolls);
+  power.cut();  // an unpowered (or absent) chip reads 0xFF: BUSY forever
+  std::uint32_t id = 0;
+  EXPECT_FALSE(flash.probe(&id));
+}
+
+TEST(W25qDriver, WriteSplitsAtPageBoundaries) {
+  sim::PowerSupply power;
+  sim::W25qChip chip(power);
+  ota::W25qFlash flash(chip, kSize, kPolls);
+  const Bytes data = pattern(1000, 1);
+  ASSERT_TRUE(flash.write(200, data.data(), data.size()));  // 200..1199: 5 pages touched
+  EXPECT_EQ(power.count(), 5u);
+  EXPECT_TRUE(std::equal(data.begin(), data.end(), chip.bytes().begin() + 200));
+  EXPECT_EQ(chip.bytes()[199], 0xFF);
+  EXPECT_EQ(chip.bytes()[1200], 0xFF);
+  EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();  // in particular no page wrap
+
+  ASSERT_TRUE(flash.write(0x2000, data.data(), 256));  // one whole page: one command
+  EXPECT_EQ(power.count(), 6u);
+  ASSERT_TRUE(flash.write(0x2100, data.data(), 0));
+  EXPECT_EQ(power.count(), 6u);
+}
+
+TEST(W25qDriver, CommandSequenceOfAPageProgramAndAnErase) {
+  sim::PowerSupply power;
+  sim::W25qChip chip(power);
+  RecordingBus bus(chip);
+  ota::W25qFlash flash(bus, kSize, kPolls);
+  const std::uint8_t two[2] = {0x11, 0x22};
+  EXPECT_FALSE(flash.write(0x0120FF, two, 0));  // outside the 64 KB even with nothing to write
+  EXPECT_TRUE(bus.log.empty());
+  ASSERT_TRUE(flash.write(0x00F0FF, two, 2));
+  // page 0xF000 gets 1 byte at 0xF0FF, page 0xF100 the other
+  const std::vector<Bytes> expect = {
+      {0x05, 0xFF}, {0x06}, {0x05, 0xFF}, {0x02, 0x00, 0xF0, 0xFF, 0x11}, {0x05, 0xFF},
+      {0x05, 0xFF}, {0x06}, {0x05, 0xFF}, {0x02, 0x00, 0xF1, 0x00, 0x22}, {0x05, 0xFF}};
+  EXPECT_EQ(bus.log, expect);
+  bus.log.clear();
+  ASSERT_TRUE(flash.erase(0xF000));
+  const std::vector<Bytes> erase = {{0x05, 0xFF}, {0x06}, {0x05, 0xFF}, {0x20, 0x00, 0xF0, 0x00}, {0x05, 0xFF}};
+  EXPECT_EQ(bus.log, erase);
+}
+
+TEST(W25qDriver, EraseReadAndBounds) {
+  sim::PowerSupply power;
+  sim::W25qChip chip(power);
+  ota::W25qFlash flash(chip, kSize, kPolls);
+  ota::Flash& f = flash;  // used through the port contract
+  const Bytes data = pattern(3 * 4096, 9);
+  ASSERT_TRUE(f.write(0x1000, data.data(), data.size()));
+  ASSERT_TRUE(f.erase(0x2000));
+  Bytes back(3 * 4096 + 2);
+  ASSERT_TRUE(f.read(0x0FFF, back.data(), back.size()));  // any alignment, across sectors
+  EXPECT_EQ(back[0], 0xFF);
+  EXPECT_TRUE(std::equal(data.begin(), data.begin() + 4096, back.begin() + 1));
+  EXPECT_TRUE(std::all_of(back.begin() + 4097, back.begin() + 8193, [](std::uint8_t b) { return b == 0xFF; }));
+  EXPECT_TRUE(std::equal(data.begin() + 8192, data.end(), back.begin() + 8193));
+  EXPECT_EQ(back.back(), 0xFF);
+
+  const std::uint64_t ops = power.count();
+  std::uint8_t byte = 0;
+  EXPECT_FALSE(f.erase(0x2001));       // not a sector boundary
+  EXPECT_FALSE(f.erase(kSize));        // outside the driver's size
+  EXPECT_FALSE(f.write(kSize - 1, data.data(), 2));
+  EXPECT_FALSE(f.read(kSize, &byte, 1));
+  EXPECT_TRUE(f.read(kSize - 1, &byte, 1));
+  EXPECT_TRUE(f.read(0, nullptr, 0));
+  EXPECT_EQ(power.count(), ops);
+  EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();
+}
+
+TEST(W25qDriver, WaitsOutBusyOnAClockThatAdvances) {
+  sim::PowerSupply power;
+  sim::W25qChip chip(power);
+  std::uint64_t now = 0;
+  chip.set_timing([&] { return now += 10'000; }, sim::kW25qMax);  // every look: +10 us
+  ota::W25qFlash flash(chip, kSize, 100'000);
+  const Bytes data = pattern(600, 3);
+  ASSERT_TRUE(flash.erase(0x0000));
+  ASSERT_TRUE(flash.write(0x10, data.data(), data.size()));
+  Bytes back(600);
+  ASSERT_TRUE(flash.read(0x10, back.data(), back.size()));
+  EXPECT_EQ(back, data);
+  EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();  // never spoke to a BUSY chip
+}
+
+TEST(W25qDriver, TimesOutWhenTheChipStaysBusy) {
+  sim::PowerSupply power;
+  sim::W25qChip chip(power);
+  std::uint64_t now = 0;
+  chip.set_timing([&] { return now; }, sim::kW25qTypical);  // the clock stands still
+  RecordingBus bus(chip);
+  ota::W25qFlash flash(bus, kSize, 50);
+  const Bytes data = pattern(4, 0);
+  EXPECT_FALSE(flash.write(0, data.data(), data.size()));  // programs, then waits in vain
+  EXPECT_EQ(bus.log.back().size(), 1u + 50u);               // 0x05 + exactly poll_limit reads
+  Bytes back(4);
+  EXPECT_FALSE(flash.read(0, back.data(), back.size()));
+  EXPECT_FALSE(flash.erase(0));
+  std::uint32_t id = 0;
+  EXPECT_FALSE(flash.probe(&id));
+  EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();
+  now += 3'000'000;
+  ASSERT_TRUE(flash.read(0, back.data(), back.size()));
+  EXPECT_EQ(back, data);
+}
+
+TEST(W25qDriver, PowerCutMidWriteFailsAndRecovers) {
+  sim::PowerSupply power(4);
+  sim::W25qChip chip(power);
+  ota::W25qFlash flash(chip, kSize, kPolls);
+  const Bytes data = pattern(1024, 5);
+  power.plan_cut(2, sim::CutMode::torn);  // the third page program
+  EXPECT_FALSE(flash.write(0, data.data(), data.size()));
+  EXPECT_TRUE(power.dead());
+  EXPECT_TRUE(std::equal(data.begin(), data.begin() + 512, chip.bytes().begin()));
+  EXPECT_TRUE(std::all_of(chip.bytes().begin() + 768, chip.bytes().begin() + 1024,
+                          [](std::uint8_t b) { return b == 0xFF; }));
+  Bytes back(16);
+  EXPECT_FALSE(flash.read(0, back.data(), back.size()));
+  EXPECT_FALSE(flash.erase(0));
+  power.power_on();
+  ASSERT_TRUE(flash.erase(0));
+  ASSERT_TRUE(flash.write(0, data.data(), data.size()));
+  EXPECT_TRUE(std::equal(data.begin(), data.end(), chip.bytes().begin()));
+  EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();
+}
+
+}  // namespace
