@@ -3,6 +3,7 @@
 #   make demo    the main job: one full update of each layout
 #   make sizes   text+data of every firmware image against its region
 #   make bench   the figures in docs/benchmarks.md
+MAKEFLAGS += --no-print-directory
 BUILD    := $(CURDIR)/build
 HOST     := $(BUILD)/host
 FIRMWARE := $(BUILD)/firmware

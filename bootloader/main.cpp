@@ -1,0 +1,64 @@
+// The bootloader (both layouts; the layout comes with the ota_board_<layout> library).
+//   1. clocks, USART1, banner "boot <layout>"
+//   2. ota::Installer::run(): finishes or performs a pending install (see ota/installer.hpp)
+//   3. a valid application: stop the peripherals and jump to it
+//   4. otherwise recovery: the OTA client over USART1 takes an image into staging, then resets,
+//      and the next boot installs it. The device is never left without a way to be updated.
+#include "ota/client.hpp"
+#include "ota/installer.hpp"
+#include "stm32f1/board.hpp"
+#include "stm32f1/clock.hpp"
+#include "stm32f1/cpu.hpp"
+#include "stm32f1/usart1.hpp"
+#include "stm32f1/usart1_link.hpp"
+
+using namespace stm32f1;
+
+namespace {
+
+// Text lines go out before the first frame; the 0x00 that ends them makes a frame decoder on the
+// other side drop them as one bad frame and start clean.
+void say(const char* a, const char* b) {
+  usart1::write(a);
+  usart1::write(b);
+  usart1::write(reinterpret_cast<const std::uint8_t*>("\r\n"), 3);  // with the terminating 0x00
+}
+
+[[noreturn]] void recovery(const ota::FlashMap& map) {
+  Usart1Link link;
+  ota::DeviceInfo info;
+  info.role = ota::Role::recovery;
+  info.window = kLinkWindow;
+  cpu::uid(info.uid);
+  ota::UpdateClient client(map, link, info);
+  client.boot();
+  for (;;) {
+    std::uint8_t buf[64];
+    client.receive(buf, usart1::read(buf, sizeof buf));
+    if (client.reset_requested()) {
+      usart1::flush();
+      cpu::reset();  // the next boot installs the image just received
+    }
+  }
+}
+
+}  // namespace
+
+int main() {
+  const clock::Tree clocks = clock::init();
+  usart1::init(clocks.pclk2, 115200);
+  const ota::FlashMap& map = board::flash_map(clocks);
+  say("boot ", map.layout.name);
+
+  ota::Installer installer(map);
+  const ota::Installer::Result r = installer.run();
+  if (r != ota::Installer::Result::nothing) say("install: ", ota::to_string(r));
+  if (installer.app_valid()) {
+    usart1::flush();
+    usart1::deinit();
+    board::release();
+    cpu::jump_to_image(map.layout.app.base);
+  }
+  say("recovery", "");
+  recovery(map);
+}

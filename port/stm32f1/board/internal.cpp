@@ -1,0 +1,18 @@
+// Internal layout: application, staging and flags all in the internal flash.
+#include "ota/layout.hpp"
+#include "stm32f1/board.hpp"
+#include "stm32f1/internal_flash.hpp"
+
+namespace stm32f1::board {
+namespace {
+
+constexpr const ota::Layout& kLayout = ota::kInternalLayout;
+InternalFlash internal(kLayout.app.base);  // bootloader pages below app.base are refused
+const ota::FlashMap map{kLayout, internal, nullptr};
+
+}  // namespace
+
+const ota::FlashMap& flash_map(const clock::Tree&) { return map; }
+void release() {}
+
+}  // namespace stm32f1::board

@@ -1,0 +1,113 @@
+# Functions that turn sources into flashable images of one layout:
+#   ota_firmware_image(<target> LAYOUT internal|external IMAGE bootloader|app OUTPUT_NAME <name>
+#                      SOURCES ... [LIBRARIES ...] [DEFINITIONS ...])
+#     -> ${CMAKE_BINARY_DIR}/<layout>/<name>.elf/.bin/.hex/.map, checked after every link
+#   ota_factory_image(<layout> <bootloader target> <app target>)
+#     -> ${CMAKE_BINARY_DIR}/<layout>/factory.hex/.bin (bootloader, 0xFF up to the app, app)
+# and, once every image is declared, the `sizes` target (text+data of every image vs its region).
+get_filename_component(OTA_PORT_DIR ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
+set(OTA_PORT_DIR ${OTA_PORT_DIR} CACHE INTERNAL "port/stm32f1, for the functions below")
+find_program(OTA_READELF arm-none-eabi-readelf REQUIRED)
+
+# Link-time optimisation of the port, the board files and the images (not of ota_core, whose
+# flags are the core's own): smaller images, the bootloader above all.
+include(CheckIPOSupported)
+check_ipo_supported(RESULT lto OUTPUT ipo_error LANGUAGES CXX)
+if(NOT lto)
+  message(STATUS "firmware: no LTO (${ipo_error})")
+endif()
+set(OTA_FIRMWARE_LTO ${lto} CACHE INTERNAL "LTO for the firmware targets of the port")
+
+# The linker script of one (layout, image) pair, generated from layout.hpp.
+function(_ota_linker_script layout image out_target)
+  set(name ota_ld_${layout}_${image})
+  set(${out_target} ${name} PARENT_SCOPE)
+  if(TARGET ${name})
+    return()
+  endif()
+  set(dir ${CMAKE_BINARY_DIR}/ld)
+  file(MAKE_DIRECTORY ${dir})
+  set(layout_var kInternalLayout)
+  if(layout STREQUAL "external")
+    set(layout_var kExternalLayout)
+  endif()
+  separate_arguments(cpu_flags UNIX_COMMAND "${OTA_CPU_FLAGS}")
+  add_custom_command(
+    OUTPUT ${dir}/${layout}-${image}.ld ${dir}/${layout}-${image}.cmake
+    COMMAND ${CMAKE_CXX_COMPILER} ${cpu_flags} -std=c++20 -I${CMAKE_SOURCE_DIR}/core/include
+            -DOTA_LD_LAYOUT=${layout_var} -DOTA_LD_IMAGE=${image}
+            -S ${OTA_PORT_DIR}/ld/regions.cpp -o ${dir}/${layout}-${image}.s
+    COMMAND ${CMAKE_COMMAND} -DASM=${dir}/${layout}-${image}.s -DLD=${dir}/${layout}-${image}.ld
+            -DVARS=${dir}/${layout}-${image}.cmake -DIMAGE=${image}
+            -P ${OTA_PORT_DIR}/ld/gen_memory.cmake
+    DEPENDS ${OTA_PORT_DIR}/ld/regions.cpp ${OTA_PORT_DIR}/ld/gen_memory.cmake
+            ${CMAKE_SOURCE_DIR}/core/include/ota/layout.hpp
+    COMMENT "Linker regions of the ${layout} ${image} from layout.hpp"
+    VERBATIM)
+  add_custom_target(${name} DEPENDS ${dir}/${layout}-${image}.ld)
+endfunction()
+
+function(ota_firmware_image target)
+  cmake_parse_arguments(PARSE_ARGV 1 A "" "LAYOUT;IMAGE;OUTPUT_NAME" "SOURCES;LIBRARIES;DEFINITIONS")
+  _ota_linker_script(${A_LAYOUT} ${A_IMAGE} ld_target)
+  set(ld ${CMAKE_BINARY_DIR}/ld/${A_LAYOUT}-${A_IMAGE}.ld)
+  set(out ${CMAKE_BINARY_DIR}/${A_LAYOUT})
+  set(elf ${out}/${A_OUTPUT_NAME}.elf)
+
+  add_executable(${target} ${A_SOURCES})
+  set_target_properties(${target} PROPERTIES
+    OUTPUT_NAME ${A_OUTPUT_NAME} SUFFIX .elf RUNTIME_OUTPUT_DIRECTORY ${out} LINK_DEPENDS
+    "${ld};${OTA_PORT_DIR}/ld/sections.ld")
+  add_dependencies(${target} ${ld_target})
+  set_target_properties(${target} PROPERTIES INTERPROCEDURAL_OPTIMIZATION ${OTA_FIRMWARE_LTO})
+  if(A_IMAGE STREQUAL "app")  # applications get the 43 device entries of the vector table
+    target_link_options(${target} PRIVATE -Wl,--undefined=stm32f1_irq_vectors)
+  endif()
+  target_compile_options(${target} PRIVATE ${OTA_WARNINGS})
+  target_compile_definitions(${target} PRIVATE ${A_DEFINITIONS})
+  target_link_libraries(${target} PRIVATE ${A_LIBRARIES})
+  # -u: take the port's small memcpy/memset (src/mem.cpp) before newlib's; with LTO the calls
+  # appear only after the archives were scanned.
+  target_link_options(${target} PRIVATE -T${ld} -L${OTA_PORT_DIR}/ld -Wl,-u,memcpy,-u,memset
+                      -Wl,-Map=${out}/${A_OUTPUT_NAME}.map -Wl,--no-warn-rwx-segments)
+  add_custom_command(TARGET ${target} POST_BUILD
+    COMMAND ${CMAKE_OBJCOPY} -O binary ${elf} ${out}/${A_OUTPUT_NAME}.bin
+    COMMAND ${CMAKE_OBJCOPY} -O ihex ${elf} ${out}/${A_OUTPUT_NAME}.hex
+    COMMAND ${CMAKE_COMMAND} -DELF=${elf} -DVARS=${CMAKE_BINARY_DIR}/ld/${A_LAYOUT}-${A_IMAGE}.cmake
+            -DREADELF=${OTA_READELF} -P ${OTA_PORT_DIR}/cmake/check_image.cmake
+    VERBATIM)
+  set_property(GLOBAL APPEND PROPERTY OTA_FIRMWARE_IMAGES
+    "${A_LAYOUT}/${A_OUTPUT_NAME}.elf|${A_LAYOUT}-${A_IMAGE}.cmake|${A_IMAGE}")
+  set_property(GLOBAL APPEND PROPERTY OTA_FIRMWARE_TARGETS ${target})
+endfunction()
+
+function(ota_factory_image layout boot app)
+  set(out ${CMAKE_BINARY_DIR}/${layout})
+  add_custom_command(
+    OUTPUT ${out}/factory.hex ${out}/factory.bin
+    COMMAND ${CMAKE_COMMAND} -DBOOT=$<TARGET_FILE_DIR:${boot}>/$<TARGET_FILE_BASE_NAME:${boot}>.hex
+            -DAPP=$<TARGET_FILE_DIR:${app}>/$<TARGET_FILE_BASE_NAME:${app}>.hex
+            -DOUT=${out}/factory.hex -P ${OTA_PORT_DIR}/cmake/merge_hex.cmake
+    COMMAND ${CMAKE_OBJCOPY} -I ihex -O binary --gap-fill 0xFF ${out}/factory.hex ${out}/factory.bin
+    DEPENDS ${boot} ${app} ${OTA_PORT_DIR}/cmake/merge_hex.cmake
+    COMMENT "Factory image of the ${layout} layout"
+    VERBATIM)
+  add_custom_target(factory_${layout} ALL DEPENDS ${out}/factory.hex ${out}/factory.bin)
+endfunction()
+
+# `sizes`: declared at the end of the top-level directory, when every image is known.
+function(_ota_sizes_target)
+  get_property(images GLOBAL PROPERTY OTA_FIRMWARE_IMAGES)
+  get_property(targets GLOBAL PROPERTY OTA_FIRMWARE_TARGETS)
+  set(manifest "")
+  foreach(i IN LISTS images)
+    string(APPEND manifest "list(APPEND IMAGES \"${i}\")\n")
+  endforeach()
+  file(WRITE ${CMAKE_BINARY_DIR}/images.cmake "${manifest}")
+  add_custom_target(sizes
+    COMMAND ${CMAKE_COMMAND} -DDIR=${CMAKE_BINARY_DIR} -DSIZE=${CMAKE_SIZE}
+            -P ${OTA_PORT_DIR}/cmake/sizes.cmake
+    VERBATIM)
+  add_dependencies(sizes ${targets})
+endfunction()
+cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL _ota_sizes_target)

@@ -1,0 +1,17 @@
+// The flash devices of a Blue Pill for the layout this image is built for: the internal flash
+// (the driver refuses to erase or write the bootloader pages) and, for the external layout, a
+// W25Q on SPI1. One implementation per layout (board/internal.cpp, board/external.cpp), linked
+// as ota_board_internal / ota_board_external.
+#pragma once
+
+#include "ota/flash_map.hpp"
+#include "stm32f1/clock.hpp"
+
+namespace stm32f1::board {
+
+// Starts the buses the flash devices need; the map lives as long as the program.
+const ota::FlashMap& flash_map(const clock::Tree& clocks);
+// Stops those buses again (before jumping to another image).
+void release();
+
+}  // namespace stm32f1::board

@@ -1,0 +1,19 @@
+// System clock: HSE 8 MHz -> PLL x9 -> 72 MHz (APB1 /2 = 36 MHz, APB2 72 MHz, flash 2 wait
+// states), or HSI 8 MHz for everything if the crystal does not start within a bounded wait.
+#pragma once
+
+#include <cstdint>
+
+namespace stm32f1::clock {
+
+struct Tree {
+  std::uint32_t hclk;   // core, AHB, SysTick
+  std::uint32_t pclk1;  // APB1
+  std::uint32_t pclk2;  // APB2: USART1, SPI1
+  bool hse;             // false: running on the HSI fallback
+};
+
+// Safe to call whatever the current clock (e.g. already on the PLL, set by a bootloader).
+Tree init();
+
+}  // namespace stm32f1::clock

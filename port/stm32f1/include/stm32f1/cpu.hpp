@@ -1,0 +1,21 @@
+// Core services: the 96-bit unique ID, system reset, the jump to another image.
+#pragma once
+
+#include <cstdint>
+
+namespace stm32f1::cpu {
+
+// The 12 bytes of the unique ID at 0x1FFFF7E8 (RM0008 §30.2), in address order; and the same as
+// 24 lowercase hex digits.
+void uid(std::uint8_t out[12]);
+void uid_hex(char out[24]);
+
+// SYSRESETREQ through AIRCR (PM0056 §4.4.5).
+[[noreturn]] void reset();
+
+// Stops SysTick, disables and unpends every interrupt, points VTOR at the image, loads its MSP
+// and calls its reset handler. The caller first stops the peripherals it used (usart1::deinit,
+// ...) and has checked the image (ota::Installer::app_valid).
+[[noreturn]] void jump_to_image(std::uint32_t base);
+
+}  // namespace stm32f1::cpu

@@ -1,0 +1,24 @@
+// USART1 on PA9 (TX) / PA10 (RX), 8N1. Reception runs by circular DMA (DMA1 channel 5, RM0008
+// §13.3.7 table 78) into a RAM ring, so bytes keep arriving while the CPU is stalled by a flash
+// erase or program; transmission is polled.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace stm32f1::usart1 {
+
+// Ring size: 4 KB holds ~355 ms of back-to-back bytes at 115200 baud (a page erase stalls the
+// CPU <= 40 ms), and more than the OTA client's window of frames in flight (usart1_link.hpp).
+inline constexpr std::size_t kRxRing = 4096;
+
+void init(std::uint32_t pclk2_hz, std::uint32_t baud);
+// Bytes received and not yet read. If more than kRxRing arrive unread, the oldest are lost.
+std::size_t available();
+std::size_t read(std::uint8_t* dst, std::size_t max);
+void write(const std::uint8_t* src, std::size_t len);
+void write(const char* text);
+void flush();   // returns once the last byte has left the shift register
+void deinit();  // stops the DMA and USART1 (before jumping to another image)
+
+}  // namespace stm32f1::usart1

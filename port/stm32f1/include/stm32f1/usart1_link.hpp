@@ -1,0 +1,27 @@
+// USART1 as the OTA client's link (ota::Link): frames are sent by polled transmission; reception
+// is the DMA ring of usart1.hpp, read by the main loop and pushed into UpdateClient::receive().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ota/frame.hpp"
+#include "ota/link.hpp"
+#include "ota/protocol.hpp"
+#include "stm32f1/usart1.hpp"
+
+namespace stm32f1 {
+
+class Usart1Link final : public ota::Link {
+ public:
+  void send(const std::uint8_t* bytes, std::size_t len) override { usart1::write(bytes, len); }
+};
+
+// DATA frames the server may keep in flight (ota::DeviceInfo::window): at most 8, and never more
+// than the RX ring holds, so that nothing is lost while the CPU is stalled by flash operations.
+inline constexpr std::size_t kLargestFrame = ota::encoded_size_max(2 + ota::kMaxChunk);
+inline constexpr std::uint8_t kLinkWindow =
+    usart1::kRxRing / kLargestFrame < 8 ? usart1::kRxRing / kLargestFrame : 8;
+static_assert(kLinkWindow >= 1, "the RX ring must hold at least one whole DATA frame");
+
+}  // namespace stm32f1

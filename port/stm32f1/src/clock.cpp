@@ -1,0 +1,53 @@
+// RM0008 §7.2: after reset the core runs on the 8 MHz HSI. The PLL may only be reconfigured while
+// it is off, and it may only be turned off while it is not the system clock.
+#include "stm32f1/clock.hpp"
+
+#include "reg.hpp"
+
+namespace stm32f1::clock {
+namespace {
+
+using namespace reg;
+
+// HSE start-up takes ~2 ms on a Blue Pill crystal; this bound is ~50 ms at 8 MHz.
+constexpr std::uint32_t kReadyLoops = 100'000;
+
+bool wait_set(R& r, std::uint32_t mask, std::uint32_t value) {
+  for (std::uint32_t i = 0; i < kReadyLoops; ++i)
+    if ((r & mask) == value) return true;
+  return false;
+}
+
+void back_to_hsi() {
+  Rcc& rcc = RCC();
+  rcc.CR |= rcc_cr::HSION;
+  wait_set(rcc.CR, rcc_cr::HSIRDY, rcc_cr::HSIRDY);
+  rcc.CFGR = rcc_cfgr::SW_HSI;  // also resets the prescalers and the PLL set-up
+  wait_set(rcc.CFGR, rcc_cfgr::SWS_MASK, rcc_cfgr::SWS_HSI);
+  rcc.CR &= ~(rcc_cr::PLLON | rcc_cr::HSEON);
+  wait_set(rcc.CR, rcc_cr::PLLRDY, 0);
+  FLASH().ACR = flash_acr::PRFTBE;  // zero wait states up to 24 MHz
+}
+
+}  // namespace
+
+Tree init() {
+  back_to_hsi();
+  Rcc& rcc = RCC();
+  rcc.CR |= rcc_cr::HSEON;
+  if (wait_set(rcc.CR, rcc_cr::HSERDY, rcc_cr::HSERDY)) {
+    FLASH().ACR = flash_acr::PRFTBE | flash_acr::LATENCY_2;  // before raising the clock
+    rcc.CFGR = rcc_cfgr::PLLSRC_HSE | rcc_cfgr::PLLMUL_X9 | rcc_cfgr::PPRE1_DIV2 |
+               rcc_cfgr::ADCPRE_DIV6;
+    rcc.CR |= rcc_cr::PLLON;
+    if (wait_set(rcc.CR, rcc_cr::PLLRDY, rcc_cr::PLLRDY)) {
+      rcc.CFGR = (rcc.CFGR & ~rcc_cfgr::SW_MASK) | rcc_cfgr::SW_PLL;
+      if (wait_set(rcc.CFGR, rcc_cfgr::SWS_MASK, rcc_cfgr::SWS_PLL))
+        return {72'000'000, 36'000'000, 72'000'000, true};
+    }
+  }
+  back_to_hsi();  // no crystal (or no PLL lock): run everything at 8 MHz
+  return {8'000'000, 8'000'000, 8'000'000, false};
+}
+
+}  // namespace stm32f1::clock

@@ -1,0 +1,84 @@
+// Programming sequences of PM0075 (the flash programming manual): the FPEC is unlocked by KEY1
+// then KEY2 in KEYR; a page erase sets PER, writes the page address in AR and sets STRT;
+// programming sets PG and writes one half-word. The CPU stalls on flash fetches while BSY is set,
+// so the waits below usually return at once; their bound only guards against a stuck controller.
+#include "stm32f1/internal_flash.hpp"
+
+#include <cstring>
+
+#include "reg.hpp"
+
+namespace stm32f1 {
+namespace {
+
+using namespace reg;
+
+constexpr std::uint32_t kBusyLoops = 20'000'000;  // >= 1 s at 72 MHz, far above a 40 ms erase
+constexpr std::uint32_t kErrors = flash_sr::PGERR | flash_sr::WRPRTERR;
+
+void unlock() {
+  if (FLASH().CR & flash_cr::LOCK) {
+    FLASH().KEYR = flash_keyr::KEY1;
+    FLASH().KEYR = flash_keyr::KEY2;
+  }
+}
+
+void lock() { FLASH().CR = flash_cr::LOCK; }
+
+// Waits for the end of the operation, then reports and clears EOP/PGERR/WRPRTERR.
+bool finish() {
+  reg::Flash& f = FLASH();
+  std::uint32_t i = 0;
+  while ((f.SR & flash_sr::BSY) && ++i < kBusyLoops) {
+  }
+  const std::uint32_t sr = f.SR;
+  f.SR = flash_sr::EOP | kErrors;  // write 1 to clear
+  return !(sr & flash_sr::BSY) && !(sr & kErrors);
+}
+
+bool program(std::uint32_t addr, std::uint16_t value) {
+  auto* cell = reinterpret_cast<volatile std::uint16_t*>(addr);
+  FLASH().CR = flash_cr::PG;
+  *cell = value;
+  const bool ok = finish();
+  FLASH().CR = 0;
+  return ok && *cell == value;
+}
+
+}  // namespace
+
+bool InternalFlash::read(std::uint32_t addr, void* dst, std::size_t len) {
+  if (!contains(addr, static_cast<std::uint32_t>(len))) return false;
+  std::memcpy(dst, reinterpret_cast<const void*>(addr), len);
+  return true;
+}
+
+bool InternalFlash::write(std::uint32_t addr, const void* src, std::size_t len) {
+  if (addr % 2 != 0 || !writable(addr, (len + 1) & ~std::size_t{1})) return false;
+  const auto* bytes = static_cast<const std::uint8_t*>(src);
+  bool ok = true;
+  unlock();
+  for (std::size_t i = 0; ok && i < len; i += 2) {
+    const std::uint8_t hi = i + 1 < len ? bytes[i + 1] : 0xFF;  // odd tail padded with 0xFF
+    const auto value = static_cast<std::uint16_t>(bytes[i] | hi << 8);
+    if (value != 0xFFFF) ok = program(addr + static_cast<std::uint32_t>(i), value);  // erased
+  }
+  lock();
+  return ok;
+}
+
+bool InternalFlash::erase(std::uint32_t addr) {
+  if (addr % geometry().erase_size != 0 || !writable(addr, geometry().erase_size)) return false;
+  unlock();
+  reg::Flash& f = FLASH();
+  f.CR = flash_cr::PER;
+  f.AR = addr;
+  f.CR = flash_cr::PER | flash_cr::STRT;
+  bool ok = finish();
+  lock();
+  const auto* word = reinterpret_cast<const volatile std::uint32_t*>(addr);
+  for (std::uint32_t i = 0; ok && i < geometry().erase_size / 4; ++i) ok = word[i] == 0xFFFFFFFF;
+  return ok;
+}
+
+}  // namespace stm32f1

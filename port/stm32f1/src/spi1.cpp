@@ -1,0 +1,60 @@
+#include "stm32f1/spi1.hpp"
+
+#include "reg.hpp"
+#include "stm32f1/gpio.hpp"
+
+namespace stm32f1 {
+namespace {
+
+using namespace reg;
+
+constexpr gpio::Pin kCs{gpio::Port::A, 4};
+constexpr std::uint32_t kByteLoops = 10'000;  // one byte takes 8 SCK periods; never this long
+
+bool wait(std::uint32_t flag) {
+  for (std::uint32_t i = 0; i < kByteLoops; ++i)
+    if (SPI1().SR & flag) return true;
+  return false;
+}
+
+}  // namespace
+
+void Spi1::init(std::uint32_t pclk2_hz, std::uint32_t max_hz) {
+  RCC().APB2ENR |= rcc_apb2::SPI1 | rcc_apb2::IOPA;
+  gpio::write(kCs, true);  // deselected before the pin becomes an output (needs the port clock)
+  gpio::configure(kCs, gpio::Mode::output_50mhz);
+  gpio::configure({gpio::Port::A, 5}, gpio::Mode::alternate_50mhz);  // SCK
+  gpio::configure({gpio::Port::A, 6}, gpio::Mode::input_pull_up);    // MISO
+  gpio::configure({gpio::Port::A, 7}, gpio::Mode::alternate_50mhz);  // MOSI
+  std::uint32_t br = 0;  // SCK = pclk2 / 2^(br + 1), br 0..7 (RM0008 §25.5.1)
+  while (br < 7 && (pclk2_hz >> (br + 1)) > max_hz) ++br;
+  // SSM + SSI: NSS is driven by software and held high, so master mode does not fault (MODF).
+  SPI1().CR1 = spi_cr1::MSTR | spi_cr1::SSM | spi_cr1::SSI | br << spi_cr1::BR_SHIFT;
+  SPI1().CR1 |= spi_cr1::SPE;
+}
+
+void Spi1::select(bool asserted) {
+  while (SPI1().SR & spi_sr::BSY) {  // the last byte has fully left before CS rises
+  }
+  gpio::write(kCs, !asserted);
+}
+
+void Spi1::transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) {
+  Spi& s = SPI1();
+  for (std::size_t i = 0; i < len; ++i) {
+    if (!wait(spi_sr::TXE)) return;
+    s.DR = tx ? tx[i] : 0xFF;
+    if (!wait(spi_sr::RXNE)) return;
+    const auto b = static_cast<std::uint8_t>(s.DR);  // reading DR clears RXNE
+    if (rx) rx[i] = b;
+  }
+}
+
+void Spi1::deinit() {
+  SPI1().CR1 = 0;
+  RCC().APB2RSTR |= rcc_apb2::SPI1;
+  RCC().APB2RSTR &= ~rcc_apb2::SPI1;
+  RCC().APB2ENR &= ~rcc_apb2::SPI1;
+}
+
+}  // namespace stm32f1

@@ -1,0 +1,82 @@
+#include "stm32f1/usart1.hpp"
+
+#include "reg.hpp"
+#include "stm32f1/gpio.hpp"
+
+namespace stm32f1::usart1 {
+namespace {
+
+using namespace reg;
+
+volatile std::uint8_t ring[kRxRing];  // written by the DMA behind the compiler's back
+std::size_t tail;  // next index to read
+
+// DMA1 channel 5 serves USART1_RX (RM0008 §13.3.7, table 78).
+DmaChannel& rx_channel() { return DMA1().CH[4]; }
+
+// The DMA writes ring[kRxRing - CNDTR] next (CNDTR counts down and reloads in circular mode).
+std::size_t head() {
+  const std::size_t n = rx_channel().CNDTR;
+  return n == 0 ? 0 : kRxRing - n;
+}
+
+}  // namespace
+
+void init(std::uint32_t pclk2_hz, std::uint32_t baud) {
+  RCC().AHBENR |= rcc_ahbenr::DMA1EN;
+  RCC().APB2ENR |= rcc_apb2::USART1;
+  gpio::configure({gpio::Port::A, 9}, gpio::Mode::alternate_50mhz);  // TX
+  gpio::configure({gpio::Port::A, 10}, gpio::Mode::input_pull_up);   // RX, idle high
+
+  Usart& u = USART1();
+  u.CR1 = 0;
+  // BRR = fck / baud with 4 fraction bits = USARTDIV * 16 (RM0008 §27.3.4): 72 MHz -> 625.
+  u.BRR = (pclk2_hz + baud / 2) / baud;
+  DmaChannel& ch = rx_channel();
+  ch.CCR = 0;
+  ch.CPAR = reinterpret_cast<std::uintptr_t>(&u.DR);
+  ch.CMAR = reinterpret_cast<std::uintptr_t>(&ring[0]);
+  ch.CNDTR = kRxRing;
+  ch.CCR = dma_ccr::MINC | dma_ccr::CIRC | dma_ccr::PL_HIGH | dma_ccr::EN;  // DIR 0: from USART
+  tail = 0;
+  u.CR3 = usart_cr3::DMAR;
+  u.CR1 = usart_cr1::UE | usart_cr1::TE | usart_cr1::RE;
+}
+
+std::size_t available() { return (head() + kRxRing - tail) % kRxRing; }
+
+std::size_t read(std::uint8_t* dst, std::size_t max) {
+  std::size_t n = 0;
+  for (const std::size_t h = head(); n < max && tail != h; ++n) {
+    dst[n] = ring[tail];
+    tail = (tail + 1) % kRxRing;
+  }
+  return n;
+}
+
+void write(const std::uint8_t* src, std::size_t len) {
+  Usart& u = USART1();
+  for (std::size_t i = 0; i < len; ++i) {
+    while (!(u.SR & usart_sr::TXE)) {
+    }
+    u.DR = src[i];
+  }
+}
+
+void write(const char* text) {
+  while (*text) write(reinterpret_cast<const std::uint8_t*>(text++), 1);
+}
+
+void flush() {
+  while (!(USART1().SR & usart_sr::TC)) {
+  }
+}
+
+void deinit() {
+  rx_channel().CCR = 0;
+  RCC().APB2RSTR |= rcc_apb2::USART1;  // pulse the peripheral reset
+  RCC().APB2RSTR &= ~rcc_apb2::USART1;
+  RCC().APB2ENR &= ~rcc_apb2::USART1;
+}
+
+}  // namespace stm32f1::usart1
