@@ -188,6 +188,13 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
     finish(Outcome::protocol_error, "device speaks protocol " + std::to_string(h.protocol));
     return;
   }
+  if (opt_.layout && h.layout != *opt_.layout) {
+    const Layout* want = layout_by_id(*opt_.layout);
+    const Layout* has = layout_by_id(h.layout);
+    finish(Outcome::refused, std::string("image is built for the ") + (want ? want->name : "?") +
+                                 " layout, the device has the " + (has ? has->name : "unknown") + " layout");
+    return;
+  }
   const bool ours = h.app_version == version_ && h.role == Role::application;
   switch (phase_) {
     case Phase::hello:

@@ -18,6 +18,7 @@ struct SessionOptions {
   std::uint16_t packet_size = kMaxChunk;  // capped by the device's max_chunk
   std::uint8_t window = 0;                // 0: as many as the device allows
   bool force = false;                     // push even if the device already runs this version
+  std::optional<LayoutId> layout;         // the layout the image was built for, if known
   std::uint32_t hello_interval_ms = 500;  // HELLO_REQ period while waiting for the device
   std::uint32_t hello_timeout_ms = 10000;
   std::uint32_t reply_timeout_ms = 1500;  // no progress for this long: re-send

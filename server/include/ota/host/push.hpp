@@ -1,0 +1,46 @@
+// Runs update sessions over real transports with asio: a serial port (or pty), or TCP connections
+// that devices open towards us (a device behind a modem dials in). Small pieces: a Channel moves
+// bytes for one connection and drives one Session with the wall clock; push_serial / push_tcp
+// open the transport and run a Session over it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "ota/host/image.hpp"
+#include "ota/host/session.hpp"
+
+namespace ota::host {
+
+struct PushOptions {
+  SessionOptions session;
+  std::uint32_t baud = 115200;
+  // TCP only: how long to wait for the device to connect, and to reconnect after the link dropped
+  // (a modem redialling, a device that restarted); the download resumes where it stopped.
+  std::uint32_t connect_timeout_ms = 60000;
+  std::uint32_t max_reconnects = 5;
+};
+
+struct PushReport {
+  Outcome outcome = Outcome::pending;
+  std::string detail;
+  std::optional<Hello> device;
+  std::uint32_t resends = 0;
+  std::uint64_t elapsed_ms = 0;
+};
+
+// Called for every session event, and with progress (packets acked of total) as it moves.
+struct PushObserver {
+  std::function<void(const Event&, std::uint64_t ms)> event;
+  std::function<void(std::uint32_t acked, std::uint32_t total, std::uint64_t ms)> progress;
+};
+
+PushReport push_serial(const std::string& port, const Image& img, const PushOptions& opt,
+                       const PushObserver& obs);
+// `listen` is "PORT" or "HOST:PORT" (":PORT" = all interfaces). on_listening gets the bound port.
+PushReport push_tcp(const std::string& listen, const Image& img, const PushOptions& opt,
+                    const PushObserver& obs, std::function<void(std::uint16_t)> on_listening = {});
+
+}  // namespace ota::host

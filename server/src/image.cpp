@@ -1,0 +1,197 @@
+#include "ota/host/image.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <map>
+
+#include "ota/bytes.hpp"
+#include "ota/crc.hpp"
+#include "ota/flash_map.hpp"
+
+namespace ota::host {
+
+namespace {
+
+constexpr std::uint32_t kMagic = 0x4941544F;  // "OTAI"
+constexpr std::size_t kHeader = 32;
+
+std::string hex32(std::uint32_t v) {
+  char b[16];
+  std::snprintf(b, sizeof b, "0x%08X", v);
+  return b;
+}
+
+// Chunks at absolute addresses, flattened to one binary from `base`.
+Error flatten(const std::map<std::uint32_t, std::vector<std::uint8_t>>& chunks, std::uint32_t base,
+              std::vector<std::uint8_t>& out) {
+  out.clear();
+  for (const auto& [addr, data] : chunks) {
+    if (data.empty()) continue;
+    if (addr < base)
+      return Error{"data at " + hex32(addr) + " lies below the application address " + hex32(base)};
+    const std::size_t off = addr - base;
+    if (off + data.size() > 16u * 1024 * 1024) return Error{"data at " + hex32(addr) + " is far beyond the flash"};
+    if (out.size() < off + data.size()) out.resize(off + data.size(), 0xFF);
+    std::copy(data.begin(), data.end(), out.begin() + static_cast<std::ptrdiff_t>(off));
+  }
+  if (out.empty()) return Error{"no data"};
+  return {};
+}
+
+Error read_hex(const std::vector<std::uint8_t>& text, std::uint32_t base, std::vector<std::uint8_t>& out) {
+  std::map<std::uint32_t, std::vector<std::uint8_t>> chunks;
+  std::uint32_t upper = 0;
+  std::size_t line_no = 0;
+  auto nib = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string s(text.begin(), text.end());
+  std::size_t pos = 0;
+  bool ended = false;
+  while (pos < s.size() && !ended) {
+    std::size_t eol = s.find('\n', pos);
+    if (eol == std::string::npos) eol = s.size();
+    std::string line = s.substr(pos, eol - pos);
+    pos = eol + 1;
+    ++line_no;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty()) continue;
+    const std::string where = "line " + std::to_string(line_no);
+    if (line[0] != ':' || line.size() < 11 || line.size() % 2 == 0) return Error{where + ": not an Intel HEX record"};
+    std::vector<std::uint8_t> rec;
+    for (std::size_t i = 1; i + 1 < line.size(); i += 2) {
+      const int hi = nib(line[i]), lo = nib(line[i + 1]);
+      if (hi < 0 || lo < 0) return Error{where + ": bad hex digit"};
+      rec.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
+    }
+    std::uint8_t sum = 0;
+    for (auto b : rec) sum = static_cast<std::uint8_t>(sum + b);
+    if (sum != 0) return Error{where + ": checksum error"};
+    const std::size_t n = rec[0];
+    if (rec.size() != n + 5) return Error{where + ": length field does not match"};
+    const std::uint32_t addr = (rec[1] << 8) | rec[2];
+    switch (rec[3]) {
+      case 0x00: {
+        auto& c = chunks[upper + addr];
+        c.insert(c.end(), rec.begin() + 4, rec.begin() + 4 + static_cast<std::ptrdiff_t>(n));
+        break;
+      }
+      case 0x01: ended = true; break;
+      case 0x02: upper = static_cast<std::uint32_t>(((rec[4] << 8) | rec[5]) << 4); break;
+      case 0x04: upper = static_cast<std::uint32_t>(((rec[4] << 8) | rec[5]) << 16); break;
+      case 0x03: case 0x05: break;  // start address records
+      default: return Error{where + ": unknown record type"};
+    }
+  }
+  if (!ended) return Error{"no end-of-file record"};
+  return flatten(chunks, base, out);
+}
+
+Error read_elf(const std::vector<std::uint8_t>& f, std::uint32_t base, std::vector<std::uint8_t>& out) {
+  if (f.size() < 52 || f[4] != 1 || f[5] != 1) return Error{"not a 32-bit little-endian ELF file"};
+  if (get_u16(&f[18]) != 40) return Error{"not an ARM ELF file"};
+  const std::uint32_t phoff = get_u32(&f[28]);
+  const std::uint16_t phentsize = get_u16(&f[42]);
+  const std::uint16_t phnum = get_u16(&f[44]);
+  std::map<std::uint32_t, std::vector<std::uint8_t>> chunks;
+  for (std::uint32_t i = 0; i < phnum; ++i) {
+    const std::size_t ph = phoff + static_cast<std::size_t>(i) * phentsize;
+    if (ph + 32 > f.size()) return Error{"truncated program header table"};
+    const std::uint32_t type = get_u32(&f[ph]), offset = get_u32(&f[ph + 4]);
+    const std::uint32_t paddr = get_u32(&f[ph + 12]), filesz = get_u32(&f[ph + 16]);
+    if (type != 1 || filesz == 0) continue;  // PT_LOAD with bytes in the file
+    if (std::size_t(offset) + filesz > f.size()) return Error{"segment beyond the end of the file"};
+    chunks[paddr].assign(f.begin() + offset, f.begin() + offset + filesz);
+  }
+  return flatten(chunks, base, out);
+}
+
+}  // namespace
+
+std::uint32_t Image::crc() const { return crc32(bytes.data(), bytes.size()); }
+
+Error load_file(const std::filesystem::path& file, std::vector<std::uint8_t>& bytes) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return Error{"cannot open " + file.string()};
+  bytes.assign(std::istreambuf_iterator<char>(in), {});
+  return {};
+}
+
+Error save_file(const std::filesystem::path& file, const std::vector<std::uint8_t>& bytes) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (!out) return Error{"cannot write " + file.string()};
+  return {};
+}
+
+Error read_firmware(const std::filesystem::path& file, std::uint32_t base, std::vector<std::uint8_t>& out) {
+  std::vector<std::uint8_t> raw;
+  if (Error e = load_file(file, raw)) return e;
+  const std::string ext = file.extension().string();
+  Error e;
+  if (raw.size() >= 4 && std::memcmp(raw.data(), "\x7F" "ELF", 4) == 0) e = read_elf(raw, base, out);
+  else if (ext == ".hex" || ext == ".ihex" || (!raw.empty() && raw[0] == ':')) e = read_hex(raw, base, out);
+  else out = std::move(raw);
+  if (e) return Error{file.string() + ": " + e.text};
+  if (out.empty()) return Error{file.string() + ": empty"};
+  return {};
+}
+
+Error check_image(const Layout& layout, const std::vector<std::uint8_t>& bytes) {
+  if (bytes.size() < 8) return Error{"image of " + std::to_string(bytes.size()) + " bytes holds no vector table"};
+  if (bytes.size() > layout.image_limit)
+    return Error{"image of " + std::to_string(bytes.size()) + " bytes is too large for the " +
+                 layout.name + " layout (limit " + std::to_string(layout.image_limit) + " bytes)"};
+  const std::uint32_t sp = get_u32(bytes.data()), reset = get_u32(bytes.data() + 4);
+  if (!vector_table_sane(layout, sp, reset))
+    return Error{"vector table does not fit the " + std::string(layout.name) + " layout: initial SP " +
+                 hex32(sp) + ", reset handler " + hex32(reset) + " (application area " +
+                 hex32(layout.app.base) + "-" + hex32(layout.app.end() - 1) + ")"};
+  return {};
+}
+
+std::vector<std::uint8_t> encode_ota_file(const Image& img) {
+  std::vector<std::uint8_t> f(kHeader + img.bytes.size());
+  put_u32(&f[0], kMagic);
+  f[4] = 1;
+  f[5] = static_cast<std::uint8_t>(img.layout);
+  put_u32(&f[8], img.version);
+  put_u32(&f[12], static_cast<std::uint32_t>(img.bytes.size()));
+  put_u32(&f[16], img.crc());
+  put_u32(&f[20], img.load_address);
+  put_u32(&f[28], crc32(f.data(), 28));
+  std::copy(img.bytes.begin(), img.bytes.end(), f.begin() + kHeader);
+  return f;
+}
+
+Error decode_ota_file(const std::vector<std::uint8_t>& f, Image& img) {
+  if (f.size() < kHeader || get_u32(&f[0]) != kMagic) return Error{"not an .ota image (no OTAI header)"};
+  if (get_u32(&f[28]) != crc32(f.data(), 28)) return Error{"image header is corrupted (CRC mismatch)"};
+  if (f[4] != 1) return Error{"image format " + std::to_string(f[4]) + " is not supported"};
+  const Layout* l = layout_by_id(static_cast<LayoutId>(f[5]));
+  if (!l) return Error{"unknown layout id " + std::to_string(f[5])};
+  const std::uint32_t size = get_u32(&f[12]);
+  if (f.size() != kHeader + size)
+    return Error{"image is truncated: header says " + std::to_string(size) + " bytes, file holds " +
+                 std::to_string(f.size() - kHeader)};
+  img.layout = l->id;
+  img.version = get_u32(&f[8]);
+  img.load_address = get_u32(&f[20]);
+  img.bytes.assign(f.begin() + kHeader, f.end());
+  if (img.crc() != get_u32(&f[16])) return Error{"image payload is corrupted (CRC-32 mismatch)"};
+  return {};
+}
+
+Error load_ota_file(const std::filesystem::path& file, Image& img) {
+  std::vector<std::uint8_t> f;
+  if (Error e = load_file(file, f)) return e;
+  if (Error e = decode_ota_file(f, img)) return Error{file.string() + ": " + e.text};
+  return {};
+}
+
+}  // namespace ota::host

@@ -1,0 +1,234 @@
+// `ota`: the host tool. `ota image` builds and inspects update images, `ota push` updates one
+// device over a serial port or TCP. Exit codes (stable, for scripts):
+//   0 upgraded (or already up to date)   2 usage error            3 refused by the device
+//   4 total checksum mismatch             5 timeout                6 link lost
+//   7 device came back without the image  8 protocol error         9 bad input file
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+#include <unistd.h>
+
+#include "ota/host/image.hpp"
+#include "ota/host/push.hpp"
+
+using namespace ota;
+using namespace ota::host;
+
+namespace {
+
+enum Exit : int {
+  kOk = 0, kUsage = 2, kRefused = 3, kChecksum = 4, kTimeout = 5, kLinkLost = 6,
+  kUpgradeFailed = 7, kProtocol = 8, kBadInput = 9,
+};
+
+int exit_code(Outcome o) {
+  switch (o) {
+    case Outcome::upgraded:
+    case Outcome::up_to_date: return kOk;
+    case Outcome::refused: return kRefused;
+    case Outcome::checksum_failed: return kChecksum;
+    case Outcome::timeout: return kTimeout;
+    case Outcome::link_lost: return kLinkLost;
+    case Outcome::upgrade_failed: return kUpgradeFailed;
+    case Outcome::protocol_error:
+    case Outcome::pending: return kProtocol;
+  }
+  return kProtocol;
+}
+
+const Layout* layout_named(const std::string& name) {
+  if (name == "internal") return &kInternalLayout;
+  if (name == "external") return &kExternalLayout;
+  return nullptr;
+}
+
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\', o += c;
+    else if (static_cast<unsigned char>(c) < 0x20) o += ' ';
+    else o += c;
+  }
+  return o;
+}
+
+std::string uid_hex(const Hello& h) {
+  std::string s;
+  char b[3];
+  for (std::uint8_t x : h.uid) std::snprintf(b, sizeof b, "%02x", x), s += b;
+  return s;
+}
+
+int cmd_image_build(const std::string& in, const std::string& out, const std::string& layout_name,
+                    std::uint32_t version) {
+  const Layout* l = layout_named(layout_name);
+  Image img;
+  img.layout = l->id;
+  img.version = version;
+  img.load_address = l->app.base;
+  if (Error e = read_firmware(in, l->app.base, img.bytes)) {
+    std::fprintf(stderr, "ota image: %s\n", e.text.c_str());
+    return kBadInput;
+  }
+  if (Error e = check_image(*l, img.bytes)) {
+    std::fprintf(stderr, "ota image: %s: %s\n", in.c_str(), e.text.c_str());
+    return kBadInput;
+  }
+  if (Error e = save_file(out, encode_ota_file(img))) {
+    std::fprintf(stderr, "ota image: %s\n", e.text.c_str());
+    return kBadInput;
+  }
+  std::printf("%s: %s layout, version %u, %zu bytes, CRC-32 %08X\n", out.c_str(), l->name, version,
+              img.bytes.size(), img.crc());
+  return kOk;
+}
+
+int cmd_image_info(const std::string& file) {
+  Image img;
+  if (Error e = load_ota_file(file, img)) {
+    std::fprintf(stderr, "ota image: %s\n", e.text.c_str());
+    return kBadInput;
+  }
+  const Layout* l = layout_by_id(img.layout);
+  std::printf("file:      %s\nlayout:    %s\nversion:   %u\nsize:      %zu bytes (limit %u)\n"
+              "crc32:     %08X\nload at:   0x%08X\n",
+              file.c_str(), l->name, img.version, img.bytes.size(), l->image_limit, img.crc(),
+              img.load_address);
+  if (Error e = check_image(*l, img.bytes)) {
+    std::printf("status:    UNUSABLE: %s\n", e.text.c_str());
+    return kBadInput;
+  }
+  std::printf("status:    ok\n");
+  return kOk;
+}
+
+struct PushArgs {
+  std::string image, port, listen;
+  std::uint32_t baud = 115200;
+  bool json = false, force = false;
+  double timeout_s = 30;
+  unsigned window = 0, packet = kMaxChunk;
+};
+
+int cmd_push(const PushArgs& a) {
+  Image img;
+  if (Error e = load_ota_file(a.image, img)) {
+    std::fprintf(stderr, "ota push: %s\n", e.text.c_str());
+    return kBadInput;
+  }
+  PushOptions opt;
+  opt.baud = a.baud;
+  opt.session.force = a.force;
+  opt.session.layout = img.layout;
+  opt.session.window = static_cast<std::uint8_t>(a.window);
+  opt.session.packet_size = static_cast<std::uint16_t>(a.packet);
+  opt.session.hello_timeout_ms = static_cast<std::uint32_t>(a.timeout_s * 1000);
+  opt.session.reboot_timeout_ms = static_cast<std::uint32_t>(a.timeout_s * 1000);
+  opt.connect_timeout_ms = static_cast<std::uint32_t>(a.timeout_s * 1000);
+
+  const bool tty = !a.json && isatty(STDOUT_FILENO);
+  bool bar_open = false;
+  PushObserver obs;
+  obs.event = [&](const Event& e, std::uint64_t ms) {
+    if (a.json) {
+      std::printf("{\"t_ms\":%llu,\"event\":\"%s\",\"text\":\"%s\"}\n", static_cast<unsigned long long>(ms),
+                  e.kind.c_str(), json_escape(e.text).c_str());
+    } else {
+      if (bar_open) std::printf("\n"), bar_open = false;
+      std::printf("[%7.3f s] %-7s %s\n", static_cast<double>(ms) / 1000.0, e.kind.c_str(), e.text.c_str());
+    }
+    std::fflush(stdout);
+  };
+  std::uint32_t last_decile = 0;
+  obs.progress = [&](std::uint32_t acked, std::uint32_t total, std::uint64_t ms) {
+    if (total == 0) return;
+    const std::uint32_t pct = acked * 100 / total;
+    if (a.json) {
+      if (pct / 10 != last_decile || acked == total)
+        std::printf("{\"t_ms\":%llu,\"event\":\"progress\",\"acked\":%u,\"total\":%u}\n",
+                    static_cast<unsigned long long>(ms), acked, total);
+    } else if (tty) {
+      const int w = 40, fill = static_cast<int>(pct * w / 100);
+      std::printf("\r  [%.*s%*s] %3u%%  %u/%u packets", fill, "########################################",
+                  w - fill, "", pct, acked, total);
+      bar_open = true;
+    } else if (pct / 10 != last_decile) {
+      std::printf("[%7.3f s] progress %u%% (%u/%u packets)\n", static_cast<double>(ms) / 1000.0, pct, acked, total);
+    }
+    last_decile = pct / 10;
+    std::fflush(stdout);
+  };
+
+  const PushReport r = a.port.empty() ? push_tcp(a.listen, img, opt, obs,
+                                                 [&](std::uint16_t port) {
+                                                   if (a.json)
+                                                     std::printf("{\"event\":\"listening\",\"port\":%u}\n", port);
+                                                   else
+                                                     std::printf("listening on port %u for the device\n", port);
+                                                   std::fflush(stdout);
+                                                 })
+                                      : push_serial(a.port, img, opt, obs);
+  if (bar_open) std::printf("\n");
+  const int code = exit_code(r.outcome);
+  const std::string uid = r.device ? uid_hex(*r.device) : "";
+  if (a.json) {
+    std::printf("{\"event\":\"result\",\"outcome\":\"%s\",\"exit\":%d,\"detail\":\"%s\",\"uid\":\"%s\","
+                "\"device_version\":%u,\"image_version\":%u,\"resends\":%u,\"elapsed_ms\":%llu}\n",
+                to_string(r.outcome), code, json_escape(r.detail).c_str(), uid.c_str(),
+                r.device ? r.device->app_version : 0, img.version, r.resends,
+                static_cast<unsigned long long>(r.elapsed_ms));
+  } else {
+    std::printf("device %s: %s%s%s (%.1f s, %u re-sent)\n", uid.empty() ? "?" : uid.c_str(), to_string(r.outcome),
+                r.detail.empty() ? "" : ": ", r.detail.c_str(), static_cast<double>(r.elapsed_ms) / 1000.0, r.resends);
+  }
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ota: build update images and push them to STM32F103 devices"};
+  app.require_subcommand(1);
+
+  auto* image = app.add_subcommand("image", "build or inspect an update image");
+  image->require_subcommand(1);
+  std::string in, out, layout = "internal", info_file;
+  std::uint32_t version = 0;
+  auto* build = image->add_subcommand("build", "make an .ota image from a .bin, .hex or .elf");
+  build->add_option("input", in, "application firmware (.bin at the application address, .hex, .elf)")->required()->check(CLI::ExistingFile);
+  build->add_option("-o,--output", out, "the .ota file to write")->required();
+  build->add_option("-l,--layout", layout, "flash layout: internal or external")->check(CLI::IsMember({"internal", "external"}));
+  build->add_option("-v,--version", version, "application version (a number)")->required();
+  auto* info = image->add_subcommand("info", "show and check an .ota image");
+  info->add_option("image", info_file, "the .ota file")->required()->check(CLI::ExistingFile);
+
+  PushArgs p;
+  auto* push = app.add_subcommand("push", "update one device over a serial port or TCP");
+  push->add_option("image", p.image, "the .ota image to install")->required()->check(CLI::ExistingFile);
+  auto* port = push->add_option("-p,--port", p.port, "serial port (e.g. /dev/ttyUSB0, or a pty)");
+  auto* listen = push->add_option("--listen", p.listen, "wait for the device to connect over TCP: PORT or HOST:PORT");
+  port->excludes(listen);
+  push->add_option("-b,--baud", p.baud, "serial baud rate")->capture_default_str();
+  push->add_option("-t,--timeout", p.timeout_s, "seconds to wait for the device (hello, reboot, connect)")->capture_default_str();
+  push->add_option("-w,--window", p.window, "frames in flight (0: as the device allows)")->capture_default_str();
+  push->add_option("--packet", p.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();
+  push->add_flag("--json", p.json, "JSON lines instead of a progress bar");
+  push->add_flag("-f,--force", p.force, "push even if the device already runs this version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kOk : kUsage;
+  }
+  if (*build) return cmd_image_build(in, out, layout, version);
+  if (*info) return cmd_image_info(info_file);
+  if (*push) {
+    if (p.port.empty() && p.listen.empty()) {
+      std::fprintf(stderr, "ota push: give --port or --listen\n");
+      return kUsage;
+    }
+    return cmd_push(p);
+  }
+  return kUsage;
+}

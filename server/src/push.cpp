@@ -1,0 +1,233 @@
+#include "ota/host/push.hpp"
+
+#include <asio.hpp>
+#include <chrono>
+#include <deque>
+#include <memory>
+
+namespace ota::host {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::uint64_t ms_since(Clock::time_point t0) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+}
+
+// One connection driving one session: reads feed it, a 5 ms tick gives it the time, whatever it
+// wants sent is written in order. Stops the io_context when the session is done (and its last
+// bytes are written) or the link fails.
+template <class Stream>
+class Channel : public std::enable_shared_from_this<Channel<Stream>> {
+ public:
+  Channel(asio::io_context& io, Stream& s, Session& session, const PushObserver& obs, Clock::time_point t0)
+      : io_(io), stream_(s), session_(session), obs_(obs), t0_(t0), timer_(io) {}
+
+  void start() {
+    session_.begin(now());
+    after_step();
+    read();
+    tick();
+  }
+  bool link_lost() const { return link_lost_; }
+
+ private:
+  std::uint64_t now() const { return ms_since(t0_); }
+
+  void read() {
+    auto self = this->shared_from_this();
+    stream_.async_read_some(asio::buffer(rx_), [this, self](std::error_code ec, std::size_t n) {
+      if (ec) {
+        if (ec != asio::error::operation_aborted) fail();
+        return;
+      }
+      session_.on_bytes(rx_.data(), n, now());
+      after_step();
+      if (!stopped_) read();
+    });
+  }
+
+  void tick() {
+    timer_.expires_after(std::chrono::milliseconds(5));
+    auto self = this->shared_from_this();
+    timer_.async_wait([this, self](std::error_code ec) {
+      if (ec || stopped_) return;
+      session_.on_tick(now());
+      after_step();
+      if (!stopped_) tick();
+    });
+  }
+
+  void after_step() {
+    for (const Event& e : session_.take_events())
+      if (obs_.event) obs_.event(e, now());
+    if (obs_.progress && session_.packets_acked() != last_acked_) {
+      last_acked_ = session_.packets_acked();
+      obs_.progress(last_acked_, session_.packet_count(), now());
+    }
+    auto out = session_.take_output();
+    if (!out.empty()) {
+      queue_.push_back(std::move(out));
+      write();
+    }
+    if (session_.done() && queue_.empty() && !writing_) stop();
+  }
+
+  void write() {
+    if (writing_ || queue_.empty()) return;
+    writing_ = true;
+    auto self = this->shared_from_this();
+    asio::async_write(stream_, asio::buffer(queue_.front()), [this, self](std::error_code ec, std::size_t) {
+      writing_ = false;
+      queue_.pop_front();
+      if (ec) {
+        fail();
+        return;
+      }
+      write();
+      if (session_.done() && queue_.empty()) stop();
+    });
+  }
+
+  void fail() {
+    if (stopped_) return;
+    link_lost_ = true;
+    session_.on_link_lost(now());
+    if (obs_.event)
+      for (const Event& e : session_.take_events()) obs_.event(e, now());
+    stop();
+  }
+
+  void stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    timer_.cancel();
+    std::error_code ignored;
+    stream_.cancel(ignored);
+    io_.stop();
+  }
+
+  asio::io_context& io_;
+  Stream& stream_;
+  Session& session_;
+  const PushObserver& obs_;
+  Clock::time_point t0_;
+  asio::steady_timer timer_;
+  std::array<std::uint8_t, 512> rx_{};
+  std::deque<std::vector<std::uint8_t>> queue_;
+  bool writing_ = false;
+  bool stopped_ = false;
+  bool link_lost_ = false;
+  std::uint32_t last_acked_ = 0xFFFFFFFF;
+};
+
+PushReport report_of(const Session& s, Clock::time_point t0, std::uint32_t resends) {
+  PushReport r;
+  r.outcome = s.outcome();
+  r.detail = s.detail();
+  r.device = s.device();
+  r.resends = resends + s.resends();
+  r.elapsed_ms = ms_since(t0);
+  return r;
+}
+
+}  // namespace
+
+PushReport push_serial(const std::string& port, const Image& img, const PushOptions& opt,
+                       const PushObserver& obs) {
+  const auto t0 = Clock::now();
+  asio::io_context io;
+  asio::serial_port sp(io);
+  std::error_code ec;
+  sp.open(port, ec);
+  if (!ec) sp.set_option(asio::serial_port_base::baud_rate(opt.baud), ec);
+  if (!ec) sp.set_option(asio::serial_port_base::character_size(8), ec);
+  if (!ec) sp.set_option(asio::serial_port_base::parity(asio::serial_port_base::parity::none), ec);
+  if (!ec) sp.set_option(asio::serial_port_base::stop_bits(asio::serial_port_base::stop_bits::one), ec);
+  if (!ec) sp.set_option(asio::serial_port_base::flow_control(asio::serial_port_base::flow_control::none), ec);
+  if (ec) {
+    PushReport r;
+    r.outcome = Outcome::link_lost;
+    r.detail = "cannot open " + port + ": " + ec.message();
+    return r;
+  }
+  Session session(img.bytes, img.version, opt.session);
+  auto ch = std::make_shared<Channel<asio::serial_port>>(io, sp, session, obs, t0);
+  ch->start();
+  io.run();
+  return report_of(session, t0, 0);
+}
+
+PushReport push_tcp(const std::string& listen, const Image& img, const PushOptions& opt,
+                    const PushObserver& obs, std::function<void(std::uint16_t)> on_listening) {
+  const auto t0 = Clock::now();
+  PushReport r;
+  std::string host = "0.0.0.0", port = listen;
+  if (const auto colon = listen.rfind(':'); colon != std::string::npos) {
+    if (colon > 0) host = listen.substr(0, colon);
+    port = listen.substr(colon + 1);
+  }
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io);
+  std::error_code ec;
+  asio::ip::tcp::endpoint ep;
+  try {
+    ep = asio::ip::tcp::endpoint(asio::ip::make_address(host), static_cast<std::uint16_t>(std::stoul(port)));
+  } catch (const std::exception&) {
+    r.outcome = Outcome::link_lost;
+    r.detail = "bad listen address '" + listen + "' (want PORT or HOST:PORT)";
+    return r;
+  }
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(4, ec);
+  if (ec) {
+    r.outcome = Outcome::link_lost;
+    r.detail = "cannot listen on " + listen + ": " + ec.message();
+    return r;
+  }
+  if (on_listening) on_listening(acceptor.local_endpoint().port());
+
+  std::uint32_t resends = 0;
+  for (std::uint32_t attempt = 0; attempt <= opt.max_reconnects; ++attempt) {
+    // Wait for the device to dial in.
+    asio::ip::tcp::socket sock(io);
+    bool accepted = false;
+    asio::steady_timer deadline(io, std::chrono::milliseconds(opt.connect_timeout_ms));
+    acceptor.async_accept(sock, [&](std::error_code e) {
+      accepted = !e;
+      deadline.cancel();
+    });
+    deadline.async_wait([&](std::error_code e) {
+      if (!e) acceptor.cancel();
+    });
+    io.restart();
+    io.run();
+    if (!accepted) {
+      r.outcome = attempt == 0 ? Outcome::timeout : Outcome::link_lost;
+      r.detail = attempt == 0 ? "no device connected within " + std::to_string(opt.connect_timeout_ms) + " ms"
+                              : "link lost and the device did not reconnect";
+      r.elapsed_ms = ms_since(t0);
+      r.resends = resends;
+      return r;
+    }
+    sock.set_option(asio::ip::tcp::no_delay(true), ec);
+    if (obs.event)
+      obs.event(Event{"connect", "device connected from " + sock.remote_endpoint(ec).address().to_string()},
+                ms_since(t0));
+    Session session(img.bytes, img.version, opt.session);
+    auto ch = std::make_shared<Channel<asio::ip::tcp::socket>>(io, sock, session, obs, t0);
+    io.restart();
+    ch->start();
+    io.run();
+    r = report_of(session, t0, resends);
+    if (!ch->link_lost()) return r;
+    resends = r.resends;  // the device reconnects: a new session resumes the download
+  }
+  return r;
+}
+
+}  // namespace ota::host
