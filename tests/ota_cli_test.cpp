@@ -1,0 +1,142 @@
+// The `ota` tool as a user runs it: image build and info on .bin/.hex/.elf, refusals with a clear
+// message and exit code, and push over a real pty and a real TCP connection to ota-sim-device
+// (the CPU-less simulated device).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "ota/bytes.hpp"
+#include "ota/crc.hpp"
+#include "ota/host/image.hpp"
+#include "process.hpp"
+#include "sim/device.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using test::Process;
+
+namespace {
+
+class OtaCli : public ::testing::Test {
+ protected:
+  fs::path dir;
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("ota_cli_" + std::to_string(::getpid()) + "_" +
+                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  fs::path write(const std::string& name, const std::vector<std::uint8_t>& bytes) {
+    const fs::path p = dir / name;
+    EXPECT_FALSE(ota::host::save_file(p, bytes));
+    return p;
+  }
+  int ota(std::vector<std::string> args, std::string* out = nullptr) {
+    args.insert(args.begin(), OTA_TOOL);
+    Process p(args);
+    const int rc = p.wait(60s);
+    if (out) *out = p.output();
+    return rc;
+  }
+};
+
+TEST_F(OtaCli, BuildsAndInspectsAnImageFromBin) {
+  const auto app = sim::make_app_image(ota::kInternalLayout, 2, 9000);
+  const auto bin = write("app.bin", app);
+  std::string out;
+  ASSERT_EQ(ota({"image", "build", bin.string(), "-o", (dir / "app.ota").string(), "-v", "2"}, &out), 0) << out;
+  ota::host::Image img;
+  ASSERT_FALSE(ota::host::load_ota_file(dir / "app.ota", img));
+  EXPECT_EQ(img.version, 2u);
+  EXPECT_EQ(img.layout, ota::LayoutId::internal);
+  EXPECT_EQ(img.bytes, app);
+  ASSERT_EQ(ota({"image", "info", (dir / "app.ota").string()}, &out), 0);
+  EXPECT_NE(out.find("version:   2"), std::string::npos) << out;
+  char crc[16];
+  std::snprintf(crc, sizeof crc, "%08X", ota::crc32(app.data(), app.size()));
+  EXPECT_NE(out.find(crc), std::string::npos) << out;
+}
+
+TEST_F(OtaCli, ReadsIntelHexAndElf) {
+  // The real application firmware, as the firmware build made it.
+  const fs::path fw = OTA_FIRMWARE_DIR;
+  std::vector<std::uint8_t> bin;
+  ASSERT_FALSE(ota::host::load_file(fw / "internal/app.bin", bin)) << "firmware not built";
+  for (const char* ext : {"hex", "elf"}) {
+    const auto out = dir / (std::string("app-") + ext + ".ota");
+    ASSERT_EQ(ota({"image", "build", (fw / (std::string("internal/app.") + ext)).string(), "-o", out.string(), "-v", "1"}), 0) << ext;
+    ota::host::Image img;
+    ASSERT_FALSE(ota::host::load_ota_file(out, img));
+    EXPECT_EQ(img.bytes, bin) << ext;
+  }
+}
+
+TEST_F(OtaCli, RefusesWhatCannotWork) {
+  std::string out;
+  const auto big = write("big.bin", sim::make_app_image(ota::kInternalLayout, 2, ota::kInternalLayout.image_limit + 1));
+  EXPECT_EQ(ota({"image", "build", big.string(), "-o", (dir / "x.ota").string(), "-v", "2"}, &out), 9);
+  EXPECT_NE(out.find("too large"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir / "x.ota"));
+  // The same image fits the external layout.
+  EXPECT_EQ(ota({"image", "build", big.string(), "-o", (dir / "x.ota").string(), "-v", "2", "-l", "external"}), 0);
+  auto bad = sim::make_app_image(ota::kInternalLayout, 2, 4000);
+  ota::put_u32(bad.data() + 4, 0x08000101);  // reset handler inside the bootloader
+  const auto badf = write("bad.bin", bad);
+  EXPECT_EQ(ota({"image", "build", badf.string(), "-o", (dir / "y.ota").string(), "-v", "2"}, &out), 9);
+  EXPECT_FALSE(fs::exists(dir / "y.ota"));
+  // A corrupted .ota file is refused by push before any link is opened.
+  auto file = ota::host::encode_ota_file({ota::LayoutId::internal, 2, 0x08002000, sim::make_app_image(ota::kInternalLayout, 2, 4000)});
+  file[100] ^= 1;
+  EXPECT_EQ(ota({"push", write("c.ota", file).string(), "--port", "/dev/null"}, &out), 9);
+  EXPECT_NE(out.find("corrupted"), std::string::npos);
+  EXPECT_EQ(ota({"push", write("d.ota", file).string()}), 2);  // neither --port nor --listen
+  EXPECT_EQ(ota({"bogus"}), 2);
+}
+
+fs::path make_ota(const fs::path& dir, const ota::Layout& l, std::uint32_t version, std::uint32_t size) {
+  const fs::path p = dir / ("v" + std::to_string(version) + ".ota");
+  EXPECT_FALSE(ota::host::save_file(p, ota::host::encode_ota_file({l.id, version, l.app.base, sim::make_app_image(l, version, size)})));
+  return p;
+}
+
+TEST_F(OtaCli, PushOverPty) {
+  Process dev({SIM_DEVICE, "--pty", "--layout", "internal"});
+  const auto line = dev.wait_for("pty ", 10s);
+  ASSERT_TRUE(line) << dev.output();
+  const std::string pty = line->substr(4);
+  std::string out;
+  const int rc = ota({"push", make_ota(dir, ota::kInternalLayout, 2, 20000).string(), "--port", pty, "--json"}, &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("\"outcome\":\"upgraded\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"device_version\":2"), std::string::npos) << out;
+  EXPECT_TRUE(dev.wait_for("boot 2: application v2 (installed)", 10s)) << dev.output();
+}
+
+TEST_F(OtaCli, PushOverTcpToADeviceThatDialsIn) {
+  Process push({OTA_TOOL, "push", make_ota(dir, ota::kExternalLayout, 3, 50000).string(), "--listen", "127.0.0.1:0", "--json"});
+  const auto listening = push.wait_for("{\"event\":\"listening\"", 10s);
+  ASSERT_TRUE(listening);
+  const std::string port = listening->substr(listening->find("\"port\":") + 7, listening->find('}') - listening->find("\"port\":") - 7);
+  Process dev({SIM_DEVICE, "--connect", "127.0.0.1:" + port, "--layout", "external"});
+  EXPECT_EQ(push.wait(60s), 0) << push.output();
+  EXPECT_NE(push.output().find("\"outcome\":\"upgraded\""), std::string::npos) << push.output();
+  EXPECT_TRUE(dev.wait_for("boot 2: application v3 (installed)", 10s)) << dev.output();
+}
+
+TEST_F(OtaCli, WrongLayoutIsRefusedWithExitCode3) {
+  Process dev({SIM_DEVICE, "--pty", "--layout", "external"});
+  const auto line = dev.wait_for("pty ", 10s);
+  ASSERT_TRUE(line);
+  std::string out;
+  EXPECT_EQ(ota({"push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--port", line->substr(4)}, &out), 3);
+  EXPECT_NE(out.find("built for the internal layout"), std::string::npos) << out;
+}
+
+TEST_F(OtaCli, NoDeviceTimesOutWithExitCode5) {
+  std::string out;
+  EXPECT_EQ(ota({"push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--listen", "127.0.0.1:0", "--timeout", "1"}, &out), 5);
+  EXPECT_NE(out.find("timeout"), std::string::npos) << out;
+}
+
+}  // namespace

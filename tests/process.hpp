@@ -1,0 +1,38 @@
+// Child processes for end-to-end tests: start a program, read its stdout and stderr line by line with a
+// deadline, wait for its exit code. POSIX only.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace test {
+
+class Process {
+ public:
+  explicit Process(const std::vector<std::string>& argv);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  // The next line of stdout (without '\n'), or nullopt at EOF or when the deadline passes.
+  std::optional<std::string> read_line(std::chrono::milliseconds timeout);
+  // Reads lines until one starts with `prefix`; returns it.
+  std::optional<std::string> wait_for(const std::string& prefix, std::chrono::milliseconds timeout);
+  // Everything read so far.
+  const std::string& output() const { return seen_; }
+  // Exit code, or -1 after the timeout (the process is then killed).
+  int wait(std::chrono::milliseconds timeout);
+  void kill();
+
+ private:
+  int pid_ = -1;
+  int out_ = -1;
+  std::string buf_;
+  std::string seen_;
+  bool exited_ = false;
+  int code_ = -1;
+};
+
+}  // namespace test
