@@ -58,7 +58,7 @@ void UpdateClient::on_start(const Start& s) {
     st = Status::busy;
   else if (s.image_size > l.image_limit)
     st = Status::too_large;
-  else if (s.image_size < 8 || s.packet_size == 0 || s.packet_size > kMaxChunk ||
+  else if (s.image_size < 8 || s.packet_size < kMinChunk || s.packet_size > kMaxChunk ||
            l.staging_unit % s.packet_size != 0 || s.packet_size % write_size != 0 ||
            s.packet_count != packet_count_for(s.image_size, s.packet_size))
     st = Status::bad_params;
@@ -80,6 +80,8 @@ void UpdateClient::on_start(const Start& s) {
     return;
   }
   session_ = rec;
+  initial_sp_ = s.initial_sp;
+  reset_vector_ = s.reset_vector;
   next_ = static_cast<std::uint16_t>(next);
   active_ = true;
   finished_ = false;
@@ -115,7 +117,7 @@ void UpdateClient::on_data(const std::uint8_t* p, std::size_t len) {
     send_nak(Status::bad_length);
     return;
   }
-  if (index == 0 && !vector_table_sane(map_.layout, get_u32(chunk), get_u32(chunk + 4))) {
+  if (index == 0 && (get_u32(chunk) != initial_sp_ || get_u32(chunk + 4) != reset_vector_)) {
     active_ = false;  // START announced other words than the image carries
     send_nak(Status::invalid_image);
     return;

@@ -20,7 +20,8 @@ void encode(const Hello& m, std::uint8_t* o) {
 }
 
 bool decode(const Frame& f, Hello& m) {
-  if (f.type != static_cast<std::uint8_t>(MsgType::hello) || f.len != Hello::kSize) return false;
+  // At least kSize: a later protocol version may append fields; the version byte tells.
+  if (f.type != static_cast<std::uint8_t>(MsgType::hello) || f.len < Hello::kSize) return false;
   const std::uint8_t* p = f.payload;
   m.protocol = p[0];
   m.layout = static_cast<LayoutId>(p[1]);

@@ -109,6 +109,14 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
     case MsgType::start_reply: {
       StartReply r;
       if (phase_ != Phase::start || !decode(f, r)) return;
+      if (r.status == Status::busy && !aborted_ && device_ && device_->report == Report::none) {
+        // Another image's download was left unfinished (its server went away): drop it, once.
+        event("abort", "device is busy with another download; aborting it");
+        aborted_ = true;
+        send_frame(MsgType::abort, nullptr, 0, true);
+        send_start(now);
+        return;
+      }
       if (r.status != Status::ok) {
         finish(Outcome::refused, to_string(r.status));
         return;
@@ -141,8 +149,10 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
       Nak k;
       if (phase_ != Phase::download || !decode(f, k)) return;
       if (k.status == Status::no_session) {
-        event("nak", "device lost the download; offering it again");
-        send_start(now);
+        // The device restarted: ask who it is now (it may have installed the image already,
+        // if only our view of RESULT was lost), then offer the image again if still needed.
+        event("nak", "device lost the download (restarted?)");
+        rehello(now);
         return;
       }
       if (k.status == Status::invalid_image || k.status == Status::bad_length) {
@@ -198,40 +208,18 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
   const bool ours = h.app_version == version_ && h.role == Role::application;
   switch (phase_) {
     case Phase::hello:
-      if (h.report == Report::download_ok) {  // an install is pending: wait for it
-        phase_ = Phase::reboot;
-        phase_start_ = now;
-        return;
-      }
-      if (h.report == Report::upgrade_ok) {
-        // Acknowledge; ours ends the session, an older one is cleared before we go on.
-        send_frame(MsgType::report_ack, nullptr, 0, true);
-        if (ours) {
-          phase_ = Phase::report_ack;
-          progress(now);
-        }
-        return;
-      }
-      if (ours && !opt_.force) {
-        finish(Outcome::up_to_date, "device already runs v" + std::to_string(version_));
-        return;
-      }
-      packet_size_ = std::min<std::uint16_t>(opt_.packet_size, h.max_chunk);
-      window_ = std::max<std::uint32_t>(1, opt_.window ? std::min(opt_.window, h.window) : h.window);
-      count_ = packet_count_for(static_cast<std::uint32_t>(image_.size()), packet_size_);
-      event("start", std::to_string(image_.size()) + " bytes in " + std::to_string(count_) +
-                         " packets of " + std::to_string(packet_size_) + ", window " +
-                         std::to_string(window_));
-      send_start(now);
+      handshake(h, now);
       return;
     case Phase::start:
       // An answer to an earlier HELLO_REQ, sent before the device saw START (the stream keeps
       // order). If the device restarted instead, the START retry timer offers the image again.
       return;
     case Phase::download:
-      // Only a restart makes the device say HELLO now (power, watchdog): offer the image again,
-      // and it resumes where its journal says.
-      send_start(now);
+      // Only a restart makes the device say HELLO now (power, watchdog): start over from the
+      // handshake; an unfinished download resumes where the device's journal says.
+      phase_ = Phase::hello;
+      phase_start_ = now;
+      handshake(h, now);
       return;
     case Phase::reboot:
       if (h.report == Report::download_ok) return;  // not restarted yet
@@ -254,6 +242,36 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
   }
 }
 
+// The device announced itself and no download is under way: decide what to do.
+void Session::handshake(const Hello& h, std::uint64_t now) {
+  const bool ours = h.app_version == version_ && h.role == Role::application;
+  if (h.report == Report::download_ok) {  // an install is pending: wait for it
+    phase_ = Phase::reboot;
+    phase_start_ = now;
+    return;
+  }
+  if (h.report == Report::upgrade_ok) {
+    // Acknowledge; ours ends the session, an older one is cleared before we go on.
+    send_frame(MsgType::report_ack, nullptr, 0, true);
+    if (ours) {
+      phase_ = Phase::report_ack;
+      progress(now);
+    }
+    return;
+  }
+  if (ours && !opt_.force) {
+    finish(Outcome::up_to_date, "device already runs v" + std::to_string(version_));
+    return;
+  }
+  packet_size_ = std::min<std::uint16_t>(opt_.packet_size, h.max_chunk);
+  window_ = std::max<std::uint32_t>(1, opt_.window ? std::min(opt_.window, h.window) : h.window);
+  count_ = packet_count_for(static_cast<std::uint32_t>(image_.size()), packet_size_);
+  event("start", std::to_string(image_.size()) + " bytes in " + std::to_string(count_) +
+                     " packets of " + std::to_string(packet_size_) + ", window " +
+                     std::to_string(window_));
+  send_start(now);
+}
+
 void Session::pump(std::uint64_t) {
   std::uint8_t p[2 + kMaxChunk];
   while (next_ < count_ && next_ < base_ + window_) {
@@ -268,9 +286,17 @@ void Session::pump(std::uint64_t) {
   }
 }
 
+void Session::rehello(std::uint64_t now) {
+  phase_ = Phase::hello;
+  phase_start_ = last_hello_req_ = now;
+  send_frame(MsgType::hello_request, nullptr, 0, true);
+}
+
 void Session::go_back(std::uint32_t next, std::uint64_t now) {
-  base_ = std::clamp(next, base_, count_);
-  resends_ += next_ - base_;
+  // `next` may lie below what was acknowledged: after a flash error the device wants its whole
+  // erase unit again.
+  base_ = std::min(next, count_);
+  if (next_ > base_) resends_ += next_ - base_;
   next_ = base_;
   last_progress_ = now;
   pump(now);

@@ -70,6 +70,8 @@ class UpdateClient {
   FrameDecoderBuffer<2 + kMaxChunk> decoder_;
 
   JournalRecord session_;
+  std::uint32_t initial_sp_ = 0;  // START's vector table words, checked against DATA 0
+  std::uint32_t reset_vector_ = 0;
   std::uint16_t next_ = 0;        // next DATA index expected
   bool active_ = false;           // a START was accepted and the download is not finished
   bool nak_sent_ = false;         // one NAK per gap: further frames of the gap are dropped quietly

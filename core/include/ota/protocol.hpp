@@ -13,6 +13,7 @@ namespace ota {
 
 inline constexpr std::uint8_t kProtocolVersion = 1;
 inline constexpr std::uint16_t kMaxChunk = 256;  // largest DATA chunk any device accepts
+inline constexpr std::uint16_t kMinChunk = 16;   // packet 0 must hold the vector table's first words
 inline constexpr std::uint16_t kNoSession = 0xFFFF;
 
 enum class MsgType : std::uint8_t {
@@ -35,7 +36,8 @@ enum class Status : std::uint8_t {
   ok = 0,
   too_large = 1,      // START: image larger than the staging area allows
   bad_params = 2,     // START: size, packet size and packet count do not agree
-  busy = 3,           // START: an installed download waits for the reset
+  busy = 3,           // START: a verified download waits for its reset, or another image's
+                      // download is in progress (ABORT it first)
   invalid_image = 4,  // START or DATA 0: the vector table does not fit this device's app area
   no_session = 5,     // DATA without an accepted START
   out_of_order = 6,   // DATA beyond the next expected index (one was lost)

@@ -73,10 +73,12 @@ class Session {
  private:
   void on_frame(const Frame& f, std::uint64_t now);
   void on_hello(const Hello& h, std::uint64_t now);
+  void handshake(const Hello& h, std::uint64_t now);
   void send_frame(MsgType t, const std::uint8_t* payload, std::size_t len, bool flush);
   void send_start(std::uint64_t now);
   void pump(std::uint64_t now);
   void go_back(std::uint32_t next, std::uint64_t now);
+  void rehello(std::uint64_t now);
   void finish(Outcome o, std::string detail);
   void event(std::string kind, std::string text);
   void progress(std::uint64_t now) { last_progress_ = now; retries_ = 0; }
@@ -93,6 +95,7 @@ class Session {
   std::uint32_t frames_sent_ = 0;
   std::uint32_t resends_ = 0;
   std::uint32_t retries_ = 0;
+  bool aborted_ = false;  // ABORT sent once for a download the device had in progress
   std::uint64_t phase_start_ = 0;
   std::uint64_t last_progress_ = 0;
   std::uint64_t last_hello_req_ = 0;

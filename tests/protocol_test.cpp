@@ -1,0 +1,1132 @@
+// The messages of protocol version 1 (ota/protocol.hpp) and the device's answers to them
+// (ota::UpdateClient on simulated flash), held against docs/protocol.md:
+//   - every payload encoded at the offsets the document gives, decoded back, and refused with a
+//     wrong length or type;
+//   - the document's example exchange, byte for byte, produced by the real server session and
+//     device client (ProtocolDocExample.*): change the wire format and these fail until the
+//     document is regenerated;
+//   - the device's answer to each kind of message, including unknown and malformed ones.
+#include <gtest/gtest.h>
+
+#include <type_traits>
+
+#include <algorithm>
+#include <cctype>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ota/bytes.hpp"
+#include "ota/client.hpp"
+#include "ota/crc.hpp"
+#include "ota/flags.hpp"
+#include "ota/host/session.hpp"
+#include "ota/installer.hpp"
+#include "ota/protocol.hpp"
+#include "sim/device.hpp"
+#include "sim/internal_flash.hpp"
+#include "sim/power.hpp"
+#include "sim/wire.hpp"
+
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+using ota::MsgType;
+using ota::Status;
+
+Bytes hex(const std::string& s) {
+  std::istringstream in(s);
+  Bytes out;
+  std::string tok;
+  while (in >> tok) out.push_back(static_cast<std::uint8_t>(std::stoul(tok, nullptr, 16)));
+  return out;
+}
+
+std::string to_hex(const Bytes& b) {
+  std::string s;
+  char x[4];
+  for (std::uint8_t v : b) {
+    std::snprintf(x, sizeof x, "%02X ", v);
+    s += x;
+  }
+  if (!s.empty()) s.pop_back();
+  return s;
+}
+
+Bytes frame_bytes(std::uint8_t type, const Bytes& payload) {
+  Bytes out(ota::encoded_size_max(payload.size()));
+  out.resize(ota::encode_frame(type, payload.data(), payload.size(), out.data(), out.size()));
+  return out;
+}
+Bytes frame_bytes(MsgType t, const Bytes& payload = {}) {
+  return frame_bytes(static_cast<std::uint8_t>(t), payload);
+}
+
+struct Msg {
+  std::uint8_t type;
+  Bytes payload;
+  ota::Frame frame() const { return ota::Frame{type, payload.data(), payload.size()}; }
+};
+
+std::vector<Msg> decode_stream(const Bytes& wire) {
+  ota::FrameDecoderBuffer<300> d;
+  std::vector<Msg> out;
+  for (std::uint8_t b : wire) {
+    const auto e = d.feed(b);
+    EXPECT_NE(e, ota::FrameDecoder::Event::error) << "a bad frame in " << to_hex(wire);
+    if (e == ota::FrameDecoder::Event::frame)
+      out.push_back(Msg{d.frame().type, Bytes(d.frame().payload, d.frame().payload + d.frame().len)});
+  }
+  return out;
+}
+
+template <class M>
+Bytes encoded(const M& m) {
+  Bytes b(M::kSize, 0xEE);
+  ota::encode(m, b.data());
+  return b;
+}
+
+// ---- numbers on the wire ------------------------------------------------------------------------
+
+TEST(ProtocolConstants, MessageTypesAndStatusCodesAreStable) {
+  EXPECT_EQ(ota::kProtocolVersion, 1);
+  EXPECT_EQ(static_cast<int>(MsgType::hello_request), 0x01);
+  EXPECT_EQ(static_cast<int>(MsgType::start), 0x02);
+  EXPECT_EQ(static_cast<int>(MsgType::data), 0x03);
+  EXPECT_EQ(static_cast<int>(MsgType::abort), 0x04);
+  EXPECT_EQ(static_cast<int>(MsgType::report_ack), 0x05);
+  EXPECT_EQ(static_cast<int>(MsgType::hello), 0x81);
+  EXPECT_EQ(static_cast<int>(MsgType::start_reply), 0x82);
+  EXPECT_EQ(static_cast<int>(MsgType::data_ack), 0x83);
+  EXPECT_EQ(static_cast<int>(MsgType::data_nak), 0x84);
+  EXPECT_EQ(static_cast<int>(MsgType::result), 0x85);
+
+  const Status all[] = {Status::ok,           Status::too_large,     Status::bad_params,
+                        Status::busy,         Status::invalid_image, Status::no_session,
+                        Status::out_of_order, Status::bad_length,    Status::flash_error,
+                        Status::crc_mismatch, Status::bad_frame,     Status::unknown_message};
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(static_cast<int>(all[i]), i);
+  std::vector<std::string> texts;
+  for (Status s : all) texts.emplace_back(ota::to_string(s));
+  std::sort(texts.begin(), texts.end());
+  EXPECT_EQ(std::unique(texts.begin(), texts.end()), texts.end()) << "two statuses read the same";
+  EXPECT_STREQ(ota::to_string(static_cast<Status>(200)), "unknown status");
+
+  EXPECT_EQ(static_cast<int>(ota::Report::none), 0);
+  EXPECT_EQ(static_cast<int>(ota::Report::download_ok), 1);
+  EXPECT_EQ(static_cast<int>(ota::Report::upgrade_ok), 2);
+  EXPECT_EQ(static_cast<int>(ota::Role::application), 1);
+  EXPECT_EQ(static_cast<int>(ota::Role::recovery), 2);
+  EXPECT_EQ(static_cast<int>(ota::LayoutId::internal), 1);
+  EXPECT_EQ(static_cast<int>(ota::LayoutId::external), 2);
+  EXPECT_EQ(ota::kMaxChunk, 256);
+}
+
+TEST(ProtocolConstants, PacketCount) {
+  EXPECT_EQ(ota::packet_count_for(0, 256), 0u);
+  EXPECT_EQ(ota::packet_count_for(1, 256), 1u);
+  EXPECT_EQ(ota::packet_count_for(256, 256), 1u);
+  EXPECT_EQ(ota::packet_count_for(257, 256), 2u);
+  EXPECT_EQ(ota::packet_count_for(40, 16), 3u);
+  EXPECT_EQ(ota::packet_count_for(26 * 1024, 256), 104u);
+  EXPECT_EQ(ota::packet_count_for(100, 0), 0u);
+}
+
+// ---- payload layouts ----------------------------------------------------------------------------
+
+TEST(ProtocolCodec, HelloAtTheDocumentedOffsets) {
+  ota::Hello h;
+  h.protocol = 1;
+  h.layout = ota::LayoutId::external;
+  h.role = ota::Role::recovery;
+  h.window = 8;
+  for (int i = 0; i < 12; ++i) h.uid[i] = static_cast<std::uint8_t>(0xA0 + i);
+  h.app_version = 0x11223344;
+  h.staging_capacity = 57344;
+  h.max_chunk = 256;
+  h.report = ota::Report::upgrade_ok;
+  h.session_crc = 0xCAFEBABE;
+  h.session_next = 0x1234;
+  const Bytes b = encoded(h);
+  ASSERT_EQ(b.size(), 34u);
+  EXPECT_EQ(b[0], 1);
+  EXPECT_EQ(b[1], 2);
+  EXPECT_EQ(b[2], 2);
+  EXPECT_EQ(b[3], 8);
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(b[4 + i], 0xA0 + i);
+  EXPECT_EQ(Bytes(b.begin() + 16, b.begin() + 20), hex("44 33 22 11"));
+  EXPECT_EQ(Bytes(b.begin() + 20, b.begin() + 24), hex("00 E0 00 00"));
+  EXPECT_EQ(Bytes(b.begin() + 24, b.begin() + 26), hex("00 01"));
+  EXPECT_EQ(b[26], 2);
+  EXPECT_EQ(b[27], 0) << "reserved byte";
+  EXPECT_EQ(Bytes(b.begin() + 28, b.begin() + 32), hex("BE BA FE CA"));
+  EXPECT_EQ(Bytes(b.begin() + 32, b.begin() + 34), hex("34 12"));
+
+  ota::Hello d;
+  ASSERT_TRUE(ota::decode(Msg{0x81, b}.frame(), d));
+  EXPECT_EQ(d.protocol, 1);
+  EXPECT_EQ(d.layout, ota::LayoutId::external);
+  EXPECT_EQ(d.role, ota::Role::recovery);
+  EXPECT_EQ(d.window, 8);
+  EXPECT_TRUE(std::equal(d.uid, d.uid + 12, h.uid));
+  EXPECT_EQ(d.app_version, 0x11223344u);
+  EXPECT_EQ(d.staging_capacity, 57344u);
+  EXPECT_EQ(d.max_chunk, 256);
+  EXPECT_EQ(d.report, ota::Report::upgrade_ok);
+  EXPECT_EQ(d.session_crc, 0xCAFEBABEu);
+  EXPECT_EQ(d.session_next, 0x1234);
+
+  // The reserved byte is ignored on receipt.
+  Bytes r = b;
+  r[27] = 0x5A;
+  ota::Hello d2;
+  ASSERT_TRUE(ota::decode(Msg{0x81, r}.frame(), d2));
+  EXPECT_EQ(d2.session_crc, 0xCAFEBABEu);
+}
+
+TEST(ProtocolCodec, StartAtTheDocumentedOffsets) {
+  const ota::Start s{0x00006801, 0x12345678, 0x0A0B0C0D, 0x0100, 0x0069, 0x20005000, 0x08002101};
+  const Bytes b = encoded(s);
+  EXPECT_EQ(b, hex("01 68 00 00  78 56 34 12  0D 0C 0B 0A  00 01  69 00  00 50 00 20  01 21 00 08"));
+  ota::Start d;
+  ASSERT_TRUE(ota::decode(Msg{0x02, b}.frame(), d));
+  EXPECT_EQ(d.image_size, s.image_size);
+  EXPECT_EQ(d.image_crc, s.image_crc);
+  EXPECT_EQ(d.image_version, s.image_version);
+  EXPECT_EQ(d.packet_size, s.packet_size);
+  EXPECT_EQ(d.packet_count, s.packet_count);
+  EXPECT_EQ(d.initial_sp, s.initial_sp);
+  EXPECT_EQ(d.reset_vector, s.reset_vector);
+}
+
+TEST(ProtocolCodec, StartReplyNakAndResult) {
+  EXPECT_EQ(encoded(ota::StartReply{Status::ok, 0x0102}), hex("00 02 01"));
+  EXPECT_EQ(encoded(ota::Nak{Status::out_of_order, 0xBEEF}), hex("06 EF BE"));
+  EXPECT_EQ(encoded(ota::Result{Status::crc_mismatch, 0x91CC75AF}), hex("09 AF 75 CC 91"));
+
+  ota::StartReply r;
+  ASSERT_TRUE(ota::decode(Msg{0x82, hex("01 34 12")}.frame(), r));
+  EXPECT_EQ(r.status, Status::too_large);
+  EXPECT_EQ(r.next, 0x1234);
+  ota::Nak k;
+  ASSERT_TRUE(ota::decode(Msg{0x84, hex("0A FF FF")}.frame(), k));
+  EXPECT_EQ(k.status, Status::bad_frame);
+  EXPECT_EQ(k.next, 0xFFFF);
+  ota::Result res;
+  ASSERT_TRUE(ota::decode(Msg{0x85, hex("00 78 56 34 12")}.frame(), res));
+  EXPECT_EQ(res.status, Status::ok);
+  EXPECT_EQ(res.crc, 0x12345678u);
+}
+
+// Each decoder accepts exactly its type and its length; HELLO also accepts more (a later
+// protocol version may append fields, and its version byte tells the server to stop).
+template <class M>
+void expect_strict(std::uint8_t type) {
+  SCOPED_TRACE(type);
+  const Bytes good(M::kSize, 0x01);
+  M m;
+  EXPECT_TRUE(ota::decode(Msg{type, good}.frame(), m));
+  for (std::size_t len : {std::size_t{0}, M::kSize - 1, M::kSize + 1, M::kSize + 10}) {
+    const bool longer_hello = std::is_same_v<M, ota::Hello> && len > M::kSize;
+    EXPECT_EQ(ota::decode(Msg{type, Bytes(len, 0x01)}.frame(), m), longer_hello) << "length " << len;
+  }
+  for (int t = 0; t < 256; ++t) {
+    if (t == type) continue;
+    EXPECT_FALSE(ota::decode(Msg{static_cast<std::uint8_t>(t), good}.frame(), m)) << "type " << t;
+  }
+}
+
+TEST(ProtocolCodec, WrongLengthOrTypeIsRejected) {
+  expect_strict<ota::Hello>(0x81);
+  expect_strict<ota::Start>(0x02);
+  expect_strict<ota::StartReply>(0x82);
+  expect_strict<ota::Nak>(0x84);
+  expect_strict<ota::Result>(0x85);
+}
+
+TEST(ProtocolCodec, RoundTripThroughFrames) {
+  ota::Hello h;
+  h.window = 3;
+  h.app_version = 7;
+  const Bytes hb = encoded(h);
+  const auto msgs = decode_stream(frame_bytes(MsgType::hello, hb));
+  ASSERT_EQ(msgs.size(), 1u);
+  ota::Hello back;
+  ASSERT_TRUE(ota::decode(msgs[0].frame(), back));
+  EXPECT_EQ(back.window, 3);
+  EXPECT_EQ(back.app_version, 7u);
+  EXPECT_EQ(encoded(back), hb);
+}
+
+// ---- a device on simulated flash, driven frame by frame ------------------------------------------
+
+struct Capture final : ota::Link {
+  Bytes out;
+  void send(const std::uint8_t* b, std::size_t n) override { out.insert(out.end(), b, b + n); }
+};
+
+// The 40-byte image of docs/protocol.md section 9.
+Bytes doc_image(std::uint32_t version) {
+  Bytes img(40);
+  ota::put_u32(img.data(), 0x20005000);
+  ota::put_u32(img.data() + 4, 0x08002101);
+  for (std::uint8_t i = 8; i < 32; ++i) img[i] = i;
+  ota::put_u32(img.data() + 32, 0x56505041);  // "APPV"
+  ota::put_u32(img.data() + 36, version);
+  return img;
+}
+
+constexpr std::uint8_t kDocUid[12] = {0x37, 0xFF, 0xD8, 0x05, 0x4E, 0x50,
+                                      0x34, 0x36, 0x21, 0x57, 0x11, 0x43};
+
+// An internal-layout device: the client as the application runs it, the installer as the
+// bootloader runs it at reset.
+struct Bench {
+  sim::PowerSupply power;
+  sim::InternalFlash flash{power};
+  ota::FlashMap map{ota::kInternalLayout, flash, nullptr};
+  Capture link;
+  ota::DeviceInfo info;
+  std::optional<ota::UpdateClient> client;
+
+  explicit Bench(std::uint32_t running_version = 1, const Bytes& app = doc_image(1)) {
+    info.app_version = running_version;
+    std::copy(std::begin(kDocUid), std::end(kDocUid), info.uid);
+    auto mem = flash.bytes();
+    std::copy(app.begin(), app.end(),
+              mem.begin() + (ota::kInternalLayout.app.base - sim::InternalFlash::kBase));
+    client.emplace(map, link, info);
+  }
+
+  void send_raw(const Bytes& wire) { client->receive(wire.data(), wire.size()); }
+  void send(std::uint8_t type, const Bytes& payload = {}) { send_raw(frame_bytes(type, payload)); }
+  void send(MsgType t, const Bytes& payload = {}) { send(static_cast<std::uint8_t>(t), payload); }
+  void start(const ota::Start& s) { send(MsgType::start, encoded(s)); }
+  void data(std::uint16_t index, const Bytes& chunk) {
+    Bytes p(2);
+    ota::put_u16(p.data(), index);
+    p.insert(p.end(), chunk.begin(), chunk.end());
+    send(MsgType::data, p);
+  }
+  Bytes take() { return std::exchange(link.out, {}); }
+  std::vector<Msg> replies() { return decode_stream(take()); }
+
+  // The reset the client asked for: the bootloader's install step, then the application again.
+  ota::Installer::Result reset(std::uint32_t new_version) {
+    const auto r = ota::Installer(map).run();
+    info.app_version = new_version;
+    client.emplace(map, link, info);
+    client->boot();
+    return r;
+  }
+
+  Bytes region(const ota::Region& r) const {
+    const auto mem = flash.bytes();
+    const auto off = static_cast<std::ptrdiff_t>(r.base - sim::InternalFlash::kBase);
+    return Bytes(mem.begin() + off, mem.begin() + off + r.size);
+  }
+};
+
+ota::Start start_for(const Bytes& img, std::uint16_t packet_size, std::uint32_t version = 2) {
+  return ota::Start{static_cast<std::uint32_t>(img.size()),
+                    ota::crc32(img.data(), img.size()),
+                    version,
+                    packet_size,
+                    static_cast<std::uint16_t>(
+                        ota::packet_count_for(static_cast<std::uint32_t>(img.size()), packet_size)),
+                    ota::get_u32(img.data()),
+                    ota::get_u32(img.data() + 4)};
+}
+
+Bytes chunk_of(const Bytes& img, std::uint32_t index, std::uint32_t packet_size) {
+  const std::size_t off = index * packet_size;
+  const std::size_t n = std::min<std::size_t>(packet_size, img.size() - off);
+  return Bytes(img.begin() + static_cast<std::ptrdiff_t>(off),
+               img.begin() + static_cast<std::ptrdiff_t>(off + n));
+}
+
+// A test image for the internal layout of `size` bytes.
+Bytes app_image(std::uint32_t version, std::uint32_t size) {
+  return sim::make_app_image(ota::kInternalLayout, version, size);
+}
+
+// ---- the document's example exchange ----------------------------------------------------------------
+
+// docs/protocol.md section 9, in order: who sends, and the bytes on the wire.
+struct WireStep {
+  bool to_device;
+  const char* wire;
+};
+const WireStep kDocExchange[] = {
+    {true, "00 04 01 D1 F1 00"},  // 1. flush + HELLO_REQ
+    {false,
+     "13 81 01 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 01 01 01 01 02 68 01 01 "
+     "02 01 01 01 01 01 01 05 FF FF 61 18 00"},  // 2. HELLO
+    {true,
+     "00 03 02 28 01 01 06 AF 75 CC 91 02 01 01 02 10 02 03 01 02 50 04 20 01 21 04 08 "
+     "64 2A 00"},                        // 3. flush + START
+    {false, "02 82 01 01 03 90 B4 00"},  // 4. START_REPLY
+    {true,
+     "02 03 01 01 02 50 04 20 01 21 0C 08 08 09 0A 0B 0C 0D 0E 0F 5B 50 00 "
+     "03 03 01 13 10 11 12 13 14 15 16 17 18 19 1A 1B 1C 1D 1E 1F 3C 25 00 "
+     "03 03 02 06 41 50 50 56 02 01 01 03 A0 6C 00"},  // 5. DATA 0, 1, 2
+    {false,
+     "03 83 01 03 A7 9D 00 03 83 02 03 F4 C8 00 "
+     "02 85 07 AF 75 CC 91 F0 54 00"},  // 6. DATA_ACK 1, DATA_ACK 2, RESULT ok
+    {false,
+     "13 81 01 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 02 01 01 01 02 68 01 01 "
+     "03 01 02 01 01 01 01 05 FF FF B5 97 00"},  // 7. HELLO after the reset, upgrade OK
+    {true, "00 04 05 55 B1 00"},                 // 8. flush + REPORT_ACK
+    {false,
+     "13 81 01 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 02 01 01 01 02 68 01 01 "
+     "02 01 01 01 01 01 01 05 FF FF 13 18 00"},  // 9. HELLO, report cleared
+};
+
+TEST(ProtocolDocExample, TheImageAndItsCrc) {
+  const Bytes img = doc_image(2);
+  EXPECT_EQ(img, hex("00 50 00 20 01 21 00 08 08 09 0A 0B 0C 0D 0E 0F "
+                     "10 11 12 13 14 15 16 17 18 19 1A 1B 1C 1D 1E 1F "
+                     "41 50 50 56 02 00 00 00"));
+  EXPECT_EQ(ota::crc32(img.data(), img.size()), 0x91CC75AFu);
+}
+
+TEST(ProtocolDocExample, EachFrameEncodesFromItsFields) {
+  // Steps 1-9, built from the field values the document lists.
+  EXPECT_EQ(to_hex(frame_bytes(MsgType::hello_request)), "04 01 D1 F1 00");
+  ota::Hello h;
+  h.layout = ota::LayoutId::internal;
+  h.role = ota::Role::application;
+  h.window = 8;
+  std::copy(std::begin(kDocUid), std::end(kDocUid), h.uid);
+  h.app_version = 1;
+  h.staging_capacity = 26624;
+  h.max_chunk = 256;
+  h.report = ota::Report::none;
+  h.session_crc = 0;
+  h.session_next = 0xFFFF;
+  EXPECT_EQ(frame_bytes(MsgType::hello, encoded(h)), hex(kDocExchange[1].wire));
+  h.app_version = 2;
+  h.report = ota::Report::upgrade_ok;
+  EXPECT_EQ(frame_bytes(MsgType::hello, encoded(h)), hex(kDocExchange[6].wire));
+  h.report = ota::Report::none;
+  EXPECT_EQ(frame_bytes(MsgType::hello, encoded(h)), hex(kDocExchange[8].wire));
+
+  const ota::Start s{40, 0x91CC75AF, 2, 16, 3, 0x20005000, 0x08002101};
+  EXPECT_EQ(to_hex(frame_bytes(MsgType::start, encoded(s))),
+            "03 02 28 01 01 06 AF 75 CC 91 02 01 01 02 10 02 03 01 02 50 04 20 01 21 04 08 64 2A 00");
+  EXPECT_EQ(to_hex(frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}))),
+            "02 82 01 01 03 90 B4 00");
+  const Bytes img = doc_image(2);
+  Bytes data_wire;
+  for (std::uint16_t i = 0; i < 3; ++i) {
+    Bytes p(2);
+    ota::put_u16(p.data(), i);
+    const Bytes c = chunk_of(img, i, 16);
+    p.insert(p.end(), c.begin(), c.end());
+    const Bytes f = frame_bytes(MsgType::data, p);
+    data_wire.insert(data_wire.end(), f.begin(), f.end());
+  }
+  EXPECT_EQ(data_wire, hex(kDocExchange[4].wire));
+  Bytes acks = frame_bytes(MsgType::data_ack, hex("01 00"));
+  const Bytes ack2 = frame_bytes(MsgType::data_ack, hex("02 00"));
+  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, 0x91CC75AF}));
+  acks.insert(acks.end(), ack2.begin(), ack2.end());
+  acks.insert(acks.end(), result.begin(), result.end());
+  EXPECT_EQ(acks, hex(kDocExchange[5].wire));
+  EXPECT_EQ(to_hex(frame_bytes(MsgType::report_ack)), "04 05 55 B1 00");
+
+  // Sections 9.1 - 9.3.
+  EXPECT_EQ(to_hex(frame_bytes(MsgType::data_nak, encoded(ota::Nak{Status::out_of_order, 1}))),
+            "04 84 06 01 03 98 12 00");
+  EXPECT_EQ(to_hex(frame_bytes(MsgType::start, encoded(ota::Start{26625, 0x12345678, 2, 256, 105,
+                                                                  0x20005000, 0x08002101}))),
+            "04 02 01 68 01 06 78 56 34 12 02 01 01 01 03 01 69 01 02 50 04 20 01 21 04 08 BF B1 00");
+  EXPECT_EQ(to_hex(frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::too_large, 0}))),
+            "03 82 01 01 03 A0 83 00");
+  EXPECT_EQ(to_hex(frame_bytes(0x09, {})), "04 09 D9 70 00");
+  EXPECT_EQ(to_hex(frame_bytes(MsgType::data_nak, encoded(ota::Nak{Status::unknown_message, 3}))),
+            "04 84 0B 03 03 AB 36 00");
+}
+
+TEST(ProtocolDocExample, TheRealServerAndDeviceProduceTheDocumentedBytes) {
+  // The server session and the device client talk through a capture of each direction.
+  Bench dev(1, doc_image(1));
+  ota::host::SessionOptions opt;
+  opt.packet_size = 16;
+  ota::host::Session session(doc_image(2), 2, opt);
+
+  std::vector<std::pair<bool, Bytes>> seen;  // (to_device, burst)
+  std::uint64_t now = 0;
+  session.begin(now);
+  for (int step = 0; step < 1000 && !session.done(); ++step) {
+    const Bytes down = session.take_output();
+    if (!down.empty()) {
+      seen.emplace_back(true, down);
+      dev.send_raw(down);
+    }
+    Bytes up = dev.take();
+    if (dev.client->reset_requested()) {
+      if (!up.empty()) {
+        seen.emplace_back(false, up);
+        session.on_bytes(up.data(), up.size(), now);
+      }
+      EXPECT_EQ(dev.reset(2), ota::Installer::Result::installed);
+      up = dev.take();
+    }
+    if (!up.empty()) {
+      seen.emplace_back(false, up);
+      session.on_bytes(up.data(), up.size(), now);
+    }
+    if (down.empty() && up.empty()) session.on_tick(++now);
+  }
+  EXPECT_EQ(session.outcome(), ota::host::Outcome::upgraded) << session.detail();
+  EXPECT_EQ(now, 0u) << "the example runs without a single timeout";
+
+  ASSERT_EQ(seen.size(), std::size(kDocExchange));
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].first, kDocExchange[i].to_device) << "step " << i + 1;
+    EXPECT_EQ(to_hex(seen[i].second), to_hex(hex(kDocExchange[i].wire))) << "step " << i + 1;
+  }
+  const Bytes app = dev.region(ota::kInternalLayout.app);
+  EXPECT_TRUE(std::equal(app.begin(), app.begin() + 40, doc_image(2).begin()));
+}
+
+// The bytes printed in docs/protocol.md section 9 themselves: every "raw:" frame is the CRC-16 and
+// COBS encoding of its fields into the "wire:" bytes that follow it, and the main exchange is the
+// one the test above saw on the wire.
+TEST(ProtocolDocExample, TheDocumentShowsTheseBytes) {
+  const std::filesystem::path doc =
+      std::filesystem::path(__FILE__).parent_path().parent_path() / "docs" / "protocol.md";
+  std::ifstream in(doc);
+  ASSERT_TRUE(in) << "cannot read " << doc;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::size_t from = text.find("\n## 9. Example exchange");
+  const std::size_t lost = text.find("\n### 9.1 ");
+  const std::size_t to = text.find("\n## 10. ");
+  ASSERT_TRUE(from != std::string::npos && lost != std::string::npos && to != std::string::npos);
+
+  auto is_hex = [](const std::string& t) {
+    return t.size() == 2 && std::isxdigit(static_cast<unsigned char>(t[0])) &&
+           std::isxdigit(static_cast<unsigned char>(t[1])) && t == [&] {
+             std::string u = t;
+             for (char& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+             return u;
+           }();
+  };
+  // Tokens after "raw:" (hex bytes and "|") and after "wire:" (hex bytes), in document order.
+  struct Pair {
+    std::vector<Bytes> raw_groups;
+    Bytes wire;
+  };
+  auto pairs_in = [&](const std::string& section, Bytes& all_wire) {
+    std::vector<Pair> pairs;
+    std::istringstream words(section);
+    std::string w;
+    enum { none, raw, wire } mode = none;
+    while (words >> w) {
+      if (w == "raw:") {
+        pairs.push_back(Pair{{Bytes{}}, {}});
+        mode = raw;
+      } else if (w == "wire:") {
+        if (mode != raw) pairs.push_back(Pair{{}, {}});  // bytes shown without their fields
+        mode = wire;
+      } else if (mode == raw && w == "|") {
+        pairs.back().raw_groups.emplace_back();
+      } else if (mode != none && is_hex(w)) {
+        const auto b = static_cast<std::uint8_t>(std::stoul(w, nullptr, 16));
+        if (mode == raw) pairs.back().raw_groups.back().push_back(b);
+        else if (!pairs.empty()) pairs.back().wire.push_back(b);
+        if (mode == wire) all_wire.push_back(b);
+      } else {
+        mode = none;
+      }
+    }
+    return pairs;
+  };
+  Bytes main_wire;
+  const auto main = pairs_in(text.substr(from, lost - from), main_wire);
+  Bytes rest_wire;
+  const auto rest = pairs_in(text.substr(lost, to - lost), rest_wire);
+  EXPECT_EQ(main.size(), 13u) << "frames shown in the main exchange";
+  EXPECT_EQ(rest.size(), 3u) << "frames shown in 9.1 - 9.3";
+
+  for (const auto* list : {&main, &rest}) {
+    for (const Pair& p : *list) {
+      SCOPED_TRACE(to_hex(p.wire));
+      if (p.raw_groups.empty()) continue;  // checked by ALostPacketAndARefusalAndAnUnknownMessage
+      ASSERT_GE(p.raw_groups.size(), 2u);
+      ASSERT_LE(p.raw_groups.size(), 3u);
+      ASSERT_EQ(p.raw_groups.front().size(), 1u) << "type";
+      const std::uint8_t type = p.raw_groups.front()[0];
+      const Bytes payload = p.raw_groups.size() == 3 ? p.raw_groups[1] : Bytes{};
+      const Bytes& crc = p.raw_groups.back();
+      ASSERT_EQ(crc.size(), 2u);
+      Bytes typed{type};
+      typed.insert(typed.end(), payload.begin(), payload.end());
+      EXPECT_EQ(ota::crc16_ccitt(typed.data(), typed.size()), ota::get_u16(crc.data()));
+      Bytes wire = p.wire;
+      while (!wire.empty() && wire.front() == 0x00) wire.erase(wire.begin());  // flush
+      EXPECT_EQ(to_hex(frame_bytes(type, payload)), to_hex(wire));
+    }
+  }
+  Bytes expected;
+  for (const WireStep& step : kDocExchange) {
+    const Bytes b = hex(step.wire);
+    expected.insert(expected.end(), b.begin(), b.end());
+  }
+  EXPECT_EQ(to_hex(main_wire), to_hex(expected));
+}
+
+TEST(ProtocolDocExample, ALostPacketAndARefusalAndAnUnknownMessage) {
+  Bench dev;
+  const Bytes img = doc_image(2);
+  // 9.2: one byte over the limit.
+  dev.send_raw(
+      hex("04 02 01 68 01 06 78 56 34 12 02 01 01 01 03 01 69 01 02 50 04 20 01 21 04 08 BF B1 00"));
+  EXPECT_EQ(to_hex(dev.take()), "03 82 01 01 03 A0 83 00");
+  // 9.1: DATA 1 lost.
+  dev.start(start_for(img, 16));
+  EXPECT_EQ(to_hex(dev.take()), "02 82 01 01 03 90 B4 00");
+  dev.data(0, chunk_of(img, 0, 16));
+  EXPECT_EQ(to_hex(dev.take()), "03 83 01 03 A7 9D 00");
+  dev.data(2, chunk_of(img, 2, 16));
+  EXPECT_EQ(to_hex(dev.take()), "04 84 06 01 03 98 12 00");
+  dev.data(1, chunk_of(img, 1, 16));
+  dev.data(2, chunk_of(img, 2, 16));
+  EXPECT_EQ(to_hex(dev.take()), "03 83 02 03 F4 C8 00 02 85 07 AF 75 CC 91 F0 54 00");
+  // 9.3
+  dev.send_raw(hex("04 09 D9 70 00"));
+  EXPECT_EQ(to_hex(dev.take()), "04 84 0B 03 03 AB 36 00");
+}
+
+// ---- the device's answers --------------------------------------------------------------------
+
+ota::Hello expect_hello(const std::vector<Msg>& m) {
+  ota::Hello h;
+  EXPECT_EQ(m.size(), 1u);
+  if (m.size() == 1) {
+    EXPECT_TRUE(ota::decode(m[0].frame(), h));
+  }
+  return h;
+}
+ota::StartReply expect_start_reply(const std::vector<Msg>& m) {
+  ota::StartReply r{Status::unknown_message, 0xDEAD};
+  EXPECT_EQ(m.size(), 1u);
+  if (m.size() == 1) {
+    EXPECT_TRUE(ota::decode(m[0].frame(), r));
+  }
+  return r;
+}
+ota::Nak expect_nak(const std::vector<Msg>& m) {
+  ota::Nak k{Status::ok, 0xDEAD};
+  EXPECT_EQ(m.size(), 1u);
+  if (m.size() == 1) {
+    EXPECT_TRUE(ota::decode(m[0].frame(), k));
+  }
+  return k;
+}
+std::uint16_t expect_ack(const std::vector<Msg>& m) {
+  EXPECT_EQ(m.size(), 1u);
+  if (m.size() != 1 || m[0].type != 0x83 || m[0].payload.size() != 2) return 0xDEAD;
+  return ota::get_u16(m[0].payload.data());
+}
+ota::Result expect_result(const std::vector<Msg>& m) {
+  ota::Result r{Status::unknown_message, 0};
+  EXPECT_EQ(m.size(), 1u);
+  if (m.size() == 1) {
+    EXPECT_TRUE(ota::decode(m[0].frame(), r));
+  }
+  return r;
+}
+
+TEST(ProtocolClient, HelloAnnouncesTheDevice) {
+  Bench dev(7);
+  dev.client->boot();
+  ota::Hello h = expect_hello(dev.replies());
+  EXPECT_EQ(h.protocol, 1);
+  EXPECT_EQ(h.layout, ota::LayoutId::internal);
+  EXPECT_EQ(h.role, ota::Role::application);
+  EXPECT_EQ(h.window, 8);
+  EXPECT_TRUE(std::equal(h.uid, h.uid + 12, kDocUid));
+  EXPECT_EQ(h.app_version, 7u);
+  EXPECT_EQ(h.staging_capacity, 26u * 1024);
+  EXPECT_EQ(h.max_chunk, 256);
+  EXPECT_EQ(h.report, ota::Report::none);
+  EXPECT_EQ(h.session_crc, 0u);
+  EXPECT_EQ(h.session_next, ota::kNoSession);
+  // HELLO_REQ gets the same; its payload, if any, is not looked at.
+  dev.send(MsgType::hello_request);
+  EXPECT_EQ(expect_hello(dev.replies()).app_version, 7u);
+  dev.send(MsgType::hello_request, hex("01 02 03"));
+  EXPECT_EQ(expect_hello(dev.replies()).app_version, 7u);
+}
+
+TEST(ProtocolClient, UnknownMessageTypesGetNakUnknownMessage) {
+  Bench dev;
+  const Bytes before = dev.region({ota::Medium::internal, 0x08000000, 64 * 1024});
+  for (int t : {0x00, 0x06, 0x07, 0x10, 0x7F, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0xFE, 0xFF}) {
+    SCOPED_TRACE(t);
+    dev.send(static_cast<std::uint8_t>(t), hex("00 00 00 01 02 03"));
+    const ota::Nak k = expect_nak(dev.replies());
+    EXPECT_EQ(k.status, Status::unknown_message);
+  }
+  EXPECT_EQ(dev.region({ota::Medium::internal, 0x08000000, 64 * 1024}), before) << "flash changed";
+  EXPECT_EQ(dev.flash.violations(), 0u);
+  // Still speaking: an unknown message changes nothing.
+  dev.send(MsgType::hello_request);
+  EXPECT_EQ(expect_hello(dev.replies()).protocol, 1);
+}
+
+TEST(ProtocolClient, UnknownMessageDuringADownloadLeavesItRunning) {
+  Bench dev;
+  const Bytes img = app_image(2, 2048);
+  dev.start(start_for(img, 256));
+  EXPECT_EQ(expect_start_reply(dev.replies()).status, Status::ok);
+  dev.data(0, chunk_of(img, 0, 256));
+  EXPECT_EQ(expect_ack(dev.replies()), 1);
+  dev.send(0x42, hex("01"));
+  const ota::Nak k = expect_nak(dev.replies());
+  EXPECT_EQ(k.status, Status::unknown_message);
+  EXPECT_EQ(k.next, 1);
+  dev.data(1, chunk_of(img, 1, 256));
+  EXPECT_EQ(expect_ack(dev.replies()), 2);
+}
+
+TEST(ProtocolClient, MalformedStartIsRefusedAndNothingIsErased) {
+  Bench dev;
+  const Bytes before = dev.region({ota::Medium::internal, 0x08000000, 64 * 1024});
+  const Bytes good = encoded(start_for(app_image(2, 2048), 256));
+  for (std::size_t len : {0u, 1u, 12u, 23u, 25u, 48u}) {
+    SCOPED_TRACE(len);
+    Bytes p = good;
+    p.resize(len, 0x00);
+    dev.send(MsgType::start, p);
+    const ota::StartReply r = expect_start_reply(dev.replies());
+    EXPECT_EQ(r.status, Status::bad_params);
+  }
+  EXPECT_EQ(dev.region({ota::Medium::internal, 0x08000000, 64 * 1024}), before);
+  EXPECT_FALSE(dev.client->downloading());
+  dev.data(0, Bytes(256, 0x11));
+  EXPECT_EQ(expect_nak(dev.replies()).status, Status::no_session);
+}
+
+struct StartCase {
+  const char* what;
+  ota::Start start;
+  Status expected;
+};
+
+TEST(ProtocolClient, StartChecksInTheDocumentedOrder) {
+  const std::uint32_t lim = ota::kInternalLayout.image_limit;
+  const std::uint32_t sp = 0x20005000;
+  const std::uint32_t rv = 0x08002101;
+  auto s = [](std::uint32_t size, std::uint16_t ps, std::uint32_t count, std::uint32_t isp,
+              std::uint32_t rst) {
+    return ota::Start{size, 0x1234, 2, ps, static_cast<std::uint16_t>(count), isp, rst};
+  };
+  const StartCase cases[] = {
+      {"at the limit", s(lim, 256, 104, sp, rv), Status::ok},
+      {"one byte over the limit", s(lim + 1, 256, 105, sp, rv), Status::too_large},
+      {"too large beats a bad count", s(lim + 1, 256, 7, sp, rv), Status::too_large},
+      {"too large beats a bad vector table", s(lim + 1, 256, 105, 0, 0), Status::too_large},
+      {"smaller than a vector table", s(7, 256, 1, sp, rv), Status::bad_params},
+      {"packet size 0", s(1000, 0, 0, sp, rv), Status::bad_params},
+      {"packet size over 256", s(1024, 512, 2, sp, rv), Status::bad_params},
+      {"packet size not dividing 1 KB", s(1000, 100, 10, sp, rv), Status::bad_params},
+      {"odd packet size (half-word flash)", s(1000, 1, 1000, sp, rv), Status::bad_params},
+      {"count one short", s(1000, 256, 3, sp, rv), Status::bad_params},
+      {"count one over", s(1000, 256, 5, sp, rv), Status::bad_params},
+      {"bad params beat a bad vector table", s(1000, 256, 5, 0, 0), Status::bad_params},
+      {"SP above SRAM", s(1000, 256, 4, 0x20005004, rv), Status::invalid_image},
+      {"SP at the SRAM base", s(1000, 256, 4, 0x20000000, rv), Status::invalid_image},
+      {"SP not word aligned", s(1000, 256, 4, 0x20004FFE, rv), Status::invalid_image},
+      {"SP in flash", s(1000, 256, 4, 0x08004000, rv), Status::invalid_image},
+      {"reset vector not Thumb", s(1000, 256, 4, sp, 0x08002100), Status::invalid_image},
+      {"reset vector in the vector table", s(1000, 256, 4, sp, 0x08002001), Status::invalid_image},
+      {"reset vector in the bootloader", s(1000, 256, 4, sp, 0x08000101), Status::invalid_image},
+      {"reset vector past the app area", s(1000, 256, 4, sp, 0x08009001), Status::invalid_image},
+      {"SP at the SRAM top, reset at app+8", s(1000, 256, 4, 0x20005000, 0x08002009), Status::ok},
+      {"last word of the app area", s(1000, 256, 4, sp, 0x08008FFF), Status::ok},
+      {"packet size 128", s(1000, 128, 8, sp, rv), Status::ok},
+  };
+  for (const StartCase& c : cases) {
+    SCOPED_TRACE(c.what);
+    Bench dev;
+    const Bytes before = dev.region(ota::kInternalLayout.staging);
+    dev.start(c.start);
+    const ota::StartReply r = expect_start_reply(dev.replies());
+    EXPECT_EQ(r.status, c.expected) << ota::to_string(r.status);
+    EXPECT_EQ(dev.client->downloading(), c.expected == Status::ok);
+    if (c.expected != Status::ok) {
+      EXPECT_EQ(dev.region(ota::kInternalLayout.staging), before);
+    }
+    EXPECT_EQ(r.next, 0);
+  }
+}
+
+TEST(ProtocolClient, TheExternalLayoutHasItsOwnLimitAndPacketRules) {
+  // 56 KB; the W25Q programs bytes, its erase unit is 4 KB.
+  const std::uint32_t lim = ota::kExternalLayout.image_limit;
+  auto reply_to = [](const ota::Start& s) {
+    sim::Device dev(ota::kExternalLayout);
+    dev.factory_install(sim::make_app_image(ota::kExternalLayout, 1, 4096));
+    dev.boot();
+    dev.take_output();
+    const Bytes f = frame_bytes(MsgType::start, encoded(s));
+    dev.receive(f.data(), f.size());
+    const auto m = decode_stream(dev.take_output());
+    ota::StartReply r{Status::unknown_message, 0};
+    EXPECT_EQ(m.size(), 1u);
+    if (!m.empty()) {
+      EXPECT_TRUE(ota::decode(m[0].frame(), r));
+    }
+    EXPECT_EQ(dev.violations(), 0u);
+    return r.status;
+  };
+  const std::uint32_t sp = 0x20005000;
+  EXPECT_EQ(reply_to({lim, 1, 2, 256, 224, sp, 0x0800F001}), Status::ok);
+  EXPECT_EQ(reply_to({lim + 1, 1, 2, 256, 225, sp, 0x08002101}), Status::too_large);
+  EXPECT_EQ(reply_to({1001, 1, 2, 16, 63, sp, 0x08002101}), Status::ok) << "the smallest packet";
+  EXPECT_EQ(reply_to({1001, 1, 2, 8, 126, sp, 0x08002101}), Status::bad_params) << "below kMinChunk";
+  EXPECT_EQ(reply_to({1000, 1, 2, 3, 334, sp, 0x08002101}), Status::bad_params);
+  EXPECT_EQ(reply_to({1000, 1, 2, 256, 4, sp, 0x08010001}), Status::invalid_image);
+}
+
+TEST(ProtocolClient, StartOfAnotherImageDuringADownloadIsBusyUntilAborted) {
+  Bench dev;
+  const Bytes a = app_image(2, 3000);
+  const Bytes b = app_image(3, 3000);
+  dev.start(start_for(a, 256));
+  EXPECT_EQ(expect_start_reply(dev.replies()).status, Status::ok);
+  dev.data(0, chunk_of(a, 0, 256));
+  EXPECT_EQ(expect_ack(dev.replies()), 1);
+  dev.start(start_for(b, 256, 3));
+  EXPECT_EQ(expect_start_reply(dev.replies()).status, Status::busy);
+  // The same image again is not busy (a lost START_REPLY): it restarts from the unit boundary.
+  dev.start(start_for(a, 256));
+  const ota::StartReply again = expect_start_reply(dev.replies());
+  EXPECT_EQ(again.status, Status::ok);
+  EXPECT_EQ(again.next, 0);
+  // ABORT: HELLO, and the other image is accepted.
+  dev.send(MsgType::abort);
+  const ota::Hello h = expect_hello(dev.replies());
+  EXPECT_EQ(h.session_crc, ota::crc32(a.data(), a.size()));
+  EXPECT_FALSE(dev.client->downloading());
+  dev.start(start_for(b, 256, 3));
+  EXPECT_EQ(expect_start_reply(dev.replies()).status, Status::ok);
+}
+
+TEST(ProtocolClient, DataOutsideADownload) {
+  Bench dev;
+  dev.data(0, Bytes(256, 0x11));
+  ota::Nak k = expect_nak(dev.replies());
+  EXPECT_EQ(k.status, Status::no_session);
+  // Shorter than an index and one byte: bad length, with or without a download.
+  for (const Bytes& p : {Bytes{}, hex("00"), hex("00 00")}) {
+    dev.send(MsgType::data, p);
+    EXPECT_EQ(expect_nak(dev.replies()).status, Status::bad_length);
+  }
+}
+
+TEST(ProtocolClient, GapsDuplicatesAndWrongLengths) {
+  Bench dev;
+  const Bytes img = app_image(2, 2000);  // 8 packets of 256, the last of 208
+  dev.start(start_for(img, 256));
+  EXPECT_EQ(expect_start_reply(dev.replies()).status, Status::ok);
+  dev.data(0, chunk_of(img, 0, 256));
+  EXPECT_EQ(expect_ack(dev.replies()), 1);
+  // A gap: one NAK, then silence for the rest of the window.
+  dev.data(2, chunk_of(img, 2, 256));
+  ota::Nak k = expect_nak(dev.replies());
+  EXPECT_EQ(k.status, Status::out_of_order);
+  EXPECT_EQ(k.next, 1);
+  dev.data(3, chunk_of(img, 3, 256));
+  dev.data(4, chunk_of(img, 4, 256));
+  EXPECT_TRUE(dev.replies().empty());
+  // A duplicate is acknowledged cumulatively.
+  dev.data(0, chunk_of(img, 0, 256));
+  EXPECT_EQ(expect_ack(dev.replies()), 1);
+  // Wrong lengths.
+  Bytes shorter = chunk_of(img, 1, 256);
+  shorter.pop_back();
+  dev.data(1, shorter);
+  EXPECT_EQ(expect_nak(dev.replies()).status, Status::bad_length);
+  for (std::uint16_t i = 1; i < 7; ++i) {
+    dev.data(i, chunk_of(img, i, 256));
+    EXPECT_EQ(expect_ack(dev.replies()), i + 1);
+  }
+  // The last packet carries the remainder only (208 bytes), no more.
+  dev.data(7, Bytes(256, 0xFF));
+  EXPECT_EQ(expect_nak(dev.replies()).status, Status::bad_length);
+  Bytes longer = chunk_of(img, 7, 256);
+  longer.push_back(0xFF);
+  dev.data(7, longer);
+  EXPECT_EQ(expect_nak(dev.replies()).status, Status::bad_length);
+  dev.data(7, chunk_of(img, 7, 256));
+  const ota::Result r = expect_result(dev.replies());
+  EXPECT_EQ(r.status, Status::ok);
+  EXPECT_EQ(r.crc, ota::crc32(img.data(), img.size()));
+  EXPECT_TRUE(dev.client->reset_requested());
+  // Late DATA: the RESULT again.
+  dev.data(5, chunk_of(img, 5, 256));
+  EXPECT_EQ(expect_result(dev.replies()).status, Status::ok);
+  // And START is busy until the reset.
+  dev.start(start_for(img, 256));
+  EXPECT_EQ(expect_start_reply(dev.replies()).status, Status::busy);
+  EXPECT_EQ(dev.flash.violations(), 0u);
+}
+
+TEST(ProtocolClient, CorruptedFrameDuringADownloadGetsOneNakBadFrame) {
+  Bench dev;
+  const Bytes img = app_image(2, 2048);
+  // Outside a download: silence.
+  dev.send_raw(hex("05 11 22 00"));
+  EXPECT_TRUE(dev.replies().empty());
+  dev.start(start_for(img, 256));
+  EXPECT_EQ(expect_start_reply(dev.replies()).status, Status::ok);
+  Bytes p(2);
+  const Bytes c = chunk_of(img, 0, 256);
+  p.insert(p.end(), c.begin(), c.end());
+  Bytes bad = frame_bytes(MsgType::data, p);
+  bad[100] ^= 0x10;
+  dev.send_raw(bad);
+  ota::Nak k = expect_nak(dev.replies());
+  EXPECT_EQ(k.status, Status::bad_frame);
+  EXPECT_EQ(k.next, 0);
+  dev.send_raw(bad);  // the burst goes on: no second NAK
+  dev.data(1, chunk_of(img, 1, 256));
+  EXPECT_TRUE(dev.replies().empty());
+  dev.data(0, chunk_of(img, 0, 256));
+  EXPECT_EQ(expect_ack(dev.replies()), 1);
+  dev.send_raw(bad);  // progress re-arms the NAK
+  EXPECT_EQ(expect_nak(dev.replies()).status, Status::bad_frame);
+}
+
+TEST(ProtocolClient, FirstPacketWithoutASaneVectorTableEndsTheDownload) {
+  Bench dev;
+  const Bytes before = dev.region(ota::kInternalLayout.app);
+  Bytes img = app_image(2, 1024);
+  const ota::Start s = start_for(img, 256);  // announces the good words
+  ota::put_u32(img.data(), 0xFFFFFFFF);      // the image carries others
+  dev.start(s);
+  EXPECT_EQ(expect_start_reply(dev.replies()).status, Status::ok);
+  dev.data(0, chunk_of(img, 0, 256));
+  EXPECT_EQ(expect_nak(dev.replies()).status, Status::invalid_image);
+  EXPECT_FALSE(dev.client->downloading());
+  dev.data(1, chunk_of(img, 1, 256));
+  EXPECT_EQ(expect_nak(dev.replies()).status, Status::no_session);
+  EXPECT_EQ(dev.region(ota::kInternalLayout.app), before);
+}
+
+TEST(ProtocolClient, WrongTotalChecksumIsReportedAndForgotten) {
+  Bench dev;
+  const Bytes before = dev.region(ota::kInternalLayout.app);
+  const Bytes img = app_image(2, 1500);
+  ota::Start s = start_for(img, 256);
+  s.image_crc ^= 1;
+  dev.start(s);
+  EXPECT_EQ(expect_start_reply(dev.replies()).status, Status::ok);
+  std::vector<Msg> last;
+  for (std::uint16_t i = 0; i < s.packet_count; ++i) {
+    dev.data(i, chunk_of(img, i, 256));
+    last = dev.replies();
+  }
+  const ota::Result r = expect_result(last);
+  EXPECT_EQ(r.status, Status::crc_mismatch);
+  EXPECT_EQ(r.crc, ota::crc32(img.data(), img.size()));
+  EXPECT_FALSE(dev.client->reset_requested());
+  EXPECT_EQ(ota::FlagStore(dev.map).read(), ota::Flag::none);
+  EXPECT_EQ(dev.region(ota::kInternalLayout.app), before);
+  // The journal is forgotten: the same offer starts from 0.
+  dev.send(MsgType::hello_request);
+  EXPECT_EQ(expect_hello(dev.replies()).session_next, ota::kNoSession);
+  dev.start(s);
+  const ota::StartReply again = expect_start_reply(dev.replies());
+  EXPECT_EQ(again.status, Status::ok);
+  EXPECT_EQ(again.next, 0);
+}
+
+TEST(ProtocolClient, AnInterruptedDownloadResumesAtTheLastCompleteUnit) {
+  Bench dev;
+  const Bytes img = app_image(2, 5000);  // 20 packets of 256; units of 1 KB = 4 packets
+  const ota::Start s = start_for(img, 256);
+  const std::uint32_t crc = ota::crc32(img.data(), img.size());
+  dev.start(s);
+  EXPECT_EQ(expect_start_reply(dev.replies()).status, Status::ok);
+  for (std::uint16_t i = 0; i < 10; ++i) {  // units 0 and 1 done, unit 2 half
+    dev.data(i, chunk_of(img, i, 256));
+    EXPECT_EQ(expect_ack(dev.replies()), i + 1);
+  }
+  dev.send(MsgType::hello_request);
+  ota::Hello h = expect_hello(dev.replies());
+  EXPECT_EQ(h.session_crc, crc);
+  EXPECT_EQ(h.session_next, 10) << "while downloading: the exact next index";
+
+  // The device restarts (link lost, power): the journal knows two units.
+  dev.reset(1);
+  h = expect_hello(dev.replies());
+  EXPECT_EQ(h.session_crc, crc);
+  EXPECT_EQ(h.session_next, 8);
+  dev.data(10, chunk_of(img, 10, 256));
+  EXPECT_EQ(expect_nak(dev.replies()).status, Status::no_session);
+
+  dev.start(s);
+  ota::StartReply r = expect_start_reply(dev.replies());
+  EXPECT_EQ(r.status, Status::ok);
+  EXPECT_EQ(r.next, 8);
+  for (std::uint16_t i = 8; i < s.packet_count; ++i) dev.data(i, chunk_of(img, i, 256));
+  const auto m = dev.replies();
+  ASSERT_FALSE(m.empty());
+  ota::Result res;
+  ASSERT_TRUE(ota::decode(m.back().frame(), res));
+  EXPECT_EQ(res.status, Status::ok);
+  EXPECT_EQ(res.crc, crc);
+  // After the reset the bootloader installs it; the new application reports upgrade OK.
+  EXPECT_EQ(dev.reset(2), ota::Installer::Result::installed);
+  h = expect_hello(dev.replies());
+  EXPECT_EQ(h.report, ota::Report::upgrade_ok);
+  EXPECT_EQ(h.app_version, 2u);
+  EXPECT_EQ(h.session_next, ota::kNoSession);
+  const Bytes app = dev.region(ota::kInternalLayout.app);
+  EXPECT_TRUE(std::equal(img.begin(), img.end(), app.begin()));
+  // REPORT_ACK clears the report.
+  dev.send(MsgType::report_ack);
+  EXPECT_EQ(expect_hello(dev.replies()).report, ota::Report::none);
+  EXPECT_EQ(ota::FlagStore(dev.map).read(), ota::Flag::none);
+  EXPECT_EQ(dev.flash.violations(), 0u);
+}
+
+TEST(ProtocolClient, ADifferentImageStartsOver) {
+  Bench dev;
+  const Bytes img = app_image(2, 5000);
+  dev.start(start_for(img, 256));
+  EXPECT_EQ(expect_start_reply(dev.replies()).status, Status::ok);
+  for (std::uint16_t i = 0; i < 8; ++i) dev.data(i, chunk_of(img, i, 256));
+  dev.replies();
+  dev.reset(1);
+  dev.replies();
+  const Bytes other = app_image(3, 5000);
+  dev.start(start_for(other, 256, 3));
+  const ota::StartReply r = expect_start_reply(dev.replies());
+  EXPECT_EQ(r.status, Status::ok);
+  EXPECT_EQ(r.next, 0);
+  // Same image and version with another packet size is another download too.
+  dev.reset(1);
+  dev.replies();
+  dev.start(start_for(other, 128, 3));
+  EXPECT_EQ(expect_start_reply(dev.replies()).next, 0);
+}
+
+TEST(ProtocolClient, ADownloadOkReportIsNotClearedByReportAck) {
+  Bench dev;
+  const Bytes img = app_image(2, 600);
+  dev.start(start_for(img, 256));
+  dev.replies();
+  for (std::uint16_t i = 0; i < 3; ++i) dev.data(i, chunk_of(img, i, 256));
+  EXPECT_EQ(expect_result({dev.replies().back()}).status, Status::ok);
+  dev.send(MsgType::hello_request);
+  EXPECT_EQ(expect_hello(dev.replies()).report, ota::Report::download_ok);
+  dev.send(MsgType::report_ack);
+  EXPECT_EQ(expect_hello(dev.replies()).report, ota::Report::download_ok);
+  EXPECT_EQ(ota::FlagStore(dev.map).read(), ota::Flag::start);
+}
+
+// ---- deviations from docs/protocol.md section 12, kept as tests to enable once fixed ---------------
+
+// START accepts packet sizes 2 and 4 (they divide 1 KB and are even), but DATA 0 is then checked
+// for a vector table in its first 8 bytes, which a chunk of 2 or 4 bytes does not have: the check
+// reads the frame's CRC and stale buffer bytes. Either START should refuse sizes below 8 or the
+// download should work.
+TEST(ProtocolDeviation, PacketSizesBelowEightAreRefusedOrWork) {
+  for (std::uint16_t ps : {2, 4}) {
+    SCOPED_TRACE(ps);
+    Bench dev;
+    const Bytes img = doc_image(2);
+    dev.start(start_for(img, ps));
+    const ota::StartReply r = expect_start_reply(dev.replies());
+    if (r.status == Status::bad_params) continue;
+    ASSERT_EQ(r.status, Status::ok);
+    std::vector<Msg> last;
+    for (std::uint16_t i = 0; i < img.size() / ps; ++i) {
+      dev.data(i, chunk_of(img, i, ps));
+      last = dev.replies();
+    }
+    EXPECT_EQ(expect_result(last).status, Status::ok);
+  }
+}
+
+// A flash write that fails once in the middle of an erase unit: the device NAKs flash_error with
+// `next` at the unit's first packet, below what it had acknowledged. The session does not go back
+// below its acknowledged base, the device drops every frame as out of order, and the session
+// times out instead of re-sending the unit.
+struct FlakyFlash final : ota::Flash {
+  sim::InternalFlash& inner;
+  int staging_writes = 0;
+  int fail_at;
+  FlakyFlash(sim::InternalFlash& f, int fail) : ota::Flash(f.geometry()), inner(f), fail_at(fail) {}
+  bool read(std::uint32_t a, void* d, std::size_t n) override { return inner.read(a, d, n); }
+  bool write(std::uint32_t a, const void* s, std::size_t n) override {
+    if (ota::kInternalLayout.staging.contains(a) && a < ota::kInternalLayout.journal().base &&
+        staging_writes++ == fail_at)
+      return false;
+    return inner.write(a, s, n);
+  }
+  bool erase(std::uint32_t a) override { return inner.erase(a); }
+};
+
+TEST(ProtocolDeviation, SessionGoesBackToTheNakOfAFlashError) {
+  sim::PowerSupply power;
+  sim::InternalFlash flash(power);
+  FlakyFlash flaky(flash, 2);  // the third packet's write fails
+  ota::FlashMap map{ota::kInternalLayout, flaky, nullptr};
+  Capture link;
+  ota::DeviceInfo info;
+  info.app_version = 1;
+  ota::UpdateClient client(map, link, info);
+  ota::host::Session session(app_image(2, 4096), 2);
+  std::uint64_t now = 0;
+  session.begin(now);
+  while (!session.done() && now < 60000 && !client.reset_requested()) {
+    const Bytes down = session.take_output();
+    client.receive(down.data(), down.size());
+    const Bytes up = std::exchange(link.out, {});
+    session.on_bytes(up.data(), up.size(), now);
+    if (down.empty() && up.empty()) session.on_tick(++now);
+  }
+  EXPECT_TRUE(client.reset_requested())
+      << "session ended: " << ota::host::to_string(session.outcome()) << ", " << session.detail();
+}
+
+// A server that went away left the device in the middle of a download; the next server offers
+// another image and is refused with busy, because nothing ever sends ABORT.
+TEST(ProtocolDeviation, ANewSessionIsNotRefusedByAnAbandonedDownload) {
+  sim::Device dev(ota::kInternalLayout);
+  dev.factory_install(sim::make_app_image(ota::kInternalLayout, 1, 8192));
+  dev.boot();
+  {
+    ota::host::Session a(sim::make_app_image(ota::kInternalLayout, 2, 8192), 2);
+    std::size_t sent = 0;
+    sim::WireOptions o;
+    o.max_ms = 60000;
+    o.to_device = [&](Bytes& b) {
+      if (sent > 3000) b.clear();  // the link dies after ~3 KB
+      sent += b.size();
+    };
+    sim::run_session(dev, a, o);
+    ASSERT_EQ(a.outcome(), ota::host::Outcome::timeout);
+  }
+  ota::host::Session b(sim::make_app_image(ota::kInternalLayout, 3, 8192), 3);
+  sim::run_session(dev, b);
+  EXPECT_EQ(b.outcome(), ota::host::Outcome::upgraded) << b.detail();
+}
+
+}  // namespace
