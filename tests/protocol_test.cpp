@@ -1040,13 +1040,13 @@ TEST(ProtocolClient, ADownloadOkReportIsNotClearedByReportAck) {
   EXPECT_EQ(ota::FlagStore(dev.map).read(), ota::Flag::start);
 }
 
-// ---- deviations from docs/protocol.md section 12, kept as tests to enable once fixed ---------------
+// ---- deviations once listed in docs/protocol.md section 12, fixed; kept as regression tests ---------------
 
 // START accepts packet sizes 2 and 4 (they divide 1 KB and are even), but DATA 0 is then checked
 // for a vector table in its first 8 bytes, which a chunk of 2 or 4 bytes does not have: the check
 // reads the frame's CRC and stale buffer bytes. Either START should refuse sizes below 8 or the
 // download should work.
-TEST(ProtocolDeviation, PacketSizesBelowEightAreRefusedOrWork) {
+TEST(ProtocolDeviation, PacketSizesBelowTheMinimumAreRefusedOrWork) {
   for (std::uint16_t ps : {2, 4}) {
     SCOPED_TRACE(ps);
     Bench dev;
