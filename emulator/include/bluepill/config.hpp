@@ -1,0 +1,32 @@
+// Settings of an emulated board.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+
+namespace bluepill {
+
+// Durations of flash and W25Q operations: the datasheets' typical or maximum figure, or a
+// random one within the datasheet range (min..max; W25Q: typ/2..max, no minimum is given).
+enum class TimingMode : std::uint8_t { typical, maximum, random };
+
+struct Config {
+  // Internal flash and W25Q contents are loaded from these files if they exist (raw images:
+  // 64 KB, and the W25Q's whole capacity) and written back at power-off. Empty: memory only.
+  std::filesystem::path flash_file;
+  std::filesystem::path w25q_file;
+  bool w25q = true;  // a W25Q16 on SPI1 (chip select PA4)
+  TimingMode timing = TimingMode::typical;
+  std::uint64_t seed = 1;  // random timings, torn bits, SRAM contents at power-on
+  // The 96-bit unique device ID at 0x1FFFF7E8 (three words, lowest address first).
+  std::array<std::uint32_t, 3> uid = {0x066DFF34, 0x3634524E, 0x43113026};
+  // Write protection as the option bytes would set it: bit n protects pages 4n..4n+3 (FLASH_WRPR
+  // reads the complement). Programming or erasing a protected page sets WRPRTERR (reported).
+  std::uint32_t write_protect = 0;
+  bool strict = true;       // stop at the first error (otherwise: report it and go on)
+  double latency_ms = 0;    // one-way latency of the USART1 link, in virtual time
+  bool realtime = false;    // pace virtual time to wall-clock time
+};
+
+}  // namespace bluepill

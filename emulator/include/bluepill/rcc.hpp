@@ -1,0 +1,46 @@
+// RCC (RM0008 section 7.3): clock tree, ready bits, peripheral clock enables, reset flags.
+//
+// HSI and HSE (the Blue Pill's 8 MHz crystal) and the PLL are ready as soon as they are switched
+// on; CFGR.SWS follows SW once the selected source is ready. The resulting HCLK sets the cost
+// of an instruction in virtual time, PCLK2 the USART1/SPI1 bit rates. Switching SYSCLK above
+// 24/48 MHz without the matching FLASH_ACR latency is reported (the silicon would read wrong
+// instructions). CSR's reset flags live in the board (they survive a system reset).
+#pragma once
+
+#include "bluepill/peripheral.hpp"
+
+namespace bluepill {
+
+class Rcc final : public WordRegisters {
+ public:
+  explicit Rcc(Chip& chip) : WordRegisters(chip, "RCC", 0x40021000, 0x400) {}
+  void reset() override;
+
+  std::uint32_t sysclk() const;
+  std::uint32_t hclk() const;
+  std::uint32_t pclk1() const;
+  std::uint32_t pclk2() const;
+
+  // Peripheral clock enables (bit numbers of the ENR registers).
+  bool ahb_enabled(int bit) const { return (ahbenr_ >> bit) & 1; }
+  bool apb2_enabled(int bit) const { return (apb2enr_ >> bit) & 1; }
+  bool apb1_enabled(int bit) const { return (apb1enr_ >> bit) & 1; }
+  void force_lsi() { csr_lsi_forced_ = true; }  // IWDG started: LSI runs whatever LSION says
+
+  static constexpr std::uint32_t kHsi = 8'000'000;
+  static constexpr std::uint32_t kHse = 8'000'000;
+
+ protected:
+  std::uint32_t read32(std::uint32_t offset) override;
+  void write32(std::uint32_t offset, std::uint32_t value) override;
+
+ private:
+  void clocks_changed();
+  std::uint32_t pll_out() const;
+  std::uint32_t cr_ = 0, cfgr_ = 0, cir_ = 0, apb2rstr_ = 0, apb1rstr_ = 0;
+  std::uint32_t ahbenr_ = 0, apb2enr_ = 0, apb1enr_ = 0, bdcr_ = 0;
+  std::uint32_t csr_lsion_ = 0;
+  bool csr_lsi_forced_ = false;
+};
+
+}  // namespace bluepill

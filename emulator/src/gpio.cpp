@@ -1,0 +1,107 @@
+#include "bluepill/gpio.hpp"
+
+#include "bluepill/chip.hpp"
+
+namespace bluepill {
+
+void Gpio::reset() {
+  crl_ = crh_ = 0x44444444;  // all floating inputs
+  odr_ = lckr_ = 0;
+  if (!external_set_) external_ = port_ == 'A' ? static_cast<std::uint16_t>(1u << 10) : 0;  // PA10 = RX idles high
+  changed();
+}
+
+bool Gpio::clocked() const { return chip_.rcc.apb2_enabled(enable_bit_); }
+
+Gpio::Mode Gpio::mode(int pin) const {
+  const std::uint32_t cr = pin < 8 ? crl_ : crh_;
+  const std::uint32_t nib = (cr >> (4 * (pin & 7))) & 0xF;
+  const std::uint32_t mode = nib & 3, cnf = nib >> 2;
+  if (mode == 0) return cnf == 0 ? Mode::analog : cnf == 1 ? Mode::input_floating : Mode::input_pull;
+  switch (cnf) {
+    case 0: return Mode::output;
+    case 1: return Mode::output_od;
+    case 2: return Mode::af;
+    default: return Mode::af_od;
+  }
+}
+
+bool Gpio::level(int pin) const {
+  const bool out = (odr_ >> pin) & 1;
+  const bool ext = (external_ >> pin) & 1;
+  switch (mode(pin)) {
+    case Mode::analog: return false;
+    case Mode::input_floating: return ext;
+    case Mode::input_pull: return external_set_ && ((external_ >> pin) & 1) != out ? ext : out;
+    case Mode::output_od: return out && ext;
+    default: return out;
+  }
+}
+
+void Gpio::set_external(int pin, bool high) {
+  external_set_ = true;
+  external_ = static_cast<std::uint16_t>(high ? external_ | (1u << pin) : external_ & ~(1u << pin));
+}
+
+std::uint32_t Gpio::read32(std::uint32_t off) {
+  switch (off) {
+    case 0x00: return crl_;
+    case 0x04: return crh_;
+    case 0x08: {
+      std::uint32_t idr = 0;
+      for (int p = 0; p < 16; ++p)
+        if (level(p)) idr |= 1u << p;
+      return idr;
+    }
+    case 0x0C: return odr_;
+    case 0x10: case 0x14: return 0;  // write-only
+    case 0x18: return lckr_;
+    default: return unmodelled_read(off);
+  }
+}
+
+void Gpio::write32(std::uint32_t off, std::uint32_t v) {
+  switch (off) {
+    case 0x00: crl_ = v; break;
+    case 0x04: crh_ = v; break;
+    case 0x08: error("write to read-only " + where(off)); return;
+    case 0x0C: odr_ = v & 0xFFFF; break;
+    case 0x10: odr_ = (odr_ | (v & 0xFFFF)) & ~(v >> 16); break;  // BSRR: set wins over reset
+    case 0x14: odr_ &= ~(v & 0xFFFF); break;
+    case 0x18: lckr_ = v & 0x1FFFF; return;  // locking is not enforced
+    default: unmodelled_write(off, v); return;
+  }
+  changed();
+}
+
+void Afio::reset() {
+  evcr_ = mapr_ = mapr2_ = 0;
+  for (auto& e : exticr_) e = 0;
+}
+
+bool Afio::clocked() const { return chip_.rcc.apb2_enabled(0); }
+
+std::uint32_t Afio::read32(std::uint32_t off) {
+  switch (off) {
+    case 0x00: return evcr_;
+    case 0x04: return mapr_ & ~0x07000000u;  // SWJ_CFG is write-only
+    case 0x08: case 0x0C: case 0x10: case 0x14: return exticr_[(off - 8) / 4];
+    case 0x1C: return mapr2_;
+    default: return unmodelled_read(off);
+  }
+}
+
+void Afio::write32(std::uint32_t off, std::uint32_t v) {
+  switch (off) {
+    case 0x00: evcr_ = v & 0xFF; break;
+    case 0x04:
+      mapr_ = v;
+      if (v & 0x5u) error("AFIO_MAPR remaps SPI1 or USART1 (" + hex32(v) + "): the board wires them to PA4-7, PA9/10");
+      break;
+    case 0x08: case 0x0C: case 0x10: case 0x14: exticr_[(off - 8) / 4] = v & 0xFFFF; break;
+    case 0x1C: mapr2_ = v; break;
+    default: unmodelled_write(off, v); break;
+  }
+}
+
+}  // namespace bluepill

@@ -1,0 +1,81 @@
+#include "bluepill/iwdg.hpp"
+
+#include <algorithm>
+
+#include "bluepill/chip.hpp"
+
+namespace bluepill {
+
+void Iwdg::reset() {
+  running_ = unlocked_ = false;
+  pr_ = 0;
+  rlr_ = 0xFFF;
+  pvu_until_ = rvu_until_ = 0;
+  chip_.cancel(expiry_);
+}
+
+Cycles Iwdg::period_cycles() const {
+  const std::uint64_t presc = 4u << std::min<std::uint32_t>(pr_, 6);
+  return static_cast<Cycles>((rlr_ + 1) * presc * (kTimeHz / kLsiHz));
+}
+
+void Iwdg::reload() {
+  chip_.cancel(expiry_);
+  expiry_ = chip_.at(chip_.now() + period_cycles(), [this](Cycles) {
+    expiry_ = 0;
+    chip_.report(Severity::info, "IWDG counter reached 0: watchdog reset");
+    chip_.request_reset(ResetCause::watchdog);
+  });
+}
+
+std::uint32_t Iwdg::read32(std::uint32_t off) {
+  switch (off) {
+    case 0x00: return 0;  // KR is write-only
+    case 0x04: return pr_;
+    case 0x08: return rlr_;
+    case 0x0C: return (chip_.now() < pvu_until_ ? 1u : 0u) | (chip_.now() < rvu_until_ ? 2u : 0u);
+    default: return unmodelled_read(off);
+  }
+}
+
+void Iwdg::write32(std::uint32_t off, std::uint32_t v) {
+  const Cycles update_time = 5 * (kTimeHz / kLsiHz);  // 5 LSI periods
+  switch (off) {
+    case 0x00:
+      switch (v & 0xFFFF) {
+        case 0xCCCC:
+          unlocked_ = false;
+          if (!running_) {
+            running_ = true;
+            chip_.rcc.force_lsi();
+            reload();
+          }
+          break;
+        case 0xAAAA:
+          unlocked_ = false;
+          if (running_) reload();
+          break;
+        case 0x5555: unlocked_ = true; break;
+        default: unlocked_ = false; break;
+      }
+      break;
+    case 0x04:
+    case 0x08:
+      if (!unlocked_) {
+        error(std::string("IWDG_") + (off == 4 ? "PR" : "RLR") + " written without KR=0x5555 first (ignored by silicon)");
+        break;
+      }
+      if (off == 4) {
+        pr_ = v & 7;
+        pvu_until_ = chip_.now() + update_time;
+      } else {
+        rlr_ = v & 0xFFF;
+        rvu_until_ = chip_.now() + update_time;
+      }
+      break;
+    case 0x0C: error("write to read-only IWDG_SR"); break;
+    default: unmodelled_write(off, v); break;
+  }
+}
+
+}  // namespace bluepill

@@ -1,0 +1,40 @@
+#include "bluepill/peripheral.hpp"
+
+#include <cstdio>
+
+#include "bluepill/chip.hpp"
+
+namespace bluepill {
+
+std::string Peripheral::where(std::uint32_t offset) const {
+  char b[80];
+  std::snprintf(b, sizeof b, "%s+0x%02X (0x%08X)", name_, static_cast<unsigned>(offset),
+                static_cast<unsigned>(base_ + offset));
+  return b;
+}
+
+std::uint32_t Peripheral::unmodelled_read(std::uint32_t offset) {
+  error("read of unmodelled register " + where(offset));
+  return 0;
+}
+
+void Peripheral::unmodelled_write(std::uint32_t offset, std::uint32_t value) {
+  error("write of " + hex32(value) + " to unmodelled register " + where(offset));
+}
+
+void Peripheral::error(const std::string& what) { chip_.report(Severity::error, what); }
+void Peripheral::warning(const std::string& what) { chip_.report(Severity::warning, what); }
+
+std::uint32_t WordRegisters::read(std::uint32_t offset, unsigned size) {
+  const std::uint32_t word = read32(offset & ~3u);
+  if (size == 4) return word;
+  const unsigned shift = 8 * (offset & 3u);
+  return (word >> shift) & (size == 1 ? 0xFFu : 0xFFFFu);
+}
+
+void WordRegisters::write(std::uint32_t offset, unsigned size, std::uint32_t value) {
+  if (size != 4) value = (value & (size == 1 ? 0xFFu : 0xFFFFu)) << (8 * (offset & 3u));
+  write32(offset & ~3u, value);
+}
+
+}  // namespace bluepill

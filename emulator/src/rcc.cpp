@@ -1,0 +1,141 @@
+#include "bluepill/rcc.hpp"
+
+#include "bluepill/chip.hpp"
+
+namespace bluepill {
+
+namespace {
+constexpr std::uint32_t kHsion = 1u << 0, kHsirdy = 1u << 1, kHseon = 1u << 16, kHserdy = 1u << 17,
+                        kPllon = 1u << 24, kPllrdy = 1u << 25;
+constexpr std::uint32_t kPllBits = 0x003F0000u;  // PLLSRC, PLLXTPRE, PLLMUL
+constexpr std::uint32_t kCsrFlags = 0xFD000000u;  // reset flags (bit 25 reserved)
+}  // namespace
+
+void Rcc::reset() {
+  cr_ = 0x00000083;
+  cfgr_ = cir_ = apb2rstr_ = apb1rstr_ = 0;
+  ahbenr_ = 0x14;  // SRAM and FLITF clocks on
+  apb2enr_ = apb1enr_ = 0;
+  bdcr_ = 0;  // the backup domain is not modelled beyond its register
+  csr_lsion_ = 0;
+  csr_lsi_forced_ = false;
+}
+
+std::uint32_t Rcc::pll_out() const {
+  std::uint32_t mul = ((cfgr_ >> 18) & 0xF) + 2;
+  if (mul > 16) mul = 16;
+  const std::uint32_t in = (cfgr_ & (1u << 16)) ? ((cfgr_ & (1u << 17)) ? kHse / 2 : kHse) : kHsi / 2;
+  return in * mul;
+}
+
+std::uint32_t Rcc::sysclk() const {
+  switch ((cfgr_ >> 2) & 3) {
+    case 1: return kHse;
+    case 2: return pll_out();
+    default: return kHsi;
+  }
+}
+
+std::uint32_t Rcc::hclk() const {
+  const std::uint32_t hpre = (cfgr_ >> 4) & 0xF;
+  static constexpr std::uint32_t div[8] = {2, 4, 8, 16, 64, 128, 256, 512};
+  return (hpre & 8) ? sysclk() / div[hpre & 7] : sysclk();
+}
+
+std::uint32_t Rcc::pclk1() const {
+  const std::uint32_t p = (cfgr_ >> 8) & 7;
+  return (p & 4) ? hclk() >> ((p & 3) + 1) : hclk();
+}
+
+std::uint32_t Rcc::pclk2() const {
+  const std::uint32_t p = (cfgr_ >> 11) & 7;
+  return (p & 4) ? hclk() >> ((p & 3) + 1) : hclk();
+}
+
+std::uint32_t Rcc::read32(std::uint32_t off) {
+  switch (off) {
+    case 0x00: return cr_;
+    case 0x04: return cfgr_;
+    case 0x08: return cir_;
+    case 0x0C: return apb2rstr_;
+    case 0x10: return apb1rstr_;
+    case 0x14: return ahbenr_;
+    case 0x18: return apb2enr_;
+    case 0x1C: return apb1enr_;
+    case 0x20: return bdcr_;
+    case 0x24: {
+      const bool lsi = csr_lsion_ || csr_lsi_forced_;
+      return (chip_.reset_flags() & kCsrFlags) | csr_lsion_ | (lsi ? 2u : 0u);
+    }
+    default: return unmodelled_read(off);
+  }
+}
+
+void Rcc::write32(std::uint32_t off, std::uint32_t v) {
+  switch (off) {
+    case 0x00: {
+      // HSITRIM 7:3, HSION, HSEON, HSEBYP, CSSON, PLLON; ready bits follow at once.
+      if ((cr_ & kPllon) && (cfgr_ >> 2 & 3) == 2 && !(v & kPllon)) {
+        error("PLL switched off while it clocks the system");
+        break;
+      }
+      cr_ = v & (kHsion | 0xF8u | kHseon | (1u << 18) | (1u << 19) | kPllon);
+      if (cr_ & kHsion) cr_ |= kHsirdy;
+      if (cr_ & kHseon) cr_ |= kHserdy;
+      if (cr_ & kPllon) cr_ |= kPllrdy;
+      break;
+    }
+    case 0x04: {
+      // PLLSRC, PLLXTPRE and PLLMUL "can be written only when the PLL is disabled" (RM0008 7.3.2).
+      if ((cr_ & kPllon) && ((v ^ cfgr_) & kPllBits)) {
+        chip_.report(Severity::info, "RCC_CFGR PLL bits written while the PLL is on: kept (" + hex32(cfgr_ & kPllBits) + ")");
+        v = (v & ~kPllBits) | (cfgr_ & kPllBits);
+      }
+      const std::uint32_t sw = v & 3;
+      const bool ready = sw == 0 ? (cr_ & kHsirdy) : sw == 1 ? (cr_ & kHserdy) : sw == 2 ? (cr_ & kPllrdy) : false;
+      std::uint32_t sws = (cfgr_ >> 2) & 3;
+      if (sw == 3) error("CFGR.SW=11 is not allowed");
+      else if (ready) sws = sw;
+      const std::uint32_t old_hclk = hclk();
+      cfgr_ = (v & ~0xCu) | sws << 2;
+      if (sysclk() > 72'000'000) error("SYSCLK " + std::to_string(sysclk()) + " Hz exceeds 72 MHz");
+      if (pclk1() > 36'000'000) error("PCLK1 " + std::to_string(pclk1()) + " Hz exceeds 36 MHz");
+      const std::uint32_t need = sysclk() > 48'000'000 ? 2 : sysclk() > 24'000'000 ? 1 : 0;
+      if (chip_.flash.latency() < need)
+        error("SYSCLK " + std::to_string(sysclk()) + " Hz needs FLASH_ACR.LATENCY >= " + std::to_string(need) +
+              " (it is " + std::to_string(chip_.flash.latency()) + "): the CPU would read wrong instructions");
+      if (hclk() != old_hclk) chip_.clocks_changed();
+      break;
+    }
+    case 0x08: cir_ = v & 0x00001F00u; break;  // interrupt enables; the clear bits clear nothing pending
+    case 0x0C: {
+      // Peripheral resets: a peripheral is reset when its bit is written 1.
+      const std::uint32_t rise = v & ~apb2rstr_;
+      apb2rstr_ = v;
+      if (rise & (1u << 0)) chip_.afio.reset();
+      if (rise & (1u << 2)) chip_.gpioa.reset();
+      if (rise & (1u << 3)) chip_.gpiob.reset();
+      if (rise & (1u << 4)) chip_.gpioc.reset();
+      if (rise & (1u << 12)) chip_.spi1.reset();
+      if (rise & (1u << 14)) chip_.usart1.reset();
+      if (rise & ~((1u << 0) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 12) | (1u << 14)))
+        error("APB2RSTR resets an unmodelled peripheral: " + hex32(rise));
+      break;
+    }
+    case 0x10:
+      if (v != 0) error("APB1RSTR resets an unmodelled peripheral: " + hex32(v));
+      apb1rstr_ = v;
+      break;
+    case 0x14: ahbenr_ = v & 0x557u; break;
+    case 0x18: apb2enr_ = v & 0x0038FFFDu; break;
+    case 0x1C: apb1enr_ = v & 0x3AFEC9FFu; break;
+    case 0x20: bdcr_ = (v & 0x00018305u) | ((v & 1u) << 1); break;  // LSERDY follows LSEON
+    case 0x24:
+      csr_lsion_ = v & 1u;
+      if (v & (1u << 24)) chip_.reset_flags() = 0;  // RMVF
+      break;
+    default: unmodelled_write(off, v); break;
+  }
+}
+
+}  // namespace bluepill

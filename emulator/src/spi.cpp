@@ -1,0 +1,183 @@
+#include "bluepill/spi.hpp"
+
+#include "bluepill/chip.hpp"
+
+namespace bluepill {
+
+namespace {
+constexpr std::uint32_t kMstr = 1u << 2, kSpe = 1u << 6, kLsbfirst = 1u << 7, kSsi = 1u << 8, kSsm = 1u << 9,
+                        kDff = 1u << 11;
+constexpr std::uint32_t kRxdmaen = 1u << 0, kTxdmaen = 1u << 1, kSsoe = 1u << 2, kErrie = 1u << 5,
+                        kRxneie = 1u << 6, kTxeie = 1u << 7;
+constexpr std::uint32_t kRxne = 1u << 0, kTxe = 1u << 1, kModf = 1u << 5, kOvr = 1u << 6, kBsy = 1u << 7;
+constexpr int kDmaRx = 2, kDmaTx = 3;
+}  // namespace
+
+void Spi::reset() {
+  cr1_ = cr2_ = 0;
+  sr_ = 0;
+  crcpr_ = 7;
+  rx_ = txbuf_ = shifting_ = 0;
+  busy_ = txfull_ = false;
+  chip_.cancel(event_);
+  update_cs();
+  chip_.irq(irq::spi1, false);
+}
+
+bool Spi::clocked() const { return chip_.rcc.apb2_enabled(12); }
+
+Cycles Spi::frame_cycles() const {
+  const std::uint64_t bits = (cr1_ & kDff) ? 16 : 8;
+  const std::uint64_t div = 2u << ((cr1_ >> 3) & 7);
+  return static_cast<Cycles>(bits * div * kTimeHz / chip_.rcc.pclk2());
+}
+
+void Spi::update_cs() {
+  const Gpio& a = chip_.gpioa;
+  bool asserted = false;
+  if (a.is_output(4) && !a.is_af(4)) asserted = !a.level(4);
+  else if (a.is_af(4)) asserted = (cr1_ & kSpe) && (cr2_ & kSsoe) && !(cr1_ & kSsm);
+  if (asserted == cs_) return;
+  settle();
+  if (busy_) error(std::string("W25Q chip select ") + (asserted ? "asserted" : "released") +
+                   " while SPI1 is still shifting a frame (wait for BSY=0): the chip sees a cut byte");
+  cs_ = asserted;
+  if (device_ != nullptr) chip_.w25q_select(cs_);
+}
+
+void Spi::start(std::uint16_t v, Cycles at) {
+  if (!warned_pins_ && (!chip_.gpioa.is_af(5) || !chip_.gpioa.is_af(7))) {
+    warned_pins_ = true;
+    error("SPI1 sends but PA5 (SCK) / PA7 (MOSI) are not alternate-function outputs: the W25Q sees no clock");
+  }
+  shifting_ = v;
+  busy_ = true;
+  txfull_ = false;
+  frame_end_ = at + frame_cycles();
+  schedule();
+}
+
+void Spi::settle() {
+  while (busy_ && chip_.now() >= frame_end_) {
+    std::uint16_t in = 0xFFFF;
+    if (cs_ && device_ != nullptr) {
+      const int n = (cr1_ & kDff) ? 2 : 1;
+      std::uint8_t tx[2], rx[2] = {0xFF, 0xFF};
+      for (int i = 0; i < n; ++i) {
+        int b = n == 2 && !(cr1_ & kLsbfirst) ? 1 - i : i;
+        tx[i] = static_cast<std::uint8_t>(shifting_ >> (8 * b));
+      }
+      if (cr1_ & kLsbfirst) error("SPI1 LSB-first frames: the W25Q expects MSB first");
+      device_->transfer(tx, rx, static_cast<std::size_t>(n));
+      in = n == 2 ? static_cast<std::uint16_t>(rx[0] << 8 | rx[1]) : rx[0];
+    }
+    if (sr_ & kRxne) sr_ |= kOvr;  // the new frame is lost
+    else {
+      rx_ = in;
+      sr_ |= kRxne;
+    }
+    const Cycles end = frame_end_;
+    busy_ = false;
+    if (txfull_) start(txbuf_, end);
+  }
+}
+
+void Spi::schedule() {
+  chip_.cancel(event_);
+  if (!busy_ || !(cr2_ & (kRxdmaen | kTxdmaen | kErrie | kRxneie | kTxeie))) return;
+  event_ = chip_.at(frame_end_, [this](Cycles) {
+    event_ = 0;
+    settle();
+    update_irq_dma();
+    schedule();
+  });
+}
+
+void Spi::update_irq_dma() {
+  const bool txe = !txfull_;
+  const bool level = ((cr2_ & kTxeie) && txe) || ((cr2_ & kRxneie) && (sr_ & kRxne)) ||
+                     ((cr2_ & kErrie) && (sr_ & (kOvr | kModf)));
+  chip_.irq(irq::spi1, level);
+  if ((cr2_ & kRxdmaen) && (sr_ & kRxne)) chip_.dma1.request(kDmaRx);
+  if ((cr2_ & kTxdmaen) && !txfull_) chip_.dma1.request(kDmaTx);
+}
+
+std::uint8_t Spi::dma_read_dr() {
+  settle();
+  sr_ &= ~kRxne;
+  return static_cast<std::uint8_t>(rx_);
+}
+
+void Spi::dma_write_dr(std::uint8_t b) { write32(0x0C, b); }
+
+std::uint32_t Spi::read32(std::uint32_t off) {
+  settle();
+  switch (off) {
+    case 0x00: return cr1_;
+    case 0x04: return cr2_;
+    case 0x08: return sr_ | (txfull_ ? 0 : kTxe) | (busy_ ? kBsy : 0);
+    case 0x0C: {
+      const std::uint16_t v = rx_;
+      sr_ &= ~(kRxne | kOvr);
+      update_irq_dma();
+      return v;
+    }
+    case 0x10: return crcpr_;
+    case 0x14: case 0x18: return 0;  // CRC not modelled: reads 0 (reported if CRC is enabled)
+    case 0x1C: case 0x20: return 0;  // I2S off
+    default: return unmodelled_read(off);
+  }
+}
+
+void Spi::write32(std::uint32_t off, std::uint32_t v) {
+  settle();
+  switch (off) {
+    case 0x00: {
+      const bool was_on = cr1_ & kSpe;
+      if (was_on && !(v & kSpe) && (busy_ || txfull_))
+        error("SPI1 disabled (SPE=0) while BSY: RM0008 25.3.8 says wait for TXE=1 and BSY=0 first");
+      cr1_ = v & 0xFFFF;
+      if (cr1_ & (1u << 13)) error("SPI1 hardware CRC is not modelled");
+      if ((cr1_ & kSpe) && !(cr1_ & kMstr)) error("SPI1 slave mode is not modelled (MSTR=0)");
+      if ((cr1_ & kSpe) && (cr1_ & kMstr)) {
+        if ((cr1_ & kSsm) && !(cr1_ & kSsi)) {
+          sr_ |= kModf;
+          cr1_ &= ~(kSpe | kMstr);
+          error("SPI1 master with SSM=1 and SSI=0: mode fault (MODF), SPE and MSTR cleared");
+        } else if (!(cr1_ & kSsm) && !(cr2_ & kSsoe)) {
+          error("SPI1 master with hardware NSS input (SSM=0, SSOE=0) is not modelled");
+        }
+      }
+      if ((cr1_ & 0xC000) != 0) error("SPI1 bidirectional mode is not modelled");
+      update_cs();
+      break;
+    }
+    case 0x04:
+      cr2_ = v & 0xE7;
+      update_cs();
+      update_irq_dma();
+      schedule();
+      break;
+    case 0x08: sr_ &= ~(1u << 4) | v; break;  // CRCERR rc_w0; others read-only
+    case 0x0C:
+      if (!(cr1_ & kSpe)) {
+        error("SPI1 DR written while SPE=0: nothing is sent");
+        break;
+      }
+      if (txfull_) error("SPI1 DR written while TXE=0: the byte waiting in the TX buffer is lost");
+      if (!busy_) start(static_cast<std::uint16_t>(v), chip_.now());
+      else {
+        txbuf_ = static_cast<std::uint16_t>(v);
+        txfull_ = true;
+      }
+      update_irq_dma();
+      break;
+    case 0x10: crcpr_ = v & 0xFFFF; break;
+    case 0x1C:
+      if (v & (1u << 11)) error("I2S mode is not modelled");
+      break;
+    default: unmodelled_write(off, v); break;
+  }
+}
+
+}  // namespace bluepill

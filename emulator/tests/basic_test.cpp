@@ -1,0 +1,57 @@
+// CPU, clock tree, USART1 output timing, LED.
+#include <chrono>
+
+#include "helpers.hpp"
+
+using namespace bptest;
+
+TEST(Board, HelloPrintsAtTheConfiguredBaudRate) {
+  auto b = board_with("hello");
+  run_to_end(*b);
+  EXPECT_EQ(b->uart_output(), "hello from the blue pill\n");
+  EXPECT_TRUE(b->led_on());
+  EXPECT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
+  // 25 bytes of 10 bits at 115200 baud: 2.17 ms; the program has little else to do.
+  EXPECT_GT(b->now_us(), 2100.0);
+  EXPECT_LT(b->now_us(), 2400.0);
+}
+
+TEST(Board, NotPoweredDoesNotRun) {
+  bluepill::Board b;
+  EXPECT_EQ(b.run_instructions(10).stop, bluepill::Stop::off);
+}
+
+TEST(Board, ErasedFlashIsReportedAtPowerOn) {
+  bluepill::Board b;
+  b.power_on();
+  const auto r = b.run_instructions(10);
+  EXPECT_EQ(r.stop, bluepill::Stop::error);
+  EXPECT_NE(r.message.find("reset vector"), std::string::npos) << r.message;
+}
+
+TEST(Board, RunsAnExactNumberOfInstructions) {
+  auto b = board_with("hello");
+  const std::uint64_t i0 = b->instructions();
+  ASSERT_EQ(b->run_instructions(1234).stop, bluepill::Stop::limit);
+  EXPECT_EQ(b->instructions() - i0, 1234u);
+  ASSERT_EQ(b->run_instructions(1).stop, bluepill::Stop::limit);
+  EXPECT_EQ(b->instructions() - i0, 1235u);
+}
+
+TEST(Board, RealtimePacesVirtualTimeToTheWallClock) {
+  bluepill::Config cfg;
+  cfg.realtime = true;
+  auto b = board_with("exceptions", cfg);  // 10 ms of SysTick sleeping
+  const auto t0 = std::chrono::steady_clock::now();
+  run_to_end(*b);
+  const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GT(wall_ms, 9.0);
+  EXPECT_LT(wall_ms, 2000.0);
+}
+
+TEST(Board, ASleepingCpuSkipsAhead) {
+  auto b = board_with("exceptions");
+  run_to_end(*b);
+  EXPECT_GT(b->now_us(), 9'900.0);
+  EXPECT_LT(b->instructions(), 20'000u) << "10 ms at 72 MHz, but the CPU sleeps in WFI between SysTicks";
+}

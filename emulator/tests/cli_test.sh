@@ -1,0 +1,33 @@
+#!/bin/sh
+# The bluepill program: images, a persistent flash file, --exit-on, --cut-at-us, --cut-after.
+# usage: cli_test.sh BLUEPILL TEST_FW_DIR
+set -eu
+BP=$1
+FW=$2
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+out=$("$BP" --image "$FW/hello.elf" --exit-on "pill" </dev/null 2>"$T/err")
+[ "$out" = "hello from the blue pill" ] || fail "hello output: '$out' $(cat "$T/err")"
+
+# Power cut in the middle of the page erase (zeros take ~27 ms, the erase 30 ms).
+"$BP" --image "$FW/erase_loop.elf" --flash "$T/flash.bin" --cut-at-us 40000 </dev/null 2>"$T/err" || fail "cut run: $(cat "$T/err")"
+grep -q "power cut" "$T/err" || fail "no power cut message: $(cat "$T/err")"
+[ "$(stat -c %s "$T/flash.bin")" = 65536 ] || fail "flash file size"
+page60() { od -An -v -tx1 -j 61440 -N 1024 "$T/flash.bin" | tr -s ' ' '\n' | grep -c "^$1\$" || true; }
+ff=$(page60 ff)
+[ "$ff" -gt 0 ] && [ "$ff" -lt 1024 ] || fail "page 60 should be torn, has $ff bytes 0xFF"
+
+# Power on again from the file (no image): the program finishes the job.
+"$BP" --flash "$T/flash.bin" --run-us 200000 </dev/null 2>"$T/err" || fail "second run: $(cat "$T/err")"
+[ "$(page60 ff)" = 1024 ] || fail "page 60 not erased after the second run"
+
+# An exact instruction count.
+"$BP" --flash "$T/flash.bin" --cut-after 5000 </dev/null 2>"$T/err" || fail "cut-after: $(cat "$T/err")"
+grep -q "power cut after 5000 instructions" "$T/err" || fail "cut-after message: $(cat "$T/err")"
+
+# An illegal flash write stops the board with an error and exit status 1.
+if "$BP" --image "$FW/flash_nopg.elf" --run-us 1000 </dev/null 2>"$T/err"; then fail "illegal write not caught"; fi
+grep -q "without FLASH_CR.PG" "$T/err" || fail "illegal write message: $(cat "$T/err")"
+echo "cli ok"

@@ -1,0 +1,89 @@
+// The project's own bootloader and application (both layouts) boot on the board and print their
+// banners. The images come from the firmware build (OTA_FIRMWARE_DIR); `make test` builds them
+// first, so a missing image is a failure, never a skip.
+#include <cstdio>
+#include <filesystem>
+
+#include "bluepill/image.hpp"
+#include "helpers.hpp"
+
+namespace {
+
+std::string image(const std::string& layout, const std::string& file) {
+  return std::string(OTA_FIRMWARE_DIR) + "/" + layout + "/" + file;
+}
+
+std::string uid_hex(const std::array<std::uint32_t, 3>& uid) {  // the UID bytes, lowest address first
+  std::string s;
+  char b[4];
+  for (std::uint32_t w : uid)
+    for (int i = 0; i < 4; ++i) {
+      std::snprintf(b, sizeof b, "%02x", static_cast<unsigned>((w >> (8 * i)) & 0xFF));
+      s += b;
+    }
+  return s;
+}
+
+class Firmware : public ::testing::TestWithParam<std::string> {
+ protected:
+  void boot_and_check(bluepill::Board& b) {
+    b.power_on();
+    const auto r = b.run_until_output("app v", 3e6);
+    ASSERT_EQ(r.stop, bluepill::Stop::condition)
+        << bluepill::to_string(r.stop) << " " << r.message << "\nUART: " << b.uart_output();
+    // Let the banner line finish.
+    ASSERT_EQ(b.run_until([&] { return b.uart_output().find('\n', b.uart_output().find("app v")) != std::string::npos; }, 1e5).stop,
+              bluepill::Stop::condition);
+    const std::string out = b.uart_output();
+    const auto boot_at = out.find("boot " + GetParam());
+    EXPECT_NE(boot_at, std::string::npos) << out;
+    EXPECT_LT(boot_at, out.find("app v")) << "the bootloader speaks first";
+    EXPECT_NE(out.find("uid " + uid_hex(b.config().uid)), std::string::npos) << "the banner carries the UID: " << out;
+    EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+  }
+};
+
+TEST_P(Firmware, BootloaderAndAppElfBoot) {
+  const std::string boot = image(GetParam(), "bootloader.elf"), app = image(GetParam(), "app.elf");
+  ASSERT_TRUE(std::filesystem::exists(boot)) << boot << " missing: build the firmware (make firmware)";
+  ASSERT_TRUE(std::filesystem::exists(app)) << app << " missing: build the firmware (make firmware)";
+  bluepill::Config cfg;
+  cfg.uid = {0x12345678, 0x9ABCDEF0, 0x0F1E2D3C};
+  bluepill::Board b(cfg);
+  b.load_image(boot);
+  b.load_image(app);
+  boot_and_check(b);
+}
+
+TEST_P(Firmware, FactoryHexBoots) {
+  const std::string hex = image(GetParam(), "factory.hex");
+  ASSERT_TRUE(std::filesystem::exists(hex)) << hex << " missing: build the firmware (make firmware)";
+  bluepill::Board b;
+  b.load_image(hex);
+  boot_and_check(b);
+}
+
+TEST_P(Firmware, BinImagesAtTheirAddressesBoot) {
+  const std::string boot = image(GetParam(), "bootloader.bin"), app = image(GetParam(), "app.bin");
+  ASSERT_TRUE(std::filesystem::exists(boot) && std::filesystem::exists(app)) << "missing .bin images";
+  bluepill::Board b;
+  b.load_image(boot, 0x08000000);
+  b.load_image(app, 0x08002000);
+  boot_and_check(b);
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, Firmware, ::testing::Values("internal", "external"));
+
+TEST(Images, IntelHexRecords) {
+  const auto segs = bluepill::read_hex(
+      ":020000040800F2\n"
+      ":0400000001020304F2\n"
+      ":02000400AABB95\n"
+      ":00000001FF\n");
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_EQ(segs[0].addr, 0x08000000u);
+  EXPECT_EQ(segs[0].data, (std::vector<std::uint8_t>{1, 2, 3, 4, 0xAA, 0xBB}));
+  EXPECT_THROW(bluepill::read_hex(":0400000001020304F3\n:00000001FF\n"), std::runtime_error) << "bad checksum";
+}
+
+}  // namespace

@@ -1,0 +1,142 @@
+// Exceptions, USART1, DMA1, CRC, IWDG, SPI1 + W25Q, UID: each against RM0008's rules.
+#include "bluepill/chip.hpp"
+#include "helpers.hpp"
+#include "sim/w25q_chip.hpp"
+
+using namespace bptest;
+
+TEST(Exceptions, SysTickWakesWfiSvcPendSvAndProcessStack) {
+  auto b = board_with("exceptions");
+  run_to_end(*b);
+  EXPECT_EQ(result(*b, 0), 10u) << "ten SysTick interrupts";
+  EXPECT_NEAR(b->now_us(), 10'000.0, 300.0) << "at 1 ms intervals";
+  EXPECT_EQ(result(*b, 1) & 0x1FFu, 0u) << "ICSR.VECTACTIVE is 0 in thread mode";
+  EXPECT_EQ(result(*b, 2), 2u) << "two SVCs handled";
+  EXPECT_EQ(result(*b, 3), 0x9Eu) << "PendSV handled";
+  EXPECT_EQ(result(*b, 4), 1u) << "SVC from thread mode on PSP returns to PSP";
+  EXPECT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
+}
+
+TEST(Usart, EchoAndOverrun) {
+  auto b = board_with("usart_rx");
+  ASSERT_EQ(b->run_until_output("R", 1e5).stop, bluepill::Stop::condition);
+  b->uart_send("abcde");
+  ASSERT_EQ(b->run_until_output("bcdef", 1e5).stop, bluepill::Stop::condition);
+  ASSERT_EQ(b->run_until_output("O", 1e5).stop, bluepill::Stop::condition);
+  b->uart_send("xyz");
+  run_to_end(*b);
+  EXPECT_EQ(b->uart_output(), "RbcdefO");
+  EXPECT_EQ(result(*b, 0) & 0x28u, 0x28u) << "RXNE and ORE";
+  EXPECT_EQ(result(*b, 1), static_cast<std::uint32_t>('x')) << "the first byte stays, the later ones are lost";
+  EXPECT_EQ(result(*b, 2) & 0x28u, 0u) << "SR then DR read clears RXNE and ORE";
+  EXPECT_EQ(b->diagnostics().warnings(), 2u) << "each lost byte is reported";
+}
+
+TEST(Usart, BytesSentBeforeTheReceiverIsOnAreLost) {
+  auto b = board_with("exceptions");  // never enables USART1
+  b->uart_send("early");
+  run_to_end(*b);
+  EXPECT_EQ(b->uart_rx_lost(), 5u);
+  EXPECT_EQ(b->diagnostics().warnings(), 1u) << "reported once per burst";
+}
+
+TEST(Usart, LinkLatencyDelaysBothDirections) {
+  bluepill::Config cfg;
+  cfg.latency_ms = 50;
+  auto b = board_with("usart_rx", cfg);
+  double r_at = 0;
+  b->on_uart_tx = [&](std::uint8_t c) {
+    if (c == 'R') r_at = b->now_us();
+  };
+  ASSERT_EQ(b->run_until([&] { return r_at > 0; }, 1e6).stop, bluepill::Stop::condition);
+  EXPECT_NEAR(r_at, 50'000.0, 1'000.0) << "sent at about t=0.2 ms, seen by the far end 50 ms later";
+  b->uart_send("a");
+  const double sent = b->now_us();
+  ASSERT_EQ(b->run_until_output("b", 1e6).stop, bluepill::Stop::condition);
+  EXPECT_NEAR(b->now_us() - sent, 50'000.0 + 2 * 87.0, 100.0);
+}
+
+TEST(Dma, CircularUsartReception) {
+  auto b = board_with("dma_rx");
+  ASSERT_EQ(b->run_until_output("R", 1e5).stop, bluepill::Stop::condition);
+  b->uart_send("ABCDEFGHIJKLMNOPQRST");
+  run_to_end(*b);
+  EXPECT_EQ(b->uart_output(), "RABCDEFGHIJKLMNOPQRST");
+  EXPECT_EQ(result(*b, 0) & 0x70000u, 0x70000u) << "GIF5, TCIF5, HTIF5";
+  EXPECT_EQ(result(*b, 1), 12u) << "CNDTR reloaded at 16, four more bytes";
+  EXPECT_EQ(b->diagnostics().warnings(), 0u) << "no overrun with DMA";
+}
+
+namespace {
+// CRC-32/MPEG-2 over bytes, written independently of the model: the STM32 unit computes it
+// over each word's bytes, most significant first.
+std::uint32_t crc_mpeg2(const std::vector<std::uint8_t>& bytes) {
+  std::uint32_t crc = 0xFFFFFFFF;
+  for (std::uint8_t byte : bytes) {
+    crc ^= static_cast<std::uint32_t>(byte) << 24;
+    for (int i = 0; i < 8; ++i) crc = (crc & 0x80000000u) ? (crc << 1) ^ 0x04C11DB7u : crc << 1;
+  }
+  return crc;
+}
+}  // namespace
+
+TEST(Crc, MatchesCrc32Mpeg2) {
+  auto b = board_with("crc");
+  run_to_end(*b);
+  EXPECT_EQ(result(*b, 0), 0xFFFFFFFFu);
+  EXPECT_EQ(result(*b, 1), crc_mpeg2({'1', '2', '3', '4', '5', '6', '7', '8', 0xDE, 0xAD, 0xBE, 0xEF}));
+  EXPECT_EQ(result(*b, 2), crc_mpeg2({0x12, 0x34, 0x56, 0x78}));
+}
+
+TEST(Iwdg, StarvedWatchdogResetsTheChip) {
+  auto b = board_with("iwdg");
+  run_to_end(*b, 1e6);
+  EXPECT_EQ(b->uart_output(), "start\nstop feeding\nwatchdog reset\n");
+  EXPECT_EQ(b->resets(), 1u);
+  EXPECT_EQ(b->last_reset(), bluepill::ResetCause::watchdog);
+  EXPECT_EQ(result(*b, 0) & 0xFC000000u, 0u) << "RMVF cleared the reset flags";
+  // Fed every 5 ms for 25 ms, then 10 ms without food, then a reboot and a line at 115200.
+  EXPECT_GT(b->now_us(), 35'000.0);
+  EXPECT_LT(b->now_us(), 38'000.0);
+}
+
+TEST(Spi, W25qThroughSpi1) {
+  auto b = board_with("spi_w25q");
+  run_to_end(*b, 2e6);
+  EXPECT_EQ(result(*b, 0), 0xEF4015u) << "JEDEC id of a W25Q16";
+  EXPECT_GT(result(*b, 1), 100u) << "BUSY polled during the sector erase";
+  EXPECT_NEAR(result(*b, 2), 45e-3 * 72e6, 0.002 * 72e6) << "tSE typ 45 ms";
+  EXPECT_NEAR(result(*b, 3), 0.7e-3 * 72e6, 0.05e-3 * 72e6) << "tPP typ 0.7 ms";
+  const auto mem = b->w25q().bytes();
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(mem[0x10F0 + i], 0xA0 + i);
+  std::uint32_t sum = 0;
+  for (int i = 0; i < 20; ++i) sum = sum * 31 + mem[0x10EE + i];
+  EXPECT_EQ(result(*b, 4), sum) << "read back through SPI";
+  EXPECT_EQ(b->w25q().violations(), 0u) << b->w25q().last_violation();
+  EXPECT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
+}
+
+TEST(SysMem, UniqueIdAndFlashSize) {
+  bluepill::Config cfg;
+  cfg.uid = {0x11223344, 0x55667788, 0x99AABBCC};
+  auto b = board_with("uid", cfg);
+  run_to_end(*b);
+  EXPECT_EQ(b->uart_output(), "uid 112233445566778899aabbcc flash 00000040\n");
+}
+
+TEST(Errors, UnmodelledPeripheralIsReported) {
+  auto b = board_with("unmodelled");
+  const auto r = b->run_for_us(1000);
+  ASSERT_EQ(r.stop, bluepill::Stop::error);
+  EXPECT_NE(r.message.find("0x40000000"), std::string::npos) << r.message;
+}
+
+TEST(Nvic, UsartReceiveInterruptAndDmaTransmit) {
+  auto b = board_with("usart_irq");
+  ASSERT_EQ(b->run_until_output("R", 1e5).stop, bluepill::Stop::condition);
+  b->uart_send("hello dma\n");
+  run_to_end(*b);
+  EXPECT_EQ(b->uart_output(), "RHELLO DMA\n");
+  EXPECT_EQ(result(*b, 0), 1u) << "one DMA transfer-complete interrupt";
+  EXPECT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
+}

@@ -1,0 +1,192 @@
+// bluepill: the emulated Blue Pill on the command line.
+//   bluepill --flash board.bin --image build/firmware/internal/bootloader.elf --image app.elf --pty
+// Diagnostics go to stderr; USART1 goes to the chosen link (stdio by default).
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "bluepill/board.hpp"
+#include "bluepill/chip.hpp"
+#include "bluepill/gdb.hpp"
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+void report(const char* what, const bluepill::Board& board, std::uint64_t instructions, double virt_s, double wall) {
+  const double n = static_cast<double>(instructions);
+  std::printf("bench %s: %.0f instructions, %.3f s virtual in %.3f s wall: %.1f M instructions/s, %.2fx real time\n",
+              what, n, virt_s, wall, n / wall / 1e6, virt_s / wall);
+  (void)board;
+}
+
+// The raw instruction rate (a tight loop at 72 MHz), then, if images are given, the rate of
+// that firmware (its UART output is discarded).
+int bench(double seconds, const std::vector<std::string>& images) {
+  {
+    bluepill::Board board;
+    auto mem = board.flash().bytes();
+    const std::uint32_t words[] = {0x20005000, 0x08000009};
+    std::memcpy(&mem[0], words, sizeof words);
+    const std::uint16_t code[] = {
+        0x4802,  // ldr r0, [pc, #8]
+        0x3801,  // 1: subs r0, #1
+        0xd1fd,  // bne 1b
+        0xe7fb,  // b back to the ldr
+        0xbf00, 0xbf00,
+        0x9680, 0x0098,  // .word 10000000
+    };
+    std::memcpy(&mem[8], code, sizeof code);
+    board.power_on();
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = board.run_for_us(seconds * 1e6);
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    report("loop (8 MHz reset clock)", board, board.instructions(), board.now_us() / 1e6, wall);
+    if (r.stop == bluepill::Stop::error) return 1;
+  }
+  if (images.empty()) return 0;
+  bluepill::Board board;
+  for (const auto& img : images) board.load_image(img);
+  board.power_on();
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = board.run_for_us(seconds * 1e6);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  report("firmware", board, board.instructions(), board.now_us() / 1e6, wall);
+  if (r.stop == bluepill::Stop::error) {
+    std::fprintf(stderr, "%s", r.message.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bluepill: an emulated STM32F103C8 Blue Pill with a W25Q16 on SPI1"};
+  bluepill::Config cfg;
+  std::vector<std::string> images;
+  std::string flash_file, w25q_file, connect, timing = "typ", uid, exit_on;
+  std::uint32_t bin_base = 0x08000000;
+  bool pty = false, stdio = false, erase = false, no_w25q = false, lenient = false, verbose = false, quiet = false;
+  std::uint64_t cut_after = 0;
+  double cut_at_us = 0, run_us = 0, bench_s = 0;
+  int gdb_port = -1;
+  app.add_option("--image,image", images, "program .elf/.hex/.bin images into the internal flash (factory programming)");
+  app.add_option("--bin-base", bin_base, "load address of .bin images")->default_str("0x08000000");
+  app.add_flag("--erase", erase, "erase the whole internal flash before loading images");
+  app.add_option("--flash", flash_file, "file holding the internal flash contents (power cycles keep it)");
+  app.add_option("--w25q", w25q_file, "file holding the W25Q contents");
+  app.add_flag("--no-w25q", no_w25q, "no W25Q on SPI1");
+  app.add_flag("--pty", pty, "bridge USART1 to a new pseudo-terminal (its path is printed)");
+  app.add_option("--connect", connect, "bridge USART1 to a TCP connection the board dials: host:port");
+  app.add_flag("--stdio", stdio, "bridge USART1 to stdin/stdout (the default)");
+  app.add_flag("--realtime", cfg.realtime, "pace virtual time to wall-clock time");
+  app.add_option("--latency-ms", cfg.latency_ms, "one-way link latency in virtual milliseconds");
+  app.add_option("--timing", timing, "flash/W25Q operation times: typ, max or random")
+      ->check(CLI::IsMember({"typ", "max", "random"}));
+  app.add_option("--seed", cfg.seed, "seed of random timings, torn bits and SRAM contents");
+  app.add_option("--uid", uid, "unique device ID: three 32-bit words, e.g. 0x1234,0x5678,0x9abc");
+  app.add_option("--cut-after", cut_after, "cut the power after N instructions, then exit");
+  app.add_option("--cut-at-us", cut_at_us, "cut the power at this virtual time (microseconds), then exit");
+  app.add_option("--run-us", run_us, "stop (cleanly) after this much virtual time");
+  app.add_option("--exit-on", exit_on, "stop (cleanly) once USART1 has sent this text");
+  app.add_flag("--lenient", lenient, "report errors but keep running (faults go to the HardFault handler)");
+  app.add_flag("-v,--verbose", verbose, "also print info diagnostics (resets, power events)");
+  app.add_flag("-q,--quiet", quiet, "print errors only");
+  app.add_option("--bench", bench_s, "measure the instruction rate over this many virtual seconds (a loop, then the given images) and exit");
+  app.add_option("--gdb", gdb_port, "wait for gdb (target remote :PORT) before running; 0 picks a port");
+  CLI11_PARSE(app, argc, argv);
+
+  if (bench_s > 0) return bench(bench_s, images);
+  cfg.flash_file = flash_file;
+  cfg.w25q_file = w25q_file;
+  cfg.w25q = !no_w25q;
+  cfg.strict = !lenient;
+  cfg.timing = timing == "max" ? bluepill::TimingMode::maximum
+               : timing == "random" ? bluepill::TimingMode::random
+                                    : bluepill::TimingMode::typical;
+  if (!uid.empty()) {
+    unsigned long w[3];
+    if (std::sscanf(uid.c_str(), "%li,%li,%li", reinterpret_cast<long*>(&w[0]), reinterpret_cast<long*>(&w[1]),
+                    reinterpret_cast<long*>(&w[2])) != 3) {
+      std::cerr << "bluepill: --uid wants three comma-separated numbers\n";
+      return 2;
+    }
+    for (int i = 0; i < 3; ++i) cfg.uid[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(w[i]);
+  }
+
+  try {
+    bluepill::Board board(cfg);
+    board.diagnostics().on_add = [&](const bluepill::Diagnostic& d) {
+      if (d.severity == bluepill::Severity::error || (!quiet && d.severity == bluepill::Severity::warning) || verbose)
+        std::cerr << "bluepill: " << d.to_string() << std::endl;
+    };
+    if (erase) board.erase_flash();
+    for (const auto& img : images) board.load_image(img, bin_base);
+    if (pty) {
+      board.attach(bluepill::open_pty());
+      std::cout << "bluepill: USART1 on " << board.link()->describe() << std::endl;
+    } else if (!connect.empty()) {
+      const auto colon = connect.rfind(':');
+      if (colon == std::string::npos) {
+        std::cerr << "bluepill: --connect wants host:port\n";
+        return 2;
+      }
+      board.attach(bluepill::connect_tcp(connect.substr(0, colon),
+                                         static_cast<std::uint16_t>(std::stoi(connect.substr(colon + 1)))));
+      std::cerr << "bluepill: USART1 connected to " << connect << std::endl;
+    } else {
+      (void)stdio;
+      board.attach(bluepill::open_stdio());
+    }
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    board.power_on();
+    if (gdb_port >= 0) {
+      bluepill::GdbStub stub(board, static_cast<std::uint16_t>(gdb_port));
+      std::cout << "bluepill: waiting for gdb on 127.0.0.1:" << stub.port() << std::endl;
+      if (!stub.serve()) {
+        board.power_cut();
+        return 0;
+      }
+    }
+    bluepill::RunResult r{};
+    const double limit_us = cut_at_us > 0 ? cut_at_us : run_us > 0 ? run_us : 1e18;
+    auto done = [&] { return g_stop != 0 || (!exit_on.empty() && board.uart_output().find(exit_on) != std::string::npos); };
+    if (cut_after > 0) {
+      for (;;) {
+        const std::uint64_t left = cut_after - std::min(cut_after, board.instructions());
+        if (left == 0) break;
+        r = board.run_instructions(std::min<std::uint64_t>(left, 10'000'000));
+        if (r.stop != bluepill::Stop::limit || done()) break;
+      }
+    } else {
+      r = board.run_until(done, limit_us - board.now_us());
+    }
+    if (r.stop == bluepill::Stop::error) {
+      std::cerr << "bluepill: stopped on error at " << board.now_us() << " us after " << board.instructions()
+                << " instructions\n";
+      board.power_cut();
+      return 1;
+    }
+    if (r.stop == bluepill::Stop::idle) std::cerr << "bluepill: " << r.message << "\n";
+    if (r.stop == bluepill::Stop::breakpoint)
+      std::cerr << "bluepill: BKPT 0x" << std::hex << r.bkpt << std::dec << " at " << board.now_us() << " us\n";
+    if (cut_after > 0 || cut_at_us > 0) {
+      std::cerr << "bluepill: power cut after " << board.instructions() << " instructions at " << board.now_us()
+                << " us" << std::endl;
+    }
+    board.power_cut();
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "bluepill: " << e.what() << "\n";
+    return 2;
+  }
+}
