@@ -4,7 +4,8 @@
 //   - the OTA client runs over USART1: received bytes go in, its frames go out; once it has a
 //     verified download it asks for a reset, which the bootloader turns into an install. After
 //     the install the client reports OTA-SUCCESS to the server in its HELLO.
-//   - the independent watchdog is fed by the main loop.
+//   - the independent watchdog is fed by the main loop, which sleeps (WFI) until the next
+//     SysTick whenever the UART had nothing for it.
 // OTA_APP_VERSION is set at build time (app.elf = 1, app-v2.elf = 2).
 #include "ota/client.hpp"
 #include "stm32f1/board.hpp"
@@ -68,7 +69,8 @@ int main() {
   for (;;) {
     iwdg::feed();
     std::uint8_t buf[64];
-    client.receive(buf, usart1::read(buf, sizeof buf));
+    const std::size_t n = usart1::read(buf, sizeof buf);
+    client.receive(buf, n);
     if (client.reset_requested()) {
       usart1::flush();  // RESULT has left the UART
       cpu::reset();     // the bootloader installs the new image
@@ -78,5 +80,6 @@ int main() {
       last_blink = systick::millis();
       gpio::toggle(kLed);
     }
+    if (n == 0) cpu::wait_for_interrupt();  // the 1 ms SysTick wakes us; the DMA keeps receiving
   }
 }

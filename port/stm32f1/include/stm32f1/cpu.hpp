@@ -10,6 +10,10 @@ namespace stm32f1::cpu {
 void uid(std::uint8_t out[12]);
 void uid_hex(char out[24]);
 
+// Sleeps until the next interrupt (WFI, PM0056 §2.5.2): SysTick, or a peripheral's. The DMA
+// keeps receiving meanwhile; the idle loop spends no power and the emulated board skips the time.
+inline void wait_for_interrupt() { asm volatile("wfi" ::: "memory"); }
+
 // SYSRESETREQ through AIRCR (PM0056 §4.4.5).
 [[noreturn]] void reset();
 
