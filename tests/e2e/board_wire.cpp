@@ -1,0 +1,79 @@
+#include "board_wire.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "ota/host/image.hpp"
+#include "sim/internal_flash.hpp"
+
+namespace e2e {
+
+Firmware::Firmware(const std::string& name)
+    : layout(name == "external" ? &ota::kExternalLayout : &ota::kInternalLayout),
+      dir(std::string(OTA_FIRMWARE_DIR) + "/" + name) {}
+
+std::string Firmware::app_elf(std::uint32_t version) const {
+  return dir + (version == 1 ? "/app.elf" : "/app-v" + std::to_string(version) + ".elf");
+}
+
+std::vector<std::uint8_t> Firmware::app_bin(std::uint32_t version) const {
+  std::vector<std::uint8_t> bytes;
+  if (auto e = ota::host::read_firmware(app_elf(version), layout->app.base, bytes))
+    throw std::runtime_error(e.text);
+  return bytes;
+}
+
+void factory_fresh(bluepill::Board& b, const Firmware& fw) {
+  b.load_image(fw.bootloader_elf());
+  b.load_image(fw.app_elf(1));
+  b.power_on();
+}
+
+int boot_to_banner(bluepill::Board& b, double max_us) {
+  const std::size_t from = b.uart_output().size();
+  auto banner_done = [&] {
+    const std::string& out = b.uart_output();
+    const auto at = out.find("app v", from);
+    return at != std::string::npos && out.find('\n', at) != std::string::npos;
+  };
+  const auto r = b.run_until(banner_done, max_us);
+  if (r.stop != bluepill::Stop::condition) return -1;
+  const std::string& out = b.uart_output();
+  return std::stoi(out.substr(out.find("app v", from) + 5));
+}
+
+WireResult run(bluepill::Board& b, ota::host::Session& s, const WireOptions& opt) {
+  std::vector<std::uint8_t> rx;
+  b.on_uart_tx = [&rx](std::uint8_t c) { rx.push_back(c); };
+  auto now_ms = [&b] { return static_cast<double>(b.now_ns()) / 1e6; };
+  const double t0 = now_ms();
+  s.begin(static_cast<std::uint64_t>(now_ms()));
+  WireResult res;
+  while (!s.done() && now_ms() - t0 < opt.max_ms) {
+    auto out = s.take_output();
+    if (!out.empty()) b.uart_send(out);
+    const auto r = b.run_for_us(opt.step_us);
+    if (r.stop != bluepill::Stop::limit) {
+      res.stop = r.stop;
+      res.message = r.message;
+      break;
+    }
+    const auto now = static_cast<std::uint64_t>(now_ms());
+    if (!rx.empty()) {
+      s.on_bytes(rx.data(), rx.size(), now);
+      rx.clear();
+    }
+    s.on_tick(now);
+    if (opt.stop_at && opt.stop_at(now_ms())) break;
+  }
+  b.on_uart_tx = nullptr;
+  res.virtual_ms = now_ms() - t0;
+  return res;
+}
+
+bool app_area_is(bluepill::Board& b, const ota::Layout& l, const std::vector<std::uint8_t>& image) {
+  const auto mem = b.flash().bytes().subspan(l.app.base - sim::InternalFlash::kBase, image.size());
+  return std::equal(image.begin(), image.end(), mem.begin());
+}
+
+}  // namespace e2e

@@ -1,0 +1,56 @@
+// End-to-end in one process: the host's update session talking to an emulated Blue Pill that runs
+// the real firmware binaries, on the board's virtual clock. Used by the end-to-end tests and by
+// the benchmarks; the tools (`ota push`, `bluepill --pty/--connect`) are tested on real links
+// separately.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bluepill/board.hpp"
+#include "ota/host/session.hpp"
+#include "ota/layout.hpp"
+
+namespace e2e {
+
+// The firmware images of one layout, from the firmware build.
+struct Firmware {
+  explicit Firmware(const std::string& layout_name);
+  const ota::Layout* layout;
+  std::string dir;  // build/firmware/<layout>
+  std::string bootloader_elf() const { return dir + "/bootloader.elf"; }
+  std::string app_elf(std::uint32_t version) const;
+  std::vector<std::uint8_t> app_bin(std::uint32_t version) const;  // as `ota image` would send it
+};
+
+// A factory-fresh board: bootloader + application v1 programmed, powered on, banner printed.
+void factory_fresh(bluepill::Board& b, const Firmware& fw);
+
+// Runs the board until its application banner ("app v<N>") is complete; returns N, or -1 (the
+// output says why: recovery, an error, nothing within max_us of virtual time).
+int boot_to_banner(bluepill::Board& b, double max_us = 5e6);
+
+struct WireResult {
+  bluepill::Stop stop = bluepill::Stop::limit;  // error: the board broke a rule (message)
+  std::string message;
+  double virtual_ms = 0;  // spent in this run
+};
+
+struct WireOptions {
+  double max_ms = 120000;  // virtual time limit
+  double step_us = 500;    // board time per step between session ticks
+  // Called after every step with the board's virtual time; return true to stop the run (a test
+  // cuts the power there, or samples the flash).
+  std::function<bool(double now_ms)> stop_at;
+};
+
+// Runs `session` against the board's USART1 until the session is done, the board stops (error,
+// power off) or stop_at says so. The session's clock is the board's virtual milliseconds.
+WireResult run(bluepill::Board& b, ota::host::Session& s, const WireOptions& opt = {});
+
+// The application area of the board's internal flash equals `image` (byte for byte, over its size).
+bool app_area_is(bluepill::Board& b, const ota::Layout& l, const std::vector<std::uint8_t>& image);
+
+}  // namespace e2e

@@ -1,0 +1,191 @@
+// The whole system as a user runs it: the real firmware on the emulated board (`bluepill`), the
+// `ota` tool pushing over a real pty or a real TCP connection the board dials, and between them,
+// where a test needs it, a relay that damages or cuts the link.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+#include "e2e/board_wire.hpp"
+#include "e2e/relay.hpp"
+#include "ota/host/image.hpp"
+#include "process.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using test::Process;
+
+namespace {
+
+std::string json_field(const std::string& out, const std::string& key) {
+  const auto at = out.rfind("\"" + key + "\":");
+  if (at == std::string::npos) return "";
+  auto v = out.substr(at + key.size() + 3);
+  if (!v.empty() && v[0] == '"') return v.substr(1, v.find('"', 1) - 1);
+  return v.substr(0, v.find_first_of(",}"));
+}
+
+class E2eTools : public ::testing::TestWithParam<std::string> {
+ protected:
+  e2e::Firmware fw{GetParam()};
+  fs::path dir;
+
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("ota_e2e_" + std::to_string(::getpid()) + "_" +
+                                       std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+    fs::create_directories(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  // The update image, built by the tool as a user would.
+  std::string image(std::uint32_t version) {
+    const std::string out = (dir / ("v" + std::to_string(version) + ".ota")).string();
+    Process p({OTA_TOOL, "image", "build", fw.app_elf(version), "-o", out, "-v", std::to_string(version), "-l", GetParam()});
+    EXPECT_EQ(p.wait(30s), 0) << p.output();
+    return out;
+  }
+  std::vector<std::string> board_args() {
+    return {BLUEPILL, "-q", "--image", fw.bootloader_elf(), "--image", fw.app_elf(1)};
+  }
+  // `ota push --listen` on a free port; returns the port.
+  std::uint16_t listening(Process& push) {
+    const auto line = push.wait_for("{\"event\":\"listening\"", 20s);
+    EXPECT_TRUE(line) << push.output();
+    return line ? static_cast<std::uint16_t>(std::stoi(json_field(*line, "port"))) : 0;
+  }
+  std::unique_ptr<Process> push_tcp(const std::string& img, std::uint16_t& port) {
+    auto p = std::make_unique<Process>(std::vector<std::string>{
+        OTA_TOOL, "push", img, "--listen", "127.0.0.1:0", "--json", "--timeout", "60"});
+    port = listening(*p);
+    return p;
+  }
+  // Pushes `img` to the board over a pty (the board is started here); returns the tool's output.
+  int push_pty(Process& board, const std::string& img, std::string& out) {
+    Process push({OTA_TOOL, "push", img, "--port", pty_of(board), "--json", "--timeout", "60"});
+    const int rc = push.wait(120s);
+    out = push.output();
+    return rc;
+  }
+  std::string pty_of(Process& board) {
+    if (pty_.empty()) {
+      const auto line = board.wait_for("bluepill: USART1 on ", 20s);
+      EXPECT_TRUE(line) << board.output();
+      if (line) pty_ = line->substr(line->rfind(' ') + 1);
+    }
+    return pty_;
+  }
+  std::string pty_;
+};
+
+TEST_P(E2eTools, UpdateOverPty) {
+  auto args = board_args();
+  args.push_back("--pty");
+  Process board(args);
+  std::string out;
+  ASSERT_EQ(push_pty(board, image(2), out), 0) << out;
+  EXPECT_EQ(json_field(out, "outcome"), "upgraded") << out;
+  EXPECT_EQ(json_field(out, "device_version"), "2") << out;
+  EXPECT_NE(out.find("reports upgrade OK"), std::string::npos) << out;
+}
+
+TEST_P(E2eTools, UpdateOverTcpDialledByTheBoard) {
+  std::uint16_t port = 0;
+  auto push = push_tcp(image(2), port);
+  auto args = board_args();
+  args.insert(args.end(), {"--connect", "127.0.0.1:" + std::to_string(port)});
+  Process board(args);
+  ASSERT_EQ(push->wait(120s), 0) << push->output();
+  EXPECT_EQ(json_field(push->output(), "outcome"), "upgraded");
+  EXPECT_EQ(json_field(push->output(), "device_version"), "2");
+}
+
+TEST_P(E2eTools, ImageOneByteTooLargeIsRefusedAndV1KeepsRunning) {
+  auto bytes = fw.app_bin(2);
+  bytes.resize(fw.layout->image_limit + 1, 0xA5);  // past what `ota image` would allow
+  const std::string big = (dir / "big.ota").string();
+  ASSERT_FALSE(ota::host::save_file(big, ota::host::encode_ota_file({fw.layout->id, 2, fw.layout->app.base, bytes})));
+  auto args = board_args();
+  args.push_back("--pty");
+  Process board(args);
+  std::string out;
+  EXPECT_EQ(push_pty(board, big, out), 3) << out;
+  EXPECT_EQ(json_field(out, "outcome"), "refused");
+  EXPECT_NE(json_field(out, "detail").find("too large"), std::string::npos) << out;
+  // Still v1: offering v1 finds it up to date.
+  EXPECT_EQ(push_pty(board, image(1), out), 0) << out;
+  EXPECT_EQ(json_field(out, "outcome"), "up-to-date") << out;
+}
+
+TEST_P(E2eTools, LinkThatCorruptsDropsAndDuplicatesStillEndsInV2) {
+  std::mt19937 rng(GetParam() == "internal" ? 5 : 6);
+  std::size_t damaged = 0;
+  // About one byte in 400, in both directions, is dropped, flipped or duplicated (the board sends
+  // a byte per TCP segment, the server whole frames: the rate is per byte, not per burst).
+  auto damage = [&](std::vector<std::uint8_t>& b, bool) {
+    for (std::size_t i = 0; i < b.size(); ++i) {
+      if (rng() % 400 != 0) continue;
+      switch (rng() % 3) {
+        case 0: b.erase(b.begin() + static_cast<std::ptrdiff_t>(i)); break;
+        case 1: b[i] ^= static_cast<std::uint8_t>(1u << (rng() % 8)); break;
+        default: b.insert(b.begin() + static_cast<std::ptrdiff_t>(i), b[i]), ++i; break;
+      }
+      ++damaged;
+    }
+  };
+  std::uint16_t port = 0;
+  auto push = push_tcp(image(2), port);
+  e2e::Relay relay(port, damage);
+  auto args = board_args();
+  args.insert(args.end(), {"--connect", "127.0.0.1:" + std::to_string(relay.port())});
+  Process board(args);
+  ASSERT_EQ(push->wait(180s), 0) << push->output();
+  EXPECT_EQ(json_field(push->output(), "outcome"), "upgraded");
+  EXPECT_GT(damaged, 0u);
+  EXPECT_NE(json_field(push->output(), "resends"), "0") << "the damage cost re-sends";
+}
+
+TEST_P(E2eTools, LinkCutMidDownloadResumesAndEndsInV2) {
+  std::uint16_t port = 0;
+  auto push = push_tcp(image(2), port);
+  e2e::Relay relay(port);
+  // Cut once the first staging unit is complete (1 KB page / 4 KB sector) and more is under way.
+  const std::size_t size = fw.app_bin(2).size(), unit = fw.layout->staging_unit;
+  ASSERT_GT(size, unit + 512) << "the image must span more than one staging unit";
+  relay.cut_after(unit + (size - unit) / 2);
+  auto args = board_args();
+  args.insert(args.end(), {"--connect", "127.0.0.1:" + std::to_string(relay.port())});
+  Process board(args);
+  ASSERT_EQ(push->wait(180s), 0) << push->output();
+  EXPECT_EQ(relay.cuts(), 1u);
+  EXPECT_GE(relay.connections(), 2u) << "the board dialled again";
+  EXPECT_EQ(json_field(push->output(), "outcome"), "upgraded");
+  EXPECT_NE(push->output().find("\"event\":\"resume\""), std::string::npos) << push->output();
+}
+
+TEST_P(E2eTools, WrongTotalChecksumFailsAndV1KeepsRunning) {
+  // One DATA frame changed in flight with a valid frame CRC: only the total CRC-32 can tell.
+  auto rewriter = std::make_shared<e2e::DataRewriter>(1);
+  std::uint16_t port = 0;
+  auto push = push_tcp(image(2), port);
+  e2e::Relay relay(port, [rewriter](std::vector<std::uint8_t>& b, bool to_device) { (*rewriter)(b, to_device); });
+  auto args = board_args();
+  args.insert(args.end(), {"--connect", "127.0.0.1:" + std::to_string(relay.port())});
+  Process board(args);
+  EXPECT_EQ(push->wait(120s), 4) << push->output();
+  EXPECT_TRUE(rewriter->done());
+  EXPECT_EQ(json_field(push->output(), "outcome"), "checksum-failed");
+  EXPECT_EQ(json_field(push->output(), "device_version"), "1");
+  // No OTA-START was written and v1 still runs: the board dials again and the next server, offered
+  // v1, finds it up to date, with no pending install reported.
+  std::uint16_t port2 = 0;
+  auto again = push_tcp(image(1), port2);
+  relay.set_server_port(port2);
+  EXPECT_EQ(again->wait(120s), 0) << again->output();
+  EXPECT_EQ(json_field(again->output(), "outcome"), "up-to-date") << again->output();
+  EXPECT_EQ(again->output().find("reports download OK"), std::string::npos) << again->output();
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, E2eTools, ::testing::Values("internal", "external"),
+                         [](const auto& i) { return i.param; });
+
+}  // namespace
