@@ -28,7 +28,7 @@ test: host firmware
 	@cd $(HOST) && ctest --output-on-failure -j $(JOBS)
 
 demo: host firmware
-	@$(HOST)/sim/ota-sim-demo
+	@scripts/demo
 
 sizes: firmware
 	@cmake --build $(FIRMWARE) --target sizes
