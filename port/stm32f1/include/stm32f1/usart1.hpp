@@ -8,9 +8,10 @@
 
 namespace stm32f1::usart1 {
 
-// Ring size: 4 KB holds ~355 ms of back-to-back bytes at 115200 baud (a page erase stalls the
-// CPU <= 40 ms), and more than the OTA client's window of frames in flight (usart1_link.hpp).
-inline constexpr std::size_t kRxRing = 4096;
+// Ring size: 6 KB holds ~530 ms of back-to-back bytes at 115200 baud (a page erase stalls the
+// CPU <= 40 ms) and sets the OTA client's window (usart1_link.hpp): 23 frames of 264 bytes,
+// enough to keep a link with 150 ms one-way latency busy while the device erases and programs.
+inline constexpr std::size_t kRxRing = 6144;
 
 void init(std::uint32_t pclk2_hz, std::uint32_t baud);
 // Bytes received and not yet read. If more than kRxRing arrive unread, the oldest are lost.

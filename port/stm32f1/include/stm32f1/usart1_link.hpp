@@ -19,8 +19,8 @@ class Usart1Link final : public ota::Link {
 
 // DATA frames the server may keep in flight (ota::DeviceInfo::window): as many whole frames as
 // the RX ring holds, so that nothing is lost while the CPU is stalled by flash operations. The
-// 4 KB ring holds 15: 3.9 KB in flight, more than the 3.5 KB a 300 ms round trip at 115200 baud
-// needs to keep the line busy.
+// 6 KB ring holds 23: 6 KB in flight, against the 3.5 KB a 300 ms round trip at 115200 baud needs
+// to keep the line busy, plus the device's own delays (page erases, programming, the ACK's way).
 inline constexpr std::size_t kLargestFrame = ota::encoded_size_max(2 + ota::kMaxChunk);
 inline constexpr std::uint8_t kLinkWindow = static_cast<std::uint8_t>(usart1::kRxRing / kLargestFrame);
 static_assert(kLinkWindow >= 1, "the RX ring must hold at least one whole DATA frame");
