@@ -1,0 +1,65 @@
+// The bootloader on the emulated board when there is no valid application: it must not be a
+// brick. It stays in recovery mode, takes an image over USART1 with the same protocol, installs
+// it and starts it. Also: the firmware images respect their hard size limits.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "e2e/board_wire.hpp"
+#include "sim/internal_flash.hpp"
+
+namespace {
+
+class Recovery : public ::testing::TestWithParam<std::string> {};
+
+void expect_recovers(bluepill::Board& b, const e2e::Firmware& fw) {
+  b.power_on();
+  ASSERT_EQ(b.run_until_output("recovery", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+  const auto v2 = fw.app_bin(2);
+  ota::host::Session s(v2, 2);
+  const auto r = e2e::run(b, s);
+  ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+  ASSERT_TRUE(s.device());
+  EXPECT_EQ(s.device()->app_version, 2u);
+  bool recovery_hello = false;
+  for (const auto& e : s.take_events()) recovery_hello |= e.text.find("bootloader (recovery)") != std::string::npos;
+  EXPECT_TRUE(recovery_hello) << "the first HELLO came from the bootloader's recovery client";
+  EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, v2));
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
+TEST_P(Recovery, BootloaderAloneTakesAnImage) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Board b;
+  b.load_image(fw.bootloader_elf());  // nothing in the application area
+  expect_recovers(b, fw);
+}
+
+TEST_P(Recovery, DamagedApplicationIsNotStartedButReplaced) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Board b;
+  b.load_image(fw.bootloader_elf());
+  b.load_image(fw.app_elf(1));
+  // The first page of the application erased (as after a botched manual flashing).
+  auto mem = b.flash().bytes().subspan(fw.layout->app.base - sim::InternalFlash::kBase, ota::kFlashPage);
+  std::fill(mem.begin(), mem.end(), 0xFF);
+  expect_recovers(b, fw);
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, Recovery, ::testing::Values("internal", "external"),
+                         [](const auto& i) { return i.param; });
+
+// Hard limits (the goals are measured by `make bench`): the bootloader fits its 8 KB, each
+// application its update limit, so that it can be replaced over the air.
+TEST(FirmwareSize, ImagesFitTheirRegions) {
+  for (const char* name : {"internal", "external"}) {
+    const e2e::Firmware fw(name);
+    const auto boot = std::filesystem::file_size(fw.dir + "/bootloader.bin");
+    EXPECT_LE(boot, fw.layout->bootloader.size) << name;
+    EXPECT_GT(boot, 512u) << name << ": suspiciously small";
+    for (std::uint32_t v : {1u, 2u}) EXPECT_LE(fw.app_bin(v).size(), fw.layout->image_limit) << name << " v" << v;
+  }
+}
+
+}  // namespace
