@@ -50,6 +50,20 @@ TEST_P(Recovery, DamagedApplicationIsNotStartedButReplaced) {
 INSTANTIATE_TEST_SUITE_P(Layouts, Recovery, ::testing::Values("internal", "external"),
                          [](const auto& i) { return i.param; });
 
+// The example application as a user sees it: it blinks PC13 and feeds the watchdog (6 s of
+// running, beyond the 4 s IWDG period, without a reset).
+TEST_P(Recovery, ExampleApplicationBlinksAndKeepsTheWatchdogFed) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  const std::uint32_t resets = b.resets(), changes = b.led_changes();
+  ASSERT_EQ(b.run_for_us(6e6).stop, bluepill::Stop::limit) << b.diagnostics().error_text();
+  EXPECT_EQ(b.resets(), resets) << "the watchdog reset the board";
+  EXPECT_GE(b.led_changes() - changes, 10u) << "PC13 blinks at 1 Hz (a change every 500 ms)";
+  EXPECT_LE(b.led_changes() - changes, 14u);
+}
+
 // Hard limits (the goals are measured by `make bench`): the bootloader fits its 8 KB, each
 // application its update limit, so that it can be replaced over the air.
 TEST(FirmwareSize, ImagesFitTheirRegions) {
