@@ -1,14 +1,17 @@
 // The bootloader (both layouts; the layout comes with the ota_board_<layout> library).
 //   1. clocks, USART1, banner "boot <layout>"
 //   2. ota::Installer::run(): finishes or performs a pending install (see ota/installer.hpp)
-//   3. a valid application: stop the peripherals and jump to it
+//   3. a valid application: listen briefly for RECOVER (ota/recover.hpp), then stop the
+//      peripherals and jump to it
 //   4. otherwise recovery: the OTA client over USART1 takes an image into staging, then resets,
 //      and the next boot installs it. The device is never left without a way to be updated.
 #include "ota/client.hpp"
 #include "ota/installer.hpp"
+#include "ota/recover.hpp"
 #include "stm32f1/board.hpp"
 #include "stm32f1/clock.hpp"
 #include "stm32f1/cpu.hpp"
+#include "stm32f1/systick.hpp"
 #include "stm32f1/usart1.hpp"
 #include "stm32f1/usart1_link.hpp"
 
@@ -42,6 +45,20 @@ void say(const char* a, const char* b) {
   }
 }
 
+// Listens kRecoverWindowMs for RECOVER (ota/recover.hpp). The bytes stay in the ring, so a
+// recovery client started afterwards still sees the frames that followed.
+bool recovery_requested(const clock::Tree& clocks) {
+  ota::RecoverWatch watch;
+  systick::start(clocks.hclk);
+  bool seen = false;
+  while (!seen && systick::millis() < ota::kRecoverWindowMs) {
+    std::uint8_t buf[16];
+    seen = watch.feed(buf, usart1::read(buf, sizeof buf));
+  }
+  systick::stop();
+  return seen;
+}
+
 }  // namespace
 
 int main() {
@@ -53,7 +70,7 @@ int main() {
   ota::Installer installer(map);
   const ota::Installer::Result r = installer.run();
   if (r != ota::Installer::Result::nothing) say("install: ", ota::to_string(r));
-  if (installer.app_valid()) {
+  if (installer.app_valid() && !recovery_requested(clocks)) {
     usart1::flush();
     usart1::deinit();
     board::release();

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "e2e/board_wire.hpp"
+#include "ota/host/image.hpp"
 #include "sim/internal_flash.hpp"
 
 namespace {
@@ -49,6 +50,48 @@ TEST_P(Recovery, DamagedApplicationIsNotStartedButReplaced) {
 
 INSTANTIATE_TEST_SUITE_P(Layouts, Recovery, ::testing::Values("internal", "external"),
                          [](const auto& i) { return i.param; });
+
+// An application that crashes right after the jump (its reset handler runs into erased flash):
+// the device resets and crashes again forever. A server asked to recover it keeps sending
+// RECOVER; the bootloader hears it in its listening window, stays in recovery and takes v2.
+TEST_P(Recovery, CrashingApplicationIsRecoveredWithRecover) {
+  const e2e::Firmware fw(GetParam());
+  auto crashing = fw.app_bin(1);
+  const std::uint32_t erased = fw.layout->app.base + 0x4000;  // beyond the image: 0xFFFF
+  ASSERT_LT(crashing.size(), 0x4000u);
+  crashing[4] = static_cast<std::uint8_t>(erased | 1);
+  crashing[5] = static_cast<std::uint8_t>(erased >> 8);
+  crashing[6] = static_cast<std::uint8_t>(erased >> 16);
+  crashing[7] = static_cast<std::uint8_t>(erased >> 24);
+  const auto file = std::filesystem::temp_directory_path() / ("crashing-" + std::to_string(::getpid()) + ".bin");
+  ASSERT_FALSE(ota::host::save_file(file, crashing));
+  bluepill::Config cfg;
+  cfg.strict = false;  // the crash is the point: faults go to the firmware's handlers
+  bluepill::Board b(cfg);
+  b.load_image(fw.bootloader_elf());
+  b.load_image(file.string(), fw.layout->app.base);
+  std::filesystem::remove(file);
+  b.power_on();
+  ASSERT_EQ(b.run_for_us(1e6).stop, bluepill::Stop::limit);
+  EXPECT_GE(b.resets(), 5u) << "the application should crash and reset over and over";
+  EXPECT_EQ(b.uart_output().find("app v"), std::string::npos);
+
+  // A plain push cannot reach it...
+  ota::host::SessionOptions plain;
+  plain.hello_timeout_ms = 2000;
+  ota::host::Session s1(fw.app_bin(2), 2, plain);
+  e2e::run(b, s1);
+  EXPECT_EQ(s1.outcome(), ota::host::Outcome::timeout);
+  // ...a recovering one does.
+  ota::host::SessionOptions o;
+  o.recover = true;
+  ota::host::Session s(fw.app_bin(2), 2, o);
+  e2e::run(b, s);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+  EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, fw.app_bin(2)));
+  EXPECT_EQ(e2e::boot_to_banner(b), -1) << "already running: the banner was printed before";
+  EXPECT_NE(b.uart_output().find("app v2"), std::string::npos);
+}
 
 // The example application as a user sees it: it blinks PC13 and feeds the watchdog (6 s of
 // running, beyond the 4 s IWDG period, without a reset).

@@ -10,6 +10,8 @@
 
 #include <type_traits>
 
+#include "ota/recover.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstddef>
@@ -673,7 +675,7 @@ TEST(ProtocolClient, HelloAnnouncesTheDevice) {
 TEST(ProtocolClient, UnknownMessageTypesGetNakUnknownMessage) {
   Bench dev;
   const Bytes before = dev.region({ota::Medium::internal, 0x08000000, 64 * 1024});
-  for (int t : {0x00, 0x06, 0x07, 0x10, 0x7F, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0xFE, 0xFF}) {
+  for (int t : {0x00, 0x07, 0x10, 0x7F, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0xFE, 0xFF}) {
     SCOPED_TRACE(t);
     dev.send(static_cast<std::uint8_t>(t), hex("00 00 00 01 02 03"));
     const ota::Nak k = expect_nak(dev.replies());
@@ -684,6 +686,29 @@ TEST(ProtocolClient, UnknownMessageTypesGetNakUnknownMessage) {
   // Still speaking: an unknown message changes nothing.
   dev.send(MsgType::hello_request);
   EXPECT_EQ(expect_hello(dev.replies()).protocol, 1);
+}
+
+// RECOVER (06) is for a bootloader's listening window; a running client just says who it is.
+TEST(ProtocolClient, RecoverToARunningClientIsAnsweredWithHello) {
+  Bench dev;
+  dev.send(MsgType::recover);
+  EXPECT_EQ(expect_hello(dev.replies()).role, ota::Role::application);
+}
+
+TEST(ProtocolCodec, RecoverWatchSeesOnlyAWholeValidRecoverFrame) {
+  auto wire = [](std::uint8_t type) {
+    std::uint8_t b[8];
+    const std::size_t n = ota::encode_frame(type, nullptr, 0, b, sizeof b);
+    return Bytes(b, b + n);
+  };
+  ota::RecoverWatch w;
+  const Bytes hello_req = wire(0x01), recover = wire(0x06);
+  EXPECT_FALSE(w.feed(hello_req.data(), hello_req.size()));
+  Bytes bad = recover;
+  bad[1] ^= 0x01;  // corrupted: the CRC fails
+  EXPECT_FALSE(w.feed(bad.data(), bad.size()));
+  EXPECT_FALSE(w.feed(recover.data(), recover.size() - 1)) << "not before its delimiter";
+  EXPECT_TRUE(w.feed(recover.data() + recover.size() - 1, 1));
 }
 
 TEST(ProtocolClient, UnknownMessageDuringADownloadLeavesItRunning) {

@@ -25,7 +25,10 @@ void UpdateClient::receive(std::uint8_t byte) {
 
 void UpdateClient::on_frame(const Frame& f) {
   switch (static_cast<MsgType>(f.type)) {
-    case MsgType::hello_request: send_hello(); return;
+    case MsgType::hello_request:
+    case MsgType::recover:  // already running: say who we are
+      send_hello();
+      return;
     case MsgType::start: {
       Start s;
       if (decode(f, s)) on_start(s);

@@ -105,7 +105,7 @@ int cmd_image_info(const std::string& file) {
 struct PushArgs {
   std::string image, port, listen;
   std::uint32_t baud = 115200;
-  bool json = false, force = false;
+  bool json = false, force = false, recover = false;
   double timeout_s = 30;
   unsigned window = 0, packet = kMaxChunk;
 };
@@ -120,6 +120,7 @@ int cmd_push(const PushArgs& a) {
   opt.baud = a.baud;
   opt.session.force = a.force;
   opt.session.layout = img.layout;
+  opt.session.recover = a.recover;
   opt.session.window = static_cast<std::uint8_t>(a.window);
   opt.session.packet_size = static_cast<std::uint16_t>(a.packet);
   opt.session.hello_timeout_ms = static_cast<std::uint32_t>(a.timeout_s * 1000);
@@ -214,6 +215,9 @@ int main(int argc, char** argv) {
   push->add_option("--packet", p.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();
   push->add_flag("--json", p.json, "JSON lines instead of a progress bar");
   push->add_flag("-f,--force", p.force, "push even if the device already runs this version");
+  push->add_flag("--recover", p.recover,
+                 "recover a device whose application crashes at boot: keep its bootloader in recovery "
+                 "mode (reset the device if its application still answers)");
 
   try {
     app.parse(argc, argv);

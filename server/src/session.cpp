@@ -8,6 +8,11 @@
 
 namespace ota::host {
 
+namespace {
+// RECOVER's period: several fit in the bootloader's listening window (kRecoverWindowMs).
+constexpr std::uint64_t kRecoverIntervalMs = kRecoverWindowMs / 5;
+}  // namespace
+
 const char* to_string(Outcome o) {
   switch (o) {
     case Outcome::pending: return "pending";
@@ -48,7 +53,12 @@ void Session::begin(std::uint64_t now) {
     finish(Outcome::refused, "image smaller than a vector table");
     return;
   }
-  send_frame(MsgType::hello_request, nullptr, 0, true);
+  ask_hello();
+}
+
+// In the hello phase: HELLO_REQ, or RECOVER when recovering a device that crashes at boot.
+void Session::ask_hello() {
+  send_frame(opt_.recover ? MsgType::recover : MsgType::hello_request, nullptr, 0, true);
 }
 
 void Session::on_bytes(const std::uint8_t* data, std::size_t len, std::uint64_t now) {
@@ -208,6 +218,11 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
   const bool ours = h.app_version == version_ && h.role == Role::application;
   switch (phase_) {
     case Phase::hello:
+      if (opt_.recover && h.role != Role::recovery) {
+        if (!told_reset_) event("recover", "the application answers: reset the device so that its bootloader hears RECOVER");
+        told_reset_ = true;
+        return;
+      }
       handshake(h, now);
       return;
     case Phase::start:
@@ -289,7 +304,7 @@ void Session::pump(std::uint64_t) {
 void Session::rehello(std::uint64_t now) {
   phase_ = Phase::hello;
   phase_start_ = last_hello_req_ = now;
-  send_frame(MsgType::hello_request, nullptr, 0, true);
+  ask_hello();
 }
 
 void Session::go_back(std::uint32_t next, std::uint64_t now) {
@@ -309,12 +324,15 @@ void Session::on_tick(std::uint64_t now) {
     case Phase::hello:
     case Phase::reboot: {
       const std::uint64_t limit = phase_ == Phase::hello ? opt_.hello_timeout_ms : opt_.reboot_timeout_ms;
+      const bool recovering = opt_.recover && phase_ == Phase::hello;
       if (now - phase_start_ >= limit) {
-        finish(Outcome::timeout, phase_ == Phase::hello ? "no HELLO from the device"
-                                                        : "device did not come back after the download");
-      } else if (now - last_hello_req_ >= opt_.hello_interval_ms) {
+        finish(Outcome::timeout, phase_ == Phase::reboot ? "device did not come back after the download"
+                                 : recovering            ? "no bootloader answered RECOVER"
+                                                         : "no HELLO from the device");
+      } else if (now - last_hello_req_ >= (recovering ? kRecoverIntervalMs : opt_.hello_interval_ms)) {
         last_hello_req_ = now;
-        send_frame(MsgType::hello_request, nullptr, 0, true);
+        if (recovering) ask_hello();
+        else send_frame(MsgType::hello_request, nullptr, 0, true);
       }
       return;
     }

@@ -15,6 +15,8 @@ inline constexpr std::uint8_t kProtocolVersion = 1;
 inline constexpr std::uint16_t kMaxChunk = 256;  // largest DATA chunk any device accepts
 inline constexpr std::uint16_t kMinChunk = 16;   // packet 0 must hold the vector table's first words
 inline constexpr std::uint16_t kNoSession = 0xFFFF;
+// How long a bootloader listens for RECOVER before it starts a valid application.
+inline constexpr std::uint32_t kRecoverWindowMs = 50;
 
 enum class MsgType : std::uint8_t {
   // server -> device
@@ -23,6 +25,10 @@ enum class MsgType : std::uint8_t {
   data = 0x03,           // u16 index, chunk bytes
   abort = 0x04,          // no payload: drop the download in progress (it can still be resumed)
   report_ack = 0x05,     // no payload: the server has the pending report; the device clears it
+  recover = 0x06,        // no payload: "stay in the bootloader": a bootloader that sees it in its
+                         // listening window after reset enters recovery instead of starting the
+                         // application (a device whose application crashes at boot); a running
+                         // client answers HELLO
   // device -> server
   hello = 0x81,          // Hello
   start_reply = 0x82,    // StartReply

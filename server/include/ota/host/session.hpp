@@ -19,6 +19,9 @@ struct SessionOptions {
   std::uint8_t window = 0;                // 0: as many as the device allows
   bool force = false;                     // push even if the device already runs this version
   std::optional<LayoutId> layout;         // the layout the image was built for, if known
+  // Recover a device whose application crashes at boot: send RECOVER every few milliseconds so
+  // that one lands in the bootloader's listening window, and talk only to the bootloader.
+  bool recover = false;
   std::uint32_t hello_interval_ms = 500;  // HELLO_REQ period while waiting for the device
   std::uint32_t hello_timeout_ms = 10000;
   std::uint32_t reply_timeout_ms = 1500;  // no progress for this long: re-send
@@ -79,6 +82,7 @@ class Session {
   void pump(std::uint64_t now);
   void go_back(std::uint32_t next, std::uint64_t now);
   void rehello(std::uint64_t now);
+  void ask_hello();
   void finish(Outcome o, std::string detail);
   void event(std::string kind, std::string text);
   void progress(std::uint64_t now) { last_progress_ = now; retries_ = 0; }
@@ -96,6 +100,7 @@ class Session {
   std::uint32_t resends_ = 0;
   std::uint32_t retries_ = 0;
   bool aborted_ = false;  // ABORT sent once for a download the device had in progress
+  bool told_reset_ = false;  // recover: the "reset the device" hint was given
   std::uint64_t phase_start_ = 0;
   std::uint64_t last_progress_ = 0;
   std::uint64_t last_hello_req_ = 0;
