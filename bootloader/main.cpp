@@ -53,7 +53,9 @@ bool recovery_requested(const clock::Tree& clocks) {
   bool seen = false;
   while (!seen && systick::millis() < ota::kRecoverWindowMs) {
     std::uint8_t buf[16];
-    seen = watch.feed(buf, usart1::read(buf, sizeof buf));
+    const std::size_t n = usart1::read(buf, sizeof buf);
+    seen = watch.feed(buf, n);
+    if (n == 0) cpu::wait_for_interrupt();  // the 1 ms tick wakes us; the DMA keeps receiving
   }
   systick::stop();
   return seen;
