@@ -133,6 +133,12 @@ TEST_F(OtaCli, WrongLayoutIsRefusedWithExitCode3) {
   EXPECT_NE(out.find("built for the internal layout"), std::string::npos) << out;
 }
 
+TEST_F(OtaCli, SerialPortThatCannotBeOpenedIsLinkLostWithExitCode6) {
+  std::string out;
+  EXPECT_EQ(ota({"push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--port", (dir / "no-such-tty").string()}, &out), 6);
+  EXPECT_NE(out.find("cannot open"), std::string::npos) << out;
+}
+
 TEST_F(OtaCli, NoDeviceTimesOutWithExitCode5) {
   std::string out;
   EXPECT_EQ(ota({"push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--listen", "127.0.0.1:0", "--timeout", "1"}, &out), 5);
