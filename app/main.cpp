@@ -62,7 +62,7 @@ int main() {
   info.app_version = OTA_APP_VERSION;
   info.window = kLinkWindow;
   cpu::uid(info.uid);
-  ota::UpdateClient client(board::flash_map(clocks), link, info);
+  ota::UpdateClient client(board::flash_map(clocks, board::Access::update), link, info);
   client.boot();
 
   std::uint32_t last_blink = systick::millis();

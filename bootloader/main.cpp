@@ -66,7 +66,7 @@ bool recovery_requested(const clock::Tree& clocks) {
 int main() {
   const clock::Tree clocks = clock::init();
   usart1::init(clocks.pclk2, 115200);
-  const ota::FlashMap& map = board::flash_map(clocks);
+  const ota::FlashMap& map = board::flash_map(clocks, board::Access::install);
   say("boot ", map.layout.name);
 
   ota::Installer installer(map);

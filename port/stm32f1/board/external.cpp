@@ -22,7 +22,8 @@ const ota::FlashMap map{kLayout, internal, &w25q};
 
 }  // namespace
 
-const ota::FlashMap& flash_map(const clock::Tree& clocks) {
+const ota::FlashMap& flash_map(const clock::Tree& clocks, Access access) {
+  if (access == Access::update) internal.protect_below(ota::kFlashBase + ota::kFlashSize);  // staging is external
   spi.init(clocks.pclk2);
   return map;
 }

@@ -12,7 +12,10 @@ const ota::FlashMap map{kLayout, internal, nullptr};
 
 }  // namespace
 
-const ota::FlashMap& flash_map(const clock::Tree&) { return map; }
+const ota::FlashMap& flash_map(const clock::Tree&, Access access) {
+  if (access == Access::update) internal.protect_below(kLayout.staging.base);
+  return map;
+}
 void release() {}
 
 }  // namespace stm32f1::board

@@ -9,8 +9,13 @@
 
 namespace stm32f1::board {
 
+// Who uses the map: the bootloader installs (writes the application area); an application only
+// updates (writes staging and flags, never the internal flash below them, so not even a bug in
+// it can erase the code that is running).
+enum class Access : unsigned char { install, update };
+
 // Starts the buses the flash devices need; the map lives as long as the program.
-const ota::FlashMap& flash_map(const clock::Tree& clocks);
+const ota::FlashMap& flash_map(const clock::Tree& clocks, Access access);
 // Stops those buses again (before jumping to another image).
 void release();
 

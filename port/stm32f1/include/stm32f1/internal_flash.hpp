@@ -23,6 +23,11 @@ class InternalFlash final : public ota::Flash {
   bool write(std::uint32_t addr, const void* src, std::size_t len) override;
   bool erase(std::uint32_t addr) override;
 
+  // Narrows (never widens) what may be written: an application keeps even its own area safe.
+  void protect_below(std::uint32_t addr) {
+    if (addr > writable_from_) writable_from_ = addr;
+  }
+
  private:
   bool writable(std::uint32_t addr, std::size_t len) const {
     return addr >= writable_from_ && contains(addr, static_cast<std::uint32_t>(len));
