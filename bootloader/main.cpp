@@ -76,6 +76,7 @@ int main() {
     usart1::flush();
     usart1::deinit();
     board::release();
+    clock::reset();  // the application starts on the reset clock, as after a power-on
     cpu::jump_to_image(map.layout.app.base);
   }
   say("recovery", "");

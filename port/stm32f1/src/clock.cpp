@@ -18,21 +18,27 @@ bool wait_set(R& r, std::uint32_t mask, std::uint32_t value) {
   return false;
 }
 
-void back_to_hsi() {
+}  // namespace
+
+// RM0008 §7.3.2: a new SW takes effect when SWS says so, and the PLL bits of CFGR can only be
+// written while the PLL is off. So: switch first with the prescalers untouched (APB1 must not see
+// 72 MHz), then stop the PLL and HSE, then reset the prescalers and the PLL set-up, and lower the
+// flash wait states last, only once the core really runs on HSI.
+bool reset() {
   Rcc& rcc = RCC();
   rcc.CR |= rcc_cr::HSION;
   wait_set(rcc.CR, rcc_cr::HSIRDY, rcc_cr::HSIRDY);
-  rcc.CFGR = rcc_cfgr::SW_HSI;  // also resets the prescalers and the PLL set-up
-  wait_set(rcc.CFGR, rcc_cfgr::SWS_MASK, rcc_cfgr::SWS_HSI);
+  rcc.CFGR = (rcc.CFGR & ~rcc_cfgr::SW_MASK) | rcc_cfgr::SW_HSI;
+  if (!wait_set(rcc.CFGR, rcc_cfgr::SWS_MASK, rcc_cfgr::SWS_HSI)) return false;
   rcc.CR &= ~(rcc_cr::PLLON | rcc_cr::HSEON);
   wait_set(rcc.CR, rcc_cr::PLLRDY, 0);
+  rcc.CFGR = rcc_cfgr::SW_HSI;      // prescalers /1, PLL source and multiplier cleared
   FLASH().ACR = flash_acr::PRFTBE;  // zero wait states up to 24 MHz
+  return true;
 }
 
-}  // namespace
-
 Tree init() {
-  back_to_hsi();
+  reset();
   Rcc& rcc = RCC();
   rcc.CR |= rcc_cr::HSEON;
   if (wait_set(rcc.CR, rcc_cr::HSERDY, rcc_cr::HSERDY)) {
@@ -46,7 +52,7 @@ Tree init() {
         return {72'000'000, 36'000'000, 72'000'000, true};
     }
   }
-  back_to_hsi();  // no crystal (or no PLL lock): run everything at 8 MHz
+  reset();  // no crystal (or no PLL lock): run everything at 8 MHz
   return {8'000'000, 8'000'000, 8'000'000, false};
 }
 

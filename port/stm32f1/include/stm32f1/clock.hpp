@@ -16,4 +16,9 @@ struct Tree {
 // Safe to call whatever the current clock (e.g. already on the PLL, set by a bootloader).
 Tree init();
 
+// Back to the reset state: SYSCLK on HSI 8 MHz, PLL and HSE off, prescalers /1, no flash wait
+// states; what an application started by the bootloader expects to find (a CubeMX/HAL start-up
+// cannot reconfigure a PLL that still drives the core). False if the switch to HSI did not happen.
+bool reset();
+
 }  // namespace stm32f1::clock
