@@ -107,6 +107,28 @@ TEST_P(Recovery, ExampleApplicationBlinksAndKeepsTheWatchdogFed) {
   EXPECT_LE(b.led_changes() - changes, 14u);
 }
 
+// An external-layout board whose W25Q is missing: the bootloader and the application each probe
+// it once at start-up and then stop talking to it, so the application runs and the watchdog is
+// not starved by endless status polls. A push is refused with a flash error, not a hang.
+TEST(NoW25q, ExternalLayoutStillRunsItsApplication) {
+  const e2e::Firmware fw("external");
+  bluepill::Config cfg;
+  cfg.w25q = false;
+  bluepill::Board b(cfg);
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b, 10e6), 1) << b.uart_output() << b.diagnostics().error_text();
+  const std::uint32_t resets = b.resets();
+  ASSERT_EQ(b.run_for_us(6e6).stop, bluepill::Stop::limit) << b.diagnostics().error_text();
+  EXPECT_EQ(b.resets(), resets) << "the watchdog reset the board";
+  ota::host::Session s(fw.app_bin(2), 2);
+  const auto r = e2e::run(b, s);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::refused) << s.detail();
+  EXPECT_NE(s.detail().find("flash error"), std::string::npos) << s.detail();
+  // Polling a missing chip costs 0.6 s per access; without the probe's verdict HELLO and START
+  // would take seconds.
+  EXPECT_LT(r.virtual_ms, 300.0) << "the device kept polling the missing chip";
+}
+
 // Hard limits (the goals are measured by `make bench`): the bootloader fits its 8 KB, each
 // application its update limit, so that it can be replaced over the air.
 TEST(FirmwareSize, ImagesFitTheirRegions) {

@@ -65,6 +65,26 @@ TEST(W25qDriver, ProbeFailsWithoutAChip) {
   EXPECT_FALSE(flash.probe(&id));
 }
 
+TEST(W25qDriver, AfterAFailedProbeAccessesFailWithoutPollingTheBus) {
+  sim::PowerSupply power;
+  sim::W25qChip chip(power);
+  RecordingBus bus(chip);
+  ota::W25qFlash flash(bus, kSize, kPolls);
+  power.cut();
+  EXPECT_FALSE(flash.probe(nullptr));
+  bus.log.clear();
+  std::uint8_t b[4];
+  EXPECT_FALSE(flash.read(0, b, sizeof b));
+  EXPECT_FALSE(flash.write(0, b, sizeof b));
+  EXPECT_FALSE(flash.erase(0));
+  EXPECT_TRUE(bus.log.empty()) << "no transaction with a chip that is not there";
+  // The chip comes back (powered, fitted): a new probe makes it usable again.
+  power.power_on();
+  EXPECT_TRUE(flash.probe(nullptr));
+  EXPECT_TRUE(flash.read(0, b, sizeof b));
+  EXPECT_EQ(b[0], 0xFF);
+}
+
 TEST(W25qDriver, WriteSplitsAtPageBoundaries) {
   sim::PowerSupply power;
   sim::W25qChip chip(power);
@@ -163,6 +183,9 @@ TEST(W25qDriver, TimesOutWhenTheChipStaysBusy) {
   EXPECT_FALSE(flash.probe(&id));
   EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();
   now += 3'000'000;
+  // The failed probe marked the chip unusable; once it answers, a new probe lifts that.
+  EXPECT_FALSE(flash.read(0, back.data(), back.size()));
+  ASSERT_TRUE(flash.probe(&id));
   ASSERT_TRUE(flash.read(0, back.data(), back.size()));
   EXPECT_EQ(back, data);
 }

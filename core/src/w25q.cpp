@@ -47,6 +47,7 @@ bool W25qFlash::write_enable() {
 }
 
 bool W25qFlash::probe(std::uint32_t* jedec_id) {
+  absent_ = true;
   if (!wait_ready()) return false;  // 0x9F is ignored while an erase is still running
   const std::uint8_t tx[4] = {kJedecId, 0xFF, 0xFF, 0xFF};
   std::uint8_t rx[4] = {};
@@ -57,11 +58,12 @@ bool W25qFlash::probe(std::uint32_t* jedec_id) {
   if (jedec_id != nullptr) *jedec_id = id;
   const std::uint8_t capacity = rx[3];  // log2(bytes) on Winbond and compatible parts
   if (rx[1] == 0x00 || rx[1] == 0xFF) return false;
-  return !(capacity < 32 && (std::uint64_t{1} << capacity) < geometry().size);
+  absent_ = capacity < 32 && (std::uint64_t{1} << capacity) < geometry().size;
+  return !absent_;
 }
 
 bool W25qFlash::read(std::uint32_t addr, void* dst, std::size_t len) {
-  if (!contains(addr, static_cast<std::uint32_t>(len)) || len > geometry().size) return false;
+  if (absent_ || !contains(addr, static_cast<std::uint32_t>(len)) || len > geometry().size) return false;
   if (len == 0) return true;
   if (!wait_ready()) return false;  // a read issued while BUSY would be ignored
   begin(kReadData, addr);
@@ -71,7 +73,7 @@ bool W25qFlash::read(std::uint32_t addr, void* dst, std::size_t len) {
 }
 
 bool W25qFlash::write(std::uint32_t addr, const void* src, std::size_t len) {
-  if (!contains(addr, static_cast<std::uint32_t>(len)) || len > geometry().size) return false;
+  if (absent_ || !contains(addr, static_cast<std::uint32_t>(len)) || len > geometry().size) return false;
   const auto* p = static_cast<const std::uint8_t*>(src);
   while (len > 0) {
     // The chip wraps inside its 256-byte page: never send past the end of the page.
@@ -90,7 +92,7 @@ bool W25qFlash::write(std::uint32_t addr, const void* src, std::size_t len) {
 }
 
 bool W25qFlash::erase(std::uint32_t addr) {
-  if (addr % kSectorSize != 0 || !contains(addr, kSectorSize)) return false;
+  if (absent_ || addr % kSectorSize != 0 || !contains(addr, kSectorSize)) return false;
   if (!write_enable()) return false;
   begin(kSectorErase, addr);
   spi_.select(false);  // the erase starts on the rising edge of /CS

@@ -38,7 +38,9 @@ class W25qFlash final : public Flash {
 
   // Reads the JEDEC id (0xMMTTCC) into *jedec_id (may be null). True when a chip answered: the
   // manufacturer byte is neither 0x00 nor 0xFF, and its capacity code does not say it is
-  // smaller than `size`.
+  // smaller than `size`. After a failed probe every read, write and erase fails at once instead
+  // of polling a missing chip for poll_limit reads each time (which could starve a watchdog);
+  // a later successful probe lifts that.
   bool probe(std::uint32_t* jedec_id);
 
   bool read(std::uint32_t addr, void* dst, std::size_t len) override;
@@ -52,6 +54,7 @@ class W25qFlash final : public Flash {
 
   SpiBus& spi_;
   std::uint32_t poll_limit_;
+  bool absent_ = false;  // the last probe found no usable chip
 };
 
 }  // namespace ota
