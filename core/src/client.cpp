@@ -76,8 +76,7 @@ void UpdateClient::on_start(const Start& s) {
   JournalRecord old;
   if (journal_.read(old) && old == rec && !journal_.installed()) {
     // The same image was being received: resume after the last unit marked done.
-    next = journal_.units_done() * l.staging_unit / s.packet_size;
-    if (next > rec.packet_count) next = rec.packet_count;
+    next = journal_.resume_index(rec);
   } else if (!journal_.begin(rec)) {
     send_start_reply(Status::flash_error);
     return;
@@ -158,9 +157,7 @@ bool UpdateClient::store(std::uint32_t index, const std::uint8_t* p, std::uint32
   std::uint8_t back[32];
   for (std::uint32_t i = 0; i < len; i += sizeof back) {
     const std::uint32_t n = len - i < sizeof back ? len - i : sizeof back;
-    if (!dev.read(addr + i, back, n)) return false;
-    for (std::uint32_t k = 0; k < n; ++k)
-      if (back[k] != p[i + k]) return false;
+    if (!dev.read(addr + i, back, n) || !bytes_equal(back, p + i, n)) return false;
   }
   const bool unit_full = (off + len) % l.staging_unit == 0;
   const bool last = index + 1 == session_.packet_count;
@@ -210,9 +207,8 @@ void UpdateClient::send_hello() {
     h.session_crc = session_.image_crc;
     h.session_next = next_;
   } else if (journal_.read(rec) && !journal_.installed() && rec.packet_size != 0) {
-    std::uint32_t next = journal_.units_done() * map_.layout.staging_unit / rec.packet_size;
     h.session_crc = rec.image_crc;
-    h.session_next = static_cast<std::uint16_t>(next < rec.packet_count ? next : rec.packet_count);
+    h.session_next = static_cast<std::uint16_t>(journal_.resume_index(rec));
   }
   std::uint8_t p[Hello::kSize];
   encode(h, p);

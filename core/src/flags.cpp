@@ -15,19 +15,13 @@ constexpr std::uint8_t kStartText[kFlagBytes] = {'O', 'T', 'A', '-', 'S', 'T',
 constexpr std::uint8_t kSuccessText[kFlagBytes] = {'O', 'T', 'A', '-', 'S', 'U',
                                                    'C', 'C', 'E', 'S', 'S', 0xFF};
 
-bool equal(const std::uint8_t* a, const std::uint8_t* b, std::uint32_t n) {
-  for (std::uint32_t i = 0; i < n; ++i)
-    if (a[i] != b[i]) return false;
-  return true;
-}
-
 }  // namespace
 
 Flag FlagStore::read() const {
   std::uint8_t buf[kFlagBytes];
   if (!dev().read(map_.layout.flags.base, buf, kFlagBytes)) return Flag::torn;
-  if (equal(buf, kStartText, kFlagBytes)) return Flag::start;
-  if (equal(buf, kSuccessText, kFlagBytes)) return Flag::success;
+  if (bytes_equal(buf, kStartText, kFlagBytes)) return Flag::start;
+  if (bytes_equal(buf, kSuccessText, kFlagBytes)) return Flag::success;
   for (std::uint8_t b : buf)
     if (b != 0xFF) return Flag::torn;
   return Flag::none;
@@ -48,7 +42,7 @@ bool FlagStore::set(Flag f) {
   const std::uint32_t base = map_.layout.flags.base;
   std::uint8_t back[kFlagBytes];
   return dev().write(base, text, kFlagBytes) && dev().read(base, back, kFlagBytes) &&
-         equal(back, text, kFlagBytes);
+         bytes_equal(back, text, kFlagBytes);
 }
 
 bool Journal::read(JournalRecord& r) const {

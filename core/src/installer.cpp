@@ -7,11 +7,6 @@ namespace ota {
 namespace {
 constexpr std::uint32_t kChunk = 128;
 
-bool same(const std::uint8_t* a, const std::uint8_t* b, std::uint32_t n) {
-  for (std::uint32_t i = 0; i < n; ++i)
-    if (a[i] != b[i]) return false;
-  return true;
-}
 }  // namespace
 
 Installer::Result Installer::run() {
@@ -55,14 +50,14 @@ bool Installer::copy(const JournalRecord& r) {
     for (std::uint32_t c = 0; c < page && equal; c += kChunk) {
       if (!src.read(l.staging.base + off + c, a, kChunk) || !dst.read(l.app.base + off + c, b, kChunk))
         return false;
-      equal = same(a, b, kChunk);
+      equal = bytes_equal(a, b, kChunk);
     }
     if (equal) continue;
     if (!dst.erase(l.app.base + off)) return false;
     for (std::uint32_t c = 0; c < page; c += kChunk) {
       if (!src.read(l.staging.base + off + c, a, kChunk) ||
           !dst.write(l.app.base + off + c, a, kChunk) ||
-          !dst.read(l.app.base + off + c, b, kChunk) || !same(a, b, kChunk))
+          !dst.read(l.app.base + off + c, b, kChunk) || !bytes_equal(a, b, kChunk))
         return false;
     }
   }

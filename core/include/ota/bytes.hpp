@@ -21,4 +21,11 @@ constexpr std::uint32_t get_u32(const std::uint8_t* p) {
   return get_u16(p) | (static_cast<std::uint32_t>(get_u16(p + 2)) << 16);
 }
 
+// n bytes of a and b are equal (no libc memcmp in the freestanding images).
+constexpr bool bytes_equal(const std::uint8_t* a, const std::uint8_t* b, std::uint32_t n) {
+  for (std::uint32_t i = 0; i < n; ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
 }  // namespace ota

@@ -78,6 +78,13 @@ class Journal {
   // Erases the journal unless it is already blank.
   bool clear();
 
+  // The first packet of `r` not yet stored: the start of the first unit not done (at most the
+  // packet count, when every unit is done).
+  std::uint32_t resume_index(const JournalRecord& r) const {
+    const std::uint32_t next = units_done() * map_.layout.staging_unit / r.packet_size;
+    return next < r.packet_count ? next : r.packet_count;
+  }
+
   // Staging units an image of `size` bytes occupies.
   std::uint32_t units_for(std::uint32_t size) const {
     return (size + map_.layout.staging_unit - 1) / map_.layout.staging_unit;
