@@ -101,12 +101,7 @@ class ClientTest : public ::testing::TestWithParam<const ota::Layout*> {
   }
   void expect_staging_untouched() {
     // Nothing was erased or written in the staging area (it is blank on a fresh device).
-    const auto& st = L.staging;
-    std::span<const std::uint8_t> bytes =
-        st.medium == ota::Medium::internal
-            ? std::span<const std::uint8_t>(dev.internal().bytes()).subspan(st.base - sim::InternalFlash::kBase, st.size)
-            : std::span<const std::uint8_t>(dev.chip().bytes()).subspan(st.base, st.size);
-    for (std::uint8_t b : bytes) ASSERT_EQ(b, 0xFF);
+    for (std::uint8_t b : dev.region(L.staging)) ASSERT_EQ(b, 0xFF);
   }
   void send_image(const std::vector<std::uint8_t>& img, std::uint16_t from = 0, std::uint16_t psize = 256) {
     const auto n = ota::packet_count_for(static_cast<std::uint32_t>(img.size()), psize);

@@ -80,9 +80,10 @@ void Device::receive(const std::uint8_t* data, std::size_t len) {
 
 std::vector<std::uint8_t> Device::take_output() { return std::exchange(out_, {}); }
 
-std::span<const std::uint8_t> Device::app_region() const {
-  return std::span<const std::uint8_t>(internal_.bytes()).subspan(layout_.app.base - InternalFlash::kBase,
-                                                                  layout_.app.size);
+std::span<const std::uint8_t> Device::region(const ota::Region& r) const {
+  if (r.medium == ota::Medium::internal)
+    return std::span<const std::uint8_t>(internal_.bytes()).subspan(r.base - InternalFlash::kBase, r.size);
+  return std::span<const std::uint8_t>(chip_.bytes()).subspan(r.base, r.size);
 }
 
 std::optional<std::uint32_t> Device::running_version() const {

@@ -50,7 +50,9 @@ class Device {
   bool in_recovery() const { return running_ && role_ == ota::Role::recovery; }
   // The application version the board runs (read from the image, as the firmware has it built in).
   std::optional<std::uint32_t> running_version() const;
-  std::span<const std::uint8_t> app_region() const;
+  // The bytes of a region of the layout, on whichever part holds it.
+  std::span<const std::uint8_t> region(const ota::Region& r) const;
+  std::span<const std::uint8_t> app_region() const { return region(layout_.app); }
   ota::Installer::Result last_install() const { return last_install_; }
   std::uint32_t boots() const { return boots_; }
   std::uint64_t violations() const;
