@@ -112,14 +112,19 @@ TEST(W25qDriver, CommandSequenceOfAPageProgramAndAnErase) {
   EXPECT_FALSE(flash.write(0x0120FF, two, 0));  // outside the 64 KB even with nothing to write
   EXPECT_TRUE(bus.log.empty());
   ASSERT_TRUE(flash.write(0x00F0FF, two, 2));
-  // page 0xF000 gets 1 byte at 0xF0FF, page 0xF100 the other
+  // page 0xF000 gets 1 byte at 0xF0FF, page 0xF100 the other; each program is read back
   const std::vector<Bytes> expect = {
       {0x05, 0xFF}, {0x06}, {0x05, 0xFF}, {0x02, 0x00, 0xF0, 0xFF, 0x11}, {0x05, 0xFF},
-      {0x05, 0xFF}, {0x06}, {0x05, 0xFF}, {0x02, 0x00, 0xF1, 0x00, 0x22}, {0x05, 0xFF}};
+      {0x03, 0x00, 0xF0, 0xFF, 0xFF},
+      {0x05, 0xFF}, {0x06}, {0x05, 0xFF}, {0x02, 0x00, 0xF1, 0x00, 0x22}, {0x05, 0xFF},
+      {0x03, 0x00, 0xF1, 0x00, 0xFF}};
   EXPECT_EQ(bus.log, expect);
   bus.log.clear();
   ASSERT_TRUE(flash.erase(0xF000));
-  const std::vector<Bytes> erase = {{0x05, 0xFF}, {0x06}, {0x05, 0xFF}, {0x20, 0x00, 0xF0, 0x00}, {0x05, 0xFF}};
+  Bytes blank_check = {0x03, 0x00, 0xF0, 0x00};  // the erased sector is read back whole
+  blank_check.resize(4 + 4096, 0xFF);
+  const std::vector<Bytes> erase = {{0x05, 0xFF}, {0x06}, {0x05, 0xFF}, {0x20, 0x00, 0xF0, 0x00},
+                                    {0x05, 0xFF}, blank_check};
   EXPECT_EQ(bus.log, erase);
 }
 
@@ -149,6 +154,25 @@ TEST(W25qDriver, EraseReadAndBounds) {
   EXPECT_TRUE(f.read(0, nullptr, 0));
   EXPECT_EQ(power.count(), ops);
   EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();
+}
+
+// write() reads back what it programmed: a NOR program can only clear bits, so writing over data
+// that is not erased leaves other bytes than asked, and the write must say so.
+TEST(W25qDriver, WriteFailsWhenTheDataDoesNotReadBack) {
+  sim::PowerSupply power;
+  sim::W25qChip chip(power);
+  ota::W25qFlash flash(chip, kSize, kPolls);
+  const std::uint8_t f0[1] = {0xF0};
+  const std::uint8_t zero[1] = {0x00};
+  const std::uint8_t x0f[1] = {0x0F};
+  ASSERT_TRUE(flash.write(0x100, f0, 1));
+  EXPECT_TRUE(flash.write(0x100, zero, 1));  // clearing bits reads back as asked
+  ASSERT_TRUE(flash.erase(0));
+  ASSERT_TRUE(flash.write(0x100, f0, 1));
+  EXPECT_FALSE(flash.write(0x100, x0f, 1));  // reads 0x00, not 0x0F
+  std::uint8_t b = 0xFF;
+  ASSERT_TRUE(flash.read(0x100, &b, 1));
+  EXPECT_EQ(b, 0x00);
 }
 
 TEST(W25qDriver, WaitsOutBusyOnAClockThatAdvances) {

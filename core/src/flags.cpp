@@ -1,5 +1,9 @@
 #include "ota/flags.hpp"
 
+#include <bit>
+#include <cstddef>
+#include <cstring>
+
 #include "ota/bytes.hpp"
 #include "ota/crc.hpp"
 
@@ -29,46 +33,34 @@ Flag FlagStore::read() const {
 
 bool FlagStore::clear() {
   const std::uint32_t base = map_.layout.flags.base;
-  if (is_erased(dev(), base, kFlagBytes)) return true;
-  return dev().erase(base) && is_erased(dev(), base, kFlagBytes);
+  return is_erased(dev(), base, kFlagBytes) || dev().erase(base);
 }
 
 bool FlagStore::set(Flag f) {
   if (f == Flag::none) return clear();
   const std::uint8_t* text = f == Flag::start ? kStartText : kSuccessText;
   if (f != Flag::start && f != Flag::success) return false;
-  if (read() == f) return true;
-  if (!clear()) return false;
-  const std::uint32_t base = map_.layout.flags.base;
-  std::uint8_t back[kFlagBytes];
-  return dev().write(base, text, kFlagBytes) && dev().read(base, back, kFlagBytes) &&
-         bytes_equal(back, text, kFlagBytes);
+  return read() == f || (clear() && dev().write(map_.layout.flags.base, text, kFlagBytes));
 }
+
+// Stored as magic, the record copied whole (16 bytes, little-endian), CRC-32 of the 20 before.
+static_assert(sizeof(JournalRecord) == 16 && offsetof(JournalRecord, packet_size) == 12 &&
+              std::endian::native == std::endian::little);
 
 bool Journal::read(JournalRecord& r) const {
   std::uint8_t b[kRecordSize];
   if (!dev().read(base() + kRecordOffset, b, kRecordSize)) return false;
   if (get_u32(b) != kMagic || get_u32(b + 20) != crc32(b, 20)) return false;
-  r.image_size = get_u32(b + 4);
-  r.image_crc = get_u32(b + 8);
-  r.image_version = get_u32(b + 12);
-  r.packet_size = get_u16(b + 16);
-  r.packet_count = get_u16(b + 18);
+  std::memcpy(static_cast<void*>(&r), b + 4, sizeof r);
   return true;
 }
 
 bool Journal::begin(const JournalRecord& r) {
   std::uint8_t b[kRecordSize];
   put_u32(b, kMagic);
-  put_u32(b + 4, r.image_size);
-  put_u32(b + 8, r.image_crc);
-  put_u32(b + 12, r.image_version);
-  put_u16(b + 16, r.packet_size);
-  put_u16(b + 18, r.packet_count);
+  std::memcpy(b + 4, &r, sizeof r);
   put_u32(b + 20, crc32(b, 20));
-  JournalRecord back;
-  return dev().erase(base()) && dev().write(base() + kRecordOffset, b, kRecordSize) &&
-         read(back) && back == r;
+  return dev().erase(base()) && dev().write(base() + kRecordOffset, b, kRecordSize);
 }
 
 bool Journal::marker_set(std::uint32_t offset) const {
@@ -78,7 +70,7 @@ bool Journal::marker_set(std::uint32_t offset) const {
 
 bool Journal::set_marker(std::uint32_t offset) {
   static constexpr std::uint8_t kZero[2] = {0, 0};
-  return dev().write(base() + offset, kZero, 2) && marker_set(offset);
+  return dev().write(base() + offset, kZero, 2);
 }
 
 std::uint32_t Journal::units_done() const {
@@ -96,9 +88,7 @@ bool Journal::installed() const { return marker_set(kInstalledOffset); }
 bool Journal::mark_installed() { return set_marker(kInstalledOffset); }
 
 bool Journal::clear() {
-  const std::uint32_t size = map_.layout.staging_unit;
-  if (is_erased(dev(), base(), size)) return true;
-  return dev().erase(base()) && is_erased(dev(), base(), size);
+  return is_erased(dev(), base(), map_.layout.staging_unit) || dev().erase(base());
 }
 
 }  // namespace ota

@@ -1,62 +1,28 @@
 #include "ota/protocol.hpp"
 
+#include <cstring>
+
 #include "ota/bytes.hpp"
 
 namespace ota {
 
 void encode(const Hello& m, std::uint8_t* o) {
-  o[0] = m.protocol;
-  o[1] = static_cast<std::uint8_t>(m.layout);
-  o[2] = static_cast<std::uint8_t>(m.role);
-  o[3] = m.window;
-  for (int i = 0; i < 12; ++i) o[4 + i] = m.uid[i];
-  put_u32(o + 16, m.app_version);
-  put_u32(o + 20, m.staging_capacity);
-  put_u16(o + 24, m.max_chunk);
-  o[26] = static_cast<std::uint8_t>(m.report);
-  o[27] = 0;
-  put_u32(o + 28, m.session_crc);
-  put_u16(o + 32, m.session_next);
+  std::memcpy(o, &m, Hello::kSize);
+  o[27] = 0;  // reserved
 }
 
 bool decode(const Frame& f, Hello& m) {
   // At least kSize: a later protocol version may append fields; the version byte tells.
   if (f.type != static_cast<std::uint8_t>(MsgType::hello) || f.len < Hello::kSize) return false;
-  const std::uint8_t* p = f.payload;
-  m.protocol = p[0];
-  m.layout = static_cast<LayoutId>(p[1]);
-  m.role = static_cast<Role>(p[2]);
-  m.window = p[3];
-  for (int i = 0; i < 12; ++i) m.uid[i] = p[4 + i];
-  m.app_version = get_u32(p + 16);
-  m.staging_capacity = get_u32(p + 20);
-  m.max_chunk = get_u16(p + 24);
-  m.report = static_cast<Report>(p[26]);
-  m.session_crc = get_u32(p + 28);
-  m.session_next = get_u16(p + 32);
+  std::memcpy(static_cast<void*>(&m), f.payload, Hello::kSize);  // the padding after kSize stays
   return true;
 }
 
-void encode(const Start& m, std::uint8_t* o) {
-  put_u32(o + 0, m.image_size);
-  put_u32(o + 4, m.image_crc);
-  put_u32(o + 8, m.image_version);
-  put_u16(o + 12, m.packet_size);
-  put_u16(o + 14, m.packet_count);
-  put_u32(o + 16, m.initial_sp);
-  put_u32(o + 20, m.reset_vector);
-}
+void encode(const Start& m, std::uint8_t* o) { std::memcpy(o, &m, Start::kSize); }
 
 bool decode(const Frame& f, Start& m) {
   if (f.type != static_cast<std::uint8_t>(MsgType::start) || f.len != Start::kSize) return false;
-  const std::uint8_t* p = f.payload;
-  m.image_size = get_u32(p + 0);
-  m.image_crc = get_u32(p + 4);
-  m.image_version = get_u32(p + 8);
-  m.packet_size = get_u16(p + 12);
-  m.packet_count = get_u16(p + 14);
-  m.initial_sp = get_u32(p + 16);
-  m.reset_vector = get_u32(p + 20);
+  std::memcpy(static_cast<void*>(&m), f.payload, Start::kSize);
   return true;
 }
 

@@ -46,6 +46,20 @@ bool W25qFlash::write_enable() {
   return (rx[1] & (kWel | kBusy)) == kWel;
 }
 
+// Reads len bytes from addr and compares them with p (with 0xFF where p is null).
+bool W25qFlash::reads_back(std::uint32_t addr, const std::uint8_t* p, std::uint32_t len) {
+  if (!wait_ready()) return false;
+  begin(kReadData, addr);
+  bool same = true;
+  for (std::uint32_t i = 0; i < len; ++i) {
+    std::uint8_t b;
+    spi_.transfer(nullptr, &b, 1);
+    same = same && b == (p ? p[i] : 0xFF);
+  }
+  spi_.select(false);
+  return same;
+}
+
 bool W25qFlash::probe(std::uint32_t* jedec_id) {
   absent_ = true;
   if (!wait_ready()) return false;  // 0x9F is ignored while an erase is still running
@@ -83,7 +97,7 @@ bool W25qFlash::write(std::uint32_t addr, const void* src, std::size_t len) {
     begin(kPageProgram, addr);
     spi_.transfer(p, nullptr, chunk);
     spi_.select(false);  // the program starts on the rising edge of /CS
-    if (!wait_ready()) return false;
+    if (!reads_back(addr, p, static_cast<std::uint32_t>(chunk))) return false;
     addr += static_cast<std::uint32_t>(chunk);
     p += chunk;
     len -= chunk;
@@ -96,7 +110,7 @@ bool W25qFlash::erase(std::uint32_t addr) {
   if (!write_enable()) return false;
   begin(kSectorErase, addr);
   spi_.select(false);  // the erase starts on the rising edge of /CS
-  return wait_ready();
+  return reads_back(addr, nullptr, kSectorSize);
 }
 
 }  // namespace ota

@@ -1,6 +1,7 @@
 #include "sim/internal_flash.hpp"
 
 #include <cstring>
+#include <vector>
 
 #include "util.hpp"
 
@@ -80,13 +81,17 @@ bool InternalFlash::read(std::uint32_t addr, void* dst, std::size_t len) {
 bool InternalFlash::write(std::uint32_t addr, const void* src, std::size_t len) {
   const OpFate fate = power_.begin_op();
   if (fate == OpFate::dead || fate == OpFate::skip) return false;
-  if (addr % 2 != 0 || len % 2 != 0 || len > kSize || !contains(addr, static_cast<std::uint32_t>(len))) {
+  if (addr % 2 != 0 || len > kSize || !contains(addr, static_cast<std::uint32_t>((len + 1) & ~std::size_t{1}))) {
     violations_.add("write at " + hex(addr) + " len " + std::to_string(len) +
                     ": not half-words of the flash");
     return false;
   }
-  const auto* p = static_cast<const std::uint8_t*>(src);
-  const std::size_t n = len / 2;
+  // An odd last byte is programmed as a half-word padded with 0xFF (the ota::Flash contract).
+  std::vector<std::uint8_t> padded(static_cast<const std::uint8_t*>(src),
+                                   static_cast<const std::uint8_t*>(src) + len);
+  if (len % 2 != 0) padded.push_back(0xFF);
+  const std::uint8_t* p = padded.data();
+  const std::size_t n = padded.size() / 2;
   std::size_t whole = n;
   if (fate == OpFate::tear) {
     if (n == 0) return false;

@@ -37,7 +37,7 @@ class FlagStore {
   explicit FlagStore(const FlashMap& map) : map_(map) {}
 
   Flag read() const;
-  // Erases the area if bytes 0-11 are not blank, writes the text and reads it back.
+  // Erases the area if bytes 0-11 are not blank, then writes the text (verified by the port).
   bool set(Flag f);
   // Erases the area unless it is already blank.
   bool clear();

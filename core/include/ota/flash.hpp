@@ -4,15 +4,18 @@
 // SPI, the simulated parts of the tests, ...). Addresses are absolute in the device's own space
 // (0x08000000.. for the internal flash, 0x000000.. for a W25Q).
 //
-// Contract, stricter than any one chip so that core code that passes the simulator runs on all:
-//  - erase(addr): addr is aligned to erase_size; the unit reads back as all 0xFF afterwards.
-//  - write(addr, data, len): addr and len are multiples of write_size. Every write_size unit written
-//    must either read 0xFF..FF before (erased), or be written with all-zero bytes (the STM32F1 lets
-//    0x0000 be programmed over any half-word; a NOR flash can always clear bits). Ports split
-//    writes that cross their own program pages.
+// Contract, stricter than any one chip so that core code that passes the simulator runs on all.
+// Verification belongs to the port, once: a call returns true only when the flash reads back as
+// asked, so the core never reads back what it just wrote.
+//  - erase(addr): addr is aligned to erase_size; true only if the unit then reads all 0xFF.
+//  - write(addr, data, len): addr is a multiple of write_size; len is any, a last partial write
+//    unit is padded with 0xFF. Every write unit written must either read 0xFF..FF before
+//    (erased), or be written with all-zero bytes (the STM32F1 lets 0x0000 be programmed over any
+//    half-word; a NOR flash can always clear bits). Ports split writes that cross their own
+//    program pages. True only if every byte then reads back as written.
 //  - read(addr, dst, len): any alignment.
-// Every call returns false on failure (programming error, timeout, power lost in a simulation);
-// the contents of the touched unit are then unknown.
+// Every call returns false on failure (programming error, verify mismatch, timeout, power lost in
+// a simulation); the contents of the touched unit are then unknown.
 #pragma once
 
 #include <cstddef>

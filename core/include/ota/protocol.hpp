@@ -3,6 +3,7 @@
 // host's `ota` tool). All fields are little-endian (ota/bytes.hpp).
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -73,6 +74,7 @@ struct Hello {
   std::uint32_t staging_capacity = 0; // largest image accepted (26 KB / 56 KB)
   std::uint16_t max_chunk = kMaxChunk;
   Report report = Report::none;
+  std::uint8_t reserved = 0;
   std::uint32_t session_crc = 0;      // image CRC-32 of an interrupted download, or 0
   std::uint16_t session_next = kNoSession;  // where that download would resume
   static constexpr std::size_t kSize = 34;
@@ -106,6 +108,16 @@ struct Result {
   std::uint32_t crc = 0;        // CRC-32 the device computed over what it stored
   static constexpr std::size_t kSize = 5;
 };
+
+// Hello and Start are laid out on the wire exactly as these structs are in memory on a
+// little-endian machine (every field at its natural alignment), so they are copied whole.
+static_assert(std::endian::native == std::endian::little, "wire structs are copied whole");
+static_assert(offsetof(Hello, uid) == 4 && offsetof(Hello, app_version) == 16 &&
+              offsetof(Hello, max_chunk) == 24 && offsetof(Hello, report) == 26 &&
+              offsetof(Hello, session_crc) == 28 && offsetof(Hello, session_next) == 32 &&
+              sizeof(Hello) >= Hello::kSize);
+static_assert(offsetof(Start, packet_size) == 12 && offsetof(Start, initial_sp) == 16 &&
+              sizeof(Start) == Start::kSize);
 
 // Serialisation: encode_* writes exactly kSize bytes; decode_* checks the length exactly.
 void encode(const Hello& m, std::uint8_t* out);

@@ -12,6 +12,7 @@
 //   0x05 Read Status 1   BUSY = bit 0, WEL = bit 1; repeated while /CS stays low. The only
 //                        command the chip accepts while BUSY.
 //   0x9F JEDEC ID        manufacturer, memory type, capacity (log2 of the size in bytes).
+// write() and erase() read back what they did (the ota::Flash contract: true only if verified).
 // Every wait for BUSY to clear reads the status register at most `poll_limit` times and then
 // fails (returns false); nothing here can hang. A chip that is absent or unpowered reads 0xFF,
 // i.e. BUSY forever, so every call fails after poll_limit status reads.
@@ -51,6 +52,7 @@ class W25qFlash final : public Flash {
   bool wait_ready();
   bool write_enable();
   void begin(std::uint8_t op, std::uint32_t addr);  // selects, sends op + 24-bit address
+  bool reads_back(std::uint32_t addr, const std::uint8_t* p, std::uint32_t len);  // the verify
 
   SpiBus& spi_;
   std::uint32_t poll_limit_;

@@ -36,15 +36,6 @@ bool finish() {
   return !(sr & flash_sr::BSY) && !(sr & kErrors);
 }
 
-bool program(std::uint32_t addr, std::uint16_t value) {
-  auto* cell = reinterpret_cast<volatile std::uint16_t*>(addr);
-  FLASH().CR = flash_cr::PG;
-  *cell = value;
-  const bool ok = finish();
-  FLASH().CR = 0;
-  return ok && *cell == value;
-}
-
 }  // namespace
 
 bool InternalFlash::read(std::uint32_t addr, void* dst, std::size_t len) {
@@ -61,9 +52,15 @@ bool InternalFlash::write(std::uint32_t addr, const void* src, std::size_t len) 
   for (std::size_t i = 0; ok && i < len; i += 2) {
     const std::uint8_t hi = i + 1 < len ? bytes[i + 1] : 0xFF;  // odd tail padded with 0xFF
     const auto value = static_cast<std::uint16_t>(bytes[i] | hi << 8);
-    if (value != 0xFFFF) ok = program(addr + static_cast<std::uint32_t>(i), value);  // erased
+    auto* cell = reinterpret_cast<volatile std::uint16_t*>(addr + i);
+    if (value != 0xFFFF) {  // 0xFFFF needs no programming, only the check that it is erased
+      FLASH().CR = flash_cr::PG;
+      *cell = value;
+      ok = finish();
+    }
+    ok = ok && *cell == value;
   }
-  lock();
+  lock();  // also clears PG
   return ok;
 }
 

@@ -44,7 +44,8 @@ class InternalFlash final : public ota::Flash {
 
   explicit InternalFlash(PowerSupply& power);  // contents all 0xFF
 
-  // ota::Flash. read: any alignment. write: addr and len even. erase: addr on a page boundary.
+  // ota::Flash. read: any alignment. write: addr even, an odd last byte padded with 0xFF. erase:
+  // addr on a page boundary. write and erase succeed only as a whole, so they read back as asked.
   bool read(std::uint32_t addr, void* dst, std::size_t len) override;
   bool write(std::uint32_t addr, const void* src, std::size_t len) override;
   bool erase(std::uint32_t addr) override;
