@@ -74,8 +74,7 @@ int main() {
   if (r != ota::Installer::Result::nothing) say("install: ", ota::to_string(r));
   if (installer.app_valid() && !recovery_requested(clocks)) {
     usart1::flush();
-    usart1::deinit();
-    board::release();
+    usart1::deinit();  // the DMA stops; jump_to_image resets the peripherals
     clock::reset();  // the application starts on the reset clock, as after a power-on
     cpu::jump_to_image(map.layout.app.base);
   }

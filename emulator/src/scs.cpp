@@ -281,8 +281,9 @@ void Scs::write(std::uint32_t off, unsigned size, std::uint32_t value) {
       if (value & (1u << 25)) pending_[exc::systick] = false;
       break;
     case 0xD08:
-      vtor_ = value & 0x3FFFFF80u;
-      if (vtor_ != value) warning("VTOR " + hex32(value) + " is not aligned to 128 bytes: uses " + hex32(vtor_));
+      // PM0056 §4.4.4 (STM32F10x): TBLOFF is bits 29:9, bits 8:0 are reserved.
+      vtor_ = value & 0x3FFFFE00u;
+      if (vtor_ != value) warning("VTOR " + hex32(value) + " is not aligned to 512 bytes: uses " + hex32(vtor_));
       break;
     case 0xD0C:
       if ((value >> 16) != 0x05FA) {

@@ -72,6 +72,58 @@ TEST_P(Firmware, BinImagesAtTheirAddressesBoot) {
   boot_and_check(b);
 }
 
+// The bootloader hands the application a chip as after a reset: stopped at the application's
+// first instruction, the clock, the peripheral clocks and the pins it used are back to their
+// reset values (RM0008 §7.3, §9.2), VTOR and MSP are the application's, SysTick is off.
+TEST_P(Firmware, TheApplicationStartsOnAChipInItsResetState) {
+  bluepill::Board b;
+  b.load_image(image(GetParam(), "factory.hex"));
+  std::uint32_t vt[2] = {};
+  ASSERT_TRUE(b.read_memory(0x08002000, vt, sizeof vt));
+  b.set_breakpoints({vt[1] & ~1u});
+  b.power_on();
+  const auto r = b.run_for_us(3e6);
+  ASSERT_EQ(r.stop, bluepill::Stop::debug) << bluepill::to_string(r.stop) << " " << r.message << "\n" << b.uart_output();
+  ASSERT_EQ(b.reg(15), vt[1] & ~1u);
+  EXPECT_EQ(b.reg(13), vt[0]) << "MSP";
+  auto word = [&](std::uint32_t addr) {
+    std::uint32_t v = 0xDEADBEEF;
+    EXPECT_TRUE(b.debug_read(addr, &v, 4)) << std::hex << addr;
+    return v;
+  };
+  EXPECT_EQ(word(0xE000ED08), 0x08002000u) << "VTOR";
+  EXPECT_EQ(word(0xE000E010) & 1u, 0u) << "SysTick stopped";
+  EXPECT_EQ(word(0x40021000) & ((1u << 16) | (1u << 24)), 0u) << "RCC_CR: HSE and PLL off";
+  EXPECT_EQ(word(0x40021004), 0u) << "RCC_CFGR: SYSCLK = HSI, prescalers /1";
+  EXPECT_EQ(word(0x40021014), 0x14u) << "RCC_AHBENR: SRAM and FLITF only, DMA1 off";
+  EXPECT_EQ(word(0x40021018), 0u) << "RCC_APB2ENR";
+  // Reading DMA1 and GPIOA needs their clocks: enable, read, and leave them as found.
+  auto set = [&](std::uint32_t addr, std::uint32_t v) { ASSERT_TRUE(b.debug_write(addr, &v, 4)); };
+  set(0x40021014, 0x15);    // + DMA1EN
+  set(0x40021018, 1u << 2);  // IOPAEN
+  EXPECT_EQ(word(0x40020058), 0u) << "DMA1 channel 5 CCR";
+  EXPECT_EQ(word(0x40010800), 0x44444444u) << "GPIOA_CRL (SPI1 pins PA4-PA7)";
+  EXPECT_EQ(word(0x40010804), 0x44444444u) << "GPIOA_CRH (USART1 pins PA9, PA10)";
+  set(0x40021014, 0x14);
+  set(0x40021018, 0);
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
+// The application's watchdog (4 s, longer than any flash operation a receive() call may wait for)
+// must hold on every chip: LSI is 30-60 kHz (DS5319), so the reload is sized for 60 kHz.
+TEST_P(Firmware, TheWatchdogLastsFourSecondsAtTheFastestLsi) {
+  bluepill::Board b;
+  b.load_image(image(GetParam(), "factory.hex"));
+  b.power_on();
+  ASSERT_EQ(b.run_until_output("app v", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+  std::uint32_t pr = 0, rlr = 0;
+  ASSERT_TRUE(b.debug_read(0x40003004, &pr, 4));
+  ASSERT_TRUE(b.debug_read(0x40003008, &rlr, 4));
+  const double counts_per_s_at_60khz = 60000.0 / (4 << pr);
+  EXPECT_GE(rlr / counts_per_s_at_60khz, 4.0) << "PR " << pr << " RLR " << rlr;
+  EXPECT_LE(rlr, 0xFFFu);
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, Firmware, ::testing::Values("internal", "external"));
 
 TEST(Images, IntelHexRecords) {

@@ -44,6 +44,9 @@ inline constexpr std::uint32_t kFlashSize = 64 * 1024;
 inline constexpr std::uint32_t kFlashPage = 1024;
 inline constexpr std::uint32_t kSramBase = 0x20000000;
 inline constexpr std::uint32_t kSramSize = 20 * 1024;
+// VTOR: on the STM32F10x its TBLOFF field is bits 29:9 (PM0056 §4.4.4), so the application's
+// vector table, at the start of its area, must be 512-byte aligned.
+inline constexpr std::uint32_t kVectorTableAlign = 512;
 // W25Q: only block 0 (64 KB = 16 sectors of 4 KB) is used.
 inline constexpr std::uint32_t kW25qUsed = 64 * 1024;
 inline constexpr std::uint32_t kW25qSector = 4096;
@@ -102,6 +105,7 @@ constexpr bool valid(const Layout& l) {
   }
   return l.bootloader.base == kFlashBase && l.bootloader.medium == Medium::internal &&
          l.app.medium == Medium::internal && l.app.base == l.bootloader.end() &&
+         l.app.base % kVectorTableAlign == 0 &&
          l.staging_unit == unit_of(l.staging) && l.flags.size >= 12 &&
          l.image_limit <= l.app.size && l.image_limit <= l.journal().base - l.staging.base;
 }

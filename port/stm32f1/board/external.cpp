@@ -30,6 +30,4 @@ const ota::FlashMap& flash_map(const clock::Tree& clocks, Access access) {
   return map;
 }
 
-void release() { spi.deinit(); }
-
 }  // namespace stm32f1::board

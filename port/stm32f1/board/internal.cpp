@@ -16,6 +16,5 @@ const ota::FlashMap& flash_map(const clock::Tree&, Access access) {
   if (access == Access::update) internal.protect_below(kLayout.staging.base);
   return map;
 }
-void release() {}
 
 }  // namespace stm32f1::board

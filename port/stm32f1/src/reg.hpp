@@ -36,7 +36,7 @@ constexpr std::uint32_t PLLSRC_HSE = 1u << 16;
 constexpr std::uint32_t PLLMUL_X9 = 7u << 18;   // 0111: PLL input x 9
 }
 namespace rcc_ahbenr {  // §7.3.6
-constexpr std::uint32_t DMA1EN = 1u << 0, FLITFEN = 1u << 4, CRCEN = 1u << 6;
+constexpr std::uint32_t DMA1EN = 1u << 0, SRAMEN = 1u << 2, FLITFEN = 1u << 4, CRCEN = 1u << 6;
 }
 namespace rcc_apb2 {  // §7.3.4 APB2RSTR / §7.3.7 APB2ENR share the bit positions
 constexpr std::uint32_t AFIO = 1u << 0, IOPA = 1u << 2, IOPB = 1u << 3, IOPC = 1u << 4,

@@ -50,11 +50,4 @@ void Spi1::transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) {
   }
 }
 
-void Spi1::deinit() {
-  SPI1().CR1 = 0;
-  RCC().APB2RSTR |= rcc_apb2::SPI1;
-  RCC().APB2RSTR &= ~rcc_apb2::SPI1;
-  RCC().APB2ENR &= ~rcc_apb2::SPI1;
-}
-
 }  // namespace stm32f1

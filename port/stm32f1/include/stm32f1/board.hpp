@@ -14,9 +14,8 @@ namespace stm32f1::board {
 // it can erase the code that is running).
 enum class Access : unsigned char { install, update };
 
-// Starts the buses the flash devices need; the map lives as long as the program.
+// Starts the buses the flash devices need; the map lives as long as the program. (Before a jump
+// to another image, cpu::jump_to_image resets them.)
 const ota::FlashMap& flash_map(const clock::Tree& clocks, Access access);
-// Stops those buses again (before jumping to another image).
-void release();
 
 }  // namespace stm32f1::board

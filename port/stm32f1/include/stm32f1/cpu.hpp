@@ -17,9 +17,10 @@ inline void wait_for_interrupt() { asm volatile("wfi" ::: "memory"); }
 // SYSRESETREQ through AIRCR (PM0056 §4.4.5).
 [[noreturn]] void reset();
 
-// Stops SysTick, disables and unpends every interrupt, points VTOR at the image, loads its MSP
-// and calls its reset handler. The caller first stops the peripherals it used (usart1::deinit,
-// ...) and has checked the image (ota::Installer::app_valid).
+// Stops SysTick, disables and unpends every interrupt, puts the GPIO ports, AFIO, SPI1, USART1
+// and the peripheral clocks back to their reset state, points VTOR at the image, loads its MSP
+// and calls its reset handler. The caller first stops its DMA (usart1::deinit), returns to the
+// reset clock (clock::reset) and has checked the image (ota::Installer::app_valid).
 [[noreturn]] void jump_to_image(std::uint32_t base);
 
 }  // namespace stm32f1::cpu

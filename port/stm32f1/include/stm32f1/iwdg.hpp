@@ -6,7 +6,9 @@
 
 namespace stm32f1::iwdg {
 
-void start(std::uint32_t timeout_ms);  // prescaler /64: 1.6 ms .. 6.5 s at 40 kHz
+// Prescaler /64. The watchdog fires no earlier than timeout_ms whatever the LSI (30-60 kHz), and
+// no later than twice that; timeout_ms up to 4368 (4095 counts at 60 kHz).
+void start(std::uint32_t timeout_ms);
 void feed();
 
 }  // namespace stm32f1::iwdg

@@ -15,7 +15,6 @@ class Spi1 final : public ota::SpiBus {
   void init(std::uint32_t pclk2_hz, std::uint32_t max_hz = 9'000'000);
   void select(bool asserted) override;
   void transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) override;
-  void deinit();
 };
 
 }  // namespace stm32f1
