@@ -107,6 +107,42 @@ TEST_P(Recovery, ExampleApplicationBlinksAndKeepsTheWatchdogFed) {
   EXPECT_LE(b.led_changes() - changes, 14u);
 }
 
+// A board whose crystal does not start: both images fall back to the 8 MHz HSI and must still set
+// USART1 to 115200 baud (the board checks the rate against the far end's), drive the W25Q and
+// program the flash. A whole update runs on it.
+TEST_P(Recovery, WithoutACrystalEverythingRunsOnTheHsi) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Config cfg;
+  cfg.hse = false;
+  bluepill::Board b(cfg);
+  e2e::factory_fresh(b, fw);
+  const auto v2 = fw.app_bin(2);
+  ota::host::Session s(v2, 2);
+  const auto r = e2e::run(b, s);
+  ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+  EXPECT_NE(b.uart_output().find("app v2 "), std::string::npos) << b.uart_output();
+  EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, v2));
+  std::uint32_t cfgr = 0xFFFFFFFF;
+  ASSERT_TRUE(b.debug_read(0x40021004, &cfgr, 4));
+  EXPECT_EQ(cfgr & 0xCu, 0u) << "SYSCLK is the HSI (SWS = 00)";
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
+// The board's own check behind the test above: a USART1 rate that the far end does not use stops
+// the run with an error (here the far end is set to 9600 baud).
+TEST(LinkRate, AUsartAtAnotherRateThanTheFarEndIsAnError) {
+  const e2e::Firmware fw("internal");
+  bluepill::Config cfg;
+  cfg.link_baud = 9600;
+  bluepill::Board b(cfg);
+  b.load_image(fw.bootloader_elf());
+  b.power_on();
+  const auto r = b.run_for_us(1e6);
+  EXPECT_EQ(r.stop, bluepill::Stop::error);
+  EXPECT_NE(b.diagnostics().error_text().find("garbled"), std::string::npos) << b.diagnostics().error_text();
+}
+
 // An external-layout board whose W25Q is missing: the bootloader and the application each probe
 // it once at start-up and then stop talking to it, so the application runs and the watchdog is
 // not starved by endless status polls. A push is refused with a flash error, not a hang.

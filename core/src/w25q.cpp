@@ -46,15 +46,16 @@ bool W25qFlash::write_enable() {
   return (rx[1] & (kWel | kBusy)) == kWel;
 }
 
-// Reads len bytes from addr and compares them with p (with 0xFF where p is null).
-bool W25qFlash::reads_back(std::uint32_t addr, const std::uint8_t* p, std::uint32_t len) {
-  if (!wait_ready()) return false;
+bool W25qFlash::stream(std::uint32_t addr, std::uint8_t* dst, const std::uint8_t* expect,
+                       std::uint32_t len) {
+  if (!wait_ready()) return false;  // a read issued while BUSY would be ignored
   begin(kReadData, addr);
   bool same = true;
   for (std::uint32_t i = 0; i < len; ++i) {
     std::uint8_t b;
     spi_.transfer(nullptr, &b, 1);
-    same = same && b == (p ? p[i] : 0xFF);
+    if (dst) dst[i] = b;
+    else same = same && b == (expect ? expect[i] : 0xFF);
   }
   spi_.select(false);
   return same;
@@ -78,12 +79,7 @@ bool W25qFlash::probe(std::uint32_t* jedec_id) {
 
 bool W25qFlash::read(std::uint32_t addr, void* dst, std::size_t len) {
   if (absent_ || !contains(addr, static_cast<std::uint32_t>(len)) || len > geometry().size) return false;
-  if (len == 0) return true;
-  if (!wait_ready()) return false;  // a read issued while BUSY would be ignored
-  begin(kReadData, addr);
-  spi_.transfer(nullptr, static_cast<std::uint8_t*>(dst), len);
-  spi_.select(false);
-  return true;
+  return len == 0 || stream(addr, static_cast<std::uint8_t*>(dst), nullptr, static_cast<std::uint32_t>(len));
 }
 
 bool W25qFlash::write(std::uint32_t addr, const void* src, std::size_t len) {
@@ -97,7 +93,7 @@ bool W25qFlash::write(std::uint32_t addr, const void* src, std::size_t len) {
     begin(kPageProgram, addr);
     spi_.transfer(p, nullptr, chunk);
     spi_.select(false);  // the program starts on the rising edge of /CS
-    if (!reads_back(addr, p, static_cast<std::uint32_t>(chunk))) return false;
+    if (!stream(addr, nullptr, p, static_cast<std::uint32_t>(chunk))) return false;  // verify
     addr += static_cast<std::uint32_t>(chunk);
     p += chunk;
     len -= chunk;
@@ -110,7 +106,7 @@ bool W25qFlash::erase(std::uint32_t addr) {
   if (!write_enable()) return false;
   begin(kSectorErase, addr);
   spi_.select(false);  // the erase starts on the rising edge of /CS
-  return reads_back(addr, nullptr, kSectorSize);
+  return stream(addr, nullptr, nullptr, kSectorSize);  // blank check
 }
 
 }  // namespace ota

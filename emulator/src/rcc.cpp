@@ -81,8 +81,9 @@ void Rcc::write32(std::uint32_t off, std::uint32_t v) {
       }
       cr_ = v & (kHsion | 0xF8u | kHseon | (1u << 18) | (1u << 19) | kPllon);
       if (cr_ & kHsion) cr_ |= kHsirdy;
-      if (cr_ & kHseon) cr_ |= kHserdy;
-      if (cr_ & kPllon) cr_ |= kPllrdy;
+      if ((cr_ & kHseon) && chip_.config().hse) cr_ |= kHserdy;
+      // The PLL locks only on a running source: HSI/2, or HSE (PLLSRC, CFGR bit 16).
+      if ((cr_ & kPllon) && (!(cfgr_ & (1u << 16)) || (cr_ & kHserdy))) cr_ |= kPllrdy;
       break;
     }
     case 0x04: {

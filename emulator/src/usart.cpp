@@ -16,6 +16,7 @@ constexpr int kDmaRx = 5, kDmaTx = 4;
 void Usart::reset() {
   sr_ = kTxe | kTc;
   brr_ = cr1_ = cr2_ = cr3_ = gtpr_ = 0;
+  warned_baud_ = false;
   tdr_ = shift_ = rdr_ = 0;
   shifting_ = sr_read_ = dma_busy_ = false;
   chip_.cancel(tx_event_);
@@ -37,6 +38,13 @@ Cycles Usart::frame_cycles() const {
 bool Usart::receiver_on() const { return (cr1_ & kUe) && (cr1_ & kRe) && brr_ != 0; }
 
 void Usart::check_pins(bool tx) {
+  const std::uint64_t want = chip_.config().link_baud, got = baud();
+  if (!warned_baud_ && want != 0 && (got * 1000 < want * 975 || got * 1000 > want * 1025)) {
+    warned_baud_ = true;
+    error("USART1 runs at " + std::to_string(got) + " baud (PCLK2 " + std::to_string(chip_.rcc.pclk2()) +
+          " Hz / BRR " + std::to_string(brr_) + "), the far end at " + std::to_string(want) +
+          ": every byte is garbled");
+  }
   if (tx && !warned_tx_pin_ && !chip_.gpioa.is_af(9)) {
     warned_tx_pin_ = true;
     error("USART1 transmits but PA9 (TX) is not an alternate-function output: nothing leaves the chip");
@@ -81,6 +89,7 @@ void Usart::write32(std::uint32_t off, std::uint32_t v) {
     case 0x08:
       if (shifting_) error("USART1 BRR changed while a frame is being sent");
       brr_ = v & 0xFFFF;
+      warned_baud_ = false;
       break;
     case 0x0C: {
       const bool was_on = receiver_on();

@@ -34,7 +34,7 @@ class W25qFlash final : public Flash {
   // size: bytes of the chip this driver may touch, from address 0 (at most the chip's capacity).
   // poll_limit: status reads per wait before giving up (>= 1); size it for the slowest
   // operation, a 4 KB sector erase (400 ms max on the W25Q16JV).
-  W25qFlash(SpiBus& spi, std::uint32_t size, std::uint32_t poll_limit)
+  constexpr W25qFlash(SpiBus& spi, std::uint32_t size, std::uint32_t poll_limit)
       : Flash(FlashGeometry{0, size, kSectorSize, 1}), spi_(spi), poll_limit_(poll_limit) {}
 
   // Reads the JEDEC id (0xMMTTCC) into *jedec_id (may be null). True when a chip answered: the
@@ -52,7 +52,9 @@ class W25qFlash final : public Flash {
   bool wait_ready();
   bool write_enable();
   void begin(std::uint8_t op, std::uint32_t addr);  // selects, sends op + 24-bit address
-  bool reads_back(std::uint32_t addr, const std::uint8_t* p, std::uint32_t len);  // the verify
+  // Streams len bytes from addr into dst (if not null) and compares them with expect (if not
+  // null; with 0xFF if both are null). True if the chip answered and nothing differed.
+  bool stream(std::uint32_t addr, std::uint8_t* dst, const std::uint8_t* expect, std::uint32_t len);
 
   SpiBus& spi_;
   std::uint32_t poll_limit_;

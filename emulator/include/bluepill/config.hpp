@@ -17,6 +17,10 @@ struct Config {
   std::filesystem::path flash_file;
   std::filesystem::path w25q_file;
   bool w25q = true;  // a W25Q16 on SPI1 (chip select PA4)
+  bool hse = true;   // the 8 MHz crystal; false: HSE never gets ready (nor a PLL fed by it)
+  // The far end of USART1 runs at this rate; USART1 set more than 2.5 % away from it (a BRR
+  // computed for the wrong clock) is an error: the bytes would be garbled.
+  std::uint32_t link_baud = 115200;
   TimingMode timing = TimingMode::typical;
   std::uint64_t seed = 1;  // random timings, torn bits, SRAM contents at power-on
   // The 96-bit unique device ID at 0x1FFFF7E8 (three words, lowest address first).

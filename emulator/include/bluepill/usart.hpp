@@ -52,7 +52,7 @@ class Usart final : public WordRegisters {
   bool sr_read_ = false;  // SR was read: the next DR access clears the error flags / TC
   Scheduler::Id tx_event_ = 0, idle_event_ = 0;
   bool dma_busy_ = false;
-  bool warned_tx_pin_ = false, warned_rx_pin_ = false;
+  bool warned_tx_pin_ = false, warned_rx_pin_ = false, warned_baud_ = false;
 };
 
 }  // namespace bluepill
