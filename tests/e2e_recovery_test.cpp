@@ -129,7 +129,23 @@ TEST_P(Recovery, WithoutACrystalEverythingRunsOnTheHsi) {
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
-// The board's own check behind the test above: a USART1 rate that the far end does not use stops
+// The bootloader's pages write-protected by the option bytes (WRP bits 0-1: pages 0-7), as
+// docs/flashing.md recommends for the field: updates, installs and recovery never touch them, so a
+// protected board updates as any other (the board reports a WRPRTERR as an error).
+TEST_P(Recovery, WriteProtectedBootloaderPagesDoNotGetInTheWay) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Config cfg;
+  cfg.write_protect = 0b11;
+  bluepill::Board b(cfg);
+  e2e::factory_fresh(b, fw);
+  ota::host::Session s(fw.app_bin(2), 2);
+  const auto r = e2e::run(b, s);
+  ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
+// The board's own check behind WithoutACrystalEverythingRunsOnTheHsi: a USART1 rate that the far end does not use stops
 // the run with an error (here the far end is set to 9600 baud).
 TEST(LinkRate, AUsartAtAnotherRateThanTheFarEndIsAnError) {
   const e2e::Firmware fw("internal");
