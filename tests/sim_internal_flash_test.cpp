@@ -128,8 +128,10 @@ TEST(SimInternalFlash, OddLengthWriteIsPaddedWithTheErasedValue) {
   EXPECT_EQ(f.bytes()[10], 0x33);
   EXPECT_EQ(f.bytes()[11], 0xFF);
   EXPECT_EQ(f.violations(), 0u);
-  // The padded half-word is programmed like any other: it fails over a written one.
-  EXPECT_FALSE(f.write(kBase + 8, data + 2, 1));
+  // The padded half-word (0xFF33 at +10) was really programmed: programming it again fails.
+  const std::uint8_t x44[1] = {0x44};
+  EXPECT_FALSE(f.write(kBase + 10, x44, 1));
+  EXPECT_EQ(f.bytes()[10], 0x33);
 }
 
 TEST(SimInternalFlash, EraseClearsExactlyOnePage) {

@@ -175,6 +175,44 @@ TEST(W25qDriver, WriteFailsWhenTheDataDoesNotReadBack) {
   EXPECT_EQ(b, 0x00);
 }
 
+// A sector erase the chip never performed (here the bus turns the 0x20 into a harmless 0x05)
+// leaves the old data: the blank check after the erase must fail it.
+class EraseSwallowingBus final : public ota::SpiBus {
+ public:
+  explicit EraseSwallowingBus(ota::SpiBus& inner) : inner_(inner) {}
+  void select(bool asserted) override {
+    first_ = asserted;
+    inner_.select(asserted);
+  }
+  void transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) override {
+    if (first_ && tx != nullptr && len > 0 && tx[0] == 0x20) {
+      Bytes copy(tx, tx + len);
+      copy[0] = 0x05;
+      first_ = false;
+      inner_.transfer(copy.data(), rx, len);
+      return;
+    }
+    first_ = false;
+    inner_.transfer(tx, rx, len);
+  }
+
+ private:
+  ota::SpiBus& inner_;
+  bool first_ = false;
+};
+
+TEST(W25qDriver, EraseFailsWhenTheSectorDoesNotReadBlank) {
+  sim::PowerSupply power;
+  sim::W25qChip chip(power);
+  EraseSwallowingBus bus(chip);
+  ota::W25qFlash flash(bus, kSize, kPolls);
+  const std::uint8_t data[1] = {0x5A};
+  ASSERT_TRUE(flash.write(0x2010, data, 1));
+  EXPECT_FALSE(flash.erase(0x2000));
+  ota::W25qFlash direct(chip, kSize, kPolls);
+  EXPECT_TRUE(direct.erase(0x2000));  // the same chip, erased for real: passes
+}
+
 TEST(W25qDriver, WaitsOutBusyOnAClockThatAdvances) {
   sim::PowerSupply power;
   sim::W25qChip chip(power);

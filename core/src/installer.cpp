@@ -48,10 +48,10 @@ bool Installer::copy(const JournalRecord& r) {
     // A page that already holds what staging has is left alone (a resumed install, or an image
     // that differs in a few pages only).
     bool equal = true;
-    for (std::uint32_t c = 0; c < page; c += kChunk) {
+    for (std::uint32_t c = 0; c < page && equal; c += kChunk) {
       if (!src.read(l.staging.base + off + c, a, kChunk) || !dst.read(l.app.base + off + c, b, kChunk))
         return false;
-      equal = equal && bytes_equal(a, b, kChunk);
+      equal = bytes_equal(a, b, kChunk);
     }
     if (equal) continue;
     if (!dst.erase(l.app.base + off)) return false;

@@ -51,11 +51,11 @@ bool W25qFlash::stream(std::uint32_t addr, std::uint8_t* dst, const std::uint8_t
   if (!wait_ready()) return false;  // a read issued while BUSY would be ignored
   begin(kReadData, addr);
   bool same = true;
-  for (std::uint32_t i = 0; i < len; ++i) {
+  if (dst) spi_.transfer(nullptr, dst, len);  // one transfer: a port may use DMA for it
+  for (std::uint32_t i = 0; !dst && i < len; ++i) {
     std::uint8_t b;
     spi_.transfer(nullptr, &b, 1);
-    if (dst) dst[i] = b;
-    else same = same && b == (expect ? expect[i] : 0xFF);
+    same = same && b == (expect ? expect[i] : 0xFF);
   }
   spi_.select(false);
   return same;

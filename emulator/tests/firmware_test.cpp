@@ -102,6 +102,10 @@ TEST_P(Firmware, TheApplicationStartsOnAChipInItsResetState) {
   set(0x40021014, 0x15);    // + DMA1EN
   set(0x40021018, 1u << 2);  // IOPAEN
   EXPECT_EQ(word(0x40020058), 0u) << "DMA1 channel 5 CCR";
+  EXPECT_EQ(word(0x4002005C), 0u) << "DMA1 channel 5 CNDTR";
+  EXPECT_EQ(word(0x40020060), 0u) << "DMA1 channel 5 CPAR";
+  EXPECT_EQ(word(0x40020064), 0u) << "DMA1 channel 5 CMAR";
+  EXPECT_EQ(word(0x40020000) & (0xFu << 16), 0u) << "DMA1_ISR: channel 5 flags";
   EXPECT_EQ(word(0x40010800), 0x44444444u) << "GPIOA_CRL (SPI1 pins PA4-PA7)";
   EXPECT_EQ(word(0x40010804), 0x44444444u) << "GPIOA_CRH (USART1 pins PA9, PA10)";
   set(0x40021014, 0x14);

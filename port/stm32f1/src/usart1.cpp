@@ -73,7 +73,12 @@ void flush() {
 }
 
 void deinit() {
-  rx_channel().CCR = 0;
+  DmaChannel& ch = rx_channel();
+  ch.CCR = 0;  // first: the other registers are writable only while the channel is disabled
+  ch.CNDTR = 0;
+  ch.CPAR = 0;
+  ch.CMAR = 0;
+  DMA1().IFCR = 0xFu << 16;  // channel 5's GIF/TCIF/HTIF/TEIF (RM0008 §13.4.2)
   RCC().APB2RSTR |= rcc_apb2::USART1;  // pulse the peripheral reset
   RCC().APB2RSTR &= ~rcc_apb2::USART1;
   RCC().APB2ENR &= ~rcc_apb2::USART1;

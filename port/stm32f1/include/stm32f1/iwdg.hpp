@@ -7,7 +7,7 @@
 namespace stm32f1::iwdg {
 
 // Prescaler /64. The watchdog fires no earlier than timeout_ms whatever the LSI (30-60 kHz), and
-// no later than twice that; timeout_ms up to 4368 (4095 counts at 60 kHz).
+// about twice that at the slowest LSI; timeout_ms up to 4368 (4095 counts at 60 kHz).
 void start(std::uint32_t timeout_ms);
 void feed();
 
