@@ -11,8 +11,15 @@
 
 namespace ota {
 
+// A firmware image is built for one layout: its build defines OTA_FIXED_LAYOUT (core/CMakeLists.txt)
+// and the layout becomes a compile-time constant, so every region address and unit size the core
+// computes folds into an immediate. The host tools and tests pick a layout at run time.
 struct FlashMap {
+#ifdef OTA_FIXED_LAYOUT
+  static constexpr const Layout& layout = OTA_FIXED_LAYOUT;
+#else
   const Layout& layout;
+#endif
   Flash& internal;
   Flash* external = nullptr;  // required by the external layout
 

@@ -19,7 +19,8 @@ constexpr std::uint32_t kPollLimit = 400'000;
 InternalFlash internal(kLayout.app.base);  // bootloader pages below app.base are refused
 Spi1 spi;
 ota::W25qFlash w25q(spi, ota::kW25qUsed, kPollLimit);
-const ota::FlashMap map{kLayout, internal, &w25q};
+const ota::FlashMap map{internal, &w25q};
+static_assert(&ota::FlashMap::layout == &kLayout, "the core is built for this layout");
 
 }  // namespace
 

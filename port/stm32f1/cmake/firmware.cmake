@@ -9,7 +9,7 @@ get_filename_component(OTA_PORT_DIR ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
 set(OTA_PORT_DIR ${OTA_PORT_DIR} CACHE INTERNAL "port/stm32f1, for the functions below")
 find_program(OTA_READELF arm-none-eabi-readelf REQUIRED)
 
-# Link-time optimisation of the port, the board files and the images (not of ota_core, whose
+# Link-time optimisation of the port, the board files and the images (not of ota_core_<layout>, whose
 # flags are the core's own): smaller images, the bootloader above all.
 include(CheckIPOSupported)
 check_ipo_supported(RESULT lto OUTPUT ipo_error LANGUAGES CXX)
