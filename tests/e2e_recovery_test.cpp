@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "bluepill/chip.hpp"  // ResetCause
 #include "e2e/board_wire.hpp"
 #include "ota/host/image.hpp"
 #include "sim/internal_flash.hpp"
@@ -143,6 +144,45 @@ TEST_P(Recovery, WriteProtectedBootloaderPagesDoNotGetInTheWay) {
   ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
   EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
+// The crystal dies while the device runs. The clock security system moves the core to HSI and
+// raises the NMI, whose handler resets the chip; the next start-up finds no HSE and runs on HSI
+// at the right baud rate. Without CSS the core would stop: the application only after its
+// watchdog (6 s), the bootloader's recovery mode (no watchdog) never.
+TEST_P(Recovery, ACrystalThatDiesWhileRunningIsSurvivedOnTheHsi) {
+  const e2e::Firmware fw(GetParam());
+  {  // the application
+    bluepill::Board b;
+    e2e::factory_fresh(b, fw);
+    ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+    const std::uint32_t resets = b.resets();
+    b.hse_failure();
+    ASSERT_EQ(e2e::boot_to_banner(b, 1e6), 1) << "no restart within 1 s\n" << b.uart_output() << b.diagnostics().error_text();
+    EXPECT_EQ(b.resets(), resets + 1);
+    EXPECT_EQ(b.last_reset(), bluepill::ResetCause::software) << "the NMI handler, not the watchdog";
+    ota::host::Session s(fw.app_bin(2), 2);
+    const auto r = e2e::run(b, s);
+    ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
+    EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+    EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+  }
+  {  // the bootloader in recovery mode
+    bluepill::Board b;
+    b.load_image(fw.bootloader_elf());
+    b.power_on();
+    ASSERT_EQ(b.run_until_output("recovery", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+    const std::size_t seen = b.uart_output().size();
+    b.hse_failure();
+    ASSERT_EQ(b.run_until([&] { return b.uart_output().find("recovery", seen) != std::string::npos; }, 1e6).stop,
+              bluepill::Stop::condition)
+        << "the bootloader did not restart\n" << b.uart_output();
+    ota::host::Session s(fw.app_bin(2), 2);
+    const auto r = e2e::run(b, s);
+    ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
+    EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+    EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+  }
 }
 
 // The board's own check behind WithoutACrystalEverythingRunsOnTheHsi: a USART1 rate that the far end does not use stops

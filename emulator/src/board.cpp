@@ -131,6 +131,11 @@ void Board::power_on() {
   schedule_poll();
 }
 
+void Board::hse_failure() {
+  state_->hse_failed = true;
+  if (chip_) chip_->rcc.hse_failure();
+}
+
 void Board::power_cut() {
   if (!chip_) return;
   chip_->flash.power_cut(state_->rng);

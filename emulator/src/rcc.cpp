@@ -6,7 +6,9 @@ namespace bluepill {
 
 namespace {
 constexpr std::uint32_t kHsion = 1u << 0, kHsirdy = 1u << 1, kHseon = 1u << 16, kHserdy = 1u << 17,
-                        kPllon = 1u << 24, kPllrdy = 1u << 25;
+                        kCsson = 1u << 19, kPllon = 1u << 24, kPllrdy = 1u << 25;
+constexpr std::uint32_t kPllsrcHse = 1u << 16;              // CFGR
+constexpr std::uint32_t kCssf = 1u << 7, kCssc = 1u << 23;  // CIR
 constexpr std::uint32_t kPllBits = 0x003F0000u;  // PLLSRC, PLLXTPRE, PLLMUL
 constexpr std::uint32_t kCsrFlags = 0xFD000000u;  // reset flags (bit 25 reserved)
 }  // namespace
@@ -19,6 +21,30 @@ void Rcc::reset() {
   bdcr_ = 0;  // the backup domain is not modelled beyond its register
   csr_lsion_ = 0;
   csr_lsi_forced_ = false;
+}
+
+void Rcc::hse_failure() {
+  const bool was_ready = (cr_ & kHserdy) != 0;
+  cr_ &= ~kHserdy;
+  if (!was_ready) return;
+  const std::uint32_t sws = (cfgr_ >> 2) & 3;
+  const bool pll_on_hse = (cr_ & kPllon) && (cfgr_ & kPllsrcHse);
+  const bool sysclk_on_hse = sws == 1 || (sws == 2 && (cfgr_ & kPllsrcHse));
+  if (cr_ & kCsson) {
+    cr_ &= ~(kHseon | kCsson);
+    if (pll_on_hse) cr_ &= ~(kPllon | kPllrdy);
+    if (sysclk_on_hse) cfgr_ &= ~0xFu;  // SW and SWS: HSI
+    cir_ |= kCssf;
+    chip_.report(Severity::info, "HSE failed: the clock security system switched SYSCLK to HSI and raised the NMI");
+    chip_.scs.set_pending(exc::nmi);
+    chip_.clocks_changed();
+    return;
+  }
+  if (pll_on_hse) cr_ &= ~kPllrdy;
+  if (sysclk_on_hse) {
+    chip_.report(Severity::warning, "HSE failed without the clock security system: the system clock stopped, the CPU halts");
+    chip_.stall_until(kNever);
+  }
 }
 
 std::uint32_t Rcc::pll_out() const {
@@ -81,7 +107,7 @@ void Rcc::write32(std::uint32_t off, std::uint32_t v) {
       }
       cr_ = v & (kHsion | 0xF8u | kHseon | (1u << 18) | (1u << 19) | kPllon);
       if (cr_ & kHsion) cr_ |= kHsirdy;
-      if ((cr_ & kHseon) && chip_.config().hse) cr_ |= kHserdy;
+      if ((cr_ & kHseon) && chip_.config().hse && !chip_.board().hse_failed) cr_ |= kHserdy;
       // The PLL locks only on a running source: HSI/2, or HSE (PLLSRC, CFGR bit 16).
       if ((cr_ & kPllon) && (!(cfgr_ & (1u << 16)) || (cr_ & kHserdy))) cr_ |= kPllrdy;
       break;
@@ -108,7 +134,10 @@ void Rcc::write32(std::uint32_t off, std::uint32_t v) {
       if (hclk() != old_hclk) chip_.clocks_changed();
       break;
     }
-    case 0x08: cir_ = v & 0x00001F00u; break;  // interrupt enables; the clear bits clear nothing pending
+    case 0x08:  // interrupt enables; CSSC clears CSSF (the ready flags are not modelled)
+      cir_ = (cir_ & kCssf) | (v & 0x00001F00u);
+      if (v & kCssc) cir_ &= ~kCssf;
+      break;
     case 0x0C: {
       // Peripheral resets: a peripheral is reset when its bit is written 1.
       const std::uint32_t rise = v & ~apb2rstr_;

@@ -78,6 +78,7 @@ class Board {
   void power_cut();  // at once: a flash or W25Q program/erase in progress is torn
   bool powered() const { return chip_ != nullptr; }
   void reset_pin();  // NRST pulse
+  void hse_failure();  // the crystal stops now and stays dead (see Rcc::hse_failure)
   std::uint32_t resets() const { return resets_; }  // system resets since power-on
   ResetCause last_reset() const { return last_reset_; }
 

@@ -51,6 +51,7 @@ struct BoardState {
   std::uint64_t instructions = 0;  // executed since the board was created
   std::array<std::uint8_t, kSramSize> sram{};
   std::uint32_t reset_flags = 0;   // RCC_CSR bits 26..31
+  bool hse_failed = false;         // the crystal stopped (Board::hse_failure): dead from then on
   Diagnostics diag;
   std::function<void(std::uint8_t, Cycles)> uart_tx;  // a byte left USART1's TX pin
   std::function<void()> uart_rx_ready;                // USART1 may now accept bytes

@@ -26,6 +26,11 @@ class Rcc final : public WordRegisters {
   bool apb2_enabled(int bit) const { return (apb2enr_ >> bit) & 1; }
   bool apb1_enabled(int bit) const { return (apb1enr_ >> bit) & 1; }
   void force_lsi() { csr_lsi_forced_ = true; }  // IWDG started: LSI runs whatever LSION says
+  // The crystal stops now (RM0008 §7.2.7). With CSSON and HSE ready: HSE is switched off, a PLL
+  // fed by it too, SYSCLK falls back to HSI, CSSF is set and the NMI is pending. Without CSS a
+  // system clock that depended on HSE simply stops: the CPU halts (only the IWDG, clocked by
+  // the LSI, can still reset the chip).
+  void hse_failure();
 
   static constexpr std::uint32_t kHsi = 8'000'000;
   static constexpr std::uint32_t kHse = 8'000'000;

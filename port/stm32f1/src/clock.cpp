@@ -30,7 +30,7 @@ bool reset() {
   wait_set(rcc.CR, rcc_cr::HSIRDY, rcc_cr::HSIRDY);
   rcc.CFGR = (rcc.CFGR & ~rcc_cfgr::SW_MASK) | rcc_cfgr::SW_HSI;
   if (!wait_set(rcc.CFGR, rcc_cfgr::SWS_MASK, rcc_cfgr::SWS_HSI)) return false;
-  rcc.CR &= ~(rcc_cr::PLLON | rcc_cr::HSEON);
+  rcc.CR &= ~(rcc_cr::PLLON | rcc_cr::HSEON | rcc_cr::CSSON);
   wait_set(rcc.CR, rcc_cr::PLLRDY, 0);
   rcc.CFGR = rcc_cfgr::SW_HSI;      // prescalers /1, PLL source and multiplier cleared
   FLASH().ACR = flash_acr::PRFTBE;  // zero wait states up to 24 MHz
@@ -48,8 +48,13 @@ Tree init() {
     rcc.CR |= rcc_cr::PLLON;
     if (wait_set(rcc.CR, rcc_cr::PLLRDY, rcc_cr::PLLRDY)) {
       rcc.CFGR = (rcc.CFGR & ~rcc_cfgr::SW_MASK) | rcc_cfgr::SW_PLL;
-      if (wait_set(rcc.CFGR, rcc_cfgr::SWS_MASK, rcc_cfgr::SWS_PLL))
+      if (wait_set(rcc.CFGR, rcc_cfgr::SWS_MASK, rcc_cfgr::SWS_PLL)) {
+        // Clock security (RM0008 §7.2.7): should the crystal stop, the hardware switches to HSI
+        // and raises the NMI, whose handler (startup.cpp) resets the chip: the next start-up
+        // finds no HSE and runs on HSI. Without it a dead crystal would stop the CPU.
+        rcc.CR |= rcc_cr::CSSON;
         return {72'000'000, 36'000'000, 72'000'000, true};
+      }
     }
   }
   reset();  // no crystal (or no PLL lock): run everything at 8 MHz

@@ -20,7 +20,8 @@ int main();
 }
 
 // An unexpected exception or interrupt resets the chip: a device in the field recovers instead of
-// hanging (attach a debugger and break here to see it).
+// hanging (attach a debugger and break here to see it). This includes the NMI of the clock
+// security system when the crystal dies (clock.hpp).
 void Default_Handler() {
   constexpr std::uint32_t kAircrReset = 0x05FA0004;  // VECTKEY | SYSRESETREQ, PM0056 §4.4.5
   *reinterpret_cast<volatile std::uint32_t*>(0xE000ED0C) = kAircrReset;

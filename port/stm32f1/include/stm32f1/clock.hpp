@@ -1,5 +1,7 @@
 // System clock: HSE 8 MHz -> PLL x9 -> 72 MHz (APB1 /2 = 36 MHz, APB2 72 MHz, flash 2 wait
-// states), or HSI 8 MHz for everything if the crystal does not start within a bounded wait.
+// states), or HSI 8 MHz for everything if the crystal does not start within a bounded wait. On
+// the crystal the clock security system is on: a crystal that dies later raises the NMI, which
+// resets the chip (Default_Handler), and the next start-up falls back to HSI.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +18,7 @@ struct Tree {
 // Safe to call whatever the current clock (e.g. already on the PLL, set by a bootloader).
 Tree init();
 
-// Back to the reset state: SYSCLK on HSI 8 MHz, PLL and HSE off, prescalers /1, no flash wait
+// Back to the reset state: SYSCLK on HSI 8 MHz, PLL, HSE and CSS off, prescalers /1, no flash wait
 // states; what an application started by the bootloader expects to find (a CubeMX/HAL start-up
 // cannot reconfigure a PLL that still drives the core). False if the switch to HSI did not happen.
 bool reset();
