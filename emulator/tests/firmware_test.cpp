@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "bluepill/image.hpp"
+#include "ota/crc.hpp"
 #include "helpers.hpp"
 
 namespace {
@@ -143,3 +144,39 @@ TEST(Images, IntelHexRecords) {
 }
 
 }  // namespace
+
+// The port's CRC unit driver (port/stm32f1/src/crc.cpp), which no shipped image uses: the
+// self-test image prints what it computes on the board's CRC unit, and the host checks it against
+// the core's software CRC-32 and an MSB-first CRC-32/MPEG-2 written here.
+TEST(PortSelfTest, TheCrcUnitGivesTheZlibCrc32AndMpeg2) {
+  const std::string elf = image("internal", "port-selftest.elf");
+  ASSERT_TRUE(std::filesystem::exists(elf)) << elf << " missing: build the firmware (make firmware)";
+  bluepill::Board b;
+  b.load_image(image("internal", "bootloader.elf"));
+  b.load_image(elf);
+  b.power_on();
+  ASSERT_EQ(b.run_until_output("selftest done", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+  auto printed = [&](const std::string& name) {
+    const auto at = b.uart_output().find(name + "=");
+    if (at == std::string::npos) return std::string("(missing)");
+    return b.uart_output().substr(at + name.size() + 1, 8);
+  };
+  auto hex = [](std::uint32_t v) {
+    char buf[9];
+    std::snprintf(buf, sizeof buf, "%08x", v);
+    return std::string(buf);
+  };
+  const std::string check = "123456789";
+  EXPECT_EQ(printed("crc32 check"), "cbf43926");  // the CRC-32 check value
+  EXPECT_EQ(printed("crc32 check"), hex(ota::crc32(check.data(), 9)));
+  EXPECT_EQ(printed("crc32 words"), hex(ota::crc32(check.data(), 8)));
+  EXPECT_EQ(printed("crc32 empty"), hex(0));
+  std::uint32_t mpeg2 = 0xFFFFFFFF;
+  for (std::uint32_t word : {0x12345678u, 0x9ABCDEF0u})
+    for (int byte = 3; byte >= 0; --byte) {  // the word's bytes, most significant first
+      mpeg2 ^= ((word >> (8 * byte)) & 0xFFu) << 24;
+      for (int bit = 0; bit < 8; ++bit) mpeg2 = (mpeg2 << 1) ^ ((mpeg2 & 0x80000000u) ? 0x04C11DB7u : 0u);
+    }
+  EXPECT_EQ(printed("mpeg2 words"), hex(mpeg2));
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
