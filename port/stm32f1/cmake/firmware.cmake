@@ -32,19 +32,24 @@ function(_ota_linker_script layout image out_target)
     set(layout_var kExternalLayout)
   endif()
   separate_arguments(cpu_flags UNIX_COMMAND "${OTA_CPU_FLAGS}")
+  # gen_memory.cmake rewrites the .ld only when its text changes (images relink only then), so
+  # the command's own output is a stamp: otherwise an edit of layout.hpp that moves nothing would
+  # leave the .ld older than its inputs and the command would run at every build.
   add_custom_command(
-    OUTPUT ${dir}/${layout}-${image}.ld ${dir}/${layout}-${image}.cmake
+    OUTPUT ${dir}/${layout}-${image}.stamp
+    BYPRODUCTS ${dir}/${layout}-${image}.ld ${dir}/${layout}-${image}.cmake
     COMMAND ${CMAKE_CXX_COMPILER} ${cpu_flags} -std=c++20 -I${CMAKE_SOURCE_DIR}/core/include
             -DOTA_LD_LAYOUT=${layout_var} -DOTA_LD_IMAGE=${image}
             -S ${OTA_PORT_DIR}/ld/regions.cpp -o ${dir}/${layout}-${image}.s
     COMMAND ${CMAKE_COMMAND} -DASM=${dir}/${layout}-${image}.s -DLD=${dir}/${layout}-${image}.ld
             -DVARS=${dir}/${layout}-${image}.cmake -DIMAGE=${image}
             -P ${OTA_PORT_DIR}/ld/gen_memory.cmake
+    COMMAND ${CMAKE_COMMAND} -E touch ${dir}/${layout}-${image}.stamp
     DEPENDS ${OTA_PORT_DIR}/ld/regions.cpp ${OTA_PORT_DIR}/ld/gen_memory.cmake
             ${CMAKE_SOURCE_DIR}/core/include/ota/layout.hpp
     COMMENT "Linker regions of the ${layout} ${image} from layout.hpp"
     VERBATIM)
-  add_custom_target(${name} DEPENDS ${dir}/${layout}-${image}.ld)
+  add_custom_target(${name} DEPENDS ${dir}/${layout}-${image}.stamp)
 endfunction()
 
 function(ota_firmware_image target)
