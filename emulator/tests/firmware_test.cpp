@@ -180,3 +180,28 @@ TEST(PortSelfTest, TheCrcUnitGivesTheZlibCrc32AndMpeg2) {
   EXPECT_EQ(printed("mpeg2 words"), hex(mpeg2));
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
+
+// The port's internal flash driver keeps the ota::Flash contract on the board's FLASH controller:
+// true only when the flash reads back as asked. 0xFFFF is never programmed, only checked, so
+// writing it over data must fail (the core no longer reads back after the port).
+TEST(PortSelfTest, TheInternalFlashDriverVerifiesWhatItWrites) {
+  bluepill::Board b;
+  b.load_image(image("internal", "bootloader.elf"));
+  b.load_image(image("internal", "port-selftest.elf"));
+  b.power_on();
+  ASSERT_EQ(b.run_until_output("selftest done", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+  auto printed = [&](const std::string& name) {
+    const auto at = b.uart_output().find(name + "=");
+    return at == std::string::npos ? std::string("(missing)") : b.uart_output().substr(at + name.size() + 1, 8);
+  };
+  EXPECT_EQ(printed("flash erase"), "00000001");
+  EXPECT_EQ(printed("flash write"), "00000001");
+  EXPECT_EQ(printed("flash ffff over data"), "00000000");
+  EXPECT_EQ(printed("flash ffff over erased"), "00000001");
+  EXPECT_EQ(printed("flash zeros over data"), "00000001");
+  EXPECT_EQ(printed("flash odd length"), "00000001");
+  EXPECT_EQ(printed("flash odd word"), "ff563412");  // little-endian: 12 34 56 FF
+  EXPECT_EQ(printed("flash below limit"), "00000000");
+  EXPECT_EQ(printed("flash unaligned"), "00000000");
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}

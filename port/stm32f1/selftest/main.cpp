@@ -1,12 +1,13 @@
 // The port's drivers on their own, for the emulated board: an image (at the application address,
 // started by the bootloader) that exercises what neither the bootloader nor the example
-// application uses, and prints results that emulator/tests/firmware_test.cpp checks against
-// values computed on the host. One line per result, then "selftest done".
+// application uses, or uses only on paths a normal update never takes, and prints results that
+// emulator/tests/firmware_test.cpp checks. One line per result, then "selftest done".
 #include <cstdint>
 
 #include "stm32f1/clock.hpp"
 #include "stm32f1/cpu.hpp"
 #include "stm32f1/crc.hpp"
+#include "stm32f1/internal_flash.hpp"
 #include "stm32f1/usart1.hpp"
 
 using namespace stm32f1;
@@ -35,6 +36,26 @@ int main() {
   print("crc32 empty", crc::crc32(kCheck, 0));
   static constexpr std::uint32_t kWords[] = {0x12345678, 0x9ABCDEF0};
   print("mpeg2 words", crc::mpeg2(kWords, 2));
+
+  // The internal flash driver's verification (the ota::Flash contract), on the board's FLASH
+  // controller, in the first staging page. Each line prints 1 (true) or 0 (false).
+  InternalFlash flash(ota::kInternalLayout.staging.base);
+  const std::uint32_t page = ota::kInternalLayout.staging.base;
+  const std::uint8_t data[4] = {0x12, 0x34, 0x56, 0x78};
+  const std::uint8_t ones[2] = {0xFF, 0xFF};
+  const std::uint8_t zeros[2] = {0x00, 0x00};
+  print("flash erase", flash.erase(page));
+  print("flash write", flash.write(page, data, 4));
+  print("flash ffff over data", flash.write(page, ones, 2));     // must fail: not erased
+  print("flash ffff over erased", flash.write(page + 8, ones, 2));
+  print("flash zeros over data", flash.write(page, zeros, 2));   // 0x0000 over anything
+  print("flash odd length", flash.write(page + 16, data, 3));    // 12 34 56 FF
+  std::uint32_t word = 0;
+  flash.read(page + 16, &word, 4);
+  print("flash odd word", word);
+  print("flash below limit", flash.write(page - ota::kFlashPage, data, 2));  // refused
+  print("flash unaligned", flash.write(page + 1, data, 2));                  // refused
+
   usart1::write("selftest done\n");
   usart1::flush();
   for (;;) cpu::wait_for_interrupt();

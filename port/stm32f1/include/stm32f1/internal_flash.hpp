@@ -19,7 +19,8 @@ class InternalFlash final : public ota::Flash {
         writable_from_(writable_from) {}
 
   bool read(std::uint32_t addr, void* dst, std::size_t len) override;
-  // Half-words equal to 0xFFFF are skipped (already erased); an odd tail is padded with 0xFF.
+  // Half-words equal to 0xFFFF are not programmed, only checked to be erased; an odd tail is
+  // padded with 0xFF. Every half-word is read back (the ota::Flash contract).
   bool write(std::uint32_t addr, const void* src, std::size_t len) override;
   bool erase(std::uint32_t addr) override;
 
