@@ -26,7 +26,8 @@ using namespace stm32f1;
 namespace {
 
 constexpr gpio::Pin kLed{gpio::Port::C, 13};
-constexpr std::uint32_t kWatchdogMs = 4000;  // > the longest flash operation of a receive call
+// > the longest flash operation of a receive call, on any chip (iwdg.hpp)
+constexpr iwdg::Setting kWatchdog = iwdg::setting_for(4000);
 
 void banner() {
   static_assert(OTA_APP_VERSION >= 0 && OTA_APP_VERSION <= 9999);
@@ -51,7 +52,7 @@ int main() {
   const clock::Tree clocks = clock::init();
   usart1::init(clocks.pclk2, 115200);
   systick::start(clocks.hclk);
-  iwdg::start(kWatchdogMs);
+  iwdg::start(kWatchdog);
   gpio::configure(kLed, gpio::Mode::output_2mhz);
   gpio::write(kLed, true);  // off
   banner();

@@ -18,14 +18,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// The application padded to the layout's image limit with filler from `seed`: the largest image.
-std::vector<std::uint8_t> padded(const e2e::Firmware& fw, std::uint32_t version, std::uint32_t seed) {
-  auto bytes = fw.app_bin(version);
-  std::mt19937 rng(seed);
-  while (bytes.size() < fw.layout->image_limit) bytes.push_back(static_cast<std::uint8_t>(rng()));
-  return bytes;
-}
-
 // A board whose application area holds `app` (factory programmed), booted to its banner.
 void board_with(bluepill::Board& b, const e2e::Firmware& fw, const std::vector<std::uint8_t>& app) {
   const auto file = std::filesystem::temp_directory_path() / ("ota-bench-" + std::to_string(::getpid()) + ".bin");
@@ -102,7 +94,7 @@ void speed_rows() {
   std::printf("|---|---|---|---|---|---|---|\n");
   for (const char* name : {"internal", "external"}) {
     const e2e::Firmware fw(name);
-    const auto v1 = padded(fw, 1, 1), v2 = padded(fw, 2, 2);
+    const auto v1 = fw.largest_app(1, 1), v2 = fw.largest_app(2, 2);
     for (double lat : {0.0, 150.0})
       for (std::uint8_t win : {std::uint8_t{1}, std::uint8_t{0}}) {
         const Measure m = update(fw, v1, v2, win, lat);
@@ -121,9 +113,9 @@ void install_rows() {
   std::printf("|---|---|---|---|---|---|\n");
   for (const char* name : {"internal", "external"}) {
     const e2e::Firmware fw(name);
-    const auto v1 = padded(fw, 1, 1);
-    const auto v2_all = padded(fw, 2, 2);   // all pages differ (different filler)
-    const auto v2_same = padded(fw, 2, 1);  // same filler: only the code pages differ
+    const auto v1 = fw.largest_app(1, 1);
+    const auto v2_all = fw.largest_app(2, 2);   // all pages differ (different filler)
+    const auto v2_same = fw.largest_app(2, 1);  // same filler: only the code pages differ
     for (const auto* img : {&v2_all, &v2_same}) {
       const int pages = differing_pages(v1, *img);
       const Measure m = update(fw, v1, *img, 0, 0);
@@ -144,8 +136,8 @@ void emulator_rows() {
     const e2e::Firmware fw(name);
     bluepill::Board b;
     const auto t0 = Clock::now();
-    board_with(b, fw, padded(fw, 1, 1));
-    ota::host::Session s(padded(fw, 2, 2), 2);
+    board_with(b, fw, fw.largest_app(1, 1));
+    ota::host::Session s(fw.largest_app(2, 2), 2);
     const auto r = e2e::run(b, s);
     const double wall = seconds_since(t0);
     const double virt = static_cast<double>(b.now_ns()) / 1e9;

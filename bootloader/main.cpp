@@ -1,5 +1,5 @@
 // The bootloader (both layouts; the layout comes with the ota_board_<layout> library).
-//   1. clocks, USART1, banner "boot <layout>"
+//   1. the IWDG if the option bytes started it, clocks, USART1, banner "boot <layout>"
 //   2. ota::Installer::run(): finishes or performs a pending install (see ota/installer.hpp)
 //   3. a valid application: listen briefly for RECOVER (ota/recover.hpp), then stop the
 //      peripherals and jump to it
@@ -11,6 +11,7 @@
 #include "stm32f1/board.hpp"
 #include "stm32f1/clock.hpp"
 #include "stm32f1/cpu.hpp"
+#include "stm32f1/iwdg.hpp"
 #include "stm32f1/systick.hpp"
 #include "stm32f1/usart1.hpp"
 #include "stm32f1/usart1_link.hpp"
@@ -18,6 +19,12 @@
 using namespace stm32f1;
 
 namespace {
+
+// With the hardware watchdog option (WDG_SW = 0) the IWDG runs from reset with ~0.27 s: the
+// bootloader gives itself this much instead, more than its longest step (installing the largest
+// external image on the 8 MHz fallback clock), and feeds it in each loop. A feed of a watchdog
+// that is not running does nothing, so the feeds are unconditional.
+constexpr iwdg::Setting kWatchdog = iwdg::setting_for(15'000);
 
 // Text lines go out before the first frame; the 0x00 that ends them makes a frame decoder on the
 // other side drop them as one bad frame and start clean.
@@ -36,6 +43,7 @@ void say(const char* a, const char* b) {
   ota::UpdateClient client(map, link, info);
   client.boot();
   for (;;) {
+    iwdg::feed();
     std::uint8_t buf[64];
     client.receive(buf, usart1::read(buf, sizeof buf));
     if (client.reset_requested()) {
@@ -64,12 +72,14 @@ bool recovery_requested(const clock::Tree& clocks) {
 }  // namespace
 
 int main() {
+  if (iwdg::started_by_hardware()) iwdg::start(kWatchdog);
   const clock::Tree clocks = clock::init();
   usart1::init(clocks.pclk2, 115200);
   const ota::FlashMap& map = board::flash_map(clocks, board::Access::install);
   say("boot ", map.layout.name);
 
   ota::Installer installer(map);
+  iwdg::feed();  // the install has the whole timeout; the recovery loop feeds on every pass
   const ota::Installer::Result r = installer.run();
   if (r != ota::Installer::Result::nothing) say("install: ", ota::to_string(r));
   if (installer.app_valid() && !recovery_requested(clocks)) {

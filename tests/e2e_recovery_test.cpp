@@ -178,6 +178,34 @@ TEST_P(Recovery, ACrystalThatDiesWhileRunningIsSurvivedOnTheHsi) {
   }
 }
 
+// A device whose option bytes select the hardware watchdog: the IWDG runs from every reset with
+// about 0.4 s. The largest image (the longest download and install) must go through without a
+// single watchdog reset: the bootloader gives itself a longer timeout and feeds it, the
+// application its own 4 s.
+TEST_P(Recovery, TheHardwareWatchdogOptionDoesNotInterruptTheLargestUpdate) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Config cfg;
+  cfg.hardware_watchdog = true;
+  bluepill::Board b(cfg);
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output() << b.diagnostics().error_text();
+  const auto v2 = fw.largest_app(2, 2);
+  ota::host::Session s(v2, 2);
+  const auto r = e2e::run(b, s);
+  ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+  EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, v2));
+  std::size_t watchdog_resets = 0;
+  for (const auto& d : b.diagnostics().all()) watchdog_resets += d.text.find("watchdog reset") != std::string::npos;
+  EXPECT_EQ(watchdog_resets, 0u);
+  // The bootloader's recovery mode waits for a server far longer than 0.4 s.
+  bluepill::Board idle(cfg);
+  idle.load_image(fw.bootloader_elf());
+  idle.power_on();
+  ASSERT_EQ(idle.run_for_us(3e6).stop, bluepill::Stop::limit) << idle.diagnostics().error_text();
+  EXPECT_EQ(idle.resets(), 0u) << idle.uart_output();
+}
+
 // The board's own check behind WithoutACrystalEverythingRunsOnTheHsi: a USART1 rate that the far
 // end does not use stops the run with an error (here the far end is set to 9600 baud).
 TEST(LinkRate, AUsartAtAnotherRateThanTheFarEndIsAnError) {

@@ -29,7 +29,8 @@ std::uint32_t FlashCtrl::read32(std::uint32_t off) {
     case 0x0C: return sr_ | (busy() ? kBsy : 0);
     case 0x10: return cr_;
     case 0x14: return ar_;
-    case 0x1C: return 0x03FFFFFC;  // OBR: no read-out protection, USER bits set
+    case 0x1C:  // OBR: no read-out protection, USER bits set (WDG_SW clear: hardware watchdog)
+      return chip_.config().hardware_watchdog ? 0x03FFFFF8u : 0x03FFFFFCu;
     case 0x20: return ~chip_.config().write_protect;  // WRPR: 0 = protected
     default: return unmodelled_read(off);
   }

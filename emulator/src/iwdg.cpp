@@ -12,6 +12,11 @@ void Iwdg::reset() {
   rlr_ = 0xFFF;
   pvu_until_ = rvu_until_ = 0;
   chip_.cancel(expiry_);
+  if (chip_.config().hardware_watchdog) {  // started by the option byte, as after 0xCCCC
+    running_ = true;
+    chip_.rcc.force_lsi();
+    reload();
+  }
 }
 
 Cycles Iwdg::period_cycles() const {

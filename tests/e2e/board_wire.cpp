@@ -1,6 +1,7 @@
 #include "board_wire.hpp"
 
 #include <algorithm>
+#include <random>
 #include <stdexcept>
 
 #include "ota/host/image.hpp"
@@ -20,6 +21,13 @@ std::vector<std::uint8_t> Firmware::app_bin(std::uint32_t version) const {
   std::vector<std::uint8_t> bytes;
   if (auto e = ota::host::read_firmware(app_elf(version), layout->app.base, bytes))
     throw std::runtime_error(e.text);
+  return bytes;
+}
+
+std::vector<std::uint8_t> Firmware::largest_app(std::uint32_t version, std::uint32_t seed) const {
+  auto bytes = app_bin(version);
+  std::mt19937 rng(seed);
+  while (bytes.size() < layout->image_limit) bytes.push_back(static_cast<std::uint8_t>(rng()));
   return bytes;
 }
 

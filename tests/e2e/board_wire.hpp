@@ -23,6 +23,9 @@ struct Firmware {
   std::string bootloader_elf() const { return dir + "/bootloader.elf"; }
   std::string app_elf(std::uint32_t version) const;
   std::vector<std::uint8_t> app_bin(std::uint32_t version) const;  // as `ota image` would send it
+  // The application padded to the layout's image limit with filler from `seed`: the largest
+  // image, the longest download and install.
+  std::vector<std::uint8_t> largest_app(std::uint32_t version, std::uint32_t seed) const;
 };
 
 // A factory-fresh board: bootloader + application v1 programmed, powered on, banner printed.

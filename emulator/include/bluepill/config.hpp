@@ -28,6 +28,9 @@ struct Config {
   // Write protection as the option bytes would set it: bit n protects pages 4n..4n+3 (FLASH_WRPR
   // reads the complement). Programming or erasing a protected page sets WRPRTERR (reported).
   std::uint32_t write_protect = 0;
+  // The "hardware watchdog" option (WDG_SW = 0 in the user option byte, FLASH_OBR bit 2): the
+  // IWDG starts by itself at every reset, with its reset values (/4, 0xFFF: 410 ms at 40 kHz).
+  bool hardware_watchdog = false;
   bool strict = true;       // stop at the first error (otherwise: report it and go on)
   double latency_ms = 0;    // one-way latency of the USART1 link, in virtual time
   bool realtime = false;    // pace virtual time to wall-clock time

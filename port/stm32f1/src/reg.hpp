@@ -113,6 +113,9 @@ constexpr std::uint32_t LATENCY_MASK = 7u, LATENCY_2 = 2u, PRFTBE = 1u << 4;
 namespace flash_keyr {  // KEY1 then KEY2 unlock FLASH_CR; a wrong key locks it until reset
 constexpr std::uint32_t KEY1 = 0x45670123u, KEY2 = 0xCDEF89ABu;
 }
+namespace flash_obr {  // FLASH_OBR, the option bytes as loaded at reset (PM0075 §2.5)
+constexpr std::uint32_t WDG_SW = 1u << 2;  // 0: the IWDG starts by itself at every reset
+}
 namespace flash_sr {  // FLASH_SR; PGERR, WRPRTERR and EOP are cleared by writing 1
 constexpr std::uint32_t BSY = 1u << 0, PGERR = 1u << 2, WRPRTERR = 1u << 4, EOP = 1u << 5;
 }
