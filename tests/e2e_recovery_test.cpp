@@ -31,9 +31,10 @@ void expect_recovers(bluepill::Board& b, const e2e::Firmware& fw) {
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
-// Pushes v2 and expects it installed, with no rule of the board broken on the way.
-void expect_upgrade_to_v2(bluepill::Board& b, const e2e::Firmware& fw) {
-  const auto v2 = fw.app_bin(2);
+// Pushes v2 (the example application, or `image`) and expects it installed, with no rule of the
+// board broken on the way.
+void expect_upgrade_to_v2(bluepill::Board& b, const e2e::Firmware& fw, std::vector<std::uint8_t> image = {}) {
+  const auto v2 = image.empty() ? fw.app_bin(2) : image;
   ota::host::Session s(v2, 2);
   const auto r = e2e::run(b, s);
   ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
@@ -189,12 +190,7 @@ TEST_P(Recovery, TheHardwareWatchdogOptionDoesNotInterruptTheLargestUpdate) {
   bluepill::Board b(cfg);
   e2e::factory_fresh(b, fw);
   ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output() << b.diagnostics().error_text();
-  const auto v2 = fw.largest_app(2, 2);
-  ota::host::Session s(v2, 2);
-  const auto r = e2e::run(b, s);
-  ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
-  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
-  EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, v2));
+  expect_upgrade_to_v2(b, fw, fw.largest_app(2, 2));
   std::size_t watchdog_resets = 0;
   for (const auto& d : b.diagnostics().all()) watchdog_resets += d.text.find("watchdog reset") != std::string::npos;
   EXPECT_EQ(watchdog_resets, 0u);
