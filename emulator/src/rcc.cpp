@@ -109,7 +109,7 @@ void Rcc::write32(std::uint32_t off, std::uint32_t v) {
       if (cr_ & kHsion) cr_ |= kHsirdy;
       if ((cr_ & kHseon) && chip_.config().hse && !chip_.board().hse_failed) cr_ |= kHserdy;
       // The PLL locks only on a running source: HSI/2, or HSE (PLLSRC, CFGR bit 16).
-      if ((cr_ & kPllon) && (!(cfgr_ & (1u << 16)) || (cr_ & kHserdy))) cr_ |= kPllrdy;
+      if ((cr_ & kPllon) && (cr_ & ((cfgr_ & kPllsrcHse) ? kHserdy : kHsirdy))) cr_ |= kPllrdy;
       break;
     }
     case 0x04: {
