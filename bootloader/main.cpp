@@ -86,6 +86,7 @@ int main() {
     usart1::flush();
     usart1::deinit();  // the DMA stops; jump_to_image resets the peripherals
     clock::reset();  // the application starts on the reset clock, as after a power-on
+    iwdg::feed();    // and, with the hardware watchdog, with the whole timeout
     cpu::jump_to_image(map.layout.app.base);
   }
   say("recovery", "");

@@ -45,6 +45,8 @@ const char* to_string(Stop s) {
 
 Board::Board(Config cfg) : cfg_(std::move(cfg)), state_(std::make_unique<BoardState>(cfg_.seed)) {
   BoardState& st = *state_;
+  if (cfg_.lsi_hz < 30'000 || cfg_.lsi_hz > 60'000)
+    throw std::runtime_error("lsi_hz " + std::to_string(cfg_.lsi_hz) + " is outside the LSI's 30-60 kHz");
   if (!cfg_.flash_file.empty() && std::filesystem::exists(cfg_.flash_file) && !st.flash.load(cfg_.flash_file))
     throw std::runtime_error(cfg_.flash_file.string() + " is not a 64 KB flash image");
   if (!cfg_.w25q_file.empty() && std::filesystem::exists(cfg_.w25q_file) && !st.w25q.load(cfg_.w25q_file))

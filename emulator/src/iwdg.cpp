@@ -19,9 +19,11 @@ void Iwdg::reset() {
   }
 }
 
+Cycles Iwdg::lsi_period() const { return kTimeHz / chip_.config().lsi_hz; }
+
 Cycles Iwdg::period_cycles() const {
   const std::uint64_t presc = 4u << std::min<std::uint32_t>(pr_, 6);
-  return static_cast<Cycles>((rlr_ + 1) * presc * (kTimeHz / kLsiHz));
+  return static_cast<Cycles>((rlr_ + 1) * presc * lsi_period());
 }
 
 void Iwdg::reload() {
@@ -44,7 +46,7 @@ std::uint32_t Iwdg::read32(std::uint32_t off) {
 }
 
 void Iwdg::write32(std::uint32_t off, std::uint32_t v) {
-  const Cycles update_time = 5 * (kTimeHz / kLsiHz);  // 5 LSI periods
+  const Cycles update_time = 5 * lsi_period();
   switch (off) {
     case 0x00:
       switch (v & 0xFFFF) {

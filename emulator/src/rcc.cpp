@@ -32,7 +32,7 @@ void Rcc::hse_failure() {
   const bool sysclk_on_hse = sws == 1 || (sws == 2 && (cfgr_ & kPllsrcHse));
   if (cr_ & kCsson) {
     cr_ &= ~(kHseon | kCsson);
-    if (pll_on_hse) cr_ &= ~(kPllon | kPllrdy);
+    if (pll_on_hse && sws == 2) cr_ &= ~(kPllon | kPllrdy);  // only a PLL that clocked the system
     if (sysclk_on_hse) cfgr_ &= ~0xFu;  // SW and SWS: HSI
     cir_ |= kCssf;
     chip_.report(Severity::info, "HSE failed: the clock security system switched SYSCLK to HSI and raised the NMI");

@@ -185,6 +185,7 @@ TEST(PortSelfTest, TheCrcUnitGivesTheZlibCrc32AndMpeg2) {
 // true only when the flash reads back as asked. 0xFFFF is never programmed, only checked, so
 // writing it over data must fail (the core no longer reads back after the port).
 TEST(PortSelfTest, TheInternalFlashDriverVerifiesWhatItWrites) {
+  ASSERT_TRUE(std::filesystem::exists(image("internal", "port-selftest.elf"))) << "build the firmware (make firmware)";
   bluepill::Board b;
   b.load_image(image("internal", "bootloader.elf"));
   b.load_image(image("internal", "port-selftest.elf"));

@@ -18,6 +18,7 @@ struct Config {
   std::filesystem::path w25q_file;
   bool w25q = true;  // a W25Q16 on SPI1 (chip select PA4)
   bool hse = true;   // the 8 MHz crystal; false: HSE never gets ready (nor a PLL fed by it)
+  std::uint32_t lsi_hz = 40'000;  // the IWDG's clock: 30-60 kHz on real chips (DS5319 table 24)
   // The far end of USART1 runs at this rate; USART1 set more than 2.5 % away from it (a BRR
   // computed for the wrong clock) is an error: the bytes would be garbled.
   std::uint32_t link_baud = 115200;

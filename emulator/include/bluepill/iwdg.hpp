@@ -14,7 +14,6 @@ class Iwdg final : public WordRegisters {
   explicit Iwdg(Chip& chip) : WordRegisters(chip, "IWDG", 0x40003000, 0x400) {}
   void reset() override;
   bool running() const { return running_; }
-  static constexpr std::uint32_t kLsiHz = 40'000;
 
  protected:
   std::uint32_t read32(std::uint32_t offset) override;
@@ -23,6 +22,7 @@ class Iwdg final : public WordRegisters {
  private:
   void reload();
   Cycles period_cycles() const;
+  Cycles lsi_period() const;  // Config::lsi_hz
   bool running_ = false, unlocked_ = false;
   std::uint32_t pr_ = 0, rlr_ = 0xFFF;
   Cycles pvu_until_ = 0, rvu_until_ = 0;

@@ -40,7 +40,11 @@ bool reset() {
 Tree init() {
   reset();
   Rcc& rcc = RCC();
-  rcc.CR |= rcc_cr::HSEON;
+  // Clock security (RM0008 §7.2.7), armed by hardware as soon as HSE is ready: should the
+  // crystal stop, the core moves to HSI and takes the NMI, whose handler (startup.cpp) resets the
+  // chip; the next start-up finds no HSE and runs on HSI. Without it a dead crystal would stop
+  // the CPU.
+  rcc.CR |= rcc_cr::HSEON | rcc_cr::CSSON;
   if (wait_set(rcc.CR, rcc_cr::HSERDY, rcc_cr::HSERDY)) {
     FLASH().ACR = flash_acr::PRFTBE | flash_acr::LATENCY_2;  // before raising the clock
     rcc.CFGR = rcc_cfgr::PLLSRC_HSE | rcc_cfgr::PLLMUL_X9 | rcc_cfgr::PPRE1_DIV2 |
@@ -48,13 +52,8 @@ Tree init() {
     rcc.CR |= rcc_cr::PLLON;
     if (wait_set(rcc.CR, rcc_cr::PLLRDY, rcc_cr::PLLRDY)) {
       rcc.CFGR = (rcc.CFGR & ~rcc_cfgr::SW_MASK) | rcc_cfgr::SW_PLL;
-      if (wait_set(rcc.CFGR, rcc_cfgr::SWS_MASK, rcc_cfgr::SWS_PLL)) {
-        // Clock security (RM0008 §7.2.7): should the crystal stop, the hardware switches to HSI
-        // and raises the NMI, whose handler (startup.cpp) resets the chip: the next start-up
-        // finds no HSE and runs on HSI. Without it a dead crystal would stop the CPU.
-        rcc.CR |= rcc_cr::CSSON;
+      if (wait_set(rcc.CFGR, rcc_cfgr::SWS_MASK, rcc_cfgr::SWS_PLL))
         return {72'000'000, 36'000'000, 72'000'000, true};
-      }
     }
   }
   reset();  // no crystal (or no PLL lock): run everything at 8 MHz

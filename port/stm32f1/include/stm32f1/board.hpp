@@ -7,6 +7,13 @@
 #include "ota/flash_map.hpp"
 #include "stm32f1/clock.hpp"
 
+// Every file of an image that sees the flash map must see the same one: the board library of the
+// layout brings OTA_FIXED_LAYOUT (core/CMakeLists.txt); a file compiled without it would build
+// the run-time FlashMap into the image beside the compile-time one.
+#ifndef OTA_FIXED_LAYOUT
+#error "stm32f1/board.hpp: link the file's target with ota_board_<layout> (it defines OTA_FIXED_LAYOUT)"
+#endif
+
 namespace stm32f1::board {
 
 // Who uses the map: the bootloader installs (writes the application area); an application only
