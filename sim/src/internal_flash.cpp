@@ -9,9 +9,7 @@ namespace sim {
 using detail::hex;
 
 InternalFlash::InternalFlash(PowerSupply& power)
-    : ota::Flash(ota::FlashGeometry{kBase, kSize, kPage, 2}), power_(power) {
-  mem_.fill(0xFF);
-}
+    : ota::Flash(ota::FlashGeometry{kBase, kSize, kPage, 2}), StoredMemory(kSize), power_(power) {}
 
 std::uint16_t InternalFlash::halfword(std::uint32_t offset) const {
   return static_cast<std::uint16_t>(mem_[offset] | mem_[offset + 1] << 8);  // little-endian
@@ -113,12 +111,6 @@ bool InternalFlash::erase(std::uint32_t addr) {
   if (fate == OpFate::run) return erase_page(addr);
   tear_erase(addr, power_.rng());
   return false;
-}
-
-bool InternalFlash::load(const std::filesystem::path& file) { return detail::load_image(file, mem_); }
-
-bool InternalFlash::save(const std::filesystem::path& file) const {
-  return detail::save_image(file, mem_);
 }
 
 }  // namespace sim

@@ -22,7 +22,7 @@ constexpr std::uint8_t kHighZ = 0xFF;  // what the MCU reads when the chip does 
 }  // namespace
 
 W25qChip::W25qChip(PowerSupply& power, W25qPart part)
-    : power_(power), part_(part), mem_(part.capacity, 0xFF), seen_epoch_(power.epoch()) {}
+    : StoredMemory(part.capacity), power_(power), part_(part), seen_epoch_(power.epoch()) {}
 
 void W25qChip::set_timing(Clock now, W25qTiming timing) {
   sync();
@@ -206,12 +206,6 @@ void W25qChip::tear() {
     mem_[op_addr_ + k] = static_cast<std::uint8_t>(before_[k] ^ (diff & rng()));
   }
   running_ = false;
-}
-
-bool W25qChip::load(const std::filesystem::path& file) { return detail::load_image(file, mem_); }
-
-bool W25qChip::save(const std::filesystem::path& file) const {
-  return detail::save_image(file, mem_);
 }
 
 }  // namespace sim

@@ -26,11 +26,11 @@
 
 #include "ota/flash.hpp"
 #include "sim/power.hpp"
-#include "sim/violations.hpp"
+#include "sim/stored_memory.hpp"
 
 namespace sim {
 
-class InternalFlash final : public ota::Flash {
+class InternalFlash final : public ota::Flash, public StoredMemory {
  public:
   static constexpr std::uint32_t kBase = 0x08000000;
   static constexpr std::uint32_t kSize = 64 * 1024;
@@ -59,15 +59,7 @@ class InternalFlash final : public ota::Flash {
   // Power lost while erasing: each 0 bit of the page randomly becomes 1 or stays 0.
   void tear_erase(std::uint32_t addr, std::mt19937_64& rng);
 
-  std::span<std::uint8_t> bytes() { return mem_; }
-  std::span<const std::uint8_t> bytes() const { return mem_; }
-  // Raw 64 KB image. load() fails (and changes nothing) unless the file is exactly 64 KB.
-  bool load(const std::filesystem::path& file);
-  bool save(const std::filesystem::path& file) const;
-
-  std::uint64_t violations() const { return violations_.count(); }
-  const std::string& last_violation() const { return violations_.last(); }
-  void clear_violations() { violations_.clear(); }
+  // bytes(), load()/save() of the raw 64 KB image, violations(): StoredMemory.
 
  private:
   std::uint16_t halfword(std::uint32_t offset) const;
@@ -75,8 +67,6 @@ class InternalFlash final : public ota::Flash {
   Program check_program(std::uint32_t addr, std::uint16_t value);
 
   PowerSupply& power_;
-  std::array<std::uint8_t, kSize> mem_;
-  Violations violations_;
 };
 
 }  // namespace sim

@@ -42,6 +42,7 @@
 
 #include "ota/spi.hpp"
 #include "sim/power.hpp"
+#include "sim/stored_memory.hpp"
 #include "sim/violations.hpp"
 
 namespace sim {
@@ -62,7 +63,7 @@ struct W25qTiming {
 inline constexpr W25qTiming kW25qTypical{700'000, 45'000'000};
 inline constexpr W25qTiming kW25qMax{3'000'000, 400'000'000};
 
-class W25qChip final : public ota::SpiBus {
+class W25qChip final : public ota::SpiBus, public StoredMemory {
  public:
   static constexpr std::uint32_t kPageSize = 256;
   static constexpr std::uint32_t kSectorSize = 4096;
@@ -86,15 +87,7 @@ class W25qChip final : public ota::SpiBus {
   bool busy() { return (status() & 0x01) != 0; }
 
   const W25qPart& part() const { return part_; }
-  std::span<std::uint8_t> bytes() { return mem_; }
-  std::span<const std::uint8_t> bytes() const { return mem_; }
-  // Raw image of the whole chip. load() fails (and changes nothing) unless the size matches.
-  bool load(const std::filesystem::path& file);
-  bool save(const std::filesystem::path& file) const;
-
-  std::uint64_t violations() const { return violations_.count(); }
-  const std::string& last_violation() const { return violations_.last(); }
-  void clear_violations() { violations_.clear(); }
+  // bytes(), load()/save() of the raw image of the whole chip, violations(): StoredMemory.
 
  private:
   std::uint8_t shift(std::uint8_t in);  // one byte on the bus while selected
@@ -108,8 +101,6 @@ class W25qChip final : public ota::SpiBus {
 
   PowerSupply& power_;
   W25qPart part_;
-  std::vector<std::uint8_t> mem_;
-  Violations violations_;
   Clock now_;
   W25qTiming timing_{};
   std::uint64_t seen_epoch_;
