@@ -123,6 +123,49 @@ TEST_P(UpdateTest, DeviceInRecoveryTakesAnImage) {
   EXPECT_EQ(blank.running_version(), 2u);
 }
 
+// Wear: the flag area and the journal are erased on every update, so they bound the device's
+// life (STM32F103 flash: 10,000 erase cycles per page, DS5319; W25Q: 100,000 per sector). Per
+// update in the steady state: flag area 2 erases (OTA-START is written over the area the last
+// report cleared; the move to OTA-SUCCESS; the clear after the report), journal 2 (begin,
+// clear), every other unit at most 1. docs/design.md turns this into a number of updates.
+TEST_P(UpdateTest, EachUpdateErasesFlagsAndJournalTwiceAndOtherUnitsOnce) {
+  auto medium_erases = [&](const ota::Region& r, std::uint32_t offset) -> std::uint32_t {
+    return r.medium == ota::Medium::internal ? dev.internal().erases(r.base + offset - ota::kFlashBase)
+                                             : dev.chip().erases(r.base + offset);
+  };
+  auto snapshot = [&](const ota::Region& r) {
+    std::vector<std::uint32_t> counts;
+    for (std::uint32_t off = 0; off < r.size; off += ota::unit_of(r)) counts.push_back(medium_erases(r, off));
+    return counts;
+  };
+  // One update first, so that the next one starts from the steady state (a report cleared).
+  Session first(v2, 2);
+  sim::run_session(dev, first);
+  ASSERT_EQ(first.outcome(), Outcome::upgraded) << first.detail();
+  const auto v3 = sim::make_app_image(L, 3, L.image_limit);
+  const std::vector<const ota::Region*> regions = {&L.app, &L.staging, &L.flags};
+  std::vector<std::vector<std::uint32_t>> before;
+  for (const ota::Region* r : regions) before.push_back(snapshot(*r));
+  Session second(v3, 3);
+  sim::run_session(dev, second);
+  ASSERT_EQ(second.outcome(), Outcome::upgraded) << second.detail();
+  const ota::Region journal = L.journal();
+  for (std::size_t i = 0; i < regions.size(); ++i) {
+    const auto after = snapshot(*regions[i]);
+    const std::uint32_t unit = ota::unit_of(*regions[i]);
+    for (std::size_t u = 0; u < after.size(); ++u) {
+      const std::uint32_t addr = regions[i]->base + static_cast<std::uint32_t>(u) * unit;
+      const std::uint32_t n = after[u] - before[i][u];
+      const std::uint32_t limit = regions[i] == &L.flags || addr == journal.base ? 2 : 1;
+      EXPECT_LE(n, limit) << std::hex << "unit at 0x" << addr;
+      if (regions[i] == &L.flags) {
+        EXPECT_GE(n, 1u) << "the flag area is erased by an update";
+      }
+    }
+  }
+  expect_runs(v3, 3);
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, UpdateTest,
                          ::testing::Values(&ota::kInternalLayout, &ota::kExternalLayout),
                          test::LayoutName());

@@ -9,7 +9,7 @@ namespace sim {
 using detail::hex;
 
 InternalFlash::InternalFlash(PowerSupply& power)
-    : ota::Flash(ota::FlashGeometry{kBase, kSize, kPage, 2}), StoredMemory(kSize), power_(power) {}
+    : ota::Flash(ota::FlashGeometry{kBase, kSize, kPage, 2}), StoredMemory(kSize, kPage), power_(power) {}
 
 std::uint16_t InternalFlash::halfword(std::uint32_t offset) const {
   return static_cast<std::uint16_t>(mem_[offset] | mem_[offset + 1] << 8);  // little-endian
@@ -53,6 +53,7 @@ bool InternalFlash::erase_page(std::uint32_t addr) {
     return false;
   }
   std::memset(&mem_[addr - kBase], 0xFF, kPage);
+  count_erase(addr - kBase);
   return true;
 }
 
@@ -62,6 +63,7 @@ void InternalFlash::tear_erase(std::uint32_t addr, std::mt19937_64& rng) {
     return;
   }
   for (std::uint32_t i = 0; i < kPage; ++i) mem_[addr - kBase + i] |= static_cast<std::uint8_t>(rng());
+  count_erase(addr - kBase);
 }
 
 bool InternalFlash::read(std::uint32_t addr, void* dst, std::size_t len) {

@@ -22,7 +22,7 @@ constexpr std::uint8_t kHighZ = 0xFF;  // what the MCU reads when the chip does 
 }  // namespace
 
 W25qChip::W25qChip(PowerSupply& power, W25qPart part)
-    : StoredMemory(part.capacity), power_(power), part_(part), seen_epoch_(power.epoch()) {}
+    : StoredMemory(part.capacity, kSectorSize), power_(power), part_(part), seen_epoch_(power.epoch()) {}
 
 void W25qChip::set_timing(Clock now, W25qTiming timing) {
   sync();
@@ -186,6 +186,7 @@ void W25qChip::execute(std::uint32_t addr, std::uint32_t len, const std::uint8_t
   }
   op_addr_ = addr;
   op_len_ = len;
+  if (target == nullptr) count_erase(addr);
   for (std::uint32_t k = 0; k < len; ++k) mem_[addr + k] = target != nullptr ? target[k] : 0xFF;
   if (fate == OpFate::tear) {
     tear();
