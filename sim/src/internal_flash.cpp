@@ -1,7 +1,6 @@
 #include "sim/internal_flash.hpp"
 
 #include <cstring>
-#include <vector>
 
 #include "util.hpp"
 
@@ -87,22 +86,21 @@ bool InternalFlash::write(std::uint32_t addr, const void* src, std::size_t len) 
     return false;
   }
   // An odd last byte is programmed as a half-word padded with 0xFF (the ota::Flash contract).
-  std::vector<std::uint8_t> padded(static_cast<const std::uint8_t*>(src),
-                                   static_cast<const std::uint8_t*>(src) + len);
-  if (len % 2 != 0) padded.push_back(0xFF);
-  const std::uint8_t* p = padded.data();
-  const std::size_t n = padded.size() / 2;
+  const auto* p = static_cast<const std::uint8_t*>(src);
+  auto halfword_at = [&](std::size_t i) {
+    const std::uint8_t hi = 2 * i + 1 < len ? p[2 * i + 1] : 0xFF;
+    return static_cast<std::uint16_t>(p[2 * i] | hi << 8);
+  };
+  const std::size_t n = (len + 1) / 2;
   std::size_t whole = n;
   if (fate == OpFate::tear) {
     if (n == 0) return false;
     whole = std::uniform_int_distribution<std::size_t>(0, n - 1)(power_.rng());
   }
-  for (std::size_t i = 0; i < whole; ++i) {
-    const auto value = static_cast<std::uint16_t>(p[2 * i] | p[2 * i + 1] << 8);
-    if (program_halfword(addr + static_cast<std::uint32_t>(2 * i), value) != Program::ok) return false;
-  }
+  for (std::size_t i = 0; i < whole; ++i)
+    if (program_halfword(addr + static_cast<std::uint32_t>(2 * i), halfword_at(i)) != Program::ok) return false;
   if (fate == OpFate::run) return true;
-  const auto value = static_cast<std::uint16_t>(p[2 * whole] | p[2 * whole + 1] << 8);
+  const std::uint16_t value = halfword_at(whole);
   tear_program(addr + static_cast<std::uint32_t>(2 * whole), value, power_.rng());
   return false;
 }
