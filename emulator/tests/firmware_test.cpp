@@ -145,22 +145,30 @@ TEST(Images, IntelHexRecords) {
 
 }  // namespace
 
-// The port's CRC unit driver (port/stm32f1/src/crc.cpp), which no shipped image uses: the
-// self-test image prints what it computes on the board's CRC unit, and the host checks it against
-// the core's software CRC-32 and an MSB-first CRC-32/MPEG-2 written here.
-TEST(PortSelfTest, TheCrcUnitGivesTheZlibCrc32AndMpeg2) {
-  const std::string elf = image("internal", "port-selftest.elf");
-  ASSERT_TRUE(std::filesystem::exists(elf)) << elf << " missing: build the firmware (make firmware)";
-  bluepill::Board b;
-  b.load_image(image("internal", "bootloader.elf"));
-  b.load_image(elf);
-  b.power_on();
-  ASSERT_EQ(b.run_until_output("selftest done", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
-  auto printed = [&](const std::string& name) {
+// The port's self-test image (port/stm32f1/selftest), started by the bootloader like an
+// application, runs to its "selftest done" line; printed(name) is the 8 hex digits it printed
+// after "name=".
+class PortSelfTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string elf = image("internal", "port-selftest.elf");
+    ASSERT_TRUE(std::filesystem::exists(elf)) << elf << " missing: build the firmware (make firmware)";
+    b.load_image(image("internal", "bootloader.elf"));
+    b.load_image(elf);
+    b.power_on();
+    ASSERT_EQ(b.run_until_output("selftest done", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+  }
+  void TearDown() override { EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text(); }
+  std::string printed(const std::string& name) const {
     const auto at = b.uart_output().find(name + "=");
-    if (at == std::string::npos) return std::string("(missing)");
-    return b.uart_output().substr(at + name.size() + 1, 8);
-  };
+    return at == std::string::npos ? std::string("(missing)") : b.uart_output().substr(at + name.size() + 1, 8);
+  }
+  bluepill::Board b;
+};
+
+// The CRC unit driver (port/stm32f1/src/crc.cpp), which no shipped image uses, on the board's CRC
+// unit, against the core's software CRC-32 and an MSB-first CRC-32/MPEG-2 written here.
+TEST_F(PortSelfTest, TheCrcUnitGivesTheZlibCrc32AndMpeg2) {
   auto hex = [](std::uint32_t v) {
     char buf[9];
     std::snprintf(buf, sizeof buf, "%08x", v);
@@ -178,23 +186,12 @@ TEST(PortSelfTest, TheCrcUnitGivesTheZlibCrc32AndMpeg2) {
       for (int bit = 0; bit < 8; ++bit) mpeg2 = (mpeg2 << 1) ^ ((mpeg2 & 0x80000000u) ? 0x04C11DB7u : 0u);
     }
   EXPECT_EQ(printed("mpeg2 words"), hex(mpeg2));
-  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
 // The port's internal flash driver keeps the ota::Flash contract on the board's FLASH controller:
 // true only when the flash reads back as asked. 0xFFFF is never programmed, only checked, so
 // writing it over data must fail (the core no longer reads back after the port).
-TEST(PortSelfTest, TheInternalFlashDriverVerifiesWhatItWrites) {
-  ASSERT_TRUE(std::filesystem::exists(image("internal", "port-selftest.elf"))) << "build the firmware (make firmware)";
-  bluepill::Board b;
-  b.load_image(image("internal", "bootloader.elf"));
-  b.load_image(image("internal", "port-selftest.elf"));
-  b.power_on();
-  ASSERT_EQ(b.run_until_output("selftest done", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
-  auto printed = [&](const std::string& name) {
-    const auto at = b.uart_output().find(name + "=");
-    return at == std::string::npos ? std::string("(missing)") : b.uart_output().substr(at + name.size() + 1, 8);
-  };
+TEST_F(PortSelfTest, TheInternalFlashDriverVerifiesWhatItWrites) {
   EXPECT_EQ(printed("flash erase"), "00000001");
   EXPECT_EQ(printed("flash write"), "00000001");
   EXPECT_EQ(printed("flash ffff over data"), "00000000");
@@ -204,5 +201,4 @@ TEST(PortSelfTest, TheInternalFlashDriverVerifiesWhatItWrites) {
   EXPECT_EQ(printed("flash odd word"), "ff563412");  // little-endian: 12 34 56 FF
   EXPECT_EQ(printed("flash below limit"), "00000000");
   EXPECT_EQ(printed("flash unaligned"), "00000000");
-  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
