@@ -37,7 +37,7 @@ Cycles Usart::frame_cycles() const {
 
 bool Usart::receiver_on() const { return (cr1_ & kUe) && (cr1_ & kRe) && brr_ != 0; }
 
-void Usart::check_pins(bool tx) {
+void Usart::check_link(bool tx) {
   const std::uint64_t want = chip_.config().link_baud, got = baud();
   if (!warned_baud_ && want != 0 && (got * 1000 < want * 975 || got * 1000 > want * 1025)) {
     warned_baud_ = true;
@@ -137,7 +137,7 @@ void Usart::start_frame(Cycles at) {
   shifting_ = true;
   sr_ |= kTxe;
   sr_ &= ~kTc;
-  check_pins(true);
+  check_link(true);
   tx_event_ = chip_.at(at + frame_cycles(), [this](Cycles when) { frame_done(when); });
   update_irq();
   update_dma();
@@ -154,7 +154,7 @@ void Usart::frame_done(Cycles when) {
 
 bool Usart::receive(std::uint8_t byte, Cycles when) {
   if (!receiver_on()) return false;
-  check_pins(false);
+  check_link(false);
   if (sr_ & kRxne) {
     sr_ |= kOre;
     warning("USART1 overrun: a byte arrived while RXNE was still set; it is lost (ORE set)");

@@ -1,5 +1,7 @@
 // Little-endian field access for wire and flash formats. Every multi-byte field the project
-// stores or sends is little-endian, read and written through these, never through a cast.
+// stores or sends is little-endian, read and written through these, never through a cast; the
+// exceptions are the structs whose memory layout is their wire layout (Hello, Start, the
+// journal record), copied whole under static_asserts on their offsets and on the byte order.
 #pragma once
 
 #include <cstdint>

@@ -44,7 +44,7 @@ class Usart final : public WordRegisters {
   void frame_done(Cycles when);
   void update_irq();
   void update_dma();
-  void check_pins(bool tx);
+  void check_link(bool tx);  // the rate against the far end's, the TX/RX pin modes (each reported once)
 
   std::uint32_t sr_ = 0, brr_ = 0, cr1_ = 0, cr2_ = 0, cr3_ = 0, gtpr_ = 0;
   std::uint8_t tdr_ = 0, shift_ = 0, rdr_ = 0;
