@@ -4,7 +4,8 @@
 //   3. a valid application: listen briefly for RECOVER (ota/recover.hpp), then stop the
 //      peripherals and jump to it
 //   4. otherwise recovery: the OTA client over USART1 takes an image into staging, then resets,
-//      and the next boot installs it. The device is never left without a way to be updated.
+//      and the next boot installs it. The device is never left without a way to be updated: after
+//      a failed install too (the client reports it and takes the image again, ota/client.hpp).
 #include "ota/client.hpp"
 #include "ota/installer.hpp"
 #include "ota/recover.hpp"
@@ -53,8 +54,9 @@ void say(const char* a, const char* b) {
   }
 }
 
-// Listens kRecoverWindowMs for RECOVER (ota/recover.hpp). The bytes stay in the ring, so a
-// recovery client started afterwards still sees the frames that followed.
+// Listens kRecoverWindowMs for RECOVER (ota/recover.hpp). The bytes read here are consumed; the
+// server keeps sending RECOVER and HELLO_REQ until the recovery client answers, so nothing it
+// needs is lost.
 bool recovery_requested(const clock::Tree& clocks) {
   ota::RecoverWatch watch;
   systick::start(clocks.hclk);

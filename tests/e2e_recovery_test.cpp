@@ -148,6 +148,32 @@ TEST_P(Recovery, WriteProtectedBootloaderPagesDoNotGetInTheWay) {
   expect_upgrade_to_v2(b, fw);
 }
 
+// A flash operation of the install fails (pages 8-11 write-protected: any flash fault would do).
+// The half-copied application is not started; the bootloader's recovery client tells the server
+// that the install failed (the push ends with a clear reason) and, unlike an application with an
+// install pending, takes the image again: once the fault is gone a second push installs it,
+// without a power cycle.
+TEST_P(Recovery, AFailedInstallIsReportedAndTheNextPushInstalls) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Config cfg;
+  cfg.strict = false;  // the board reports the WRPRTERR as an error: that is the fault
+  bluepill::Board b(cfg);
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  b.set_write_protect(0b100);
+  ota::host::Session first(fw.app_bin(2), 2);
+  ASSERT_NE(e2e::run(b, first).stop, bluepill::Stop::error);
+  EXPECT_EQ(first.outcome(), ota::host::Outcome::upgrade_failed) << first.detail();
+  EXPECT_NE(first.detail().find("could not install"), std::string::npos) << first.detail();
+  EXPECT_NE(b.uart_output().find("install: flash failure"), std::string::npos) << b.uart_output();
+  EXPECT_EQ(b.uart_output().find("app v2"), std::string::npos) << "the half-copied v2 was started";
+
+  b.set_write_protect(0);
+  b.diagnostics().clear();
+  expect_upgrade_to_v2(b, fw);
+  EXPECT_NE(b.uart_output().find("app v2 "), std::string::npos) << b.uart_output();
+}
+
 // The crystal dies while the device runs. The clock security system moves the core to HSI and
 // raises the NMI, whose handler resets the chip; the next start-up finds no HSE and runs on HSI
 // at the right baud rate. Without CSS the core would stop: the application only after its

@@ -2,7 +2,10 @@
 // what it skips, and how it finishes an install cut after the copy.
 #include <gtest/gtest.h>
 
+#include <utility>
+
 #include "ota/bytes.hpp"
+#include "ota/client.hpp"
 #include "ota/crc.hpp"
 #include "ota/installer.hpp"
 #include "sim/device.hpp"
@@ -93,9 +96,53 @@ TEST_P(InstallerTest, IdenticalPagesAreNotRewritten) {
   const std::uint64_t ops_before = parts.power.count();
   EXPECT_EQ(ota::Installer(parts.map).run(), ota::Installer::Result::installed);
   EXPECT_TRUE(app_is(v2));
-  // One page erase + its programs (128-byte chunks of a 1 KB page) + marker + flag move + journal.
+  // The page that differs and the vector table page (always rewritten, last): an erase and eight
+  // programs (128-byte chunks of a 1 KB page) each, the vector table's own program, + marker +
+  // flag move + journal.
   const std::uint64_t ops = parts.power.count() - ops_before;
-  EXPECT_LE(ops, 1u + 8u + 1u + 2u + 1u);
+  EXPECT_LE(ops, 2 * (1u + 8u) + 1u + 1u + 2u + 1u);
+}
+
+TEST_P(InstallerTest, ACopyCutBeforeItsMarkerIsNotRedone) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  std::copy(v2.begin(), v2.end(), parts.region(L.app).begin());  // copied, marker not yet set
+  const std::uint64_t ops_before = parts.power.count();
+  EXPECT_EQ(ota::Installer(parts.map).run(), ota::Installer::Result::installed);
+  EXPECT_TRUE(app_is(v2));
+  EXPECT_LE(parts.power.count() - ops_before, 1u + 2u + 1u);  // marker, flag move, journal
+}
+
+// Whatever becomes of the flag and the staged image after a cut inside the copy (a refusal, a dead
+// W25Q, a torn flag area), a half-copied application must never be started: the vector table is
+// erased first and written last.
+TEST_P(InstallerTest, AHalfCopiedApplicationIsNeverValid) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  std::uint64_t cuts = 0;
+  for (std::uint64_t k = 0;; ++k) {
+    test::Parts p{L};
+    std::copy(v1.begin(), v1.end(), p.region(L.app).begin());
+    std::copy(v2.begin(), v2.end(), p.region(L.staging).begin());
+    ota::Journal j{p.map};
+    const auto n = static_cast<std::uint32_t>(v2.size());
+    ASSERT_TRUE(j.begin({n, ota::crc32(v2.data(), n), 2, 256, static_cast<std::uint16_t>(ota::packet_count_for(n, 256))}));
+    for (std::uint32_t u = 0; u < j.units_for(n); ++u) ASSERT_TRUE(j.mark_unit_done(u));
+    ASSERT_TRUE(ota::FlagStore(p.map).set(ota::Flag::start));
+    p.power.plan_cut(p.power.count() + k, sim::CutMode::torn);
+    const auto r = ota::Installer(p.map).run();
+    if (!p.power.dead()) {
+      ASSERT_EQ(r, ota::Installer::Result::installed);
+      break;
+    }
+    ++cuts;
+    p.power.power_on();
+    ASSERT_TRUE(ota::FlagStore(p.map).clear());  // the pending install is forgotten
+    ASSERT_TRUE(j.clear());
+    auto app = p.region(L.app);
+    const bool whole = std::equal(v1.begin(), v1.end(), app.begin()) || std::equal(v2.begin(), v2.end(), app.begin());
+    EXPECT_TRUE(whole || !ota::Installer(p.map).app_valid()) << "cut inside operation " << k;
+  }
+  EXPECT_GE(cuts, 20u * 8u);  // at least every program of the copy's 20 pages was cut once
 }
 
 TEST_P(InstallerTest, RollsForwardWhenTheCopyWasMarkedInstalled) {
@@ -120,6 +167,106 @@ TEST_P(InstallerTest, PendingInstallIsNotValidToJumpTo) {
   ASSERT_TRUE(flags.set(ota::Flag::start));
   EXPECT_FALSE(ota::Installer(parts.map).app_valid());
 }
+
+// A flash part with faults that come and go (not power cuts): reads of one range fail, or the
+// erase of one address.
+struct Faulty final : ota::Flash {
+  explicit Faulty(ota::Flash& f) : ota::Flash(f.geometry()), inner(f) {}
+  ota::Flash& inner;
+  ota::Region unreadable{ota::Medium::internal, 0, 0};
+  std::uint32_t bad_erase = 0xFFFFFFFF;
+  bool read(std::uint32_t a, void* d, std::size_t n) override {
+    if (a < unreadable.base + unreadable.size && a + n > unreadable.base) return false;
+    return inner.read(a, d, n);
+  }
+  bool write(std::uint32_t a, const void* src, std::size_t n) override { return inner.write(a, src, n); }
+  bool erase(std::uint32_t a) override { return a != bad_erase && inner.erase(a); }
+};
+
+class InstallerFaultTest : public InstallerTest {
+ protected:
+  Faulty internal{parts.internal};
+  Faulty external{parts.external};
+  ota::FlashMap faulty{L, internal, &external};
+  Faulty& staging_part() { return L.staging.medium == ota::Medium::internal ? internal : external; }
+};
+
+// A read error is no verdict on the staged image: it is kept, and the next boot installs it.
+TEST_P(InstallerFaultTest, UnreadableStagingIsRetriedNotRefused) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  staging_part().unreadable = ota::Region{L.staging.medium, L.staging.base + 4096, 16};
+  ota::Installer inst(faulty);
+  EXPECT_EQ(inst.run(), ota::Installer::Result::failed);
+  EXPECT_EQ(flags.read(), ota::Flag::start);
+  ota::JournalRecord r;
+  EXPECT_TRUE(journal.read(r));
+  EXPECT_TRUE(app_is(v1));
+  staging_part().unreadable = {};
+  EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::installed);
+  EXPECT_TRUE(app_is(v2));
+}
+
+// Frames to and from an update client, for the recovery test below.
+struct Wire final : ota::Link {
+  std::vector<std::uint8_t> out;
+  void send(const std::uint8_t* b, std::size_t n) override { out.insert(out.end(), b, b + n); }
+  template <class Msg>
+  Msg reply() {
+    ota::FrameDecoderBuffer<64> dec;
+    Msg m{};
+    bool found = false;
+    for (std::uint8_t b : std::exchange(out, {}))
+      if (dec.feed(b) == ota::FrameDecoder::Event::frame) found = ota::decode(dec.frame(), m);
+    EXPECT_TRUE(found);
+    return m;
+  }
+};
+
+// An install that fails on a flash operation: the application is not started (its vector table
+// is gone), the bootloader's recovery client says why and takes the image again instead of
+// answering "busy" forever, and once the fault is gone the next boot installs it.
+TEST_P(InstallerFaultTest, AFailedInstallLeavesARecoveryThatTakesTheImageAgain) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  internal.bad_erase = L.app.base + 4 * ota::kFlashPage;
+  ota::Installer inst(faulty);
+  ASSERT_EQ(inst.run(), ota::Installer::Result::failed);
+  EXPECT_FALSE(inst.app_valid());
+  EXPECT_EQ(flags.read(), ota::Flag::start);
+
+  Wire wire;
+  ota::DeviceInfo info;
+  info.role = ota::Role::recovery;
+  ota::UpdateClient client(faulty, wire, info);
+  client.boot();
+  EXPECT_EQ(wire.reply<ota::Hello>().report, ota::Report::install_failed);
+  ota::Start s;
+  s.image_size = static_cast<std::uint32_t>(v2.size());
+  s.image_crc = ota::crc32(v2.data(), v2.size());
+  s.image_version = 2;
+  s.packet_size = 256;
+  s.packet_count = static_cast<std::uint16_t>(ota::packet_count_for(s.image_size, 256));
+  s.initial_sp = ota::get_u32(v2.data());
+  s.reset_vector = ota::get_u32(v2.data() + 4);
+  std::uint8_t p[ota::Start::kSize];
+  ota::encode(s, p);
+  std::uint8_t frame[64];
+  client.receive(frame, ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::start), p, sizeof p, frame, sizeof frame));
+  // The staged image is whole: the download resumes after its last packet and ends at once.
+  EXPECT_EQ(wire.reply<ota::Result>().status, ota::Status::ok);
+  EXPECT_TRUE(client.reset_requested());
+
+  internal.bad_erase = 0xFFFFFFFF;
+  ota::Installer again(faulty);
+  EXPECT_EQ(again.run(), ota::Installer::Result::installed);
+  EXPECT_TRUE(again.app_valid());
+  EXPECT_TRUE(app_is(v2));
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, InstallerFaultTest,
+                         ::testing::Values(&ota::kInternalLayout, &ota::kExternalLayout),
+                         test::LayoutName());
 
 INSTANTIATE_TEST_SUITE_P(Layouts, InstallerTest,
                          ::testing::Values(&ota::kInternalLayout, &ota::kExternalLayout),

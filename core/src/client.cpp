@@ -57,7 +57,8 @@ void UpdateClient::on_start(const Start& s) {
                           s.packet_count};
   const std::uint32_t write_size = map_.device(l.staging).geometry().write_size;
   Status st = Status::ok;
-  if (reset_requested_ || flags_.read() == Flag::start || (active_ && !(rec == session_)))
+  if (reset_requested_ || (flags_.read() == Flag::start && !install_failed()) ||
+      (active_ && !(rec == session_)))
     st = Status::busy;
   else if (s.image_size > l.image_limit)
     st = Status::too_large;
@@ -186,8 +187,9 @@ void UpdateClient::send_hello() {
   h.staging_capacity = map_.layout.image_limit;
   const Flag f = flags_.read();
   h.report = f == Flag::success ? Report::upgrade_ok
-             : f == Flag::start ? Report::download_ok
-                                : Report::none;
+             : f != Flag::start ? Report::none
+             : install_failed() ? Report::install_failed
+                                : Report::download_ok;
   JournalRecord rec;
   if (active_) {
     h.session_crc = session_.image_crc;

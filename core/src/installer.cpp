@@ -6,6 +6,7 @@ namespace ota {
 
 namespace {
 constexpr std::uint32_t kChunk = 128;
+constexpr std::uint32_t kVectorTable = 8;  // initial SP and reset vector
 
 }  // namespace
 
@@ -14,7 +15,9 @@ Installer::Result Installer::run() {
   const bool have_record = journal_.read(rec);
   if (have_record && journal_.installed()) return finish() ? Result::finished : Result::failed;
   if (flags_.read() != Flag::start) return Result::nothing;
-  if (!have_record || !staged_image_ok(rec)) {
+  const Check c = have_record ? check_staged(rec) : Check::bad;
+  if (c == Check::unreadable) return Result::failed;  // no verdict on the image: try again later
+  if (c == Check::bad) {
     // Clear the flag first: once it is gone, a cut leaves a harmless stale journal.
     return flags_.clear() && journal_.clear() ? Result::refused : Result::failed;
   }
@@ -24,43 +27,65 @@ Installer::Result Installer::run() {
 
 bool Installer::finish() { return flags_.set(Flag::success) && journal_.clear(); }
 
-bool Installer::staged_image_ok(const JournalRecord& r) {
+Installer::Check Installer::check_staged(const JournalRecord& r) {
   const Layout& l = map_.layout;
   if (r.image_size == 0 || r.image_size > l.image_limit ||
       journal_.units_done() < journal_.units_for(r.image_size))
-    return false;
+    return Check::bad;
   Flash& staging = map_.device(l.staging);
   std::uint8_t vt[8];
   std::uint32_t crc = 0;
-  return staging.read(l.staging.base, vt, sizeof vt) &&
-         vector_table_sane(l, get_u32(vt), get_u32(vt + 4)) &&
-         crc32_of(staging, l.staging.base, r.image_size, crc) && crc == r.image_crc;
+  if (!staging.read(l.staging.base, vt, sizeof vt) ||
+      !crc32_of(staging, l.staging.base, r.image_size, crc))
+    return Check::unreadable;
+  return vector_table_sane(l, get_u32(vt), get_u32(vt + 4)) && crc == r.image_crc ? Check::ok
+                                                                                   : Check::bad;
 }
 
 bool Installer::copy(const JournalRecord& r) {
+  const Layout& l = map_.layout;
+  Flash& app = map_.internal;
+  const std::uint32_t page = app.geometry().erase_size;
+  std::uint32_t crc = 0;
+  if (crc32_of(app, l.app.base, r.image_size, crc) && crc == r.image_crc) return true;  // done before a cut
+  // The page holding the vector table is erased first and written last, the vector table itself
+  // (8 bytes) in the very last program: until the copy is complete the application has no valid
+  // vector table, so that app_valid() can never let a half-copied application start, whatever
+  // happens to the flag or the staged image meanwhile. (A program cut inside the vector table
+  // leaves a half-word torn and the rest erased: never a sane table.)
+  if (!is_erased(app, l.app.base, page) && !app.erase(l.app.base)) return false;
+  for (std::uint32_t off = page; off < r.image_size; off += page)
+    if (!copy_page(off)) return false;
+  std::uint8_t vt[kVectorTable];
+  return copy_page(0) && map_.device(l.staging).read(l.staging.base, vt, sizeof vt) &&
+         app.write(l.app.base, vt, sizeof vt) && crc32_of(app, l.app.base, r.image_size, crc) &&
+         crc == r.image_crc;
+}
+
+bool Installer::copy_page(std::uint32_t off) {
   const Layout& l = map_.layout;
   Flash& src = map_.device(l.staging);
   Flash& dst = map_.internal;
   const std::uint32_t page = dst.geometry().erase_size;
   std::uint8_t a[kChunk];
   std::uint8_t b[kChunk];
-  for (std::uint32_t off = 0; off < r.image_size; off += page) {
-    // A page that already holds what staging has is left alone (a resumed install, or an image
-    // that differs in a few pages only).
-    bool equal = true;
-    for (std::uint32_t c = 0; c < page && equal; c += kChunk) {
-      if (!src.read(l.staging.base + off + c, a, kChunk) || !dst.read(l.app.base + off + c, b, kChunk))
-        return false;
-      equal = bytes_equal(a, b, kChunk);
-    }
-    if (equal) continue;
-    if (!dst.erase(l.app.base + off)) return false;
-    for (std::uint32_t c = 0; c < page; c += kChunk)  // writes are verified by the port
-      if (!src.read(l.staging.base + off + c, a, kChunk) || !dst.write(l.app.base + off + c, a, kChunk))
-        return false;
+  // A page that already holds what staging has is left alone (a resumed install, or an image that
+  // differs in a few pages only).
+  bool equal = true;
+  for (std::uint32_t c = 0; c < page && equal; c += kChunk) {
+    if (!src.read(l.staging.base + off + c, a, kChunk) || !dst.read(l.app.base + off + c, b, kChunk))
+      return false;
+    equal = bytes_equal(a, b, kChunk);
   }
-  std::uint32_t crc = 0;
-  return crc32_of(dst, l.app.base, r.image_size, crc) && crc == r.image_crc;
+  if (equal) return true;
+  if (!is_erased(dst, l.app.base + off, page) && !dst.erase(l.app.base + off)) return false;
+  for (std::uint32_t c = 0; c < page; c += kChunk) {  // writes are verified by the port
+    const std::uint32_t skip = off + c == 0 ? kVectorTable : 0;  // written last by copy()
+    if (!src.read(l.staging.base + off + c, a, kChunk) ||
+        !dst.write(l.app.base + off + c + skip, a + skip, kChunk - skip))
+      return false;
+  }
+  return true;
 }
 
 bool Installer::app_valid() const {

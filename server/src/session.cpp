@@ -203,7 +203,9 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
                      " v" + std::to_string(h.app_version) +
                      (h.report == Report::upgrade_ok    ? ", reports upgrade OK"
                       : h.report == Report::download_ok ? ", reports download OK"
-                                                        : ""));
+                      : h.report == Report::install_failed
+                          ? ", reports that it could not install the staged image (flash failure)"
+                          : ""));
   if (h.protocol != kProtocolVersion) {
     finish(Outcome::protocol_error, "device speaks protocol " + std::to_string(h.protocol));
     return;
@@ -238,6 +240,12 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
       return;
     case Phase::reboot:
       if (h.report == Report::download_ok) return;  // not restarted yet
+      if (h.report == Report::install_failed) {
+        finish(Outcome::upgrade_failed,
+               "the bootloader could not install the image (a flash operation failed); the device "
+               "waits in recovery mode, push again to retry");
+        return;
+      }
       if (ours) {
         if (h.report == Report::upgrade_ok) {
           send_frame(MsgType::report_ack, nullptr, 0, true);

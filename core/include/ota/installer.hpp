@@ -7,15 +7,19 @@
 //   2. flag "OTA-START" -> check the staged image BEFORE touching the application: a valid
 //      journal record whose units are all done, CRC-32 of the staging area equal to the record's,
 //      a sane vector table. Refused: flag and journal are cleared, the application stays as it is.
-//      Accepted: copy page by page (pages already equal are skipped, so a resumed install or an
-//      image that differs in one page only costs what differs), verify the CRC-32 of the copy,
+//      Staging unreadable (a read error, not a verdict): failed, nothing changed, tried again.
+//      Accepted: unless the application already has the image's CRC-32 (a copy cut before its
+//      marker), erase the application's first page (its vector table), copy the other pages
+//      (pages already equal are skipped, so a resumed install or an image that differs in a few
+//      pages only costs what differs), write the first page last, verify the CRC-32 of the copy,
 //      set the "installed" marker, then finish as in 1.
 //   3. otherwise nothing to do.
 // Every step can be cut by a power loss and redone: staging is never written during an install,
 // the flag stays "OTA-START" until the copy is verified, and the marker carries the rest.
 //
 // app_valid() decides whether the application may be started: its vector table is sane and no
-// install is pending.
+// install is pending. Since the vector table is the last thing an install writes, a half-copied
+// application never has one, even if the flag or the staging area is lost afterwards.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +35,8 @@ class Installer {
     installed,  // a staged image was copied and verified now
     finished,   // an install cut by a power loss after its copy was completed now
     refused,    // the staged image failed its checks; the application was not touched
-    failed,     // a flash operation failed; the next boot tries again
+    failed,     // a flash operation failed; the next boot tries again, and until then the
+                // bootloader's recovery client takes the image again (Report::install_failed)
   };
 
   explicit Installer(const FlashMap& map) : map_(map), flags_(map), journal_(map) {}
@@ -40,8 +45,10 @@ class Installer {
   bool app_valid() const;
 
  private:
-  bool staged_image_ok(const JournalRecord& r);
+  enum class Check : std::uint8_t { ok, bad, unreadable };
+  Check check_staged(const JournalRecord& r);
   bool copy(const JournalRecord& r);
+  bool copy_page(std::uint32_t offset);
   bool finish();
 
   const FlashMap& map_;

@@ -62,6 +62,8 @@ enum class Report : std::uint8_t {
   none = 0,
   download_ok = 1,  // "OTA-START" is set: the device is about to install (reset pending)
   upgrade_ok = 2,   // "OTA-SUCCESS" is set: the bootloader installed the running application
+  install_failed = 3,  // recovery only: "OTA-START" is set but the bootloader's install failed
+                       // (a flash operation); START is accepted again and the next reset retries
 };
 
 struct Hello {
