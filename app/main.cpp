@@ -7,6 +7,7 @@
 //   - the independent watchdog is fed by the main loop, which sleeps (WFI) until the next
 //     SysTick whenever the UART had nothing for it.
 // OTA_APP_VERSION is set at build time (app.elf = 1, app-v2.elf = 2).
+#include "ota/app_info.hpp"
 #include "ota/client.hpp"
 #include "stm32f1/board.hpp"
 #include "stm32f1/clock.hpp"
@@ -22,6 +23,8 @@
 #endif
 
 using namespace stm32f1;
+
+OTA_APP_INFO(OTA_APP_VERSION);  // read by `ota image build`; the same version goes in HELLO
 
 namespace {
 
@@ -60,7 +63,7 @@ int main() {
   Usart1Link link;
   ota::DeviceInfo info;
   info.role = ota::Role::application;
-  info.app_version = OTA_APP_VERSION;
+  info.app_version = ota_app_info.version;
   info.window = kLinkWindow;
   cpu::uid(info.uid);
   ota::UpdateClient client(board::flash_map(clocks, board::Access::update), link, info);

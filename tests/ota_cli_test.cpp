@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include <cstring>
+
+#include "ota/app_info.hpp"
 #include "ota/bytes.hpp"
 #include "ota/crc.hpp"
 #include "ota/host/image.hpp"
@@ -45,7 +48,7 @@ TEST_F(OtaCli, BuildsAndInspectsAnImageFromBin) {
   const auto app = sim::make_app_image(ota::kInternalLayout, 2, 9000);
   const auto bin = write("app.bin", app);
   std::string out;
-  ASSERT_EQ(ota({"image", "build", bin.string(), "-o", (dir / "app.ota").string(), "-v", "2"}, &out), 0) << out;
+  ASSERT_EQ(ota({"image", "build", bin.string(), "-o", (dir / "app.ota").string(), "-v", "2", "-l", "internal"}, &out), 0) << out;
   ota::host::Image img;
   ASSERT_FALSE(ota::host::load_ota_file(dir / "app.ota", img));
   EXPECT_EQ(img.version, 2u);
@@ -72,10 +75,53 @@ TEST_F(OtaCli, ReadsIntelHexAndElf) {
   }
 }
 
+// The example application carries its layout and version (OTA_APP_INFO): `ota image build` takes
+// them from it, and refuses a -l or -v that contradicts them, which would install an application
+// that cannot be updated again (wrong layout) or is pushed again and again (wrong version).
+TEST_F(OtaCli, TheImagesAppInfoGivesLayoutAndVersion) {
+  const fs::path fw = OTA_FIRMWARE_DIR;
+  std::string out;
+  for (const char* layout : {"internal", "external"}) {
+    const auto elf = (fw / layout / "app-v2.elf").string();
+    const auto ota_file = dir / (std::string(layout) + ".ota");
+    ASSERT_EQ(ota({"image", "build", elf, "-o", ota_file.string()}, &out), 0) << out;
+    ota::host::Image img;
+    ASSERT_FALSE(ota::host::load_ota_file(ota_file, img));
+    EXPECT_EQ(img.layout, std::string(layout) == "internal" ? ota::LayoutId::internal : ota::LayoutId::external);
+    EXPECT_EQ(img.version, 2u);
+    const char* other = std::string(layout) == "internal" ? "external" : "internal";
+    const auto bad = dir / "bad.ota";
+    EXPECT_EQ(ota({"image", "build", elf, "-o", bad.string(), "-l", other}, &out), 9);
+    EXPECT_NE(out.find(std::string("built for the ") + layout + " layout"), std::string::npos) << out;
+    EXPECT_EQ(ota({"image", "build", elf, "-o", bad.string(), "-v", "3"}, &out), 9);
+    EXPECT_NE(out.find("is version 2"), std::string::npos) << out;
+    EXPECT_FALSE(fs::exists(bad));
+    EXPECT_EQ(ota({"image", "build", elf, "-o", ota_file.string(), "-v", "2", "-l", layout}, &out), 0) << out;
+  }
+  // An image without the record: both must be given, nothing is assumed.
+  const auto bin = write("plain.bin", sim::make_app_image(ota::kInternalLayout, 2, 4000));
+  EXPECT_EQ(ota({"image", "build", bin.string(), "-o", (dir / "p.ota").string(), "-v", "2"}, &out), 2);
+  EXPECT_NE(out.find("give --layout and --version"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "p.ota"));
+}
+
+TEST(AppInfo, FoundOnlyWithItsMagicAndCheckWord) {
+  std::vector<std::uint8_t> img(64, 0xFF);
+  const auto info = ota::AppInfo::make(ota::LayoutId::external, 7);
+  std::memcpy(img.data() + 24, &info, sizeof info);
+  ota::AppInfo got;
+  ASSERT_TRUE(ota::find_app_info(img.data(), img.size(), got));
+  EXPECT_EQ(got.version, 7u);
+  EXPECT_EQ(got.layout, static_cast<std::uint32_t>(ota::LayoutId::external));
+  img[24 + 8] ^= 1;  // the version changed without its check word
+  EXPECT_FALSE(ota::find_app_info(img.data(), img.size(), got));
+  EXPECT_FALSE(ota::find_app_info(img.data(), 24 + sizeof info - 1, got));  // cut short
+}
+
 TEST_F(OtaCli, RefusesWhatCannotWork) {
   std::string out;
   const auto big = write("big.bin", sim::make_app_image(ota::kInternalLayout, 2, ota::kInternalLayout.image_limit + 1));
-  EXPECT_EQ(ota({"image", "build", big.string(), "-o", (dir / "x.ota").string(), "-v", "2"}, &out), 9);
+  EXPECT_EQ(ota({"image", "build", big.string(), "-o", (dir / "x.ota").string(), "-v", "2", "-l", "internal"}, &out), 9);
   EXPECT_NE(out.find("too large"), std::string::npos);
   EXPECT_FALSE(fs::exists(dir / "x.ota"));
   // The same image fits the external layout.
@@ -83,7 +129,7 @@ TEST_F(OtaCli, RefusesWhatCannotWork) {
   auto bad = sim::make_app_image(ota::kInternalLayout, 2, 4000);
   ota::put_u32(bad.data() + 4, 0x08000101);  // reset handler inside the bootloader
   const auto badf = write("bad.bin", bad);
-  EXPECT_EQ(ota({"image", "build", badf.string(), "-o", (dir / "y.ota").string(), "-v", "2"}, &out), 9);
+  EXPECT_EQ(ota({"image", "build", badf.string(), "-o", (dir / "y.ota").string(), "-v", "2", "-l", "internal"}, &out), 9);
   EXPECT_FALSE(fs::exists(dir / "y.ota"));
   // A corrupted .ota file is refused by push before any link is opened.
   auto file = ota::host::encode_ota_file({ota::LayoutId::internal, 2, 0x08002000, sim::make_app_image(ota::kInternalLayout, 2, 4000)});

@@ -5,9 +5,11 @@
 //   7 device came back without the image  8 protocol error         9 bad input file
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <unistd.h>
 
+#include "ota/app_info.hpp"
 #include "ota/host/image.hpp"
 #include "ota/host/push.hpp"
 
@@ -59,17 +61,55 @@ std::string uid_hex(const Hello& h) {
   return s;
 }
 
+// The layout and version come from the image's OTA_APP_INFO record (ota/app_info.hpp) when it has
+// one; -l and -v may repeat them but not contradict them (an image labelled with the wrong layout
+// or version installs an application that cannot be updated again, or is pushed forever). An
+// image without the record needs both.
 int cmd_image_build(const std::string& in, const std::string& out, const std::string& layout_name,
-                    std::uint32_t version) {
+                    std::optional<std::uint32_t> version) {
   const Layout* l = layout_named(layout_name);
-  Image img;
-  img.layout = l->id;
-  img.version = version;
-  img.load_address = l->app.base;
-  if (Error e = read_firmware(in, l->app.base, img.bytes)) {
+  std::vector<std::uint8_t> bytes;
+  if (Error e = read_firmware(in, (l ? l : &kInternalLayout)->app.base, bytes)) {
     std::fprintf(stderr, "ota image: %s\n", e.text.c_str());
     return kBadInput;
   }
+  AppInfo info;
+  if (find_app_info(bytes.data(), bytes.size(), info)) {
+    const Layout* built = layout_by_id(static_cast<LayoutId>(info.layout));
+    if (!built) {
+      std::fprintf(stderr, "ota image: %s: its app info names an unknown layout (%u)\n", in.c_str(), info.layout);
+      return kBadInput;
+    }
+    if (l && l != built) {
+      std::fprintf(stderr, "ota image: %s was built for the %s layout (its app info says so), not %s\n",
+                   in.c_str(), built->name, l->name);
+      return kBadInput;
+    }
+    if (version && *version != info.version) {
+      std::fprintf(stderr, "ota image: %s is version %u (its app info says so), not %u\n", in.c_str(),
+                   info.version, *version);
+      return kBadInput;
+    }
+    if (built->app.base != (l ? l : &kInternalLayout)->app.base) {
+      if (Error e = read_firmware(in, built->app.base, bytes)) {
+        std::fprintf(stderr, "ota image: %s\n", e.text.c_str());
+        return kBadInput;
+      }
+    }
+    l = built;
+    version = info.version;
+  } else if (!l || !version) {
+    std::fprintf(stderr,
+                 "ota image: %s carries no app info (OTA_APP_INFO, see docs/client-library.md): give "
+                 "--layout and --version\n",
+                 in.c_str());
+    return kUsage;
+  }
+  Image img;
+  img.layout = l->id;
+  img.version = *version;
+  img.load_address = l->app.base;
+  img.bytes = std::move(bytes);
   if (Error e = check_image(*l, img.bytes)) {
     std::fprintf(stderr, "ota image: %s: %s\n", in.c_str(), e.text.c_str());
     return kBadInput;
@@ -78,7 +118,7 @@ int cmd_image_build(const std::string& in, const std::string& out, const std::st
     std::fprintf(stderr, "ota image: %s\n", e.text.c_str());
     return kBadInput;
   }
-  std::printf("%s: %s layout, version %u, %zu bytes, CRC-32 %08X\n", out.c_str(), l->name, version,
+  std::printf("%s: %s layout, version %u, %zu bytes, CRC-32 %08X\n", out.c_str(), l->name, img.version,
               img.bytes.size(), img.crc());
   return kOk;
 }
@@ -193,13 +233,13 @@ int main(int argc, char** argv) {
 
   auto* image = app.add_subcommand("image", "build or inspect an update image");
   image->require_subcommand(1);
-  std::string in, out, layout = "internal", info_file;
-  std::uint32_t version = 0;
+  std::string in, out, layout, info_file;
+  std::optional<std::uint32_t> version;
   auto* build = image->add_subcommand("build", "make an .ota image from a .bin, .hex or .elf");
   build->add_option("input", in, "application firmware (.bin at the application address, .hex, .elf)")->required()->check(CLI::ExistingFile);
   build->add_option("-o,--output", out, "the .ota file to write")->required();
-  build->add_option("-l,--layout", layout, "flash layout: internal or external")->check(CLI::IsMember({"internal", "external"}));
-  build->add_option("-v,--version", version, "application version (a number)")->required();
+  build->add_option("-l,--layout", layout, "flash layout: internal or external (default: from the image's app info)")->check(CLI::IsMember({"internal", "external"}));
+  build->add_option("-v,--version", version, "application version, a number (default: from the image's app info)");
   auto* info = image->add_subcommand("info", "show and check an .ota image");
   info->add_option("image", info_file, "the .ota file")->required()->check(CLI::ExistingFile);
 
