@@ -49,7 +49,7 @@ class E2eTools : public ::testing::TestWithParam<std::string> {
   }
   // `ota push --listen` on a free port; returns the port.
   std::uint16_t listening(Process& push) {
-    const auto line = push.wait_for("{\"event\":\"listening\"", 20s);
+    const auto line = push.wait_for("{\"t_ms\":", 20s);
     EXPECT_TRUE(line) << push.output();
     return line ? static_cast<std::uint16_t>(std::stoi(json_field(*line, "port"))) : 0;
   }

@@ -3,6 +3,11 @@
 // (the CPU-less simulated device).
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -161,13 +166,60 @@ TEST_F(OtaCli, PushOverPty) {
 
 TEST_F(OtaCli, PushOverTcpToADeviceThatDialsIn) {
   Process push({OTA_TOOL, "push", make_ota(dir, ota::kExternalLayout, 3, 50000).string(), "--listen", "127.0.0.1:0", "--json"});
-  const auto listening = push.wait_for("{\"event\":\"listening\"", 10s);
+  const auto listening = push.wait_for("{\"t_ms\":", 10s);
   ASSERT_TRUE(listening);
   const std::string port = listening->substr(listening->find("\"port\":") + 7, listening->find('}') - listening->find("\"port\":") - 7);
   Process dev({SIM_DEVICE, "--connect", "127.0.0.1:" + port, "--layout", "external"});
   EXPECT_EQ(push.wait(60s), 0) << push.output();
   EXPECT_NE(push.output().find("\"outcome\":\"upgraded\""), std::string::npos) << push.output();
   EXPECT_TRUE(dev.wait_for("boot 2: application v3 (installed)", 10s)) << dev.output();
+}
+
+// A device whose connection drops (here: one that hangs up at once) and that dials in again: the
+// push goes on with the new connection; --json tells the drop as "disconnect" and has one "done"
+// and one final "result", each line with its t_ms.
+TEST_F(OtaCli, ADeviceThatReconnectsFinishesThePush) {
+  Process push({OTA_TOOL, "push", make_ota(dir, ota::kInternalLayout, 3, 20000).string(), "--listen", "127.0.0.1:0", "--json"});
+  const auto listening = push.wait_for("{\"t_ms\":", 10s);
+  ASSERT_TRUE(listening && listening->find("listening") != std::string::npos) << push.output();
+  const std::string port = listening->substr(listening->find("\"port\":") + 7, listening->find('}') - listening->find("\"port\":") - 7);
+  {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(std::stoi(port)));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    char buf[64];
+    EXPECT_GT(::recv(fd, buf, sizeof buf, 0), 0);  // the server's HELLO_REQ
+    ::close(fd);
+  }
+  bool told = false;
+  while (!told)
+    if (const auto l = push.wait_for("{\"t_ms\":", 10s)) told = l->find("\"event\":\"disconnect\"") != std::string::npos;
+    else break;
+  ASSERT_TRUE(told) << push.output();
+  Process dev({SIM_DEVICE, "--connect", "127.0.0.1:" + port, "--layout", "internal"});
+  EXPECT_EQ(push.wait(60s), 0) << push.output();
+  const std::string out = push.output();
+  EXPECT_NE(out.find("\"outcome\":\"upgraded\""), std::string::npos) << out;
+  auto count = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = out.find(what); at != std::string::npos; at = out.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("\"event\":\"done\""), 1u) << out;
+  EXPECT_EQ(count("\"event\":\"result\""), 1u) << out;
+  EXPECT_EQ(count("\"event\":\"connect\""), 2u) << out;
+  std::size_t lines = 0;
+  for (std::size_t at = 0; at < out.size(); at = out.find('\n', at) + 1) {
+    if (out.compare(at, 1, "{") != 0) break;
+    EXPECT_EQ(out.compare(at, 8, "{\"t_ms\":"), 0) << out.substr(at, out.find('\n', at) - at);
+    ++lines;
+    if (out.find('\n', at) == std::string::npos) break;
+  }
+  EXPECT_GT(lines, 5u) << out;
 }
 
 TEST_F(OtaCli, WrongLayoutIsRefusedWithExitCode3) {
@@ -179,10 +231,36 @@ TEST_F(OtaCli, WrongLayoutIsRefusedWithExitCode3) {
   EXPECT_NE(out.find("built for the internal layout"), std::string::npos) << out;
 }
 
-TEST_F(OtaCli, SerialPortThatCannotBeOpenedIsLinkLostWithExitCode6) {
+// A link named on the command line that cannot be used is the user's to fix: exit 2 with the
+// reason, not "link lost" (6), which means a device went away.
+TEST_F(OtaCli, LinksThatCannotBeUsedAreUsageErrors) {
+  const std::string img = make_ota(dir, ota::kInternalLayout, 2, 9000).string();
   std::string out;
-  EXPECT_EQ(ota({"push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--port", (dir / "no-such-tty").string()}, &out), 6);
+  EXPECT_EQ(ota({"push", img, "--port", (dir / "no-such-tty").string()}, &out), 2);
   EXPECT_NE(out.find("cannot open"), std::string::npos) << out;
+  for (const char* bad : {"99999", "127.0.0.1:70000", "127.0.0.1:", "x:12ab"}) {
+    EXPECT_EQ(ota({"push", img, "--listen", bad}, &out), 2) << bad;
+    EXPECT_NE(out.find("bad listen address"), std::string::npos) << out;
+  }
+  EXPECT_EQ(ota({"push", img, "--listen", "no-such-host.invalid:7000"}, &out), 2);
+  EXPECT_NE(out.find("cannot listen"), std::string::npos) << out;
+  // A port another server already listens on.
+  Process first({OTA_TOOL, "push", img, "--listen", "127.0.0.1:0", "--json", "--timeout", "20"});
+  const auto listening = first.wait_for("{\"t_ms\":", 10s);
+  ASSERT_TRUE(listening) << first.output();
+  const std::string port = listening->substr(listening->find("\"port\":") + 7, listening->find('}') - listening->find("\"port\":") - 7);
+  EXPECT_EQ(ota({"push", img, "--listen", "127.0.0.1:" + port}, &out), 2);
+  EXPECT_NE(out.find("cannot listen"), std::string::npos) << out;
+  // Values that would silently wrap or wait forever.
+  EXPECT_EQ(ota({"push", img, "--port", "/dev/null", "--window", "257"}, &out), 2);
+  EXPECT_EQ(ota({"push", img, "--port", "/dev/null", "--timeout", "-1"}, &out), 2);
+}
+
+// HOST:PORT takes a name as the help says, not only a numeric address.
+TEST_F(OtaCli, ListensOnAHostName) {
+  std::string out;
+  EXPECT_EQ(ota({"push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--listen", "localhost:0", "--timeout", "0.5"}, &out), 5);
+  EXPECT_NE(out.find("listening on port"), std::string::npos) << out;
 }
 
 TEST_F(OtaCli, NoDeviceTimesOutWithExitCode5) {

@@ -1,9 +1,11 @@
 // `ota`: the host tool. `ota image` builds and inspects update images, `ota push` updates one
 // device over a serial port or TCP. Exit codes (stable, for scripts):
-//   0 upgraded (or already up to date)   2 usage error            3 refused by the device
+//   0 upgraded (or already up to date)   2 usage error, or a port/address that cannot be used
+//   3 refused by the device
 //   4 total checksum mismatch             5 timeout                6 link lost
 //   7 device came back without the image  8 protocol error         9 bad input file
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -31,6 +33,7 @@ int exit_code(Outcome o) {
     case Outcome::checksum_failed: return kChecksum;
     case Outcome::timeout: return kTimeout;
     case Outcome::link_lost: return kLinkLost;
+    case Outcome::no_link: return kUsage;  // the port or address given cannot be used
     case Outcome::upgrade_failed: return kUpgradeFailed;
     case Outcome::protocol_error:
     case Outcome::pending: return kProtocol;
@@ -167,6 +170,7 @@ int cmd_push(const PushArgs& a) {
   opt.session.reboot_timeout_ms = static_cast<std::uint32_t>(a.timeout_s * 1000);
   opt.connect_timeout_ms = static_cast<std::uint32_t>(a.timeout_s * 1000);
 
+  const auto t_start = std::chrono::steady_clock::now();
   const bool tty = !a.json && isatty(STDOUT_FILENO);
   bool bar_open = false;
   PushObserver obs;
@@ -203,7 +207,10 @@ int cmd_push(const PushArgs& a) {
   const PushReport r = a.port.empty() ? push_tcp(a.listen, img, opt, obs,
                                                  [&](std::uint16_t port) {
                                                    if (a.json)
-                                                     std::printf("{\"event\":\"listening\",\"port\":%u}\n", port);
+                                                     std::printf("{\"t_ms\":%lld,\"event\":\"listening\",\"port\":%u}\n",
+                                                                 static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                     std::chrono::steady_clock::now() - t_start).count()),
+                                                                 port);
                                                    else
                                                      std::printf("listening on port %u for the device\n", port);
                                                    std::fflush(stdout);
@@ -213,9 +220,10 @@ int cmd_push(const PushArgs& a) {
   const int code = exit_code(r.outcome);
   const std::string uid = r.device ? uid_hex(*r.device) : "";
   if (a.json) {
-    std::printf("{\"event\":\"result\",\"outcome\":\"%s\",\"exit\":%d,\"detail\":\"%s\",\"uid\":\"%s\","
-                "\"device_version\":%u,\"image_version\":%u,\"resends\":%u,\"elapsed_ms\":%llu}\n",
-                to_string(r.outcome), code, json_escape(r.detail).c_str(), uid.c_str(),
+    std::printf("{\"t_ms\":%llu,\"event\":\"result\",\"outcome\":\"%s\",\"exit\":%d,\"detail\":\"%s\","
+                "\"uid\":\"%s\",\"device_version\":%u,\"image_version\":%u,\"resends\":%u,\"elapsed_ms\":%llu}\n",
+                static_cast<unsigned long long>(r.elapsed_ms), to_string(r.outcome), code,
+                json_escape(r.detail).c_str(), uid.c_str(),
                 r.device ? r.device->app_version : 0, img.version, r.resends,
                 static_cast<unsigned long long>(r.elapsed_ms));
   } else {
@@ -250,8 +258,8 @@ int main(int argc, char** argv) {
   auto* listen = push->add_option("--listen", p.listen, "wait for the device to connect over TCP: PORT or HOST:PORT");
   port->excludes(listen);
   push->add_option("-b,--baud", p.baud, "serial baud rate")->capture_default_str();
-  push->add_option("-t,--timeout", p.timeout_s, "seconds to wait for the device (hello, reboot, connect)")->capture_default_str();
-  push->add_option("-w,--window", p.window, "frames in flight (0: as the device allows)")->capture_default_str();
+  push->add_option("-t,--timeout", p.timeout_s, "seconds to wait for the device (hello, reboot, connect)")->check(CLI::Range(0.1, 86400.0))->capture_default_str();
+  push->add_option("-w,--window", p.window, "frames in flight (0: as the device allows)")->check(CLI::Range(0u, 255u))->capture_default_str();
   push->add_option("--packet", p.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();
   push->add_flag("--json", p.json, "JSON lines instead of a progress bar");
   push->add_flag("-f,--force", p.force, "push even if the device already runs this version");

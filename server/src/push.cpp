@@ -135,6 +135,20 @@ PushReport report_of(const Session& s, Clock::time_point t0, std::uint32_t resen
 
 }  // namespace
 
+Error parse_listen(const std::string& listen, std::string& host, std::uint16_t& port) {
+  const auto colon = listen.rfind(':');
+  host = colon == std::string::npos || colon == 0 ? "0.0.0.0" : listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string digits = colon == std::string::npos ? listen : listen.substr(colon + 1);
+  const Error bad{"bad listen address '" + listen + "': want PORT, :PORT or HOST:PORT, PORT 0-65535"};
+  if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos)
+    return bad;
+  const unsigned long n = std::stoul(digits);
+  if (n > 65535) return bad;
+  port = static_cast<std::uint16_t>(n);
+  return {};
+}
+
 PushReport push_serial(const std::string& port, const Image& img, const PushOptions& opt,
                        const PushObserver& obs) {
   const auto t0 = Clock::now();
@@ -149,7 +163,7 @@ PushReport push_serial(const std::string& port, const Image& img, const PushOpti
   if (!ec) sp.set_option(asio::serial_port_base::flow_control(asio::serial_port_base::flow_control::none), ec);
   if (ec) {
     PushReport r;
-    r.outcome = Outcome::link_lost;
+    r.outcome = Outcome::no_link;
     r.detail = "cannot open " + port + ": " + ec.message();
     return r;
   }
@@ -164,28 +178,26 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
                     const PushObserver& obs, std::function<void(std::uint16_t)> on_listening) {
   const auto t0 = Clock::now();
   PushReport r;
-  std::string host = "0.0.0.0", port = listen;
-  if (const auto colon = listen.rfind(':'); colon != std::string::npos) {
-    if (colon > 0) host = listen.substr(0, colon);
-    port = listen.substr(colon + 1);
+  std::string host;
+  std::uint16_t port = 0;
+  if (Error e = parse_listen(listen, host, port)) {
+    r.outcome = Outcome::no_link;
+    r.detail = e.text;
+    return r;
   }
   asio::io_context io;
   asio::ip::tcp::acceptor acceptor(io);
   std::error_code ec;
-  asio::ip::tcp::endpoint ep;
-  try {
-    ep = asio::ip::tcp::endpoint(asio::ip::make_address(host), static_cast<std::uint16_t>(std::stoul(port)));
-  } catch (const std::exception&) {
-    r.outcome = Outcome::link_lost;
-    r.detail = "bad listen address '" + listen + "' (want PORT or HOST:PORT)";
-    return r;
-  }
-  acceptor.open(ep.protocol(), ec);
+  asio::ip::tcp::resolver resolver(io);
+  const auto found = resolver.resolve(host, std::to_string(port), asio::ip::tcp::resolver::passive, ec);
+  if (!ec && found.empty()) ec = asio::error::host_not_found;
+  const asio::ip::tcp::endpoint ep = ec ? asio::ip::tcp::endpoint{} : found.begin()->endpoint();
+  if (!ec) acceptor.open(ep.protocol(), ec);
   if (!ec) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor.bind(ep, ec);
   if (!ec) acceptor.listen(4, ec);
   if (ec) {
-    r.outcome = Outcome::link_lost;
+    r.outcome = Outcome::no_link;
     r.detail = "cannot listen on " + listen + ": " + ec.message();
     return r;
   }
@@ -212,6 +224,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
                               : "link lost and the device did not reconnect";
       r.elapsed_ms = ms_since(t0);
       r.resends = resends;
+      if (obs.event) obs.event(Event{"done", std::string(to_string(r.outcome)) + ": " + r.detail}, r.elapsed_ms);
       return r;
     }
     sock.set_option(asio::ip::tcp::no_delay(true), ec);
@@ -219,7 +232,18 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
       obs.event(Event{"connect", "device connected from " + sock.remote_endpoint(ec).address().to_string()},
                 ms_since(t0));
     Session session(img.bytes, img.version, opt.session);
-    auto ch = std::make_shared<Channel<asio::ip::tcp::socket>>(io, sock, session, obs, t0);
+    // A lost connection ends this Session, not the push while the device may still dial in again:
+    // its "done" is told as a "disconnect".
+    PushObserver per_connection = obs;
+    const bool last = attempt == opt.max_reconnects;
+    per_connection.event = [&](const Event& e, std::uint64_t ms) {
+      if (!obs.event) return;
+      if (e.kind == "done" && !last && session.outcome() == Outcome::link_lost)
+        obs.event(Event{"disconnect", session.detail() + "; waiting for the device to reconnect"}, ms);
+      else
+        obs.event(e, ms);
+    };
+    auto ch = std::make_shared<Channel<asio::ip::tcp::socket>>(io, sock, session, per_connection, t0);
     io.restart();
     ch->start();
     io.run();

@@ -23,6 +23,7 @@ const char* to_string(Outcome o) {
     case Outcome::upgrade_failed: return "upgrade-failed";
     case Outcome::timeout: return "timeout";
     case Outcome::link_lost: return "link-lost";
+    case Outcome::no_link: return "no-link";
     case Outcome::protocol_error: return "protocol-error";
   }
   return "?";
@@ -182,7 +183,7 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
       if ((phase_ != Phase::download && phase_ != Phase::start) || !decode(f, r)) return;
       if (r.status == Status::ok) {
         base_ = next_ = count_;
-        event("result", "download OK, device installs and restarts");
+        event("downloaded", "download OK, device installs and restarts");
         phase_ = Phase::reboot;
         phase_start_ = last_hello_req_ = now;
       } else if (r.status == Status::crc_mismatch) {

@@ -38,6 +38,7 @@ enum class Outcome : std::uint8_t {
   upgrade_failed,   // the device came back without the new version
   timeout,          // the device stopped answering
   link_lost,        // the transport reported the link down
+  no_link,          // the serial port could not be opened, or the TCP address not listened on
   protocol_error,   // the device speaks another protocol version or sent nonsense
 };
 const char* to_string(Outcome o);
@@ -46,7 +47,9 @@ enum class Phase : std::uint8_t { hello, start, download, reboot, report_ack, do
 const char* to_string(Phase p);
 
 struct Event {
-  std::string kind;  // "hello", "start", "resume", "retry", "nak", "result", "report", "done"
+  // "hello", "recover", "abort", "start", "resume", "retry", "nak", "downloaded", "done"; the
+  // transport adds "connect" and "disconnect" (push.hpp)
+  std::string kind;
   std::string text;  // one human-readable line
 };
 
