@@ -110,6 +110,28 @@ TEST_F(OtaCli, TheImagesAppInfoGivesLayoutAndVersion) {
   EXPECT_FALSE(fs::exists(dir / "p.ota"));
 }
 
+// Input and output files that cannot be used: exit 9 (a bad input file) with the reason.
+TEST_F(OtaCli, FilesThatCannotBeUsedSayWhy) {
+  std::string out;
+  const std::string missing = (dir / "missing.ota").string();
+  EXPECT_EQ(ota({"image", "info", missing}, &out), 9);
+  EXPECT_NE(out.find("No such file or directory"), std::string::npos) << out;
+  EXPECT_EQ(ota({"push", missing, "--port", "/dev/null"}, &out), 9);
+  EXPECT_EQ(ota({"image", "build", (dir / "missing.bin").string(), "-o", (dir / "x.ota").string(), "-l", "internal", "-v", "1"}, &out), 9);
+  EXPECT_NE(out.find("No such file or directory"), std::string::npos) << out;
+  // Two images joined into one file are not "truncated".
+  auto one = ota::host::encode_ota_file({ota::LayoutId::internal, 2, 0x08002000, sim::make_app_image(ota::kInternalLayout, 2, 4000)});
+  auto two = one;
+  two.insert(two.end(), one.begin(), one.end());
+  EXPECT_EQ(ota({"image", "info", write("two.ota", two).string()}, &out), 9);
+  EXPECT_NE(out.find("after the image"), std::string::npos) << out;
+  // An output that cannot be written.
+  const auto bin = write("app.bin", sim::make_app_image(ota::kInternalLayout, 2, 4000));
+  EXPECT_EQ(ota({"image", "build", bin.string(), "-o", (dir / "no-dir" / "x.ota").string(), "-l", "internal", "-v", "2"}, &out), 9);
+  EXPECT_NE(out.find("cannot write"), std::string::npos) << out;
+  EXPECT_NE(out.find("No such file or directory"), std::string::npos) << out;
+}
+
 TEST(AppInfo, FoundOnlyWithItsMagicAndCheckWord) {
   std::vector<std::uint8_t> img(64, 0xFF);
   const auto info = ota::AppInfo::make(ota::LayoutId::external, 7);

@@ -695,6 +695,28 @@ TEST(ProtocolClient, RecoverToARunningClientIsAnsweredWithHello) {
   EXPECT_EQ(expect_hello(dev.replies()).role, ota::Role::application);
 }
 
+// A recovering session against an application that keeps running answers every RECOVER (one per
+// 10 ms) with HELLO: the session tells it once, not a hundred times a second.
+TEST(ProtocolSession, RepeatedHellosWhileWaitingAreToldOnce) {
+  sim::Device dev(ota::kInternalLayout);
+  dev.factory_install(sim::make_app_image(ota::kInternalLayout, 1, 8192));
+  dev.boot();
+  dev.take_output();
+  ota::host::SessionOptions o;
+  o.recover = true;
+  o.hello_timeout_ms = 2000;
+  ota::host::Session s(sim::make_app_image(ota::kInternalLayout, 2, 8192), 2, o);
+  sim::run_session(dev, s);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::timeout);
+  std::size_t hellos = 0, recovers = 0;
+  for (const auto& e : s.take_events()) {
+    hellos += e.kind == "hello";
+    recovers += e.kind == "recover";
+  }
+  EXPECT_EQ(hellos, 1u);
+  EXPECT_EQ(recovers, 1u);
+}
+
 TEST(ProtocolCodec, RecoverWatchSeesOnlyAWholeValidRecoverFrame) {
   auto wire = [](std::uint8_t type) {
     std::uint8_t b[8];

@@ -1,6 +1,7 @@
 #include "ota/host/image.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -116,16 +117,22 @@ Error read_elf(const std::vector<std::uint8_t>& f, std::uint32_t base, std::vect
 std::uint32_t Image::crc() const { return crc32(bytes.data(), bytes.size()); }
 
 Error load_file(const std::filesystem::path& file, std::vector<std::uint8_t>& bytes) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec)) return Error{"cannot read " + file.string() + ": a directory"};
+  errno = 0;
   std::ifstream in(file, std::ios::binary);
-  if (!in) return Error{"cannot open " + file.string()};
+  if (!in) return Error{"cannot open " + file.string() + ": " + std::strerror(errno ? errno : ENOENT)};
   bytes.assign(std::istreambuf_iterator<char>(in), {});
+  if (in.bad()) return Error{"cannot read " + file.string() + ": " + std::strerror(errno ? errno : EIO)};
   return {};
 }
 
 Error save_file(const std::filesystem::path& file, const std::vector<std::uint8_t>& bytes) {
+  errno = 0;
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!out) return Error{"cannot write " + file.string()};
+  out.close();
+  if (!out) return Error{"cannot write " + file.string() + ": " + std::strerror(errno ? errno : EIO)};
   return {};
 }
 
@@ -176,9 +183,12 @@ Error decode_ota_file(const std::vector<std::uint8_t>& f, Image& img) {
   const Layout* l = layout_by_id(static_cast<LayoutId>(f[5]));
   if (!l) return Error{"unknown layout id " + std::to_string(f[5])};
   const std::uint32_t size = get_u32(&f[12]);
-  if (f.size() != kHeader + size)
+  if (f.size() < kHeader + size)
     return Error{"image is truncated: header says " + std::to_string(size) + " bytes, file holds " +
                  std::to_string(f.size() - kHeader)};
+  if (f.size() > kHeader + size)
+    return Error{"file holds " + std::to_string(f.size() - kHeader - size) +
+                 " bytes after the image (two files joined?)"};
   img.layout = l->id;
   img.version = get_u32(&f[8]);
   img.load_address = get_u32(&f[20]);

@@ -244,16 +244,16 @@ int main(int argc, char** argv) {
   std::string in, out, layout, info_file;
   std::optional<std::uint32_t> version;
   auto* build = image->add_subcommand("build", "make an .ota image from a .bin, .hex or .elf");
-  build->add_option("input", in, "application firmware (.bin at the application address, .hex, .elf)")->required()->check(CLI::ExistingFile);
+  build->add_option("input", in, "application firmware (.bin at the application address, .hex, .elf)")->required();
   build->add_option("-o,--output", out, "the .ota file to write")->required();
   build->add_option("-l,--layout", layout, "flash layout: internal or external (default: from the image's app info)")->check(CLI::IsMember({"internal", "external"}));
   build->add_option("-v,--version", version, "application version, a number (default: from the image's app info)");
   auto* info = image->add_subcommand("info", "show and check an .ota image");
-  info->add_option("image", info_file, "the .ota file")->required()->check(CLI::ExistingFile);
+  info->add_option("image", info_file, "the .ota file")->required();
 
   PushArgs p;
   auto* push = app.add_subcommand("push", "update one device over a serial port or TCP");
-  push->add_option("image", p.image, "the .ota image to install")->required()->check(CLI::ExistingFile);
+  push->add_option("image", p.image, "the .ota image to install")->required();
   auto* port = push->add_option("-p,--port", p.port, "serial port (e.g. /dev/ttyUSB0, or a pty)");
   auto* listen = push->add_option("--listen", p.listen, "wait for the device to connect over TCP: PORT or HOST:PORT");
   port->excludes(listen);

@@ -199,8 +199,13 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
 }
 
 void Session::on_hello(const Hello& h, std::uint64_t now) {
+  // While we wait (a device that keeps answering RECOVER, an install pending), the same HELLO
+  // comes again and again: tell it once.
+  const bool repeated = device_ && device_->role == h.role && device_->app_version == h.app_version &&
+                        device_->report == h.report && (phase_ == Phase::hello || phase_ == Phase::reboot);
   device_ = h;
-  event("hello", std::string(h.role == Role::recovery ? "bootloader (recovery)" : "application") +
+  if (!repeated)
+    event("hello", std::string(h.role == Role::recovery ? "bootloader (recovery)" : "application") +
                      " v" + std::to_string(h.app_version) +
                      (h.report == Report::upgrade_ok    ? ", reports upgrade OK"
                       : h.report == Report::download_ok ? ", reports download OK"
