@@ -3,6 +3,7 @@
 // where a test needs it, a relay that damages or cuts the link.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <random>
 
@@ -97,6 +98,29 @@ TEST_P(E2eTools, UpdateOverTcpDialledByTheBoard) {
   ASSERT_EQ(push->wait(120s), 0) << push->output();
   EXPECT_EQ(json_field(push->output(), "outcome"), "upgraded");
   EXPECT_EQ(json_field(push->output(), "device_version"), "2");
+}
+
+// Ctrl-C in the middle of a download: the tool ABORTs it, says so and exits 130; the board goes on
+// running v1, and the next push resumes where the first one stopped.
+TEST_P(E2eTools, InterruptedPushAbortsAndTheNextOneResumes) {
+  const std::string big = (dir / "big.ota").string();
+  ASSERT_FALSE(ota::host::save_file(big, ota::host::encode_ota_file({fw.layout->id, 2, fw.layout->app.base, fw.largest_app(2, 3)})));
+  auto args = board_args();
+  args.insert(args.end(), {"--pty", "--realtime"});
+  Process board(args);
+  Process push({OTA_TOOL, "push", big, "--port", pty_of(board), "--json", "--timeout", "60"});
+  bool downloading = false;
+  while (!downloading)
+    if (const auto l = push.wait_for("{\"t_ms\":", 30s)) downloading = l->find("\"event\":\"progress\"") != std::string::npos && json_field(*l, "acked") != "0";
+    else break;
+  ASSERT_TRUE(downloading) << push.output();
+  push.signal(SIGINT);
+  ASSERT_EQ(push.wait(20s), 130) << push.output();
+  EXPECT_EQ(json_field(push.output(), "outcome"), "interrupted") << push.output();
+  std::string out;
+  ASSERT_EQ(push_pty(board, big, out), 0) << out;
+  EXPECT_NE(out.find("\"event\":\"resume\""), std::string::npos) << out;
+  EXPECT_EQ(json_field(out, "outcome"), "upgraded") << out;
 }
 
 TEST_P(E2eTools, ImageOneByteTooLargeIsRefusedAndV1KeepsRunning) {

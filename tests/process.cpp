@@ -82,6 +82,10 @@ int Process::wait(std::chrono::milliseconds timeout) {
   return -1;
 }
 
+void Process::signal(int sig) {
+  if (pid_ > 0 && !exited_) ::kill(pid_, sig);
+}
+
 void Process::kill() {
   if (pid_ > 0 && !exited_) {
     ::kill(pid_, SIGKILL);

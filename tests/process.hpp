@@ -25,6 +25,7 @@ class Process {
   // Exit code, or -1 after the timeout (the process is then killed).
   int wait(std::chrono::milliseconds timeout);
   void kill();
+  void signal(int sig);  // e.g. SIGINT, as Ctrl-C in a terminal would
 
  private:
   int pid_ = -1;

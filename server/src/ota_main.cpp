@@ -4,6 +4,7 @@
 //   3 refused by the device
 //   4 total checksum mismatch             5 timeout                6 link lost
 //   7 device came back without the image  8 protocol error         9 bad input file
+//   130 stopped by SIGINT/SIGTERM (a running download is ABORTed; the next push resumes it)
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -22,7 +23,7 @@ namespace {
 
 enum Exit : int {
   kOk = 0, kUsage = 2, kRefused = 3, kChecksum = 4, kTimeout = 5, kLinkLost = 6,
-  kUpgradeFailed = 7, kProtocol = 8, kBadInput = 9,
+  kUpgradeFailed = 7, kProtocol = 8, kBadInput = 9, kInterrupted = 130,
 };
 
 int exit_code(Outcome o) {
@@ -34,6 +35,7 @@ int exit_code(Outcome o) {
     case Outcome::timeout: return kTimeout;
     case Outcome::link_lost: return kLinkLost;
     case Outcome::no_link: return kUsage;  // the port or address given cannot be used
+    case Outcome::interrupted: return kInterrupted;
     case Outcome::upgrade_failed: return kUpgradeFailed;
     case Outcome::protocol_error:
     case Outcome::pending: return kProtocol;

@@ -2,6 +2,7 @@
 
 #include <asio.hpp>
 #include <chrono>
+#include <csignal>
 #include <deque>
 #include <memory>
 
@@ -32,6 +33,11 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
     tick();
   }
   bool link_lost() const { return link_lost_; }
+  void interrupt() {
+    if (stopped_) return;
+    session_.interrupt(now());
+    after_step();  // stops once the ABORT is written
+  }
 
  private:
   std::uint64_t now() const { return ms_since(t0_); }
@@ -123,6 +129,26 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
   std::uint32_t last_acked_ = 0xFFFFFFFF;
 };
 
+// SIGINT and SIGTERM while a push runs: `on` is called (the push ends `interrupted`).
+class Interrupts {
+ public:
+  explicit Interrupts(asio::io_context& io) : set_(io, SIGINT, SIGTERM) { arm(); }
+  std::function<void()> on;
+  bool fired() const { return fired_; }
+
+ private:
+  void arm() {
+    set_.async_wait([this](std::error_code ec, int) {
+      if (ec) return;
+      fired_ = true;
+      if (on) on();
+      arm();
+    });
+  }
+  asio::signal_set set_;
+  bool fired_ = false;
+};
+
 PushReport report_of(const Session& s, Clock::time_point t0, std::uint32_t resends) {
   PushReport r;
   r.outcome = s.outcome();
@@ -169,6 +195,10 @@ PushReport push_serial(const std::string& port, const Image& img, const PushOpti
   }
   Session session(img.bytes, img.version, opt.session);
   auto ch = std::make_shared<Channel<asio::serial_port>>(io, sp, session, obs, t0);
+  Interrupts interrupts(io);
+  interrupts.on = [&] { ch->interrupt(); };
+  if (obs.event)
+    obs.event(Event{"open", port + " at " + std::to_string(opt.baud) + " baud, waiting for the device"}, ms_since(t0));
   ch->start();
   io.run();
   return report_of(session, t0, 0);
@@ -202,6 +232,11 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     return r;
   }
   if (on_listening) on_listening(acceptor.local_endpoint().port());
+  Interrupts interrupts(io);
+  std::function<void()> stop_waiting;  // the accept, or the connection's session
+  interrupts.on = [&] {
+    if (stop_waiting) stop_waiting();
+  };
 
   std::uint32_t resends = 0;
   for (std::uint32_t attempt = 0; attempt <= opt.max_reconnects; ++attempt) {
@@ -212,12 +247,26 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     acceptor.async_accept(sock, [&](std::error_code e) {
       accepted = !e;
       deadline.cancel();
+      io.stop();  // the signal wait keeps the context busy: run() would not return by itself
     });
     deadline.async_wait([&](std::error_code e) {
       if (!e) acceptor.cancel();
     });
+    stop_waiting = [&] {
+      deadline.cancel();
+      acceptor.cancel();
+    };
     io.restart();
     io.run();
+    stop_waiting = nullptr;
+    if (interrupts.fired()) {
+      r.outcome = Outcome::interrupted;
+      r.detail = "stopped by the user while waiting for the device to connect";
+      r.elapsed_ms = ms_since(t0);
+      r.resends = resends;
+      if (obs.event) obs.event(Event{"done", std::string(to_string(r.outcome)) + ": " + r.detail}, r.elapsed_ms);
+      return r;
+    }
     if (!accepted) {
       r.outcome = attempt == 0 ? Outcome::timeout : Outcome::link_lost;
       r.detail = attempt == 0 ? "no device connected within " + std::to_string(opt.connect_timeout_ms) + " ms"
@@ -244,9 +293,12 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
         obs.event(e, ms);
     };
     auto ch = std::make_shared<Channel<asio::ip::tcp::socket>>(io, sock, session, per_connection, t0);
+    stop_waiting = [&] { ch->interrupt(); };
     io.restart();
     ch->start();
+    if (interrupts.fired()) ch->interrupt();  // the signal came between the accept and now
     io.run();
+    stop_waiting = nullptr;
     r = report_of(session, t0, resends);
     if (!ch->link_lost()) return r;
     resends = r.resends;  // the device reconnects: a new session resumes the download

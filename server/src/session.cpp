@@ -24,6 +24,7 @@ const char* to_string(Outcome o) {
     case Outcome::timeout: return "timeout";
     case Outcome::link_lost: return "link-lost";
     case Outcome::no_link: return "no-link";
+    case Outcome::interrupted: return "interrupted";
     case Outcome::protocol_error: return "protocol-error";
   }
   return "?";
@@ -70,6 +71,12 @@ void Session::on_bytes(const std::uint8_t* data, std::size_t len, std::uint64_t 
 
 void Session::on_link_lost(std::uint64_t) {
   if (!done()) finish(Outcome::link_lost, std::string("link lost during ") + to_string(phase_));
+}
+
+void Session::interrupt(std::uint64_t) {
+  if (done()) return;
+  if (phase_ == Phase::start || phase_ == Phase::download) send_frame(MsgType::abort, nullptr, 0, true);
+  finish(Outcome::interrupted, std::string("stopped by the user during ") + to_string(phase_));
 }
 
 std::vector<std::uint8_t> Session::take_output() { return std::exchange(out_, {}); }

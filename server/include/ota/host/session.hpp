@@ -39,6 +39,7 @@ enum class Outcome : std::uint8_t {
   timeout,          // the device stopped answering
   link_lost,        // the transport reported the link down
   no_link,          // the serial port could not be opened, or the TCP address not listened on
+  interrupted,      // stopped by the user (SIGINT, SIGTERM)
   protocol_error,   // the device speaks another protocol version or sent nonsense
 };
 const char* to_string(Outcome o);
@@ -48,7 +49,7 @@ const char* to_string(Phase p);
 
 struct Event {
   // "hello", "recover", "abort", "start", "resume", "retry", "nak", "downloaded", "done"; the
-  // transport adds "connect" and "disconnect" (push.hpp)
+  // transport adds "open", "connect" and "disconnect" (push.hpp)
   std::string kind;
   std::string text;  // one human-readable line
 };
@@ -61,6 +62,9 @@ class Session {
   void on_bytes(const std::uint8_t* data, std::size_t len, std::uint64_t now_ms);
   void on_tick(std::uint64_t now_ms);
   void on_link_lost(std::uint64_t now_ms);
+  // The user stops the push (Ctrl-C): a download under way is ABORTed (the device keeps what it
+  // stored, so the next push resumes), and the session ends `interrupted`.
+  void interrupt(std::uint64_t now_ms);
 
   std::vector<std::uint8_t> take_output();
   std::vector<Event> take_events();
