@@ -182,7 +182,7 @@ int cmd_push(const PushArgs& a) {
                   e.kind.c_str(), json_escape(e.text).c_str());
     } else {
       if (bar_open) std::printf("\n"), bar_open = false;
-      std::printf("[%7.3f s] %-7s %s\n", static_cast<double>(ms) / 1000.0, e.kind.c_str(), e.text.c_str());
+      std::printf("[%7.3f s] %-10s %s\n", static_cast<double>(ms) / 1000.0, e.kind.c_str(), e.text.c_str());
     }
     std::fflush(stdout);
   };
@@ -200,7 +200,7 @@ int cmd_push(const PushArgs& a) {
                   w - fill, "", pct, acked, total);
       bar_open = true;
     } else if (pct / 10 != last_decile) {
-      std::printf("[%7.3f s] progress %u%% (%u/%u packets)\n", static_cast<double>(ms) / 1000.0, pct, acked, total);
+      std::printf("[%7.3f s] progress   %u%% (%u/%u packets)\n", static_cast<double>(ms) / 1000.0, pct, acked, total);
     }
     last_decile = pct / 10;
     std::fflush(stdout);
