@@ -1155,6 +1155,38 @@ TEST(ProtocolDeviation, SessionGoesBackToTheNakOfAFlashError) {
 
 // A server that went away left the device in the middle of a download; the next server offers
 // another image and is refused with busy, because nothing ever sends ABORT.
+// The same for a bootloader in recovery after a failed install (HELLO report 3): a push that went
+// away mid-download must not lock the next one out with "busy".
+TEST(ProtocolDeviation, AnInstallFailedDeviceWithAnAbandonedDownloadIsTakenOver) {
+  sim::PowerSupply power;
+  sim::InternalFlash flash(power);
+  ota::FlashMap map{ota::kInternalLayout, flash, nullptr};
+  ASSERT_TRUE(ota::FlagStore(map).set(ota::Flag::start));  // an install that failed
+  Capture link;
+  ota::DeviceInfo info;
+  info.role = ota::Role::recovery;
+  ota::UpdateClient client(map, link, info);
+  client.boot();
+  auto run = [&](ota::host::Session& s, int max_batches) {
+    std::uint64_t now = 0;
+    s.begin(now);
+    for (int b = 0; !s.done() && b < max_batches && now < 60000;) {
+      const Bytes down = s.take_output();
+      if (!down.empty()) client.receive(down.data(), down.size()), ++b;
+      const Bytes up = std::exchange(link.out, {});
+      if (!up.empty()) s.on_bytes(up.data(), up.size(), now);
+      if (down.empty() && up.empty()) s.on_tick(++now);
+    }
+  };
+  ota::host::Session first(app_image(2, 20000), 2);
+  run(first, 4);  // HELLO_REQ, START, some DATA: then that server goes away
+  ASSERT_TRUE(client.downloading());
+  link.out.clear();
+  ota::host::Session second(app_image(3, 20000), 3);
+  run(second, 100000);
+  EXPECT_TRUE(client.reset_requested()) << ota::host::to_string(second.outcome()) << ": " << second.detail();
+}
+
 TEST(ProtocolDeviation, ANewSessionIsNotRefusedByAnAbandonedDownload) {
   sim::Device dev(ota::kInternalLayout);
   dev.factory_install(sim::make_app_image(ota::kInternalLayout, 1, 8192));

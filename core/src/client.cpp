@@ -78,7 +78,10 @@ void UpdateClient::on_start(const Start& s) {
   if (journal_.read(old) && old == rec && !journal_.installed()) {
     // The same image was being received: resume after the last unit marked done.
     next = journal_.resume_index(rec);
-  } else if (!journal_.begin(rec)) {
+  } else if ((flags_.read() == Flag::start && !flags_.clear()) || !journal_.begin(rec)) {
+    // (In recovery after a failed install: another image replaces the staged one. The flag goes
+    // first, so that a reset during the new download does not make the bootloader refuse, and
+    // wipe, the journal it resumes from.)
     send_start_reply(Status::flash_error);
     return;
   }

@@ -10,7 +10,6 @@ constexpr std::uint32_t kChunk = 128;
 
 bool crc32_of(Flash& dev, std::uint32_t addr, std::uint32_t len, std::uint32_t& crc) {
   std::uint8_t buf[kChunk];
-  crc = 0;
   while (len) {
     const std::uint32_t n = len < kChunk ? len : kChunk;
     if (!dev.read(addr, buf, n)) return false;

@@ -1,6 +1,7 @@
 #include "ota/installer.hpp"
 
 #include "ota/bytes.hpp"
+#include "ota/crc.hpp"
 
 namespace ota {
 
@@ -29,7 +30,7 @@ bool Installer::finish() { return flags_.set(Flag::success) && journal_.clear();
 
 Installer::Check Installer::check_staged(const JournalRecord& r) {
   const Layout& l = map_.layout;
-  if (r.image_size == 0 || r.image_size > l.image_limit ||
+  if (r.image_size < kVectorTable || r.image_size > l.image_limit ||
       journal_.units_done() < journal_.units_for(r.image_size))
     return Check::bad;
   Flash& staging = map_.device(l.staging);
@@ -49,17 +50,22 @@ bool Installer::copy(const JournalRecord& r) {
   std::uint32_t crc = 0;
   if (crc32_of(app, l.app.base, r.image_size, crc) && crc == r.image_crc) return true;  // done before a cut
   // The page holding the vector table is erased first and written last, the vector table itself
-  // (8 bytes) in the very last program: until the copy is complete the application has no valid
-  // vector table, so that app_valid() can never let a half-copied application start, whatever
-  // happens to the flag or the staged image meanwhile. (A program cut inside the vector table
-  // leaves a half-word torn and the rest erased: never a sane table.)
+  // (8 bytes) in the very last program, and only once everything else is verified with it: until
+  // then the application has no valid vector table, so that app_valid() can never let a
+  // half-copied or wrongly copied application start, whatever happens to the flag or the staged
+  // image afterwards. (A program cut inside the table leaves a half-word torn and the rest
+  // erased: never a sane table.)
   if (!is_erased(app, l.app.base, page) && !app.erase(l.app.base)) return false;
   for (std::uint32_t off = page; off < r.image_size; off += page)
     if (!copy_page(off)) return false;
   std::uint8_t vt[kVectorTable];
-  return copy_page(0) && map_.device(l.staging).read(l.staging.base, vt, sizeof vt) &&
-         app.write(l.app.base, vt, sizeof vt) && crc32_of(app, l.app.base, r.image_size, crc) &&
-         crc == r.image_crc;
+  if (!copy_page(0) || !map_.device(l.staging).read(l.staging.base, vt, sizeof vt)) return false;
+  crc = crc32(vt, sizeof vt);
+  if (!crc32_of(app, l.app.base + kVectorTable, r.image_size - kVectorTable, crc) || crc != r.image_crc)
+    return false;
+  if (app.write(l.app.base, vt, sizeof vt)) return true;  // verified by the port
+  app.erase(l.app.base);  // whatever the failed program left must not be started
+  return false;
 }
 
 bool Installer::copy_page(std::uint32_t off) {

@@ -1,10 +1,12 @@
 #include "ota/host/push.hpp"
 
+#include <algorithm>
 #include <asio.hpp>
 #include <chrono>
 #include <csignal>
 #include <deque>
 #include <memory>
+#include <vector>
 
 namespace ota::host {
 
@@ -130,9 +132,10 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
 };
 
 // SIGINT and SIGTERM while a push runs: `on` is called (the push ends `interrupted`).
+// A second signal stops at once, even if the ABORT cannot be written (a stuck adapter).
 class Interrupts {
  public:
-  explicit Interrupts(asio::io_context& io) : set_(io, SIGINT, SIGTERM) { arm(); }
+  explicit Interrupts(asio::io_context& io) : io_(io), set_(io, SIGINT, SIGTERM) { arm(); }
   std::function<void()> on;
   bool fired() const { return fired_; }
 
@@ -140,11 +143,16 @@ class Interrupts {
   void arm() {
     set_.async_wait([this](std::error_code ec, int) {
       if (ec) return;
+      if (fired_) {
+        io_.stop();
+        return;
+      }
       fired_ = true;
       if (on) on();
       arm();
     });
   }
+  asio::io_context& io_;
   asio::signal_set set_;
   bool fired_ = false;
 };
@@ -221,11 +229,21 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
   asio::ip::tcp::resolver resolver(io);
   const auto found = resolver.resolve(host, std::to_string(port), asio::ip::tcp::resolver::passive, ec);
   if (!ec && found.empty()) ec = asio::error::host_not_found;
-  const asio::ip::tcp::endpoint ep = ec ? asio::ip::tcp::endpoint{} : found.begin()->endpoint();
-  if (!ec) acceptor.open(ep.protocol(), ec);
-  if (!ec) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor.bind(ep, ec);
-  if (!ec) acceptor.listen(4, ec);
+  // A name may give several addresses ("localhost": ::1 and 127.0.0.1): the first that can be
+  // listened on, IPv4 first, since devices behind modems dial IPv4.
+  std::vector<asio::ip::tcp::endpoint> eps;
+  if (!ec)
+    for (const auto& e : found) eps.push_back(e.endpoint());
+  std::stable_partition(eps.begin(), eps.end(), [](const auto& e) { return e.address().is_v4(); });
+  for (const auto& ep : eps) {
+    if (acceptor.is_open()) acceptor.close(ec);
+    ec.clear();
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor.bind(ep, ec);
+    if (!ec) acceptor.listen(4, ec);
+    if (!ec) break;
+  }
   if (ec) {
     r.outcome = Outcome::no_link;
     r.detail = "cannot listen on " + listen + ": " + ec.message();
@@ -300,7 +318,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     io.run();
     stop_waiting = nullptr;
     r = report_of(session, t0, resends);
-    if (!ch->link_lost()) return r;
+    if (!ch->link_lost() || r.outcome != Outcome::link_lost || interrupts.fired()) return r;
     resends = r.resends;  // the device reconnects: a new session resumes the download
   }
   return r;

@@ -127,7 +127,7 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
     case MsgType::start_reply: {
       StartReply r;
       if (phase_ != Phase::start || !decode(f, r)) return;
-      if (r.status == Status::busy && !aborted_ && device_ && device_->report == Report::none) {
+      if (r.status == Status::busy && !aborted_ && device_ && device_->report != Report::download_ok) {
         // Another image's download was left unfinished (its server went away): drop it, once.
         event("abort", "device is busy with another download; aborting it");
         aborted_ = true;

@@ -31,7 +31,8 @@ struct FlashMap {
   }
 };
 
-// CRC-32 of len bytes of a flash device from addr; false if a read failed.
+// CRC-32 of len bytes of a flash device from addr, continuing from crc (0 to start, or the CRC-32
+// of the bytes before them); false if a read failed.
 bool crc32_of(Flash& dev, std::uint32_t addr, std::uint32_t len, std::uint32_t& crc);
 
 // True if every byte of [addr, addr+len) reads 0xFF.

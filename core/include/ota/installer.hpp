@@ -11,7 +11,8 @@
 //      Accepted: unless the application already has the image's CRC-32 (a copy cut before its
 //      marker), erase the application's first page (its vector table), copy the other pages
 //      (pages already equal are skipped, so a resumed install or an image that differs in a few
-//      pages only costs what differs), write the first page last, verify the CRC-32 of the copy,
+//      pages only costs what differs), write the first page last but for its vector table, verify
+//      the CRC-32 of the copy with the staged vector table in its place, write the vector table,
 //      set the "installed" marker, then finish as in 1.
 //   3. otherwise nothing to do.
 // Every step can be cut by a power loss and redone: staging is never written during an install,
