@@ -69,17 +69,7 @@ struct Raw {
   }
 };
 
-ota::Start start_for(const std::vector<std::uint8_t>& img, std::uint32_t version, std::uint16_t psize = 256) {
-  ota::Start s;
-  s.image_size = static_cast<std::uint32_t>(img.size());
-  s.image_crc = ota::crc32(img.data(), img.size());
-  s.image_version = version;
-  s.packet_size = psize;
-  s.packet_count = static_cast<std::uint16_t>(ota::packet_count_for(s.image_size, psize));
-  s.initial_sp = ota::get_u32(img.data());
-  s.reset_vector = ota::get_u32(img.data() + 4);
-  return s;
-}
+using test::start_for;
 
 class ClientTest : public ::testing::TestWithParam<const ota::Layout*> {
  protected:

@@ -23,17 +23,7 @@ class InstallerTest : public ::testing::TestWithParam<const ota::Layout*> {
 
   void SetUp() override { std::copy(v1.begin(), v1.end(), parts.region(L.app).begin()); }
 
-  // Puts an image in staging with a complete journal and "OTA-START", as the client leaves it.
-  void stage(const std::vector<std::uint8_t>& img, std::uint32_t crc_override = 0) {
-    auto st = parts.region(L.staging);
-    std::copy(img.begin(), img.end(), st.begin());
-    const std::uint32_t crc = crc_override ? crc_override : ota::crc32(img.data(), img.size());
-    ASSERT_TRUE(journal.begin({static_cast<std::uint32_t>(img.size()), crc, 2, 256,
-                               static_cast<std::uint16_t>(ota::packet_count_for(static_cast<std::uint32_t>(img.size()), 256))}));
-    for (std::uint32_t u = 0; u < journal.units_for(static_cast<std::uint32_t>(img.size())); ++u)
-      ASSERT_TRUE(journal.mark_unit_done(u));
-    ASSERT_TRUE(flags.set(ota::Flag::start));
-  }
+  void stage(const std::vector<std::uint8_t>& img, std::uint32_t crc = 0) { test::stage(parts, img, crc); }
   bool app_is(const std::vector<std::uint8_t>& img) {
     auto app = parts.region(L.app);
     return std::equal(img.begin(), img.end(), app.begin());
@@ -113,38 +103,6 @@ TEST_P(InstallerTest, ACopyCutBeforeItsMarkerIsNotRedone) {
   EXPECT_LE(parts.power.count() - ops_before, 1u + 2u + 1u);  // marker, flag move, journal
 }
 
-// Whatever becomes of the flag and the staged image after a cut inside the copy (a refusal, a dead
-// W25Q, a torn flag area), a half-copied application must never be started: the vector table is
-// erased first and written last.
-TEST_P(InstallerTest, AHalfCopiedApplicationIsNeverValid) {
-  const auto v2 = sim::make_app_image(L, 2, 20000);
-  std::uint64_t cuts = 0;
-  for (std::uint64_t k = 0;; ++k) {
-    test::Parts p{L};
-    std::copy(v1.begin(), v1.end(), p.region(L.app).begin());
-    std::copy(v2.begin(), v2.end(), p.region(L.staging).begin());
-    ota::Journal j{p.map};
-    const auto n = static_cast<std::uint32_t>(v2.size());
-    ASSERT_TRUE(j.begin({n, ota::crc32(v2.data(), n), 2, 256, static_cast<std::uint16_t>(ota::packet_count_for(n, 256))}));
-    for (std::uint32_t u = 0; u < j.units_for(n); ++u) ASSERT_TRUE(j.mark_unit_done(u));
-    ASSERT_TRUE(ota::FlagStore(p.map).set(ota::Flag::start));
-    p.power.plan_cut(p.power.count() + k, sim::CutMode::torn);
-    const auto r = ota::Installer(p.map).run();
-    if (!p.power.dead()) {
-      ASSERT_EQ(r, ota::Installer::Result::installed);
-      break;
-    }
-    ++cuts;
-    p.power.power_on();
-    ASSERT_TRUE(ota::FlagStore(p.map).clear());  // the pending install is forgotten
-    ASSERT_TRUE(j.clear());
-    auto app = p.region(L.app);
-    const bool whole = std::equal(v1.begin(), v1.end(), app.begin()) || std::equal(v2.begin(), v2.end(), app.begin());
-    EXPECT_TRUE(whole || !ota::Installer(p.map).app_valid()) << "cut inside operation " << k;
-  }
-  EXPECT_GE(cuts, 20u * 8u);  // at least every program of the copy's 20 pages was cut once
-}
-
 TEST_P(InstallerTest, RollsForwardWhenTheCopyWasMarkedInstalled) {
   const auto v2 = sim::make_app_image(L, 2, 20000);
   stage(v2);
@@ -211,21 +169,8 @@ TEST_P(InstallerFaultTest, UnreadableStagingIsRetriedNotRefused) {
   EXPECT_TRUE(app_is(v2));
 }
 
-// Frames to and from an update client, for the recovery test below.
-struct Wire final : ota::Link {
-  std::vector<std::uint8_t> out;
-  void send(const std::uint8_t* b, std::size_t n) override { out.insert(out.end(), b, b + n); }
-  template <class Msg>
-  Msg reply() {
-    ota::FrameDecoderBuffer<64> dec;
-    Msg m{};
-    bool found = false;
-    for (std::uint8_t b : std::exchange(out, {}))
-      if (dec.feed(b) == ota::FrameDecoder::Event::frame) found = ota::decode(dec.frame(), m);
-    EXPECT_TRUE(found);
-    return m;
-  }
-};
+using test::FrameWire;
+using test::start_for;
 
 // An install that fails on a flash operation: the application is not started (its vector table
 // is gone), the bootloader's recovery client says why and takes the image again instead of
@@ -239,24 +184,13 @@ TEST_P(InstallerFaultTest, AFailedInstallLeavesARecoveryThatTakesTheImageAgain) 
   EXPECT_FALSE(inst.app_valid());
   EXPECT_EQ(flags.read(), ota::Flag::start);
 
-  Wire wire;
+  FrameWire wire;
   ota::DeviceInfo info;
   info.role = ota::Role::recovery;
   ota::UpdateClient client(faulty, wire, info);
   client.boot();
   EXPECT_EQ(wire.reply<ota::Hello>().report, ota::Report::install_failed);
-  ota::Start s;
-  s.image_size = static_cast<std::uint32_t>(v2.size());
-  s.image_crc = ota::crc32(v2.data(), v2.size());
-  s.image_version = 2;
-  s.packet_size = 256;
-  s.packet_count = static_cast<std::uint16_t>(ota::packet_count_for(s.image_size, 256));
-  s.initial_sp = ota::get_u32(v2.data());
-  s.reset_vector = ota::get_u32(v2.data() + 4);
-  std::uint8_t p[ota::Start::kSize];
-  ota::encode(s, p);
-  std::uint8_t frame[64];
-  client.receive(frame, ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::start), p, sizeof p, frame, sizeof frame));
+  FrameWire::start(client, start_for(v2, 2));
   // The staged image is whole: the download resumes after its last packet and ends at once.
   EXPECT_EQ(wire.reply<ota::Result>().status, ota::Status::ok);
   EXPECT_TRUE(client.reset_requested());
@@ -266,23 +200,6 @@ TEST_P(InstallerFaultTest, AFailedInstallLeavesARecoveryThatTakesTheImageAgain) 
   EXPECT_EQ(again.run(), ota::Installer::Result::installed);
   EXPECT_TRUE(again.app_valid());
   EXPECT_TRUE(app_is(v2));
-}
-
-ota::Start start_for(const std::vector<std::uint8_t>& img, std::uint32_t version) {
-  ota::Start s;
-  s.image_size = static_cast<std::uint32_t>(img.size());
-  s.image_crc = ota::crc32(img.data(), img.size());
-  s.image_version = version;
-  s.packet_size = 256;
-  s.packet_count = static_cast<std::uint16_t>(ota::packet_count_for(s.image_size, 256));
-  s.initial_sp = ota::get_u32(img.data());
-  s.reset_vector = ota::get_u32(img.data() + 4);
-  return s;
-}
-
-void send_frame(ota::UpdateClient& c, ota::MsgType t, const std::uint8_t* p, std::size_t n) {
-  std::uint8_t frame[300];
-  c.receive(frame, ota::encode_frame(static_cast<std::uint8_t>(t), p, n, frame, sizeof frame));
 }
 
 // The staged image reads right for the check and wrong for the copy (a marginal cell, a glitch on
@@ -303,24 +220,17 @@ TEST_P(InstallerFaultTest, ACopyThatReadsBackWrongIsNeverStarted) {
   const auto v3 = sim::make_app_image(L, 3, 20000);
   std::uint16_t resumed_at = 0;
   for (int boot = 0; boot < 2; ++boot) {
-    Wire wire;
+    FrameWire wire;
     ota::DeviceInfo info;
     info.role = ota::Role::recovery;
     ota::UpdateClient client(parts.map, wire, info);
     client.boot();
     EXPECT_EQ(wire.reply<ota::Hello>().report, boot == 0 ? ota::Report::install_failed : ota::Report::none);
-    std::uint8_t p[ota::Start::kSize];
-    ota::encode(start_for(v3, 3), p);
-    send_frame(client, ota::MsgType::start, p, sizeof p);
+    FrameWire::start(client, start_for(v3, 3));
     const ota::StartReply r = wire.reply<ota::StartReply>();
     ASSERT_EQ(r.status, ota::Status::ok);
     resumed_at = r.next;
-    for (std::uint16_t i = r.next; i < r.next + 20; ++i) {  // 5 KB more, then the server goes away
-      std::uint8_t d[2 + 256];
-      ota::put_u16(d, i);
-      std::copy_n(v3.begin() + i * 256, 256, d + 2);
-      send_frame(client, ota::MsgType::data, d, sizeof d);
-    }
+    for (std::uint16_t i = r.next; i < r.next + 20; ++i) FrameWire::data(client, v3, i);  // then the server goes away
     EXPECT_EQ(flags.read(), ota::Flag::none) << "the failed install's flag is gone with the new image";
     ota::Installer next(parts.map);  // reset
     EXPECT_EQ(next.run(), ota::Installer::Result::nothing);

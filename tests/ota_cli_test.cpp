@@ -273,6 +273,9 @@ TEST_F(OtaCli, LinksThatCannotBeUsedAreUsageErrors) {
   const std::string port = listening->substr(listening->find("\"port\":") + 7, listening->find('}') - listening->find("\"port\":") - 7);
   EXPECT_EQ(ota({"push", img, "--listen", "127.0.0.1:" + port}, &out), 2);
   EXPECT_NE(out.find("cannot listen"), std::string::npos) << out;
+  // By name too: not quietly on another address of the name (::1) that no device dials.
+  EXPECT_EQ(ota({"push", img, "--listen", "localhost:" + port, "--timeout", "1"}, &out), 2);
+  EXPECT_NE(out.find("in use"), std::string::npos) << out;
   // Values that would silently wrap or wait forever.
   EXPECT_EQ(ota({"push", img, "--port", "/dev/null", "--window", "257"}, &out), 2);
   EXPECT_EQ(ota({"push", img, "--port", "/dev/null", "--timeout", "-1"}, &out), 2);

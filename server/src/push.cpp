@@ -6,6 +6,7 @@
 #include <csignal>
 #include <deque>
 #include <memory>
+#include <termios.h>
 #include <vector>
 
 namespace ota::host {
@@ -138,12 +139,14 @@ class Interrupts {
   explicit Interrupts(asio::io_context& io) : io_(io), set_(io, SIGINT, SIGTERM) { arm(); }
   std::function<void()> on;
   bool fired() const { return fired_; }
+  bool forced() const { return forced_; }  // a second signal came
 
  private:
   void arm() {
     set_.async_wait([this](std::error_code ec, int) {
       if (ec) return;
       if (fired_) {
+        forced_ = true;
         io_.stop();
         return;
       }
@@ -155,6 +158,7 @@ class Interrupts {
   asio::io_context& io_;
   asio::signal_set set_;
   bool fired_ = false;
+  bool forced_ = false;
 };
 
 PushReport report_of(const Session& s, Clock::time_point t0, std::uint32_t resends) {
@@ -209,6 +213,9 @@ PushReport push_serial(const std::string& port, const Image& img, const PushOpti
     obs.event(Event{"open", port + " at " + std::to_string(opt.baud) + " baud, waiting for the device"}, ms_since(t0));
   ch->start();
   io.run();
+  // Stopped by force: drop what the tty still holds, or closing it waits for a stuck adapter to
+  // take it (up to its closing_wait, 30 s).
+  if (interrupts.forced()) ::tcflush(sp.native_handle(), TCOFLUSH);
   return report_of(session, t0, 0);
 }
 
@@ -235,6 +242,9 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
   if (!ec)
     for (const auto& e : found) eps.push_back(e.endpoint());
   std::stable_partition(eps.begin(), eps.end(), [](const auto& e) { return e.address().is_v4(); });
+  // Only an address this host cannot have sends us to the next one; anything else (the port in
+  // use, no permission) is the answer, reported as it came.
+  std::error_code first;
   for (const auto& ep : eps) {
     if (acceptor.is_open()) acceptor.close(ec);
     ec.clear();
@@ -243,7 +253,10 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     if (!ec) acceptor.bind(ep, ec);
     if (!ec) acceptor.listen(4, ec);
     if (!ec) break;
+    if (!first) first = ec;
+    if (ec != std::errc::address_not_available && ec != asio::error::address_family_not_supported) break;
   }
+  if (ec && first) ec = first;
   if (ec) {
     r.outcome = Outcome::no_link;
     r.detail = "cannot listen on " + listen + ": " + ec.message();

@@ -1,0 +1,141 @@
+// Power cuts inside the install itself, two at a time, with the flag lost after a cut (a refusal,
+// a dead W25Q, a torn flag area: a half-copied application must never be started), and inside
+// a recovery download that replaces an image whose install failed. tests/powercut_test.cpp cuts
+// whole updates once; this goes deeper into the bootloader's part: after every cut the device must
+// end with exactly v2 installed, and whatever it is left with must never start a mixed copy.
+#include <gtest/gtest.h>
+
+#include "ota/installer.hpp"
+#include "sim/device.hpp"
+#include "support.hpp"
+
+namespace {
+
+using test::FrameWire;
+using test::start_for;
+using Result = ota::Installer::Result;
+
+// A board with v1 installed and v2 staged with "OTA-START", as the client leaves it.
+struct Staged {
+  Staged(const ota::Layout& l, std::uint64_t seed, const std::vector<std::uint8_t>& v1,
+         const std::vector<std::uint8_t>& v2)
+      : L(l), p(l) {
+    p.power.rng().seed(seed);
+    std::copy(v1.begin(), v1.end(), p.region(L.app).begin());
+    test::stage(p, v2);
+    p.power.reset_count();
+  }
+  bool app_is(const std::vector<std::uint8_t>& img) {
+    auto app = p.region(L.app);
+    return std::equal(img.begin(), img.end(), app.begin());
+  }
+  // Runs the install with a cut planned at operation k (counted from now); true if it came.
+  bool install_cut_at(std::uint64_t k, sim::CutMode mode) {
+    p.power.reset_count();
+    p.power.plan_cut(k, mode);
+    ota::Installer(p.map).run();
+    const bool cut = p.power.dead();
+    p.power.cancel_cut();
+    p.power.power_on();
+    return cut;
+  }
+  const ota::Layout& L;
+  test::Parts p;
+};
+
+class InstallPowerCut : public ::testing::TestWithParam<const ota::Layout*> {};
+
+// Sizes of one page or less, a page and a bit, and many pages with a partial last one.
+TEST_P(InstallPowerCut, TwoCutsThenABootInstallsV2AndALostFlagNeverStartsAMix) {
+  const ota::Layout& L = *GetParam();
+  const auto v1 = sim::make_app_image(L, 1, 9000);
+  std::uint64_t pairs = 0;
+  for (std::uint32_t size : {100u, 1030u, 20001u}) {
+    const auto v2 = sim::make_app_image(L, 2, size);
+    for (auto mode : {sim::CutMode::torn, sim::CutMode::before}) {
+      for (std::uint64_t k = 0;; ++k) {
+        const std::string where = std::to_string(size) + " B, first cut at " + std::to_string(k) +
+                                  (mode == sim::CutMode::torn ? " (torn)" : " (before)");
+        {  // the flag and the journal are lost after the cut: no mixed copy may be started
+          Staged s(L, k, v1, v2);
+          if (!s.install_cut_at(k, mode)) break;
+          ASSERT_TRUE(ota::FlagStore(s.p.map).clear());
+          ASSERT_TRUE(ota::Journal(s.p.map).clear());
+          EXPECT_TRUE(s.app_is(v1) || s.app_is(v2) || !ota::Installer(s.p.map).app_valid()) << where;
+        }
+        // A second cut at every operation of the boot after (for the small images: the pairs grow
+        // with the square of the operations), then a clean boot.
+        for (std::uint64_t j = size <= 1030 ? 0 : 1u << 30;; ++j) {
+          Staged s(L, k * 1000 + j, v1, v2);
+          ASSERT_TRUE(s.install_cut_at(k, mode));
+          const bool cut_again = s.install_cut_at(j, mode);
+          ota::Installer last(s.p.map);
+          const Result r = last.run();
+          ASSERT_TRUE(r == Result::installed || r == Result::finished || r == Result::nothing)
+              << where << ", second at " << j << ": " << ota::to_string(r);
+          EXPECT_TRUE(s.app_is(v2) && last.app_valid()) << where << ", second at " << j;
+          ++pairs;
+          if (!cut_again) break;
+        }
+      }
+    }
+  }
+  EXPECT_GT(pairs, 500u);
+}
+
+// An install cut part-way (its flag still "OTA-START"), as if it then failed for good: the recovery
+// client takes another image, cut at each of its flash operations. After the cut the device must
+// not start a mixed copy, and a whole push of v3 must then install.
+TEST_P(InstallPowerCut, RecoveryDownloadReplacingAFailedInstallUnderCuts) {
+  const ota::Layout& L = *GetParam();
+  const auto v1 = sim::make_app_image(L, 1, 9000);
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  const auto v3 = sim::make_app_image(L, 3, 20000);
+  const ota::Start start3 = start_for(v3, 3);
+  for (std::uint64_t install_cut : {3u, 30u, 100u, 170u}) {
+    for (auto mode : {sim::CutMode::torn, sim::CutMode::before}) {
+      for (std::uint64_t k = 0;; ++k) {
+        const std::string where = "install cut at " + std::to_string(install_cut) + ", recovery cut at " + std::to_string(k);
+        Staged s(L, k + 7, v1, v2);
+        ASSERT_TRUE(s.install_cut_at(install_cut, sim::CutMode::torn));
+        ASSERT_EQ(ota::FlagStore(s.p.map).read(), ota::Flag::start);
+        s.p.power.reset_count();
+        s.p.power.plan_cut(k, mode);
+        {
+          FrameWire w;
+          ota::DeviceInfo info;
+          info.role = ota::Role::recovery;
+          ota::UpdateClient c(s.p.map, w, info);
+          c.boot();
+          FrameWire::start(c, start3);
+          for (std::uint16_t i = 0; i < 30 && !s.p.power.dead(); ++i) FrameWire::data(c, v3, i);
+        }
+        const bool cut = s.p.power.dead();
+        s.p.power.cancel_cut();
+        s.p.power.power_on();
+        ota::Installer boot(s.p.map);
+        const Result r = boot.run();
+        const bool valid = boot.app_valid();
+        EXPECT_TRUE(!valid || s.app_is(v1) || s.app_is(v2)) << where << ": " << ota::to_string(r);
+        {
+          FrameWire w;
+          ota::DeviceInfo info;
+          info.role = valid ? ota::Role::application : ota::Role::recovery;
+          ota::UpdateClient c(s.p.map, w, info);
+          c.boot();
+          FrameWire::start(c, start3);
+          for (std::uint16_t i = 0; i < start3.packet_count; ++i) FrameWire::data(c, v3, i);
+          EXPECT_TRUE(c.reset_requested()) << where;
+        }
+        EXPECT_EQ(ota::Installer(s.p.map).run(), Result::installed) << where;
+        EXPECT_TRUE(s.app_is(v3)) << where;
+        if (!cut) break;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, InstallPowerCut, ::testing::Values(&ota::kInternalLayout, &ota::kExternalLayout),
+                         test::LayoutName());
+
+}  // namespace
