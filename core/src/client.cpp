@@ -56,8 +56,9 @@ void UpdateClient::on_start(const Start& s) {
   const JournalRecord rec{s.image_size, s.image_crc, s.image_version, s.packet_size,
                           s.packet_count};
   const std::uint32_t write_size = map_.device(l.staging).geometry().write_size;
+  const bool flag_start = flags_.read() == Flag::start;
   Status st = Status::ok;
-  if (reset_requested_ || (flags_.read() == Flag::start && !install_failed()) ||
+  if (reset_requested_ || (flag_start && !install_failed()) ||
       (active_ && !(rec == session_)))
     st = Status::busy;
   else if (s.image_size > l.image_limit)
@@ -78,7 +79,7 @@ void UpdateClient::on_start(const Start& s) {
   if (journal_.read(old) && old == rec && !journal_.installed()) {
     // The same image was being received: resume after the last unit marked done.
     next = journal_.resume_index(rec);
-  } else if ((flags_.read() == Flag::start && !flags_.clear()) || !journal_.begin(rec)) {
+  } else if ((flag_start && !flags_.clear()) || !journal_.begin(rec)) {
     // (In recovery after a failed install: another image replaces the staged one. The flag goes
     // first, so that a reset during the new download does not make the bootloader refuse, and
     // wipe, the journal it resumes from.)

@@ -34,7 +34,7 @@ Installer::Check Installer::check_staged(const JournalRecord& r) {
       journal_.units_done() < journal_.units_for(r.image_size))
     return Check::bad;
   Flash& staging = map_.device(l.staging);
-  std::uint8_t vt[8];
+  std::uint8_t vt[kVectorTable];
   std::uint32_t crc = 0;
   if (!staging.read(l.staging.base, vt, sizeof vt) ||
       !crc32_of(staging, l.staging.base, r.image_size, crc))
