@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -1130,6 +1131,21 @@ struct FlakyFlash final : ota::Flash {
   bool erase(std::uint32_t a) override { return inner.erase(a); }
 };
 
+// Runs `session` against `client` on a virtual clock until it ends, the client asks for a reset,
+// 60 s pass or the server has sent `max_batches` bursts (then it "goes away").
+void drive(ota::host::Session& session, ota::UpdateClient& client, Capture& link,
+           int max_batches = std::numeric_limits<int>::max()) {
+  std::uint64_t now = 0;
+  session.begin(now);
+  for (int batches = 0; !session.done() && now < 60000 && !client.reset_requested() && batches < max_batches;) {
+    const Bytes down = session.take_output();
+    if (!down.empty()) client.receive(down.data(), down.size()), ++batches;
+    const Bytes up = std::exchange(link.out, {});
+    session.on_bytes(up.data(), up.size(), now);
+    if (down.empty() && up.empty()) session.on_tick(++now);
+  }
+}
+
 TEST(ProtocolDeviation, SessionGoesBackToTheNakOfAFlashError) {
   sim::PowerSupply power;
   sim::InternalFlash flash(power);
@@ -1140,15 +1156,7 @@ TEST(ProtocolDeviation, SessionGoesBackToTheNakOfAFlashError) {
   info.app_version = 1;
   ota::UpdateClient client(map, link, info);
   ota::host::Session session(app_image(2, 4096), 2);
-  std::uint64_t now = 0;
-  session.begin(now);
-  while (!session.done() && now < 60000 && !client.reset_requested()) {
-    const Bytes down = session.take_output();
-    client.receive(down.data(), down.size());
-    const Bytes up = std::exchange(link.out, {});
-    session.on_bytes(up.data(), up.size(), now);
-    if (down.empty() && up.empty()) session.on_tick(++now);
-  }
+  drive(session, client, link);
   EXPECT_TRUE(client.reset_requested())
       << "session ended: " << ota::host::to_string(session.outcome()) << ", " << session.detail();
 }
@@ -1167,23 +1175,12 @@ TEST(ProtocolDeviation, AnInstallFailedDeviceWithAnAbandonedDownloadIsTakenOver)
   info.role = ota::Role::recovery;
   ota::UpdateClient client(map, link, info);
   client.boot();
-  auto run = [&](ota::host::Session& s, int max_batches) {
-    std::uint64_t now = 0;
-    s.begin(now);
-    for (int b = 0; !s.done() && b < max_batches && now < 60000;) {
-      const Bytes down = s.take_output();
-      if (!down.empty()) client.receive(down.data(), down.size()), ++b;
-      const Bytes up = std::exchange(link.out, {});
-      if (!up.empty()) s.on_bytes(up.data(), up.size(), now);
-      if (down.empty() && up.empty()) s.on_tick(++now);
-    }
-  };
   ota::host::Session first(app_image(2, 20000), 2);
-  run(first, 4);  // HELLO_REQ, START, some DATA: then that server goes away
+  drive(first, client, link, 4);  // HELLO_REQ, START, some DATA: then that server goes away
   ASSERT_TRUE(client.downloading());
   link.out.clear();
   ota::host::Session second(app_image(3, 20000), 3);
-  run(second, 100000);
+  drive(second, client, link);
   EXPECT_TRUE(client.reset_requested()) << ota::host::to_string(second.outcome()) << ": " << second.detail();
 }
 

@@ -72,9 +72,11 @@ std::string uid_hex(const Hello& h) {
 // image without the record needs both.
 int cmd_image_build(const std::string& in, const std::string& out, const std::string& layout_name,
                     std::optional<std::uint32_t> version) {
+  // Read before the layout is known: both layouts put the application at the same address.
+  static_assert(kInternalLayout.app.base == kExternalLayout.app.base);
   const Layout* l = layout_named(layout_name);
   std::vector<std::uint8_t> bytes;
-  if (Error e = read_firmware(in, (l ? l : &kInternalLayout)->app.base, bytes)) {
+  if (Error e = read_firmware(in, kInternalLayout.app.base, bytes)) {
     std::fprintf(stderr, "ota image: %s\n", e.text.c_str());
     return kBadInput;
   }
@@ -94,12 +96,6 @@ int cmd_image_build(const std::string& in, const std::string& out, const std::st
       std::fprintf(stderr, "ota image: %s is version %u (its app info says so), not %u\n", in.c_str(),
                    info.version, *version);
       return kBadInput;
-    }
-    if (built->app.base != (l ? l : &kInternalLayout)->app.base) {
-      if (Error e = read_firmware(in, built->app.base, bytes)) {
-        std::fprintf(stderr, "ota image: %s\n", e.text.c_str());
-        return kBadInput;
-      }
     }
     l = built;
     version = info.version;

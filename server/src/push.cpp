@@ -171,8 +171,7 @@ PushReport report_of(const Session& s, Clock::time_point t0, std::uint32_t resen
   return r;
 }
 
-}  // namespace
-
+// "PORT", ":PORT" (all interfaces) or "HOST:PORT" (an address or a name); PORT 0-65535, 0 = any.
 Error parse_listen(const std::string& listen, std::string& host, std::uint16_t& port) {
   const auto colon = listen.rfind(':');
   host = colon == std::string::npos || colon == 0 ? "0.0.0.0" : listen.substr(0, colon);
@@ -186,6 +185,8 @@ Error parse_listen(const std::string& listen, std::string& host, std::uint16_t& 
   port = static_cast<std::uint16_t>(n);
   return {};
 }
+
+}  // namespace
 
 PushReport push_serial(const std::string& port, const Image& img, const PushOptions& opt,
                        const PushObserver& obs) {
@@ -263,13 +264,22 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     return r;
   }
   if (on_listening) on_listening(acceptor.local_endpoint().port());
+  std::uint32_t resends = 0;
+  // The push ends while no session runs (waiting for a connection): as a session would end.
+  auto end = [&](Outcome o, std::string detail) {
+    r.outcome = o;
+    r.detail = std::move(detail);
+    r.elapsed_ms = ms_since(t0);
+    r.resends = resends;
+    if (obs.event) obs.event(Event{"done", std::string(to_string(o)) + ": " + r.detail}, r.elapsed_ms);
+    return r;
+  };
   Interrupts interrupts(io);
   std::function<void()> stop_waiting;  // the accept, or the connection's session
   interrupts.on = [&] {
     if (stop_waiting) stop_waiting();
   };
 
-  std::uint32_t resends = 0;
   for (std::uint32_t attempt = 0; attempt <= opt.max_reconnects; ++attempt) {
     // Wait for the device to dial in.
     asio::ip::tcp::socket sock(io);
@@ -290,23 +300,11 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     io.restart();
     io.run();
     stop_waiting = nullptr;
-    if (interrupts.fired()) {
-      r.outcome = Outcome::interrupted;
-      r.detail = "stopped by the user while waiting for the device to connect";
-      r.elapsed_ms = ms_since(t0);
-      r.resends = resends;
-      if (obs.event) obs.event(Event{"done", std::string(to_string(r.outcome)) + ": " + r.detail}, r.elapsed_ms);
-      return r;
-    }
-    if (!accepted) {
-      r.outcome = attempt == 0 ? Outcome::timeout : Outcome::link_lost;
-      r.detail = attempt == 0 ? "no device connected within " + std::to_string(opt.connect_timeout_ms) + " ms"
-                              : "link lost and the device did not reconnect";
-      r.elapsed_ms = ms_since(t0);
-      r.resends = resends;
-      if (obs.event) obs.event(Event{"done", std::string(to_string(r.outcome)) + ": " + r.detail}, r.elapsed_ms);
-      return r;
-    }
+    if (interrupts.fired())
+      return end(Outcome::interrupted, "stopped by the user while waiting for the device to connect");
+    if (!accepted && attempt == 0)
+      return end(Outcome::timeout, "no device connected within " + std::to_string(opt.connect_timeout_ms) + " ms");
+    if (!accepted) return end(Outcome::link_lost, "link lost and the device did not reconnect");
     sock.set_option(asio::ip::tcp::no_delay(true), ec);
     if (obs.event)
       obs.event(Event{"connect", "device connected from " + sock.remote_endpoint(ec).address().to_string()},

@@ -39,9 +39,8 @@ struct PushObserver {
 
 PushReport push_serial(const std::string& port, const Image& img, const PushOptions& opt,
                        const PushObserver& obs);
-// "PORT", ":PORT" (all interfaces) or "HOST:PORT" (an address or a name); PORT 0-65535, 0 = any.
-Error parse_listen(const std::string& listen, std::string& host, std::uint16_t& port);
-// `listen` as parse_listen takes it. on_listening gets the bound port.
+// `listen`: "PORT", ":PORT" (all interfaces) or "HOST:PORT" (an address or a name); PORT 0-65535,
+// 0 = any. on_listening gets the bound port.
 PushReport push_tcp(const std::string& listen, const Image& img, const PushOptions& opt,
                     const PushObserver& obs, std::function<void(std::uint16_t)> on_listening = {});
 
