@@ -3,6 +3,7 @@
 // it and starts it. Also: the firmware images respect their hard size limits.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "bluepill/chip.hpp"  // ResetCause
@@ -266,6 +267,53 @@ TEST(NoW25q, ExternalLayoutStillRunsItsApplication) {
   // Polling a missing chip costs 0.6 s per access; without the probe's verdict HELLO and START
   // would take seconds.
   EXPECT_LT(r.virtual_ms, 300.0) << "the device kept polling the missing chip";
+}
+
+// The W25Q's wiring fails in the middle of an install (a loose contact, a cracked joint): staging
+// and the flags are out of reach with the application half copied. The bootloader must not start
+// the half-copied application, must stay reachable, and must finish the install from staging once
+// the chip answers again.
+TEST(W25qLost, MidInstallTheHalfCopiedApplicationIsNotStartedAndTheInstallResumes) {
+  const e2e::Firmware fw("external");
+  const ota::Layout& l = *fw.layout;
+  const auto v2 = fw.largest_app(2, 7);
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  auto app_page_is = [&](std::uint32_t page, const std::uint8_t* want) {
+    std::vector<std::uint8_t> got(ota::kFlashPage);
+    return b.read_memory(l.app.base + page * ota::kFlashPage, got.data(), got.size()) &&
+           std::equal(got.begin(), got.end(), want);
+  };
+  const std::vector<std::uint8_t> erased(ota::kFlashPage, 0xFF);
+  constexpr std::uint32_t kCopied = 5;  // pages copied when the wire fails
+  ota::host::Session s(v2, 2);
+  e2e::WireOptions w;
+  w.step_us = 200;
+  w.stop_at = [&](double) { return app_page_is(kCopied, v2.data() + kCopied * ota::kFlashPage); };
+  ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
+  ASSERT_TRUE(app_page_is(kCopied, v2.data() + kCopied * ota::kFlashPage)) << "no install: " << s.detail();
+  ASSERT_FALSE(app_page_is(kCopied + 1, v2.data() + (kCopied + 1) * ota::kFlashPage)) << "the copy is already over";
+
+  b.set_w25q_connected(false);
+  const std::size_t cut = b.uart_output().size();
+  ASSERT_EQ(b.run_until([&] { return b.uart_output().find("recovery", cut) != std::string::npos; }, 5e6).stop,
+            bluepill::Stop::condition)
+      << b.uart_output().substr(cut) << b.diagnostics().error_text();
+  EXPECT_NE(b.uart_output().find("install: flash failure", cut), std::string::npos) << b.uart_output().substr(cut);
+  ASSERT_EQ(b.run_for_us(3e5).stop, bluepill::Stop::limit) << b.diagnostics().error_text();
+  EXPECT_EQ(b.uart_output().find("app v", cut), std::string::npos) << "the half-copied application was started";
+  EXPECT_TRUE(app_page_is(0, erased.data())) << "the application got a vector table";
+
+  b.set_w25q_connected(true);
+  b.reset_pin();
+  ASSERT_EQ(e2e::boot_to_banner(b, 10e6), 2) << b.uart_output().substr(cut) << b.diagnostics().error_text();
+  EXPECT_NE(b.uart_output().find("install: installed", cut), std::string::npos) << b.uart_output().substr(cut);
+  EXPECT_TRUE(e2e::app_area_is(b, l, v2));
+  ota::host::Session report(v2, 2);
+  ASSERT_NE(e2e::run(b, report).stop, bluepill::Stop::error);
+  EXPECT_EQ(report.outcome(), ota::host::Outcome::upgraded) << report.detail();
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
 // Hard limits (the goals are measured by `make bench`): the bootloader fits its 8 KB, each

@@ -138,6 +138,16 @@ void Board::hse_failure() {
   if (chip_) chip_->rcc.hse_failure();
 }
 
+void Board::set_w25q_connected(bool connected) {
+  if (connected == cfg_.w25q) return;
+  cfg_.w25q = connected;
+  if (!chip_) return;
+  // The chip sees /CS go high when its wire is cut, and a selection already under way when it
+  // comes back (the bytes it missed make that command garbage, as on a loose contact).
+  if (chip_->spi1.cs_asserted() && !state_->power.dead()) state_->w25q.select(connected);
+  chip_->spi1.attach(connected ? &state_->w25q : nullptr);
+}
+
 void Board::power_cut() {
   if (!chip_) return;
   chip_->flash.power_cut(state_->rng);

@@ -82,6 +82,9 @@ class Board {
   // A flash fault that comes and goes, for tests: Config::write_protect changed at once (on a
   // real chip new option bytes only apply after a reset).
   void set_write_protect(std::uint32_t mask) { cfg_.write_protect = mask; }
+  // The W25Q's wiring fails (false) or is restored (true), at once: while it is off the chip sees
+  // nothing and MISO reads 0xFF, as with Config::w25q = false. Its contents stay as they were.
+  void set_w25q_connected(bool connected);
   std::uint32_t resets() const { return resets_; }  // system resets since power-on
   ResetCause last_reset() const { return last_reset_; }
 
