@@ -2,15 +2,15 @@
 
 namespace ota {
 
+// CRC-16/CCITT-FALSE a byte at a time without a table: the byte's 8 steps of the polynomial
+// x^16 + x^12 + x^5 + 1 folded into shifts of x = the byte's index into the would-be table (the
+// well-known form of avr-libc's crc_xmodem_update). As fast as a nibble table and smaller.
 std::uint16_t crc16_ccitt(const void* data, std::size_t len, std::uint16_t crc) {
-  static constexpr std::uint16_t kTable[16] = {
-      0x0000, 0x1021, 0x2042, 0x3063, 0x4084, 0x50A5, 0x60C6, 0x70E7,
-      0x8108, 0x9129, 0xA14A, 0xB16B, 0xC18C, 0xD1AD, 0xE1CE, 0xF1EF};
   const auto* p = static_cast<const std::uint8_t*>(data);
   while (len--) {
-    const std::uint8_t b = *p++;
-    crc = static_cast<std::uint16_t>((crc << 4) ^ kTable[(crc >> 12) ^ (b >> 4)]);
-    crc = static_cast<std::uint16_t>((crc << 4) ^ kTable[(crc >> 12) ^ (b & 0x0F)]);
+    std::uint8_t x = static_cast<std::uint8_t>((crc >> 8) ^ *p++);
+    x ^= static_cast<std::uint8_t>(x >> 4);
+    crc = static_cast<std::uint16_t>((crc << 8) ^ (x << 12) ^ (x << 5) ^ x);
   }
   return crc;
 }

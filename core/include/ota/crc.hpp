@@ -2,7 +2,8 @@
 //   CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor): every frame.
 //   CRC-32 (IEEE 802.3 / zlib: reflected poly 0xEDB88320, init and final xor 0xFFFFFFFF): the
 //   "total checksum" of an image, the same number `crc32` or Python's zlib.crc32 print.
-// Both are nibble-table implementations: 64 + 32 bytes of tables, small enough for the bootloader.
+// CRC-16 (on every frame) is computed a byte at a time without a table; CRC-32 uses a nibble table
+// (64 bytes). Both are small enough for the bootloader.
 #pragma once
 
 #include <cstddef>
