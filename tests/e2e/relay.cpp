@@ -81,6 +81,9 @@ bool Relay::pump(int device, int server) {
     buf.resize(static_cast<std::size_t>(n));
     const bool to_device = i == 1;
     if (damage_) damage_(buf, to_device);
+    // The cut falls exactly after cut_at_ bytes, not after whatever the read that crosses it
+    // returned: otherwise a server that sent everything in one burst would get it all through.
+    if (to_device && to_device_ + buf.size() > cut_at_) buf.resize(cut_at_ - to_device_);
     if (!write_all(to_device ? device : server, buf)) return false;
     if (to_device && (to_device_ += buf.size()) >= cut_at_) {
       cut_at_ = SIZE_MAX;
