@@ -13,34 +13,33 @@ namespace {
 
 constexpr std::uint32_t kFlagBytes = 12;
 
-// The two texts, padded with the erased value to the 12 bytes of the flag area.
-constexpr std::uint8_t kStartText[kFlagBytes] = {'O', 'T', 'A', '-', 'S', 'T',
-                                                 'A', 'R', 'T', 0xFF, 0xFF, 0xFF};
-constexpr std::uint8_t kSuccessText[kFlagBytes] = {'O', 'T', 'A', '-', 'S', 'U',
-                                                   'C', 'C', 'E', 'S', 'S', 0xFF};
+// What bytes 0-11 of the flag area hold for each flag but torn, indexed by Flag: the texts padded
+// with the erased value, and the erased area itself.
+constexpr std::uint8_t kTexts[3][kFlagBytes] = {
+    {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF},  // none
+    {'O', 'T', 'A', '-', 'S', 'T', 'A', 'R', 'T', 0xFF, 0xFF, 0xFF},           // start
+    {'O', 'T', 'A', '-', 'S', 'U', 'C', 'C', 'E', 'S', 'S', 0xFF},             // success
+};
+static_assert(static_cast<int>(Flag::none) == 0 && static_cast<int>(Flag::start) == 1 &&
+              static_cast<int>(Flag::success) == 2);
 
 }  // namespace
 
 Flag FlagStore::read() const {
   std::uint8_t buf[kFlagBytes];
   if (!dev().read(map_.layout.flags.base, buf, kFlagBytes)) return Flag::torn;
-  if (bytes_equal(buf, kStartText, kFlagBytes)) return Flag::start;
-  if (bytes_equal(buf, kSuccessText, kFlagBytes)) return Flag::success;
-  for (std::uint8_t b : buf)
-    if (b != 0xFF) return Flag::torn;
-  return Flag::none;
+  for (std::uint8_t f = 0; f < 3; ++f)
+    if (bytes_equal(buf, kTexts[f], kFlagBytes)) return static_cast<Flag>(f);
+  return Flag::torn;
 }
 
-bool FlagStore::clear() {
-  const std::uint32_t base = map_.layout.flags.base;
-  return is_erased(dev(), base, kFlagBytes) || dev().erase(base);
-}
+bool FlagStore::clear() { return read() == Flag::none || dev().erase(map_.layout.flags.base); }
 
 bool FlagStore::set(Flag f) {
   if (f == Flag::none) return clear();
-  const std::uint8_t* text = f == Flag::start ? kStartText : kSuccessText;
   if (f != Flag::start && f != Flag::success) return false;
-  return read() == f || (clear() && dev().write(map_.layout.flags.base, text, kFlagBytes));
+  return read() == f ||
+         (clear() && dev().write(map_.layout.flags.base, kTexts[static_cast<int>(f)], kFlagBytes));
 }
 
 // Stored as magic, the record copied whole (16 bytes, little-endian), CRC-32 of the 20 before.
