@@ -1,4 +1,6 @@
-// The SPI port contract used by the portable W25Q driver (ota/w25q.hpp).
+// The SPI port contract used by the portable W25Q driver (ota/w25q.hpp). A port may instead give
+// the driver its own class with the same two members (ota::BasicW25qFlash<Bus>), without virtual
+// calls.
 #pragma once
 
 #include <cstddef>

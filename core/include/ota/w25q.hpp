@@ -26,7 +26,13 @@
 
 namespace ota {
 
-class W25qFlash final : public Flash {
+// Bus: anything with SpiBus's select() and transfer(). ota::W25qFlash takes the SpiBus interface
+// (compiled once, in w25q.cpp); a firmware image passes its port's own bus class instead
+// (stm32f1::Spi1), so that the driver's ~25 bus calls are direct calls: GCC cannot devirtualise
+// calls through an interface, even with LTO, and the indirect calls cost the external bootloader
+// about 120 bytes.
+template <class Bus>
+class BasicW25qFlash final : public Flash {
  public:
   static constexpr std::uint32_t kSectorSize = 4096;
   static constexpr std::uint32_t kPageSize = 256;
@@ -34,7 +40,7 @@ class W25qFlash final : public Flash {
   // size: bytes of the chip this driver may touch, from address 0 (at most the chip's capacity).
   // poll_limit: status reads per wait before giving up (>= 1); size it for the slowest
   // operation, a 4 KB sector erase (400 ms max on the W25Q16JV).
-  constexpr W25qFlash(SpiBus& spi, std::uint32_t size, std::uint32_t poll_limit)
+  constexpr BasicW25qFlash(Bus& spi, std::uint32_t size, std::uint32_t poll_limit)
       : Flash(FlashGeometry{0, size, kSectorSize, 1}), spi_(spi), poll_limit_(poll_limit) {}
 
   // Reads the JEDEC id (0xMMTTCC) into *jedec_id (may be null). True when a chip answered: the
@@ -49,6 +55,15 @@ class W25qFlash final : public Flash {
   bool erase(std::uint32_t addr) override;
 
  private:
+  static constexpr std::uint8_t kWriteEnable = 0x06;
+  static constexpr std::uint8_t kPageProgram = 0x02;
+  static constexpr std::uint8_t kSectorErase = 0x20;
+  static constexpr std::uint8_t kReadData = 0x03;
+  static constexpr std::uint8_t kReadStatus1 = 0x05;
+  static constexpr std::uint8_t kJedecId = 0x9F;
+  static constexpr std::uint8_t kBusy = 0x01;  // SR1 bit 0: program/erase/status write in progress
+  static constexpr std::uint8_t kWel = 0x02;   // SR1 bit 1: write enable latch
+
   bool wait_ready();
   bool write_enable();
   void begin(std::uint8_t op, std::uint32_t addr);  // selects, sends op + 24-bit address
@@ -56,9 +71,121 @@ class W25qFlash final : public Flash {
   // null; with 0xFF if both are null). True if the chip answered and nothing differed.
   bool stream(std::uint32_t addr, std::uint8_t* dst, const std::uint8_t* expect, std::uint32_t len);
 
-  SpiBus& spi_;
+  Bus& spi_;
   std::uint32_t poll_limit_;
   bool absent_ = false;  // the last probe found no usable chip
 };
+
+using W25qFlash = BasicW25qFlash<SpiBus>;
+
+// ---- implementation (a template: in the header) ----------------------------------------------
+
+template <class Bus>
+void BasicW25qFlash<Bus>::begin(std::uint8_t op, std::uint32_t addr) {
+  const std::uint8_t cmd[4] = {op, static_cast<std::uint8_t>(addr >> 16),
+                               static_cast<std::uint8_t>(addr >> 8), static_cast<std::uint8_t>(addr)};
+  spi_.select(true);
+  spi_.transfer(cmd, nullptr, sizeof cmd);
+}
+
+// One 0x05 command, status bytes clocked out until BUSY reads 0 or the limit is reached.
+template <class Bus>
+bool BasicW25qFlash<Bus>::wait_ready() {
+  const std::uint8_t op = kReadStatus1;
+  std::uint8_t sr = kBusy;
+  spi_.select(true);
+  spi_.transfer(&op, nullptr, 1);
+  for (std::uint32_t n = 0; n < poll_limit_ && (sr & kBusy) != 0; ++n) spi_.transfer(nullptr, &sr, 1);
+  spi_.select(false);
+  return (sr & kBusy) == 0;
+}
+
+// Waits for the chip, sets WEL and checks that it took (a chip that ignored 0x06 would then
+// silently ignore the program/erase too).
+template <class Bus>
+bool BasicW25qFlash<Bus>::write_enable() {
+  if (!wait_ready()) return false;
+  const std::uint8_t wren = kWriteEnable;
+  spi_.select(true);
+  spi_.transfer(&wren, nullptr, 1);
+  spi_.select(false);
+  const std::uint8_t tx[2] = {kReadStatus1, 0xFF};
+  std::uint8_t rx[2] = {};
+  spi_.select(true);
+  spi_.transfer(tx, rx, 2);
+  spi_.select(false);
+  return (rx[1] & (kWel | kBusy)) == kWel;
+}
+
+template <class Bus>
+bool BasicW25qFlash<Bus>::stream(std::uint32_t addr, std::uint8_t* dst, const std::uint8_t* expect,
+                       std::uint32_t len) {
+  if (!wait_ready()) return false;  // a read issued while BUSY would be ignored
+  begin(kReadData, addr);
+  bool same = true;
+  if (dst) spi_.transfer(nullptr, dst, len);  // one transfer: a port may use DMA for it
+  for (std::uint32_t i = 0; !dst && i < len; ++i) {
+    std::uint8_t b;
+    spi_.transfer(nullptr, &b, 1);
+    same = same && b == (expect ? expect[i] : 0xFF);
+  }
+  spi_.select(false);
+  return same;
+}
+
+template <class Bus>
+bool BasicW25qFlash<Bus>::probe(std::uint32_t* jedec_id) {
+  absent_ = true;
+  if (!wait_ready()) return false;  // 0x9F is ignored while an erase is still running
+  const std::uint8_t tx[4] = {kJedecId, 0xFF, 0xFF, 0xFF};
+  std::uint8_t rx[4] = {};
+  spi_.select(true);
+  spi_.transfer(tx, rx, 4);
+  spi_.select(false);
+  const std::uint32_t id = std::uint32_t{rx[1]} << 16 | std::uint32_t{rx[2]} << 8 | rx[3];
+  if (jedec_id != nullptr) *jedec_id = id;
+  const std::uint8_t capacity = rx[3];  // log2(bytes) on Winbond and compatible parts
+  if (rx[1] == 0x00 || rx[1] == 0xFF) return false;
+  absent_ = capacity < 32 && (std::uint64_t{1} << capacity) < geometry().size;
+  return !absent_;
+}
+
+template <class Bus>
+bool BasicW25qFlash<Bus>::read(std::uint32_t addr, void* dst, std::size_t len) {
+  if (absent_ || !contains(addr, static_cast<std::uint32_t>(len)) || len > geometry().size) return false;
+  return len == 0 || stream(addr, static_cast<std::uint8_t*>(dst), nullptr, static_cast<std::uint32_t>(len));
+}
+
+template <class Bus>
+bool BasicW25qFlash<Bus>::write(std::uint32_t addr, const void* src, std::size_t len) {
+  if (absent_ || !contains(addr, static_cast<std::uint32_t>(len)) || len > geometry().size) return false;
+  const auto* p = static_cast<const std::uint8_t*>(src);
+  while (len > 0) {
+    // The chip wraps inside its 256-byte page: never send past the end of the page.
+    std::size_t chunk = kPageSize - (addr % kPageSize);
+    if (chunk > len) chunk = len;
+    if (!write_enable()) return false;
+    begin(kPageProgram, addr);
+    spi_.transfer(p, nullptr, chunk);
+    spi_.select(false);  // the program starts on the rising edge of /CS
+    if (!stream(addr, nullptr, p, static_cast<std::uint32_t>(chunk))) return false;  // verify
+    addr += static_cast<std::uint32_t>(chunk);
+    p += chunk;
+    len -= chunk;
+  }
+  return true;
+}
+
+template <class Bus>
+bool BasicW25qFlash<Bus>::erase(std::uint32_t addr) {
+  if (absent_ || addr % kSectorSize != 0 || !contains(addr, kSectorSize)) return false;
+  if (!write_enable()) return false;
+  begin(kSectorErase, addr);
+  spi_.select(false);  // the erase starts on the rising edge of /CS
+  return stream(addr, nullptr, nullptr, kSectorSize);  // blank check
+}
+
+// Compiled once, in w25q.cpp, for the interface.
+extern template class BasicW25qFlash<SpiBus>;
 
 }  // namespace ota

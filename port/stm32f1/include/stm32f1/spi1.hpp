@@ -1,20 +1,20 @@
-// SPI1 as an ota::SpiBus: master, mode 0 (CPOL 0, CPHA 0), 8 bit, MSB first, software NSS.
+// SPI1 for the W25Q driver: master, mode 0 (CPOL 0, CPHA 0), 8 bit, MSB first, software NSS.
 // PA4 chip select (GPIO, idle high), PA5 SCK, PA6 MISO, PA7 MOSI.
+// It has ota::SpiBus's two calls without deriving from it: the board gives it to the driver as
+// ota::BasicW25qFlash<Spi1>, whose bus calls are then direct (ota/w25q.hpp).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-#include "ota/spi.hpp"
-
 namespace stm32f1 {
 
-class Spi1 final : public ota::SpiBus {
+class Spi1 final {
  public:
   // SCK = pclk2 / 2^(BR+1), the fastest that does not exceed max_hz (9 MHz at 72 MHz).
   void init(std::uint32_t pclk2_hz, std::uint32_t max_hz = 9'000'000);
-  void select(bool asserted) override;
-  void transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) override;
+  void select(bool asserted);
+  void transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len);
 };
 
 }  // namespace stm32f1
