@@ -271,8 +271,8 @@ TEST(NoW25q, ExternalLayoutStillRunsItsApplication) {
 
 // The W25Q's wiring fails in the middle of an install (a loose contact, a cracked joint): staging
 // and the flags are out of reach with the application half copied. The bootloader must not start
-// the half-copied application, must stay reachable, and must finish the install from staging once
-// the chip answers again.
+// the half-copied application, neither then nor after a power cycle with the chip still gone, must
+// stay reachable, and must finish the install from staging once the chip answers again.
 TEST(W25qLost, MidInstallTheHalfCopiedApplicationIsNotStartedAndTheInstallResumes) {
   const e2e::Firmware fw("external");
   const ota::Layout& l = *fw.layout;
@@ -304,6 +304,16 @@ TEST(W25qLost, MidInstallTheHalfCopiedApplicationIsNotStartedAndTheInstallResume
   ASSERT_EQ(b.run_for_us(3e5).stop, bluepill::Stop::limit) << b.diagnostics().error_text();
   EXPECT_EQ(b.uart_output().find("app v", cut), std::string::npos) << "the half-copied application was started";
   EXPECT_TRUE(app_page_is(0, erased.data())) << "the application got a vector table";
+  // Power cycled with the chip still gone: the probe at start-up finds no W25Q, the flag cannot
+  // be read, and the half-copied application must still not start.
+  b.power_cut();
+  const std::size_t cold = b.uart_output().size();
+  b.power_on();
+  ASSERT_EQ(b.run_until([&] { return b.uart_output().find("recovery", cold) != std::string::npos; }, 5e6).stop,
+            bluepill::Stop::condition)
+      << b.uart_output().substr(cold) << b.diagnostics().error_text();
+  ASSERT_EQ(b.run_for_us(3e5).stop, bluepill::Stop::limit) << b.diagnostics().error_text();
+  EXPECT_EQ(b.uart_output().find("app v", cut), std::string::npos) << "the half-copied application was started";
 
   b.set_w25q_connected(true);
   b.reset_pin();
