@@ -70,6 +70,18 @@ TEST_P(InstallerTest, InvalidVectorTableIsRefusedAndTheAppUntouched) {
   EXPECT_TRUE(app_is(v1));
 }
 
+// A reset handler inside the application area but beyond the image's end would run whatever the
+// rest of the area holds (here v1's code, after the install: a crash loop on a real board).
+TEST_P(InstallerTest, ResetHandlerBeyondTheImageIsRefusedAndTheAppUntouched) {
+  auto v2 = sim::make_app_image(L, 2, 2048);
+  ota::put_u32(v2.data() + 4, L.app.base + 20 * 1024 + 1);
+  stage(v2);
+  ota::Installer inst(parts.map);
+  EXPECT_EQ(inst.run(), ota::Installer::Result::refused);
+  EXPECT_TRUE(app_is(v1));
+  EXPECT_TRUE(inst.app_valid());
+}
+
 TEST_P(InstallerTest, IncompleteJournalIsRefused) {
   const auto v2 = sim::make_app_image(L, 2, 20000);
   stage(v2);
@@ -215,7 +227,7 @@ TEST_P(InstallerFaultTest, ACopyThatReadsBackWrongIsNeverStarted) {
   ASSERT_EQ(inst.run(), ota::Installer::Result::failed);
   std::uint8_t vt[8];
   ASSERT_TRUE(parts.internal.read(L.app.base, vt, 8));
-  EXPECT_FALSE(ota::vector_table_sane(L, ota::get_u32(vt), ota::get_u32(vt + 4)));
+  EXPECT_FALSE(ota::vector_table_sane(L, ota::get_u32(vt), ota::get_u32(vt + 4), L.app.size));
 
   const auto v3 = sim::make_app_image(L, 3, 20000);
   std::uint16_t resumed_at = 0;
@@ -249,16 +261,21 @@ INSTANTIATE_TEST_SUITE_P(Layouts, InstallerTest,
 
 TEST(VectorTable, Rules) {
   const auto& L = ota::kInternalLayout;
-  EXPECT_TRUE(ota::vector_table_sane(L, 0x20005000, 0x08002101));
-  EXPECT_TRUE(ota::vector_table_sane(L, 0x20001000, 0x08008FFF));
-  EXPECT_FALSE(ota::vector_table_sane(L, 0x20005004, 0x08002101));  // above SRAM
-  EXPECT_FALSE(ota::vector_table_sane(L, 0x20000000, 0x08002101));  // empty stack
-  EXPECT_FALSE(ota::vector_table_sane(L, 0x20004FFE, 0x08002101));  // misaligned
-  EXPECT_FALSE(ota::vector_table_sane(L, 0x20005000, 0x08002100));  // ARM, not Thumb
-  EXPECT_FALSE(ota::vector_table_sane(L, 0x20005000, 0x08001001));  // in the bootloader
-  EXPECT_FALSE(ota::vector_table_sane(L, 0x20005000, 0x08009001));  // in staging
-  EXPECT_TRUE(ota::vector_table_sane(ota::kExternalLayout, 0x20005000, 0x08009001));
-  EXPECT_FALSE(ota::vector_table_sane(L, 0xFFFFFFFF, 0xFFFFFFFF));  // erased flash
+  const std::uint32_t area = L.app.size;
+  EXPECT_TRUE(ota::vector_table_sane(L, 0x20005000, 0x08002101, area));
+  EXPECT_TRUE(ota::vector_table_sane(L, 0x20001000, 0x08008FFF, area));
+  EXPECT_FALSE(ota::vector_table_sane(L, 0x20005004, 0x08002101, area));  // above SRAM
+  EXPECT_FALSE(ota::vector_table_sane(L, 0x20000000, 0x08002101, area));  // empty stack
+  EXPECT_FALSE(ota::vector_table_sane(L, 0x20004FFE, 0x08002101, area));  // misaligned
+  EXPECT_FALSE(ota::vector_table_sane(L, 0x20005000, 0x08002100, area));  // ARM, not Thumb
+  EXPECT_FALSE(ota::vector_table_sane(L, 0x20005000, 0x08001001, area));  // in the bootloader
+  EXPECT_FALSE(ota::vector_table_sane(L, 0x20005000, 0x08009001, area));  // in staging
+  EXPECT_TRUE(ota::vector_table_sane(ota::kExternalLayout, 0x20005000, 0x08009001, ota::kExternalLayout.app.size));
+  EXPECT_FALSE(ota::vector_table_sane(L, 0xFFFFFFFF, 0xFFFFFFFF, area));  // erased flash
+  // The reset handler lies inside the image, not just inside the application area.
+  EXPECT_TRUE(ota::vector_table_sane(L, 0x20005000, 0x08002000 + 0x7FE + 1, 0x800));   // its last half-word
+  EXPECT_FALSE(ota::vector_table_sane(L, 0x20005000, 0x08002000 + 0x800 + 1, 0x800));  // just past its end
+  EXPECT_FALSE(ota::vector_table_sane(L, 0x20005000, 0x08002101, area + 2));           // larger than the area
 }
 
 }  // namespace

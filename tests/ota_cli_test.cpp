@@ -158,6 +158,10 @@ TEST_F(OtaCli, RefusesWhatCannotWork) {
   const auto badf = write("bad.bin", bad);
   EXPECT_EQ(ota({"image", "build", badf.string(), "-o", (dir / "y.ota").string(), "-v", "2", "-l", "internal"}, &out), 9);
   EXPECT_FALSE(fs::exists(dir / "y.ota"));
+  ota::put_u32(bad.data() + 4, 0x08002000 + 4000 + 1);  // reset handler just past the image's end
+  EXPECT_EQ(ota({"image", "build", write("past.bin", bad).string(), "-o", (dir / "y.ota").string(), "-v", "2", "-l", "internal"}, &out), 9);
+  EXPECT_NE(out.find("reset handler 0x08002FA1"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "y.ota"));
   // A corrupted .ota file is refused by push before any link is opened.
   auto file = ota::host::encode_ota_file({ota::LayoutId::internal, 2, 0x08002000, sim::make_app_image(ota::kInternalLayout, 2, 4000)});
   file[100] ^= 1;

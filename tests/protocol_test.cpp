@@ -281,7 +281,7 @@ struct Capture final : ota::Link {
 Bytes doc_image(std::uint32_t version) {
   Bytes img(40);
   ota::put_u32(img.data(), 0x20005000);
-  ota::put_u32(img.data() + 4, 0x08002101);
+  ota::put_u32(img.data() + 4, 0x08002009);  // the reset handler lies inside the image
   for (std::uint8_t i = 8; i < 32; ++i) img[i] = i;
   ota::put_u32(img.data() + 32, 0x56505041);  // "APPV"
   ota::put_u32(img.data() + 36, version);
@@ -375,16 +375,16 @@ const WireStep kDocExchange[] = {
      "13 81 01 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 01 01 01 01 02 68 01 01 "
      "02 01 01 01 01 01 01 05 FF FF 61 18 00"},  // 2. HELLO
     {true,
-     "00 03 02 28 01 01 06 AF 75 CC 91 02 01 01 02 10 02 03 01 02 50 04 20 01 21 04 08 "
-     "64 2A 00"},                        // 3. flush + START
+     "00 03 02 28 01 01 06 49 D3 F2 2E 02 01 01 02 10 02 03 01 02 50 04 20 09 20 04 08 "
+     "60 E3 00"},                        // 3. flush + START
     {false, "02 82 01 01 03 90 B4 00"},  // 4. START_REPLY
     {true,
-     "02 03 01 01 02 50 04 20 01 21 0C 08 08 09 0A 0B 0C 0D 0E 0F 5B 50 00 "
+     "02 03 01 01 02 50 04 20 09 20 0C 08 08 09 0A 0B 0C 0D 0E 0F BA 93 00 "
      "03 03 01 13 10 11 12 13 14 15 16 17 18 19 1A 1B 1C 1D 1E 1F 3C 25 00 "
      "03 03 02 06 41 50 50 56 02 01 01 03 A0 6C 00"},  // 5. DATA 0, 1, 2
     {false,
      "03 83 01 03 A7 9D 00 03 83 02 03 F4 C8 00 "
-     "02 85 07 AF 75 CC 91 F0 54 00"},  // 6. DATA_ACK 1, DATA_ACK 2, RESULT ok
+     "02 85 07 49 D3 F2 2E 11 88 00"},  // 6. DATA_ACK 1, DATA_ACK 2, RESULT ok
     {false,
      "13 81 01 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 02 01 01 01 02 68 01 01 "
      "03 01 02 01 01 01 01 05 FF FF B5 97 00"},  // 7. HELLO after the reset, upgrade OK
@@ -396,10 +396,10 @@ const WireStep kDocExchange[] = {
 
 TEST(ProtocolDocExample, TheImageAndItsCrc) {
   const Bytes img = doc_image(2);
-  EXPECT_EQ(img, hex("00 50 00 20 01 21 00 08 08 09 0A 0B 0C 0D 0E 0F "
+  EXPECT_EQ(img, hex("00 50 00 20 09 20 00 08 08 09 0A 0B 0C 0D 0E 0F "
                      "10 11 12 13 14 15 16 17 18 19 1A 1B 1C 1D 1E 1F "
                      "41 50 50 56 02 00 00 00"));
-  EXPECT_EQ(ota::crc32(img.data(), img.size()), 0x91CC75AFu);
+  EXPECT_EQ(ota::crc32(img.data(), img.size()), 0x2EF2D349u);
 }
 
 TEST(ProtocolDocExample, EachFrameEncodesFromItsFields) {
@@ -423,9 +423,9 @@ TEST(ProtocolDocExample, EachFrameEncodesFromItsFields) {
   h.report = ota::Report::none;
   EXPECT_EQ(frame_bytes(MsgType::hello, encoded(h)), hex(kDocExchange[8].wire));
 
-  const ota::Start s{40, 0x91CC75AF, 2, 16, 3, 0x20005000, 0x08002101};
+  const ota::Start s{40, 0x2EF2D349, 2, 16, 3, 0x20005000, 0x08002009};
   EXPECT_EQ(to_hex(frame_bytes(MsgType::start, encoded(s))),
-            "03 02 28 01 01 06 AF 75 CC 91 02 01 01 02 10 02 03 01 02 50 04 20 01 21 04 08 64 2A 00");
+            "03 02 28 01 01 06 49 D3 F2 2E 02 01 01 02 10 02 03 01 02 50 04 20 09 20 04 08 60 E3 00");
   EXPECT_EQ(to_hex(frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}))),
             "02 82 01 01 03 90 B4 00");
   const Bytes img = doc_image(2);
@@ -441,7 +441,7 @@ TEST(ProtocolDocExample, EachFrameEncodesFromItsFields) {
   EXPECT_EQ(data_wire, hex(kDocExchange[4].wire));
   Bytes acks = frame_bytes(MsgType::data_ack, hex("01 00"));
   const Bytes ack2 = frame_bytes(MsgType::data_ack, hex("02 00"));
-  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, 0x91CC75AF}));
+  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, 0x2EF2D349}));
   acks.insert(acks.end(), ack2.begin(), ack2.end());
   acks.insert(acks.end(), result.begin(), result.end());
   EXPECT_EQ(acks, hex(kDocExchange[5].wire));
@@ -605,7 +605,7 @@ TEST(ProtocolDocExample, ALostPacketAndARefusalAndAnUnknownMessage) {
   EXPECT_EQ(to_hex(dev.take()), "04 84 06 01 03 98 12 00");
   dev.data(1, chunk_of(img, 1, 16));
   dev.data(2, chunk_of(img, 2, 16));
-  EXPECT_EQ(to_hex(dev.take()), "03 83 02 03 F4 C8 00 02 85 07 AF 75 CC 91 F0 54 00");
+  EXPECT_EQ(to_hex(dev.take()), "03 83 02 03 F4 C8 00 02 85 07 49 D3 F2 2E 11 88 00");
   // 9.3
   dev.send_raw(hex("04 09 D9 70 00"));
   EXPECT_EQ(to_hex(dev.take()), "04 84 0B 03 03 AB 36 00");
@@ -803,7 +803,9 @@ TEST(ProtocolClient, StartChecksInTheDocumentedOrder) {
       {"reset vector in the bootloader", s(1000, 256, 4, sp, 0x08000101), Status::invalid_image},
       {"reset vector past the app area", s(1000, 256, 4, sp, 0x08009001), Status::invalid_image},
       {"SP at the SRAM top, reset at app+8", s(1000, 256, 4, 0x20005000, 0x08002009), Status::ok},
-      {"last word of the app area", s(1000, 256, 4, sp, 0x08008FFF), Status::ok},
+      {"reset vector at the image's end", s(1000, 256, 4, sp, 0x08002000 + 1000 + 1), Status::invalid_image},
+      {"reset vector beyond the image, in the app area", s(1000, 256, 4, sp, 0x08008FFF), Status::invalid_image},
+      {"last half-word of the image", s(1000, 256, 4, sp, 0x08002000 + 998 + 1), Status::ok},
       {"packet size 128", s(1000, 128, 8, sp, rv), Status::ok},
   };
   for (const StartCase& c : cases) {

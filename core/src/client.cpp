@@ -67,7 +67,7 @@ void UpdateClient::on_start(const Start& s) {
            l.staging_unit % s.packet_size != 0 || s.packet_size % write_size != 0 ||
            s.packet_count != packet_count_for(s.image_size, s.packet_size))
     st = Status::bad_params;
-  else if (!vector_table_sane(l, s.initial_sp, s.reset_vector))
+  else if (!vector_table_sane(l, s.initial_sp, s.reset_vector, s.image_size))
     st = Status::invalid_image;
   if (st != Status::ok) {
     send_start_reply(st);

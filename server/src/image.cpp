@@ -155,10 +155,10 @@ Error check_image(const Layout& layout, const std::vector<std::uint8_t>& bytes) 
     return Error{"image of " + std::to_string(bytes.size()) + " bytes is too large for the " +
                  layout.name + " layout (limit " + std::to_string(layout.image_limit) + " bytes)"};
   const std::uint32_t sp = get_u32(bytes.data()), reset = get_u32(bytes.data() + 4);
-  if (!vector_table_sane(layout, sp, reset))
+  if (!vector_table_sane(layout, sp, reset, static_cast<std::uint32_t>(bytes.size())))
     return Error{"vector table does not fit the " + std::string(layout.name) + " layout: initial SP " +
-                 hex32(sp) + ", reset handler " + hex32(reset) + " (application area " +
-                 hex32(layout.app.base) + "-" + hex32(layout.app.end() - 1) + ")"};
+                 hex32(sp) + ", reset handler " + hex32(reset) + " (the image spans " + hex32(layout.app.base) +
+                 "-" + hex32(layout.app.base + static_cast<std::uint32_t>(bytes.size()) - 1) + ")"};
   return {};
 }
 

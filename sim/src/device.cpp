@@ -15,7 +15,8 @@ std::vector<std::uint8_t> make_app_image(const ota::Layout& layout, std::uint32_
   for (auto& b : img) b = static_cast<std::uint8_t>(rng());
   if (size < kVersionOffset + 8) return img;
   ota::put_u32(img.data(), ota::kSramBase + ota::kSramSize);  // initial stack pointer
-  ota::put_u32(img.data() + 4, layout.app.base + 0x101);      // reset handler, Thumb
+  // Reset handler, Thumb, inside the image (a handler beyond the image's end is refused).
+  ota::put_u32(img.data() + 4, layout.app.base + (size > 0x102 ? 0x100 : 8) + 1);
   ota::put_u32(img.data() + kVersionOffset, 0x56505041);      // "APPV"
   ota::put_u32(img.data() + kVersionOffset + 4, version);
   return img;

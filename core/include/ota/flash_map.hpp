@@ -38,11 +38,13 @@ bool crc32_of(Flash& dev, std::uint32_t addr, std::uint32_t len, std::uint32_t& 
 // True if every byte of [addr, addr+len) reads 0xFF.
 bool is_erased(Flash& dev, std::uint32_t addr, std::uint32_t len);
 
-// The image's first two vector table words fit this layout: initial stack pointer inside SRAM
-// (word aligned), reset handler a Thumb address inside the application area.
-constexpr bool vector_table_sane(const Layout& l, std::uint32_t sp, std::uint32_t reset) {
+// The first two vector table words of an image of `size` bytes (at most the application area)
+// fit this layout: initial stack pointer inside SRAM (word aligned), reset handler a Thumb address
+// inside the image, past the two words. A handler beyond the image's end would run whatever the
+// rest of the application area holds (erased flash, old code): such an image is not installed.
+constexpr bool vector_table_sane(const Layout& l, std::uint32_t sp, std::uint32_t reset, std::uint32_t size) {
   return sp > kSramBase && sp <= kSramBase + kSramSize && sp % 4 == 0 && (reset & 1u) != 0 &&
-         (reset & ~1u) >= l.app.base + 8 && (reset & ~1u) < l.app.end();
+         (reset & ~1u) >= l.app.base + 8 && (reset & ~1u) < l.app.base + size && size <= l.app.size;
 }
 
 }  // namespace ota
