@@ -5,6 +5,8 @@
 #include <random>
 
 #include "ota/crc.hpp"
+#include "ota/flags.hpp"
+#include "ota/frame.hpp"
 #include "sim/wire.hpp"
 #include "support.hpp"
 
@@ -164,6 +166,81 @@ TEST_P(UpdateTest, EachUpdateErasesFlagsAndJournalTwiceAndOtherUnitsOnce) {
     }
   }
   expect_runs(v3, 3);
+}
+
+// Every unit of a download stored but "OTA-START" never written (a power cut between the last
+// unit's marker and the flag, or a failed flag write): the next START resumes at packet_count and
+// the device answers RESULT at once. If that RESULT is lost the server has no DATA left to send;
+// it must still draw the RESULT out of the device (by re-sending the last packet) instead of
+// timing out with the device upgraded or its checksum verdict unknown.
+class ResumeAtTheEnd : public ::testing::Test {
+ protected:
+  const ota::Layout& L = ota::kInternalLayout;
+  sim::Device dev{L};
+  std::vector<std::uint8_t> v2 = sim::make_app_image(L, 2, 8192);
+
+  void SetUp() override {
+    dev.factory_install(sim::make_app_image(L, 1, 8192));
+    dev.boot();
+  }
+  // The journal of v2's download with every unit done, over staging that holds `staged`.
+  void stored(const std::vector<std::uint8_t>& staged) {
+    const ota::FlashMap map{L, dev.internal(), nullptr};
+    ota::Journal journal(map);
+    ASSERT_TRUE(journal.begin({8192, ota::crc32(v2.data(), v2.size()), 2, 256, 32}));
+    for (std::uint32_t u = 0; u < 8; ++u) {
+      ASSERT_TRUE(journal.mark_unit_done(u));
+      ASSERT_TRUE(dev.internal().erase(L.staging.base + u * ota::kFlashPage));
+    }
+    ASSERT_TRUE(dev.internal().write(L.staging.base, staged.data(), staged.size()));
+  }
+  // Drops the first frame of each of `types`, in that order, on the way to the server.
+  static sim::WireOptions losing(std::vector<ota::MsgType> types) {
+    sim::WireOptions w;
+    w.to_server = [types, next = std::size_t{0}](std::vector<std::uint8_t>& b) mutable {
+      std::vector<std::uint8_t> kept, frame;
+      for (std::uint8_t x : b) {
+        frame.push_back(x);
+        if (x != 0) continue;
+        ota::FrameDecoderBuffer<64> d;
+        bool drop = false;
+        for (std::uint8_t y : frame)
+          if (d.feed(y) == ota::FrameDecoder::Event::frame && next < types.size())
+            drop = d.frame().type == static_cast<std::uint8_t>(types[next]);
+        if (drop) ++next;
+        else kept.insert(kept.end(), frame.begin(), frame.end());
+        frame.clear();
+      }
+      kept.insert(kept.end(), frame.begin(), frame.end());
+      b = kept;
+    };
+    return w;
+  }
+  static bool resumed_at_the_end(Session& s) {
+    bool at_end = false;
+    for (const auto& e : s.take_events()) at_end |= e.kind == "resume" && e.text.find("packet 32 of 32") != std::string::npos;
+    return at_end;
+  }
+};
+
+TEST_F(ResumeAtTheEnd, ALostChecksumVerdictIsAskedForAgain) {
+  auto wrong = v2;
+  wrong[3000] ^= 1;  // a unit whose marker outlived its data
+  stored(wrong);
+  Session s(v2, 2);
+  sim::run_session(dev, s, losing({ota::MsgType::result}));
+  EXPECT_TRUE(resumed_at_the_end(s));
+  EXPECT_EQ(s.outcome(), Outcome::checksum_failed) << ota::host::to_string(s.outcome()) << ": " << s.detail();
+  EXPECT_EQ(dev.running_version(), 1u);
+}
+
+TEST_F(ResumeAtTheEnd, ALostResultAndALostBootHelloStillEndUpgraded) {
+  stored(v2);
+  Session s(v2, 2);
+  sim::run_session(dev, s, losing({ota::MsgType::result, ota::MsgType::hello}));
+  EXPECT_TRUE(resumed_at_the_end(s));
+  EXPECT_EQ(s.outcome(), Outcome::upgraded) << ota::host::to_string(s.outcome()) << ": " << s.detail();
+  EXPECT_EQ(dev.running_version(), 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, UpdateTest,

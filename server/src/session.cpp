@@ -370,7 +370,9 @@ void Session::on_tick(std::uint64_t now) {
       }
       event("retry", std::string("no answer, re-sending (") + to_string(phase_) + ")");
       if (phase_ == Phase::start) send_start(now);
-      else if (phase_ == Phase::download) go_back(base_, now);
+      // With everything acknowledged (a START that resumed at the end) nothing is left to
+      // re-send but the last packet: the device answers it with its RESULT again.
+      else if (phase_ == Phase::download) go_back(std::min(base_, count_ - 1), now);
       else {
         send_frame(MsgType::report_ack, nullptr, 0, true);
         last_progress_ = now;
