@@ -147,13 +147,19 @@ struct Faulty final : ota::Flash {
   std::uint32_t bad_erase = 0xFFFFFFFF;
   std::uint32_t flaky_bit = 0xFFFFFFFF;  // reads of this byte after the first have bit 0 flipped
   int flaky_reads = 0;
+  std::uint32_t lying_write = 0xFFFFFFFF;  // the next write here takes but reports a failure
+                                           // (the port's read-back glitched)
   bool read(std::uint32_t a, void* d, std::size_t n) override {
     if (a < unreadable.base + unreadable.size && a + n > unreadable.base) return false;
     if (!inner.read(a, d, n)) return false;
     if (flaky_bit >= a && flaky_bit - a < n && flaky_reads++ > 0) static_cast<std::uint8_t*>(d)[flaky_bit - a] ^= 1;
     return true;
   }
-  bool write(std::uint32_t a, const void* src, std::size_t n) override { return inner.write(a, src, n); }
+  bool write(std::uint32_t a, const void* src, std::size_t n) override {
+    const bool lie = a == lying_write;
+    if (lie) lying_write = 0xFFFFFFFF;
+    return inner.write(a, src, n) && !lie;
+  }
   bool erase(std::uint32_t a) override { return a != bad_erase && inner.erase(a); }
 };
 
@@ -183,6 +189,38 @@ TEST_P(InstallerFaultTest, UnreadableStagingIsRetriedNotRefused) {
 
 using test::FrameWire;
 using test::start_for;
+
+// A unit's marker write that took but reported a failure: the device NAKs flash_error and the
+// server goes back to the start of the unit. The unit is marked done, so a reset now resumes
+// after it: it must not have been erased again by the packets that followed the NAK.
+TEST_P(InstallerFaultTest, AMarkerThatTookDespiteItsErrorKeepsItsUnit) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  const ota::Region j = L.journal();
+  (j.medium == ota::Medium::internal ? internal : external).lying_write = j.base + ota::Journal::kUnitsOffset;
+  const auto per_unit = static_cast<std::uint16_t>(L.staging_unit / 256);
+  const auto count = static_cast<std::uint16_t>(ota::packet_count_for(20000, 256));
+  {
+    FrameWire wire;
+    ota::UpdateClient client(faulty, wire, ota::DeviceInfo{});
+    FrameWire::start(client, start_for(v2, 2));
+    ASSERT_EQ(wire.reply<ota::StartReply>().status, ota::Status::ok);
+    for (std::uint16_t i = 0; i < per_unit; ++i) FrameWire::data(client, v2, i);
+    const ota::Nak nak = wire.reply<ota::Nak>();
+    ASSERT_EQ(nak.status, ota::Status::flash_error);
+    ASSERT_EQ(nak.next, 0);
+    FrameWire::data(client, v2, 0);  // the server goes back, and the link drops here
+  }
+  FrameWire wire;
+  ota::UpdateClient client(faulty, wire, ota::DeviceInfo{});  // after a reset
+  FrameWire::start(client, start_for(v2, 2));
+  const ota::StartReply r = wire.reply<ota::StartReply>();
+  ASSERT_EQ(r.status, ota::Status::ok);
+  EXPECT_EQ(r.next, per_unit) << "unit 0 is marked done";
+  for (std::uint16_t i = r.next; i < count; ++i) FrameWire::data(client, v2, i);
+  EXPECT_EQ(wire.reply<ota::Result>().status, ota::Status::ok) << "unit 0 was erased again after its marker";
+  EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::installed);
+  EXPECT_TRUE(app_is(v2));
+}
 
 // An install that fails on a flash operation: the application is not started (its vector table
 // is gone), the bootloader's recovery client says why and takes the image again instead of

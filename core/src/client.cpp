@@ -147,12 +147,17 @@ bool UpdateClient::store(std::uint32_t index, const std::uint8_t* p, std::uint32
   Flash& dev = map_.device(l.staging);
   const std::uint32_t off = index * session_.packet_size;
   const std::uint32_t addr = l.staging.base + off;
+  const std::uint32_t unit = off / l.staging_unit;
+  // A unit marked done holds its verified packets: it is never erased again in this download,
+  // even when the server goes back into it (a marker write that took but reported a failure),
+  // since a resume would skip it.
+  if (journal_.unit_done(unit)) return true;
   if (off % l.staging_unit == 0 && !dev.erase(addr)) return false;
 
   if (!dev.write(addr, p, len)) return false;  // verified by the port; a short tail is padded
   const bool unit_full = (off + len) % l.staging_unit == 0;
   const bool last = index + 1 == session_.packet_count;
-  return !(unit_full || last) || journal_.mark_unit_done(off / l.staging_unit);
+  return !(unit_full || last) || journal_.mark_unit_done(unit);
 }
 
 void UpdateClient::finish_download() {

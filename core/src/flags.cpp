@@ -75,7 +75,7 @@ bool Journal::set_marker(std::uint32_t offset) {
 std::uint32_t Journal::units_done() const {
   const std::uint32_t max_units = units_for(map_.layout.image_limit);
   std::uint32_t n = 0;
-  while (n < max_units && marker_set(kUnitsOffset + 2 * n)) ++n;
+  while (n < max_units && unit_done(n)) ++n;
   return n;
 }
 

@@ -72,6 +72,7 @@ class Journal {
   bool begin(const JournalRecord& r);
   // Number of staging units done, counted from unit 0 up to the first unset marker.
   std::uint32_t units_done() const;
+  bool unit_done(std::uint32_t unit) const { return marker_set(kUnitsOffset + 2 * unit); }
   bool mark_unit_done(std::uint32_t unit);
   bool installed() const;
   bool mark_installed();
