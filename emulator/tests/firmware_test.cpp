@@ -201,4 +201,9 @@ TEST_F(PortSelfTest, TheInternalFlashDriverVerifiesWhatItWrites) {
   EXPECT_EQ(printed("flash odd word"), "ff563412");  // little-endian: 12 34 56 FF
   EXPECT_EQ(printed("flash below limit"), "00000000");
   EXPECT_EQ(printed("flash unaligned"), "00000000");
+  // The HSI switched off by the application: the driver switches it on for program and erase
+  // (the board reports any flash operation without it).
+  EXPECT_EQ(printed("hsi off"), "00000000");
+  EXPECT_EQ(printed("flash without hsi"), "00000001");
+  EXPECT_EQ(printed("hsi back on"), "00000001");
 }

@@ -55,6 +55,13 @@ int main() {
   print("flash odd word", word);
   print("flash below limit", flash.write(page - ota::kFlashPage, data, 2));  // refused
   print("flash unaligned", flash.write(page + 1, data, 2));                  // refused
+  // An application that switched the HSI off (the core runs on the PLL from HSE): program and
+  // erase need it, so the driver switches it back on.
+  volatile std::uint32_t& rcc_cr = *reinterpret_cast<volatile std::uint32_t*>(0x40021000);
+  rcc_cr = rcc_cr & ~1u;  // HSION
+  print("hsi off", rcc_cr & 1u);
+  print("flash without hsi", flash.erase(page + ota::kFlashPage) && flash.write(page + ota::kFlashPage, data, 4));
+  print("hsi back on", rcc_cr & 1u);
 
   usart1::write("selftest done\n");
   usart1::flush();

@@ -16,7 +16,12 @@ using namespace reg;
 constexpr std::uint32_t kBusyLoops = 20'000'000;  // >= 1 s at 72 MHz, far above a 40 ms erase
 constexpr std::uint32_t kErrors = flash_sr::PGERR | flash_sr::WRPRTERR;
 
+// PM0075: program and erase need the HSI running, whatever SYSCLK runs on (an application may have
+// switched it off after moving to HSE/PLL); without it they silently fail.
 void unlock() {
+  RCC().CR |= rcc_cr::HSION;
+  for (std::uint32_t i = 0; !(RCC().CR & rcc_cr::HSIRDY) && i < kBusyLoops; ++i) {
+  }
   if (FLASH().CR & flash_cr::LOCK) {
     FLASH().KEYR = flash_keyr::KEY1;
     FLASH().KEYR = flash_keyr::KEY2;
@@ -25,9 +30,12 @@ void unlock() {
 
 void lock() { FLASH().CR = flash_cr::LOCK; }
 
-// Waits for the end of the operation, then reports and clears EOP/PGERR/WRPRTERR.
+// Waits for the end of the operation, then reports and clears EOP/PGERR/WRPRTERR. BSY may rise a
+// cycle after the write that starts the operation (documented for the F105/F107 and seen on
+// F103 clones): the first read of SR is a dummy one.
 bool finish() {
   reg::Flash& f = FLASH();
+  static_cast<void>(f.SR);
   std::uint32_t i = 0;
   while ((f.SR & flash_sr::BSY) && ++i < kBusyLoops) {
   }
