@@ -72,6 +72,12 @@ void Iwdg::write32(std::uint32_t off, std::uint32_t v) {
         error(std::string("IWDG_") + (off == 4 ? "PR" : "RLR") + " written without KR=0x5555 first (ignored by silicon)");
         break;
       }
+      if (chip_.now() < (off == 4 ? pvu_until_ : rvu_until_)) {
+        error(std::string("IWDG_") + (off == 4 ? "PR written while SR.PVU" : "RLR written while SR.RVU") +
+              " is set: ignored by silicon (RM0008 §19.4.4: the value can be changed only once the "
+              "previous update has reached the watchdog; wait for the bit to clear)");
+        break;
+      }
       if (off == 4) {
         pr_ = v & 7;
         pvu_until_ = chip_.now() + update_time;

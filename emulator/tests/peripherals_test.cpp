@@ -100,6 +100,26 @@ TEST(Iwdg, StarvedWatchdogResetsTheChip) {
   EXPECT_LT(b->now_us(), 38'000.0);
 }
 
+// RM0008 §19.4.4: PR and RLR take a new value only once SR.PVU / SR.RVU say the previous one
+// reached the watchdog (up to 5 LSI periods): a write before that is lost on silicon.
+TEST(Iwdg, APrescalerOrReloadWrittenDuringItsUpdateIsAnError) {
+  bluepill::Config cfg;
+  cfg.strict = false;
+  auto b = board_with("exceptions", cfg);
+  auto set = [&](std::uint32_t addr, std::uint32_t v) { ASSERT_TRUE(b->debug_write(addr, &v, 4)); };
+  set(0x40003000, 0x5555);  // KR: unlock PR and RLR
+  set(0x40003004, 3);       // PR
+  set(0x40003008, 0x800);   // RLR: another register, allowed
+  EXPECT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
+  set(0x40003004, 4);  // PVU still set
+  set(0x40003008, 0x900);  // RVU still set
+  EXPECT_EQ(b->diagnostics().errors(), 2u) << b->diagnostics().error_text();
+  EXPECT_NE(b->diagnostics().error_text().find("PVU"), std::string::npos);
+  ASSERT_EQ(b->run_for_us(1000).stop, bluepill::Stop::limit);  // > 5 periods of the 40 kHz LSI
+  set(0x40003004, 4);
+  EXPECT_EQ(b->diagnostics().errors(), 2u) << "after the update a new value is taken";
+}
+
 TEST(Spi, W25qThroughSpi1) {
   auto b = board_with("spi_w25q");
   run_to_end(*b, 2e6);
