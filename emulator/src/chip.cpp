@@ -347,7 +347,21 @@ void Chip::w25q_select(bool asserted) {
                                                                sim::kW25qMax.sector_erase_ns))};
     b_.w25q.set_timing([this] { return cycles_to_ns(b_.sched.now); }, t);
   }
+  const std::uint64_t seen = b_.w25q.violations();
   b_.w25q.select(asserted);
+  w25q_check(seen);
+}
+
+void Chip::w25q_transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) {
+  const std::uint64_t seen = b_.w25q.violations();
+  b_.w25q.transfer(tx, rx, len);
+  w25q_check(seen);
+}
+
+// The chip model counts what breaks its rules (a command while BUSY, a program without WEL, a
+// program over data, ...); on the board each one is an error of the firmware that drove it.
+void Chip::w25q_check(std::uint64_t seen) {
+  if (b_.w25q.violations() != seen) report(Severity::error, "W25Q: " + b_.w25q.last_violation());
 }
 
 // ---------------------------------------------------------------------------------------------

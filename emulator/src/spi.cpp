@@ -68,7 +68,7 @@ void Spi::settle() {
         tx[i] = static_cast<std::uint8_t>(shifting_ >> (8 * b));
       }
       if (cr1_ & kLsbfirst) error("SPI1 LSB-first frames: the W25Q expects MSB first");
-      device_->transfer(tx, rx, static_cast<std::size_t>(n));
+      chip_.w25q_transfer(tx, rx, static_cast<std::size_t>(n));
       in = n == 2 ? static_cast<std::uint16_t>(rx[0] << 8 | rx[1]) : rx[0];
     }
     if (sr_ & kRxne) sr_ |= kOvr;  // the new frame is lost

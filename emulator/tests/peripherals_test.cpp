@@ -136,6 +136,22 @@ TEST(Spi, W25qThroughSpi1) {
   EXPECT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
 }
 
+// What the W25Q model counts as a broken rule is a board error, like a FLASH controller rule:
+// here a page program without write enable, sent the way SPI1 passes bytes to the chip.
+TEST(Spi, AW25qRuleBrokenByTheFirmwareIsABoardError) {
+  bluepill::Config cfg;
+  cfg.strict = false;
+  auto b = board_with("exceptions", cfg);
+  const std::uint8_t program[5] = {0x02, 0x00, 0x10, 0x00, 0xAB};
+  b->chip()->w25q_select(true);
+  b->chip()->w25q_transfer(program, nullptr, sizeof program);
+  b->chip()->w25q_select(false);
+  EXPECT_EQ(b->diagnostics().errors(), 1u) << b->diagnostics().error_text();
+  EXPECT_NE(b->diagnostics().error_text().find("W25Q: 0x02 page program without WEL"), std::string::npos)
+      << b->diagnostics().error_text();
+  EXPECT_EQ(b->w25q().bytes()[0x1000], 0xFF) << "and the chip ignored it";
+}
+
 TEST(SysMem, UniqueIdAndFlashSize) {
   bluepill::Config cfg;
   cfg.uid = {0x11223344, 0x55667788, 0x99AABBCC};

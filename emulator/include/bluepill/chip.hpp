@@ -93,7 +93,9 @@ class Chip {
   Cycles flash_program_time();
   Cycles flash_erase_time();
   Cycles w25q_time(std::uint64_t typ_ns, std::uint64_t max_ns);
+  // SPI1 to the W25Q: a broken rule of the chip (sim::W25qChip::violations()) is a board error.
   void w25q_select(bool asserted);
+  void w25q_transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len);
   BoardState& board() { return b_; }
   const Config& config() const { return cfg_; }
   std::uint32_t& reset_flags() { return b_.reset_flags; }
@@ -133,6 +135,7 @@ class Chip {
   } hook_{};
 
  private:
+  void w25q_check(std::uint64_t violations_before);
   friend struct ChipCallbacks;
   void map_memory();
   void cold_reset();
