@@ -148,6 +148,14 @@ void Board::set_w25q_connected(bool connected) {
   chip_->spi1.attach(connected ? &state_->w25q : nullptr);
 }
 
+void Board::set_supply_volts(double volts) {
+  if (!(volts >= 2.0 && volts <= 3.6))
+    throw std::invalid_argument("supply " + std::to_string(volts) + " V: the STM32F103 runs from 2.0 to 3.6 V");
+  state_->supply_volts = volts;
+}
+
+double Board::supply_volts() const { return state_->supply_volts; }
+
 void Board::power_cut() {
   if (!chip_) return;
   chip_->flash.power_cut(state_->rng);

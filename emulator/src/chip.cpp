@@ -153,7 +153,7 @@ Chip::Chip(BoardState& board, const Config& cfg, ResetCause cause)
   b_.sched.floor = &hook_.stop_at;
   map_memory();
   for (Peripheral* p : std::initializer_list<Peripheral*>{&rcc, &gpioa, &gpiob, &gpioc, &afio, &usart1, &dma1,
-                                                        &crc, &iwdg, &spi1, &flash, &scs, &dwt, &sysmem})
+                                                        &crc, &iwdg, &pwr, &spi1, &flash, &scs, &dwt, &sysmem})
     p->reset();
   gpioa.on_change = [this](Gpio&) { spi1.update_cs(); };
   if (cfg_.w25q) spi1.attach(&b_.w25q);
@@ -179,7 +179,7 @@ void Chip::map_memory() {
   for (Peripheral* p : std::initializer_list<Peripheral*>{&scs, &dwt, &sysmem})
     ok(uc_mmio_map(uc_, p->base(), p->size(), ChipCallbacks::one_read, p, ChipCallbacks::one_write, p), p->name());
   for (Peripheral* p : std::initializer_list<Peripheral*>{&rcc, &gpioa, &gpiob, &gpioc, &afio, &usart1, &dma1,
-                                                        &crc, &iwdg, &spi1, &flash})
+                                                        &crc, &iwdg, &pwr, &spi1, &flash})
     apb_[(p->base() - kApbBase) / 0x400] = p;
 
   uc_hook h;
@@ -348,8 +348,14 @@ void Chip::w25q_select(bool asserted) {
     b_.w25q.set_timing([this] { return cycles_to_ns(b_.sched.now); }, t);
   }
   const std::uint64_t seen = b_.w25q.violations();
+  const bool was_busy = !asserted && b_.w25q.busy();
   b_.w25q.select(asserted);
   w25q_check(seen);
+  // /CS rising starts a program or erase: the chip turns BUSY (sim::W25qChip keeps BUSY for the
+  // operation's duration on the board).
+  if (!asserted && !was_busy && b_.w25q.busy() && b_.supply_volts < 2.7)
+    report(Severity::error, "W25Q program/erase started at " + std::to_string(b_.supply_volts).substr(0, 4) +
+                                " V: the W25Q16JV is specified from 2.7 V (watch the supply, e.g. with the PVD)");
 }
 
 void Chip::w25q_transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) {

@@ -152,6 +152,60 @@ TEST(Spi, AW25qRuleBrokenByTheFirmwareIsABoardError) {
   EXPECT_EQ(b->w25q().bytes()[0x1000], 0xFF) << "and the chip ignored it";
 }
 
+// The supply sags below the W25Q16JV's 2.7 V minimum: a program started then is an error; the
+// same program at 3.3 V is not.
+TEST(Spi, AW25qProgramOnASaggingSupplyIsABoardError) {
+  bluepill::Config cfg;
+  cfg.strict = false;
+  auto b = board_with("exceptions", cfg);
+  auto program = [&](std::uint32_t addr) {
+    const std::uint8_t wren = 0x06;
+    const std::uint8_t cmd[5] = {0x02, static_cast<std::uint8_t>(addr >> 16), static_cast<std::uint8_t>(addr >> 8),
+                                 static_cast<std::uint8_t>(addr), 0x5A};
+    b->chip()->w25q_select(true);
+    b->chip()->w25q_transfer(&wren, nullptr, 1);
+    b->chip()->w25q_select(false);
+    b->chip()->w25q_select(true);
+    b->chip()->w25q_transfer(cmd, nullptr, sizeof cmd);
+    b->chip()->w25q_select(false);
+    ASSERT_EQ(b->run_for_us(5000).stop, bluepill::Stop::limit);  // the program ends
+  };
+  program(0x2000);
+  EXPECT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
+  b->set_supply_volts(2.6);
+  program(0x2100);
+  EXPECT_EQ(b->diagnostics().errors(), 1u) << b->diagnostics().error_text();
+  EXPECT_NE(b->diagnostics().error_text().find("started at 2.60 V"), std::string::npos) << b->diagnostics().error_text();
+}
+
+// PWR's voltage detector (RM0008 5.4.2/5.4.3) at its highest level: PVDO set below 2.78 V, cleared
+// above 2.88 V, and in between it keeps its state.
+TEST(Pwr, TheVoltageDetectorFollowsTheSupplyWithHysteresis) {
+  auto b = board_with("exceptions");
+  auto set = [&](std::uint32_t addr, std::uint32_t v) { ASSERT_TRUE(b->debug_write(addr, &v, 4)); };
+  auto pvdo = [&] {
+    std::uint32_t v = 0;
+    EXPECT_TRUE(b->debug_read(0x40007004, &v, 4));
+    return (v >> 2) & 1u;
+  };
+  set(0x4002101C, 1u << 28);             // RCC_APB1ENR.PWREN
+  set(0x40007000, 1u << 4 | 7u << 5);    // PWR_CR: PVDE, PLS = 111
+  EXPECT_EQ(pvdo(), 0u);
+  b->set_supply_volts(2.80);
+  EXPECT_EQ(pvdo(), 0u);
+  b->set_supply_volts(2.70);
+  EXPECT_EQ(pvdo(), 1u);
+  b->set_supply_volts(2.85);
+  EXPECT_EQ(pvdo(), 1u) << "not yet above the rising threshold";
+  b->set_supply_volts(2.90);
+  EXPECT_EQ(pvdo(), 0u);
+  b->set_supply_volts(2.70);
+  set(0x40007000, 0);  // PVD off: no output
+  EXPECT_EQ(pvdo(), 0u);
+  EXPECT_THROW(b->set_supply_volts(1.9), std::invalid_argument);
+  EXPECT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
+}
+
 TEST(SysMem, UniqueIdAndFlashSize) {
   bluepill::Config cfg;
   cfg.uid = {0x11223344, 0x55667788, 0x99AABBCC};

@@ -85,6 +85,12 @@ class Board {
   // The W25Q's wiring fails (false) or is restored (true), at once: while it is off the chip sees
   // nothing and MISO reads 0xFF, as with Config::w25q = false. Its contents stay as they were.
   void set_w25q_connected(bool connected);
+  // The supply (VDD, 2.0 .. 3.6 V; 3.3 V at the start) sags or recovers, at once. The PWR model's
+  // voltage detector sees it; a W25Q program or erase started below 2.7 V (the W25Q16JV's
+  // minimum) is an error: the firmware must not write flash on a supply that is going away.
+  // Below 2.0 V the chip would be in reset: use power_cut().
+  void set_supply_volts(double volts);
+  double supply_volts() const;
   std::uint32_t resets() const { return resets_; }  // system resets since power-on
   ResetCause last_reset() const { return last_reset_; }
 

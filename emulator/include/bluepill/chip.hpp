@@ -19,6 +19,7 @@
 #include "bluepill/flash_ctrl.hpp"
 #include "bluepill/gpio.hpp"
 #include "bluepill/iwdg.hpp"
+#include "bluepill/pwr.hpp"
 #include "bluepill/rcc.hpp"
 #include "bluepill/scs.hpp"
 #include "bluepill/spi.hpp"
@@ -52,6 +53,7 @@ struct BoardState {
   std::array<std::uint8_t, kSramSize> sram{};
   std::uint32_t reset_flags = 0;   // RCC_CSR bits 26..31
   bool hse_failed = false;         // the crystal stopped (Board::hse_failure): dead from then on
+  double supply_volts = 3.3;       // VDD (Board::set_supply_volts)
   Diagnostics diag;
   std::function<void(std::uint8_t, Cycles)> uart_tx;  // a byte left USART1's TX pin
   std::function<void()> uart_rx_ready;                // USART1 may now accept bytes
@@ -115,6 +117,7 @@ class Chip {
   Dma dma1{*this};
   Crc crc{*this};
   Iwdg iwdg{*this};
+  Pwr pwr{*this};
   Spi spi1{*this};
   FlashCtrl flash{*this};
   Scs scs{*this};
