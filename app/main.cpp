@@ -14,6 +14,7 @@
 #include "stm32f1/cpu.hpp"
 #include "stm32f1/gpio.hpp"
 #include "stm32f1/iwdg.hpp"
+#include "stm32f1/supply.hpp"
 #include "stm32f1/systick.hpp"
 #include "stm32f1/usart1.hpp"
 #include "stm32f1/usart1_link.hpp"
@@ -53,6 +54,7 @@ void banner() {
 
 int main() {
   const clock::Tree clocks = clock::init();
+  supply::watch();  // no flash program or erase on a sagging supply
   usart1::init(clocks.pclk2, 115200);
   systick::start(clocks.hclk);
   iwdg::start(kWatchdog);

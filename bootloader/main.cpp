@@ -1,5 +1,6 @@
 // The bootloader (both layouts; the layout comes with the ota_board_<layout> library).
-//   1. the IWDG if the option bytes started it, clocks, USART1, banner "boot <layout>"
+//   1. the IWDG if the option bytes started it, clocks, the supply watch (no flash writes on a
+//      sagging supply), USART1, banner "boot <layout>"
 //   2. ota::Installer::run(): finishes or performs a pending install (see ota/installer.hpp)
 //   3. a valid application: listen briefly for RECOVER (ota/recover.hpp), then stop the
 //      peripherals and jump to it
@@ -13,6 +14,7 @@
 #include "stm32f1/clock.hpp"
 #include "stm32f1/cpu.hpp"
 #include "stm32f1/iwdg.hpp"
+#include "stm32f1/supply.hpp"
 #include "stm32f1/systick.hpp"
 #include "stm32f1/usart1.hpp"
 #include "stm32f1/usart1_link.hpp"
@@ -76,6 +78,7 @@ bool recovery_requested(const clock::Tree& clocks) {
 int main() {
   if (iwdg::started_by_hardware()) iwdg::start(kWatchdog);
   const clock::Tree clocks = clock::init();
+  supply::watch();  // no flash program or erase on a sagging supply
   usart1::init(clocks.pclk2, 115200);
   const ota::FlashMap& map = board::flash_map(clocks, board::Access::install);
   say("boot ", map.layout.name);

@@ -326,6 +326,35 @@ TEST(W25qLost, MidInstallTheHalfCopiedApplicationIsNotStartedAndTheInstallResume
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
+// The supply sags below the W25Q's 2.7 V for a second in the middle of a download (a weak
+// battery, a modem drawing its burst): the device must not program or erase the chip meanwhile
+// (the board reports any such write), and the download goes on once the supply is back.
+TEST(SupplySag, NoFlashWritesWhileTheSupplyIsLowAndTheDownloadGoesOn) {
+  for (const char* layout : {"external", "internal"}) {
+    SCOPED_TRACE(layout);
+    const e2e::Firmware fw(layout);
+    const auto v2 = fw.largest_app(2, 9);
+    bluepill::Board b;
+    e2e::factory_fresh(b, fw);
+    ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+    ota::host::Session s(v2, 2);
+    const double t0 = b.now_us() / 1000;
+    e2e::WireOptions w;
+    w.stop_at = [&](double now) {
+      b.set_supply_volts(now - t0 >= 1000 && now - t0 < 2000 ? 2.6 : 3.3);
+      return false;
+    };
+    const auto r = e2e::run(b, s, w);
+    ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
+    EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+    EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+    std::size_t flash_naks = 0;
+    for (const auto& e : s.take_events()) flash_naks += e.kind == "nak" && e.text.find("flash") != std::string::npos;
+    EXPECT_GT(flash_naks, 0u) << "the sag did not fall on the download";
+    EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, v2));
+  }
+}
+
 // Hard limits (the goals are measured by `make bench`): the bootloader fits its 8 KB, each
 // application its update limit, so that it can be replaced over the air.
 TEST(FirmwareSize, ImagesFitTheirRegions) {

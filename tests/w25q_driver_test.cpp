@@ -85,6 +85,41 @@ TEST(W25qDriver, AfterAFailedProbeAccessesFailWithoutPollingTheBus) {
   EXPECT_EQ(b[0], 0xFF);
 }
 
+// A bus with write_allowed() (the port's supply watch) vetoes program and erase: they fail
+// before any command reaches the chip; reads go on.
+struct GuardedBus {
+  sim::W25qChip& chip;
+  bool allowed = true;
+  int commands = 0;
+  void select(bool asserted) {
+    commands += asserted;
+    chip.select(asserted);
+  }
+  void transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) { chip.transfer(tx, rx, len); }
+  bool write_allowed() const { return allowed; }
+};
+
+TEST(W25qDriver, ABusThatVetoesWritesStopsProgramAndErase) {
+  sim::PowerSupply power;
+  sim::W25qChip chip(power);
+  GuardedBus bus{chip};
+  ota::BasicW25qFlash<GuardedBus> flash(bus, kSize, kPolls);
+  ASSERT_TRUE(flash.probe(nullptr));
+  const Bytes data = pattern(300, 7);
+  ASSERT_TRUE(flash.write(0x1000, data.data(), data.size()));
+  bus.allowed = false;
+  const int before = bus.commands;
+  EXPECT_FALSE(flash.erase(0x1000));
+  EXPECT_FALSE(flash.write(0x2000, data.data(), data.size()));
+  EXPECT_EQ(bus.commands, before) << "a command reached the chip";
+  Bytes back(data.size());
+  EXPECT_TRUE(flash.read(0x1000, back.data(), back.size()));
+  EXPECT_EQ(back, data) << "the sector was not erased";
+  bus.allowed = true;
+  EXPECT_TRUE(flash.erase(0x1000));
+  EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();
+}
+
 TEST(W25qDriver, WriteSplitsAtPageBoundaries) {
   sim::PowerSupply power;
   sim::W25qChip chip(power);

@@ -152,10 +152,13 @@ void Rcc::write32(std::uint32_t off, std::uint32_t v) {
         error("APB2RSTR resets an unmodelled peripheral: " + hex32(rise));
       break;
     }
-    case 0x10:
-      if (v != 0) error("APB1RSTR resets an unmodelled peripheral: " + hex32(v));
+    case 0x10: {
+      const std::uint32_t rise = v & ~apb1rstr_;
       apb1rstr_ = v;
+      if (rise & (1u << 28)) chip_.pwr.reset();
+      if (rise & ~(1u << 28)) error("APB1RSTR resets an unmodelled peripheral: " + hex32(rise));
       break;
+    }
     case 0x14: ahbenr_ = v & 0x557u; break;
     case 0x18: apb2enr_ = v & 0x0038FFFDu; break;
     case 0x1C: apb1enr_ = v & 0x3AFEC9FFu; break;

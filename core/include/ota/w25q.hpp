@@ -104,6 +104,10 @@ bool BasicW25qFlash<Bus>::wait_ready() {
 // silently ignore the program/erase too).
 template <class Bus>
 bool BasicW25qFlash<Bus>::write_enable() {
+  // A bus that can tell whether the supply is fit for program and erase (write_allowed(), e.g.
+  // from the MCU's voltage detector) vetoes them while it is not.
+  if constexpr (requires(Bus& b) { b.write_allowed(); })
+    if (!spi_.write_allowed()) return false;
   if (!wait_ready()) return false;
   const std::uint8_t wren = kWriteEnable;
   spi_.select(true);

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "reg.hpp"
+#include "stm32f1/supply.hpp"
 
 namespace stm32f1 {
 namespace {
@@ -53,7 +54,7 @@ bool InternalFlash::read(std::uint32_t addr, void* dst, std::size_t len) {
 }
 
 bool InternalFlash::write(std::uint32_t addr, const void* src, std::size_t len) {
-  if (addr % 2 != 0 || !writable(addr, (len + 1) & ~std::size_t{1})) return false;
+  if (addr % 2 != 0 || !writable(addr, (len + 1) & ~std::size_t{1}) || supply::low()) return false;
   const auto* bytes = static_cast<const std::uint8_t*>(src);
   bool ok = true;
   unlock();
@@ -73,7 +74,7 @@ bool InternalFlash::write(std::uint32_t addr, const void* src, std::size_t len) 
 }
 
 bool InternalFlash::erase(std::uint32_t addr) {
-  if (addr % geometry().erase_size != 0 || !writable(addr, geometry().erase_size)) return false;
+  if (addr % geometry().erase_size != 0 || !writable(addr, geometry().erase_size) || supply::low()) return false;
   unlock();
   reg::Flash& f = FLASH();
   f.CR = flash_cr::PER;

@@ -38,6 +38,9 @@ constexpr std::uint32_t PLLMUL_X9 = 7u << 18;   // 0111: PLL input x 9
 namespace rcc_ahbenr {  // §7.3.6
 constexpr std::uint32_t DMA1EN = 1u << 0, SRAMEN = 1u << 2, FLITFEN = 1u << 4, CRCEN = 1u << 6;
 }
+namespace rcc_apb1 {  // §7.3.5 APB1RSTR / §7.3.8 APB1ENR share the bit positions
+constexpr std::uint32_t PWR = 1u << 28;
+}
 namespace rcc_apb2 {  // §7.3.4 APB2RSTR / §7.3.7 APB2ENR share the bit positions
 constexpr std::uint32_t AFIO = 1u << 0, IOPA = 1u << 2, IOPB = 1u << 3, IOPC = 1u << 4,
                         SPI1 = 1u << 12, USART1 = 1u << 14;
@@ -131,6 +134,18 @@ static_assert(offsetof(Crc, CR) == 0x08);
 inline Crc& CRC() { return at<Crc, 0x40023000>(); }
 namespace crc_cr {
 constexpr std::uint32_t RESET = 1u << 0;  // reloads DR with 0xFFFFFFFF
+}
+
+// ---- PWR, RM0008 §5.4 (0x40007000) ---------------------------------------------------------
+struct Pwr {
+  R CR, CSR;
+};
+inline Pwr& PWR() { return at<Pwr, 0x40007000>(); }
+namespace pwr_cr {  // §5.4.1: the voltage detector on, at its highest level
+constexpr std::uint32_t PVDE = 1u << 4, PLS_2V9 = 7u << 5;
+}
+namespace pwr_csr {  // §5.4.2: VDD is below the PVD threshold
+constexpr std::uint32_t PVDO = 1u << 2;
 }
 
 // ---- IWDG, RM0008 §19.4 (0x40003000), clocked by the ~40 kHz LSI ----------------------------

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "stm32f1/supply.hpp"
+
 namespace stm32f1 {
 
 class Spi1 final {
@@ -15,6 +17,8 @@ class Spi1 final {
   void init(std::uint32_t pclk2_hz, std::uint32_t max_hz = 9'000'000);
   void select(bool asserted);
   void transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len);
+  // No W25Q program or erase while the supply is low (supply.hpp; the chip needs 2.7 V).
+  bool write_allowed() const { return !supply::low(); }
 };
 
 }  // namespace stm32f1
