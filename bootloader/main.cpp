@@ -87,6 +87,14 @@ int main() {
   iwdg::feed();  // the install has the whole timeout; the recovery loop feeds on every pass
   const ota::Installer::Result r = installer.run();
   if (r != ota::Installer::Result::nothing) say("install: ", ota::to_string(r));
+  if (r == ota::Installer::Result::failed && supply::low()) {
+    // The supply sagged under the install: wait for it to come back (or go), then start again;
+    // the install resumes. Recovery mode would wait for a server instead.
+    say("supply low", "");
+    while (supply::low()) iwdg::feed();
+    usart1::flush();
+    cpu::reset();
+  }
   if (installer.app_valid() && !recovery_requested(clocks)) {
     usart1::flush();
     usart1::deinit();  // the DMA stops; jump_to_image resets the peripherals

@@ -355,6 +355,45 @@ TEST(SupplySag, NoFlashWritesWhileTheSupplyIsLowAndTheDownloadGoesOn) {
   }
 }
 
+// The supply sags while the bootloader installs: the install stops at the first refused write,
+// the bootloader waits for the supply and starts again, and the install completes without a
+// second push (recovery mode would wait for a server).
+TEST(SupplySag, DuringTheInstallTheBootloaderWaitsAndFinishesIt) {
+  for (const char* layout : {"external", "internal"}) {
+    SCOPED_TRACE(layout);
+    const e2e::Firmware fw(layout);
+    const ota::Layout& l = *fw.layout;
+    const auto v2 = fw.largest_app(2, 11);
+    bluepill::Board b;
+    e2e::factory_fresh(b, fw);
+    ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+    const std::size_t start = b.uart_output().size();
+    ota::host::Session s(v2, 2);
+    double sag_at = -1;
+    e2e::WireOptions w;
+    w.step_us = 200;
+    w.stop_at = [&](double now) {
+      std::uint8_t vt[8];
+      if (sag_at < 0 && b.read_memory(l.app.base, vt, sizeof vt) &&
+          std::all_of(vt, vt + 8, [](std::uint8_t x) { return x == 0xFF; })) {
+        sag_at = now;  // the install has begun: the first page is erased
+        b.set_supply_volts(2.6);
+      }
+      if (sag_at >= 0 && now - sag_at >= 300) b.set_supply_volts(3.3);
+      return false;
+    };
+    const auto r = e2e::run(b, s, w);
+    ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
+    ASSERT_GE(sag_at, 0) << "the install never began";
+    const std::string out = b.uart_output().substr(start);
+    EXPECT_NE(out.find("supply low"), std::string::npos) << out;
+    EXPECT_EQ(out.find("recovery"), std::string::npos) << out;
+    EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+    EXPECT_TRUE(e2e::app_area_is(b, l, v2));
+    EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+  }
+}
+
 // Hard limits (the goals are measured by `make bench`): the bootloader fits its 8 KB, each
 // application its update limit, so that it can be replaced over the air.
 TEST(FirmwareSize, ImagesFitTheirRegions) {
