@@ -180,6 +180,47 @@ TEST_P(ClientTest, WrongTotalChecksumFailsWithoutOtaStart) {
   expect_app_untouched();
 }
 
+// A packet size within the limits and a multiple of the write size, but not a divisor of the
+// staging unit: packets would straddle units, whose erase and marker rules assume they do not.
+TEST_P(ClientTest, PacketSizeThatDoesNotDivideTheStagingUnitIsRefused) {
+  const auto img = sim::make_app_image(L, 2, 5000);
+  EXPECT_EQ(raw.start(start_for(img, 2, 200)).status, Status::bad_params);
+  expect_app_untouched();
+  expect_staging_untouched();
+}
+
+// A download whose stored image fails the CRC-32 (a packet stored wrong) is forgotten: offering
+// the same image again starts over at packet 0 instead of resuming after the last packet into the
+// same mismatch forever.
+TEST_P(ClientTest, AfterAChecksumMismatchTheSameImageStartsOver) {
+  const auto img = sim::make_app_image(L, 2, 3000);
+  ASSERT_EQ(raw.start(start_for(img, 2)).status, Status::ok);
+  auto bad = img;
+  bad[600] ^= 0x01;  // packet 2 arrives intact as a frame but carries a wrong byte
+  send_image(bad);
+  ota::Result r;
+  ASSERT_TRUE(ota::decode(raw.last(), r));
+  ASSERT_EQ(r.status, Status::crc_mismatch);
+  const ota::StartReply again = raw.start(start_for(img, 2));
+  ASSERT_EQ(again.status, Status::ok);
+  EXPECT_EQ(again.next, 0u);
+  send_image(img, again.next);
+  EXPECT_EQ(dev.last_install(), ota::Installer::Result::installed);
+  EXPECT_EQ(dev.running_version(), 2u);
+}
+
+// REPORT_ACK acknowledges an OTA-SUCCESS report only: a stray or late one must not erase an
+// OTA-START that waits for its reset.
+TEST_P(ClientTest, ReportAckDoesNotClearAPendingInstall) {
+  ota::W25qFlash ext(dev.chip(), ota::kW25qUsed, 100);
+  ota::FlashMap map{L, dev.internal(), &ext};
+  ASSERT_TRUE(ota::FlagStore(map).set(ota::Flag::start));
+  raw.send(ota::MsgType::report_ack, nullptr, 0);
+  raw.pump();
+  EXPECT_EQ(ota::FlagStore(map).read(), ota::Flag::start);
+  EXPECT_EQ(raw.hello().report, ota::Report::download_ok);
+}
+
 TEST_P(ClientTest, StartWhileAnotherUpdateIsInProgressIsRefused) {
   const auto a = sim::make_app_image(L, 2, 5000);
   const auto b = sim::make_app_image(L, 3, 6000);
