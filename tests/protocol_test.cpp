@@ -1148,6 +1148,44 @@ void drive(ota::host::Session& session, ota::UpdateClient& client, Capture& link
   }
 }
 
+// A device that answers with numbers beyond the image (a bug, or another image's state): the
+// server trusts none of them. START_REPLY resuming past the last packet ends the push as a
+// protocol error; a DATA_ACK beyond the last packet is ignored (it must not count as progress).
+TEST(ProtocolDeviation, NumbersBeyondTheImageAreNotTrusted) {
+  auto handshake = [](ota::host::Session& s) {
+    s.begin(0);
+    ota::Hello h;
+    h.window = 8;
+    h.app_version = 1;
+    h.staging_capacity = ota::kInternalLayout.image_limit;
+    const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
+    s.on_bytes(hello.data(), hello.size(), 1);
+    s.take_output();
+  };
+  const Bytes img = app_image(2, 4096);
+  {
+    ota::host::Session s(img, 2);
+    handshake(s);
+    ASSERT_EQ(s.packet_count(), 16u);
+    const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 17}));
+    s.on_bytes(reply.data(), reply.size(), 2);
+    EXPECT_TRUE(s.done());
+    EXPECT_EQ(s.outcome(), ota::host::Outcome::protocol_error) << s.detail();
+  }
+  {
+    ota::host::Session s(img, 2);
+    handshake(s);
+    const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+    s.on_bytes(reply.data(), reply.size(), 2);
+    Bytes n(2);
+    ota::put_u16(n.data(), 40);
+    const Bytes ack = frame_bytes(MsgType::data_ack, n);
+    s.on_bytes(ack.data(), ack.size(), 3);
+    EXPECT_FALSE(s.done());
+    EXPECT_EQ(s.packets_acked(), 0u) << "an acknowledgement beyond the image counted";
+  }
+}
+
 TEST(ProtocolDeviation, SessionGoesBackToTheNakOfAFlashError) {
   sim::PowerSupply power;
   sim::InternalFlash flash(power);
