@@ -145,7 +145,7 @@ void Board::set_w25q_connected(bool connected) {
   // The chip sees /CS go high when its wire is cut, and a selection already under way when it
   // comes back (the bytes it missed make that command garbage, as on a loose contact).
   if (chip_->spi1.cs_asserted() && !state_->power.dead()) state_->w25q.select(connected);
-  chip_->spi1.attach(connected ? &state_->w25q : nullptr);
+  chip_->spi1.connect_w25q(connected);
 }
 
 void Board::set_supply_volts(double volts) {

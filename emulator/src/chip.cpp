@@ -156,7 +156,7 @@ Chip::Chip(BoardState& board, const Config& cfg, ResetCause cause)
                                                         &crc, &iwdg, &pwr, &spi1, &flash, &scs, &dwt, &sysmem})
     p->reset();
   gpioa.on_change = [this](Gpio&) { spi1.update_cs(); };
-  if (cfg_.w25q) spi1.attach(&b_.w25q);
+  spi1.connect_w25q(cfg_.w25q);
   clocks_changed();
   cold_reset();
 }

@@ -76,7 +76,7 @@ void FlashCtrl::write32(std::uint32_t off, std::uint32_t v) {
       if (__builtin_popcount(cr_ & (kPg | kPer | kMer)) > 1)
         error("FLASH_CR " + hex32(cr_) + " sets more than one of PG, PER, MER");
       if (cr_ & kLock) key_state_ = 0;
-      if ((cr_ & kStrt) && !hsi_running("an erase")) {
+      if ((cr_ & kStrt) && !hsi_running("an erase at", ar_)) {
         cr_ &= ~kStrt;
       } else if (cr_ & kStrt) {
         if ((cr_ & kPer) && protected_page(ar_)) {
@@ -109,9 +109,9 @@ void FlashCtrl::write32(std::uint32_t off, std::uint32_t v) {
 
 // PM0075: the HSI must be on for program and erase operations (it times them); on silicon they
 // fail without it, silently. Here: reported, and nothing happens.
-bool FlashCtrl::hsi_running(const std::string& what) {
+bool FlashCtrl::hsi_running(const char* what, std::uint32_t addr) {
   if (chip_.rcc.hsi_on()) return true;
-  error(what + " with the HSI off (RCC_CR.HSION = 0): PM0075 requires the HSI on for flash "
+  error(std::string(what) + " " + hex32(addr) + " with the HSI off (RCC_CR.HSION = 0): PM0075 requires the HSI on for flash "
         "program/erase; nothing is done");
   return false;
 }
@@ -132,7 +132,7 @@ void FlashCtrl::store(std::uint32_t addr, unsigned size, std::uint32_t value) {
           ": the FPEC programs aligned half-words only (bus error on silicon)");
     return;
   }
-  if (!hsi_running("programming " + hex32(addr))) return;
+  if (!hsi_running("programming", addr)) return;
   if (protected_page(addr)) {
     sr_ |= kWrprterr;
     error("programming " + hex32(addr) + ": the page is write-protected (WRPRTERR), nothing written");

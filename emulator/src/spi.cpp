@@ -42,7 +42,7 @@ void Spi::update_cs() {
   if (busy_) error(std::string("W25Q chip select ") + (asserted ? "asserted" : "released") +
                    " while SPI1 is still shifting a frame (wait for BSY=0): the chip sees a cut byte");
   cs_ = asserted;
-  if (device_ != nullptr) chip_.w25q_select(cs_);
+  if (w25q_) chip_.w25q_select(cs_);
 }
 
 void Spi::start(std::uint16_t v, Cycles at) {
@@ -60,7 +60,7 @@ void Spi::start(std::uint16_t v, Cycles at) {
 void Spi::settle() {
   while (busy_ && chip_.now() >= frame_end_) {
     std::uint16_t in = 0xFFFF;
-    if (cs_ && device_ != nullptr) {
+    if (cs_ && w25q_) {
       const int n = (cr1_ & kDff) ? 2 : 1;
       std::uint8_t tx[2], rx[2] = {0xFF, 0xFF};
       for (int i = 0; i < n; ++i) {

@@ -38,7 +38,7 @@ class FlashCtrl final : public WordRegisters {
   void write32(std::uint32_t offset, std::uint32_t value) override;
 
  private:
-  bool hsi_running(const std::string& what);
+  bool hsi_running(const char* what, std::uint32_t addr);  // reports the operation if not
   enum class Op : std::uint8_t { none, program, erase, mass_erase };
   void begin(Op op, std::uint32_t addr, std::uint16_t value, Cycles duration);
   void complete();

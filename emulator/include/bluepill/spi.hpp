@@ -12,7 +12,6 @@
 
 #include "bluepill/peripheral.hpp"
 #include "bluepill/time.hpp"
-#include "ota/spi.hpp"
 
 namespace bluepill {
 
@@ -22,7 +21,9 @@ class Spi final : public WordRegisters {
   void reset() override;
   bool clocked() const override;
 
-  void attach(ota::SpiBus* device) { device_ = device; }
+  // The W25Q on the bus (or its wiring cut): chip select and frames go to it through the Chip
+  // (Chip::w25q_select / w25q_transfer), which reports the rules it breaks.
+  void connect_w25q(bool connected) { w25q_ = connected; }
   // The board recomputes the chip select level after every GPIOA/SPI change.
   void update_cs();
   bool cs_asserted() const { return cs_; }
@@ -40,7 +41,7 @@ class Spi final : public WordRegisters {
   void update_irq_dma();
   void schedule();
 
-  ota::SpiBus* device_ = nullptr;
+  bool w25q_ = false;
   std::uint32_t cr1_ = 0, cr2_ = 0, sr_ = 0, crcpr_ = 7;
   std::uint16_t rx_ = 0, txbuf_ = 0, shifting_ = 0;
   bool busy_ = false, txfull_ = false;
