@@ -39,8 +39,8 @@ Installer::Check Installer::check_staged(const JournalRecord& r) {
   if (!staging.read(l.staging.base, vt, sizeof vt) ||
       !crc32_of(staging, l.staging.base, r.image_size, crc))
     return Check::unreadable;
-  return vector_table_sane(l, get_u32(vt), get_u32(vt + 4), r.image_size) && crc == r.image_crc ? Check::ok
-                                                                                   : Check::bad;
+  const bool ok = vector_table_sane(l, get_u32(vt), get_u32(vt + 4), r.image_size) && crc == r.image_crc;
+  return ok ? Check::ok : Check::bad;
 }
 
 bool Installer::copy(const JournalRecord& r) {
@@ -96,7 +96,7 @@ bool Installer::copy_page(std::uint32_t off) {
 
 bool Installer::app_valid() const {
   if (flags_.read() == Flag::start) return false;  // an install is pending or failed
-  std::uint8_t vt[8];
+  std::uint8_t vt[kVectorTable];
   return map_.internal.read(map_.layout.app.base, vt, sizeof vt) &&
          vector_table_sane(map_.layout, get_u32(vt), get_u32(vt + 4), map_.layout.app.size);
 }

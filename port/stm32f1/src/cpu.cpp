@@ -41,8 +41,8 @@ void jump_to_image(std::uint32_t base) {
     NVIC().ICPR[i] = 0xFFFFFFFF;
   }
   // The peripherals a bootloader uses back to their reset state (RM0008 §7.3): GPIO ports, AFIO,
-  // SPI1, USART1 and PWR through their reset bits, every APB1 and APB2 clock off, the AHB clocks as after reset
-  // (DMA1, which has no reset bit, was stopped by its user: usart1::deinit).
+  // SPI1, USART1 and PWR through their reset bits, every APB1 and APB2 clock off, the AHB clocks
+  // as after reset (DMA1, which has no reset bit, was stopped by its user: usart1::deinit).
   constexpr std::uint32_t kApb2 = rcc_apb2::AFIO | rcc_apb2::IOPA | rcc_apb2::IOPB |
                                   rcc_apb2::IOPC | rcc_apb2::SPI1 | rcc_apb2::USART1;
   RCC().APB2RSTR = kApb2;
