@@ -137,6 +137,33 @@ TEST_P(Recovery, WithoutACrystalEverythingRunsOnTheHsi) {
   EXPECT_EQ(cfgr & 0xCu, 0u) << "SYSCLK is the HSI (SWS = 00)";
 }
 
+// A crystal that takes its time to start (ten times the 2 ms typical of DS5319: a cold board,
+// load capacitors at their limits): both images still wait for it and run at 72 MHz from the
+// PLL. A start-up timeout cut too short (as in some vendor examples) would leave them on the HSI,
+// and its ±1 % (worse over temperature) under the 115200 baud of the link.
+TEST_P(Recovery, ASlowCrystalStillGivesSeventyTwoMegahertz) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Config cfg;
+  cfg.hse_startup_us = 20'000;
+  const auto sysclk_is_pll = [](bluepill::Board& b) {
+    std::uint32_t cfgr = 0;
+    return b.debug_read(0x40021004, &cfgr, 4) && (cfgr & 0xCu) == 0x8u;  // SWS = PLL
+  };
+  {
+    bluepill::Board b(cfg);
+    b.load_image(fw.bootloader_elf());
+    b.power_on();
+    ASSERT_EQ(b.run_until_output("recovery", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+    EXPECT_TRUE(sysclk_is_pll(b)) << "the bootloader";
+  }
+  bluepill::Board b(cfg);
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output() << b.diagnostics().error_text();
+  EXPECT_TRUE(sysclk_is_pll(b)) << "the application";
+  expect_upgrade_to_v2(b, fw);
+  EXPECT_TRUE(sysclk_is_pll(b)) << "v2";
+}
+
 // The bootloader's pages write-protected by the option bytes (WRP bits 0-1: pages 0-7), as
 // docs/flashing.md recommends for the field: updates, installs and recovery never touch them, so a
 // protected board updates as any other (the board reports a WRPRTERR as an error).

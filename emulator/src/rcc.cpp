@@ -1,5 +1,7 @@
 #include "bluepill/rcc.hpp"
 
+#include <algorithm>
+
 #include "bluepill/chip.hpp"
 
 namespace bluepill {
@@ -21,17 +23,36 @@ void Rcc::reset() {
   bdcr_ = 0;  // the backup domain is not modelled beyond its register
   csr_lsion_ = 0;
   csr_lsi_forced_ = false;
+  hsi_ready_at_ = 0;  // HSI runs (and is ready) out of reset
+  hse_ready_at_ = kNever;
+  pll_on_at_ = 0;
+}
+
+void Rcc::settle() {
+  const Cycles t = chip_.now();
+  if ((cr_ & kHsion) && t >= hsi_ready_at_) cr_ |= kHsirdy;
+  if ((cr_ & kHseon) && t >= hse_ready_at_) cr_ |= kHserdy;
+  const bool on_hse = (cfgr_ & kPllsrcHse) != 0;
+  if (!(cr_ & (on_hse ? kHserdy : kHsirdy))) cr_ &= ~kPllrdy;  // its source stopped: unlocked
+  if ((cr_ & kPllon) && !(cr_ & kPllrdy)) {
+    // The PLL locks kPllLockUs after both it and its source (HSI/2 or HSE, PLLSRC) run.
+    const Cycles source = (cr_ & (on_hse ? kHseon : kHsion)) ? (on_hse ? hse_ready_at_ : hsi_ready_at_) : kNever;
+    if (source != kNever && t >= std::max(source, pll_on_at_) + us_to_cycles(kPllLockUs)) cr_ |= kPllrdy;
+  }
 }
 
 void Rcc::hse_failure() {
+  settle();
   const bool was_ready = (cr_ & kHserdy) != 0;
   cr_ &= ~kHserdy;
+  hse_ready_at_ = kNever;
   if (!was_ready) return;
   const std::uint32_t sws = (cfgr_ >> 2) & 3;
   const bool pll_on_hse = (cr_ & kPllon) && (cfgr_ & kPllsrcHse);
   const bool sysclk_on_hse = sws == 1 || (sws == 2 && (cfgr_ & kPllsrcHse));
   if (cr_ & kCsson) {
     cr_ &= ~(kHseon | kCsson);
+    cr_ |= kHsion | kHsirdy;  // forced on by hardware (RM0008 7.3.1, HSION)
     if (pll_on_hse && sws == 2) cr_ &= ~(kPllon | kPllrdy);  // only a PLL that clocked the system
     if (sysclk_on_hse) cfgr_ &= ~0xFu;  // SW and SWS: HSI
     cir_ |= kCssf;
@@ -80,7 +101,7 @@ std::uint32_t Rcc::pclk2() const {
 
 std::uint32_t Rcc::read32(std::uint32_t off) {
   switch (off) {
-    case 0x00: return cr_;
+    case 0x00: settle(); return cr_;
     case 0x04: return cfgr_;
     case 0x08: return cir_;
     case 0x0C: return apb2rstr_;
@@ -100,16 +121,33 @@ std::uint32_t Rcc::read32(std::uint32_t off) {
 void Rcc::write32(std::uint32_t off, std::uint32_t v) {
   switch (off) {
     case 0x00: {
-      // HSITRIM 7:3, HSION, HSEON, HSEBYP, CSSON, PLLON; ready bits follow at once.
+      // HSITRIM 7:3, HSION, HSEON, HSEBYP, CSSON, PLLON. A source switched on starts now and is
+      // ready after its start-up time (settle()); one switched off loses its ready bit at once.
       if ((cr_ & kPllon) && (cfgr_ >> 2 & 3) == 2 && !(v & kPllon)) {
         error("PLL switched off while it clocks the system");
         break;
       }
-      cr_ = v & (kHsion | 0xF8u | kHseon | (1u << 18) | (1u << 19) | kPllon);
-      if (cr_ & kHsion) cr_ |= kHsirdy;
-      if ((cr_ & kHseon) && chip_.config().hse && !chip_.board().hse_failed) cr_ |= kHserdy;
-      // The PLL locks only on a running source: HSI/2, or HSE (PLLSRC, CFGR bit 16).
-      if ((cr_ & kPllon) && (cr_ & ((cfgr_ & kPllsrcHse) ? kHserdy : kHsirdy))) cr_ |= kPllrdy;
+      settle();
+      // RM0008 7.3.1: HSION and HSEON cannot be reset while their oscillator clocks the system,
+      // directly or through the PLL.
+      const std::uint32_t sws = (cfgr_ >> 2) & 3;
+      const bool pll_on_hse = (cfgr_ & kPllsrcHse) != 0;
+      std::uint32_t keep = 0;
+      if (sws == 0 || (sws == 2 && !pll_on_hse)) keep |= kHsion;
+      if (sws == 1 || (sws == 2 && pll_on_hse)) keep |= kHseon;
+      const std::uint32_t rise = v & ~cr_;
+      const std::uint32_t ready = cr_ & (kHsirdy | kHserdy | kPllrdy);
+      cr_ = (v & (kHsion | 0xF8u | kHseon | (1u << 18) | (1u << 19) | kPllon)) | (cr_ & keep);
+      if (cr_ & kHsion) cr_ |= ready & kHsirdy;
+      if (cr_ & kHseon) cr_ |= ready & kHserdy;
+      if (cr_ & kPllon) cr_ |= ready & kPllrdy;
+      if (rise & kHsion) hsi_ready_at_ = chip_.now() + us_to_cycles(kHsiStartupUs);
+      if (rise & kHseon)
+        hse_ready_at_ = chip_.config().hse && !chip_.board().hse_failed
+                            ? chip_.now() + us_to_cycles(chip_.config().hse_startup_us)
+                            : kNever;
+      if (rise & kPllon) pll_on_at_ = chip_.now();
+      settle();
       break;
     }
     case 0x04: {
@@ -118,6 +156,7 @@ void Rcc::write32(std::uint32_t off, std::uint32_t v) {
         chip_.report(Severity::info, "RCC_CFGR PLL bits written while the PLL is on: kept (" + hex32(cfgr_ & kPllBits) + ")");
         v = (v & ~kPllBits) | (cfgr_ & kPllBits);
       }
+      settle();
       const std::uint32_t sw = v & 3;
       const bool ready = sw == 0 ? (cr_ & kHsirdy) : sw == 1 ? (cr_ & kHserdy) : sw == 2 ? (cr_ & kPllrdy) : false;
       std::uint32_t sws = (cfgr_ >> 2) & 3;

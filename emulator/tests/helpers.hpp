@@ -11,6 +11,10 @@
 
 namespace bptest {
 
+// What fw.hpp's clock_72mhz() waits for at the default Config: the crystal's start-up (2 ms) and
+// the PLL's lock (0.2 ms).
+inline constexpr double kClockStartUs = 2'000 + 200;
+
 inline std::string fw(const std::string& name) { return std::string(BLUEPILL_TEST_FW) + "/" + name + ".elf"; }
 
 // A factory-fresh board with one test program.

@@ -9,7 +9,7 @@ TEST(Exceptions, SysTickWakesWfiSvcPendSvAndProcessStack) {
   auto b = board_with("exceptions");
   run_to_end(*b);
   EXPECT_EQ(result(*b, 0), 10u) << "ten SysTick interrupts";
-  EXPECT_NEAR(b->now_us(), 10'000.0, 300.0) << "at 1 ms intervals";
+  EXPECT_NEAR(b->now_us(), kClockStartUs + 10'000.0, 300.0) << "at 1 ms intervals, once the clocks run";
   EXPECT_EQ(result(*b, 1) & 0x1FFu, 0u) << "ICSR.VECTACTIVE is 0 in thread mode";
   EXPECT_EQ(result(*b, 2), 2u) << "two SVCs handled";
   EXPECT_EQ(result(*b, 3), 0x9Eu) << "PendSV handled";
@@ -49,7 +49,8 @@ TEST(Usart, LinkLatencyDelaysBothDirections) {
     if (c == 'R') r_at = b->now_us();
   };
   ASSERT_EQ(b->run_until([&] { return r_at > 0; }, 1e6).stop, bluepill::Stop::condition);
-  EXPECT_NEAR(r_at, 50'000.0, 1'000.0) << "sent at about t=0.2 ms, seen by the far end 50 ms later";
+  EXPECT_NEAR(r_at, kClockStartUs + 50'000.0, 1'000.0)
+      << "sent once the clocks run (and 0.1 ms more), seen by the far end 50 ms later";
   b->uart_send("a");
   const double sent = b->now_us();
   ASSERT_EQ(b->run_until_output("b", 1e6).stop, bluepill::Stop::condition);
@@ -95,9 +96,10 @@ TEST(Iwdg, StarvedWatchdogResetsTheChip) {
   EXPECT_EQ(b->resets(), 1u);
   EXPECT_EQ(b->last_reset(), bluepill::ResetCause::watchdog);
   EXPECT_EQ(result(*b, 0) & 0xFC000000u, 0u) << "RMVF cleared the reset flags";
-  // Fed every 5 ms for 25 ms, then 10 ms without food, then a reboot and a line at 115200.
-  EXPECT_GT(b->now_us(), 35'000.0);
-  EXPECT_LT(b->now_us(), 38'000.0);
+  // Fed every 5 ms for 25 ms, then 10 ms without food, then a reboot and a line at 115200, each
+  // boot starting the clocks.
+  EXPECT_GT(b->now_us(), 2 * kClockStartUs + 35'000.0);
+  EXPECT_LT(b->now_us(), 2 * kClockStartUs + 38'000.0);
 }
 
 // RM0008 §19.4.4: PR and RLR take a new value only once SR.PVU / SR.RVU say the previous one
@@ -229,4 +231,25 @@ TEST(Nvic, UsartReceiveInterruptAndDmaTransmit) {
   EXPECT_EQ(b->uart_output(), "RHELLO DMA\n");
   EXPECT_EQ(result(*b, 0), 1u) << "one DMA transfer-complete interrupt";
   EXPECT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
+}
+
+// DS5319: HSE start-up 2 ms typical (Config::hse_startup_us), PLL lock 200 us and HSI start-up
+// 2 us at most. A firmware that waits too briefly for the crystal runs on the HSI here as on
+// silicon. Cycle counts: 8 MHz before the switch to the PLL, 72 MHz after.
+TEST(Rcc, OscillatorsAndThePllTakeTheirStartUpTimes) {
+  for (const double hse_us : {2'000.0, 15'000.0}) {
+    bluepill::Config cfg;
+    cfg.hse_startup_us = hse_us;
+    auto b = board_with("clock_startup", cfg);
+    run_to_end(*b);
+    EXPECT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
+    EXPECT_EQ(result(*b, 0), 3u) << "HSION stays set (and HSIRDY) while the HSI clocks the system";
+    EXPECT_EQ(result(*b, 1), 0u) << "HSERDY is not set at once";
+    EXPECT_EQ(result(*b, 2), 1u) << "SW = HSE, SWS still HSI: the HSE is not ready";
+    EXPECT_NEAR(result(*b, 3), hse_us * 8, 40.0) << "HSE start-up in 8 MHz cycles";
+    EXPECT_NEAR(result(*b, 4), 200 * 8, 40.0) << "PLL lock in 8 MHz cycles";
+    EXPECT_EQ(result(*b, 5), 0xAu) << "SW = SWS = PLL";
+    EXPECT_EQ(result(*b, 6), 0u) << "HSI off once it no longer clocks the system";
+    EXPECT_NEAR(result(*b, 7), 2 * 72, 40.0) << "HSI start-up in 72 MHz cycles";
+  }
 }

@@ -18,6 +18,9 @@ struct Config {
   std::filesystem::path w25q_file;
   bool w25q = true;  // a W25Q16 on SPI1 (chip select PA4)
   bool hse = true;   // the 8 MHz crystal; false: HSE never gets ready (nor a PLL fed by it)
+  // The crystal's start-up time, HSEON to HSERDY: 2 ms typical for 8 MHz (DS5319 tSU(HSE));
+  // crystals and load capacitors at their limits, or a cold board, take several times that.
+  double hse_startup_us = 2'000;
   std::uint32_t lsi_hz = 40'000;  // the IWDG's clock: 30-60 kHz on real chips (DS5319 table 24)
   // The far end of USART1 runs at this rate; USART1 set more than 2.5 % away from it (a BRR
   // computed for the wrong clock) is an error: the bytes would be garbled.

@@ -1,13 +1,17 @@
 // RCC (RM0008 section 7.3): clock tree, ready bits, peripheral clock enables, reset flags.
 //
-// HSI and HSE (the Blue Pill's 8 MHz crystal) and the PLL are ready as soon as they are switched
-// on; CFGR.SWS follows SW once the selected source is ready. The resulting HCLK sets the cost
+// HSI, HSE (the Blue Pill's 8 MHz crystal) and the PLL take their start-up times before their
+// ready bits rise (DS5319: HSI 2 us, the PLL's lock 200 us after its source is ready, both the
+// datasheet's maxima; HSE Config::hse_startup_us, 2 ms typical for an 8 MHz crystal), so that a
+// start-up timeout too short for a real crystal makes the firmware fall back to the HSI here too.
+// CFGR.SWS follows SW if the selected source is ready when SW is written. The resulting HCLK sets the cost
 // of an instruction in virtual time, PCLK2 the USART1/SPI1 bit rates. Switching SYSCLK above
 // 24/48 MHz without the matching FLASH_ACR latency is reported (the silicon would read wrong
 // instructions). CSR's reset flags live in the board (they survive a system reset).
 #pragma once
 
 #include "bluepill/peripheral.hpp"
+#include "bluepill/time.hpp"
 
 namespace bluepill {
 
@@ -35,6 +39,8 @@ class Rcc final : public WordRegisters {
 
   static constexpr std::uint32_t kHsi = 8'000'000;
   static constexpr std::uint32_t kHse = 8'000'000;
+  static constexpr double kHsiStartupUs = 2;   // DS5319 tsu(HSI), max
+  static constexpr double kPllLockUs = 200;    // DS5319 tLOCK, max
 
  protected:
   std::uint32_t read32(std::uint32_t offset) override;
@@ -42,11 +48,13 @@ class Rcc final : public WordRegisters {
 
  private:
   void clocks_changed();
+  void settle();  // raises the ready bits of the sources whose start-up time has passed
   std::uint32_t pll_out() const;
   std::uint32_t cr_ = 0, cfgr_ = 0, cir_ = 0, apb2rstr_ = 0, apb1rstr_ = 0;
   std::uint32_t ahbenr_ = 0, apb2enr_ = 0, apb1enr_ = 0, bdcr_ = 0;
   std::uint32_t csr_lsion_ = 0;
   bool csr_lsi_forced_ = false;
+  Cycles hsi_ready_at_ = 0, hse_ready_at_ = kNever, pll_on_at_ = 0;  // kNever: not starting
 };
 
 }  // namespace bluepill
