@@ -110,9 +110,9 @@ void FlashCtrl::write32(std::uint32_t off, std::uint32_t v) {
 // PM0075: the HSI must be on for program and erase operations (it times them); on silicon they
 // fail without it, silently. Here: reported, and nothing happens.
 bool FlashCtrl::hsi_running(const char* what, std::uint32_t addr) {
-  if (chip_.rcc.hsi_on()) return true;
-  error(std::string(what) + " " + hex32(addr) + " with the HSI off (RCC_CR.HSION = 0): PM0075 requires the HSI on for flash "
-        "program/erase; nothing is done");
+  if (chip_.rcc.hsi_ready()) return true;
+  error(std::string(what) + " " + hex32(addr) + " with the HSI not running (RCC_CR.HSIRDY = 0): PM0075 requires the HSI on "
+        "for flash program/erase; nothing is done");
   return false;
 }
 

@@ -29,7 +29,10 @@ class Rcc final : public WordRegisters {
   bool ahb_enabled(int bit) const { return (ahbenr_ >> bit) & 1; }
   bool apb2_enabled(int bit) const { return (apb2enr_ >> bit) & 1; }
   bool apb1_enabled(int bit) const { return (apb1enr_ >> bit) & 1; }
-  bool hsi_on() const { return (cr_ & 1u) != 0; }  // HSION (HSIRDY follows at once)
+  bool hsi_ready() {  // HSIRDY: switched on and started
+    settle();
+    return (cr_ & 2u) != 0;
+  }
   void force_lsi() { csr_lsi_forced_ = true; }  // IWDG started: LSI runs whatever LSION says
   // The crystal stops now (RM0008 §7.2.7). With CSSON and HSE ready: HSE is switched off, a PLL
   // fed by it too, SYSCLK falls back to HSI, CSSF is set and the NMI is pending. Without CSS a
