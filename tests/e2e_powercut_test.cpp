@@ -120,6 +120,42 @@ TEST_P(E2ePowerCut, CutsAcrossTheWholeUpdate) {
   std::printf(" ms); after the cut %d ran v1, %d ran v2\n", v1_after, v2_after);
 }
 
+// The cut that leaves the most for the next boot to write at once: inside the erase of
+// "OTA-START" that moves the flag to "OTA-SUCCESS", after the copy is complete. The bootloader
+// then finishes the move milliseconds after power-on, when a W25Q still ignores Write Enable
+// (tPUW, up to 10 ms; the board models it): unless the driver waits for WEL, the flag is not
+// written, v2 starts without "OTA-SUCCESS" and the server never hears of the upgrade.
+TEST_P(E2ePowerCut, ACutInTheFlagMoveIsFinishedRightAfterPowerOn) {
+  const e2e::Firmware fw(GetParam());
+  const auto v2 = fw.app_bin(2);
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1);
+  Session first(v2, 2, opts());
+  bool started = false;
+  e2e::WireOptions w;
+  w.step_us = 20;
+  w.stop_at = [&](double) {
+    const std::string f = flag_text(b, *fw.layout);
+    started = started || f == "start";
+    return started && f != "start";  // the erase has begun (the board shows it done at once)
+  };
+  const auto r = e2e::run(b, first, w);
+  ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
+  ASSERT_TRUE(started) << first.detail();
+  ASSERT_NE(flag_text(b, *fw.layout), "start");
+  b.power_cut();
+
+  b.power_on();
+  ASSERT_EQ(e2e::boot_to_banner(b, 5e6), 2) << b.uart_output();
+  EXPECT_NE(b.uart_output().find("install: finished an interrupted install"), std::string::npos) << b.uart_output();
+  EXPECT_EQ(flag_text(b, *fw.layout), "success");
+  Session again(v2, 2, opts());
+  ASSERT_NE(e2e::run(b, again).stop, bluepill::Stop::error);
+  EXPECT_EQ(again.outcome(), Outcome::upgraded) << again.detail();
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, E2ePowerCut, ::testing::Values("internal", "external"),
                          [](const auto& i) { return i.param; });
 

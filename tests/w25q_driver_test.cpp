@@ -263,6 +263,36 @@ TEST(W25qDriver, WaitsOutBusyOnAClockThatAdvances) {
   EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();  // never spoke to a BUSY chip
 }
 
+// For tPUW after power-up the chip ignores 0x06: the driver sends it again until WEL sets, for
+// up to poll_limit / 16 tries, and gives up after that on a chip that never sets it.
+TEST(W25qDriver, WriteEnableIsSentAgainWhileTheChipIgnoresItAfterPowerUp) {
+  sim::PowerSupply power;
+  sim::W25qChip chip(power);
+  std::uint64_t now = 0;
+  chip.set_timing([&] { return now += 10'000; }, sim::kW25qTypical);  // every look: +10 us
+  chip.power_up(10'000'000);
+  RecordingBus bus(chip);
+  ota::W25qFlash flash(bus, kSize, 100'000);
+  const Bytes data = pattern(4, 7);
+  ASSERT_TRUE(flash.erase(0));
+  ASSERT_TRUE(flash.write(0, data.data(), data.size()));
+  EXPECT_GT(chip.write_enables_ignored(), 10u);
+  const auto wren = std::count(bus.log.begin(), bus.log.end(), Bytes{0x06});
+  EXPECT_EQ(static_cast<std::uint64_t>(wren), chip.write_enables_ignored() + 2) << "until WEL sets, then once per operation";
+  Bytes back(4);
+  ASSERT_TRUE(flash.read(0, back.data(), back.size()));
+  EXPECT_EQ(back, data);
+  EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();
+
+  sim::W25qChip late(power);  // tPUW longer than the driver waits: a clear failure, nothing done
+  late.set_timing([&] { return now += 10'000; }, sim::kW25qTypical);
+  late.power_up(1'000'000'000);
+  RecordingBus late_bus(late);
+  ota::W25qFlash give_up(late_bus, kSize, 160);
+  EXPECT_FALSE(give_up.erase(0));
+  EXPECT_EQ(late.write_enables_ignored(), 160u / 16 + 1);
+}
+
 TEST(W25qDriver, TimesOutWhenTheChipStaysBusy) {
   sim::PowerSupply power;
   sim::W25qChip chip(power);

@@ -124,6 +124,7 @@ void Board::drop_chip() {
 void Board::power_on() {
   if (chip_) return;
   state_->power.power_on();
+  state_->w25q.power_up(static_cast<std::uint64_t>(cfg_.w25q_write_inhibit_us * 1000));
   for (auto& b : state_->sram) b = static_cast<std::uint8_t>(state_->rng());  // SRAM powers up random
   state_->reset_flags = kPorrstf | kPinrstf;
   resets_ = 0;

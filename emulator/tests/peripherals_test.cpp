@@ -134,6 +134,12 @@ TEST(Spi, W25qThroughSpi1) {
   std::uint32_t sum = 0;
   for (int i = 0; i < 20; ++i) sum = sum * 31 + mem[0x10EE + i];
   EXPECT_EQ(result(*b, 4), sum) << "read back through SPI";
+  // tPUW: the chip ignored 0x06 for 10 ms from power-on (the program reached it ~2.3 ms in);
+  // later ones take at once.
+  EXPECT_GT(result(*b, 5), 1u);
+  EXPECT_EQ(b->w25q().write_enables_ignored(), result(*b, 5) - 1);
+  EXPECT_NEAR(result(*b, 6), (10'000 - kClockStartUs) * 72, 0.2e-3 * 72e6) << "write enable took at the end of tPUW";
+  EXPECT_EQ(result(*b, 7), 1u);
   EXPECT_EQ(b->w25q().violations(), 0u) << b->w25q().last_violation();
   EXPECT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
 }
@@ -159,6 +165,7 @@ TEST(Spi, AW25qRuleBrokenByTheFirmwareIsABoardError) {
 TEST(Spi, AW25qProgramOnASaggingSupplyIsABoardError) {
   bluepill::Config cfg;
   cfg.strict = false;
+  cfg.w25q_write_inhibit_us = 0;  // the program below starts at once, with no wait for tPUW
   auto b = board_with("exceptions", cfg);
   auto program = [&](std::uint32_t addr) {
     const std::uint8_t wren = 0x06;

@@ -66,6 +66,11 @@ void W25qChip::power_cut() {
   lose_volatile();
 }
 
+void W25qChip::power_up(std::uint64_t inhibit_ns) {
+  sync();
+  write_inhibit_until_ = now_ ? now_() + inhibit_ns : 0;
+}
+
 void W25qChip::select(bool asserted) {
   sync();
   if (power_.dead()) return;
@@ -136,6 +141,10 @@ void W25qChip::finish() {
     case kWriteEnable:
     case kWriteDisable:
       if (count_ != 1) return cut_short(op_ == kWriteEnable ? "0x06" : "0x04");
+      if (op_ == kWriteEnable && now_ && now_() < write_inhibit_until_) {
+        ++wren_ignored_;  // tPUW after power-up
+        return;
+      }
       wel_ = op_ == kWriteEnable;
       return;
     case kReadStatus1:

@@ -4,7 +4,8 @@
 // Geometry: base 0, `size` bytes (the layouts use block 0 = 64 KB), erase unit 4 KB sector,
 // write unit 1 byte. Commands used (W25Q16JV datasheet, section 8):
 //   0x06 Write Enable    sets WEL; page program and sector erase are ignored without it,
-//                        and the chip clears WEL when either completes.
+//                        and the chip clears WEL when either completes. Ignored itself for
+//                        tPUW (up to 10 ms) after power-up.
 //   0x02 Page Program    address + 1..256 bytes; the address wraps INSIDE its 256-byte page,
 //                        so write() splits at page boundaries. Only turns 1 bits into 0.
 //   0x20 Sector Erase    4 KB, address inside the sector.
@@ -101,7 +102,10 @@ bool BasicW25qFlash<Bus>::wait_ready() {
 }
 
 // Waits for the chip, sets WEL and checks that it took (a chip that ignored 0x06 would then
-// silently ignore the program/erase too).
+// silently ignore the program/erase too). For tPUW after its power-up (up to 10 ms) the chip
+// ignores 0x06: a device that boots faster than that (the bootloader finishing an install after
+// a power cut) sends it again until WEL sets, up to poll_limit / 16 times (several times tPUW
+// for a poll_limit sized for a sector erase).
 template <class Bus>
 bool BasicW25qFlash<Bus>::write_enable() {
   // A bus that can tell whether the supply is fit for program and erase (write_allowed(), e.g.
@@ -110,15 +114,18 @@ bool BasicW25qFlash<Bus>::write_enable() {
     if (!spi_.write_allowed()) return false;
   if (!wait_ready()) return false;
   const std::uint8_t wren = kWriteEnable;
-  spi_.select(true);
-  spi_.transfer(&wren, nullptr, 1);
-  spi_.select(false);
   const std::uint8_t tx[2] = {kReadStatus1, 0xFF};
   std::uint8_t rx[2] = {};
-  spi_.select(true);
-  spi_.transfer(tx, rx, 2);
-  spi_.select(false);
-  return (rx[1] & (kWel | kBusy)) == kWel;
+  for (std::uint32_t n = 0; n <= poll_limit_ / 16; ++n) {
+    spi_.select(true);
+    spi_.transfer(&wren, nullptr, 1);
+    spi_.select(false);
+    spi_.select(true);
+    spi_.transfer(tx, rx, 2);
+    spi_.select(false);
+    if ((rx[1] & (kWel | kBusy)) == kWel) return true;
+  }
+  return false;
 }
 
 template <class Bus>

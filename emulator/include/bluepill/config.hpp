@@ -17,6 +17,9 @@ struct Config {
   std::filesystem::path flash_file;
   std::filesystem::path w25q_file;
   bool w25q = true;  // a W25Q16 on SPI1 (chip select PA4)
+  // After power-on the W25Q ignores Write Enable for this long (tPUW: up to 10 ms in the W25Q16
+  // datasheets; the CPU starts at once here, without the MCU's own reset delay).
+  double w25q_write_inhibit_us = 10'000;
   bool hse = true;   // the 8 MHz crystal; false: HSE never gets ready (nor a PLL fed by it)
   // The crystal's start-up time, HSEON to HSERDY: 2 ms typical for 8 MHz (DS5319 tSU(HSE));
   // crystals and load capacitors at their limits, or a cold board, take several times that.

@@ -1,5 +1,6 @@
-// SPI1 master with a GPIO chip select on PA4 talking to the W25Q: JEDEC id, write enable, 4 KB
-// sector erase, page program, read back, BUSY polling timed with the DWT.
+// SPI1 master with a GPIO chip select on PA4 talking to the W25Q: JEDEC id, write enable (tried
+// again until WEL sets: the chip ignores it for tPUW after power-up), 4 KB sector erase, page
+// program, read back, BUSY polling timed with the DWT.
 #include "fw.hpp"
 
 static uint8_t xfer(uint8_t b) {
@@ -35,6 +36,20 @@ static uint32_t wait_busy() {
   return polls;
 }
 
+static uint32_t write_enable() {
+  uint32_t tries = 0;
+  uint8_t sr = 0;
+  do {
+    cmd(0x06);
+    ++tries;
+    cs(true);
+    xfer(0x05);
+    sr = xfer(0);
+    cs(false);
+  } while (!(sr & 2));
+  return tries;
+}
+
 int main() {
   clock_72mhz();
   DEMCR |= 1u << 24;
@@ -50,14 +65,16 @@ int main() {
   id |= xfer(0);
   cs(false);
   RESULT(0) = id;
-  cmd(0x06);
+  const uint32_t t_wren = DWT_CYCCNT;
+  RESULT(5) = write_enable();
+  RESULT(6) = DWT_CYCCNT - t_wren;
   cs(true);
   cmd_addr(0x20, 0x001000);
   cs(false);
   uint32_t t0 = DWT_CYCCNT;
   RESULT(1) = wait_busy();
   RESULT(2) = DWT_CYCCNT - t0;  // erase time
-  cmd(0x06);
+  RESULT(7) = write_enable();
   cs(true);
   cmd_addr(0x02, 0x0010F0);
   for (int i = 0; i < 16; ++i) xfer(static_cast<uint8_t>(0xA0 + i));

@@ -23,6 +23,10 @@
 // transfer with /CS high, and programming a byte that is neither erased (0xFF) nor programmed to
 // 0x00 (the ota::Flash contract; the chip itself would AND the bits).
 //
+// Power-up: for tPUW after VCC passes the write-inhibit threshold the chip ignores 0x06 (so WEL
+// stays 0 and every program and erase is refused); power_up() starts that window on the clock
+// of set_timing() (the W25Q16 datasheets give tPUW up to 10 ms). Not a violation: silicon ignores
+// the command silently, so a driver must check WEL (and may retry) before it programs.
 // Power: each program or erase command executed on /CS rising is one PowerSupply operation, which
 // may be cut before it or torn (bits that should change randomly do or do not), see sim/power.hpp.
 // While the power is gone the chip does nothing and its output reads 0xFF. A cut clears WEL.
@@ -82,6 +86,9 @@ class W25qChip final : public ota::SpiBus, public StoredMemory {
   // The power is lost now: an operation in progress is torn (with the supply's rng), WEL and
   // any command in flight are lost, and the supply is cut.
   void power_cut();
+  // VCC has just risen: 0x06 is ignored for inhibit_ns of set_timing()'s clock (no clock: none).
+  void power_up(std::uint64_t inhibit_ns);
+  std::uint64_t write_enables_ignored() const { return wren_ignored_; }  // within tPUW
 
   std::uint8_t status();  // status register 1 now (BUSY, WEL)
   bool busy() { return (status() & 0x01) != 0; }
@@ -104,6 +111,8 @@ class W25qChip final : public ota::SpiBus, public StoredMemory {
   Clock now_;
   W25qTiming timing_{};
   std::uint64_t seen_epoch_;
+  std::uint64_t write_inhibit_until_ = 0;  // ns on now_: 0x06 ignored before (tPUW)
+  std::uint64_t wren_ignored_ = 0;
 
   // volatile state
   bool wel_ = false;
