@@ -14,7 +14,9 @@ namespace stm32f1::usart1 {
 inline constexpr std::size_t kRxRing = 6144;
 
 void init(std::uint32_t pclk2_hz, std::uint32_t baud);
-// Bytes received and not yet read. If more than kRxRing arrive unread, the oldest are lost.
+// Bytes received and not yet read. The ring cannot tell an overflow: after kRxRing + k bytes
+// arrive unread, only the last k are seen (all kRxRing before them are lost, and exactly kRxRing
+// reads as none). The OTA window keeps a server below that; a frame broken by it is re-sent.
 std::size_t available();
 std::size_t read(std::uint8_t* dst, std::size_t max);
 void write(const std::uint8_t* src, std::size_t len);
