@@ -38,10 +38,22 @@ std::uint32_t FlashCtrl::read32(std::uint32_t off) {
 
 void FlashCtrl::write32(std::uint32_t off, std::uint32_t v) {
   switch (off) {
-    case 0x00:
+    case 0x00: {
+      // RM0008 3.3.3: the wait states must suit SYSCLK at all times (they are raised before the
+      // clock and lowered after it), and the prefetch buffer may be switched on or off only
+      // below 24 MHz without an AHB prescaler.
+      const std::uint32_t sysclk = chip_.rcc.sysclk();
+      const std::uint32_t need = sysclk > 48'000'000 ? 2 : sysclk > 24'000'000 ? 1 : 0;
+      if ((v & 7) > 2) error("FLASH_ACR.LATENCY " + std::to_string(v & 7) + " is reserved");
+      else if ((v & 7) < need)
+        error("FLASH_ACR.LATENCY lowered to " + std::to_string(v & 7) + " while SYSCLK runs at " + std::to_string(sysclk) +
+              " Hz (needs " + std::to_string(need) + "): the CPU would read wrong instructions");
+      if (((v ^ acr_) & 0x10) && (sysclk >= 24'000'000 || chip_.rcc.hclk() != sysclk))
+        error("FLASH_ACR.PRFTBE switched at SYSCLK " + std::to_string(sysclk) +
+              " Hz: only below 24 MHz and without an AHB prescaler (RM0008 3.3.3)");
       acr_ = v & 0x1F;
-      if ((acr_ & 7) > 2) error("FLASH_ACR.LATENCY " + std::to_string(acr_ & 7) + " is reserved");
       break;
+    }
     case 0x04:
       if (key_dead_) {
         error("FLASH_KEYR written after a wrong key sequence: the FPEC stays locked until reset");

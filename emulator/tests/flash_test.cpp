@@ -151,3 +151,30 @@ TEST(FlashCtrl, WriteProtectedPageSetsWrprterr) {
   EXPECT_EQ(count_bytes(b, 0x0800F000, 1024, 0x5A), 1024) << "nothing changed";
   EXPECT_EQ(b.diagnostics().errors(), 2u) << b.diagnostics().error_text();
 }
+
+// RM0008 3.3.3 on FLASH_ACR: the wait states may not drop below what SYSCLK needs, and the
+// prefetch buffer may be switched only below 24 MHz. At the reset clock (HSI, 8 MHz) both are
+// free; at 72 MHz each is an error.
+TEST(FlashAcr, WaitStatesAndPrefetchFollowTheClockRules) {
+  bluepill::Config cfg;
+  cfg.strict = false;
+  auto write_acr = [](bluepill::Board& b, std::uint32_t v) { ASSERT_TRUE(b.debug_write(0x40022000, &v, 4)); };
+  auto slow = board_with("hello", cfg);  // powered, not yet run: 8 MHz
+  write_acr(*slow, 0x00);
+  write_acr(*slow, 0x12);
+  EXPECT_EQ(slow->diagnostics().errors(), 0u) << slow->diagnostics().error_text();
+  std::uint32_t acr = 0;
+  ASSERT_TRUE(slow->debug_read(0x40022000, &acr, 4));
+  EXPECT_EQ(acr, 0x32u) << "PRFTBS follows PRFTBE";
+
+  auto fast = board_with("hello", cfg);
+  run_to_end(*fast);  // 72 MHz, LATENCY 2, prefetch on
+  write_acr(*fast, 0x11);
+  EXPECT_EQ(fast->diagnostics().errors(), 1u);
+  EXPECT_NE(fast->diagnostics().error_text().find("LATENCY lowered to 1 while SYSCLK runs at 72000000"), std::string::npos)
+      << fast->diagnostics().error_text();
+  write_acr(*fast, 0x02);
+  EXPECT_EQ(fast->diagnostics().errors(), 2u);
+  EXPECT_NE(fast->diagnostics().error_text().find("PRFTBE switched at SYSCLK 72000000"), std::string::npos)
+      << fast->diagnostics().error_text();
+}
