@@ -46,6 +46,9 @@ void Spi::update_cs() {
 }
 
 void Spi::start(std::uint16_t v, Cycles at) {
+  const std::uint32_t sck = chip_.rcc.pclk2() / (2u << ((cr1_ >> 3) & 7));
+  if (sck > 18'000'000)
+    error("SPI1 SCK at " + std::to_string(sck) + " Hz: the STM32F103's SPI master runs at 18 MHz at most (DS5319)");
   if (!warned_pins_ && (!chip_.gpioa.is_af(5) || !chip_.gpioa.is_af(7))) {
     warned_pins_ = true;
     error("SPI1 sends but PA5 (SCK) / PA7 (MOSI) are not alternate-function outputs: the W25Q sees no clock");
@@ -68,6 +71,8 @@ void Spi::settle() {
         tx[i] = static_cast<std::uint8_t>(shifting_ >> (8 * b));
       }
       if (cr1_ & kLsbfirst) error("SPI1 LSB-first frames: the W25Q expects MSB first");
+      if (((cr1_ >> 1) ^ cr1_) & 1u)  // CPOL (bit 1) != CPHA (bit 0)
+        error("SPI1 in mode " + std::to_string(cr1_ & 3u) + " (CPOL/CPHA): the W25Q samples in modes 0 and 3 only");
       chip_.w25q_transfer(tx, rx, static_cast<std::size_t>(n));
       in = n == 2 ? static_cast<std::uint16_t>(rx[0] << 8 | rx[1]) : rx[0];
     }
@@ -136,6 +141,9 @@ void Spi::write32(std::uint32_t off, std::uint32_t v) {
       const bool was_on = cr1_ & kSpe;
       if (was_on && !(v & kSpe) && (busy_ || txfull_))
         error("SPI1 disabled (SPE=0) while BSY: RM0008 25.3.8 says wait for TXE=1 and BSY=0 first");
+      // RM0008 25.5.1: DFF only while SPE=0; BR, CPOL and CPHA not while a frame is under way.
+      if (was_on && (v & kSpe) && ((v ^ cr1_) & kDff)) error("SPI1 CR1.DFF changed while SPE=1");
+      if ((busy_ || txfull_) && ((v ^ cr1_) & 0x3Bu)) error("SPI1 CR1 BR/CPOL/CPHA changed during a frame");
       cr1_ = v & 0xFFFF;
       if (cr1_ & (1u << 13)) error("SPI1 hardware CRC is not modelled");
       if ((cr1_ & kSpe) && !(cr1_ & kMstr)) error("SPI1 slave mode is not modelled (MSTR=0)");

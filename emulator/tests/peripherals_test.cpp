@@ -144,6 +144,29 @@ TEST(Spi, W25qThroughSpi1) {
   EXPECT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
 }
 
+// DS5319: SPI1's master clock is 18 MHz at most; the W25Q samples in SPI modes 0 and 3 only.
+TEST(Spi, AClockAboveEighteenMegahertzOrAModeTheW25qDoesNotSpeakIsAnError) {
+  bluepill::Config cfg;
+  cfg.strict = false;
+  auto b = board_with("spi_w25q", cfg);
+  run_to_end(*b, 2e6);  // SPI1 set up by the program: 72 MHz / 8 = 9 MHz, mode 0
+  ASSERT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
+  auto set = [&](std::uint32_t addr, std::uint32_t v) { ASSERT_TRUE(b->debug_write(addr, &v, 4)); };
+  constexpr std::uint32_t kOn = (1u << 2) | (1u << 8) | (1u << 9) | (1u << 6);  // MSTR SSI SSM SPE
+  set(0x40013000, kOn);  // BR = 0: 72 MHz / 2
+  set(0x4001300C, 0x05);
+  ASSERT_EQ(b->run_for_us(10).stop, bluepill::Stop::limit);
+  EXPECT_NE(b->diagnostics().error_text().find("SCK at 36000000 Hz"), std::string::npos) << b->diagnostics().error_text();
+  b->diagnostics().clear();
+  set(0x40013000, kOn | (2u << 3) | 1u);  // 9 MHz, CPHA = 1: mode 1
+  set(0x40010810, 1u << 20);              // PA4 low: the W25Q selected
+  set(0x4001300C, 0x05);
+  ASSERT_EQ(b->run_for_us(10).stop, bluepill::Stop::limit);
+  set(0x40010810, 1u << 4);
+  EXPECT_EQ(b->diagnostics().errors(), 1u) << b->diagnostics().error_text();
+  EXPECT_NE(b->diagnostics().error_text().find("mode 1"), std::string::npos) << b->diagnostics().error_text();
+}
+
 // What the W25Q model counts as a broken rule is a board error, like a FLASH controller rule:
 // here a page program without write enable, sent the way SPI1 passes bytes to the chip.
 TEST(Spi, AW25qRuleBrokenByTheFirmwareIsABoardError) {
