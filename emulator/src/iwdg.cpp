@@ -8,8 +8,8 @@ namespace bluepill {
 
 void Iwdg::reset() {
   running_ = unlocked_ = false;
-  pr_ = 0;
-  rlr_ = 0xFFF;
+  pr_ = pr_before_ = 0;
+  rlr_ = rlr_before_ = 0xFFF;
   pvu_until_ = rvu_until_ = 0;
   chip_.cancel(expiry_);
   if (chip_.config().hardware_watchdog) {  // started by the option byte, as after 0xCCCC
@@ -22,8 +22,10 @@ void Iwdg::reset() {
 Cycles Iwdg::lsi_period() const { return kTimeHz / chip_.config().lsi_hz; }
 
 Cycles Iwdg::period_cycles() const {
-  const std::uint64_t presc = 4u << std::min<std::uint32_t>(pr_, 6);
-  return static_cast<Cycles>((rlr_ + 1) * presc * lsi_period());
+  const std::uint32_t pr = chip_.now() < pvu_until_ ? pr_before_ : pr_;
+  const std::uint32_t rlr = chip_.now() < rvu_until_ ? rlr_before_ : rlr_;
+  const std::uint64_t presc = 4u << std::min<std::uint32_t>(pr, 6);
+  return static_cast<Cycles>((rlr + 1) * presc * lsi_period());
 }
 
 void Iwdg::reload() {
@@ -79,9 +81,11 @@ void Iwdg::write32(std::uint32_t off, std::uint32_t v) {
         break;
       }
       if (off == 4) {
+        pr_before_ = pr_;
         pr_ = v & 7;
         pvu_until_ = chip_.now() + update_time;
       } else {
+        rlr_before_ = rlr_;
         rlr_ = v & 0xFFF;
         rvu_until_ = chip_.now() + update_time;
       }

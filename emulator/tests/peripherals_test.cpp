@@ -122,6 +122,29 @@ TEST(Iwdg, APrescalerOrReloadWrittenDuringItsUpdateIsAnError) {
   EXPECT_EQ(b->diagnostics().errors(), 2u) << "after the update a new value is taken";
 }
 
+// RM0008 19.4.4: a new prescaler reaches the watchdog only once PVU clears; a reload before that
+// still counts with the old one. Started at its reset values (/4, 0xFFF: 410 ms at 40 kHz) and
+// set to /256 (26 s): reloaded at once it resets the chip after 410 ms, reloaded after the
+// update it does not.
+TEST(Iwdg, AReloadBeforeTheUpdateHasLandedUsesThePreviousValues) {
+  for (const bool wait_for_pvu : {false, true}) {
+    auto b = board_with("exceptions");
+    auto set = [&](std::uint32_t addr, std::uint32_t v) { ASSERT_TRUE(b->debug_write(addr, &v, 4)); };
+    set(0x40003000, 0xCCCC);
+    set(0x40003000, 0x5555);
+    set(0x40003004, 6);
+    if (wait_for_pvu) {
+      ASSERT_NE(b->run_for_us(1000).stop, bluepill::Stop::error);
+    }
+    set(0x40003000, 0xAAAA);
+    run_to_end(*b);  // the program stops at its breakpoint; time goes on
+    const auto r = b->run_until([&] { return b->resets() > 0; }, 600'000);
+    EXPECT_EQ(b->resets(), wait_for_pvu ? 0u : 1u) << (wait_for_pvu ? "after PVU" : "before PVU") << " "
+                                                   << bluepill::to_string(r.stop) << " at " << b->now_us();
+    EXPECT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
+  }
+}
+
 TEST(Spi, W25qThroughSpi1) {
   auto b = board_with("spi_w25q");
   run_to_end(*b, 2e6);
