@@ -125,6 +125,10 @@ TEST_F(OtaCli, FilesThatCannotBeUsedSayWhy) {
   two.insert(two.end(), one.begin(), one.end());
   EXPECT_EQ(ota({"image", "info", write("two.ota", two).string()}, &out), 9);
   EXPECT_NE(out.find("after the image"), std::string::npos) << out;
+  // An extended address record without its 2 data bytes (its checksum right).
+  std::ofstream(dir / "short.hex") << ":00000004FC\n:00000001FF\n";
+  EXPECT_EQ(ota({"image", "build", (dir / "short.hex").string(), "-o", (dir / "s.ota").string(), "-l", "internal", "-v", "1"}, &out), 9);
+  EXPECT_NE(out.find("line 1: an address record holds 2 data bytes"), std::string::npos) << out;
   // An output that cannot be written.
   const auto bin = write("app.bin", sim::make_app_image(ota::kInternalLayout, 2, 4000));
   EXPECT_EQ(ota({"image", "build", bin.string(), "-o", (dir / "no-dir" / "x.ota").string(), "-l", "internal", "-v", "2"}, &out), 9);

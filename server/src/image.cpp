@@ -76,6 +76,7 @@ Error read_hex(const std::vector<std::uint8_t>& text, std::uint32_t base, std::v
     const std::size_t n = rec[0];
     if (rec.size() != n + 5) return Error{where + ": length field does not match"};
     const std::uint32_t addr = (rec[1] << 8) | rec[2];
+    if ((rec[3] == 0x02 || rec[3] == 0x04) && n != 2) return Error{where + ": an address record holds 2 data bytes"};
     switch (rec[3]) {
       case 0x00: {
         auto& c = chunks[upper + addr];
