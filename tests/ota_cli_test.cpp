@@ -287,6 +287,13 @@ TEST_F(OtaCli, LinksThatCannotBeUsedAreUsageErrors) {
   // Values that would silently wrap or wait forever.
   EXPECT_EQ(ota({"push", img, "--port", "/dev/null", "--window", "257"}, &out), 2);
   EXPECT_EQ(ota({"push", img, "--port", "/dev/null", "--timeout", "-1"}, &out), 2);
+  // Rates the serial port cannot take: not "cannot open" (the port is fine), and never 0 (B0
+  // hangs up the line).
+  for (const char* rate : {"12345", "0"}) {
+    EXPECT_EQ(ota({"push", img, "--port", "/dev/null", "--baud", rate}, &out), 2) << rate;
+    EXPECT_NE(out.find("--baud"), std::string::npos) << out;
+    EXPECT_EQ(out.find("cannot open"), std::string::npos) << out;
+  }
 }
 
 // HOST:PORT takes a name as the help says, not only a numeric address.

@@ -255,7 +255,11 @@ int main(int argc, char** argv) {
   auto* port = push->add_option("-p,--port", p.port, "serial port (e.g. /dev/ttyUSB0, or a pty)");
   auto* listen = push->add_option("--listen", p.listen, "wait for the device to connect over TCP: PORT or HOST:PORT");
   port->excludes(listen);
-  push->add_option("-b,--baud", p.baud, "serial baud rate")->capture_default_str();
+  // The standard termios rates (0 would hang up the line); the device's firmware runs 115200.
+  push->add_option("-b,--baud", p.baud, "serial baud rate")
+      ->check(CLI::IsMember({1200u, 2400u, 4800u, 9600u, 19200u, 38400u, 57600u, 115200u, 230400u, 460800u,
+                             500000u, 576000u, 921600u, 1000000u, 1500000u, 2000000u}))
+      ->capture_default_str();
   push->add_option("-t,--timeout", p.timeout_s, "seconds to wait for the device (hello, reboot, connect)")->check(CLI::Range(0.1, 86400.0))->capture_default_str();
   push->add_option("-w,--window", p.window, "frames in flight (0: as the device allows)")->check(CLI::Range(0u, 255u))->capture_default_str();
   push->add_option("--packet", p.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();
