@@ -22,12 +22,13 @@ std::uint64_t ms_since(Clock::time_point t0) {
 
 // One connection driving one session: reads feed it, a 5 ms tick gives it the time, whatever it
 // wants sent is written in order. Stops the io_context when the session is done (and its last
-// bytes are written) or the link fails.
+// bytes are written, or kDrainLimit has passed without the link taking them: a device or adapter
+// that stopped reading) or the link fails.
 template <class Stream>
 class Channel : public std::enable_shared_from_this<Channel<Stream>> {
  public:
   Channel(asio::io_context& io, Stream& s, Session& session, const PushObserver& obs, Clock::time_point t0)
-      : io_(io), stream_(s), session_(session), obs_(obs), t0_(t0), timer_(io) {}
+      : io_(io), stream_(s), session_(session), obs_(obs), t0_(t0), timer_(io), drain_timer_(io) {}
 
   void start() {
     session_.begin(now());
@@ -36,11 +37,20 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
     tick();
   }
   bool link_lost() const { return link_lost_; }
+  // Stopped with bytes the link never took: the caller drops them (tcflush) before closing.
+  bool abandoned() const { return abandoned_; }
   void interrupt() {
     if (stopped_) return;
+    if (session_.done()) {  // only the last bytes are left, and the link is not taking them
+      abandon();
+      return;
+    }
     session_.interrupt(now());
     after_step();  // stops once the ABORT is written
   }
+
+  // Once the session is over its last bytes (an ABORT, a REPORT_ACK) get this long to go out.
+  static constexpr std::chrono::milliseconds kDrainLimit{2000};
 
  private:
   std::uint64_t now() const { return ms_since(t0_); }
@@ -81,7 +91,28 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
       queue_.push_back(std::move(out));
       write();
     }
-    if (session_.done() && queue_.empty() && !writing_) stop();
+    finish_if_done();
+  }
+
+  void finish_if_done() {
+    if (!session_.done() || stopped_) return;
+    if (queue_.empty() && !writing_) {
+      stop();
+      return;
+    }
+    if (draining_) return;
+    draining_ = true;
+    drain_timer_.expires_after(kDrainLimit);
+    auto self = this->shared_from_this();
+    drain_timer_.async_wait([this, self](std::error_code ec) {
+      if (!ec) abandon();
+    });
+  }
+
+  void abandon() {
+    if (stopped_) return;
+    abandoned_ = true;
+    stop();
   }
 
   void write() {
@@ -96,7 +127,7 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
         return;
       }
       write();
-      if (session_.done() && queue_.empty()) stop();
+      finish_if_done();
     });
   }
 
@@ -113,6 +144,7 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
     if (stopped_) return;
     stopped_ = true;
     timer_.cancel();
+    drain_timer_.cancel();
     std::error_code ignored;
     stream_.cancel(ignored);
     io_.stop();
@@ -124,11 +156,14 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
   const PushObserver& obs_;
   Clock::time_point t0_;
   asio::steady_timer timer_;
+  asio::steady_timer drain_timer_;
   std::array<std::uint8_t, 512> rx_{};
   std::deque<std::vector<std::uint8_t>> queue_;
   bool writing_ = false;
   bool stopped_ = false;
   bool link_lost_ = false;
+  bool draining_ = false;
+  bool abandoned_ = false;
   std::uint32_t last_acked_ = 0xFFFFFFFF;
 };
 
@@ -214,9 +249,9 @@ PushReport push_serial(const std::string& port, const Image& img, const PushOpti
     obs.event(Event{"open", port + " at " + std::to_string(opt.baud) + " baud, waiting for the device"}, ms_since(t0));
   ch->start();
   io.run();
-  // Stopped by force: drop what the tty still holds, or closing it waits for a stuck adapter to
-  // take it (up to its closing_wait, 30 s).
-  if (interrupts.forced()) ::tcflush(sp.native_handle(), TCOFLUSH);
+  // Stopped by force, or with bytes the device never took: drop what the tty still holds, or
+  // closing it waits for a stuck adapter to take it (up to its closing_wait, 30 s).
+  if (interrupts.forced() || ch->abandoned()) ::tcflush(sp.native_handle(), TCOFLUSH);
   return report_of(session, t0, 0);
 }
 
