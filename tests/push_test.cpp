@@ -1,9 +1,13 @@
-// push_serial over a real pty whose far end is the simulated device (sim::Device), driven by a
-// thread of the test so that it can misbehave the way hardware does.
+// push_serial and push_tcp over a real pty and real TCP connections whose far end is the
+// simulated device (sim::Device), driven by a thread of the test so that it can misbehave the way
+// hardware and modems do.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pty.h>
+#include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -127,6 +131,138 @@ TEST(PushSerial, OneCtrlCEndsAPushStuckOnADeviceThatStoppedReading) {
   if (ended) {
     EXPECT_EQ(r.outcome, ota::host::Outcome::interrupted) << r.detail;
   }
+}
+
+// A simulated device behind a modem: dials the server over TCP and relays bytes to its
+// sim::Device until `stall_after` bytes came from the server; then it either closes the connection
+// (a clean drop) or leaves it open and silent (a modem that lost its carrier: no FIN, no RST, a
+// half-open connection). It can dial again, resuming with the same flash contents.
+class ModemDevice {
+ public:
+  enum class Then { close, go_silent };
+  ModemDevice(std::uint64_t seed, std::uint32_t version) : dev_(ota::kInternalLayout, seed) {
+    dev_.factory_install(sim::make_app_image(ota::kInternalLayout, version, 12 * 1024));
+    dev_.boot();
+  }
+  ~ModemDevice() {
+    hang_up();
+    for (int fd : silent_) ::close(fd);
+  }
+  void dial(std::uint16_t port, std::size_t stall_after = SIZE_MAX, Then then = Then::close) {
+    hang_up();
+    quit_ = false;
+    idle_ = false;
+    thread_ = std::thread([=, this] { relay(port, stall_after, then); });
+  }
+  // Until the connection stalled (closed or silent) or the server closed it.
+  bool wait_idle(std::chrono::milliseconds limit) {
+    for (auto t = std::chrono::steady_clock::now(); std::chrono::steady_clock::now() - t < limit;) {
+      if (idle_) return true;
+      std::this_thread::sleep_for(5ms);
+    }
+    return false;
+  }
+  void hang_up() {
+    quit_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  sim::Device& device() { return dev_; }
+
+ private:
+  void relay(std::uint16_t port, std::size_t stall_after, Then then) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool open = ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0;
+    std::size_t received = 0;
+    std::uint8_t buf[4096];
+    while (open && !quit_ && received < stall_after) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 5) <= 0) continue;
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      received += static_cast<std::size_t>(n);
+      dev_.receive(buf, static_cast<std::size_t>(n));
+      const auto out = dev_.take_output();
+      if (!out.empty() && ::write(fd, out.data(), out.size()) < 0) break;
+    }
+    if (open && received >= stall_after && then == Then::go_silent) silent_.push_back(fd);  // held open
+    else ::close(fd);
+    idle_ = true;
+  }
+
+  sim::Device dev_;
+  std::thread thread_;
+  std::vector<int> silent_;  // connections left half-open, closed at the end of the test
+  std::atomic<bool> quit_{false};
+  std::atomic<bool> idle_{false};
+};
+
+// push_tcp on an ephemeral port, run by a thread; `port` once it listens.
+struct TcpPush {
+  std::promise<std::uint16_t> listening;
+  std::future<ota::host::PushReport> result;
+  std::uint16_t port = 0;
+  TcpPush(const ota::host::Image& img, const ota::host::PushOptions& opt) {
+    result = std::async(std::launch::async, [&img, opt, this] {
+      return ota::host::push_tcp("127.0.0.1:0", img, opt, {}, [this](std::uint16_t p) { listening.set_value(p); });
+    });
+    port = listening.get_future().get();
+  }
+};
+
+ota::host::Image v2_image() {
+  ota::host::Image img;
+  img.version = 2;
+  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 26 * 1024);
+  return img;
+}
+
+// The modem drops without closing the connection, and the device dials again: the new
+// connection takes over at once (not after the dead session's retries run out), and the download
+// resumes on it.
+TEST(PushTcp, ADeviceThatRedialsWhileItsOldConnectionIsHalfOpenIsServed) {
+  const auto img = v2_image();
+  ota::host::PushOptions opt;
+  opt.session.reply_timeout_ms = 1000;
+  opt.session.max_retries = 30;  // the dead connection alone would hold the push for 30 s
+  TcpPush push(img, opt);
+  ModemDevice dev(1, 1);
+  dev.dial(push.port, 8 * 1024, ModemDevice::Then::go_silent);
+  ASSERT_TRUE(dev.wait_idle(10s));
+  dev.dial(push.port);
+  const bool ended = push.result.wait_for(10s) == std::future_status::ready;
+  EXPECT_TRUE(ended) << "the redialled connection was not served";
+  dev.hang_up();  // ends a push still waiting on the new connection (link lost)
+  const auto r = push.result.get();
+  if (ended) {
+    EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail;
+    EXPECT_EQ(dev.device().running_version(), 2u);
+  }
+}
+
+// A device drops mid-download and ANOTHER device (already on v2) dials the same port: it is not
+// taken for the first one coming back (which would end "up to date" with the first device half
+// downloaded); the push waits on for the first, which resumes and finishes.
+TEST(PushTcp, AReconnectFromAnotherDeviceIsNotTakenForTheFirst) {
+  const auto img = v2_image();
+  ota::host::PushOptions opt;
+  opt.connect_timeout_ms = 10'000;
+  TcpPush push(img, opt);
+  ModemDevice a(1, 1), b(2, 2);
+  a.dial(push.port, 8 * 1024, ModemDevice::Then::close);
+  ASSERT_TRUE(a.wait_idle(10s));
+  b.dial(push.port);
+  ASSERT_TRUE(b.wait_idle(10s)) << "the server kept the other device";
+  a.dial(push.port);
+  ASSERT_EQ(push.result.wait_for(20s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail;
+  ASSERT_TRUE(r.device);
+  EXPECT_EQ(a.device().running_version(), 2u);
+  EXPECT_EQ(b.device().running_version(), 2u) << "untouched";
 }
 
 }  // namespace

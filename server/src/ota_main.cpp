@@ -59,13 +59,6 @@ std::string json_escape(const std::string& s) {
   return o;
 }
 
-std::string uid_hex(const Hello& h) {
-  std::string s;
-  char b[3];
-  for (std::uint8_t x : h.uid) std::snprintf(b, sizeof b, "%02x", x), s += b;
-  return s;
-}
-
 // The layout and version come from the image's OTA_APP_INFO record (ota/app_info.hpp) when it has
 // one; -l and -v may repeat them but not contradict them (an image labelled with the wrong layout
 // or version installs an application that cannot be updated again, or is pushed forever). An

@@ -1,11 +1,13 @@
 #include "ota/host/push.hpp"
 
 #include <algorithm>
+#include <array>
 #include <asio.hpp>
 #include <chrono>
 #include <csignal>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <termios.h>
 #include <vector>
 
@@ -39,6 +41,8 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
   bool link_lost() const { return link_lost_; }
   // Stopped with bytes the link never took: the caller drops them (tcflush) before closing.
   bool abandoned() const { return abandoned_; }
+  // The connection is given up from outside (the device dialled again): as if it had dropped.
+  void drop() { fail(); }
   void interrupt() {
     if (stopped_) return;
     if (session_.done()) {  // only the last bytes are left, and the link is not taking them
@@ -315,9 +319,8 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     if (stop_waiting) stop_waiting();
   };
 
-  for (std::uint32_t attempt = 0; attempt <= opt.max_reconnects; ++attempt) {
-    // Wait for the device to dial in.
-    asio::ip::tcp::socket sock(io);
+  // Waits up to connect_timeout_ms for a device to dial in (or for the user to give up).
+  auto accept = [&](asio::ip::tcp::socket& sock) {
     bool accepted = false;
     asio::steady_timer deadline(io, std::chrono::milliseconds(opt.connect_timeout_ms));
     acceptor.async_accept(sock, [&](std::error_code e) {
@@ -335,6 +338,22 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     io.restart();
     io.run();
     stop_waiting = nullptr;
+    return accepted;
+  };
+
+  std::optional<std::array<std::uint8_t, 12>> device_uid;  // the device the push began with
+  std::optional<asio::ip::tcp::socket> redialled;           // it dialled again during a session
+  for (std::uint32_t attempt = 0; attempt <= opt.max_reconnects; ++attempt) {
+    // Wait for the device to dial in (unless it already has).
+    asio::ip::tcp::socket sock(io);
+    bool accepted = false;
+    if (redialled) {
+      sock = std::move(*redialled);
+      redialled.reset();
+      accepted = true;
+    } else {
+      accepted = accept(sock);
+    }
     if (interrupts.fired())
       return end(Outcome::interrupted, "stopped by the user while waiting for the device to connect");
     if (!accepted && attempt == 0)
@@ -344,7 +363,9 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     if (obs.event)
       obs.event(Event{"connect", "device connected from " + sock.remote_endpoint(ec).address().to_string()},
                 ms_since(t0));
-    Session session(img.bytes, img.version, opt.session);
+    SessionOptions session_options = opt.session;
+    session_options.device_uid = device_uid;  // a reconnect must be the same device
+    Session session(img.bytes, img.version, session_options);
     // A lost connection ends this Session, not the push while the device may still dial in again:
     // its "done" is told as a "disconnect".
     PushObserver per_connection = obs;
@@ -358,13 +379,29 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     };
     auto ch = std::make_shared<Channel<asio::ip::tcp::socket>>(io, sock, session, per_connection, t0);
     stop_waiting = [&] { ch->interrupt(); };
+    // A device dials again while its session runs: its old connection is dead even if no FIN or
+    // RST came (a modem that dropped leaves it half-open), so the new one takes over.
+    asio::ip::tcp::socket incoming(io);
+    acceptor.async_accept(incoming, [&](std::error_code e) {
+      if (e) return;
+      redialled.emplace(std::move(incoming));
+      ch->drop();
+    });
     io.restart();
     ch->start();
     if (interrupts.fired()) ch->interrupt();  // the signal came between the accept and now
     io.run();
     stop_waiting = nullptr;
+    acceptor.cancel(ec);  // and let the cancelled accept's handler run while `incoming` lives
+    io.restart();
+    io.poll();
     r = report_of(session, t0, resends);
-    if (!ch->link_lost() || r.outcome != Outcome::link_lost || interrupts.fired()) return r;
+    if (!device_uid && session.device() && !session.foreign_device()) {
+      device_uid.emplace();
+      std::copy(std::begin(session.device()->uid), std::end(session.device()->uid), device_uid->begin());
+    }
+    const bool dropped = ch->link_lost() || session.foreign_device();
+    if (!dropped || r.outcome != Outcome::link_lost || interrupts.fired()) return r;
     resends = r.resends;  // the device reconnects: a new session resumes the download
   }
   return r;

@@ -13,6 +13,13 @@ namespace {
 constexpr std::uint64_t kRecoverIntervalMs = kRecoverWindowMs / 5;
 }  // namespace
 
+std::string uid_hex(const Hello& h) {
+  std::string s;
+  char b[3];
+  for (std::uint8_t x : h.uid) std::snprintf(b, sizeof b, "%02x", x), s += b;
+  return s;
+}
+
 const char* to_string(Outcome o) {
   switch (o) {
     case Outcome::pending: return "pending";
@@ -206,6 +213,12 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
 }
 
 void Session::on_hello(const Hello& h, std::uint64_t now) {
+  if (opt_.device_uid && !std::equal(std::begin(h.uid), std::end(h.uid), opt_.device_uid->begin())) {
+    // Another device dialled in where the one being updated was expected to reconnect.
+    finish(Outcome::link_lost, "device " + uid_hex(h) + " connected, not the one being updated");
+    foreign_ = true;
+    return;
+  }
   // While we wait (a device that keeps answering RECOVER, an install pending), the same HELLO
   // comes again and again: tell it once.
   const bool repeated = device_ && device_->role == h.role && device_->app_version == h.app_version &&

@@ -4,6 +4,7 @@
 // for one device on a bench and for many devices behind a listening socket.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -27,6 +28,9 @@ struct SessionOptions {
   std::uint32_t reply_timeout_ms = 1500;  // no progress for this long: re-send
   std::uint32_t max_retries = 12;         // consecutive re-sends without progress
   std::uint32_t reboot_timeout_ms = 30000;  // from download OK to the new application's HELLO
+  // Talk only to the device with this uid: a HELLO from another ends the session (link_lost,
+  // foreign_device()). push_tcp sets it on reconnects, to the device it began with.
+  std::optional<std::array<std::uint8_t, 12>> device_uid;
 };
 
 enum class Outcome : std::uint8_t {
@@ -43,6 +47,7 @@ enum class Outcome : std::uint8_t {
   protocol_error,   // the device speaks another protocol version or sent nonsense
 };
 const char* to_string(Outcome o);
+std::string uid_hex(const Hello& h);  // 24 lowercase hex digits
 
 enum class Phase : std::uint8_t { hello, start, download, reboot, report_ack, done };
 const char* to_string(Phase p);
@@ -74,6 +79,7 @@ class Session {
   Outcome outcome() const { return outcome_; }
   const std::string& detail() const { return detail_; }
   const std::optional<Hello>& device() const { return device_; }
+  bool foreign_device() const { return foreign_; }  // ended on a HELLO from another device_uid
   std::uint32_t packets_acked() const { return base_; }
   std::uint32_t packet_count() const { return count_; }
   std::uint32_t frames_sent() const { return frames_sent_; }
@@ -115,6 +121,7 @@ class Session {
   Outcome outcome_ = Outcome::pending;
   std::string detail_;
   std::optional<Hello> device_;
+  bool foreign_ = false;
   FrameDecoderBuffer<64> decoder_;
   std::vector<std::uint8_t> out_;
   std::vector<Event> events_;
