@@ -62,6 +62,9 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
   void read() {
     auto self = this->shared_from_this();
     stream_.async_read_some(asio::buffer(rx_), [this, self](std::error_code ec, std::size_t n) {
+      // A read that completed just before stop() may run later, even in the next connection's
+      // run(), when this connection's Session and stream are gone: touch neither then.
+      if (stopped_) return;
       if (ec) {
         if (ec != asio::error::operation_aborted) fail();
         return;
@@ -126,6 +129,7 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
     asio::async_write(stream_, asio::buffer(queue_.front()), [this, self](std::error_code ec, std::size_t) {
       writing_ = false;
       queue_.pop_front();
+      if (stopped_) return;  // as for a read
       if (ec) {
         fail();
         return;
