@@ -113,6 +113,23 @@ TEST_P(UpdateTest, LinkLostMidDownloadResumesWhenOfferedAgain) {
   expect_runs(v2, 2);
 }
 
+// Ctrl-C after the device said it runs v2 with "upgrade OK", while its report is being cleared:
+// the upgrade is known, so the push ends "upgraded", not "interrupted".
+TEST_P(UpdateTest, StoppedWhileTheReportIsClearedIsStillUpgraded) {
+  Session s(v2, 2);
+  sim::WireOptions w;
+  w.to_device = [&s](std::vector<std::uint8_t>& b) {
+    if (s.phase() == ota::host::Phase::report_ack) {
+      b.clear();  // the REPORT_ACK is not through yet
+      s.interrupt(0);
+    }
+  };
+  sim::run_session(dev, s, w);
+  EXPECT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
+  EXPECT_NE(s.detail().find("stopped before the device cleared its report"), std::string::npos) << s.detail();
+  expect_runs(v2, 2);
+}
+
 TEST_P(UpdateTest, DeviceInRecoveryTakesAnImage) {
   // The application area is blank: the bootloader's recovery client answers instead.
   sim::Device blank(L);

@@ -82,6 +82,10 @@ void Session::on_link_lost(std::uint64_t) {
 
 void Session::interrupt(std::uint64_t) {
   if (done()) return;
+  if (phase_ == Phase::report_ack) {  // the device already said it runs our image, upgrade OK
+    finish(Outcome::upgraded, "running v" + std::to_string(version_) + " (stopped before the device cleared its report)");
+    return;
+  }
   if (phase_ == Phase::start || phase_ == Phase::download) send_frame(MsgType::abort, nullptr, 0, true);
   finish(Outcome::interrupted, std::string("stopped by the user during ") + to_string(phase_));
 }
