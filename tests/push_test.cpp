@@ -133,6 +133,28 @@ TEST(PushSerial, OneCtrlCEndsAPushStuckOnADeviceThatStoppedReading) {
   }
 }
 
+// A second push on a serial port that a push already uses is refused (each would take the
+// other's bytes), and the first goes on.
+TEST(PushSerial, ASecondPushOnTheSamePortIsRefused) {
+  int master = -1, slave = -1;
+  char name[256];
+  ASSERT_EQ(::openpty(&master, &slave, name, nullptr, nullptr), 0);  // nobody answers
+  ota::host::PushOptions opt;
+  opt.session.hello_timeout_ms = 1500;
+  const auto img = sim::make_app_image(ota::kInternalLayout, 2, 4096);
+  ota::host::Image image;
+  image.version = 2;
+  image.bytes = img;
+  auto first = std::async(std::launch::async, [&] { return ota::host::push_serial(name, image, opt, {}); });
+  std::this_thread::sleep_for(300ms);
+  const auto second = ota::host::push_serial(name, image, opt, {});
+  EXPECT_EQ(second.outcome, ota::host::Outcome::no_link);
+  EXPECT_NE(second.detail.find("in use by another push"), std::string::npos) << second.detail;
+  EXPECT_EQ(first.get().outcome, ota::host::Outcome::timeout) << "the first push was not disturbed";
+  ::close(master);
+  ::close(slave);
+}
+
 // A simulated device behind a modem: dials the server over TCP and relays bytes to its
 // sim::Device until `stall_after` bytes came from the server; then it either closes the connection
 // (a clean drop) or leaves it open and silent (a modem that lost its carrier: no FIN, no RST, a

@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <sys/file.h>
 #include <termios.h>
 #include <vector>
 
@@ -247,6 +248,13 @@ PushReport push_serial(const std::string& port, const Image& img, const PushOpti
     PushReport r;
     r.outcome = Outcome::no_link;
     r.detail = "cannot open " + port + ": " + ec.message();
+    return r;
+  }
+  // Two pushes on one port would each take the other's bytes: the second is refused.
+  if (::flock(sp.native_handle(), LOCK_EX | LOCK_NB) != 0) {
+    PushReport r;
+    r.outcome = Outcome::no_link;
+    r.detail = "cannot open " + port + ": in use by another push";
     return r;
   }
   Session session(img.bytes, img.version, opt.session);
