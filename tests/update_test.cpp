@@ -113,6 +113,37 @@ TEST_P(UpdateTest, LinkLostMidDownloadResumesWhenOfferedAgain) {
   expect_runs(v2, 2);
 }
 
+// The device holds an unfinished download of another image (v3, its server went away) and the
+// ABORT that should drop it is lost on the link: the session sends it again, and v2 goes in.
+TEST_P(UpdateTest, ALostAbortIsSentAgain) {
+  ota::host::SessionOptions o;
+  o.max_retries = 2;
+  o.reply_timeout_ms = 100;
+  Session other(sim::make_app_image(L, 3, 12 * 1024), 3, o);
+  std::size_t frames = 0;
+  sim::WireOptions cut;
+  cut.to_device = [&frames](std::vector<std::uint8_t>& b) {
+    if (frames > 20) b.clear();
+    frames += static_cast<std::size_t>(std::count(b.begin(), b.end(), 0));
+  };
+  sim::run_session(dev, other, cut);
+  ASSERT_EQ(other.outcome(), Outcome::timeout);
+
+  std::uint8_t abort[8];
+  const std::size_t n = ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::abort), nullptr, 0, abort, sizeof abort);
+  int lost = 0;
+  sim::WireOptions w;
+  w.to_device = [&](std::vector<std::uint8_t>& b) {
+    const auto at = std::search(b.begin(), b.end(), abort, abort + n);
+    if (at != b.end() && lost++ == 0) *(at + 1) ^= 0x40;  // the first ABORT arrives damaged
+  };
+  Session s(v2, 2);
+  sim::run_session(dev, s, w);
+  EXPECT_EQ(lost, 2) << "a second ABORT was sent";
+  EXPECT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
+  expect_runs(v2, 2);
+}
+
 // Ctrl-C after the device said it runs v2 with "upgrade OK", while its report is being cleared:
 // the upgrade is known, so the push ends "upgraded", not "interrupted".
 TEST_P(UpdateTest, StoppedWhileTheReportIsClearedIsStillUpgraded) {

@@ -11,6 +11,8 @@ namespace ota::host {
 namespace {
 // RECOVER's period: several fit in the bootloader's listening window (kRecoverWindowMs).
 constexpr std::uint64_t kRecoverIntervalMs = kRecoverWindowMs / 5;
+// ABORTs sent for another image's download the device still holds, before giving up.
+constexpr std::uint8_t kMaxAborts = 3;
 }  // namespace
 
 std::string uid_hex(const Hello& h) {
@@ -138,12 +140,19 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
     case MsgType::start_reply: {
       StartReply r;
       if (phase_ != Phase::start || !decode(f, r)) return;
-      if (r.status == Status::busy && !aborted_ && device_ && device_->report != Report::download_ok) {
-        // Another image's download was left unfinished (its server went away): drop it, once.
-        event("abort", "device is busy with another download; aborting it");
-        aborted_ = true;
+      const bool other_download = r.status == Status::busy && device_ && device_->report != Report::download_ok;
+      if (other_download && aborts_ < kMaxAborts) {
+        // Another image's download was left unfinished (its server went away): drop it. The
+        // ABORT may be lost on the link like any frame: a few tries.
+        if (aborts_ == 0) event("abort", "device is busy with another download; aborting it");
+        ++aborts_;
         send_frame(MsgType::abort, nullptr, 0, true);
         send_start(now);
+        return;
+      }
+      if (other_download) {
+        finish(Outcome::refused, "busy with another download, which " + std::to_string(kMaxAborts) +
+                                     " ABORTs did not end");
         return;
       }
       if (r.status != Status::ok) {

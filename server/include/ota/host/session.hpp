@@ -112,7 +112,7 @@ class Session {
   std::uint32_t frames_sent_ = 0;
   std::uint32_t resends_ = 0;
   std::uint32_t retries_ = 0;
-  bool aborted_ = false;  // ABORT sent once for a download the device had in progress
+  std::uint8_t aborts_ = 0;  // ABORTs sent for a download the device had in progress
   bool told_reset_ = false;  // recover: the "reset the device" hint was given
   std::uint64_t phase_start_ = 0;
   std::uint64_t last_progress_ = 0;
