@@ -147,8 +147,13 @@ TEST(PushSerial, ASecondPushOnTheSamePortIsRefused) {
   image.bytes = img;
   auto first = std::async(std::launch::async, [&] { return ota::host::push_serial(name, image, opt, {}); });
   std::this_thread::sleep_for(300ms);
-  const auto second = ota::host::push_serial(name, image, opt, {});
+  ota::host::PushOptions slow = opt;
+  slow.baud = 9600;
+  const auto second = ota::host::push_serial(name, image, slow, {});
   EXPECT_EQ(second.outcome, ota::host::Outcome::no_link);
+  termios t{};
+  ASSERT_EQ(::tcgetattr(slave, &t), 0);
+  EXPECT_EQ(::cfgetospeed(&t), static_cast<speed_t>(B115200)) << "the refused push changed the line";
   EXPECT_NE(second.detail.find("in use by another push"), std::string::npos) << second.detail;
   EXPECT_EQ(first.get().outcome, ota::host::Outcome::timeout) << "the first push was not disturbed";
   ::close(master);
@@ -189,6 +194,7 @@ class ModemDevice {
     if (thread_.joinable()) thread_.join();
   }
   sim::Device& device() { return dev_; }
+  std::chrono::milliseconds pace{0};  // a pause after each burst read: a slow link
 
  private:
   void relay(std::uint16_t port, std::size_t stall_after, Then then) {
@@ -209,6 +215,7 @@ class ModemDevice {
       dev_.receive(buf, static_cast<std::size_t>(n));
       const auto out = dev_.take_output();
       if (!out.empty() && ::write(fd, out.data(), out.size()) < 0) break;
+      std::this_thread::sleep_for(pace);
     }
     if (open && received >= stall_after && then == Then::go_silent) silent_.push_back(fd);  // held open
     else ::close(fd);
@@ -254,6 +261,7 @@ TEST(PushTcp, ADeviceThatRedialsWhileItsOldConnectionIsHalfOpenIsServed) {
   ModemDevice dev(1, 1);
   dev.dial(push.port, 8 * 1024, ModemDevice::Then::go_silent);
   ASSERT_TRUE(dev.wait_idle(10s));
+  std::this_thread::sleep_for(1200ms);  // a modem takes its time to redial: silent > a reply timeout
   dev.dial(push.port);
   const bool ended = push.result.wait_for(10s) == std::future_status::ready;
   EXPECT_TRUE(ended) << "the redialled connection was not served";
@@ -263,6 +271,25 @@ TEST(PushTcp, ADeviceThatRedialsWhileItsOldConnectionIsHalfOpenIsServed) {
     EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail;
     EXPECT_EQ(dev.device().running_version(), 2u);
   }
+}
+
+// Another device dials the port while the device being updated talks: it is turned away and the
+// download goes on, undisturbed.
+TEST(PushTcp, AnotherDeviceDiallingInDuringALiveDownloadIsTurnedAway) {
+  const auto img = v2_image();
+  TcpPush push(img, {});
+  ModemDevice a(1, 1), b(2, 1);
+  a.pace = 50ms;  // a download of about a second
+  a.dial(push.port);
+  std::this_thread::sleep_for(200ms);
+  b.dial(push.port);
+  EXPECT_TRUE(b.wait_idle(5s)) << "the other device was kept";
+  ASSERT_EQ(push.result.wait_for(30s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail;
+  EXPECT_EQ(r.resends, 0u);
+  EXPECT_EQ(a.device().running_version(), 2u);
+  EXPECT_EQ(b.device().running_version(), 1u) << "untouched";
 }
 
 // A device drops mid-download and ANOTHER device (already on v2) dials the same port: it is not

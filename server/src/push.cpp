@@ -34,6 +34,7 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
       : io_(io), stream_(s), session_(session), obs_(obs), t0_(t0), timer_(io), drain_timer_(io) {}
 
   void start() {
+    last_rx_ = now();
     session_.begin(now());
     after_step();
     read();
@@ -44,6 +45,8 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
   bool abandoned() const { return abandoned_; }
   // The connection is given up from outside (the device dialled again): as if it had dropped.
   void drop() { fail(); }
+  // Milliseconds since the device last sent anything (since the start if it never did).
+  std::uint64_t silent_ms() const { return now() - last_rx_; }
   void interrupt() {
     if (stopped_) return;
     if (session_.done()) {  // only the last bytes are left, and the link is not taking them
@@ -70,6 +73,7 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
         if (ec != asio::error::operation_aborted) fail();
         return;
       }
+      last_rx_ = now();
       session_.on_bytes(rx_.data(), n, now());
       after_step();
       if (!stopped_) read();
@@ -173,6 +177,7 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
   bool link_lost_ = false;
   bool draining_ = false;
   bool abandoned_ = false;
+  std::uint64_t last_rx_ = 0;
   std::uint32_t last_acked_ = 0xFFFFFFFF;
 };
 
@@ -239,6 +244,14 @@ PushReport push_serial(const std::string& port, const Image& img, const PushOpti
   asio::serial_port sp(io);
   std::error_code ec;
   sp.open(port, ec);
+  // Two pushes on one port would each take the other's bytes: the second is refused, before it
+  // sets the line (the settings belong to the tty, not to one open file).
+  if (!ec && ::flock(sp.native_handle(), LOCK_EX | LOCK_NB) != 0) {
+    PushReport r;
+    r.outcome = Outcome::no_link;
+    r.detail = "cannot open " + port + ": in use by another push";
+    return r;
+  }
   if (!ec) sp.set_option(asio::serial_port_base::baud_rate(opt.baud), ec);
   if (!ec) sp.set_option(asio::serial_port_base::character_size(8), ec);
   if (!ec) sp.set_option(asio::serial_port_base::parity(asio::serial_port_base::parity::none), ec);
@@ -248,13 +261,6 @@ PushReport push_serial(const std::string& port, const Image& img, const PushOpti
     PushReport r;
     r.outcome = Outcome::no_link;
     r.detail = "cannot open " + port + ": " + ec.message();
-    return r;
-  }
-  // Two pushes on one port would each take the other's bytes: the second is refused.
-  if (::flock(sp.native_handle(), LOCK_EX | LOCK_NB) != 0) {
-    PushReport r;
-    r.outcome = Outcome::no_link;
-    r.detail = "cannot open " + port + ": in use by another push";
     return r;
   }
   Session session(img.bytes, img.version, opt.session);
@@ -341,7 +347,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
       io.stop();  // the signal wait keeps the context busy: run() would not return by itself
     });
     deadline.async_wait([&](std::error_code e) {
-      if (!e) acceptor.cancel();
+      if (!e && !accepted) acceptor.cancel();
     });
     stop_waiting = [&] {
       deadline.cancel();
@@ -350,6 +356,12 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     io.restart();
     io.run();
     stop_waiting = nullptr;
+    // A deadline that expired in the same turn as the accept has its handler queued: run it now,
+    // while what it uses lives, not later inside the session (where it would cancel the accept
+    // that watches for a redial).
+    deadline.cancel();
+    io.restart();
+    io.poll();
     return accepted;
   };
 
@@ -391,14 +403,30 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     };
     auto ch = std::make_shared<Channel<asio::ip::tcp::socket>>(io, sock, session, per_connection, t0);
     stop_waiting = [&] { ch->interrupt(); };
-    // A device dials again while its session runs: its old connection is dead even if no FIN or
-    // RST came (a modem that dropped leaves it half-open), so the new one takes over.
+    // A connection that comes while a session runs: if the device has been silent for a reply
+    // timeout, it is that device dialling again over a connection left half-open (a modem that
+    // lost its carrier sends no FIN or RST), and the new connection takes over (a new session
+    // then checks its uid). While the device talks, the newcomer is someone else: turned away.
     asio::ip::tcp::socket incoming(io);
-    acceptor.async_accept(incoming, [&](std::error_code e) {
-      if (e) return;
-      redialled.emplace(std::move(incoming));
-      ch->drop();
-    });
+    std::function<void()> watch_for_redial = [&] {
+      acceptor.async_accept(incoming, [&](std::error_code e) {
+        if (e) return;
+        if (ch->silent_ms() >= opt.session.reply_timeout_ms) {
+          redialled.emplace(std::move(incoming));
+          ch->drop();
+          return;
+        }
+        std::error_code ignored;
+        const std::string from = incoming.remote_endpoint(ignored).address().to_string();
+        incoming.close(ignored);
+        if (obs.event)
+          obs.event(Event{"disconnect", "turned away a connection from " + from + ": the device being updated still talks"},
+                    ms_since(t0));
+        incoming = asio::ip::tcp::socket(io);
+        watch_for_redial();
+      });
+    };
+    watch_for_redial();
     io.restart();
     ch->start();
     if (interrupts.fired()) ch->interrupt();  // the signal came between the accept and now
