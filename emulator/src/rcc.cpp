@@ -28,6 +28,16 @@ void Rcc::reset() {
   pll_on_at_ = 0;
 }
 
+// What the new clock tree must respect (DS5319 limits, RM0008 3.3.3 flash wait states).
+void Rcc::check_clocks() {
+  if (sysclk() > 72'000'000) error("SYSCLK " + std::to_string(sysclk()) + " Hz exceeds 72 MHz");
+  if (pclk1() > 36'000'000) error("PCLK1 " + std::to_string(pclk1()) + " Hz exceeds 36 MHz");
+  const std::uint32_t need = sysclk() > 48'000'000 ? 2 : sysclk() > 24'000'000 ? 1 : 0;
+  if (chip_.flash.latency() < need)
+    error("SYSCLK " + std::to_string(sysclk()) + " Hz needs FLASH_ACR.LATENCY >= " + std::to_string(need) +
+          " (it is " + std::to_string(chip_.flash.latency()) + "): the CPU would read wrong instructions");
+}
+
 void Rcc::settle() {
   const Cycles t = chip_.now();
   if ((cr_ & kHsion) && t >= hsi_ready_at_) cr_ |= kHsirdy;
@@ -39,6 +49,20 @@ void Rcc::settle() {
     const Cycles source = (cr_ & (on_hse ? kHseon : kHsion)) ? (on_hse ? hse_ready_at_ : hsi_ready_at_) : kNever;
     if (source != kNever && t >= std::max(source, pll_on_at_) + us_to_cycles(kPllLockUs)) cr_ |= kPllrdy;
   }
+  const std::uint32_t old_hclk = hclk();
+  if (complete_switch()) {
+    check_clocks();
+    if (hclk() != old_hclk) chip_.clocks_changed();
+  }
+}
+
+// RM0008 7.2.6: a SW that selects a source not yet ready takes effect once it is.
+bool Rcc::complete_switch() {
+  const std::uint32_t sw = cfgr_ & 3;
+  const bool ready = sw == 0 ? (cr_ & kHsirdy) : sw == 1 ? (cr_ & kHserdy) : sw == 2 ? (cr_ & kPllrdy) : false;
+  if (!ready || sw == ((cfgr_ >> 2) & 3)) return false;
+  cfgr_ = (cfgr_ & ~0xCu) | sw << 2;
+  return true;
 }
 
 void Rcc::hse_failure() {
@@ -102,7 +126,7 @@ std::uint32_t Rcc::pclk2() const {
 std::uint32_t Rcc::read32(std::uint32_t off) {
   switch (off) {
     case 0x00: settle(); return cr_;
-    case 0x04: return cfgr_;
+    case 0x04: settle(); return cfgr_;
     case 0x08: return cir_;
     case 0x0C: return apb2rstr_;
     case 0x10: return apb1rstr_;
@@ -156,20 +180,12 @@ void Rcc::write32(std::uint32_t off, std::uint32_t v) {
         chip_.report(Severity::info, "RCC_CFGR PLL bits written while the PLL is on: kept (" + hex32(cfgr_ & kPllBits) + ")");
         v = (v & ~kPllBits) | (cfgr_ & kPllBits);
       }
-      settle();
-      const std::uint32_t sw = v & 3;
-      const bool ready = sw == 0 ? (cr_ & kHsirdy) : sw == 1 ? (cr_ & kHserdy) : sw == 2 ? (cr_ & kPllrdy) : false;
-      std::uint32_t sws = (cfgr_ >> 2) & 3;
-      if (sw == 3) error("CFGR.SW=11 is not allowed");
-      else if (ready) sws = sw;
+      settle();  // a switch still pending completes first
+      if ((v & 3) == 3) error("CFGR.SW=11 is not allowed");
       const std::uint32_t old_hclk = hclk();
-      cfgr_ = (v & ~0xCu) | sws << 2;
-      if (sysclk() > 72'000'000) error("SYSCLK " + std::to_string(sysclk()) + " Hz exceeds 72 MHz");
-      if (pclk1() > 36'000'000) error("PCLK1 " + std::to_string(pclk1()) + " Hz exceeds 36 MHz");
-      const std::uint32_t need = sysclk() > 48'000'000 ? 2 : sysclk() > 24'000'000 ? 1 : 0;
-      if (chip_.flash.latency() < need)
-        error("SYSCLK " + std::to_string(sysclk()) + " Hz needs FLASH_ACR.LATENCY >= " + std::to_string(need) +
-              " (it is " + std::to_string(chip_.flash.latency()) + "): the CPU would read wrong instructions");
+      cfgr_ = (v & ~0xCu) | (cfgr_ & 0xCu);  // SWS follows once the source is ready
+      complete_switch();
+      check_clocks();
       if (hclk() != old_hclk) chip_.clocks_changed();
       break;
     }

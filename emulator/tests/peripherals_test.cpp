@@ -299,6 +299,7 @@ TEST(Rcc, OscillatorsAndThePllTakeTheirStartUpTimes) {
     EXPECT_EQ(result(*b, 0), 3u) << "HSION stays set (and HSIRDY) while the HSI clocks the system";
     EXPECT_EQ(result(*b, 1), 0u) << "HSERDY is not set at once";
     EXPECT_EQ(result(*b, 2), 1u) << "SW = HSE, SWS still HSI: the HSE is not ready";
+    EXPECT_EQ(result(*b, 8), 5u) << "SW = SWS = HSE once it is ready (RM0008 7.2.6)";
     EXPECT_NEAR(result(*b, 3), hse_us * 8, 40.0) << "HSE start-up in 8 MHz cycles";
     EXPECT_NEAR(result(*b, 4), 200 * 8, 40.0) << "PLL lock in 8 MHz cycles";
     EXPECT_EQ(result(*b, 5), 0xAu) << "SW = SWS = PLL";

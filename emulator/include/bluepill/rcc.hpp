@@ -4,7 +4,7 @@
 // ready bits rise (DS5319: HSI 2 us, the PLL's lock 200 us after its source is ready, both the
 // datasheet's maxima; HSE Config::hse_startup_us, 2 ms typical for an 8 MHz crystal), so that a
 // start-up timeout too short for a real crystal makes the firmware fall back to the HSI here too.
-// CFGR.SWS follows SW if the selected source is ready when SW is written. The resulting HCLK sets the cost
+// CFGR.SWS follows SW once the selected source is ready (at once if it already is). The resulting HCLK sets the cost
 // of an instruction in virtual time, PCLK2 the USART1/SPI1 bit rates. Switching SYSCLK above
 // 24/48 MHz without the matching FLASH_ACR latency is reported (the silicon would read wrong
 // instructions). CSR's reset flags live in the board (they survive a system reset).
@@ -52,6 +52,8 @@ class Rcc final : public WordRegisters {
  private:
   void clocks_changed();
   void settle();  // raises the ready bits of the sources whose start-up time has passed
+  bool complete_switch();  // SWS takes SW if its source is ready; true if it changed
+  void check_clocks();
   std::uint32_t pll_out() const;
   std::uint32_t cr_ = 0, cfgr_ = 0, cir_ = 0, apb2rstr_ = 0, apb1rstr_ = 0;
   std::uint32_t ahbenr_ = 0, apb2enr_ = 0, apb1enr_ = 0, bdcr_ = 0;

@@ -1,5 +1,5 @@
 // The clock sources' start-up times, measured with the DWT cycle counter from the 8 MHz HSI, and
-// the rules around them: SWS does not follow SW to a source that is not ready, and an oscillator
+// the rules around them: SWS follows SW to a source only once it is ready, and an oscillator
 // that clocks the system cannot be switched off.
 #include "fw.hpp"
 
@@ -22,6 +22,7 @@ int main() {
   RCC_CFGR = 1u;  // SW = HSE before it is ready
   RESULT(2) = RCC_CFGR & 0xFu;
   RESULT(3) = cycles_until_ready(1u << 17);
+  RESULT(8) = RCC_CFGR & 0xFu;  // the switch to HSE completed once HSE was ready
 
   FLASH_ACR = 0x12;
   RCC_CFGR = (7u << 18) | (1u << 16) | (4u << 8);  // PLL = HSE x 9, APB1 = /2, SW = HSI
