@@ -43,7 +43,7 @@ void FlashCtrl::write32(std::uint32_t off, std::uint32_t v) {
       // clock and lowered after it), and the prefetch buffer may be switched on or off only
       // below 24 MHz without an AHB prescaler.
       const std::uint32_t sysclk = chip_.rcc.sysclk();
-      const std::uint32_t need = sysclk > 48'000'000 ? 2 : sysclk > 24'000'000 ? 1 : 0;
+      const std::uint32_t need = chip_.rcc.wait_states_needed();
       if ((v & 7) > 2) error("FLASH_ACR.LATENCY " + std::to_string(v & 7) + " is reserved");
       else if ((v & 7) < need)
         error("FLASH_ACR.LATENCY lowered to " + std::to_string(v & 7) + " while SYSCLK runs at " + std::to_string(sysclk) +

@@ -32,7 +32,7 @@ void Rcc::reset() {
 void Rcc::check_clocks() {
   if (sysclk() > 72'000'000) error("SYSCLK " + std::to_string(sysclk()) + " Hz exceeds 72 MHz");
   if (pclk1() > 36'000'000) error("PCLK1 " + std::to_string(pclk1()) + " Hz exceeds 36 MHz");
-  const std::uint32_t need = sysclk() > 48'000'000 ? 2 : sysclk() > 24'000'000 ? 1 : 0;
+  const std::uint32_t need = wait_states_needed();
   if (chip_.flash.latency() < need)
     error("SYSCLK " + std::to_string(sysclk()) + " Hz needs FLASH_ACR.LATENCY >= " + std::to_string(need) +
           " (it is " + std::to_string(chip_.flash.latency()) + "): the CPU would read wrong instructions");
@@ -105,6 +105,10 @@ std::uint32_t Rcc::sysclk() const {
     case 2: return pll_out();
     default: return kHsi;
   }
+}
+
+std::uint32_t Rcc::wait_states_needed() const {
+  return sysclk() > 48'000'000 ? 2 : sysclk() > 24'000'000 ? 1 : 0;
 }
 
 std::uint32_t Rcc::hclk() const {

@@ -24,6 +24,8 @@ class Rcc final : public WordRegisters {
   std::uint32_t hclk() const;
   std::uint32_t pclk1() const;
   std::uint32_t pclk2() const;
+  // FLASH_ACR.LATENCY that SYSCLK needs (RM0008 3.3.3): 0 up to 24 MHz, 1 up to 48, 2 above.
+  std::uint32_t wait_states_needed() const;
 
   // Peripheral clock enables (bit numbers of the ENR registers).
   bool ahb_enabled(int bit) const { return (ahbenr_ >> bit) & 1; }
