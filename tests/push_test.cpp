@@ -24,6 +24,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// The image the pushes offer: v2, the largest the internal layout takes.
+ota::host::Image v2_image() {
+  ota::host::Image img;
+  img.version = 2;
+  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 26 * 1024);
+  return img;
+}
+
 // The device's end of a pty: relays bytes between the master side and a sim::Device until
 // `stall_after` bytes have come from the server, then stops reading (a frozen device, a USB
 // adapter that no longer drains), until `drain` is set: from then on it reads and drops.
@@ -90,9 +98,7 @@ class StallingDevice {
 // for ever.
 TEST(PushSerial, ADeviceThatStopsReadingEndsThePushWithATimeout) {
   StallingDevice dev(8 * 1024);
-  ota::host::Image img;
-  img.version = 2;
-  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 26 * 1024);
+  const auto img = v2_image();
   ota::host::PushOptions opt;
   opt.session.reply_timeout_ms = 50;
   opt.session.max_retries = 40;  // enough re-sent windows to fill the pty's buffers
@@ -112,9 +118,7 @@ TEST(PushSerial, ADeviceThatStopsReadingEndsThePushWithATimeout) {
 // the drain limit, although the ABORT it queued can never be written.
 TEST(PushSerial, OneCtrlCEndsAPushStuckOnADeviceThatStoppedReading) {
   StallingDevice dev(8 * 1024);
-  ota::host::Image img;
-  img.version = 2;
-  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 26 * 1024);
+  const auto img = v2_image();
   ota::host::PushOptions opt;
   opt.session.reply_timeout_ms = 50;
   opt.session.max_retries = 100'000;  // the session itself never gives up here
@@ -141,10 +145,7 @@ TEST(PushSerial, ASecondPushOnTheSamePortIsRefused) {
   ASSERT_EQ(::openpty(&master, &slave, name, nullptr, nullptr), 0);  // nobody answers
   ota::host::PushOptions opt;
   opt.session.hello_timeout_ms = 1500;
-  const auto img = sim::make_app_image(ota::kInternalLayout, 2, 4096);
-  ota::host::Image image;
-  image.version = 2;
-  image.bytes = img;
+  const auto image = v2_image();
   auto first = std::async(std::launch::async, [&] { return ota::host::push_serial(name, image, opt, {}); });
   std::this_thread::sleep_for(300ms);
   ota::host::PushOptions slow = opt;
@@ -241,13 +242,6 @@ struct TcpPush {
     port = listening.get_future().get();
   }
 };
-
-ota::host::Image v2_image() {
-  ota::host::Image img;
-  img.version = 2;
-  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 26 * 1024);
-  return img;
-}
 
 // The modem drops without closing the connection, and the device dials again: the new
 // connection takes over at once (not after the dead session's retries run out), and the download

@@ -15,6 +15,16 @@ namespace {
 using ota::host::Outcome;
 using ota::host::Session;
 
+// A link that goes dead (nothing reaches the device) once `frames` frames have passed.
+sim::WireOptions link_dead_after(std::size_t frames) {
+  sim::WireOptions w;
+  w.to_device = [frames, seen = std::size_t{0}](std::vector<std::uint8_t>& b) mutable {
+    if (seen > frames) b.clear();
+    seen += static_cast<std::size_t>(std::count(b.begin(), b.end(), 0));
+  };
+  return w;
+}
+
 class UpdateTest : public ::testing::TestWithParam<const ota::Layout*> {
  protected:
   const ota::Layout& L = *GetParam();
@@ -92,14 +102,7 @@ TEST_P(UpdateTest, LinkLostMidDownloadResumesWhenOfferedAgain) {
   o.max_retries = 2;
   o.reply_timeout_ms = 100;
   Session first(v2, 2, o);
-  // The link goes dead (nothing passes either way) after 40 packets.
-  std::size_t frames = 0;
-  sim::WireOptions w;
-  w.to_device = [&frames](std::vector<std::uint8_t>& b) {
-    if (frames > 40) b.clear();
-    frames += static_cast<std::size_t>(std::count(b.begin(), b.end(), 0));
-  };
-  sim::run_session(dev, first, w);
+  sim::run_session(dev, first, link_dead_after(40));
   EXPECT_EQ(first.outcome(), Outcome::timeout);
   EXPECT_EQ(dev.running_version(), 1u);
 
@@ -120,13 +123,7 @@ TEST_P(UpdateTest, ALostAbortIsSentAgain) {
   o.max_retries = 2;
   o.reply_timeout_ms = 100;
   Session other(sim::make_app_image(L, 3, 12 * 1024), 3, o);
-  std::size_t frames = 0;
-  sim::WireOptions cut;
-  cut.to_device = [&frames](std::vector<std::uint8_t>& b) {
-    if (frames > 20) b.clear();
-    frames += static_cast<std::size_t>(std::count(b.begin(), b.end(), 0));
-  };
-  sim::run_session(dev, other, cut);
+  sim::run_session(dev, other, link_dead_after(20));
   ASSERT_EQ(other.outcome(), Outcome::timeout);
 
   std::uint8_t abort[8];
