@@ -233,6 +233,42 @@ TEST_P(Recovery, ACrystalThatDiesWhileRunningIsSurvivedOnTheHsi) {
   }
 }
 
+// A byte the DMA fetched too late (an overrun) stops the USART's receiver until the firmware
+// clears ORE. Both the application's client and the bootloader's recovery client must, or the
+// device is deaf to every update until someone power-cycles it. The lost bytes cost a frame.
+TEST_P(Recovery, AUsartOverrunMidDownloadCostsOneFrameNotTheLink) {
+  const e2e::Firmware fw(GetParam());
+  const auto v2 = fw.app_bin(2);
+  auto push_with_overrun = [&](bluepill::Board& b) {
+    ota::host::Session s(v2, 2);
+    bool injected = false;
+    e2e::WireOptions w;
+    w.stop_at = [&](double) {
+      if (!injected && s.packets_acked() >= 10) b.usart_overrun(), injected = true;
+      return false;
+    };
+    const auto r = e2e::run(b, s, w);
+    ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
+    ASSERT_TRUE(injected) << s.detail();
+    EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+    EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, v2));
+    EXPECT_GE(b.diagnostics().warnings(), 1u) << "the overrun happened";
+  };
+  {  // the application
+    bluepill::Board b;
+    e2e::factory_fresh(b, fw);
+    ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+    push_with_overrun(b);
+  }
+  {  // the bootloader in recovery mode
+    bluepill::Board b;
+    b.load_image(fw.bootloader_elf());
+    b.power_on();
+    ASSERT_EQ(b.run_until_output("recovery", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+    push_with_overrun(b);
+  }
+}
+
 // A device whose option bytes select the hardware watchdog: the IWDG runs from every reset with
 // about 0.3 s. The largest image (the longest download and install) must go through without a
 // single watchdog reset: the bootloader gives itself a longer timeout and feeds it, the

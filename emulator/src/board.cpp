@@ -139,6 +139,10 @@ void Board::hse_failure() {
   if (chip_) chip_->rcc.hse_failure();
 }
 
+void Board::usart_overrun() {
+  if (chip_) chip_->usart1.overrun_next();
+}
+
 void Board::set_w25q_connected(bool connected) {
   if (connected == cfg_.w25q) return;
   cfg_.w25q = connected;

@@ -18,7 +18,7 @@ void Usart::reset() {
   brr_ = cr1_ = cr2_ = cr3_ = gtpr_ = 0;
   warned_baud_ = false;
   tdr_ = shift_ = rdr_ = 0;
-  shifting_ = sr_read_ = dma_busy_ = false;
+  shifting_ = sr_read_ = dma_busy_ = overrun_next_ = warned_deaf_ = false;
   chip_.cancel(tx_event_);
   chip_.cancel(idle_event_);
   chip_.irq(irq::usart1, false);
@@ -155,7 +155,15 @@ void Usart::frame_done(Cycles when) {
 bool Usart::receive(std::uint8_t byte, Cycles when) {
   if (!receiver_on()) return false;
   check_link(false);
-  if (sr_ & kRxne) {
+  if (sr_ & kOre) {
+    // As on silicon the receiver takes nothing more, and sets no other flag, until SR then DR
+    // are read: the DMA's reads of DR do not clear ORE, so firmware that never does stays deaf.
+    if (!warned_deaf_) warning("USART1 receives nothing while ORE is set: read SR then DR to clear it");
+    warned_deaf_ = true;
+    return true;
+  }
+  if ((sr_ & kRxne) || overrun_next_) {
+    overrun_next_ = warned_deaf_ = false;
     sr_ |= kOre;
     warning("USART1 overrun: a byte arrived while RXNE was still set; it is lost (ORE set)");
   } else {

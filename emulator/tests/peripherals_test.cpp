@@ -68,6 +68,25 @@ TEST(Dma, CircularUsartReception) {
   EXPECT_EQ(b->diagnostics().warnings(), 0u) << "no overrun with DMA";
 }
 
+// An overrun stops the receiver (RM0008 §27.3.3; silicon raises no RXNE while ORE is set), and
+// the DMA's reads of DR do not clear ORE: only the SR-then-DR sequence does.
+TEST(Dma, AnOverrunLeavesTheReceiverDeafUntilSrThenDrAreRead) {
+  auto b = board_with("dma_rx");
+  ASSERT_EQ(b->run_until_output("R", 1e5).stop, bluepill::Stop::condition);
+  b->usart_overrun();
+  b->uart_send("0123456789");
+  b->run_for_us(5'000);
+  EXPECT_EQ(b->uart_output(), "R") << "nothing received after the overrun";
+  std::uint32_t sr = 0, dr = 0;
+  ASSERT_TRUE(b->debug_read(0x40013800, &sr, 4));
+  EXPECT_EQ(sr & 0x28u, 0x08u) << "ORE set, RXNE clear";
+  ASSERT_TRUE(b->debug_read(0x40013804, &dr, 4));  // SR then DR: ORE cleared
+  b->uart_send("ABCDEFGHIJKLMNOPQRST");
+  run_to_end(*b);
+  EXPECT_EQ(b->uart_output(), "RABCDEFGHIJKLMNOPQRST");
+  EXPECT_EQ(b->diagnostics().warnings(), 2u) << "the overrun, and the bytes lost while ORE was set";
+}
+
 namespace {
 // CRC-32/MPEG-2 over bytes, written independently of the model: the STM32 unit computes it
 // over each word's bytes, most significant first.

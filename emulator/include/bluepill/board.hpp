@@ -79,6 +79,9 @@ class Board {
   bool powered() const { return chip_ != nullptr; }
   void reset_pin();  // NRST pulse
   void hse_failure();  // the crystal stops now and stays dead (see Rcc::hse_failure)
+  // The next byte USART1 receives is lost to an overrun (ORE set), as if the DMA had been held
+  // off for a character time: the firmware must clear ORE, or it receives nothing more.
+  void usart_overrun();
   // A flash fault that comes and goes, for tests: Config::write_protect changed at once (on a
   // real chip new option bytes only apply after a reset).
   void set_write_protect(std::uint32_t mask) { cfg_.write_protect = mask; }

@@ -5,7 +5,8 @@
 // PCLK2 / BRR. When the frame ends the byte leaves on the wire and TC is set if TDR is empty.
 // A DR write while TXE=0 overwrites TDR (a byte is lost): reported as an error.
 // Receive: the board's wire calls receive() when a frame has arrived. RDR takes the byte and
-// RXNE is set; if RXNE was still set the new byte is lost and ORE is set, as on silicon. IDLE is
+// RXNE is set; if RXNE was still set the new byte is lost and ORE is set, as on silicon, and
+// from then on every byte is lost until ORE is cleared (silicon stops raising RXNE). IDLE is
 // set one frame time after the last frame if no other arrives. RXNE is cleared by reading DR
 // (or writing 0); ORE/IDLE/NE/FE/PE by reading SR then DR; TC by writing 0 or SR-read + DR write.
 // DMA: CR3.DMAR requests DMA1 channel 5 at each received byte, CR3.DMAT channel 4 while TXE.
@@ -33,6 +34,9 @@ class Usart final : public WordRegisters {
   void dma_write_dr(std::uint8_t b) { write_dr(b); }
   std::uint32_t baud() const;
   void dma_channel_changed() { update_dma(); }
+  // The next byte finds RDR still full, as if the DMA had been held off past a character time:
+  // it is lost and ORE is set (fault injection for tests).
+  void overrun_next() { overrun_next_ = true; }
 
  protected:
   std::uint32_t read32(std::uint32_t offset) override;
@@ -52,6 +56,8 @@ class Usart final : public WordRegisters {
   bool sr_read_ = false;  // SR was read: the next DR access clears the error flags / TC
   Scheduler::Id tx_event_ = 0, idle_event_ = 0;
   bool dma_busy_ = false;
+  bool overrun_next_ = false;
+  bool warned_deaf_ = false;  // one warning per overrun for the bytes lost while ORE is set
   bool warned_tx_pin_ = false, warned_rx_pin_ = false, warned_baud_ = false;
 };
 

@@ -46,6 +46,11 @@ void init(std::uint32_t pclk2_hz, std::uint32_t baud) {
 std::size_t available() { return (head() + kRxRing - tail) % kRxRing; }
 
 std::size_t read(std::uint8_t* dst, std::size_t max) {
+  // An overrun (a byte the DMA did not fetch in time) stops the receiver until SR then DR are
+  // read; the DMA's own reads of DR do not clear ORE. The byte lost, and any this read takes
+  // from the DMA, cost a frame that the protocol sends again.
+  Usart& u = USART1();
+  if (u.SR & usart_sr::ORE) static_cast<void>(u.DR);
   std::size_t n = 0;
   for (const std::size_t h = head(); n < max && tail != h; ++n) {
     dst[n] = ring[tail];
