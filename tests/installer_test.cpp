@@ -186,13 +186,17 @@ struct Faulty final : ota::Flash {
   explicit Faulty(ota::Flash& f) : ota::Flash(f.geometry()), inner(f) {}
   ota::Flash& inner;
   ota::Region unreadable{ota::Medium::internal, 0, 0};
+  int unreadable_times = -1;  // how many reads of `unreadable` fail (-1: all)
   std::uint32_t bad_erase = 0xFFFFFFFF;
   std::uint32_t flaky_bit = 0xFFFFFFFF;  // reads of this byte after the first have bit 0 flipped
   int flaky_reads = 0;
   std::uint32_t lying_write = 0xFFFFFFFF;  // the next write here takes but reports a failure
                                            // (the port's read-back glitched)
   bool read(std::uint32_t a, void* d, std::size_t n) override {
-    if (a < unreadable.base + unreadable.size && a + n > unreadable.base) return false;
+    if (a < unreadable.base + unreadable.size && a + n > unreadable.base && unreadable_times != 0) {
+      if (unreadable_times > 0) --unreadable_times;
+      return false;
+    }
     if (!inner.read(a, d, n)) return false;
     if (flaky_bit >= a && flaky_bit - a < n && flaky_reads++ > 0) static_cast<std::uint8_t*>(d)[flaky_bit - a] ^= 1;
     return true;
@@ -229,6 +233,30 @@ TEST_P(InstallerFaultTest, UnreadableStagingIsRetriedNotRefused) {
   EXPECT_TRUE(app_is(v2));
 }
 
+// The journal lives in staging too: a read error on its record or on a unit's marker is no
+// verdict either. Taken as "no record" or "unit not done", it would clear OTA-START and the
+// journal, and throw away a download the server was told had succeeded.
+TEST_P(InstallerFaultTest, UnreadableJournalIsRetriedNotRefused) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  const ota::Region j = L.journal();
+  for (const ota::Region part : {ota::Region{j.medium, j.base + ota::Journal::kRecordOffset, ota::Journal::kRecordSize},
+                                 ota::Region{j.medium, j.base + ota::Journal::kUnitsOffset + 2, 2}}) {
+    stage(v2);
+    staging_part().unreadable = part;
+    staging_part().unreadable_times = 1;  // one glitch
+    EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::failed) << std::hex << part.base;
+    EXPECT_EQ(flags.read(), ota::Flag::start);
+    ota::JournalRecord r;
+    EXPECT_TRUE(journal.read(r)) << "the journal was erased";
+    EXPECT_TRUE(app_is(v1));
+    EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::installed);
+    EXPECT_TRUE(app_is(v2));
+    staging_part().unreadable = {};
+    std::copy(v1.begin(), v1.end(), parts.region(L.app).begin());
+    ASSERT_TRUE(flags.clear());
+  }
+}
+
 using test::FrameWire;
 using test::start_for;
 
@@ -262,6 +290,71 @@ TEST_P(InstallerFaultTest, AMarkerThatTookDespiteItsErrorKeepsItsUnit) {
   EXPECT_EQ(wire.reply<ota::Result>().status, ota::Status::ok) << "unit 0 was erased again after its marker";
   EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::installed);
   EXPECT_TRUE(app_is(v2));
+}
+
+// The same marker, and a glitch on the first read of it after the NAK: not knowing whether the
+// unit is done is no reason to erase it (the packets after the first would then be skipped as
+// already stored). The packet fails instead, and the server sends it again.
+TEST_P(InstallerFaultTest, AMarkerThatCannotBeReadIsNoReasonToEraseItsUnit) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  const ota::Region j = L.journal();
+  Faulty& journal_part = j.medium == ota::Medium::internal ? internal : external;
+  journal_part.lying_write = j.base + ota::Journal::kUnitsOffset;
+  const auto per_unit = static_cast<std::uint16_t>(L.staging_unit / 256);
+  const auto count = static_cast<std::uint16_t>(ota::packet_count_for(20000, 256));
+  FrameWire wire;
+  ota::UpdateClient client(faulty, wire, ota::DeviceInfo{});
+  FrameWire::start(client, start_for(v2, 2));
+  ASSERT_EQ(wire.reply<ota::StartReply>().status, ota::Status::ok);
+  for (std::uint16_t i = 0; i < per_unit; ++i) FrameWire::data(client, v2, i);
+  ASSERT_EQ(wire.reply<ota::Nak>().status, ota::Status::flash_error);
+  journal_part.unreadable = ota::Region{j.medium, j.base + ota::Journal::kUnitsOffset, 2};
+  journal_part.unreadable_times = 1;
+  FrameWire::data(client, v2, 0);  // the server goes back
+  EXPECT_EQ(wire.reply<ota::Nak>().status, ota::Status::flash_error);
+  for (std::uint16_t i = 0; i < count; ++i) FrameWire::data(client, v2, i);  // and again
+  EXPECT_EQ(wire.reply<ota::Result>().status, ota::Status::ok) << "unit 0 was erased again";
+  EXPECT_TRUE(client.reset_requested());
+}
+
+// The last flag write takes but the port reports a failure (its read-back glitched). The flag
+// says OTA-START, so the bootloader will install the image: the server must hear "ok", and the
+// application must reset, not refuse every START as "busy" while telling the server it waits for
+// a reset that never comes.
+TEST_P(InstallerFaultTest, AFlagWriteThatTookDespiteItsErrorCounts) {
+  const auto v2 = sim::make_app_image(L, 2, 3000);
+  (L.flags.medium == ota::Medium::internal ? internal : external).lying_write = L.flags.base;
+  FrameWire wire;
+  ota::DeviceInfo info;
+  info.app_version = 1;
+  ota::UpdateClient client(faulty, wire, info);
+  FrameWire::start(client, start_for(v2, 2));
+  ASSERT_EQ(wire.reply<ota::StartReply>().status, ota::Status::ok);
+  for (std::uint16_t i = 0; i < 12; ++i) FrameWire::data(client, v2, i);
+  EXPECT_EQ(wire.reply<ota::Result>().status, ota::Status::ok);
+  EXPECT_TRUE(client.reset_requested());
+  EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::installed);
+  EXPECT_TRUE(app_is(v2));
+}
+
+// A flash error opens a gap (the device goes back to the unit's start): the frames of the window
+// that follow it get no NAK of their own, or the server would go back once for each.
+TEST_P(InstallerFaultTest, AFlashErrorIsTheOnlyNakOfItsGap) {
+  const auto img = sim::make_app_image(L, 2, 12000);
+  const auto per_unit = static_cast<std::uint16_t>(L.staging_unit / 256);
+  staging_part().bad_erase = L.staging.base + L.staging_unit;
+  FrameWire wire;
+  ota::UpdateClient client(faulty, wire, ota::DeviceInfo{});
+  FrameWire::start(client, start_for(img, 2));
+  wire.out.clear();
+  for (std::uint16_t i = 0; i < per_unit + 3; ++i) FrameWire::data(client, img, i);  // unit 1's erase fails
+  ota::FrameDecoderBuffer<64> dec;
+  std::vector<ota::Nak> naks;
+  for (std::uint8_t b : wire.out)
+    if (ota::Nak k; dec.feed(b) == ota::FrameDecoder::Event::frame && ota::decode(dec.frame(), k)) naks.push_back(k);
+  ASSERT_EQ(naks.size(), 1u);
+  EXPECT_EQ(naks[0].status, ota::Status::flash_error);
+  EXPECT_EQ(naks[0].next, per_unit);
 }
 
 // An install that fails on a flash operation: the application is not started (its vector table

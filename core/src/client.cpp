@@ -151,7 +151,8 @@ bool UpdateClient::store(std::uint32_t index, const std::uint8_t* p, std::uint32
   // A unit marked done holds its verified packets: it is never erased again in this download,
   // even when the server goes back into it (a marker write that took but reported a failure),
   // since a resume would skip it.
-  if (journal_.unit_done(unit)) return true;
+  const Found done = journal_.unit_mark(unit);
+  if (done != Found::no) return done == Found::yes;  // unknown: fail, and erase nothing
   if (off % l.staging_unit == 0 && !dev.erase(addr)) return false;
 
   if (!dev.write(addr, p, len)) return false;  // verified by the port; a short tail is padded
@@ -171,7 +172,9 @@ void UpdateClient::finish_download() {
     // The stored image is wrong as a whole: forget it, so that the next offer starts over.
     journal_.clear();
     result_ = Result{Status::crc_mismatch, crc};
-  } else if (!flags_.set(Flag::start)) {
+  } else if (!flags_.set(Flag::start) && flags_.read() != Flag::start) {
+    // (A write that took although the port reported a failure, say a read-back that glitched,
+    // counts: the flag is what the bootloader acts on, and it checks the image again anyway.)
     result_ = Result{Status::flash_error, crc};
   } else {
     result_ = Result{Status::ok, crc};
@@ -226,7 +229,9 @@ void UpdateClient::send_nak(Status s) {
   if (s == Status::out_of_order || s == Status::bad_frame) {
     if (nak_sent_) return;
     nak_sent_ = true;
-  }
+  } else if (s == Status::flash_error) {
+    nak_sent_ = true;  // it opens a gap too (back to the unit's start): the frames in flight are
+  }                    // dropped quietly, or the server would go back once for each
   std::uint8_t p[Nak::kSize];
   encode(Nak{s, next_}, p);
   send(MsgType::data_nak, p, sizeof p);

@@ -46,12 +46,12 @@ bool FlagStore::set(Flag f) {
 static_assert(sizeof(JournalRecord) == 16 && offsetof(JournalRecord, packet_size) == 12 &&
               std::endian::native == std::endian::little);
 
-bool Journal::read(JournalRecord& r) const {
+Found Journal::find(JournalRecord& r) const {
   std::uint8_t b[kRecordSize];
-  if (!dev().read(base() + kRecordOffset, b, kRecordSize)) return false;
-  if (get_u32(b) != kMagic || get_u32(b + 20) != crc32(b, 20)) return false;
+  if (!dev().read(base() + kRecordOffset, b, kRecordSize)) return Found::unknown;
+  if (get_u32(b) != kMagic || get_u32(b + 20) != crc32(b, 20)) return Found::no;
   std::memcpy(static_cast<void*>(&r), b + 4, sizeof r);
-  return true;
+  return Found::yes;
 }
 
 bool Journal::begin(const JournalRecord& r) {
@@ -62,9 +62,10 @@ bool Journal::begin(const JournalRecord& r) {
   return dev().erase(base()) && dev().write(base() + kRecordOffset, b, kRecordSize);
 }
 
-bool Journal::marker_set(std::uint32_t offset) const {
+Found Journal::marker(std::uint32_t offset) const {
   std::uint8_t b[2];
-  return dev().read(base() + offset, b, 2) && get_u16(b) != 0xFFFF;
+  if (!dev().read(base() + offset, b, 2)) return Found::unknown;
+  return get_u16(b) != 0xFFFF ? Found::yes : Found::no;
 }
 
 bool Journal::set_marker(std::uint32_t offset) {
@@ -83,7 +84,7 @@ bool Journal::mark_unit_done(std::uint32_t unit) {
   return unit < units_for(map_.layout.image_limit) && set_marker(kUnitsOffset + 2 * unit);
 }
 
-bool Journal::installed() const { return marker_set(kInstalledOffset); }
+bool Journal::installed() const { return marker(kInstalledOffset) == Found::yes; }
 bool Journal::mark_installed() { return set_marker(kInstalledOffset); }
 
 bool Journal::clear() {

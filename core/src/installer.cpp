@@ -13,10 +13,12 @@ constexpr std::uint32_t kVectorTable = 8;  // initial SP and reset vector
 
 Installer::Result Installer::run() {
   JournalRecord rec;
-  const bool have_record = journal_.read(rec);
-  if (have_record && journal_.installed()) return finish() ? Result::finished : Result::failed;
+  const Found record = journal_.find(rec);
+  if (record == Found::yes && journal_.installed()) return finish() ? Result::finished : Result::failed;
   if (flags_.read() != Flag::start) return Result::nothing;
-  const Check c = have_record ? check_staged(rec) : Check::bad;
+  const Check c = record == Found::yes ? check_staged(rec)
+                  : record == Found::no ? Check::bad
+                                        : Check::unreadable;
   if (c == Check::unreadable) return Result::failed;  // no verdict on the image: try again later
   if (c == Check::bad) {
     // Clear the flag first: once it is gone, a cut leaves a harmless stale journal.
@@ -30,9 +32,11 @@ bool Installer::finish() { return flags_.set(Flag::success) && journal_.clear();
 
 Installer::Check Installer::check_staged(const JournalRecord& r) {
   const Layout& l = map_.layout;
-  if (r.image_size < kVectorTable || r.image_size > l.image_limit ||
-      journal_.units_done() < journal_.units_for(r.image_size))
-    return Check::bad;
+  if (r.image_size < kVectorTable || r.image_size > l.image_limit) return Check::bad;
+  // Counting stops at the first marker not read as set: read again, only "unset" is a verdict.
+  const std::uint32_t done = journal_.units_done();
+  if (done < journal_.units_for(r.image_size))
+    return journal_.unit_mark(done) == Found::no ? Check::bad : Check::unreadable;
   Flash& staging = map_.device(l.staging);
   std::uint8_t vt[kVectorTable];
   std::uint32_t crc = 0;

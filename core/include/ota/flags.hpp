@@ -56,6 +56,9 @@ struct JournalRecord {
   bool operator==(const JournalRecord&) const = default;
 };
 
+// What a read of the journal found: a read error is no answer either way.
+enum class Found : std::uint8_t { no, yes, unknown };
+
 class Journal {
  public:
   static constexpr std::uint32_t kRecordOffset = 0;
@@ -66,13 +69,15 @@ class Journal {
 
   explicit Journal(const FlashMap& map) : map_(map) {}
 
-  // True and r filled if a valid record is stored.
-  bool read(JournalRecord& r) const;
+  // yes and r filled if a valid record is stored.
+  Found find(JournalRecord& r) const;
+  bool read(JournalRecord& r) const { return find(r) == Found::yes; }
   // Erases the journal, then writes the record (a new download begins).
   bool begin(const JournalRecord& r);
   // Number of staging units done, counted from unit 0 up to the first unset marker.
   std::uint32_t units_done() const;
-  bool unit_done(std::uint32_t unit) const { return marker_set(kUnitsOffset + 2 * unit); }
+  Found unit_mark(std::uint32_t unit) const { return marker(kUnitsOffset + 2 * unit); }
+  bool unit_done(std::uint32_t unit) const { return unit_mark(unit) == Found::yes; }
   bool mark_unit_done(std::uint32_t unit);
   bool installed() const;
   bool mark_installed();
@@ -94,7 +99,7 @@ class Journal {
  private:
   Flash& dev() const { return map_.device(map_.layout.staging); }
   std::uint32_t base() const { return map_.layout.journal().base; }
-  bool marker_set(std::uint32_t offset) const;
+  Found marker(std::uint32_t offset) const;
   bool set_marker(std::uint32_t offset);
   const FlashMap& map_;
 };

@@ -7,7 +7,8 @@
 //   2. flag "OTA-START" -> check the staged image BEFORE touching the application: a valid
 //      journal record whose units are all done, CRC-32 of the staging area equal to the record's,
 //      a sane vector table. Refused: flag and journal are cleared, the application stays as it is.
-//      Staging unreadable (a read error, not a verdict): failed, nothing changed, tried again.
+//      Staging unreadable, the journal included (a read error, not a verdict): failed, nothing
+//      changed, tried again.
 //      Accepted: unless the application already has the image's CRC-32 (a copy cut before its
 //      marker), erase the application's first page (its vector table), copy the other pages
 //      (pages already equal are skipped, so a resumed install or an image that differs in a few
