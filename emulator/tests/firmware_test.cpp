@@ -166,6 +166,13 @@ class PortSelfTest : public ::testing::Test {
   bluepill::Board b;
 };
 
+// A device interrupt handler defined by its CMSIS name (port/stm32f1/src/irq_names.hpp) is the
+// one the vector table calls: the self-test's USART1_IRQHandler ran once for TXE.
+TEST_F(PortSelfTest, AnInterruptHandlerDefinedByItsCmsisNameIsCalled) {
+  EXPECT_EQ(printed("usart1 irq handler"), "00000001") << b.uart_output();
+  EXPECT_EQ(b.resets(), 0u) << "Default_Handler reset the chip";
+}
+
 // The CRC unit driver (port/stm32f1/src/crc.cpp), which no shipped image uses, on the board's CRC
 // unit, against the core's software CRC-32 and an MSB-first CRC-32/MPEG-2 written here.
 TEST_F(PortSelfTest, TheCrcUnitGivesTheZlibCrc32AndMpeg2) {

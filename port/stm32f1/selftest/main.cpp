@@ -23,7 +23,15 @@ void print(const char* name, std::uint32_t value) {
   usart1::write(hex);
 }
 
+volatile std::uint32_t usart1_irqs = 0;
+
 }  // namespace
+
+// A device interrupt taken over by name, as an application would (irq_names.hpp): USART1's TXE.
+extern "C" void USART1_IRQHandler() {
+  usart1_irqs = usart1_irqs + 1;
+  *reinterpret_cast<volatile std::uint32_t*>(0x4001380C) &= ~(1u << 7);  // CR1.TXEIE off
+}
 
 int main() {
   const clock::Tree clocks = clock::init();
@@ -62,6 +70,14 @@ int main() {
   print("hsi off", rcc_cr & 1u);
   print("flash without hsi", flash.erase(page + ota::kFlashPage) && flash.write(page + ota::kFlashPage, data, 4));
   print("hsi back on", rcc_cr & 1u);
+
+  usart1::flush();
+  *reinterpret_cast<volatile std::uint32_t*>(0xE000E104) = 1u << (37 - 32);  // NVIC ISER1: USART1
+  asm volatile("cpsie i" ::: "memory");
+  *reinterpret_cast<volatile std::uint32_t*>(0x4001380C) |= 1u << 7;  // CR1.TXEIE: TXE is set
+  for (int i = 0; i < 1000 && usart1_irqs == 0; ++i) {
+  }
+  print("usart1 irq handler", usart1_irqs);
 
   usart1::write("selftest done\n");
   usart1::flush();

@@ -3,6 +3,8 @@
 // Default_Handler: define one with the same name (extern "C") to take it over.
 #include <cstdint>
 
+#include "irq_names.hpp"
+
 extern "C" {
 extern std::uint32_t _sidata[], _sdata[], _edata[], _sbss[], _ebss[], _estack[];
 extern void (*__preinit_array_start[])(), (*__preinit_array_end[])();
@@ -39,7 +41,7 @@ OTA_WEAK_HANDLER(SVC_Handler)
 OTA_WEAK_HANDLER(DebugMon_Handler)
 OTA_WEAK_HANDLER(PendSV_Handler)
 OTA_WEAK_HANDLER(SysTick_Handler)
-OTA_WEAK_HANDLER(IRQ_Handler)  // every device interrupt (see irq_vectors.cpp)
+OTA_STM32F1_IRQS(OTA_WEAK_HANDLER)  // the device interrupts (irq_names.hpp, irq_vectors.cpp)
 #undef OTA_WEAK_HANDLER
 }
 
