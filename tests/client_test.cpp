@@ -2,6 +2,7 @@
 // and the download rules (order, duplicates, gaps, corrupted frames, resume) hold.
 #include <gtest/gtest.h>
 
+#include <type_traits>
 #include <vector>
 
 #include "ota/bytes.hpp"
@@ -12,6 +13,10 @@
 namespace {
 
 using ota::Status;
+
+// The client keeps a reference to its flash map: one made in the call itself would dangle.
+static_assert(!std::is_constructible_v<ota::UpdateClient, ota::FlashMap&&, ota::Link&, const ota::DeviceInfo&>);
+static_assert(std::is_constructible_v<ota::UpdateClient, const ota::FlashMap&, ota::Link&, const ota::DeviceInfo&>);
 
 // A scripted server: sends frames to the device and decodes what comes back.
 struct Raw {

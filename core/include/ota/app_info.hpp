@@ -47,4 +47,8 @@ bool find_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out);
 #define OTA_APP_INFO(version)                                                    \
   [[gnu::used, gnu::section(".ota_app_info")]] constexpr ota::AppInfo ota_app_info = \
       ota::AppInfo::make(OTA_FIXED_LAYOUT.id, (version))
+#else
+#define OTA_APP_INFO(version)                                                                     \
+  static_assert((version) < 0 && false, "OTA_APP_INFO needs the image's layout: link the image " \
+                                        "against ota_board_internal or ota_board_external")
 #endif

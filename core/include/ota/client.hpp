@@ -38,7 +38,9 @@ struct DeviceInfo {
 
 class UpdateClient {
  public:
+  // The client keeps a reference to `map`, which must outlive it (a temporary does not compile).
   UpdateClient(const FlashMap& map, Link& link, const DeviceInfo& info);
+  UpdateClient(FlashMap&&, Link&, const DeviceInfo&) = delete;
 
   // Announces the device (HELLO, with the pending report if any). Call once at start-up.
   void boot();
