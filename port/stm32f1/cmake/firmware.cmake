@@ -7,6 +7,10 @@
 # and, once every image is declared, the `sizes` target (text+data of every image vs its region).
 get_filename_component(OTA_PORT_DIR ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
 set(OTA_PORT_DIR ${OTA_PORT_DIR} CACHE INTERNAL "port/stm32f1, for the functions below")
+# (Paths from here, not from CMAKE_SOURCE_DIR: that is a user's own project when this tree is
+# added to it.)
+get_filename_component(OTA_CORE_INCLUDE_DIR ${CMAKE_CURRENT_LIST_DIR}/../../../core/include ABSOLUTE)
+set(OTA_CORE_INCLUDE_DIR ${OTA_CORE_INCLUDE_DIR} CACHE INTERNAL "core/include, for the functions below")
 find_program(OTA_READELF arm-none-eabi-readelf REQUIRED)
 
 # Link-time optimisation of the port, the board files and the images (not of ota_core_<layout>, whose
@@ -38,7 +42,7 @@ function(_ota_linker_script layout image out_target)
   add_custom_command(
     OUTPUT ${dir}/${layout}-${image}.stamp
     BYPRODUCTS ${dir}/${layout}-${image}.ld ${dir}/${layout}-${image}.cmake
-    COMMAND ${CMAKE_CXX_COMPILER} ${cpu_flags} -std=c++20 -I${CMAKE_SOURCE_DIR}/core/include
+    COMMAND ${CMAKE_CXX_COMPILER} ${cpu_flags} -std=c++20 -I${OTA_CORE_INCLUDE_DIR}
             -DOTA_LD_LAYOUT=${layout_var} -DOTA_LD_IMAGE=${image}
             -S ${OTA_PORT_DIR}/ld/regions.cpp -o ${dir}/${layout}-${image}.s
     COMMAND ${CMAKE_COMMAND} -DASM=${dir}/${layout}-${image}.s -DLD=${dir}/${layout}-${image}.ld
@@ -46,7 +50,7 @@ function(_ota_linker_script layout image out_target)
             -P ${OTA_PORT_DIR}/ld/gen_memory.cmake
     COMMAND ${CMAKE_COMMAND} -E touch ${dir}/${layout}-${image}.stamp
     DEPENDS ${OTA_PORT_DIR}/ld/regions.cpp ${OTA_PORT_DIR}/ld/gen_memory.cmake
-            ${CMAKE_SOURCE_DIR}/core/include/ota/layout.hpp
+            ${OTA_CORE_INCLUDE_DIR}/ota/layout.hpp
     COMMENT "Linker regions of the ${layout} ${image} from layout.hpp"
     VERBATIM)
   add_custom_target(${name} DEPENDS ${dir}/${layout}-${image}.stamp)

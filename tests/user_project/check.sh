@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The test user_project: a firmware project outside the OTA tree (this folder) builds against it
+# as docs/client-library.md says, and its images work: the factory image boots v1 on the emulated
+# board, and `ota push` updates it to v2 over a pty.
+# usage: check.sh OTA_TREE BUILD_DIR BLUEPILL OTA
+set -euo pipefail
+tree=$1 build=$2 bp=$3 ota=$4
+work=$(mktemp -d)
+board=
+cleanup() {
+  if [ -n "$board" ]; then kill "$board" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+rm -rf "$build"
+cmake -S "$tree/tests/user_project" -B "$build" -DOTA_DIR="$tree" -DCMAKE_BUILD_TYPE=MinSizeRel \
+  -DCMAKE_TOOLCHAIN_FILE="$tree/cmake/arm-none-eabi.cmake" >"$work/configure.log" 2>&1 ||
+  { cat "$work/configure.log"; fail "configure"; }
+cmake --build "$build" -j 2 >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; fail "build"; }
+for f in internal/my-app.elf internal/my-app.bin internal/my-app.hex internal/my-app-v2.elf \
+         internal/bootloader.elf internal/factory.hex internal/factory.bin; do
+  [ -s "$build/$f" ] || fail "$f was not built"
+done
+[ ! -e "$build/internal/app.elf" ] || fail "the OTA tree's example application was built too"
+
+out=$("$bp" -q --flash "$work/flash.bin" --image "$build/internal/factory.hex" --exit-on "my app v1" \
+  --run-us 3000000 </dev/null | tr -d '\000') || fail "the board stopped: $out"
+grep -q "^my app v1" <<<"$out" || fail "no v1 banner: $out"
+
+"$ota" image build "$build/internal/my-app-v2.elf" -o "$work/v2.ota" >/dev/null
+"$bp" -q --flash "$work/flash.bin" --pty >"$work/board.log" 2>&1 &
+board=$!
+for _ in $(seq 100); do grep -q "USART1 on " "$work/board.log" && break; sleep 0.1; done
+pty=$(grep -m1 "USART1 on " "$work/board.log" | awk '{print $NF}')
+[ -n "$pty" ] || fail "no pty: $(cat "$work/board.log")"
+"$ota" push "$work/v2.ota" --port "$pty" --timeout 30 >"$work/push.log" 2>&1 ||
+  { cat "$work/push.log"; fail "push"; }
+grep -q "upgraded" "$work/push.log" || fail "push did not upgrade: $(cat "$work/push.log")"
+kill -TERM "$board"
+wait "$board" 2>/dev/null || true
+board=
+
+out=$("$bp" -q --flash "$work/flash.bin" --exit-on "my app v2" --run-us 3000000 </dev/null | tr -d '\000') ||
+  fail "the board stopped after the update: $out"
+grep -q "^my app v2" <<<"$out" || fail "no v2 banner after the update: $out"
+echo "user project ok"
