@@ -30,4 +30,15 @@ grep -q "power cut after 5000 instructions" "$T/err" || fail "cut-after message:
 # An illegal flash write stops the board with an error and exit status 1.
 if "$BP" --image "$FW/flash_nopg.elf" --run-us 1000 </dev/null 2>"$T/err"; then fail "illegal write not caught"; fi
 grep -q "without FLASH_CR.PG" "$T/err" || fail "illegal write message: $(cat "$T/err")"
+# SIGUSR1 presses the reset button: the program (it prints R, then waits for input) starts again,
+# on the same link.
+"$BP" --image "$FW/usart_rx.elf" </dev/null >"$T/out" 2>"$T/err" &
+bp=$!
+for _ in $(seq 100); do [ -s "$T/out" ] && break; sleep 0.05; done
+kill -USR1 "$bp"
+for _ in $(seq 100); do [ "$(cat "$T/out")" = RR ] && break; sleep 0.05; done
+kill -TERM "$bp"
+wait "$bp" || fail "reset run: $(cat "$T/err")"
+[ "$(cat "$T/out")" = RR ] || fail "no second start after SIGUSR1: '$(cat "$T/out")'"
+grep -q "reset (SIGUSR1)" "$T/err" || fail "reset message: $(cat "$T/err")"
 echo "cli ok"

@@ -16,7 +16,9 @@
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
+volatile std::sig_atomic_t g_reset = 0;
 void on_signal(int) { g_stop = 1; }
+void on_reset(int) { g_reset = 1; }  // SIGUSR1: the reset button
 
 void report(const char* what, const bluepill::Board& board, std::uint64_t instructions, double virt_s, double wall) {
   const double n = static_cast<double>(instructions);
@@ -147,6 +149,7 @@ int main(int argc, char** argv) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
+    std::signal(SIGUSR1, on_reset);
 
     board.power_on();
     if (gdb_port >= 0) {
@@ -159,7 +162,10 @@ int main(int argc, char** argv) {
     }
     bluepill::RunResult r{};
     const double limit_us = cut_at_us > 0 ? cut_at_us : run_us > 0 ? run_us : 1e18;
-    auto done = [&] { return g_stop != 0 || (!exit_on.empty() && board.uart_output().find(exit_on) != std::string::npos); };
+    auto done = [&] {
+      return g_stop != 0 || g_reset != 0 ||
+             (!exit_on.empty() && board.uart_output().find(exit_on) != std::string::npos);
+    };
     if (cut_after > 0) {
       for (;;) {
         const std::uint64_t left = cut_after - std::min(cut_after, board.instructions());
@@ -168,7 +174,13 @@ int main(int argc, char** argv) {
         if (r.stop != bluepill::Stop::limit || done()) break;
       }
     } else {
-      r = board.run_until(done, limit_us - board.now_us());
+      for (;;) {
+        r = board.run_until(done, limit_us - board.now_us());
+        if (!(g_reset && g_stop == 0 && r.stop == bluepill::Stop::condition)) break;
+        g_reset = 0;
+        std::cerr << "bluepill: reset (SIGUSR1) at " << board.now_us() << " us" << std::endl;
+        board.reset_pin();
+      }
     }
     if (r.stop == bluepill::Stop::error) {
       std::cerr << "bluepill: stopped on error at " << board.now_us() << " us after " << board.instructions()
