@@ -161,10 +161,12 @@ TEST_F(OtaCli, RefusesWhatCannotWork) {
   ota::put_u32(bad.data() + 4, 0x08000101);  // reset handler inside the bootloader
   const auto badf = write("bad.bin", bad);
   EXPECT_EQ(ota({"image", "build", badf.string(), "-o", (dir / "y.ota").string(), "-v", "2", "-l", "internal"}, &out), 9);
+  EXPECT_NE(out.find("this is a bootloader or factory image"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(dir / "y.ota"));
   ota::put_u32(bad.data() + 4, 0x08002000 + 4000 + 1);  // reset handler just past the image's end
   EXPECT_EQ(ota({"image", "build", write("past.bin", bad).string(), "-o", (dir / "y.ota").string(), "-v", "2", "-l", "internal"}, &out), 9);
   EXPECT_NE(out.find("reset handler 0x08002FA1"), std::string::npos) << out;
+  EXPECT_EQ(out.find("bootloader or factory"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(dir / "y.ota"));
   // A corrupted .ota file is refused by push before any link is opened.
   auto file = ota::host::encode_ota_file({ota::LayoutId::internal, 2, 0x08002000, sim::make_app_image(ota::kInternalLayout, 2, 4000)});
@@ -172,7 +174,8 @@ TEST_F(OtaCli, RefusesWhatCannotWork) {
   EXPECT_EQ(ota({"push", write("c.ota", file).string(), "--port", "/dev/null"}, &out), 9);
   EXPECT_NE(out.find("corrupted"), std::string::npos);
   EXPECT_EQ(ota({"push", write("d.ota", file).string()}), 2);  // neither --port nor --listen
-  EXPECT_EQ(ota({"bogus"}), 2);
+  EXPECT_EQ(ota({"bogus", "v2.ota"}, &out), 2);
+  EXPECT_NE(out.find("'bogus' is not a command"), std::string::npos) << out;
 }
 
 fs::path make_ota(const fs::path& dir, const ota::Layout& l, std::uint32_t version, std::uint32_t size) {
@@ -307,6 +310,7 @@ TEST_F(OtaCli, NoDeviceTimesOutWithExitCode5) {
   std::string out;
   EXPECT_EQ(ota({"push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--listen", "127.0.0.1:0", "--timeout", "1"}, &out), 5);
   EXPECT_NE(out.find("timeout"), std::string::npos) << out;
+  EXPECT_NE(out.find("no device: timeout"), std::string::npos) << "no device ever answered: " << out;
 }
 
 }  // namespace

@@ -159,7 +159,11 @@ Error check_image(const Layout& layout, const std::vector<std::uint8_t>& bytes) 
   if (!vector_table_sane(layout, sp, reset, static_cast<std::uint32_t>(bytes.size())))
     return Error{"vector table does not fit the " + std::string(layout.name) + " layout: initial SP " +
                  hex32(sp) + ", reset handler " + hex32(reset) + " (the image spans " + hex32(layout.app.base) +
-                 "-" + hex32(layout.app.base + static_cast<std::uint32_t>(bytes.size()) - 1) + ")"};
+                 "-" + hex32(layout.app.base + static_cast<std::uint32_t>(bytes.size()) - 1) + ")" +
+                 (reset < layout.app.base && reset >= 0x08000000
+                      ? "; a reset handler in the bootloader's 8 KB: this is a bootloader or factory image, "
+                        "not an application (a .bin is taken to start at the application address)"
+                      : "")};
   return {};
 }
 

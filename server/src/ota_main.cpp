@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unistd.h>
 
 #include "ota/app_info.hpp"
@@ -218,7 +219,7 @@ int cmd_push(const PushArgs& a) {
                 r.device ? r.device->app_version : 0, img.version, r.resends,
                 static_cast<unsigned long long>(r.elapsed_ms));
   } else {
-    std::printf("device %s: %s%s%s (%.1f s, %u re-sent)\n", uid.empty() ? "?" : uid.c_str(), to_string(r.outcome),
+    std::printf("%s: %s%s%s (%.1f s, %u re-sent)\n", uid.empty() ? "no device" : ("device " + uid).c_str(), to_string(r.outcome),
                 r.detail.empty() ? "" : ": ", r.detail.c_str(), static_cast<double>(r.elapsed_ms) / 1000.0, r.resends);
   }
   return code;
@@ -262,6 +263,10 @@ int main(int argc, char** argv) {
                  "recover a device whose application crashes at boot: keep its bootloader in recovery "
                  "mode (reset the device if its application still answers)");
 
+  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "image" && std::string_view(argv[1]) != "push") {
+    std::fprintf(stderr, "ota: '%s' is not a command (commands: image build, image info, push; see --help)\n", argv[1]);
+    return kUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
