@@ -25,8 +25,9 @@ namespace {
 
 // With the hardware watchdog option (WDG_SW = 0) the IWDG runs from reset with ~0.27 s: the
 // bootloader gives itself this much instead, more than its longest step (installing the largest
-// external image on the 8 MHz fallback clock), and feeds it in each loop. A feed of a watchdog
-// that is not running does nothing, so the feeds are unconditional.
+// external image on the slowest clock, 8 MHz, should neither crystal nor PLL run), and feeds it
+// in each loop. A feed of a watchdog that is not running does nothing, so the feeds are
+// unconditional.
 constexpr iwdg::Setting kWatchdog = iwdg::setting_for(15'000);
 
 // Text lines go out before the first frame; the 0x00 that ends them makes a frame decoder on the

@@ -95,7 +95,7 @@ void Rcc::hse_failure() {
 std::uint32_t Rcc::pll_out() const {
   std::uint32_t mul = ((cfgr_ >> 18) & 0xF) + 2;
   if (mul > 16) mul = 16;
-  const std::uint32_t in = (cfgr_ & (1u << 16)) ? ((cfgr_ & (1u << 17)) ? kHse / 2 : kHse) : kHsi / 2;
+  const std::uint32_t in = (cfgr_ & (1u << 16)) ? ((cfgr_ & (1u << 17)) ? kHse / 2 : kHse) : hsi() / 2;
   return in * mul;
 }
 
@@ -103,8 +103,12 @@ std::uint32_t Rcc::sysclk() const {
   switch ((cfgr_ >> 2) & 3) {
     case 1: return kHse;
     case 2: return pll_out();
-    default: return kHsi;
+    default: return hsi();
   }
+}
+
+std::uint32_t Rcc::hsi() const {
+  return static_cast<std::uint32_t>(kHsi * (1.0 + chip_.config().hsi_error) + 0.5);
 }
 
 std::uint32_t Rcc::wait_states_needed() const {

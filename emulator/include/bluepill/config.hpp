@@ -25,6 +25,10 @@ struct Config {
   // crystals and load capacitors at their limits, or a cold board, take several times that.
   double hse_startup_us = 2'000;
   std::uint32_t lsi_hz = 40'000;  // the IWDG's clock: 30-60 kHz on real chips (DS5319 table 24)
+  // The HSI's deviation from 8 MHz (0.01 = +1 %): factory-trimmed to 1 % at 25 °C, it drifts to
+  // -2 .. +2.5 % over -40..105 °C (DS5319, HSI oscillator characteristics). Everything clocked
+  // from it (also the PLL fed by HSI/2) runs that much off, USART1's baud rate included.
+  double hsi_error = 0;
   // The far end of USART1 runs at this rate; USART1 set more than 2.5 % away from it (a BRR
   // computed for the wrong clock) is an error: the bytes would be garbled.
   std::uint32_t link_baud = 115200;

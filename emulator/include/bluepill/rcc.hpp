@@ -21,6 +21,7 @@ class Rcc final : public WordRegisters {
   void reset() override;
 
   std::uint32_t sysclk() const;
+  std::uint32_t hsi() const;  // the HSI's real frequency (Config::hsi_error)
   std::uint32_t hclk() const;
   std::uint32_t pclk1() const;
   std::uint32_t pclk2() const;
@@ -42,7 +43,7 @@ class Rcc final : public WordRegisters {
   // the LSI, can still reset the chip).
   void hse_failure();
 
-  static constexpr std::uint32_t kHsi = 8'000'000;
+  static constexpr std::uint32_t kHsi = 8'000'000;  // nominal; hsi(): with Config::hsi_error
   static constexpr std::uint32_t kHse = 8'000'000;
   static constexpr double kHsiStartupUs = 2;   // DS5319 tsu(HSI), max
   static constexpr double kPllLockUs = 200;    // DS5319 tLOCK, max

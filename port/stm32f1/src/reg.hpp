@@ -34,6 +34,7 @@ constexpr std::uint32_t PPRE1_DIV2 = 4u << 8;   // APB1 <= 36 MHz
 constexpr std::uint32_t ADCPRE_DIV6 = 2u << 14;  // ADC clock <= 14 MHz
 constexpr std::uint32_t PLLSRC_HSE = 1u << 16;
 constexpr std::uint32_t PLLMUL_X9 = 7u << 18;   // 0111: PLL input x 9
+constexpr std::uint32_t PLLMUL_X16 = 14u << 18;  // 1110: PLL input x 16 (PLLSRC 0: HSI / 2)
 }
 namespace rcc_ahbenr {  // §7.3.6
 constexpr std::uint32_t DMA1EN = 1u << 0, SRAMEN = 1u << 2, FLITFEN = 1u << 4, CRCEN = 1u << 6;

@@ -1,5 +1,6 @@
 // System clock: HSE 8 MHz -> PLL x9 -> 72 MHz (APB1 /2 = 36 MHz, APB2 72 MHz, flash 2 wait
-// states), or HSI 8 MHz for everything if the crystal does not start within a bounded wait. On
+// states); if the crystal does not start within a bounded wait, HSI 8 MHz / 2 -> PLL x16 ->
+// 64 MHz (APB1 32 MHz), or the HSI's 8 MHz for everything should that PLL not lock either. On
 // the crystal the clock security system is on: a crystal that dies later raises the NMI, which
 // resets the chip (Default_Handler), and the next start-up falls back to HSI.
 #pragma once
