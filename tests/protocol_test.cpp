@@ -1186,6 +1186,45 @@ TEST(ProtocolDeviation, NumbersBeyondTheImageAreNotTrusted) {
   }
 }
 
+// A forced push of the version the device already runs (--force): the version it comes back with
+// proves nothing, only the upgrade report does. Without one (the bootloader refused the staged
+// image, or its report was lost) the push must not claim "upgraded".
+TEST(ProtocolDeviation, AForcedPushOfTheSameVersionNeedsTheReport) {
+  const Bytes img = app_image(2, 4096);
+  for (const bool report : {true, false}) {
+    SCOPED_TRACE(report ? "with the report" : "without");
+    ota::host::SessionOptions o;
+    o.force = true;
+    ota::host::Session s(img, 2, o);
+    s.begin(0);
+    ota::Hello h;
+    h.window = 8;
+    h.app_version = 2;
+    h.staging_capacity = ota::kInternalLayout.image_limit;
+    auto hello = [&](ota::Report r, std::uint64_t now) {
+      h.report = r;
+      const Bytes b = frame_bytes(MsgType::hello, encoded(h));
+      s.on_bytes(b.data(), b.size(), now);
+    };
+    hello(ota::Report::none, 1);
+    ASSERT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+    // The image is already staged whole: the device resumes at the end and verifies it.
+    const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 16}));
+    s.on_bytes(reply.data(), reply.size(), 2);
+    const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(img.data(), img.size())}));
+    s.on_bytes(result.data(), result.size(), 3);
+    ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
+    hello(report ? ota::Report::upgrade_ok : ota::Report::none, 4);
+    if (report) {
+      hello(ota::Report::none, 5);  // after REPORT_ACK
+      EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+    } else {
+      EXPECT_TRUE(s.done());
+      EXPECT_EQ(s.outcome(), ota::host::Outcome::upgrade_failed) << s.detail();
+    }
+  }
+}
+
 TEST(ProtocolDeviation, SessionGoesBackToTheNakOfAFlashError) {
   sim::PowerSupply power;
   sim::InternalFlash flash(power);

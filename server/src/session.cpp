@@ -290,6 +290,11 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
           send_frame(MsgType::report_ack, nullptr, 0, true);
           phase_ = Phase::report_ack;
           progress(now);
+        } else if (same_version_) {
+          // Forced over the same version: the version proves nothing, and the report is missing.
+          finish(Outcome::upgrade_failed, "device came back running v" + std::to_string(version_) +
+                                              " as before, without an upgrade report: the image "
+                                              "was not installed (or its report was lost)");
         } else {
           finish(Outcome::upgraded, "running v" + std::to_string(version_) + " (no report)");
         }
@@ -325,6 +330,7 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
     finish(Outcome::up_to_date, "device already runs v" + std::to_string(version_));
     return;
   }
+  same_version_ = ours;
   packet_size_ = std::min<std::uint16_t>(opt_.packet_size, h.max_chunk);
   window_ = std::max<std::uint32_t>(1, opt_.window ? std::min(opt_.window, h.window) : h.window);
   count_ = packet_count_for(static_cast<std::uint32_t>(image_.size()), packet_size_);

@@ -121,6 +121,7 @@ class Session {
   Outcome outcome_ = Outcome::pending;
   std::string detail_;
   std::optional<Hello> device_;
+  bool same_version_ = false;  // the download replaces the version the device runs (force)
   bool foreign_ = false;
   FrameDecoderBuffer<64> decoder_;
   std::vector<std::uint8_t> out_;
