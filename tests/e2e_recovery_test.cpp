@@ -240,6 +240,29 @@ TEST_P(Recovery, ACrystalThatDiesWhileRunningIsSurvivedOnTheHsi) {
   }
 }
 
+// The F103's core (Cortex-M3 r1p1) starts with CCR.STKALIGN off, so interrupt handlers would get
+// a stack aligned to 4 bytes only; both images turn it on first thing (startup.cpp).
+TEST_P(Recovery, BothImagesAlignTheStackOfInterruptHandlers) {
+  const e2e::Firmware fw(GetParam());
+  auto stkalign = [](bluepill::Board& b) {
+    std::uint32_t ccr = 0;
+    EXPECT_TRUE(b.debug_read(0xE000ED14, &ccr, 4));
+    return (ccr >> 9) & 1u;
+  };
+  bluepill::Board b;
+  b.load_image(fw.bootloader_elf());
+  b.power_on();
+  EXPECT_EQ(stkalign(b), 0u) << "off at reset, as on the r1p1 core";
+  ASSERT_EQ(b.run_until_output("recovery", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+  EXPECT_EQ(stkalign(b), 1u) << "the bootloader";
+  bluepill::Board a;
+  e2e::factory_fresh(a, fw);
+  ASSERT_EQ(e2e::boot_to_banner(a), 1) << a.uart_output();
+  // (Set by the bootloader already; the application's start-up sets it again, which matters
+  // only when a debugger starts the application without the bootloader.)
+  EXPECT_EQ(stkalign(a), 1u) << "the application";
+}
+
 // A byte the DMA fetched too late (an overrun) stops the USART's receiver until the firmware
 // clears ORE. Both the application's client and the bootloader's recovery client must, or the
 // device is deaf to every update until someone power-cycles it. The lost bytes cost a frame.

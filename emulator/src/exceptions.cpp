@@ -1,7 +1,7 @@
 // Exception entry and return (ARMv7-M ARM B1.5.6-B1.5.8), done by the board because Unicorn's
-// Cortex-M has no NVIC: an 8-word frame on the current stack (aligned to 8 bytes, xPSR bit 9
-// recording the alignment), LR = EXC_RETURN, IPSR = the exception number, handler mode on MSP,
-// PC from the vector table at VTOR. Return pops the frame from the stack EXC_RETURN names.
+// Cortex-M has no NVIC: an 8-word frame on the current stack (aligned to 8 bytes if CCR.STKALIGN,
+// which the F103's r1p1 core leaves off at reset; xPSR bit 9 records the padding), LR =
+// EXC_RETURN, IPSR = the exception number, handler mode on MSP, PC from the vector table at VTOR. Return pops the frame from the stack EXC_RETURN names.
 #include <unicorn/unicorn.h>
 
 #include "bluepill/chip.hpp"
@@ -30,7 +30,8 @@ bool Chip::take_exception(int n) {
   const bool thread = (xpsr & 0x1FF) == 0;
   const bool psp = thread && (control & kSpsel) != 0;
   const std::uint32_t sp = reg(UC_ARM_REG_SP);
-  const std::uint32_t frame = (sp - 32) & ~4u;
+  const std::uint32_t pad = scs.stack_align8() ? (sp >> 2) & 1u : 0u;  // a word below, to 8 bytes
+  const std::uint32_t frame = sp - 32 - 4 * pad;
   const std::uint32_t return_address = pc();
   if (!frame_ok(frame)) {
     report(Severity::error, "exception " + std::to_string(n) + " entry: stack pointer " + hex32(sp) +
@@ -40,7 +41,7 @@ bool Chip::take_exception(int n) {
   std::uint32_t words[8];
   for (int i = 0; i < 6; ++i) words[i] = reg(kFrameRegs[i]);
   words[6] = return_address;
-  words[7] = xpsr | (((sp >> 2) & 1u) << 9);
+  words[7] = xpsr | (pad << 9);
   for (int i = 0; i < 8; ++i) bus_write(frame + 4u * static_cast<std::uint32_t>(i), 4, words[i]);
 
   std::uint32_t vector = 0;

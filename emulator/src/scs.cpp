@@ -26,7 +26,7 @@ void Scs::reset() {
   enabled_.reset();
   std::fill(std::begin(prio_), std::end(prio_), 0);
   vtor_ = aircr_prigroup_ = scr_ = shcsr_ = cfsr_ = hfsr_ = mmfar_ = bfar_ = demcr_ = 0;
-  ccr_ = 0x200;
+  ccr_ = 0;  // r1p1 (the F103's core, CPUID 0x411FC231): STKALIGN off at reset, on from r2p0
   st_ctrl_ = st_load_ = st_val_ = 0;
   st_anchor_ = chip_.now();
   chip_.cancel(st_event_);

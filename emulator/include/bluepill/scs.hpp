@@ -52,6 +52,7 @@ class Scs final : public Peripheral {
   int active_count() const { return static_cast<int>(active_.count()); }
   bool any_pending() const;
   std::uint32_t vtor() const { return vtor_; }
+  bool stack_align8() const { return (ccr_ & 0x200) != 0; }  // CCR.STKALIGN
   bool sleep_on_exit() const { return (scr_ & 2) != 0; }
 
   // --- SysTick
@@ -70,7 +71,7 @@ class Scs final : public Peripheral {
   std::bitset<kExcCount> pending_, active_, lines_;
   std::bitset<kIrqCount> enabled_;
   std::uint8_t prio_[kExcCount] = {};
-  std::uint32_t vtor_ = 0, aircr_prigroup_ = 0, scr_ = 0, ccr_ = 0x200, shcsr_ = 0;
+  std::uint32_t vtor_ = 0, aircr_prigroup_ = 0, scr_ = 0, ccr_ = 0, shcsr_ = 0;
   std::uint32_t cfsr_ = 0, hfsr_ = 0, mmfar_ = 0, bfar_ = 0, demcr_ = 0;
   // SysTick
   std::uint32_t st_ctrl_ = 0, st_load_ = 0;

@@ -12,6 +12,10 @@ extern void (*__init_array_start[])(), (*__init_array_end[])();
 int main();
 
 [[noreturn]] void Reset_Handler() {
+  // The F103's Cortex-M3 r1p1 leaves CCR.STKALIGN off: handlers would start on a stack aligned
+  // to 4 bytes only, not the 8 the AAPCS (and any 64-bit local) expects (ARM IHI0046B 2.3.3).
+  // CCR (PM0056 §4.4.7): STKALIGN, and the reset values of every other bit.
+  *reinterpret_cast<volatile std::uint32_t*>(0xE000ED14) = 1u << 9;
   for (std::uint32_t *src = _sidata, *dst = _sdata; dst < _edata;) *dst++ = *src++;
   for (std::uint32_t* dst = _sbss; dst < _ebss;) *dst++ = 0;
   for (auto* f = __preinit_array_start; f < __preinit_array_end; ++f) (*f)();
