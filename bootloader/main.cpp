@@ -3,7 +3,7 @@
 //      sagging supply), USART1, banner "boot <layout>"
 //   2. ota::Installer::run(): finishes or performs a pending install (see ota/installer.hpp)
 //   3. a valid application: listen briefly for RECOVER (ota/recover.hpp), then stop the
-//      peripherals and jump to it
+//      peripherals, start the watchdog and jump to it
 //   4. otherwise recovery: the OTA client over USART1 takes an image into staging, then resets,
 //      and the next boot installs it. The device is never left without a way to be updated: after
 //      a failed install too (the client reports it and takes the image again, ota/client.hpp).
@@ -100,7 +100,10 @@ int main() {
     usart1::flush();
     usart1::deinit();  // the DMA stops; jump_to_image resets the peripherals
     clock::reset();  // the application starts on the reset clock, as after a power-on
-    iwdg::feed();    // and, with the hardware watchdog, with the whole timeout
+    // and with the watchdog running, whatever the option bytes: an application that hangs (a
+    // bad update) is reset within kWatchdog, and the reset lands here, where `ota push
+    // --recover` gets the device back. The application feeds it, or sets its own timeout.
+    iwdg::start(kWatchdog);
     cpu::jump_to_image(map.layout.app.base);
   }
   say("recovery", "");

@@ -8,6 +8,7 @@
 
 #include "bluepill/chip.hpp"  // ResetCause
 #include "e2e/board_wire.hpp"
+#include "ota/bytes.hpp"
 #include "ota/host/image.hpp"
 #include "sim/internal_flash.hpp"
 
@@ -238,6 +239,46 @@ TEST_P(Recovery, ACrystalThatDiesWhileRunningIsSurvivedOnTheHsi) {
         << "the bootloader did not restart\n" << b.uart_output();
     expect_upgrade_to_v2(b, fw);
   }
+}
+
+// v2 whose reset handler is replaced by a hang (interrupts off, WFI for ever, as an application
+// stuck waiting for an interrupt it never enabled), appended to the image: it passes every check
+// of START, of the install and of the bootloader's jump.
+std::vector<std::uint8_t> hanging_v2(const e2e::Firmware& fw) {
+  auto img = fw.app_bin(2);
+  while (img.size() % 4) img.push_back(0xFF);
+  const std::uint32_t at = fw.layout->app.base + static_cast<std::uint32_t>(img.size());
+  for (std::uint8_t b : {0x72, 0xB6, 0x30, 0xBF, 0xFD, 0xE7}) img.push_back(b);  // cpsid i; wfi; b wfi
+  ota::put_u32(img.data() + 4, at | 1u);
+  return img;
+}
+
+// A bad update: the new application hangs at once, on a board without the hardware watchdog
+// option. The bootloader started the watchdog before the jump, so the hang ends in a reset
+// within its 15 s, the reset lands in the bootloader, and `ota push --recover` (which keeps
+// sending RECOVER) gets the device back without anyone pressing its reset button.
+TEST_P(Recovery, AnApplicationThatHangsIsResetByTheWatchdogAndRecovered) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  const auto bad = hanging_v2(fw);
+  ota::host::Session s(bad, 2);
+  ASSERT_NE(e2e::run(b, s).stop, bluepill::Stop::error);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::timeout) << "the hanging v2 never says HELLO: " << s.detail();
+  ASSERT_TRUE(e2e::app_area_is(b, *fw.layout, bad));
+  const std::uint32_t resets = b.resets();
+
+  ota::host::SessionOptions o;
+  o.recover = true;
+  o.hello_timeout_ms = 30'000;
+  const auto good = fw.app_bin(2);
+  ota::host::Session r(good, 2, o);
+  ASSERT_NE(e2e::run(b, r).stop, bluepill::Stop::error);
+  EXPECT_EQ(r.outcome(), ota::host::Outcome::upgraded) << r.detail();
+  EXPECT_GT(b.resets(), resets) << "no watchdog reset";
+  EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, good));
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
 // The F103's core (Cortex-M3 r1p1) starts with CCR.STKALIGN off, so interrupt handlers would get
