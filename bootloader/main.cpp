@@ -6,7 +6,8 @@
 //      peripherals, start the watchdog and jump to it
 //   4. otherwise recovery: the OTA client over USART1 takes an image into staging, then resets,
 //      and the next boot installs it. The device is never left without a way to be updated: after
-//      a failed install too (the client reports it and takes the image again, ota/client.hpp).
+//      a failed install too (the client reports it and takes the image again, ota/client.hpp),
+//      which leaves a whole application (old or new) to be started in 3.
 #include "ota/client.hpp"
 #include "ota/installer.hpp"
 #include "ota/recover.hpp"
@@ -88,9 +89,11 @@ int main() {
   iwdg::feed();  // the install has the whole timeout; the recovery loop feeds on every pass
   const ota::Installer::Result r = installer.run();
   if (r != ota::Installer::Result::nothing) say("install: ", ota::to_string(r));
-  if (r == ota::Installer::Result::failed && supply::low()) {
-    // The supply sagged under the install: wait for it to come back (or go), then start again;
-    // the install resumes. Recovery mode would wait for a server instead.
+  if (r == ota::Installer::Result::failed && supply::low() && !installer.app_valid()) {
+    // The supply sagged under the install, with the application half copied: wait for it to
+    // come back (or go), then start again; the install resumes. Recovery mode would wait for a
+    // server instead. (A whole application is started instead, below: the device keeps working
+    // on a supply that stays low, and the next boot tries the install again.)
     say("supply low", "");
     while (supply::low()) iwdg::feed();
     usart1::flush();

@@ -214,16 +214,28 @@ TEST_P(ClientTest, AfterAChecksumMismatchTheSameImageStartsOver) {
   EXPECT_EQ(dev.running_version(), 2u);
 }
 
+// A client that has just verified a download, written "OTA-START" and asked for the reset (the
+// state between RESULT and the reset): the simulated device resets at once, so a bare client.
+struct PendingReset {
+  explicit PendingReset(const ota::Layout& l) : parts(l), img(sim::make_app_image(l, 2, 3000)) {
+    test::FrameWire::start(client, start_for(img, 2));
+    for (std::uint16_t i = 0; i < 12; ++i) test::FrameWire::data(client, img, i);
+    EXPECT_EQ(wire.reply<ota::Result>().status, Status::ok);
+    EXPECT_TRUE(client.reset_requested());
+  }
+  test::Parts parts;
+  std::vector<std::uint8_t> img;
+  test::FrameWire wire;
+  ota::UpdateClient client{parts.map, wire, ota::DeviceInfo{}};
+};
+
 // REPORT_ACK acknowledges an OTA-SUCCESS report only: a stray or late one must not erase an
 // OTA-START that waits for its reset.
 TEST_P(ClientTest, ReportAckDoesNotClearAPendingInstall) {
-  ota::W25qFlash ext(dev.chip(), ota::kW25qUsed, 100);
-  ota::FlashMap map{L, dev.internal(), &ext};
-  ASSERT_TRUE(ota::FlagStore(map).set(ota::Flag::start));
-  raw.send(ota::MsgType::report_ack, nullptr, 0);
-  raw.pump();
-  EXPECT_EQ(ota::FlagStore(map).read(), ota::Flag::start);
-  EXPECT_EQ(raw.hello().report, ota::Report::download_ok);
+  PendingReset p(L);
+  test::FrameWire::send_to(p.client, ota::MsgType::report_ack, nullptr, 0);
+  EXPECT_EQ(p.wire.reply<ota::Hello>().report, ota::Report::download_ok);
+  EXPECT_EQ(ota::FlagStore(p.parts.map).read(), ota::Flag::start);
 }
 
 TEST_P(ClientTest, StartWhileAnotherUpdateIsInProgressIsRefused) {
@@ -242,15 +254,28 @@ TEST_P(ClientTest, StartWhileAnotherUpdateIsInProgressIsRefused) {
 }
 
 TEST_P(ClientTest, StartWhileAnInstallIsPendingIsRefused) {
-  // "OTA-START" is set but the reset has not happened yet (as between RESULT and the reset).
+  PendingReset p(L);
+  test::FrameWire::send_to(p.client, ota::MsgType::hello_request, nullptr, 0);
+  EXPECT_EQ(p.wire.reply<ota::Hello>().report, ota::Report::download_ok);
+  const auto other = sim::make_app_image(L, 3, 5000);
+  test::FrameWire::start(p.client, start_for(other, 3));
+  EXPECT_EQ(p.wire.reply<ota::StartReply>().status, Status::busy);
+  EXPECT_TRUE(std::equal(p.img.begin(), p.img.end(), p.parts.region(L.staging).begin())) << "staging kept";
+}
+
+// "OTA-START" that the application did not write itself: the bootloader could not install the
+// staged image and started the application it kept (a flash fault, a supply too low to write).
+// The application says so, and takes an image again instead of answering "busy" for ever.
+TEST_P(ClientTest, AnInstallTheBootloaderCouldNotDoIsReportedAndTheImageTakenAgain) {
   ota::W25qFlash ext(dev.chip(), ota::kW25qUsed, 100);
   ota::FlashMap map{L, dev.internal(), &ext};
   ASSERT_TRUE(ota::FlagStore(map).set(ota::Flag::start));
-  EXPECT_EQ(raw.hello().report, ota::Report::download_ok);
+  EXPECT_EQ(raw.hello().report, ota::Report::install_failed);
   const auto a = sim::make_app_image(L, 2, 3000);
-  EXPECT_EQ(raw.start(start_for(a, 2)).status, Status::busy);
-  expect_app_untouched();
-  expect_staging_untouched();
+  ASSERT_EQ(raw.start(start_for(a, 2)).status, Status::ok);
+  send_image(a);  // the simulated device resets at once after RESULT ok, and installs
+  EXPECT_EQ(dev.last_install(), ota::Installer::Result::installed);
+  EXPECT_EQ(dev.running_version(), 2u);
 }
 
 TEST_P(ClientTest, CompletedDownloadResetsIntoTheNewApplicationWithReport) {

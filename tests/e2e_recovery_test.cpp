@@ -281,6 +281,66 @@ TEST_P(Recovery, AnApplicationThatHangsIsResetByTheWatchdogAndRecovered) {
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
+// The supply settles at 2.75 V, just below the voltage detector (2.78 V falling, 2.88 V rising)
+// but inside what the STM32 and the W25Q run on, as the device resets to install: nothing may be
+// written, so the install cannot start. The old application is whole and is started (before: the
+// bootloader waited for the supply for ever, a dead device on a supply that stays there); the
+// server hears why, and once the supply is back a push installs.
+TEST_P(Recovery, ASupplyThatStaysLowKeepsTheOldApplicationRunning) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  ota::host::Session s(fw.app_bin(2), 2);
+  const std::size_t from = b.uart_output().size();
+  std::size_t boot_at = std::string::npos;
+  e2e::WireOptions w;
+  w.step_us = 100;
+  w.stop_at = [&](double) {
+    if (boot_at == std::string::npos && (boot_at = b.uart_output().find("boot ", from)) != std::string::npos)
+      b.set_supply_volts(2.75);  // and it stays there
+    return false;
+  };
+  ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
+  ASSERT_NE(boot_at, std::string::npos);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgrade_failed) << s.detail();
+  EXPECT_NE(s.detail().find("runs v1 as before"), std::string::npos) << s.detail();
+  EXPECT_NE(b.uart_output().find("app v1", boot_at), std::string::npos) << b.uart_output().substr(boot_at);
+  EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, fw.app_bin(1)));
+
+  b.set_supply_volts(3.3);
+  b.diagnostics().clear();
+  expect_upgrade_to_v2(b, fw);
+}
+
+// A fault that stays on the flag and journal pages (worn out first: docs/design.md, "Wear"),
+// here write protection from just after "OTA-START" was written. The install copies and verifies
+// the new application, vector table included, then cannot set its marker nor move the flag. The
+// whole new application is started all the same, and the server is told it runs.
+TEST(RecoveryInternal, AFlagAreaThatFailsAfterTheCopyStillStartsTheNewApplication) {
+  const e2e::Firmware fw("internal");
+  bluepill::Config cfg;
+  cfg.strict = false;  // the board reports the WRPRTERR as an error: that is the fault
+  bluepill::Board b(cfg);
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  const auto v2 = fw.app_bin(2);
+  ota::host::Session s(v2, 2);
+  const std::size_t from = b.uart_output().size();
+  e2e::WireOptions w;
+  w.step_us = 100;
+  w.stop_at = [&](double) {
+    if (b.uart_output().find("boot ", from) != std::string::npos) b.set_write_protect(1u << 15);  // pages 60-63
+    return false;
+  };
+  ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+  EXPECT_NE(s.detail().find("flag could not be cleared"), std::string::npos) << s.detail();
+  EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, v2));
+  b.reset_pin();
+  EXPECT_EQ(e2e::boot_to_banner(b), 2) << b.uart_output();
+}
+
 // The F103's core (Cortex-M3 r1p1) starts with CCR.STKALIGN off, so interrupt handlers would get
 // a stack aligned to 4 bytes only; both images turn it on first thing (startup.cpp).
 TEST_P(Recovery, BothImagesAlignTheStackOfInterruptHandlers) {

@@ -99,7 +99,6 @@ bool Installer::copy_page(std::uint32_t off) {
 }
 
 bool Installer::app_valid() const {
-  if (flags_.read() == Flag::start) return false;  // an install is pending or failed
   std::uint8_t vt[kVectorTable];
   return map_.internal.read(map_.layout.app.base, vt, sizeof vt) &&
          vector_table_sane(map_.layout, get_u32(vt), get_u32(vt + 4), map_.layout.app.size);

@@ -279,25 +279,34 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
       return;
     case Phase::reboot:
       if (h.report == Report::download_ok) return;  // not restarted yet
-      if (h.report == Report::install_failed) {
-        finish(Outcome::upgrade_failed,
-               "the bootloader could not install the image (a flash operation failed); the device "
-               "waits in recovery mode, push again to retry");
+      if (ours && h.report == Report::upgrade_ok) {
+        send_frame(MsgType::report_ack, nullptr, 0, true);
+        phase_ = Phase::report_ack;
+        progress(now);
         return;
       }
-      if (ours) {
-        if (h.report == Report::upgrade_ok) {
-          send_frame(MsgType::report_ack, nullptr, 0, true);
-          phase_ = Phase::report_ack;
-          progress(now);
-        } else if (same_version_) {
-          // Forced over the same version: the version proves nothing, and the report is missing.
-          finish(Outcome::upgrade_failed, "device came back running v" + std::to_string(version_) +
-                                              " as before, without an upgrade report: the image "
-                                              "was not installed (or its report was lost)");
-        } else {
-          finish(Outcome::upgraded, "running v" + std::to_string(version_) + " (no report)");
-        }
+      if (ours && !same_version_) {  // the new version runs: its vector table was written last
+        finish(Outcome::upgraded,
+               "running v" + std::to_string(version_) +
+                   (h.report == Report::install_failed
+                        ? " (installed, but the install flag could not be cleared: a flash fault "
+                          "in the flag or journal area)"
+                        : " (no report)"));
+        return;
+      }
+      if (h.report == Report::install_failed) {
+        finish(Outcome::upgrade_failed,
+               "the bootloader could not install the image (a flash operation failed, or the "
+               "supply is low); the device " +
+                   (h.role == Role::recovery ? std::string("waits in recovery mode")
+                                             : "runs v" + std::to_string(h.app_version) + " as before") +
+                   ", push again to retry");
+        return;
+      }
+      if (ours) {  // forced over the same version: the version proves nothing, the report is missing
+        finish(Outcome::upgrade_failed, "device came back running v" + std::to_string(version_) +
+                                            " as before, without an upgrade report: the image "
+                                            "was not installed (or its report was lost)");
         return;
       }
       finish(Outcome::upgrade_failed, "device came back running v" + std::to_string(h.app_version));

@@ -16,8 +16,8 @@
 // journal once written and verified, so that an interrupted download resumes; after the last
 // packet the CRC-32 of everything stored is compared with START's; equal: "OTA-START" is written,
 // RESULT ok is sent and a reset is requested. At boot, "OTA-SUCCESS" is reported in HELLO until
-// the server acknowledges it, then cleared. In the bootloader's recovery client a leftover
-// "OTA-START" (the install failed) is reported as such and does not block a new START.
+// the server acknowledges it, then cleared. A leftover "OTA-START" (the install failed) is
+// reported as such and does not block a new START.
 #pragma once
 
 #include <cstddef>
@@ -52,9 +52,10 @@ class UpdateClient {
   bool downloading() const { return active_; }
 
  private:
-  // In the bootloader's recovery client, "OTA-START" without a reset of our own pending means the
-  // bootloader failed to install the staged image: say so in HELLO and take an image again.
-  bool install_failed() const { return info_.role == Role::recovery && !reset_requested_; }
+  // "OTA-START" without a reset of our own pending means the bootloader failed to install the
+  // staged image (and started the application it kept, or stayed in recovery mode): say so in
+  // HELLO and take an image again.
+  bool install_failed() const { return !reset_requested_; }
   void on_frame(const Frame& f);
   void on_start(const Start& s);
   void on_data(const std::uint8_t* p, std::size_t len);

@@ -19,9 +19,12 @@
 // Every step can be cut by a power loss and redone: staging is never written during an install,
 // the flag stays "OTA-START" until the copy is verified, and the marker carries the rest.
 //
-// app_valid() decides whether the application may be started: its vector table is sane and no
-// install is pending. Since the vector table is the last thing an install writes, a half-copied
-// application never has one, even if the flag or the staging area is lost afterwards.
+// app_valid() decides whether the application may be started: its vector table is sane. An
+// install erases the vector table first and writes it last, once the copy is verified, so a sane
+// one means a whole application: the old one (the install did not get to it: a flash fault, a
+// sagging supply) or the new one (the flag move failed after the copy). Either is better started
+// than a device left waiting; "OTA-START" stays, the client reports the failed install, and the
+// next boot tries again.
 #pragma once
 
 #include <cstdint>
