@@ -467,6 +467,43 @@ TEST(NoW25q, ExternalLayoutStillRunsItsApplication) {
 // and the flags are out of reach with the application half copied. The bootloader must not start
 // the half-copied application, neither then nor after a power cycle with the chip still gone, must
 // stay reachable, and must finish the install from staging once the chip answers again.
+// The W25Q stops answering mid-install and is still gone at the next power-on, so the bootloader
+// waits in recovery mode with the application half copied. Then the chip answers again (a loose
+// contact, a cold joint that warmed up) and stays. Nobody resets the device: the recovery client
+// must find the chip again on its own, and the next push installs.
+TEST(W25qLost, AChipThatComesBackIsUsedAgainWithoutAReset) {
+  const e2e::Firmware fw("external");
+  const ota::Layout& l = *fw.layout;
+  const auto v2 = fw.largest_app(2, 7);
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  auto app_page_is = [&](std::uint32_t page, const std::uint8_t* want) {
+    std::vector<std::uint8_t> got(ota::kFlashPage);
+    return b.read_memory(l.app.base + page * ota::kFlashPage, got.data(), got.size()) &&
+           std::equal(got.begin(), got.end(), want);
+  };
+  ota::host::Session s(v2, 2);
+  e2e::WireOptions w;
+  w.step_us = 200;
+  w.stop_at = [&](double) { return app_page_is(5, v2.data() + 5 * ota::kFlashPage); };
+  ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
+  b.set_w25q_connected(false);
+  b.power_cut();
+  const std::size_t cold = b.uart_output().size();
+  b.power_on();
+  ASSERT_EQ(b.run_until([&] { return b.uart_output().find("recovery", cold) != std::string::npos; }, 5e6).stop,
+            bluepill::Stop::condition) << b.uart_output().substr(cold);
+  ASSERT_EQ(b.run_for_us(1e6).stop, bluepill::Stop::limit);
+  b.set_w25q_connected(true);
+  const std::uint32_t resets = b.resets();
+  ota::host::Session again(v2, 2);
+  ASSERT_NE(e2e::run(b, again).stop, bluepill::Stop::error);
+  EXPECT_EQ(again.outcome(), ota::host::Outcome::upgraded) << again.detail();
+  EXPECT_TRUE(e2e::app_area_is(b, l, v2));
+  EXPECT_EQ(b.resets(), resets + 1) << "only the reset after the download";
+}
+
 TEST(W25qLost, MidInstallTheHalfCopiedApplicationIsNotStartedAndTheInstallResumes) {
   const e2e::Firmware fw("external");
   const ota::Layout& l = *fw.layout;

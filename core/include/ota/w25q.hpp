@@ -46,9 +46,10 @@ class BasicW25qFlash final : public Flash {
 
   // Reads the JEDEC id (0xMMTTCC) into *jedec_id (may be null). True when a chip answered: the
   // manufacturer byte is neither 0x00 nor 0xFF, and its capacity code does not say it is
-  // smaller than `size`. After a failed probe every read, write and erase fails at once instead
-  // of polling a missing chip for poll_limit reads each time (which could starve a watchdog);
-  // a later successful probe lifts that.
+  // smaller than `size`. After a failed probe every read, write and erase first asks for the id
+  // again (one short command, no status polling, which on a missing chip would take poll_limit
+  // reads each time and could starve a watchdog) and fails at once if no chip answers: a chip
+  // that comes back (a loose contact, a late supply) is used again without a reset.
   bool probe(std::uint32_t* jedec_id);
 
   bool read(std::uint32_t addr, void* dst, std::size_t len) override;
@@ -66,6 +67,11 @@ class BasicW25qFlash final : public Flash {
   static constexpr std::uint8_t kWel = 0x02;   // SR1 bit 1: write enable latch
 
   bool wait_ready();
+  bool identify(std::uint32_t* jedec_id);  // the JEDEC id check of probe(), without waiting
+  bool present() {
+    if (absent_) absent_ = !identify(nullptr);
+    return !absent_;
+  }
   bool write_enable();
   void begin(std::uint8_t op, std::uint32_t addr);  // selects, sends op + 24-bit address
   // Streams len bytes from addr into dst (if not null) and compares them with expect (if not
@@ -148,6 +154,12 @@ template <class Bus>
 bool BasicW25qFlash<Bus>::probe(std::uint32_t* jedec_id) {
   absent_ = true;
   if (!wait_ready()) return false;  // 0x9F is ignored while an erase is still running
+  absent_ = !identify(jedec_id);
+  return !absent_;
+}
+
+template <class Bus>
+bool BasicW25qFlash<Bus>::identify(std::uint32_t* jedec_id) {
   const std::uint8_t tx[4] = {kJedecId, 0xFF, 0xFF, 0xFF};
   std::uint8_t rx[4] = {};
   spi_.select(true);
@@ -157,19 +169,18 @@ bool BasicW25qFlash<Bus>::probe(std::uint32_t* jedec_id) {
   if (jedec_id != nullptr) *jedec_id = id;
   const std::uint8_t capacity = rx[3];  // log2(bytes) on Winbond and compatible parts
   if (rx[1] == 0x00 || rx[1] == 0xFF) return false;
-  absent_ = capacity < 32 && (std::uint64_t{1} << capacity) < geometry().size;
-  return !absent_;
+  return capacity >= 32 || (std::uint64_t{1} << capacity) >= geometry().size;
 }
 
 template <class Bus>
 bool BasicW25qFlash<Bus>::read(std::uint32_t addr, void* dst, std::size_t len) {
-  if (absent_ || !contains(addr, static_cast<std::uint32_t>(len)) || len > geometry().size) return false;
+  if (!present() || !contains(addr, static_cast<std::uint32_t>(len)) || len > geometry().size) return false;
   return len == 0 || stream(addr, static_cast<std::uint8_t*>(dst), nullptr, static_cast<std::uint32_t>(len));
 }
 
 template <class Bus>
 bool BasicW25qFlash<Bus>::write(std::uint32_t addr, const void* src, std::size_t len) {
-  if (absent_ || !contains(addr, static_cast<std::uint32_t>(len)) || len > geometry().size) return false;
+  if (!present() || !contains(addr, static_cast<std::uint32_t>(len)) || len > geometry().size) return false;
   const auto* p = static_cast<const std::uint8_t*>(src);
   while (len > 0) {
     // The chip wraps inside its 256-byte page: never send past the end of the page.
@@ -189,7 +200,7 @@ bool BasicW25qFlash<Bus>::write(std::uint32_t addr, const void* src, std::size_t
 
 template <class Bus>
 bool BasicW25qFlash<Bus>::erase(std::uint32_t addr) {
-  if (absent_ || addr % kSectorSize != 0 || !contains(addr, kSectorSize)) return false;
+  if (!present() || addr % kSectorSize != 0 || !contains(addr, kSectorSize)) return false;
   if (!write_enable()) return false;
   begin(kSectorErase, addr);
   spi_.select(false);  // the erase starts on the rising edge of /CS
