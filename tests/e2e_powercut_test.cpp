@@ -118,6 +118,10 @@ TEST_P(E2ePowerCut, CutsAcrossTheWholeUpdate) {
   std::printf("[ e2e power-cut ] %s: %d cuts over %.0f ms of update (flag changes at", GetParam().c_str(), cuts, total_ms);
   for (double l : landmarks) std::printf(" %.1f", l);
   std::printf(" ms); after the cut %d ran v1, %d ran v2\n", v1_after, v2_after);
+  if (cuts >= 4) {  // the cuts reach both sides of the install (or they missed the update)
+    EXPECT_GT(v1_after, 0);
+    EXPECT_GT(v2_after, 0);
+  }
 }
 
 // The cut that leaves the most for the next boot to write at once: inside the erase of

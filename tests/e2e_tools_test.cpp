@@ -78,14 +78,22 @@ class E2eTools : public ::testing::TestWithParam<std::string> {
   std::string pty_;
 };
 
+// Also the board's --uid and the fields of --json's result line.
 TEST_P(E2eTools, UpdateOverPty) {
   auto args = board_args();
-  args.push_back("--pty");
+  args.insert(args.end(), {"--uid", "0x11223344,0x55667788,0x99aabbcc", "--pty"});
   Process board(args);
   std::string out;
   ASSERT_EQ(push_pty(board, image(2), out), 0) << out;
-  EXPECT_EQ(json_field(out, "outcome"), "upgraded") << out;
-  EXPECT_EQ(json_field(out, "device_version"), "2") << out;
+  const std::string result = out.substr(out.rfind("\"event\":\"result\""));
+  EXPECT_EQ(json_field(result, "outcome"), "upgraded") << out;
+  EXPECT_EQ(json_field(result, "exit"), "0") << out;
+  EXPECT_EQ(json_field(result, "device_version"), "2") << out;
+  EXPECT_EQ(json_field(result, "image_version"), "2") << out;
+  EXPECT_EQ(json_field(result, "uid"), "4433221188776655ccbbaa99")
+      << "the UID words as the chip stores them, lowest address first: " << out;
+  EXPECT_EQ(json_field(result, "resends"), "0") << out;
+  EXPECT_GT(std::stoul(json_field(result, "elapsed_ms")), 0u) << out;
   EXPECT_NE(out.find("reports upgrade OK"), std::string::npos) << out;
 }
 

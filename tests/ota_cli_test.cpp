@@ -3,6 +3,8 @@
 // (the CPU-less simulated device).
 #include <gtest/gtest.h>
 
+#include <pty.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -184,16 +186,36 @@ fs::path make_ota(const fs::path& dir, const ota::Layout& l, std::uint32_t versi
   return p;
 }
 
+// Also --baud, --window and --packet as they reach the link and the session.
 TEST_F(OtaCli, PushOverPty) {
   Process dev({SIM_DEVICE, "--pty", "--layout", "internal"});
   const auto line = dev.wait_for("pty ", 10s);
   ASSERT_TRUE(line) << dev.output();
   const std::string pty = line->substr(4);
   std::string out;
-  const int rc = ota({"push", make_ota(dir, ota::kInternalLayout, 2, 20000).string(), "--port", pty, "--json"}, &out);
+  const int rc = ota({"push", make_ota(dir, ota::kInternalLayout, 2, 20000).string(), "--port", pty, "--json",
+                      "--baud", "57600", "--window", "3", "--packet", "128"}, &out);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("\"outcome\":\"upgraded\""), std::string::npos) << out;
   EXPECT_NE(out.find("\"device_version\":2"), std::string::npos) << out;
+  EXPECT_NE(out.find("at 57600 baud"), std::string::npos) << out;
+  EXPECT_NE(out.find("20000 bytes in 157 packets of 128, window 3"), std::string::npos) << out;
+  EXPECT_TRUE(dev.wait_for("boot 2: application v2 (installed)", 10s)) << dev.output();
+}
+
+// The device already runs the image's version: up to date, unless --force; forced, the image is
+// downloaded and installed again, and the upgrade report proves it.
+TEST_F(OtaCli, ForceInstallsTheVersionTheDeviceAlreadyRuns) {
+  Process dev({SIM_DEVICE, "--pty", "--layout", "internal", "--version", "2"});
+  const auto line = dev.wait_for("pty ", 10s);
+  ASSERT_TRUE(line) << dev.output();
+  const std::string pty = line->substr(4);
+  const std::string img = make_ota(dir, ota::kInternalLayout, 2, 20000).string();
+  std::string out;
+  EXPECT_EQ(ota({"push", img, "--port", pty, "--json"}, &out), 0) << out;
+  EXPECT_NE(out.find("\"outcome\":\"up-to-date\""), std::string::npos) << out;
+  EXPECT_EQ(ota({"push", img, "--port", pty, "--json", "--force"}, &out), 0) << out;
+  EXPECT_NE(out.find("\"outcome\":\"upgraded\""), std::string::npos) << out;
   EXPECT_TRUE(dev.wait_for("boot 2: application v2 (installed)", 10s)) << dev.output();
 }
 
@@ -308,7 +330,18 @@ TEST_F(OtaCli, ListensOnAHostName) {
 
 TEST_F(OtaCli, NoDeviceTimesOutWithExitCode5) {
   std::string out;
+  const auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(ota({"push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--listen", "127.0.0.1:0", "--timeout", "1"}, &out), 5);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s) << "--timeout 1 was not taken";
+  // A serial port with nobody behind it: the wait for HELLO ends after --timeout too.
+  int master = -1, slave = -1;
+  char name[256];
+  ASSERT_EQ(::openpty(&master, &slave, name, nullptr, nullptr), 0);
+  const auto t1 = std::chrono::steady_clock::now();
+  EXPECT_EQ(ota({"push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--port", name, "--timeout", "1"}, &out), 5) << out;
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, 10s) << "--timeout 1 was not taken: " << out;
+  ::close(master);
+  ::close(slave);
   EXPECT_NE(out.find("timeout"), std::string::npos) << out;
   EXPECT_NE(out.find("no device: timeout"), std::string::npos) << "no device ever answered: " << out;
 }

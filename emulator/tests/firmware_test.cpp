@@ -213,4 +213,9 @@ TEST_F(PortSelfTest, TheInternalFlashDriverVerifiesWhatItWrites) {
   EXPECT_EQ(printed("hsi off"), "00000000");
   EXPECT_EQ(printed("flash without hsi"), "00000001");
   EXPECT_EQ(printed("hsi back on"), "00000001");
+  // board::flash_map(..., Access::update): what the client library writes through in an application.
+  EXPECT_EQ(printed("update map app write"), "00000000");
+  EXPECT_EQ(printed("update map app erase"), "00000000");
+  EXPECT_EQ(printed("update map boot erase"), "00000000");
+  EXPECT_EQ(printed("update map staging write"), "00000001");
 }

@@ -4,6 +4,7 @@
 // emulator/tests/firmware_test.cpp checks. One line per result, then "selftest done".
 #include <cstdint>
 
+#include "stm32f1/board.hpp"
 #include "stm32f1/clock.hpp"
 #include "stm32f1/cpu.hpp"
 #include "stm32f1/crc.hpp"
@@ -70,6 +71,15 @@ int main() {
   print("hsi off", rcc_cr & 1u);
   print("flash without hsi", flash.erase(page + ota::kFlashPage) && flash.write(page + ota::kFlashPage, data, 4));
   print("hsi back on", rcc_cr & 1u);
+
+  // The flash map an application gets (Access::update): the application area and the bootloader
+  // are out of its reach, however it is asked; staging is not.
+  const ota::FlashMap& map = board::flash_map(clocks, board::Access::update);
+  const ota::Layout& l = ota::kInternalLayout;
+  print("update map app write", map.internal.write(l.app.base + 0x400, data, 2));
+  print("update map app erase", map.internal.erase(l.app.base + 0x400));
+  print("update map boot erase", map.internal.erase(0x08000000));
+  print("update map staging write", map.internal.write(page + 32, data, 2));
 
   usart1::flush();
   *reinterpret_cast<volatile std::uint32_t*>(0xE000E104) = 1u << (37 - 32);  // NVIC ISER1: USART1
