@@ -131,6 +131,32 @@ TEST_P(E2eTools, InterruptedPushAbortsAndTheNextOneResumes) {
   EXPECT_EQ(json_field(out, "outcome"), "upgraded") << out;
 }
 
+// SIGTERM (a service manager stopping the push) is Ctrl-C: the download is ABORTed, exit 130.
+// The board then goes away mid-download (its process dies, the pty with it): link lost, exit 6.
+TEST_P(E2eTools, SigtermStopsAPushAndALostBoardEndsOneWithExitCode6) {
+  const std::string big = (dir / "big.ota").string();
+  ASSERT_FALSE(ota::host::save_file(big, ota::host::encode_ota_file({fw.layout->id, 2, fw.layout->app.base, fw.largest_app(2, 3)})));
+  auto args = board_args();
+  args.insert(args.end(), {"--pty", "--realtime"});
+  Process board(args);
+  auto downloading = [](Process& push) {
+    while (const auto l = push.wait_for("{\"t_ms\":", 30s))
+      if (l->find("\"event\":\"progress\"") != std::string::npos && json_field(*l, "acked") != "0") return true;
+    return false;
+  };
+  Process push({OTA_TOOL, "push", big, "--port", pty_of(board), "--json", "--timeout", "60"});
+  ASSERT_TRUE(downloading(push)) << push.output();
+  push.signal(SIGTERM);
+  ASSERT_EQ(push.wait(20s), 130) << push.output();
+  EXPECT_EQ(json_field(push.output(), "outcome"), "interrupted") << push.output();
+
+  Process again({OTA_TOOL, "push", big, "--port", pty_of(board), "--json", "--timeout", "60"});
+  ASSERT_TRUE(downloading(again)) << again.output();
+  board.kill();
+  ASSERT_EQ(again.wait(30s), 6) << again.output();
+  EXPECT_EQ(json_field(again.output(), "outcome"), "link-lost") << again.output();
+}
+
 TEST_P(E2eTools, ImageOneByteTooLargeIsRefusedAndV1KeepsRunning) {
   auto bytes = fw.app_bin(2);
   bytes.resize(fw.layout->image_limit + 1, 0xA5);  // past what `ota image` would allow
