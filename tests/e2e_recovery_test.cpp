@@ -241,18 +241,6 @@ TEST_P(Recovery, ACrystalThatDiesWhileRunningIsSurvivedOnTheHsi) {
   }
 }
 
-// v2 whose reset handler is replaced by a hang (interrupts off, WFI for ever, as an application
-// stuck waiting for an interrupt it never enabled), appended to the image: it passes every check
-// of START, of the install and of the bootloader's jump.
-std::vector<std::uint8_t> hanging_v2(const e2e::Firmware& fw) {
-  auto img = fw.app_bin(2);
-  while (img.size() % 4) img.push_back(0xFF);
-  const std::uint32_t at = fw.layout->app.base + static_cast<std::uint32_t>(img.size());
-  for (std::uint8_t b : {0x72, 0xB6, 0x30, 0xBF, 0xFD, 0xE7}) img.push_back(b);  // cpsid i; wfi; b wfi
-  ota::put_u32(img.data() + 4, at | 1u);
-  return img;
-}
-
 // A bad update: the new application hangs at once, on a board without the hardware watchdog
 // option. The bootloader started the watchdog before the jump, so the hang ends in a reset
 // within its 15 s, the reset lands in the bootloader, and `ota push --recover` (which keeps
@@ -262,7 +250,7 @@ TEST_P(Recovery, AnApplicationThatHangsIsResetByTheWatchdogAndRecovered) {
   bluepill::Board b;
   e2e::factory_fresh(b, fw);
   ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
-  const auto bad = hanging_v2(fw);
+  const auto bad = fw.hanging_app(2);
   ota::host::Session s(bad, 2);
   ASSERT_NE(e2e::run(b, s).stop, bluepill::Stop::error);
   EXPECT_EQ(s.outcome(), ota::host::Outcome::timeout) << "the hanging v2 never says HELLO: " << s.detail();

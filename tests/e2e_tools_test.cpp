@@ -157,6 +157,25 @@ TEST_P(E2eTools, SigtermStopsAPushAndALostBoardEndsOneWithExitCode6) {
   EXPECT_EQ(json_field(again.output(), "outcome"), "link-lost") << again.output();
 }
 
+// A board whose application hangs at once (loaded from a .bin at the application address, as a
+// botched manual flashing would): `ota push --recover`, and the reset button pressed (SIGUSR1),
+// bring it back with the good image.
+TEST_P(E2eTools, RecoverBringsBackABoardWhoseApplicationHangs) {
+  const fs::path hang = dir / "hang.bin";
+  ASSERT_FALSE(ota::host::save_file(hang, fw.hanging_app(1)));
+  Process board({BLUEPILL, "-q", "--image", fw.bootloader_elf(), "--bin-base", "0x08002000", "--image",
+                 hang.string(), "--pty", "--realtime"});
+  Process push({OTA_TOOL, "push", image(2), "--port", pty_of(board), "--json", "--recover", "--timeout", "60"});
+  // RECOVER goes out every 10 ms. The board may have heard it already in the listening window
+  // of its power-on; if nothing answers, the button is pressed.
+  bool answered = false;
+  while (const auto l = push.read_line(700ms)) answered = answered || l->find("\"event\":\"hello\"") != std::string::npos;
+  if (!answered) board.signal(SIGUSR1);
+  ASSERT_EQ(push.wait(60s), 0) << push.output();
+  EXPECT_EQ(json_field(push.output(), "outcome"), "upgraded") << push.output();
+  EXPECT_NE(push.output().find("bootloader (recovery)"), std::string::npos) << push.output();
+}
+
 TEST_P(E2eTools, ImageOneByteTooLargeIsRefusedAndV1KeepsRunning) {
   auto bytes = fw.app_bin(2);
   bytes.resize(fw.layout->image_limit + 1, 0xA5);  // past what `ota image` would allow

@@ -31,6 +31,16 @@ std::vector<std::uint8_t> Firmware::largest_app(std::uint32_t version, std::uint
   return bytes;
 }
 
+std::vector<std::uint8_t> Firmware::hanging_app(std::uint32_t version) const {
+  auto img = app_bin(version);
+  while (img.size() % 4) img.push_back(0xFF);
+  const std::uint32_t at = layout->app.base + static_cast<std::uint32_t>(img.size());
+  static constexpr std::uint8_t kHang[] = {0x72, 0xB6, 0x30, 0xBF, 0xFD, 0xE7};  // cpsid i; wfi; b wfi
+  img.insert(img.end(), std::begin(kHang), std::end(kHang));
+  for (int i = 0; i < 4; ++i) img[4 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((at | 1u) >> (8 * i));
+  return img;
+}
+
 void factory_fresh(bluepill::Board& b, const Firmware& fw) {
   b.load_image(fw.bootloader_elf());
   b.load_image(fw.app_elf(1));

@@ -26,6 +26,10 @@ struct Firmware {
   // The application padded to the layout's image limit with filler from `seed`: the largest
   // image, the longest download and install.
   std::vector<std::uint8_t> largest_app(std::uint32_t version, std::uint32_t seed) const;
+  // The application with its reset handler replaced by a hang (interrupts off, WFI for ever, as
+  // an application stuck waiting for an interrupt it never enabled), appended to the image: it
+  // passes every check of START, of the install and of the bootloader's jump.
+  std::vector<std::uint8_t> hanging_app(std::uint32_t version) const;
 };
 
 // A factory-fresh board: bootloader + application v1 programmed, powered on, banner printed.
