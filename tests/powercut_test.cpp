@@ -99,10 +99,10 @@ TEST_P(PowerCut, EveryFlashOperationBeforeAndTorn) {
       ASSERT_EQ(d->violations(), 0u) << where << ": " << d->last_violation();
     }
   }
-  std::printf("[ power-cut ] %s layout: %llu flash operations in an update, cut before and inside each: "
-              "%llu then ran v1, %llu v2\n",
-              L.name, static_cast<unsigned long long>(ops), static_cast<unsigned long long>(v1_after),
-              static_cast<unsigned long long>(v2_after));
+  std::printf("[ power-cut ] %s layout: %llu flash operations in an update, %llu cut points (before and "
+              "inside each): %llu then ran v1, %llu v2\n",
+              L.name, static_cast<unsigned long long>(ops), static_cast<unsigned long long>(v1_after + v2_after),
+              static_cast<unsigned long long>(v1_after), static_cast<unsigned long long>(v2_after));
   // Cuts before the install leave v1, cuts after it v2: both sides of it were reached.
   EXPECT_GT(v1_after, 0u);
   EXPECT_GT(v2_after, 0u);
