@@ -451,70 +451,44 @@ TEST(NoW25q, ExternalLayoutStillRunsItsApplication) {
   EXPECT_LT(r.virtual_ms, 300.0) << "the device kept polling the missing chip";
 }
 
-// The W25Q's wiring fails in the middle of an install (a loose contact, a cracked joint): staging
-// and the flags are out of reach with the application half copied. The bootloader must not start
-// the half-copied application, neither then nor after a power cycle with the chip still gone, must
-// stay reachable, and must finish the install from staging once the chip answers again.
-// The W25Q stops answering mid-install and is still gone at the next power-on, so the bootloader
-// waits in recovery mode with the application half copied. Then the chip answers again (a loose
-// contact, a cold joint that warmed up) and stays. Nobody resets the device: the recovery client
-// must find the chip again on its own, and the next push installs.
-TEST(W25qLost, AChipThatComesBackIsUsedAgainWithoutAReset) {
-  const e2e::Firmware fw("external");
+// An external-layout board whose update to the largest v2 is cut short mid-install: the W25Q's
+// wiring fails (a loose contact, a cracked joint) once kCopied pages of the application are copied.
+class W25qLost : public ::testing::Test {
+ protected:
+  static constexpr std::uint32_t kCopied = 5;
+  const e2e::Firmware fw{"external"};
   const ota::Layout& l = *fw.layout;
-  const auto v2 = fw.largest_app(2, 7);
+  const std::vector<std::uint8_t> v2 = fw.largest_app(2, 7);
   bluepill::Board b;
-  e2e::factory_fresh(b, fw);
-  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
-  auto app_page_is = [&](std::uint32_t page, const std::uint8_t* want) {
-    std::vector<std::uint8_t> got(ota::kFlashPage);
-    return b.read_memory(l.app.base + page * ota::kFlashPage, got.data(), got.size()) &&
-           std::equal(got.begin(), got.end(), want);
-  };
-  ota::host::Session s(v2, 2);
-  e2e::WireOptions w;
-  w.step_us = 200;
-  w.stop_at = [&](double) { return app_page_is(5, v2.data() + 5 * ota::kFlashPage); };
-  ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
-  b.set_w25q_connected(false);
-  b.power_cut();
-  const std::size_t cold = b.uart_output().size();
-  b.power_on();
-  ASSERT_EQ(b.run_until([&] { return b.uart_output().find("recovery", cold) != std::string::npos; }, 5e6).stop,
-            bluepill::Stop::condition) << b.uart_output().substr(cold);
-  ASSERT_EQ(b.run_for_us(1e6).stop, bluepill::Stop::limit);
-  b.set_w25q_connected(true);
-  const std::uint32_t resets = b.resets();
-  ota::host::Session again(v2, 2);
-  ASSERT_NE(e2e::run(b, again).stop, bluepill::Stop::error);
-  EXPECT_EQ(again.outcome(), ota::host::Outcome::upgraded) << again.detail();
-  EXPECT_TRUE(e2e::app_area_is(b, l, v2));
-  EXPECT_EQ(b.resets(), resets + 1) << "only the reset after the download";
-}
 
-TEST(W25qLost, MidInstallTheHalfCopiedApplicationIsNotStartedAndTheInstallResumes) {
-  const e2e::Firmware fw("external");
-  const ota::Layout& l = *fw.layout;
-  const auto v2 = fw.largest_app(2, 7);
-  bluepill::Board b;
-  e2e::factory_fresh(b, fw);
-  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
-  auto app_page_is = [&](std::uint32_t page, const std::uint8_t* want) {
+  bool app_page_is(std::uint32_t page, const std::uint8_t* want) {
     std::vector<std::uint8_t> got(ota::kFlashPage);
     return b.read_memory(l.app.base + page * ota::kFlashPage, got.data(), got.size()) &&
            std::equal(got.begin(), got.end(), want);
-  };
+  }
+  bool v2_page(std::uint32_t page) { return app_page_is(page, v2.data() + page * ota::kFlashPage); }
+  // Pushes v2 and stops the run once page kCopied holds v2 (not yet page kCopied + 1), then
+  // unplugs the W25Q.
+  void install_until_the_wire_fails() {
+    e2e::factory_fresh(b, fw);
+    ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+    ota::host::Session s(v2, 2);
+    e2e::WireOptions w;
+    w.step_us = 200;
+    w.stop_at = [&](double) { return v2_page(kCopied); };
+    ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
+    ASSERT_TRUE(v2_page(kCopied)) << "no install: " << s.detail();
+    ASSERT_FALSE(v2_page(kCopied + 1)) << "the copy is already over";
+    b.set_w25q_connected(false);
+  }
+};
+
+// Staging and the flags are out of reach with the application half copied. The bootloader must
+// not start the half-copied application, neither then nor after a power cycle with the chip still
+// gone, must stay reachable, and must finish the install from staging once the chip answers again.
+TEST_F(W25qLost, MidInstallTheHalfCopiedApplicationIsNotStartedAndTheInstallResumes) {
+  ASSERT_NO_FATAL_FAILURE(install_until_the_wire_fails());
   const std::vector<std::uint8_t> erased(ota::kFlashPage, 0xFF);
-  constexpr std::uint32_t kCopied = 5;  // pages copied when the wire fails
-  ota::host::Session s(v2, 2);
-  e2e::WireOptions w;
-  w.step_us = 200;
-  w.stop_at = [&](double) { return app_page_is(kCopied, v2.data() + kCopied * ota::kFlashPage); };
-  ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
-  ASSERT_TRUE(app_page_is(kCopied, v2.data() + kCopied * ota::kFlashPage)) << "no install: " << s.detail();
-  ASSERT_FALSE(app_page_is(kCopied + 1, v2.data() + (kCopied + 1) * ota::kFlashPage)) << "the copy is already over";
-
-  b.set_w25q_connected(false);
   const std::size_t cut = b.uart_output().size();
   ASSERT_EQ(b.run_until([&] { return b.uart_output().find("recovery", cut) != std::string::npos; }, 5e6).stop,
             bluepill::Stop::condition)
@@ -543,6 +517,27 @@ TEST(W25qLost, MidInstallTheHalfCopiedApplicationIsNotStartedAndTheInstallResume
   ASSERT_NE(e2e::run(b, report).stop, bluepill::Stop::error);
   EXPECT_EQ(report.outcome(), ota::host::Outcome::upgraded) << report.detail();
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
+// The chip is still gone at the next power-on, so the bootloader waits in recovery mode with the
+// application half copied. Then the chip answers again (a loose contact, a cold joint that warmed
+// up) and stays. Nobody resets the device: the recovery client must find the chip again on its
+// own, and the next push installs.
+TEST_F(W25qLost, AChipThatComesBackIsUsedAgainWithoutAReset) {
+  ASSERT_NO_FATAL_FAILURE(install_until_the_wire_fails());
+  b.power_cut();
+  const std::size_t cold = b.uart_output().size();
+  b.power_on();
+  ASSERT_EQ(b.run_until([&] { return b.uart_output().find("recovery", cold) != std::string::npos; }, 5e6).stop,
+            bluepill::Stop::condition) << b.uart_output().substr(cold);
+  ASSERT_EQ(b.run_for_us(1e6).stop, bluepill::Stop::limit);
+  b.set_w25q_connected(true);
+  const std::uint32_t resets = b.resets();
+  ota::host::Session again(v2, 2);
+  ASSERT_NE(e2e::run(b, again).stop, bluepill::Stop::error);
+  EXPECT_EQ(again.outcome(), ota::host::Outcome::upgraded) << again.detail();
+  EXPECT_TRUE(e2e::app_area_is(b, l, v2));
+  EXPECT_EQ(b.resets(), resets + 1) << "only the reset after the download";
 }
 
 // The supply sags below the W25Q's 2.7 V for a second in the middle of a download (a weak
