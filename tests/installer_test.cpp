@@ -220,7 +220,20 @@ class InstallerFaultTest : public InstallerTest {
   Faulty internal{parts.internal};
   Faulty external{parts.external};
   ota::FlashMap faulty{L, internal, &external};
-  Faulty& staging_part() { return L.staging.medium == ota::Medium::internal ? internal : external; }
+  Faulty& part_of(const ota::Region& r) { return r.medium == ota::Medium::internal ? internal : external; }
+  Faulty& staging_part() { return part_of(L.staging); }
+  // The marker of unit 0 takes but reports a failure: `client` stores unit 0 of `img` and NAKs
+  // flash_error with `next` back at packet 0.
+  void store_unit0_with_a_lying_marker(ota::UpdateClient& client, test::FrameWire& wire,
+                                       const std::vector<std::uint8_t>& img) {
+    part_of(L.journal()).lying_write = L.journal().base + ota::Journal::kUnitsOffset;
+    test::FrameWire::start(client, test::start_for(img, 2));
+    ASSERT_EQ(wire.reply<ota::StartReply>().status, ota::Status::ok);
+    for (std::uint16_t i = 0; i < L.staging_unit / 256; ++i) test::FrameWire::data(client, img, i);
+    const ota::Nak nak = wire.reply<ota::Nak>();
+    ASSERT_EQ(nak.status, ota::Status::flash_error);
+    ASSERT_EQ(nak.next, 0);
+  }
 };
 
 // A read error is no verdict on the staged image: it is kept, and the next boot installs it.
@@ -271,19 +284,12 @@ using test::start_for;
 // after it: it must not have been erased again by the packets that followed the NAK.
 TEST_P(InstallerFaultTest, AMarkerThatTookDespiteItsErrorKeepsItsUnit) {
   const auto v2 = sim::make_app_image(L, 2, 20000);
-  const ota::Region j = L.journal();
-  (j.medium == ota::Medium::internal ? internal : external).lying_write = j.base + ota::Journal::kUnitsOffset;
   const auto per_unit = static_cast<std::uint16_t>(L.staging_unit / 256);
   const auto count = static_cast<std::uint16_t>(ota::packet_count_for(20000, 256));
   {
     FrameWire wire;
     ota::UpdateClient client(faulty, wire, ota::DeviceInfo{});
-    FrameWire::start(client, start_for(v2, 2));
-    ASSERT_EQ(wire.reply<ota::StartReply>().status, ota::Status::ok);
-    for (std::uint16_t i = 0; i < per_unit; ++i) FrameWire::data(client, v2, i);
-    const ota::Nak nak = wire.reply<ota::Nak>();
-    ASSERT_EQ(nak.status, ota::Status::flash_error);
-    ASSERT_EQ(nak.next, 0);
+    ASSERT_NO_FATAL_FAILURE(store_unit0_with_a_lying_marker(client, wire, v2));
     FrameWire::data(client, v2, 0);  // the server goes back, and the link drops here
   }
   FrameWire wire;
@@ -304,16 +310,11 @@ TEST_P(InstallerFaultTest, AMarkerThatTookDespiteItsErrorKeepsItsUnit) {
 TEST_P(InstallerFaultTest, AMarkerThatCannotBeReadIsNoReasonToEraseItsUnit) {
   const auto v2 = sim::make_app_image(L, 2, 20000);
   const ota::Region j = L.journal();
-  Faulty& journal_part = j.medium == ota::Medium::internal ? internal : external;
-  journal_part.lying_write = j.base + ota::Journal::kUnitsOffset;
-  const auto per_unit = static_cast<std::uint16_t>(L.staging_unit / 256);
+  Faulty& journal_part = part_of(j);
   const auto count = static_cast<std::uint16_t>(ota::packet_count_for(20000, 256));
   FrameWire wire;
   ota::UpdateClient client(faulty, wire, ota::DeviceInfo{});
-  FrameWire::start(client, start_for(v2, 2));
-  ASSERT_EQ(wire.reply<ota::StartReply>().status, ota::Status::ok);
-  for (std::uint16_t i = 0; i < per_unit; ++i) FrameWire::data(client, v2, i);
-  ASSERT_EQ(wire.reply<ota::Nak>().status, ota::Status::flash_error);
+  ASSERT_NO_FATAL_FAILURE(store_unit0_with_a_lying_marker(client, wire, v2));
   journal_part.unreadable = ota::Region{j.medium, j.base + ota::Journal::kUnitsOffset, 2};
   journal_part.unreadable_times = 1;
   FrameWire::data(client, v2, 0);  // the server goes back
@@ -329,7 +330,7 @@ TEST_P(InstallerFaultTest, AMarkerThatCannotBeReadIsNoReasonToEraseItsUnit) {
 // a reset that never comes.
 TEST_P(InstallerFaultTest, AFlagWriteThatTookDespiteItsErrorCounts) {
   const auto v2 = sim::make_app_image(L, 2, 3000);
-  (L.flags.medium == ota::Medium::internal ? internal : external).lying_write = L.flags.base;
+  part_of(L.flags).lying_write = L.flags.base;
   FrameWire wire;
   ota::DeviceInfo info;
   info.app_version = 1;
@@ -455,7 +456,7 @@ TEST_P(InstallerFaultTest, AFailedVectorTableProgramLeavesNoVectorTable) {
 TEST_P(InstallerFaultTest, AFlagThatCannotBeWrittenIsNoSuccess) {
   const auto v2 = sim::make_app_image(L, 2, 20000);
   ASSERT_TRUE(flags.set(ota::Flag::success));
-  (L.flags.medium == ota::Medium::internal ? internal : external).bad_erase = L.flags.base;
+  part_of(L.flags).bad_erase = L.flags.base;
   FrameWire wire;
   ota::UpdateClient client(faulty, wire, ota::DeviceInfo{});
   FrameWire::start(client, start_for(v2, 2));
