@@ -67,6 +67,18 @@ class E2eTools : public ::testing::TestWithParam<std::string> {
     out = push.output();
     return rc;
   }
+  // The largest image of the layout as an .ota file: a download long enough to stop midway.
+  std::string largest_image() {
+    const std::string big = (dir / "big.ota").string();
+    EXPECT_FALSE(ota::host::save_file(big, ota::host::encode_ota_file({fw.layout->id, 2, fw.layout->app.base, fw.largest_app(2, 3)})));
+    return big;
+  }
+  // Reads the push's --json lines until one reports packets acknowledged; false if none comes.
+  static bool downloading(Process& push) {
+    while (const auto l = push.wait_for("{\"t_ms\":", 30s))
+      if (l->find("\"event\":\"progress\"") != std::string::npos && json_field(*l, "acked") != "0") return true;
+    return false;
+  }
   std::string pty_of(Process& board) {
     if (pty_.empty()) {
       const auto line = board.wait_for("bluepill: USART1 on ", 20s);
@@ -111,17 +123,12 @@ TEST_P(E2eTools, UpdateOverTcpDialledByTheBoard) {
 // Ctrl-C in the middle of a download: the tool ABORTs it, says so and exits 130; the board goes on
 // running v1, and the next push resumes where the first one stopped.
 TEST_P(E2eTools, InterruptedPushAbortsAndTheNextOneResumes) {
-  const std::string big = (dir / "big.ota").string();
-  ASSERT_FALSE(ota::host::save_file(big, ota::host::encode_ota_file({fw.layout->id, 2, fw.layout->app.base, fw.largest_app(2, 3)})));
+  const std::string big = largest_image();
   auto args = board_args();
   args.insert(args.end(), {"--pty", "--realtime"});
   Process board(args);
   Process push({OTA_TOOL, "push", big, "--port", pty_of(board), "--json", "--timeout", "60"});
-  bool downloading = false;
-  while (!downloading)
-    if (const auto l = push.wait_for("{\"t_ms\":", 30s)) downloading = l->find("\"event\":\"progress\"") != std::string::npos && json_field(*l, "acked") != "0";
-    else break;
-  ASSERT_TRUE(downloading) << push.output();
+  ASSERT_TRUE(downloading(push)) << push.output();
   push.signal(SIGINT);
   ASSERT_EQ(push.wait(20s), 130) << push.output();
   EXPECT_EQ(json_field(push.output(), "outcome"), "interrupted") << push.output();
@@ -134,16 +141,10 @@ TEST_P(E2eTools, InterruptedPushAbortsAndTheNextOneResumes) {
 // SIGTERM (a service manager stopping the push) is Ctrl-C: the download is ABORTed, exit 130.
 // The board then goes away mid-download (its process dies, the pty with it): link lost, exit 6.
 TEST_P(E2eTools, SigtermStopsAPushAndALostBoardEndsOneWithExitCode6) {
-  const std::string big = (dir / "big.ota").string();
-  ASSERT_FALSE(ota::host::save_file(big, ota::host::encode_ota_file({fw.layout->id, 2, fw.layout->app.base, fw.largest_app(2, 3)})));
+  const std::string big = largest_image();
   auto args = board_args();
   args.insert(args.end(), {"--pty", "--realtime"});
   Process board(args);
-  auto downloading = [](Process& push) {
-    while (const auto l = push.wait_for("{\"t_ms\":", 30s))
-      if (l->find("\"event\":\"progress\"") != std::string::npos && json_field(*l, "acked") != "0") return true;
-    return false;
-  };
   Process push({OTA_TOOL, "push", big, "--port", pty_of(board), "--json", "--timeout", "60"});
   ASSERT_TRUE(downloading(push)) << push.output();
   push.signal(SIGTERM);
