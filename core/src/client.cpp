@@ -58,8 +58,8 @@ void UpdateClient::on_start(const Start& s) {
   const std::uint32_t write_size = map_.device(l.staging).geometry().write_size;
   const bool flag_start = flags_.read() == Flag::start;
   Status st = Status::ok;
-  if (reset_requested_ || (flag_start && !install_failed()) ||
-      (active_ && !(rec == session_)))
+  // (OTA-START that this client did not write is a failed install: START is taken.)
+  if (reset_requested_ || (active_ && !(rec == session_)))
     st = Status::busy;
   else if (s.image_size > l.image_limit)
     st = Status::too_large;

@@ -1,7 +1,8 @@
 // Exception entry and return (ARMv7-M ARM B1.5.6-B1.5.8), done by the board because Unicorn's
 // Cortex-M has no NVIC: an 8-word frame on the current stack (aligned to 8 bytes if CCR.STKALIGN,
 // which the F103's r1p1 core leaves off at reset; xPSR bit 9 records the padding), LR =
-// EXC_RETURN, IPSR = the exception number, handler mode on MSP, PC from the vector table at VTOR. Return pops the frame from the stack EXC_RETURN names.
+// EXC_RETURN, IPSR = the exception number, handler mode on MSP, PC from the vector table at
+// VTOR. Return pops the frame from the stack EXC_RETURN names.
 #include <unicorn/unicorn.h>
 
 #include "bluepill/chip.hpp"
