@@ -6,7 +6,9 @@
 
 #include "ota/crc.hpp"
 #include "ota/flags.hpp"
+#include "ota/bytes.hpp"
 #include "ota/frame.hpp"
+#include "ota/protocol.hpp"
 #include "sim/wire.hpp"
 #include "support.hpp"
 
@@ -55,14 +57,45 @@ TEST_P(UpdateTest, LargestImageUpgradesWithReport) {
   EXPECT_EQ(again.outcome(), Outcome::up_to_date);
 }
 
+// Watches both directions of the wire and keeps the largest number of DATA frames the server had
+// sent beyond the device's last cumulative ACK.
+struct InFlight {
+  ota::FrameDecoderBuffer<300> down, up;
+  std::uint32_t acked = 0, most = 0;
+  sim::WireOptions wire() {
+    sim::WireOptions w;
+    w.to_device = [this](std::vector<std::uint8_t>& b) {
+      for (auto byte : b)
+        if (down.feed(byte) == ota::FrameDecoder::Event::frame && down.frame().type == std::uint8_t(ota::MsgType::data))
+          most = std::max(most, ota::get_u16(down.frame().payload) + 1u - acked);
+    };
+    w.to_server = [this](std::vector<std::uint8_t>& b) {
+      for (auto byte : b)
+        if (up.feed(byte) == ota::FrameDecoder::Event::frame && up.frame().type == std::uint8_t(ota::MsgType::data_ack))
+          acked = ota::get_u16(up.frame().payload);
+    };
+    return w;
+  }
+};
+
 TEST_P(UpdateTest, StopAndWaitAlsoWorks) {
   ota::host::SessionOptions o;
   o.window = 1;
   o.packet_size = 64;
   Session s(v2, 2, o);
-  sim::run_session(dev, s);
+  InFlight seen;
+  sim::run_session(dev, s, seen.wire());
   EXPECT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
+  EXPECT_EQ(seen.most, 1u);  // never a second frame before the first one's ACK
   expect_runs(v2, 2);
+  // The device's own window, for contrast: several frames in flight.
+  dev.factory_install(v1);
+  dev.boot();
+  Session wide(v2, 2);
+  InFlight wide_seen;
+  sim::run_session(dev, wide, wide_seen.wire());
+  EXPECT_EQ(wide.outcome(), Outcome::upgraded) << wide.detail();
+  EXPECT_GT(wide_seen.most, 1u);
 }
 
 TEST_P(UpdateTest, TooLargeIsRefusedAndV1KeepsRunning) {
