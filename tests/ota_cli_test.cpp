@@ -286,6 +286,23 @@ TEST_F(OtaCli, WrongLayoutIsRefusedWithExitCode3) {
   EXPECT_NE(out.find("built for the internal layout"), std::string::npos) << out;
 }
 
+// An application without the app-info record, built into an image with the wrong -v: it installs,
+// but the device comes back running the version the application itself says. The push must not
+// call that an upgrade: exit 7 and what the device runs.
+TEST_F(OtaCli, ADeviceThatComesBackOnAnotherVersionIsUpgradeFailedWithExitCode7) {
+  Process dev({SIM_DEVICE, "--pty", "--layout", "internal"});
+  const auto line = dev.wait_for("pty ", 10s);
+  ASSERT_TRUE(line) << dev.output();
+  const auto bin = write("v2.bin", sim::make_app_image(ota::kInternalLayout, 2, 9000));
+  const auto img = dir / "claims-v3.ota";
+  std::string out;
+  ASSERT_EQ(ota({"image", "build", bin.string(), "-o", img.string(), "-v", "3", "-l", "internal"}, &out), 0) << out;
+  EXPECT_EQ(ota({"push", img.string(), "--port", line->substr(4), "--json"}, &out), 7) << out;
+  EXPECT_NE(out.find("\"outcome\":\"upgrade-failed\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"exit\":7"), std::string::npos) << out;
+  EXPECT_NE(out.find("came back running v2"), std::string::npos) << out;
+}
+
 // A link named on the command line that cannot be used is the user's to fix: exit 2 with the
 // reason, not "link lost" (6), which means a device went away.
 TEST_F(OtaCli, LinksThatCannotBeUsedAreUsageErrors) {
