@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <thread>
 
 #include "bluepill/gdb.hpp"
@@ -99,4 +100,29 @@ TEST(Gdb, BreakpointStepRegistersMemoryDetach) {
   EXPECT_TRUE(detached);
   run_to_end(*b);  // without the breakpoint the program runs to its end
   EXPECT_EQ(result(*b, 0), 10u);
+}
+
+// The command line: `bluepill --gdb 0` prints the port it picked and holds the board at the reset
+// vector until gdb detaches; then the program runs as without --gdb.
+TEST(Gdb, TheCommandLineWaitsForGdbThenRuns) {
+  // `timeout`: a board left waiting by a failed assertion does not outlive the test.
+  const std::string cmd = std::string("exec timeout 60 ") + BLUEPILL + " --gdb 0 --image " + fw("hello") + " --exit-on pill </dev/null 2>&1";
+  FILE* out = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(out, nullptr);
+  char line[256] = {};
+  ASSERT_NE(std::fgets(line, sizeof line, out), nullptr);
+  const std::string first = line;
+  const auto colon = first.rfind(':');
+  ASSERT_NE(first.find("waiting for gdb on 127.0.0.1:"), std::string::npos) << first;
+  {
+    Client gdb(static_cast<std::uint16_t>(std::stoi(first.substr(colon + 1))));
+    ASSERT_TRUE(gdb.ok());
+    const std::uint32_t reset = le32(gdb.ask("m08000004,4"));
+    EXPECT_EQ(le32(gdb.ask("p0f")), reset & ~1u) << "held at the reset vector";
+    EXPECT_EQ(gdb.ask("D"), "OK");
+  }
+  std::string rest;
+  while (std::fgets(line, sizeof line, out)) rest += line;
+  EXPECT_EQ(::pclose(out), 0) << rest;
+  EXPECT_EQ(rest, "hello from the blue pill");
 }
