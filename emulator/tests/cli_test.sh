@@ -1,5 +1,6 @@
 #!/bin/sh
-# The bluepill program: images, a persistent flash file, --exit-on, --cut-at-us, --cut-after.
+# The bluepill program: images, a persistent flash file, --exit-on, --cut-at-us, --cut-after,
+# --lenient, --erase, --timing/--seed, the reset button (SIGUSR1).
 # usage: cli_test.sh BLUEPILL TEST_FW_DIR
 set -eu
 BP=$1
@@ -30,6 +31,38 @@ grep -q "power cut after 5000 instructions" "$T/err" || fail "cut-after message:
 # An illegal flash write stops the board with an error and exit status 1.
 if "$BP" --image "$FW/flash_nopg.elf" --run-us 1000 </dev/null 2>"$T/err"; then fail "illegal write not caught"; fi
 grep -q "without FLASH_CR.PG" "$T/err" || fail "illegal write message: $(cat "$T/err")"
+# --lenient: the same write is reported, and the program goes on to its end (its closing BKPT).
+"$BP" --image "$FW/flash_nopg.elf" --lenient --run-us 1000 </dev/null 2>"$T/err" || fail "lenient run: $(cat "$T/err")"
+grep -q "without FLASH_CR.PG" "$T/err" || fail "lenient: no error report: $(cat "$T/err")"
+grep -q "BKPT 0x0 " "$T/err" || fail "lenient: the program did not run to its end: $(cat "$T/err")"
+
+# --erase: a mark left in page 60 by an earlier factory programming is gone; without it, it stays.
+printf 'MARK' >"$T/mark.bin"
+"$BP" --image "$FW/hello.elf" --bin-base 0x0800F000 --image "$T/mark.bin" --flash "$T/e.bin" --exit-on pill </dev/null >/dev/null 2>"$T/err" || fail "mark: $(cat "$T/err")"
+mark() { od -An -c -j 61440 -N 4 "$T/e.bin" | tr -d ' '; }
+[ "$(mark)" = MARK ] || fail "mark not written: '$(mark)'"
+"$BP" --flash "$T/e.bin" --image "$FW/hello.elf" --exit-on pill </dev/null >/dev/null 2>"$T/err" || fail "reload: $(cat "$T/err")"
+[ "$(mark)" = MARK ] || fail "mark lost without --erase"
+"$BP" --flash "$T/e.bin" --erase --image "$FW/hello.elf" --exit-on pill </dev/null >"$T/out" 2>"$T/err" || fail "erase: $(cat "$T/err")"
+[ "$(cat "$T/out")" = "hello from the blue pill" ] || fail "after --erase: '$(cat "$T/out")'"
+[ "$(od -An -tx1 -j 61440 -N 4 "$T/e.bin" | tr -d ' ')" = ffffffff ] || fail "--erase left '$(mark)'"
+
+# --timing and --seed: 80 ms into erase_loop, how far the programming of page 61 has got. Typical
+# timings: the same for every seed. Random ones: a seed repeats exactly, another seed differs.
+zeros61() {
+  rm -f "$T/t.bin"
+  "$BP" --image "$FW/erase_loop.elf" --flash "$T/t.bin" --cut-at-us 80000 "$@" </dev/null 2>"$T/err" || fail "timing $*: $(cat "$T/err")"
+  od -An -v -tx2 -j 62464 -N 1024 "$T/t.bin" | tr -s ' ' '\n' | grep -c '^0000$' || true
+}
+typ1=$(zeros61 --timing typ --seed 1)
+[ "$(zeros61 --timing typ --seed 2)" = "$typ1" ] || fail "typical timings depend on the seed"
+r1=$(zeros61 --timing random --seed 1)
+cp "$T/t.bin" "$T/r1.bin"
+[ "$(zeros61 --timing random --seed 1)" = "$r1" ] && cmp -s "$T/t.bin" "$T/r1.bin" || fail "--seed 1 does not repeat"
+r2=$(zeros61 --timing random --seed 2)
+[ "$r2" != "$r1" ] || fail "--seed 2 gives the same timings as --seed 1 ($r1)"
+[ "$r1" != "$typ1" ] || [ "$r2" != "$typ1" ] || fail "--timing random gives typical timings ($typ1)"
+
 # SIGUSR1 presses the reset button: the program (it prints R, then waits for input) starts again,
 # on the same link.
 "$BP" --image "$FW/usart_rx.elf" </dev/null >"$T/out" 2>"$T/err" &
