@@ -266,4 +266,23 @@ TEST_P(E2eTools, WrongTotalChecksumFailsAndV1KeepsRunning) {
 INSTANTIATE_TEST_SUITE_P(Layouts, E2eTools, ::testing::Values("internal", "external"),
                          [](const auto& i) { return i.param; });
 
+class E2eToolsExternal : public E2eTools {};
+
+// A board built without its W25Q (bluepill --no-w25q): the application has nowhere to stage, so it
+// refuses the update with a flash error before anything is erased, and goes on running v1.
+TEST_P(E2eToolsExternal, ABoardWithoutItsW25qRefusesAndKeepsV1) {
+  auto args = board_args();
+  args.insert(args.end(), {"--no-w25q", "--pty"});
+  Process board(args);
+  std::string out;
+  EXPECT_EQ(push_pty(board, image(2), out), 3) << out;
+  EXPECT_EQ(json_field(out, "outcome"), "refused") << out;
+  EXPECT_EQ(json_field(out, "detail"), "flash error") << out;
+  EXPECT_EQ(push_pty(board, image(1), out), 0) << out;
+  EXPECT_EQ(json_field(out, "outcome"), "up-to-date") << out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, E2eToolsExternal, ::testing::Values("external"),
+                         [](const auto& i) { return i.param; });
+
 }  // namespace
