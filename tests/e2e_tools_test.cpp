@@ -240,6 +240,34 @@ TEST_P(E2eTools, LinkCutMidDownloadResumesAndEndsInV2) {
   EXPECT_NE(push->output().find("\"event\":\"resume\""), std::string::npos) << push->output();
 }
 
+// `ota serve`: two boards dial in at once, one of them through a link that is cut midway. Each is
+// updated on its own connection; the cut one dials again and resumes where it stopped.
+TEST_P(E2eTools, ServeUpdatesTwoBoardsAtOnceOneThroughACutLink) {
+  Process serve({OTA_TOOL, "serve", image(2), "--listen", "127.0.0.1:0", "--devices", "2", "--json", "--timeout", "60"});
+  const std::uint16_t port = listening(serve);
+  e2e::Relay relay(port);
+  const std::size_t size = fw.app_bin(2).size(), unit = fw.layout->staging_unit;
+  relay.cut_after(unit + (size - unit) / 2);
+  auto direct = board_args();
+  direct.insert(direct.end(), {"--uid", "1,2,3", "--connect", "127.0.0.1:" + std::to_string(port)});
+  auto relayed = board_args();
+  relayed.insert(relayed.end(), {"--uid", "4,5,6", "--connect", "127.0.0.1:" + std::to_string(relay.port())});
+  Process a(direct), b(relayed);
+  ASSERT_EQ(serve.wait(180s), 0) << serve.output();
+  EXPECT_EQ(relay.cuts(), 1u);
+  const std::string out = serve.output();
+  std::size_t upgraded = 0;
+  for (auto at = out.find("\"event\":\"result\""); at != std::string::npos; at = out.find("\"event\":\"result\"", at + 1))
+    upgraded += json_field(out.substr(at, out.find('\n', at) - at), "outcome") == "upgraded";
+  EXPECT_EQ(upgraded, 2u) << out;
+  EXPECT_NE(out.find("\"uid\":\"010000000200000003000000\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"uid\":\"040000000500000006000000\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"event\":\"resume\""), std::string::npos) << out;
+  const std::string summary = out.substr(out.rfind("\"event\":\"summary\""));
+  EXPECT_EQ(json_field(summary, "ok"), "2") << out;
+  EXPECT_EQ(json_field(summary, "lost"), "0") << out;
+}
+
 TEST_P(E2eTools, WrongTotalChecksumFailsAndV1KeepsRunning) {
   // One DATA frame changed in flight with a valid frame CRC: only the total CRC-32 can tell.
   auto rewriter = std::make_shared<e2e::DataRewriter>(1);

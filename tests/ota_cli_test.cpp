@@ -1,6 +1,6 @@
 // The `ota` tool as a user runs it: image build and info on .bin/.hex/.elf, refusals with a clear
-// message and exit code, and push over a real pty and a real TCP connection to ota-sim-device
-// (the CPU-less simulated device).
+// message and exit code, push over a real pty and a real TCP connection to ota-sim-device (the
+// CPU-less simulated device), and serve to several of them at once.
 #include <gtest/gtest.h>
 
 #include <pty.h>
@@ -10,8 +10,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
+#include <set>
 
 #include <cstring>
 
@@ -364,3 +368,180 @@ TEST_F(OtaCli, NoDeviceTimesOutWithExitCode5) {
 }
 
 }  // namespace
+
+// ---- ota serve: many devices over TCP ----------------------------------------------------------
+
+class OtaServe : public OtaCli {
+ protected:
+  std::unique_ptr<Process> serve(const std::vector<std::string>& extra, const ota::Layout& l = ota::kInternalLayout) {
+    std::vector<std::string> args{OTA_TOOL, "serve", make_ota(dir, l, 2, 12000).string(), "--listen", "127.0.0.1:0", "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto p = std::make_unique<Process>(args);
+    const auto line = p->wait_for("{\"t_ms\":", 10s);
+    EXPECT_TRUE(line && line->find("\"listening\"") != std::string::npos) << p->output();
+    if (line) port = line->substr(line->find("\"port\":") + 7, line->find('}') - line->find("\"port\":") - 7);
+    return p;
+  }
+  std::unique_ptr<Process> device(std::uint64_t seed, const char* layout = "internal") {
+    return std::make_unique<Process>(std::vector<std::string>{SIM_DEVICE, "--connect", "127.0.0.1:" + port, "--layout",
+                                                              layout, "--seed", std::to_string(seed)});
+  }
+  // The JSON lines of one event kind.
+  static std::vector<std::string> lines_of(const std::string& out, const std::string& kind) {
+    std::vector<std::string> r;
+    for (std::size_t at = 0, nl; at < out.size(); at = nl + 1) {
+      nl = out.find('\n', at);
+      if (nl == std::string::npos) nl = out.size();
+      const std::string l = out.substr(at, nl - at);
+      if (l.find("\"event\":\"" + kind + "\"") != std::string::npos) r.push_back(l);
+    }
+    return r;
+  }
+  static std::string field(const std::string& line, const std::string& key) {
+    const auto at = line.find("\"" + key + "\":");
+    if (at == std::string::npos) return "";
+    auto v = line.substr(at + key.size() + 3);
+    if (!v.empty() && v[0] == '"') return v.substr(1, v.find('"', 1) - 1);
+    return v.substr(0, v.find_first_of(",}"));
+  }
+  std::string port;
+};
+
+// Three devices dial in while a fourth connection stays silent (a modem that connected and then
+// said nothing): the three are updated side by side, each reported with its uid, and the silent
+// one is dropped once the count is reached, not waited for (its hello timeout is 20 s).
+TEST_F(OtaServe, UpdatesEveryDeviceThatDialsInSideBySide) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto srv = serve({"--devices", "3", "--timeout", "20"});
+  const int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(std::stoi(port)));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(silent, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  std::vector<std::unique_ptr<Process>> devs;
+  for (std::uint64_t seed : {11, 12, 13}) devs.push_back(device(seed));
+  ASSERT_EQ(srv->wait(60s), 0) << srv->output();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 15s) << "waited for the silent connection";
+  ::close(silent);
+  const std::string out = srv->output();
+  const auto results = lines_of(out, "result");
+  ASSERT_EQ(results.size(), 3u) << out;
+  std::set<std::string> uids;
+  for (const auto& r : results) {
+    EXPECT_EQ(field(r, "outcome"), "upgraded") << r;
+    EXPECT_EQ(field(r, "device_version"), "2") << r;
+    uids.insert(field(r, "uid"));
+  }
+  EXPECT_EQ(uids.size(), 3u) << out;
+  const auto summary = lines_of(out, "summary");
+  ASSERT_EQ(summary.size(), 1u) << out;
+  EXPECT_EQ(field(summary[0], "devices"), "3");
+  EXPECT_EQ(field(summary[0], "ok"), "3");
+  EXPECT_EQ(field(summary[0], "exit"), "0");
+  // Connection 1 is the silent one: it connected first and ended without a device.
+  bool silent_dropped = false;
+  for (const auto& l : lines_of(out, "disconnect")) silent_dropped = silent_dropped || (field(l, "conn") == "1" && field(l, "uid").empty());
+  EXPECT_TRUE(silent_dropped) << out;
+  for (auto& d : devs) EXPECT_TRUE(d->wait_for("boot 2: application v2 (installed)", 10s)) << d->output();
+}
+
+// Each device gets its own outcome: one that cannot take the image is refused, another is
+// upgraded, and the exit code is the refusal's.
+TEST_F(OtaServe, ReportsEachDevicesOwnOutcome) {
+  auto srv = serve({"--devices", "2"});
+  auto good = device(21);
+  auto other_layout = device(22, "external");
+  EXPECT_EQ(srv->wait(60s), 3) << srv->output();
+  const std::string out = srv->output();
+  std::map<std::string, std::string> by_outcome;
+  for (const auto& r : lines_of(out, "result")) by_outcome[field(r, "outcome")] = r;
+  ASSERT_EQ(by_outcome.size(), 2u) << out;
+  ASSERT_TRUE(by_outcome.count("upgraded") && by_outcome.count("refused")) << out;
+  EXPECT_NE(field(by_outcome["refused"], "detail").find("internal layout"), std::string::npos) << out;
+  EXPECT_NE(field(by_outcome["refused"], "uid"), field(by_outcome["upgraded"], "uid"));
+  const auto summary = lines_of(out, "summary");
+  ASSERT_EQ(summary.size(), 1u) << out;
+  EXPECT_EQ(field(summary[0], "ok"), "1");
+  EXPECT_EQ(field(summary[0], "failed"), "1");
+}
+
+// Fewer devices than --devices asked for: --idle ends the wait, exit 5 (timeout), and the ones
+// that came are reported. Without --devices, Ctrl-C ends a serve: exit 130, with the summary.
+TEST_F(OtaServe, IdleAndCtrlCEndAServeWithASummary) {
+  {
+    auto srv = serve({"--devices", "2", "--idle", "1"});
+    auto d = device(31);
+    EXPECT_EQ(srv->wait(60s), 5) << srv->output();
+    const auto summary = lines_of(srv->output(), "summary");
+    ASSERT_EQ(summary.size(), 1u) << srv->output();
+    EXPECT_EQ(field(summary[0], "devices"), "1");
+    EXPECT_EQ(field(summary[0], "ok"), "1");
+  }
+  auto srv = serve({});
+  auto d = device(32);
+  ASSERT_TRUE(srv->wait_for("{\"t_ms\":", 10s));
+  bool ended = false;
+  while (!ended)
+    if (const auto l = srv->wait_for("{\"t_ms\":", 20s)) ended = l->find("\"event\":\"result\"") != std::string::npos;
+    else break;
+  ASSERT_TRUE(ended) << srv->output();
+  srv->signal(SIGINT);
+  EXPECT_EQ(srv->wait(30s), 130) << srv->output();
+  const auto summary = lines_of(srv->output(), "summary");
+  ASSERT_EQ(summary.size(), 1u) << srv->output();
+  EXPECT_EQ(field(summary[0], "ok"), "1");
+  EXPECT_EQ(field(summary[0], "exit"), "130");
+}
+
+// A device whose modem lost its carrier dials again while its old connection is still open on
+// our side (half-open: no FIN, no RST). The new connection's HELLO names the same uid: it takes
+// over, the old one is dropped, and the device is counted once, upgraded, not lost.
+TEST_F(OtaServe, ADeviceThatDialsAgainOverAHalfOpenLinkTakesOver) {
+  auto srv = serve({"--devices", "1", "--timeout", "30"});
+  sim::Device ghost(ota::kInternalLayout, 41);  // the same uid as ota-sim-device --seed 41
+  ghost.factory_install(sim::make_app_image(ota::kInternalLayout, 1, 12 * 1024));
+  ghost.boot();
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(std::stoi(port)));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  timeval tv{0, 50'000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  // Answer the server's HELLO_REQ with the HELLO, then fall silent with the socket open.
+  bool said_hello = false;
+  for (int i = 0; i < 100 && !said_hello; ++i) {
+    std::uint8_t buf[512];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) ghost.receive(buf, static_cast<std::size_t>(n));
+    const auto out = ghost.take_output();
+    if (!out.empty()) {
+      ASSERT_EQ(::send(fd, out.data(), out.size(), 0), static_cast<ssize_t>(out.size()));
+      said_hello = true;
+    }
+  }
+  ASSERT_TRUE(said_hello);
+  bool started = false;
+  while (!started)
+    if (const auto l = srv->wait_for("{\"t_ms\":", 10s)) started = l->find("\"event\":\"start\"") != std::string::npos;
+    else break;
+  ASSERT_TRUE(started) << srv->output();
+  auto again = device(41);
+  EXPECT_EQ(srv->wait(60s), 0) << srv->output();
+  ::close(fd);
+  const std::string out = srv->output();
+  const auto results = lines_of(out, "result");
+  ASSERT_EQ(results.size(), 1u) << out;
+  EXPECT_EQ(field(results[0], "outcome"), "upgraded") << out;
+  EXPECT_EQ(field(results[0], "conn"), "2") << out;
+  bool old_dropped = false;
+  for (const auto& l : lines_of(out, "disconnect"))
+    old_dropped = old_dropped || (field(l, "conn") == "1" && field(l, "uid") == field(results[0], "uid"));
+  EXPECT_TRUE(old_dropped) << out;
+  const auto summary = lines_of(out, "summary");
+  ASSERT_EQ(summary.size(), 1u) << out;
+  EXPECT_EQ(field(summary[0], "devices"), "1") << out;
+  EXPECT_EQ(field(summary[0], "lost"), "0") << out;
+}

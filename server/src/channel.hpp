@@ -97,12 +97,13 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
   }
 
   void after_step() {
-    for (const Event& e : session_.take_events())
-      if (obs_.event) obs_.event(e, now());
+    // Progress first: the acks of this step came before what they led to ("downloaded", "done").
     if (obs_.progress && session_.packets_acked() != last_acked_) {
       last_acked_ = session_.packets_acked();
       obs_.progress(last_acked_, session_.packet_count(), now());
     }
+    for (const Event& e : session_.take_events())
+      if (obs_.event) obs_.event(e, now());
     auto out = session_.take_output();
     if (!out.empty()) {
       queue_.push_back(std::move(out));

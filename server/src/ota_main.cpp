@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 #include "ota/app_info.hpp"
 #include "ota/host/image.hpp"
 #include "ota/host/push.hpp"
+#include "ota/host/serve.hpp"
 
 using namespace ota;
 using namespace ota::host;
@@ -137,6 +139,25 @@ int cmd_image_info(const std::string& file) {
   return kOk;
 }
 
+// A device's result: one JSON line (with the connection it ended on, when serving many), or one
+// line of text.
+void print_result(bool json, const PushReport& r, std::uint32_t image_version, int code, std::uint32_t conn) {
+  const std::string uid = r.device ? uid_hex(*r.device) : "";
+  const std::string conn_field = conn ? ",\"conn\":" + std::to_string(conn) : "";
+  if (json) {
+    std::printf("{\"t_ms\":%llu,\"event\":\"result\"%s,\"outcome\":\"%s\",\"exit\":%d,\"detail\":\"%s\","
+                "\"uid\":\"%s\",\"device_version\":%u,\"image_version\":%u,\"resends\":%u,\"elapsed_ms\":%llu}\n",
+                static_cast<unsigned long long>(r.elapsed_ms), conn_field.c_str(), to_string(r.outcome), code,
+                json_escape(r.detail).c_str(), uid.c_str(), r.device ? r.device->app_version : 0, image_version,
+                r.resends, static_cast<unsigned long long>(r.elapsed_ms));
+  } else {
+    std::printf("%s: %s%s%s (%.1f s, %u re-sent)\n", uid.empty() ? "no device" : ("device " + uid).c_str(),
+                to_string(r.outcome), r.detail.empty() ? "" : ": ", r.detail.c_str(),
+                static_cast<double>(r.elapsed_ms) / 1000.0, r.resends);
+  }
+  std::fflush(stdout);
+}
+
 struct PushArgs {
   std::string image, port, listen;
   std::uint32_t baud = 115200;
@@ -145,12 +166,7 @@ struct PushArgs {
   unsigned window = 0, packet = kMaxChunk;
 };
 
-int cmd_push(const PushArgs& a) {
-  Image img;
-  if (Error e = load_ota_file(a.image, img)) {
-    std::fprintf(stderr, "ota push: %s\n", e.text.c_str());
-    return kBadInput;
-  }
+PushOptions push_options(const PushArgs& a, const Image& img) {
   PushOptions opt;
   opt.baud = a.baud;
   opt.session.force = a.force;
@@ -161,7 +177,27 @@ int cmd_push(const PushArgs& a) {
   opt.session.hello_timeout_ms = static_cast<std::uint32_t>(a.timeout_s * 1000);
   opt.session.reboot_timeout_ms = static_cast<std::uint32_t>(a.timeout_s * 1000);
   opt.connect_timeout_ms = static_cast<std::uint32_t>(a.timeout_s * 1000);
+  return opt;
+}
 
+void print_listening(bool json, std::chrono::steady_clock::time_point t_start, std::uint16_t port, const char* whom) {
+  if (json)
+    std::printf("{\"t_ms\":%lld,\"event\":\"listening\",\"port\":%u}\n",
+                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - t_start).count()),
+                port);
+  else
+    std::printf("listening on port %u for %s\n", port, whom);
+  std::fflush(stdout);
+}
+
+int cmd_push(const PushArgs& a) {
+  Image img;
+  if (Error e = load_ota_file(a.image, img)) {
+    std::fprintf(stderr, "ota push: %s\n", e.text.c_str());
+    return kBadInput;
+  }
+  const PushOptions opt = push_options(a, img);
   const auto t_start = std::chrono::steady_clock::now();
   const bool tty = !a.json && isatty(STDOUT_FILENO);
   bool bar_open = false;
@@ -197,31 +233,92 @@ int cmd_push(const PushArgs& a) {
   };
 
   const PushReport r = a.port.empty() ? push_tcp(a.listen, img, opt, obs,
-                                                 [&](std::uint16_t port) {
-                                                   if (a.json)
-                                                     std::printf("{\"t_ms\":%lld,\"event\":\"listening\",\"port\":%u}\n",
-                                                                 static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                                     std::chrono::steady_clock::now() - t_start).count()),
-                                                                 port);
-                                                   else
-                                                     std::printf("listening on port %u for the device\n", port);
-                                                   std::fflush(stdout);
-                                                 })
+                                                 [&](std::uint16_t port) { print_listening(a.json, t_start, port, "the device"); })
                                       : push_serial(a.port, img, opt, obs);
   if (bar_open) std::printf("\n");
   const int code = exit_code(r.outcome);
-  const std::string uid = r.device ? uid_hex(*r.device) : "";
-  if (a.json) {
-    std::printf("{\"t_ms\":%llu,\"event\":\"result\",\"outcome\":\"%s\",\"exit\":%d,\"detail\":\"%s\","
-                "\"uid\":\"%s\",\"device_version\":%u,\"image_version\":%u,\"resends\":%u,\"elapsed_ms\":%llu}\n",
-                static_cast<unsigned long long>(r.elapsed_ms), to_string(r.outcome), code,
-                json_escape(r.detail).c_str(), uid.c_str(),
-                r.device ? r.device->app_version : 0, img.version, r.resends,
-                static_cast<unsigned long long>(r.elapsed_ms));
-  } else {
-    std::printf("%s: %s%s%s (%.1f s, %u re-sent)\n", uid.empty() ? "no device" : ("device " + uid).c_str(), to_string(r.outcome),
-                r.detail.empty() ? "" : ": ", r.detail.c_str(), static_cast<double>(r.elapsed_ms) / 1000.0, r.resends);
+  print_result(a.json, r, img.version, code, 0);
+  return code;
+}
+
+struct ServeArgs {
+  PushArgs push;
+  std::uint32_t devices = 0;
+  double idle_s = 0;
+};
+
+// Every device that dials in is updated; each one's result is printed as it ends, and a summary
+// at the end. The exit code: 0 when every device ended upgraded or up to date (and, with
+// --devices, that many did); else the code of the first device that did not, 6 for a device whose
+// link dropped and that did not come back, 5 when fewer devices came than --devices asked.
+int cmd_serve(const ServeArgs& a) {
+  Image img;
+  if (Error e = load_ota_file(a.push.image, img)) {
+    std::fprintf(stderr, "ota serve: %s\n", e.text.c_str());
+    return kBadInput;
   }
+  ServeOptions opt;
+  opt.push = push_options(a.push, img);
+  opt.devices = a.devices;
+  opt.idle_ms = static_cast<std::uint32_t>(a.idle_s * 1000);
+  const bool json = a.push.json;
+  const auto t_start = std::chrono::steady_clock::now();
+  ServeObserver obs;
+  obs.event = [&](std::uint32_t conn, const std::optional<Hello>& dev, const Event& e, std::uint64_t ms) {
+    const std::string uid = dev ? uid_hex(*dev) : "";
+    if (json)
+      std::printf("{\"t_ms\":%llu,\"event\":\"%s\",\"conn\":%u,\"uid\":\"%s\",\"text\":\"%s\"}\n",
+                  static_cast<unsigned long long>(ms), e.kind.c_str(), conn, uid.c_str(), json_escape(e.text).c_str());
+    else
+      std::printf("[%7.3f s] #%-3u %-10s %s%s%s\n", static_cast<double>(ms) / 1000.0, conn, e.kind.c_str(),
+                  uid.empty() ? "" : uid.c_str(), uid.empty() ? "" : ": ", e.text.c_str());
+    std::fflush(stdout);
+  };
+  std::map<std::uint32_t, std::uint32_t> decile;  // per connection
+  obs.progress = [&](std::uint32_t conn, std::uint32_t acked, std::uint32_t total, std::uint64_t ms) {
+    if (total == 0) return;
+    const std::uint32_t d = acked * 10 / total;
+    std::uint32_t& last = decile.try_emplace(conn, 0).first->second;
+    if (d == last && acked != total) return;
+    last = d;
+    if (json)
+      std::printf("{\"t_ms\":%llu,\"event\":\"progress\",\"conn\":%u,\"acked\":%u,\"total\":%u}\n",
+                  static_cast<unsigned long long>(ms), conn, acked, total);
+    else
+      std::printf("[%7.3f s] #%-3u progress   %u%% (%u/%u packets)\n", static_cast<double>(ms) / 1000.0, conn,
+                  acked * 100 / total, acked, total);
+    std::fflush(stdout);
+  };
+  obs.ended = [&](const DeviceReport& d) { print_result(json, d.report, img.version, exit_code(d.report.outcome), d.conn); };
+  const ServeReport r = serve_tcp(a.push.listen, img, opt, obs, [&](std::uint16_t port) {
+    print_listening(json, t_start, port, "devices");
+  });
+  if (!r.error.empty()) {
+    std::fprintf(stderr, "ota serve: %s\n", r.error.c_str());
+    return kUsage;
+  }
+  for (const DeviceReport& d : r.lost) print_result(json, d.report, img.version, kLinkLost, d.conn);
+  int code = kOk;
+  std::size_t ok = 0;
+  for (const DeviceReport& d : r.ended) {
+    const int c = exit_code(d.report.outcome);
+    if (c == kOk) ++ok;
+    else if (code == kOk) code = c;
+  }
+  if (code == kOk && !r.lost.empty()) code = kLinkLost;
+  if (code == kOk && a.devices != 0 && r.ended.size() < a.devices) code = kTimeout;
+  if (r.interrupted) code = kInterrupted;
+  const std::size_t failed = r.ended.size() - ok;
+  if (json)
+    std::printf("{\"t_ms\":%llu,\"event\":\"summary\",\"devices\":%zu,\"ok\":%zu,\"failed\":%zu,\"lost\":%zu,"
+                "\"exit\":%d,\"elapsed_ms\":%llu}\n",
+                static_cast<unsigned long long>(r.elapsed_ms), r.ended.size() + r.lost.size(), ok, failed,
+                r.lost.size(), code, static_cast<unsigned long long>(r.elapsed_ms));
+  else
+    std::printf("%zu device(s): %zu upgraded or up to date, %zu failed, %zu lost%s (%.1f s)\n",
+                r.ended.size() + r.lost.size(), ok, failed, r.lost.size(),
+                r.interrupted ? "; stopped by the user" : r.idle ? "; no device for --idle" : "",
+                static_cast<double>(r.elapsed_ms) / 1000.0);
   return code;
 }
 
@@ -263,8 +360,22 @@ int main(int argc, char** argv) {
                  "recover a device whose application crashes at boot: keep its bootloader in recovery "
                  "mode (reset the device if its application still answers)");
 
-  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "image" && std::string_view(argv[1]) != "push") {
-    std::fprintf(stderr, "ota: '%s' is not a command (commands: image build, image info, push; see --help)\n", argv[1]);
+  ServeArgs sv;
+  auto* serve = app.add_subcommand("serve", "update every device that dials in over TCP, many at once");
+  serve->add_option("image", sv.push.image, "the .ota image to install")->required();
+  serve->add_option("--listen", sv.push.listen, "where devices connect: PORT or HOST:PORT")->required();
+  serve->add_option("-n,--devices", sv.devices, "stop once this many devices have ended (default: no count)");
+  serve->add_option("--idle", sv.idle_s, "stop once no device has been connected for this many seconds (default: never)")
+      ->check(CLI::Range(0.1, 31536000.0));
+  serve->add_option("-t,--timeout", sv.push.timeout_s, "seconds to wait for each device (hello, reboot)")->check(CLI::Range(0.1, 86400.0))->capture_default_str();
+  serve->add_option("-w,--window", sv.push.window, "frames in flight (0: as the device allows)")->check(CLI::Range(0u, 255u))->capture_default_str();
+  serve->add_option("--packet", sv.push.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();
+  serve->add_flag("--json", sv.push.json, "JSON lines, each with the connection (conn) and the device's uid");
+  serve->add_flag("-f,--force", sv.push.force, "update devices that already run this version too");
+
+  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "image" && std::string_view(argv[1]) != "push" &&
+      std::string_view(argv[1]) != "serve") {
+    std::fprintf(stderr, "ota: '%s' is not a command (commands: image build, image info, push, serve; see --help)\n", argv[1]);
     return kUsage;
   }
   try {
@@ -282,5 +393,6 @@ int main(int argc, char** argv) {
     }
     return cmd_push(p);
   }
+  if (*serve) return cmd_serve(sv);
   return kUsage;
 }

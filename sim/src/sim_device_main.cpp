@@ -19,10 +19,12 @@ int main(int argc, char** argv) {
   CLI::App app{"ota-sim-device: a simulated OTA device (no CPU) on a pty or a TCP connection"};
   std::string layout_name = "internal", connect;
   std::uint32_t version = 1, size = 12 * 1024;
+  std::uint64_t seed = 1;
   bool pty = false;
   app.add_option("-l,--layout", layout_name)->check(CLI::IsMember({"internal", "external"}));
   app.add_option("-v,--version", version, "version of the factory application");
   app.add_option("--size", size, "size of the factory application");
+  app.add_option("--seed", seed, "the device's identity (its uid) and the randomness of its flash parts");
   auto* p = app.add_flag("--pty", pty, "open a pty and print its path");
   app.add_option("--connect", connect, "dial HOST:PORT")->excludes(p);
   CLI11_PARSE(app, argc, argv);
@@ -63,7 +65,7 @@ int main(int argc, char** argv) {
   }
   std::fflush(stdout);
 
-  sim::Device dev(layout);
+  sim::Device dev(layout, seed);
   dev.factory_install(sim::make_app_image(layout, version, size));
   dev.boot();
   std::uint32_t reported_boots = 0;

@@ -1,0 +1,215 @@
+#include "ota/host/serve.hpp"
+
+#include <array>
+#include <map>
+
+#include "channel.hpp"
+
+namespace ota::host {
+
+using namespace detail;
+
+namespace {
+
+using Uid = std::array<std::uint8_t, 12>;
+
+Uid uid_of(const Hello& h) {
+  Uid u;
+  std::copy(std::begin(h.uid), std::end(h.uid), u.begin());
+  return u;
+}
+
+// One accepted connection: its socket, its session, and the channel between them. Kept at a
+// stable address (the channel holds references to the socket, the session and the observer).
+struct Connection {
+  Connection(asio::io_context& io, std::uint32_t n, const Image& img, const SessionOptions& o)
+      : id(n), sock(io), session(img.bytes, img.version, o) {}
+  std::uint32_t id;
+  asio::ip::tcp::socket sock;
+  Session session;
+  PushObserver obs;
+  std::shared_ptr<Channel<asio::ip::tcp::socket>> ch;
+};
+
+// What is known of one device across its connections.
+struct Device {
+  bool ended = false;          // it has a final outcome (the latest is in `last`)
+  DeviceReport last;
+  std::uint32_t resends = 0;   // over the connections that dropped
+  std::uint32_t live = 0;      // connection now talking to it (0: none)
+};
+
+class Server {
+ public:
+  Server(asio::io_context& io, asio::ip::tcp::acceptor& acceptor, const Image& img, const ServeOptions& opt,
+         const ServeObserver& obs)
+      : io_(io), acceptor_(acceptor), img_(img), opt_(opt), obs_(obs), t0_(Clock::now()), idle_(io),
+        interrupts_(io) {
+    interrupts_.on = [this] { interrupt(); };
+  }
+
+  ServeReport run() {
+    accept();
+    arm_idle();
+    io_.run();
+    ServeReport r;
+    r.interrupted = interrupts_.fired();
+    r.idle = idle_fired_;
+    for (auto* d : end_order_) r.ended.push_back(d->last);
+    for (auto& [uid, d] : devices_)
+      if (!d.ended) r.lost.push_back(d.last);
+    r.elapsed_ms = ms_since(t0_);
+    return r;
+  }
+
+ private:
+  std::uint64_t now() const { return ms_since(t0_); }
+
+  void accept() {
+    if (closing_ || accepting_ || conns_.size() >= opt_.max_connections) return;
+    accepting_ = true;
+    auto c = std::make_shared<Connection>(io_, next_id_, img_, opt_.push.session);
+    acceptor_.async_accept(c->sock, [this, c](std::error_code ec) {
+      accepting_ = false;
+      if (ec || closing_) return;  // cancelled: we are closing
+      ++next_id_;
+      start(c);
+      accept();
+    });
+  }
+
+  void start(const std::shared_ptr<Connection>& c) {
+    idle_.cancel();
+    std::error_code ignored;
+    c->sock.set_option(asio::ip::tcp::no_delay(true), ignored);
+    conns_[c->id] = c;
+    const std::uint32_t id = c->id;
+    Connection* raw = c.get();
+    c->obs.event = [this, raw](const Event& e, std::uint64_t ms) { on_event(*raw, e, ms); };
+    c->obs.progress = [this, id](std::uint32_t acked, std::uint32_t total, std::uint64_t ms) {
+      if (obs_.progress) obs_.progress(id, acked, total, ms);
+    };
+    c->ch = std::make_shared<Channel<asio::ip::tcp::socket>>(io_, c->sock, c->session, c->obs, t0_);
+    c->ch->on_stop = [this, id] { asio::post(io_, [this, id] { ended(id); }); };
+    if (obs_.event)
+      obs_.event(id, std::nullopt, Event{"connect", "device connected from " + c->sock.remote_endpoint(ignored).address().to_string()}, now());
+    c->ch->start();
+    if (closing_) c->ch->interrupt();
+  }
+
+  void on_event(Connection& c, const Event& e, std::uint64_t ms) {
+    const auto& dev = c.session.device();
+    if (e.kind == "hello" && dev) {
+      // The same device on an older connection: it dialled again over a link left half-open (a
+      // modem that lost its carrier sends no FIN or RST). The new connection takes over.
+      Device& d = devices_[uid_of(*dev)];
+      if (d.live != 0 && d.live != c.id)
+        if (auto old = conns_.find(d.live); old != conns_.end()) old->second->ch->drop();
+      d.live = c.id;
+    }
+    if (!obs_.event) return;
+    if (e.kind == "done" && c.session.outcome() == Outcome::link_lost)
+      obs_.event(c.id, dev, Event{"disconnect", c.session.detail()}, ms);
+    else
+      obs_.event(c.id, dev, e, ms);
+  }
+
+  // A connection's channel stopped: its session has its outcome.
+  void ended(std::uint32_t id) {
+    const auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    const std::shared_ptr<Connection> c = it->second;
+    conns_.erase(it);
+    const Session& s = c->session;
+    if (s.device()) {
+      Device& d = devices_[uid_of(*s.device())];
+      if (d.live == id) d.live = 0;
+      DeviceReport r{id, report_of(s, t0_, d.resends)};
+      if (s.outcome() == Outcome::link_lost) {
+        d.resends = r.report.resends;  // the next connection resumes; its re-sends add up
+        if (!d.ended) d.last = r;
+      } else {
+        d.resends = 0;
+        // A device that dials again after its upgrade finds itself up to date: it stays upgraded.
+        if (!(d.ended && d.last.report.outcome == Outcome::upgraded && r.report.outcome == Outcome::up_to_date))
+          d.last = r;
+        if (!d.ended) end_order_.push_back(&d);
+        d.ended = true;
+        if (obs_.ended) obs_.ended(r);
+        if (opt_.devices != 0 && end_order_.size() >= opt_.devices) close();
+      }
+    }
+    accept();
+    if (conns_.empty()) {
+      if (closing_) io_.stop();
+      else arm_idle();
+    }
+  }
+
+  void arm_idle() {
+    if (opt_.idle_ms == 0 || closing_ || !conns_.empty()) return;
+    idle_.expires_after(std::chrono::milliseconds(opt_.idle_ms));
+    idle_.async_wait([this](std::error_code ec) {
+      if (ec || !conns_.empty()) return;
+      idle_fired_ = true;
+      close();
+      io_.stop();
+    });
+  }
+
+  // No new connections; the devices under way finish. A connection whose device has not said
+  // HELLO yet is no device under way: it is dropped.
+  void close() {
+    if (closing_) return;
+    closing_ = true;
+    idle_.cancel();
+    std::error_code ignored;
+    acceptor_.cancel(ignored);
+    std::vector<std::shared_ptr<Connection>> silent;
+    for (auto& [id, c] : conns_)
+      if (!c->session.device()) silent.push_back(c);
+    for (auto& c : silent) c->ch->drop();
+    if (conns_.empty()) io_.stop();
+  }
+
+  // Ctrl-C: stop accepting, and every session under way ABORTs its download (devices keep what
+  // they stored; the next server resumes).
+  void interrupt() {
+    close();
+    for (auto& [id, c] : conns_) c->ch->interrupt();
+  }
+
+  asio::io_context& io_;
+  asio::ip::tcp::acceptor& acceptor_;
+  const Image& img_;
+  const ServeOptions& opt_;
+  const ServeObserver& obs_;
+  Clock::time_point t0_;
+  asio::steady_timer idle_;
+  Interrupts interrupts_;
+  std::map<std::uint32_t, std::shared_ptr<Connection>> conns_;
+  std::map<Uid, Device> devices_;  // std::map: the addresses in end_order_ stay valid
+  std::vector<Device*> end_order_;
+  std::uint32_t next_id_ = 1;
+  bool accepting_ = false;
+  bool closing_ = false;
+  bool idle_fired_ = false;
+};
+
+}  // namespace
+
+ServeReport serve_tcp(const std::string& listen, const Image& img, const ServeOptions& opt,
+                      const ServeObserver& obs, std::function<void(std::uint16_t)> on_listening) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io);
+  if (Error e = listen_on(acceptor, listen)) {
+    ServeReport r;
+    r.error = e.text;
+    return r;
+  }
+  if (on_listening) on_listening(acceptor.local_endpoint().port());
+  Server server(io, acceptor, img, opt, obs);
+  return server.run();
+}
+
+}  // namespace ota::host
