@@ -545,3 +545,25 @@ TEST_F(OtaServe, ADeviceThatDialsAgainOverAHalfOpenLinkTakesOver) {
   EXPECT_EQ(field(summary[0], "devices"), "1") << out;
   EXPECT_EQ(field(summary[0], "lost"), "0") << out;
 }
+
+// Out of file descriptors (here: a limit that leaves room for one or two connections, fewer than
+// the six devices): a device that cannot be accepted waits in the backlog, the failure is said
+// once, and it is served as soon as a descriptor is free. Never a server that stops accepting.
+TEST_F(OtaServe, OutOfDescriptorsTheNextDeviceWaitsAndIsServed) {
+  // The shell's descriptors (counted with the command substitution's pipe), then the tool's six
+  // (epoll, eventfd, timerfd, the signal pipe, the listening socket).
+  auto srv = std::make_unique<Process>(std::vector<std::string>{
+      "/bin/sh", "-c", "ulimit -n $(( $(ls /proc/$$/fd | wc -l) + 5 )) && exec \"$0\" \"$@\"", OTA_TOOL, "serve",
+      make_ota(dir, ota::kInternalLayout, 2, 12000).string(), "--listen", "127.0.0.1:0", "--json", "--devices", "6"});
+  const auto line = srv->wait_for("{\"t_ms\":", 10s);
+  ASSERT_TRUE(line && line->find("\"listening\"") != std::string::npos) << srv->output();
+  port = line->substr(line->find("\"port\":") + 7, line->find('}') - line->find("\"port\":") - 7);
+  std::vector<std::unique_ptr<Process>> devs;
+  for (std::uint64_t seed : {51, 52, 53, 54, 55, 56}) devs.push_back(device(seed));
+  ASSERT_EQ(srv->wait(60s), 0) << srv->output();
+  const std::string out = srv->output();
+  EXPECT_EQ(lines_of(out, "accept").size(), 1u) << "the limit left no failure to recover from: " << out;
+  std::size_t upgraded = 0;
+  for (const auto& r : lines_of(out, "result")) upgraded += field(r, "outcome") == "upgraded";
+  EXPECT_EQ(upgraded, 6u) << out;
+}

@@ -43,7 +43,7 @@ class Server {
  public:
   Server(asio::io_context& io, asio::ip::tcp::acceptor& acceptor, const Image& img, const ServeOptions& opt,
          const ServeObserver& obs)
-      : io_(io), acceptor_(acceptor), img_(img), opt_(opt), obs_(obs), t0_(Clock::now()), idle_(io),
+      : io_(io), acceptor_(acceptor), img_(img), opt_(opt), obs_(obs), t0_(Clock::now()), idle_(io), retry_(io),
         interrupts_(io) {
     interrupts_.on = [this] { interrupt(); };
   }
@@ -71,7 +71,23 @@ class Server {
     auto c = std::make_shared<Connection>(io_, next_id_, img_, opt_.push.session);
     acceptor_.async_accept(c->sock, [this, c](std::error_code ec) {
       accepting_ = false;
-      if (ec || closing_) return;  // cancelled: we are closing
+      if (closing_ || ec == asio::error::operation_aborted) return;  // cancelled: we are closing
+      if (ec) {
+        // Out of descriptors or buffers (EMFILE, ENFILE, ENOBUFS): the device waits in the backlog.
+        // A connection that ends tries again at once (ended()); this timer covers a shortage that
+        // is not ours. Said once: with a tight limit it recurs at every connection.
+        if (!accept_failed_ && obs_.event)
+          obs_.event(0, std::nullopt,
+                     Event{"accept", "cannot accept a connection: " + ec.message() +
+                                         "; devices wait until a connection ends (said once)"},
+                     now());
+        accept_failed_ = true;
+        retry_.expires_after(std::chrono::milliseconds(100));
+        retry_.async_wait([this](std::error_code e) {
+          if (!e) accept();
+        });
+        return;
+      }
       ++next_id_;
       start(c);
       accept();
@@ -163,6 +179,7 @@ class Server {
     if (closing_) return;
     closing_ = true;
     idle_.cancel();
+    retry_.cancel();
     std::error_code ignored;
     acceptor_.cancel(ignored);
     std::vector<std::shared_ptr<Connection>> silent;
@@ -186,6 +203,7 @@ class Server {
   const ServeObserver& obs_;
   Clock::time_point t0_;
   asio::steady_timer idle_;
+  asio::steady_timer retry_;  // the next accept after one failed
   Interrupts interrupts_;
   std::map<std::uint32_t, std::shared_ptr<Connection>> conns_;
   std::map<Uid, Device> devices_;  // std::map: the addresses in end_order_ stay valid
@@ -194,6 +212,7 @@ class Server {
   bool accepting_ = false;
   bool closing_ = false;
   bool idle_fired_ = false;
+  bool accept_failed_ = false;
 };
 
 }  // namespace
