@@ -718,6 +718,23 @@ TEST(ProtocolSession, RepeatedHellosWhileWaitingAreToldOnce) {
   EXPECT_EQ(recovers, 1u);
 }
 
+// A device that says HELLO at boot and again to the HELLO_REQ: the second one arrives after START
+// went out. An update tells two HELLOs, the old version and the new one with its report.
+TEST(ProtocolSession, AnUpdateTellsOneHelloBeforeAndOneAfter) {
+  sim::Device dev(ota::kInternalLayout);
+  dev.factory_install(sim::make_app_image(ota::kInternalLayout, 1, 8192));
+  dev.boot();  // its boot HELLO stays in the output, ahead of the answer to HELLO_REQ
+  ota::host::Session s(sim::make_app_image(ota::kInternalLayout, 2, 8192), 2);
+  sim::run_session(dev, s);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+  std::vector<std::string> hellos;
+  for (const auto& e : s.take_events())
+    if (e.kind == "hello") hellos.push_back(e.text);
+  ASSERT_EQ(hellos.size(), 2u) << ::testing::PrintToString(hellos);
+  EXPECT_EQ(hellos[0], "application v1");
+  EXPECT_EQ(hellos[1], "application v2, reports upgrade OK");
+}
+
 TEST(ProtocolCodec, RecoverWatchSeesOnlyAWholeValidRecoverFrame) {
   auto wire = [](std::uint8_t type) {
     std::uint8_t b[8];

@@ -233,9 +233,12 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
     return;
   }
   // While we wait (a device that keeps answering RECOVER, an install pending), the same HELLO
-  // comes again and again: tell it once.
+  // comes again and again: tell it once. So for the answer to an earlier HELLO_REQ that arrives
+  // after START, and for the one that confirms a report was cleared.
   const bool repeated = device_ && device_->role == h.role && device_->app_version == h.app_version &&
-                        device_->report == h.report && (phase_ == Phase::hello || phase_ == Phase::reboot);
+                        ((device_->report == h.report &&
+                          (phase_ == Phase::hello || phase_ == Phase::reboot || phase_ == Phase::start)) ||
+                         phase_ == Phase::report_ack);
   device_ = h;
   if (!repeated)
     event("hello", std::string(h.role == Role::recovery ? "bootloader (recovery)" : "application") +
