@@ -268,6 +268,30 @@ TEST_P(E2eTools, ServeUpdatesTwoBoardsAtOnceOneThroughACutLink) {
   EXPECT_EQ(json_field(summary, "lost"), "0") << out;
 }
 
+// A board's modem dials again whenever its connection closes. `ota serve --force` forces each
+// device once: the redials after its upgrade find it up to date (one download, not one per
+// redial), and they are no work for --idle, which ends the serve.
+TEST_P(E2eTools, ServeForcesEachDeviceOnceAndIdleIgnoresRedials) {
+  Process serve({OTA_TOOL, "serve", image(1), "--listen", "127.0.0.1:0", "--force", "--idle", "3", "--json"});
+  const std::uint16_t port = listening(serve);
+  auto args = board_args();
+  args.insert(args.end(), {"--connect", "127.0.0.1:" + std::to_string(port)});
+  Process board(args);
+  ASSERT_EQ(serve.wait(120s), 0) << serve.output();
+  const std::string out = serve.output();
+  auto count = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = out.find(what); at != std::string::npos; at = out.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("\"event\":\"downloaded\""), 1u) << out;
+  EXPECT_EQ(count("\"outcome\":\"upgraded\""), 1u) << out;
+  EXPECT_GE(count("\"outcome\":\"up-to-date\""), 1u) << "the board did not dial again: " << out;
+  const std::string summary = out.substr(out.rfind("\"event\":\"summary\""));
+  EXPECT_EQ(json_field(summary, "devices"), "1") << out;
+  EXPECT_EQ(json_field(summary, "ok"), "1") << out;
+}
+
 TEST_P(E2eTools, WrongTotalChecksumFailsAndV1KeepsRunning) {
   // One DATA frame changed in flight with a valid frame CRC: only the total CRC-32 can tell.
   auto rewriter = std::make_shared<e2e::DataRewriter>(1);

@@ -470,7 +470,7 @@ TEST_F(OtaServe, ReportsEachDevicesOwnOutcome) {
 // that came are reported. Without --devices, Ctrl-C ends a serve: exit 130, with the summary.
 TEST_F(OtaServe, IdleAndCtrlCEndAServeWithASummary) {
   {
-    auto srv = serve({"--devices", "2", "--idle", "1"});
+    auto srv = serve({"--devices", "2", "--idle", "3"});
     auto d = device(31);
     EXPECT_EQ(srv->wait(60s), 5) << srv->output();
     const auto summary = lines_of(srv->output(), "summary");
@@ -546,14 +546,14 @@ TEST_F(OtaServe, ADeviceThatDialsAgainOverAHalfOpenLinkTakesOver) {
   EXPECT_EQ(field(summary[0], "lost"), "0") << out;
 }
 
-// Out of file descriptors (here: a limit that leaves room for one or two connections, fewer than
-// the six devices): a device that cannot be accepted waits in the backlog, the failure is said
-// once, and it is served as soon as a descriptor is free. Never a server that stops accepting.
+// Out of file descriptors (here: a limit that leaves room for one connection, for six devices): a
+// device that cannot be accepted waits in the backlog, the failure is said once, and it is served
+// as soon as a descriptor is free. Never a server that stops accepting.
 TEST_F(OtaServe, OutOfDescriptorsTheNextDeviceWaitsAndIsServed) {
-  // The shell's descriptors (counted with the command substitution's pipe), then the tool's six
-  // (epoll, eventfd, timerfd, the signal pipe, the listening socket).
+  // Descriptors 0-2 (Process passes nothing else), the tool's six (epoll, eventfd, timerfd, the
+  // signal pipe, the listening socket), and one for a connection.
   auto srv = std::make_unique<Process>(std::vector<std::string>{
-      "/bin/sh", "-c", "ulimit -n $(( $(ls /proc/$$/fd | wc -l) + 5 )) && exec \"$0\" \"$@\"", OTA_TOOL, "serve",
+      "/bin/sh", "-c", "ulimit -n 10 && exec \"$0\" \"$@\"", OTA_TOOL, "serve",
       make_ota(dir, ota::kInternalLayout, 2, 12000).string(), "--listen", "127.0.0.1:0", "--json", "--devices", "6"});
   const auto line = srv->wait_for("{\"t_ms\":", 10s);
   ASSERT_TRUE(line && line->find("\"listening\"") != std::string::npos) << srv->output();
@@ -566,4 +566,44 @@ TEST_F(OtaServe, OutOfDescriptorsTheNextDeviceWaitsAndIsServed) {
   std::size_t upgraded = 0;
   for (const auto& r : lines_of(out, "result")) upgraded += field(r, "outcome") == "upgraded";
   EXPECT_EQ(upgraded, 6u) << out;
+}
+
+// Once the count is reached nothing more is accepted, so a device under way whose link then drops
+// cannot come back: it is reported (link-lost, exit 6 on its line), but the devices asked for
+// are the answer (exit 0).
+TEST_F(OtaServe, ADeviceLostAfterTheCountIsReportedButDoesNotFailTheServe) {
+  auto srv = serve({"--devices", "1"});
+  sim::Device ghost(ota::kInternalLayout, 61);
+  ghost.factory_install(sim::make_app_image(ota::kInternalLayout, 1, 12 * 1024));
+  ghost.boot();
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(std::stoi(port)));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const auto hello = ghost.take_output();  // its boot HELLO
+  ASSERT_EQ(::send(fd, hello.data(), hello.size(), 0), static_cast<ssize_t>(hello.size()));
+  bool started = false;
+  while (!started)
+    if (const auto l = srv->wait_for("{\"t_ms\":", 10s)) started = l->find("\"event\":\"start\"") != std::string::npos;
+    else break;
+  ASSERT_TRUE(started) << srv->output();
+  auto other = device(62);
+  bool counted = false;
+  while (!counted)
+    if (const auto l = srv->wait_for("{\"t_ms\":", 10s)) counted = l->find("\"event\":\"result\"") != std::string::npos;
+    else break;
+  ASSERT_TRUE(counted) << srv->output();
+  ::close(fd);  // the ghost's link drops
+  EXPECT_EQ(srv->wait(30s), 0) << srv->output();
+  const std::string out = srv->output();
+  const auto results = lines_of(out, "result");
+  ASSERT_EQ(results.size(), 2u) << out;
+  EXPECT_EQ(field(results[1], "outcome"), "link-lost") << out;
+  EXPECT_EQ(field(results[1], "exit"), "6") << out;
+  const auto summary = lines_of(out, "summary");
+  ASSERT_EQ(summary.size(), 1u) << out;
+  EXPECT_EQ(field(summary[0], "lost"), "1") << out;
+  EXPECT_EQ(field(summary[0], "exit"), "0") << out;
 }

@@ -13,12 +13,14 @@ namespace test {
 
 Process::Process(const std::vector<std::string>& argv) {
   int fds[2];
-  if (pipe(fds) != 0) return;
+  if (pipe2(fds, O_CLOEXEC) != 0) return;
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
   posix_spawn_file_actions_adddup2(&fa, fds[1], 2);  // stderr too: error messages are checked
-  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  // The child gets stdin, stdout and stderr only: nothing the test (or whatever ran it) holds open,
+  // such as another child's pipe, which would then never see EOF.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);

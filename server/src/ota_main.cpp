@@ -305,8 +305,11 @@ int cmd_serve(const ServeArgs& a) {
     if (c == kOk) ++ok;
     else if (code == kOk) code = c;
   }
-  if (code == kOk && !r.lost.empty()) code = kLinkLost;
-  if (code == kOk && a.devices != 0 && r.ended.size() < a.devices) code = kTimeout;
+  // A device lost once the count was reached could not have come back (nothing is accepted
+  // then): it is reported, but the N devices asked for are the answer.
+  const bool count_reached = a.devices != 0 && r.ended.size() >= a.devices;
+  if (code == kOk && !r.lost.empty() && !count_reached) code = kLinkLost;
+  if (code == kOk && a.devices != 0 && !count_reached) code = kTimeout;
   if (r.interrupted) code = kInterrupted;
   const std::size_t failed = r.ended.size() - ok;
   if (json)
@@ -365,8 +368,8 @@ int main(int argc, char** argv) {
   serve->add_option("image", sv.push.image, "the .ota image to install")->required();
   serve->add_option("--listen", sv.push.listen, "where devices connect: PORT or HOST:PORT")->required();
   serve->add_option("-n,--devices", sv.devices, "stop once this many devices have ended (default: no count)");
-  serve->add_option("--idle", sv.idle_s, "stop once no device has been connected for this many seconds (default: never)")
-      ->check(CLI::Range(0.1, 31536000.0));
+  serve->add_option("--idle", sv.idle_s, "stop once no device has had an update under way for this many seconds (default: never)")
+      ->check(CLI::Range(0.1, 2592000.0));  // up to 30 days
   serve->add_option("-t,--timeout", sv.push.timeout_s, "seconds to wait for each device (hello, reboot)")->check(CLI::Range(0.1, 86400.0))->capture_default_str();
   serve->add_option("-w,--window", sv.push.window, "frames in flight (0: as the device allows)")->check(CLI::Range(0u, 255u))->capture_default_str();
   serve->add_option("--packet", sv.push.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();

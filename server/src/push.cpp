@@ -62,6 +62,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     return r;
   }
   std::error_code ec;
+  Interrupts interrupts(io);  // before anyone is told where to connect
   if (on_listening) on_listening(acceptor.local_endpoint().port());
   std::uint32_t resends = 0;
   // The push ends while no session runs (waiting for a connection): as a session would end.
@@ -73,7 +74,6 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     if (obs.event) obs.event(Event{"done", std::string(to_string(o)) + ": " + r.detail}, r.elapsed_ms);
     return r;
   };
-  Interrupts interrupts(io);
   std::function<void()> stop_waiting;  // the accept, or the connection's session
   interrupts.on = [&] {
     if (stop_waiting) stop_waiting();

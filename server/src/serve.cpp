@@ -46,12 +46,29 @@ class Server {
       : io_(io), acceptor_(acceptor), img_(img), opt_(opt), obs_(obs), t0_(Clock::now()), idle_(io), retry_(io),
         interrupts_(io) {
     interrupts_.on = [this] { interrupt(); };
+    session_options_ = opt.push.session;
+    if (session_options_.force)
+      session_options_.force_for = [this](const Hello& h) {
+        const auto it = devices_.find(uid_of(h));
+        return it == devices_.end() || !runs_image(it->second);
+      };
   }
 
   ServeReport run() {
     accept();
     arm_idle();
     io_.run();
+    // A second signal stops at once: the sessions still open end here, as interrupted.
+    for (auto& [id, c] : conns_)
+      if (const auto& dev = c->session.device()) {
+        Device& d = devices_[uid_of(*dev)];
+        if (d.ended) continue;
+        d.last = DeviceReport{id, report_of(c->session, t0_, d.resends)};
+        d.last.report.outcome = Outcome::interrupted;
+        d.last.report.detail = "stopped at once by a second signal";
+        d.ended = true;
+        end_order_.push_back(&d);
+      }
     ServeReport r;
     r.interrupted = interrupts_.fired();
     r.idle = idle_fired_;
@@ -68,7 +85,7 @@ class Server {
   void accept() {
     if (closing_ || accepting_ || conns_.size() >= opt_.max_connections) return;
     accepting_ = true;
-    auto c = std::make_shared<Connection>(io_, next_id_, img_, opt_.push.session);
+    auto c = std::make_shared<Connection>(io_, next_id_, img_, session_options_);
     acceptor_.async_accept(c->sock, [this, c](std::error_code ec) {
       accepting_ = false;
       if (closing_ || ec == asio::error::operation_aborted) return;  // cancelled: we are closing
@@ -95,7 +112,6 @@ class Server {
   }
 
   void start(const std::shared_ptr<Connection>& c) {
-    idle_.cancel();
     std::error_code ignored;
     c->sock.set_option(asio::ip::tcp::no_delay(true), ignored);
     conns_[c->id] = c;
@@ -110,7 +126,6 @@ class Server {
     if (obs_.event)
       obs_.event(id, std::nullopt, Event{"connect", "device connected from " + c->sock.remote_endpoint(ignored).address().to_string()}, now());
     c->ch->start();
-    if (closing_) c->ch->interrupt();
   }
 
   void on_event(Connection& c, const Event& e, std::uint64_t ms) {
@@ -140,15 +155,16 @@ class Server {
     if (s.device()) {
       Device& d = devices_[uid_of(*s.device())];
       if (d.live == id) d.live = 0;
+      if (!d.ended) last_work_ms_ = now();  // see arm_idle()
       DeviceReport r{id, report_of(s, t0_, d.resends)};
       if (s.outcome() == Outcome::link_lost) {
         d.resends = r.report.resends;  // the next connection resumes; its re-sends add up
         if (!d.ended) d.last = r;
       } else {
         d.resends = 0;
-        // A device that dials again after its upgrade finds itself up to date: it stays upgraded.
-        if (!(d.ended && d.last.report.outcome == Outcome::upgraded && r.report.outcome == Outcome::up_to_date))
-          d.last = r;
+        // Once a device runs the image (upgraded, or up to date), that is its outcome: a later
+        // session (it dialled again, and went silent) does not change what it runs.
+        if (!(d.ended && runs_image(d))) d.last = r;
         if (!d.ended) end_order_.push_back(&d);
         d.ended = true;
         if (obs_.ended) obs_.ended(r);
@@ -156,20 +172,36 @@ class Server {
       }
     }
     accept();
-    if (conns_.empty()) {
-      if (closing_) io_.stop();
-      else arm_idle();
-    }
+    if (conns_.empty() && closing_) io_.stop();
   }
 
+  static bool runs_image(const Device& d) {
+    return d.last.report.outcome == Outcome::upgraded || d.last.report.outcome == Outcome::up_to_date;
+  }
+
+  // --idle counts from the last moment a device had work under way: a connection whose device
+  // has not ended. Devices that dial again after they ended (a modem redials whenever its
+  // connection closes) are no work, and neither is a connection that has not said HELLO; but
+  // the wait does not end while one of those is open, so a device about to say HELLO is not
+  // dropped.
   void arm_idle() {
-    if (opt_.idle_ms == 0 || closing_ || !conns_.empty()) return;
-    idle_.expires_after(std::chrono::milliseconds(opt_.idle_ms));
+    if (opt_.idle_ms == 0 || closing_) return;
+    idle_.expires_after(std::chrono::milliseconds(std::min<std::uint32_t>(opt_.idle_ms, 250)));
     idle_.async_wait([this](std::error_code ec) {
-      if (ec || !conns_.empty()) return;
-      idle_fired_ = true;
-      close();
-      io_.stop();
+      if (ec) return;
+      bool working = false, unknown = false;
+      for (auto& [id, c] : conns_) {
+        const auto& dev = c->session.device();
+        if (!dev) unknown = true;
+        else if (const auto it = devices_.find(uid_of(*dev)); it == devices_.end() || !it->second.ended) working = true;
+      }
+      if (working) last_work_ms_ = now();
+      if (!working && !unknown && now() - last_work_ms_ >= opt_.idle_ms) {
+        idle_fired_ = true;
+        close();
+        return;
+      }
+      arm_idle();
     });
   }
 
@@ -181,7 +213,7 @@ class Server {
     idle_.cancel();
     retry_.cancel();
     std::error_code ignored;
-    acceptor_.cancel(ignored);
+    acceptor_.close(ignored);  // new dials are refused at once, not left in the backlog
     std::vector<std::shared_ptr<Connection>> silent;
     for (auto& [id, c] : conns_)
       if (!c->session.device()) silent.push_back(c);
@@ -208,7 +240,9 @@ class Server {
   std::map<std::uint32_t, std::shared_ptr<Connection>> conns_;
   std::map<Uid, Device> devices_;  // std::map: the addresses in end_order_ stay valid
   std::vector<Device*> end_order_;
+  SessionOptions session_options_;
   std::uint32_t next_id_ = 1;
+  std::uint64_t last_work_ms_ = 0;
   bool accepting_ = false;
   bool closing_ = false;
   bool idle_fired_ = false;
@@ -226,8 +260,8 @@ ServeReport serve_tcp(const std::string& listen, const Image& img, const ServeOp
     r.error = e.text;
     return r;
   }
+  Server server(io, acceptor, img, opt, obs);  // with it the SIGINT/SIGTERM handling, before anyone is told
   if (on_listening) on_listening(acceptor.local_endpoint().port());
-  Server server(io, acceptor, img, opt, obs);
   return server.run();
 }
 

@@ -338,7 +338,7 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
     }
     return;
   }
-  if (ours && !opt_.force) {
+  if (ours && !(opt_.force_for ? opt_.force_for(h) : opt_.force)) {
     finish(Outcome::up_to_date, "device already runs v" + std::to_string(version_));
     return;
   }

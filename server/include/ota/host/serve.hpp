@@ -17,7 +17,7 @@ namespace ota::host {
 struct ServeOptions {
   PushOptions push;          // the per-device session options (timeouts, window, force, ...)
   std::uint32_t devices = 0;  // stop once this many devices have ended (0: no count)
-  std::uint32_t idle_ms = 0;  // stop once no device has been connected for this long (0: never)
+  std::uint32_t idle_ms = 0;  // stop once no device has had an update under way for this long (0: never)
   std::uint32_t max_connections = 64;  // connections served at once; more wait in the backlog
 };
 

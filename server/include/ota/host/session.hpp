@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,9 @@ struct SessionOptions {
   std::uint16_t packet_size = kMaxChunk;  // capped by the device's max_chunk
   std::uint8_t window = 0;                // 0: as many as the device allows
   bool force = false;                     // push even if the device already runs this version
+  // When set, decides `force` for the device that said HELLO (ota serve: once per device, not
+  // again each time a device it already upgraded dials in).
+  std::function<bool(const Hello&)> force_for;
   std::optional<LayoutId> layout;         // the layout the image was built for, if known
   // Recover a device whose application crashes at boot: send RECOVER every few milliseconds so
   // that one lands in the bootloader's listening window, and talk only to the bootloader.
