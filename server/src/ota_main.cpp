@@ -289,7 +289,11 @@ int cmd_serve(const ServeArgs& a) {
                   acked * 100 / total, acked, total);
     std::fflush(stdout);
   };
-  obs.ended = [&](const DeviceReport& d) { print_result(json, d.report, img.version, exit_code(d.report.outcome), d.conn); };
+  // A device that dials again after it ended gets its line in --json only (a modem redials every
+  // time its connection closes: the text output would fill with "up-to-date").
+  obs.ended = [&](const DeviceReport& d) {
+    if (json || !d.again) print_result(json, d.report, img.version, exit_code(d.report.outcome), d.conn);
+  };
   const ServeReport r = serve_tcp(a.push.listen, img, opt, obs, [&](std::uint16_t port) {
     print_listening(json, t_start, port, "devices");
   });

@@ -156,7 +156,7 @@ class Server {
       Device& d = devices_[uid_of(*s.device())];
       if (d.live == id) d.live = 0;
       if (!d.ended) last_work_ms_ = now();  // see arm_idle()
-      DeviceReport r{id, report_of(s, t0_, d.resends)};
+      DeviceReport r{id, report_of(s, t0_, d.resends), d.ended};
       if (s.outcome() == Outcome::link_lost) {
         d.resends = r.report.resends;  // the next connection resumes; its re-sends add up
         if (!d.ended) d.last = r;

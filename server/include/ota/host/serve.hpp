@@ -25,6 +25,7 @@ struct ServeOptions {
 struct DeviceReport {
   std::uint32_t conn = 0;  // the connection it ended on (1, 2, ... in the order they came)
   PushReport report;
+  bool again = false;      // the device had ended before: it dialled again (a modem redials)
 };
 
 struct ServeReport {
@@ -40,7 +41,7 @@ struct ServeObserver {
   // Every session event, with the connection it happened on and the device's uid once known.
   std::function<void(std::uint32_t conn, const std::optional<Hello>& device, const Event&, std::uint64_t ms)> event;
   std::function<void(std::uint32_t conn, std::uint32_t acked, std::uint32_t total, std::uint64_t ms)> progress;
-  // A device's session ended (other than by a dropped link).
+  // A device's session ended (other than by a dropped link); `again` for one that had ended before.
   std::function<void(const DeviceReport&)> ended;
 };
 
