@@ -607,3 +607,27 @@ TEST_F(OtaServe, ADeviceLostAfterTheCountIsReportedButDoesNotFailTheServe) {
   EXPECT_EQ(field(summary[0], "lost"), "1") << out;
   EXPECT_EQ(field(summary[0], "exit"), "0") << out;
 }
+
+// A device that comes back after it ended (here: the same uid, reflashed with v1 in between) is
+// one device: its second result says "again", the summary counts it once.
+TEST_F(OtaServe, ADeviceThatComesBackIsOneDeviceWithASecondResult) {
+  auto srv = serve({"--idle", "3"});
+  auto first = device(71);
+  bool ended = false;
+  while (!ended)
+    if (const auto l = srv->wait_for("{\"t_ms\":", 10s)) ended = l->find("\"event\":\"result\"") != std::string::npos;
+    else break;
+  ASSERT_TRUE(ended) << srv->output();
+  first.reset();
+  auto second = device(71);
+  EXPECT_EQ(srv->wait(60s), 0) << srv->output();
+  const std::string out = srv->output();
+  const auto results = lines_of(out, "result");
+  ASSERT_EQ(results.size(), 2u) << out;
+  EXPECT_EQ(field(results[0], "again"), "false") << out;
+  EXPECT_EQ(field(results[1], "again"), "true") << out;
+  EXPECT_EQ(field(results[0], "uid"), field(results[1], "uid")) << out;
+  const auto summary = lines_of(out, "summary");
+  ASSERT_EQ(summary.size(), 1u) << out;
+  EXPECT_EQ(field(summary[0], "devices"), "1") << out;
+}

@@ -141,9 +141,11 @@ int cmd_image_info(const std::string& file) {
 
 // A device's result: one JSON line (with the connection it ended on, when serving many), or one
 // line of text.
-void print_result(bool json, const PushReport& r, std::uint32_t image_version, int code, std::uint32_t conn) {
+void print_result(bool json, const PushReport& r, std::uint32_t image_version, int code, std::uint32_t conn,
+                  bool again = false) {
   const std::string uid = r.device ? uid_hex(*r.device) : "";
-  const std::string conn_field = conn ? ",\"conn\":" + std::to_string(conn) : "";
+  const std::string conn_field =
+      conn ? ",\"conn\":" + std::to_string(conn) + ",\"again\":" + (again ? "true" : "false") : "";
   if (json) {
     std::printf("{\"t_ms\":%llu,\"event\":\"result\"%s,\"outcome\":\"%s\",\"exit\":%d,\"detail\":\"%s\","
                 "\"uid\":\"%s\",\"device_version\":%u,\"image_version\":%u,\"resends\":%u,\"elapsed_ms\":%llu}\n",
@@ -292,7 +294,7 @@ int cmd_serve(const ServeArgs& a) {
   // A device that dials again after it ended gets its line in --json only (a modem redials every
   // time its connection closes: the text output would fill with "up-to-date").
   obs.ended = [&](const DeviceReport& d) {
-    if (json || !d.again) print_result(json, d.report, img.version, exit_code(d.report.outcome), d.conn);
+    if (json || !d.again) print_result(json, d.report, img.version, exit_code(d.report.outcome), d.conn, d.again);
   };
   const ServeReport r = serve_tcp(a.push.listen, img, opt, obs, [&](std::uint16_t port) {
     print_listening(json, t_start, port, "devices");
