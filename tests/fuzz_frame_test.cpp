@@ -476,14 +476,18 @@ void fuzz_client(const ota::Layout& layout, std::uint64_t seed, int episodes, To
     abort.insert(abort.begin(), 0x00);  // ends whatever partial frame the last burst left
     dev.receive(abort.data(), abort.size());
     dev.take_output();
-    ota::host::Session s(v2, 2);
+    // Random frames may have installed an image that says it is newer than v2: the server then
+    // needs --force to go back (an older image is refused otherwise).
+    ota::host::SessionOptions o;
+    o.force = dev.running_version().value_or(0) > 2;
+    ota::host::Session s(v2, 2, o);
     sim::run_session(dev, s);
     if (s.outcome() == ota::host::Outcome::checksum_failed) {
       // Random DATA frames (valid CRC-16, wrong contents) went into an open download of v2, which
       // the session resumed: the total CRC-32 caught it, the device forgot the download, and the
       // next offer starts over.
       ++t.caught;
-      ota::host::Session again(v2, 2);
+      ota::host::Session again(v2, 2, o);
       sim::run_session(dev, again);
       ASSERT_EQ(again.outcome(), ota::host::Outcome::upgraded) << again.detail();
     } else {

@@ -98,6 +98,26 @@ TEST_P(UpdateTest, StopAndWaitAlsoWorks) {
   EXPECT_GT(wide_seen.most, 1u);
 }
 
+// An older image than the device runs is refused before START (most likely the wrong file; on a
+// fleet it would roll every device back); --force installs it.
+TEST_P(UpdateTest, AnOlderImageIsRefusedUnlessForced) {
+  Session up(v2, 2);
+  sim::run_session(dev, up);
+  ASSERT_EQ(up.outcome(), Outcome::upgraded) << up.detail();
+  Session down(v1, 1);
+  sim::run_session(dev, down);
+  EXPECT_EQ(down.outcome(), Outcome::refused);
+  EXPECT_EQ(down.detail(), "device runs v2, newer than the image's v1 (--force to downgrade)");
+  EXPECT_EQ(down.frames_sent(), 0u);
+  expect_runs(v2, 2);
+  ota::host::SessionOptions o;
+  o.force = true;
+  Session forced(v1, 1, o);
+  sim::run_session(dev, forced);
+  EXPECT_EQ(forced.outcome(), Outcome::upgraded) << forced.detail();
+  expect_runs(v1, 1);
+}
+
 TEST_P(UpdateTest, TooLargeIsRefusedAndV1KeepsRunning) {
   const auto big = sim::make_app_image(L, 2, L.image_limit + 1);
   Session s(big, 2);

@@ -364,7 +364,7 @@ int main(int argc, char** argv) {
   push->add_option("-w,--window", p.window, "frames in flight (0: as the device allows)")->check(CLI::Range(0u, 255u))->capture_default_str();
   push->add_option("--packet", p.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();
   push->add_flag("--json", p.json, "JSON lines instead of a progress bar");
-  push->add_flag("-f,--force", p.force, "push even if the device already runs this version");
+  push->add_flag("-f,--force", p.force, "push even if the device already runs this version, or a newer one (downgrade)");
   push->add_flag("--recover", p.recover,
                  "recover a device whose application crashes at boot: keep its bootloader in recovery "
                  "mode (reset the device if its application still answers)");
@@ -380,7 +380,7 @@ int main(int argc, char** argv) {
   serve->add_option("-w,--window", sv.push.window, "frames in flight (0: as the device allows)")->check(CLI::Range(0u, 255u))->capture_default_str();
   serve->add_option("--packet", sv.push.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();
   serve->add_flag("--json", sv.push.json, "JSON lines, each with the connection (conn) and the device's uid");
-  serve->add_flag("-f,--force", sv.push.force, "update devices that already run this version too");
+  serve->add_flag("-f,--force", sv.push.force, "install on devices that already run this version or a newer one too (once each)");
 
   if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "image" && std::string_view(argv[1]) != "push" &&
       std::string_view(argv[1]) != "serve") {

@@ -338,8 +338,15 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
     }
     return;
   }
-  if (ours && !(opt_.force_for ? opt_.force_for(h) : opt_.force)) {
+  const bool force = opt_.force_for ? opt_.force_for(h) : opt_.force;
+  if (ours && !force) {
     finish(Outcome::up_to_date, "device already runs v" + std::to_string(version_));
+    return;
+  }
+  // An older image is most likely the wrong file; on a fleet it would roll every device back.
+  if (h.role == Role::application && h.app_version > version_ && !force) {
+    finish(Outcome::refused, "device runs v" + std::to_string(h.app_version) + ", newer than the image's v" +
+                                 std::to_string(version_) + " (--force to downgrade)");
     return;
   }
   same_version_ = ours;
