@@ -270,15 +270,12 @@ TEST_P(E2eTools, ServeUpdatesTwoBoardsAtOnceOneThroughACutLink) {
 
 // A board's modem dials again whenever its connection closes. `ota serve --force` forces each
 // device once: the redials after its upgrade find it up to date (one download, not one per
-// redial), they are no work for --idle, which ends the serve, and the text output leaves their
-// results out.
+// redial), and they are no work for --idle, which ends the serve.
 TEST_P(E2eTools, ServeForcesEachDeviceOnceAndIdleIgnoresRedials) {
-  Process serve({OTA_TOOL, "serve", image(1), "--listen", "127.0.0.1:0", "--force", "--idle", "3"});
-  const auto line = serve.wait_for("listening on port ", 20s);
-  ASSERT_TRUE(line) << serve.output();
-  const std::string port = line->substr(18, line->find(' ', 18) - 18);
+  Process serve({OTA_TOOL, "serve", image(1), "--listen", "127.0.0.1:0", "--force", "--idle", "3", "--json"});
+  const std::uint16_t port = listening(serve);
   auto args = board_args();
-  args.insert(args.end(), {"--connect", "127.0.0.1:" + port});
+  args.insert(args.end(), {"--connect", "127.0.0.1:" + std::to_string(port)});
   Process board(args);
   ASSERT_EQ(serve.wait(120s), 0) << serve.output();
   const std::string out = serve.output();
@@ -287,11 +284,13 @@ TEST_P(E2eTools, ServeForcesEachDeviceOnceAndIdleIgnoresRedials) {
     for (auto at = out.find(what); at != std::string::npos; at = out.find(what, at + 1)) ++n;
     return n;
   };
-  EXPECT_EQ(count(" downloaded "), 1u) << out;
-  EXPECT_EQ(count(": upgraded: running v1 ("), 1u) << out;  // the result line
-  EXPECT_GE(count(" up-to-date: device already runs v1"), 1u) << "the board did not dial again: " << out;
-  EXPECT_EQ(count("\ndevice "), 1u) << "one result line, the redials' left out: " << out;
-  EXPECT_NE(out.find("1 device(s): 1 upgraded or up to date, 0 failed, 0 lost; no device for --idle"), std::string::npos) << out;
+  EXPECT_EQ(count("\"event\":\"downloaded\""), 1u) << out;
+  EXPECT_EQ(count("\"again\":false,\"outcome\":\"upgraded\""), 1u) << out;
+  EXPECT_GE(count("\"again\":true,\"outcome\":\"up-to-date\""), 1u) << "the board did not dial again: " << out;
+  EXPECT_EQ(count("\"event\":\"result\""), count("\"outcome\":\"upgraded\"") + count("\"outcome\":\"up-to-date\"")) << out;
+  const std::string summary = out.substr(out.rfind("\"event\":\"summary\""));
+  EXPECT_EQ(json_field(summary, "devices"), "1") << out;
+  EXPECT_EQ(json_field(summary, "ok"), "1") << out;
 }
 
 TEST_P(E2eTools, WrongTotalChecksumFailsAndV1KeepsRunning) {

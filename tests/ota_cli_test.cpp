@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include <cstring>
 
@@ -382,9 +383,10 @@ class OtaServe : public OtaCli {
     if (line) port = line->substr(line->find("\"port\":") + 7, line->find('}') - line->find("\"port\":") - 7);
     return p;
   }
-  std::unique_ptr<Process> device(std::uint64_t seed, const char* layout = "internal") {
+  std::unique_ptr<Process> device(std::uint64_t seed, const char* layout = "internal", std::uint32_t version = 1) {
     return std::make_unique<Process>(std::vector<std::string>{SIM_DEVICE, "--connect", "127.0.0.1:" + port, "--layout",
-                                                              layout, "--seed", std::to_string(seed)});
+                                                              layout, "--seed", std::to_string(seed), "--version",
+                                                              std::to_string(version)});
   }
   // The JSON lines of one event kind.
   static std::vector<std::string> lines_of(const std::string& out, const std::string& kind) {
@@ -528,6 +530,9 @@ TEST_F(OtaServe, ADeviceThatDialsAgainOverAHalfOpenLinkTakesOver) {
     if (const auto l = srv->wait_for("{\"t_ms\":", 10s)) started = l->find("\"event\":\"start\"") != std::string::npos;
     else break;
   ASSERT_TRUE(started) << srv->output();
+  // A modem notices the lost carrier and dials again after a while; by then the old connection
+  // has been quiet longer than a reply timeout (1.5 s).
+  std::this_thread::sleep_for(1600ms);
   auto again = device(41);
   EXPECT_EQ(srv->wait(60s), 0) << srv->output();
   ::close(fd);
@@ -630,4 +635,66 @@ TEST_F(OtaServe, ADeviceThatComesBackIsOneDeviceWithASecondResult) {
   const auto summary = lines_of(out, "summary");
   ASSERT_EQ(summary.size(), 1u) << out;
   EXPECT_EQ(field(summary[0], "devices"), "1") << out;
+}
+
+// Two devices with one uid (a clone): while the first one's update talks, the second is turned
+// away ("duplicate"), not allowed to take over its download. Once the first is gone, the second
+// is served.
+TEST_F(OtaServe, ASecondDeviceWithTheSameUidIsTurnedAwayWhileTheFirstTalks) {
+  auto srv = serve({"--devices", "1"});
+  sim::Device first(ota::kInternalLayout, 91);
+  first.factory_install(sim::make_app_image(ota::kInternalLayout, 1, 12 * 1024));
+  first.boot();
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(std::stoi(port)));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const auto hello = first.take_output();
+  ASSERT_EQ(::send(fd, hello.data(), hello.size(), 0), static_cast<ssize_t>(hello.size()));
+  bool started = false;
+  while (!started)
+    if (const auto l = srv->wait_for("{\"t_ms\":", 10s)) started = l->find("\"event\":\"start\"") != std::string::npos;
+    else break;
+  ASSERT_TRUE(started) << srv->output();
+  auto clone = device(91);  // at once: the first connection talked a moment ago
+  bool turned_away = false;
+  while (!turned_away)
+    if (const auto l = srv->wait_for("{\"t_ms\":", 10s)) turned_away = l->find("\"event\":\"duplicate\"") != std::string::npos;
+    else break;
+  ASSERT_TRUE(turned_away) << srv->output();
+  EXPECT_TRUE(clone->wait_for("boot 1", 10s));
+  EXPECT_EQ(clone->wait(10s), 0) << "the clone's connection was closed";
+  ::close(fd);  // the first device goes away
+  auto back = device(91);
+  EXPECT_EQ(srv->wait(30s), 0) << srv->output();
+  const auto results = lines_of(srv->output(), "result");
+  ASSERT_EQ(results.size(), 1u) << srv->output();
+  EXPECT_EQ(field(results[0], "outcome"), "upgraded") << srv->output();
+}
+
+// The text output is for a person: a device that dials again after it ended, up to date, is not
+// shown again (a modem redials every time its connection closes).
+TEST_F(OtaServe, TheTextOutputLeavesOutRedialsOfDevicesAlreadyDone) {
+  std::vector<std::string> args{OTA_TOOL, "serve", make_ota(dir, ota::kInternalLayout, 2, 12000).string(), "--listen",
+                                "127.0.0.1:0", "--idle", "3"};
+  Process srv(args);
+  const auto line = srv.wait_for("listening on port ", 10s);
+  ASSERT_TRUE(line) << srv.output();
+  port = line->substr(18, line->find(' ', 18) - 18);
+  auto first = device(81);
+  bool ended = false;
+  while (!ended)
+    if (const auto l = srv.read_line(10s)) ended = l->rfind("device ", 0) == 0;
+    else break;
+  ASSERT_TRUE(ended) << srv.output();
+  first.reset();
+  auto redial = device(81, "internal", 2);  // the same device, now running v2: up to date
+  EXPECT_EQ(srv.wait(60s), 0) << srv.output();
+  const std::string out = srv.output();
+  EXPECT_EQ(out.find("up-to-date"), std::string::npos) << out;
+  EXPECT_NE(out.find(": upgraded: running v2 ("), std::string::npos) << out;
+  EXPECT_NE(out.find("1 device(s): 1 upgraded or up to date"), std::string::npos) << out;
+  EXPECT_TRUE(redial->wait_for("boot 1: application v2", 10s)) << redial->output();
 }

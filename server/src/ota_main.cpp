@@ -266,11 +266,17 @@ int cmd_serve(const ServeArgs& a) {
   const bool json = a.push.json;
   const auto t_start = std::chrono::steady_clock::now();
   ServeObserver obs;
-  obs.event = [&](std::uint32_t conn, const std::optional<Hello>& dev, const Event& e, std::uint64_t ms) {
+  // The text output leaves out what devices that already ended say when they dial again (a modem
+  // redials whenever its connection closes), and the connections themselves: the hello line
+  // names the device.
+  obs.event = [&](std::uint32_t conn, const std::optional<Hello>& dev, const Event& e, std::uint64_t ms, bool again) {
     const std::string uid = dev ? uid_hex(*dev) : "";
     if (json)
-      std::printf("{\"t_ms\":%llu,\"event\":\"%s\",\"conn\":%u,\"uid\":\"%s\",\"text\":\"%s\"}\n",
-                  static_cast<unsigned long long>(ms), e.kind.c_str(), conn, uid.c_str(), json_escape(e.text).c_str());
+      std::printf("{\"t_ms\":%llu,\"event\":\"%s\",\"conn\":%u,\"uid\":\"%s\",\"again\":%s,\"text\":\"%s\"}\n",
+                  static_cast<unsigned long long>(ms), e.kind.c_str(), conn, uid.c_str(), again ? "true" : "false",
+                  json_escape(e.text).c_str());
+    else if (again || e.kind == "connect" || (e.kind == "disconnect" && !dev))
+      return;
     else
       std::printf("[%7.3f s] #%-3u %-10s %s%s%s\n", static_cast<double>(ms) / 1000.0, conn, e.kind.c_str(),
                   uid.empty() ? "" : uid.c_str(), uid.empty() ? "" : ": ", e.text.c_str());
@@ -291,10 +297,11 @@ int cmd_serve(const ServeArgs& a) {
                   acked * 100 / total, acked, total);
     std::fflush(stdout);
   };
-  // A device that dials again after it ended gets its line in --json only (a modem redials every
-  // time its connection closes: the text output would fill with "up-to-date").
+  // A device that dials again after it ended and is up to date gets its line in --json only (a
+  // modem redials every time its connection closes: the text output would fill with them).
   obs.ended = [&](const DeviceReport& d) {
-    if (json || !d.again) print_result(json, d.report, img.version, exit_code(d.report.outcome), d.conn, d.again);
+    if (json || !(d.again && d.report.outcome == Outcome::up_to_date))
+      print_result(json, d.report, img.version, exit_code(d.report.outcome), d.conn, d.again);
   };
   const ServeReport r = serve_tcp(a.push.listen, img, opt, obs, [&](std::uint16_t port) {
     print_listening(json, t_start, port, "devices");

@@ -29,6 +29,9 @@ struct Connection {
   Session session;
   PushObserver obs;
   std::shared_ptr<Channel<asio::ip::tcp::socket>> ch;
+  Clock::time_point t0;        // accepted at (a result's elapsed_ms counts from here)
+  bool turned_away = false;    // its uid is being updated on another, talking connection
+  bool again = false;          // its device had ended before this connection
 };
 
 // What is known of one device across its connections.
@@ -63,7 +66,7 @@ class Server {
       if (const auto& dev = c->session.device()) {
         Device& d = devices_[uid_of(*dev)];
         if (d.ended) continue;
-        d.last = DeviceReport{id, report_of(c->session, t0_, d.resends)};
+        d.last = DeviceReport{id, report_of(c->session, c->t0, d.resends)};
         d.last.report.outcome = Outcome::interrupted;
         d.last.report.detail = "stopped at once by a second signal";
         d.ended = true;
@@ -97,7 +100,7 @@ class Server {
           obs_.event(0, std::nullopt,
                      Event{"accept", "cannot accept a connection: " + ec.message() +
                                          "; devices wait until a connection ends (said once)"},
-                     now());
+                     now(), false);
         accept_failed_ = true;
         retry_.expires_after(std::chrono::milliseconds(100));
         retry_.async_wait([this](std::error_code e) {
@@ -114,6 +117,7 @@ class Server {
   void start(const std::shared_ptr<Connection>& c) {
     std::error_code ignored;
     c->sock.set_option(asio::ip::tcp::no_delay(true), ignored);
+    c->t0 = Clock::now();
     conns_[c->id] = c;
     const std::uint32_t id = c->id;
     Connection* raw = c.get();
@@ -124,25 +128,40 @@ class Server {
     c->ch = std::make_shared<Channel<asio::ip::tcp::socket>>(io_, c->sock, c->session, c->obs, t0_);
     c->ch->on_stop = [this, id] { asio::post(io_, [this, id] { ended(id); }); };
     if (obs_.event)
-      obs_.event(id, std::nullopt, Event{"connect", "device connected from " + c->sock.remote_endpoint(ignored).address().to_string()}, now());
+      obs_.event(id, std::nullopt, Event{"connect", "device connected from " + c->sock.remote_endpoint(ignored).address().to_string()}, now(), false);
     c->ch->start();
   }
 
   void on_event(Connection& c, const Event& e, std::uint64_t ms) {
     const auto& dev = c.session.device();
-    if (e.kind == "hello" && dev) {
-      // The same device on an older connection: it dialled again over a link left half-open (a
-      // modem that lost its carrier sends no FIN or RST). The new connection takes over.
+    if (e.kind == "hello" && dev && !c.turned_away) {
       Device& d = devices_[uid_of(*dev)];
-      if (d.live != 0 && d.live != c.id)
-        if (auto old = conns_.find(d.live); old != conns_.end()) old->second->ch->drop();
+      c.again = d.ended;
+      if (const auto old = conns_.find(d.live); d.live != c.id && old != conns_.end()) {
+        if (old->second->ch->silent_ms() >= opt_.push.session.reply_timeout_ms) {
+          // The same device on an older connection that has gone quiet: it dialled again over a
+          // link left half-open (a modem that lost its carrier sends no FIN or RST). The new
+          // connection takes over.
+          old->second->ch->drop();
+        } else {
+          // The older connection still talks: two devices claim one uid (a clone, a board
+          // without its own id). The newcomer is turned away; the update under way goes on.
+          c.turned_away = true;
+          if (obs_.event)
+            obs_.event(c.id, dev, Event{"duplicate", "connection #" + std::to_string(d.live) +
+                                                         " is updating a device with this uid: turned away"},
+                       ms, false);
+          c.ch->drop();
+          return;
+        }
+      }
       d.live = c.id;
     }
-    if (!obs_.event) return;
+    if (!obs_.event || c.turned_away) return;
     if (e.kind == "done" && c.session.outcome() == Outcome::link_lost)
-      obs_.event(c.id, dev, Event{"disconnect", c.session.detail()}, ms);
+      obs_.event(c.id, dev, Event{"disconnect", c.session.detail()}, ms, c.again);
     else
-      obs_.event(c.id, dev, e, ms);
+      obs_.event(c.id, dev, e, ms, c.again);
   }
 
   // A connection's channel stopped: its session has its outcome.
@@ -152,11 +171,11 @@ class Server {
     const std::shared_ptr<Connection> c = it->second;
     conns_.erase(it);
     const Session& s = c->session;
-    if (s.device()) {
+    if (s.device() && !c->turned_away) {
       Device& d = devices_[uid_of(*s.device())];
       if (d.live == id) d.live = 0;
       if (!d.ended) last_work_ms_ = now();  // see arm_idle()
-      DeviceReport r{id, report_of(s, t0_, d.resends), d.ended};
+      DeviceReport r{id, report_of(s, c->t0, d.resends), d.ended};
       if (s.outcome() == Outcome::link_lost) {
         d.resends = r.report.resends;  // the next connection resumes; its re-sends add up
         if (!d.ended) d.last = r;

@@ -1,7 +1,8 @@
 // Many devices at once: a TCP listener that updates every device that dials in, each connection
 // driving its own Session (the same code as push_tcp, which serves one device). Devices are told
 // apart by their 96-bit uid: one that dials again (its modem lost the carrier, it restarted)
-// resumes on the new connection, and the old one is dropped.
+// resumes on the new connection, and the old one, gone quiet, is dropped; while the old one still
+// talks, the newcomer is another device with the same uid and is turned away.
 #pragma once
 
 #include <cstdint>
@@ -38,8 +39,12 @@ struct ServeReport {
 };
 
 struct ServeObserver {
-  // Every session event, with the connection it happened on and the device's uid once known.
-  std::function<void(std::uint32_t conn, const std::optional<Hello>& device, const Event&, std::uint64_t ms)> event;
+  // Every session event, with the connection it happened on and the device's uid once known;
+  // `again` once the device is known to have ended before (it dialled again). The server adds
+  // "connect", "disconnect", "duplicate" (a uid already being updated on a connection that still
+  // talks: the newcomer is turned away) and "accept" (conn 0: accepting failed, said once).
+  std::function<void(std::uint32_t conn, const std::optional<Hello>& device, const Event&, std::uint64_t ms, bool again)>
+      event;
   std::function<void(std::uint32_t conn, std::uint32_t acked, std::uint32_t total, std::uint64_t ms)> progress;
   // A device's session ended (other than by a dropped link); `again` for one that had ended before.
   std::function<void(const DeviceReport&)> ended;
