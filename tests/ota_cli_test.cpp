@@ -469,8 +469,13 @@ TEST_F(OtaServe, ReportsEachDevicesOwnOutcome) {
 }
 
 // Fewer devices than --devices asked for: --idle ends the wait, exit 5 (timeout), and the ones
-// that came are reported. Without --devices, Ctrl-C ends a serve: exit 130, with the summary.
+// that came are reported; none at all is exit 5 too. Without --devices, Ctrl-C ends a serve:
+// exit 130, with the summary.
 TEST_F(OtaServe, IdleAndCtrlCEndAServeWithASummary) {
+  {
+    auto nobody = serve({"--idle", "0.5"});
+    EXPECT_EQ(nobody->wait(30s), 5) << "no device came: not a success: " << nobody->output();
+  }
   {
     auto srv = serve({"--devices", "2", "--idle", "3"});
     auto d = device(31);

@@ -323,6 +323,7 @@ int cmd_serve(const ServeArgs& a) {
   const bool count_reached = a.devices != 0 && r.ended.size() >= a.devices;
   if (code == kOk && !r.lost.empty() && !count_reached) code = kLinkLost;
   if (code == kOk && a.devices != 0 && !count_reached) code = kTimeout;
+  if (code == kOk && r.ended.empty() && r.lost.empty()) code = kTimeout;  // nothing came: not a success
   if (r.interrupted) code = kInterrupted;
   const std::size_t failed = r.ended.size() - ok;
   if (json)
@@ -351,8 +352,8 @@ int main(int argc, char** argv) {
   auto* build = image->add_subcommand("build", "make an .ota image from a .bin, .hex or .elf");
   build->add_option("input", in, "application firmware (.bin at the application address, .hex, .elf)")->required();
   build->add_option("-o,--output", out, "the .ota file to write")->required();
-  build->add_option("-l,--layout", layout, "flash layout: internal or external (default: from the image's app info)")->check(CLI::IsMember({"internal", "external"}));
-  build->add_option("-v,--version", version, "application version, a number (default: from the image's app info)");
+  build->add_option("-l,--layout", layout, "flash layout: internal or external (default: from the image's app info, which it must match)")->check(CLI::IsMember({"internal", "external"}));
+  build->add_option("-v,--version", version, "application version, a number (default: from the image's app info, which it must match)");
   auto* info = image->add_subcommand("info", "show and check an .ota image");
   info->add_option("image", info_file, "the .ota file")->required();
 
@@ -370,7 +371,7 @@ int main(int argc, char** argv) {
   push->add_option("-t,--timeout", p.timeout_s, "seconds to wait for the device (hello, reboot, connect)")->check(CLI::Range(0.1, 86400.0))->capture_default_str();
   push->add_option("-w,--window", p.window, "frames in flight (0: as the device allows)")->check(CLI::Range(0u, 255u))->capture_default_str();
   push->add_option("--packet", p.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();
-  push->add_flag("--json", p.json, "JSON lines instead of a progress bar");
+  push->add_flag("--json", p.json, "JSON lines instead of text (and of the progress bar on a terminal)");
   push->add_flag("-f,--force", p.force, "push even if the device already runs this version, or a newer one (downgrade)");
   push->add_flag("--recover", p.recover,
                  "recover a device whose application crashes at boot: keep its bootloader in recovery "
