@@ -181,6 +181,9 @@ TEST_F(OtaCli, RefusesWhatCannotWork) {
   EXPECT_EQ(ota({"push", write("c.ota", file).string(), "--port", "/dev/null"}, &out), 9);
   EXPECT_NE(out.find("corrupted"), std::string::npos);
   EXPECT_EQ(ota({"push", write("d.ota", file).string()}), 2);  // neither --port nor --listen
+  // The firmware itself instead of an .ota: how to make one.
+  EXPECT_EQ(ota({"push", write("app.elf", {0x7F, 'E', 'L', 'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}).string(), "--port", "/dev/null"}, &out), 9);
+  EXPECT_NE(out.find("not an .ota image (no OTAI header): make one from the .elf/.hex/.bin with `ota image build`"), std::string::npos) << out;
   EXPECT_EQ(ota({"bogus", "v2.ota"}, &out), 2);
   EXPECT_NE(out.find("'bogus' is not a command"), std::string::npos) << out;
 }
@@ -314,7 +317,7 @@ TEST_F(OtaCli, LinksThatCannotBeUsedAreUsageErrors) {
   const std::string img = make_ota(dir, ota::kInternalLayout, 2, 9000).string();
   std::string out;
   EXPECT_EQ(ota({"push", img, "--port", (dir / "no-such-tty").string()}, &out), 2);
-  EXPECT_NE(out.find("cannot open"), std::string::npos) << out;
+  EXPECT_EQ(out.rfind("ota push: cannot open ", 0), 0u) << "said as a usage error, not as a device's result: " << out;
   for (const char* bad : {"99999", "127.0.0.1:70000", "127.0.0.1:", "x:12ab"}) {
     EXPECT_EQ(ota({"push", img, "--listen", bad}, &out), 2) << bad;
     EXPECT_NE(out.find("bad listen address"), std::string::npos) << out;

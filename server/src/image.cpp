@@ -182,7 +182,7 @@ std::vector<std::uint8_t> encode_ota_file(const Image& img) {
 }
 
 Error decode_ota_file(const std::vector<std::uint8_t>& f, Image& img) {
-  if (f.size() < kHeader || get_u32(&f[0]) != kMagic) return Error{"not an .ota image (no OTAI header)"};
+  if (f.size() < kHeader || get_u32(&f[0]) != kMagic) return Error{"not an .ota image (no OTAI header): make one from the .elf/.hex/.bin with `ota image build`"};
   if (get_u32(&f[28]) != crc32(f.data(), 28)) return Error{"image header is corrupted (CRC mismatch)"};
   if (f[4] != 1) return Error{"image format " + std::to_string(f[4]) + " is not supported"};
   const Layout* l = layout_by_id(static_cast<LayoutId>(f[5]));

@@ -239,7 +239,10 @@ int cmd_push(const PushArgs& a) {
                                       : push_serial(a.port, img, opt, obs);
   if (bar_open) std::printf("\n");
   const int code = exit_code(r.outcome);
-  print_result(a.json, r, img.version, code, 0);
+  if (r.outcome == Outcome::no_link && !a.json)  // the link named on the command line: a usage error, said as one
+    std::fprintf(stderr, "ota push: %s\n", r.detail.c_str());
+  else
+    print_result(a.json, r, img.version, code, 0);
   return code;
 }
 

@@ -241,8 +241,8 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
                          phase_ == Phase::report_ack);
   device_ = h;
   if (!repeated)
-    event("hello", std::string(h.role == Role::recovery ? "bootloader (recovery)" : "application") +
-                     " v" + std::to_string(h.app_version) +
+    event("hello", (h.role == Role::recovery ? std::string("bootloader (recovery), no application running")
+                                               : "application v" + std::to_string(h.app_version)) +
                      (h.report == Report::upgrade_ok    ? ", reports upgrade OK"
                       : h.report == Report::download_ok ? ", reports download OK"
                       : h.report == Report::install_failed
