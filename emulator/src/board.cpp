@@ -362,9 +362,17 @@ void Board::schedule_rx() {
     if (chip_ && chip_->usart1.receive(b, when)) {
       rx_lost_reported_ = rx_lost_;
     } else {
-      if (rx_lost_++ == rx_lost_reported_)
-        state_->diag.add(Severity::warning, now_ns(), chip_ ? chip_->pc() : 0,
-                         "bytes arriving on USART1 RX are lost: the receiver is off");
+      // Bytes that come before the firmware has turned the receiver on are lost as on the part,
+      // and that is normal at every boot (a server already talking): said as info. Once it has
+      // been on, switching it off while bytes come is worth a warning.
+      if (rx_lost_++ == rx_lost_reported_) {
+        if (chip_ && chip_->usart1.has_been_on())
+          state_->diag.add(Severity::warning, now_ns(), chip_->pc(),
+                           "bytes arriving on USART1 RX are lost: the receiver is off");
+        else
+          state_->diag.add(Severity::info, now_ns(), chip_ ? chip_->pc() : 0,
+                           "bytes arriving on USART1 RX are lost: the receiver is not on yet");
+      }
     }
     schedule_rx();
   });

@@ -18,7 +18,7 @@ void Usart::reset() {
   brr_ = cr1_ = cr2_ = cr3_ = gtpr_ = 0;
   warned_baud_ = false;
   tdr_ = shift_ = rdr_ = 0;
-  shifting_ = sr_read_ = dma_busy_ = overrun_next_ = warned_deaf_ = false;
+  shifting_ = sr_read_ = dma_busy_ = overrun_next_ = warned_deaf_ = has_been_on_ = false;
   chip_.cancel(tx_event_);
   chip_.cancel(idle_event_);
   chip_.irq(irq::usart1, false);
@@ -96,6 +96,7 @@ void Usart::write32(std::uint32_t off, std::uint32_t v) {
       cr1_ = v & 0x3FFF;
       if (cr1_ & 0x0700) error("USART1 parity/wake-up (CR1 " + hex32(cr1_) + ") is not modelled");
       update_irq();
+      if (receiver_on()) has_been_on_ = true;
       if (!was_on && receiver_on() && chip_.board().uart_rx_ready) chip_.board().uart_rx_ready();
       update_dma();
       break;

@@ -27,6 +27,9 @@ class Usart final : public WordRegisters {
   // Frame duration in virtual time, 0 if the USART cannot run (UE=0 or BRR=0).
   Cycles frame_cycles() const;
   bool receiver_on() const;
+  // The receiver was on at some time since the last reset (a byte lost before that is only the
+  // firmware not having started yet; after, it is the firmware switching it off).
+  bool has_been_on() const { return has_been_on_; }
   // A frame has completely arrived. Returns false if the receiver was off (the byte is lost).
   bool receive(std::uint8_t byte, Cycles when);
   // DMA side of DR (no SR-read sequence involved).
@@ -57,6 +60,7 @@ class Usart final : public WordRegisters {
   Scheduler::Id tx_event_ = 0, idle_event_ = 0;
   bool dma_busy_ = false;
   bool overrun_next_ = false;
+  bool has_been_on_ = false;
   bool warned_deaf_ = false;  // one warning per overrun for the bytes lost while ORE is set
   bool warned_tx_pin_ = false, warned_rx_pin_ = false, warned_baud_ = false;
 };
