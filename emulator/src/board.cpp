@@ -47,9 +47,14 @@ Board::Board(Config cfg) : cfg_(std::move(cfg)), state_(std::make_unique<BoardSt
   BoardState& st = *state_;
   if (cfg_.lsi_hz < 30'000 || cfg_.lsi_hz > 60'000)
     throw std::runtime_error("lsi_hz " + std::to_string(cfg_.lsi_hz) + " is outside the LSI's 30-60 kHz");
-  if (!cfg_.flash_file.empty() && std::filesystem::exists(cfg_.flash_file) && !st.flash.load(cfg_.flash_file))
+  // A file that does not exist yet, or is empty (just created), is a factory-fresh part.
+  auto holds = [](const std::filesystem::path& f) {
+    std::error_code ec;
+    return !f.empty() && std::filesystem::file_size(f, ec) > 0 && !ec;
+  };
+  if (holds(cfg_.flash_file) && !st.flash.load(cfg_.flash_file))
     throw std::runtime_error(cfg_.flash_file.string() + " is not a 64 KB flash image");
-  if (!cfg_.w25q_file.empty() && std::filesystem::exists(cfg_.w25q_file) && !st.w25q.load(cfg_.w25q_file))
+  if (holds(cfg_.w25q_file) && !st.w25q.load(cfg_.w25q_file))
     throw std::runtime_error(cfg_.w25q_file.string() + " does not match the W25Q's capacity");
   st.w25q.set_timing([s = &st] { return cycles_to_ns(s->sched.now); },
                      cfg_.timing == TimingMode::maximum ? sim::kW25qMax : sim::kW25qTypical);

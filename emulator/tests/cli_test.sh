@@ -63,6 +63,17 @@ r2=$(zeros61 --timing random --seed 2)
 [ "$r2" != "$r1" ] || fail "--seed 2 gives the same timings as --seed 1 ($r1)"
 [ "$r1" != "$typ1" ] || [ "$r2" != "$typ1" ] || fail "--timing random gives typical timings ($typ1)"
 
+# One board per flash file: a second one on the same file is refused (each would write its own
+# copy at exit).
+"$BP" --image "$FW/usart_rx.elf" --flash "$T/one.bin" </dev/null >"$T/out" 2>"$T/err" &
+first=$!
+for _ in $(seq 100); do [ -s "$T/out" ] && break; sleep 0.05; done
+if "$BP" --flash "$T/one.bin" --run-us 1000 </dev/null 2>"$T/err2"; then fail "a second board on one flash file ran"; fi
+grep -q "one.bin: in use by another bluepill" "$T/err2" || fail "second board message: $(cat "$T/err2")"
+kill -TERM "$first"
+wait "$first" || fail "first board: $(cat "$T/err")"
+[ "$(stat -c %s "$T/one.bin")" = 65536 ] || fail "the first board's flash file was not written"
+
 # SIGUSR1 presses the reset button: the program (it prints R, then waits for input) starts again,
 # on the same link.
 "$BP" --image "$FW/usart_rx.elf" </dev/null >"$T/out" 2>"$T/err" &

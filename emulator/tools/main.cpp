@@ -7,6 +7,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <iostream>
 
 #include "bluepill/board.hpp"
@@ -120,6 +122,18 @@ int main(int argc, char** argv) {
       return 2;
     }
     for (int i = 0; i < 3; ++i) cfg.uid[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(w[i]);
+  }
+
+  // Two boards on one flash file would each write their own copy at exit, and the second would
+  // not see the first's writes: one board per file.
+  for (const std::string* file : {&flash_file, &w25q_file}) {
+    if (file->empty()) continue;
+    const int fd = ::open(file->c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);  // held until exit
+    if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      std::cerr << "bluepill: " << *file << ": " << (fd < 0 ? std::strerror(errno) : "in use by another bluepill")
+                << "\n";
+      return 2;
+    }
   }
 
   try {
