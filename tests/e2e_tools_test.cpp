@@ -272,7 +272,8 @@ TEST_P(E2eTools, ServeUpdatesTwoBoardsAtOnceOneThroughACutLink) {
 // device once: the redials after its upgrade find it up to date (one download, not one per
 // redial), and they are no work for --idle, which ends the serve.
 TEST_P(E2eTools, ServeForcesEachDeviceOnceAndIdleIgnoresRedials) {
-  Process serve({OTA_TOOL, "serve", image(1), "--listen", "127.0.0.1:0", "--force", "--idle", "3", "--json"});
+  // --idle 6: room for the board to boot and dial in on a loaded machine (the wait counts from the start).
+  Process serve({OTA_TOOL, "serve", image(1), "--listen", "127.0.0.1:0", "--force", "--idle", "6", "--json"});
   const std::uint16_t port = listening(serve);
   auto args = board_args();
   args.insert(args.end(), {"--connect", "127.0.0.1:" + std::to_string(port)});
