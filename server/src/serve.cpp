@@ -63,7 +63,7 @@ class Server {
     io_.run();
     // A second signal stops at once: the sessions still open end here, as interrupted.
     for (auto& [id, c] : conns_)
-      if (const auto& dev = c->session.device()) {
+      if (const auto& dev = c->session.device(); dev && !c->turned_away) {
         Device& d = devices_[uid_of(*dev)];
         if (d.ended) continue;
         d.last = DeviceReport{id, report_of(c->session, c->t0, d.resends)};
