@@ -169,6 +169,29 @@ TEST_P(UpdateTest, LinkLostMidDownloadResumesWhenOfferedAgain) {
   expect_runs(v2, 2);
 }
 
+// The rule of resuming: same image, same packet size. Offered with another --packet, the device
+// starts over, and the session says why instead of silently sending everything again.
+TEST_P(UpdateTest, AnotherPacketSizeStartsOverAndSaysSo) {
+  ota::host::SessionOptions o;
+  o.max_retries = 2;
+  o.reply_timeout_ms = 100;
+  o.packet_size = 64;
+  Session first(v2, 2, o);
+  sim::run_session(dev, first, link_dead_after(200));
+  ASSERT_EQ(first.outcome(), Outcome::timeout);
+  Session second(v2, 2);  // 256-byte packets
+  sim::run_session(dev, second);
+  EXPECT_EQ(second.outcome(), Outcome::upgraded) << second.detail();
+  std::size_t restarts = 0, resumes = 0;
+  for (const auto& e : second.take_events()) {
+    restarts += e.kind == "restart";
+    resumes += e.kind == "resume";
+  }
+  EXPECT_EQ(restarts, 1u);
+  EXPECT_EQ(resumes, 0u);
+  expect_runs(v2, 2);
+}
+
 // The device holds an unfinished download of another image (v3, its server went away) and the
 // ABORT that should drop it is lost on the link: the session sends it again, and v2 goes in.
 TEST_P(UpdateTest, ALostAbortIsSentAgain) {
