@@ -1086,11 +1086,28 @@ TEST(ProtocolClient, ADifferentImageStartsOver) {
   const ota::StartReply r = expect_start_reply(dev.replies());
   EXPECT_EQ(r.status, Status::ok);
   EXPECT_EQ(r.next, 0);
-  // Same image and version with another packet size is another download too.
+}
+
+// The same image offered in packets of another size resumes all the same: the journal counts
+// staging units (bytes), and the first unit not done is a whole number of packets of any size.
+TEST(ProtocolClient, TheSameImageInAnotherPacketSizeResumes) {
+  Bench dev;
+  const Bytes img = app_image(2, 5000);
+  dev.start(start_for(img, 256));
+  EXPECT_EQ(expect_start_reply(dev.replies()).status, Status::ok);
+  for (std::uint16_t i = 0; i < 8; ++i) dev.data(i, chunk_of(img, i, 256));  // 2 KB: units 0 and 1
+  dev.replies();
   dev.reset(1);
   dev.replies();
-  dev.start(start_for(other, 128, 3));
-  EXPECT_EQ(expect_start_reply(dev.replies()).next, 0);
+  const std::uint32_t unit = dev.map.layout.staging_unit;
+  const std::uint32_t done = 2048 / unit * unit;  // whole units: 2 KB internal, 0 external
+  dev.start(start_for(img, 64));
+  const ota::StartReply r = expect_start_reply(dev.replies());
+  EXPECT_EQ(r.status, Status::ok);
+  EXPECT_EQ(r.next, done / 64);
+  for (std::uint16_t i = static_cast<std::uint16_t>(r.next); i < ota::packet_count_for(5000, 64); ++i)
+    dev.data(i, chunk_of(img, i, 64));
+  EXPECT_EQ(expect_result({dev.replies().back()}).status, Status::ok) << "the total CRC-32 over both parts";
 }
 
 TEST(ProtocolClient, ADownloadOkReportIsNotClearedByReportAck) {

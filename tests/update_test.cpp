@@ -169,26 +169,23 @@ TEST_P(UpdateTest, LinkLostMidDownloadResumesWhenOfferedAgain) {
   expect_runs(v2, 2);
 }
 
-// The rule of resuming: same image, same packet size. Offered with another --packet, the device
-// starts over, and the session says why instead of silently sending everything again.
-TEST_P(UpdateTest, AnotherPacketSizeStartsOverAndSaysSo) {
+// A download interrupted at 64-byte packets resumes at 256-byte ones: the journal counts staging
+// units (bytes), not packets.
+TEST_P(UpdateTest, AnotherPacketSizeResumes) {
   ota::host::SessionOptions o;
   o.max_retries = 2;
   o.reply_timeout_ms = 100;
   o.packet_size = 64;
   Session first(v2, 2, o);
-  sim::run_session(dev, first, link_dead_after(200));
+  sim::run_session(dev, first, link_dead_after(200));  // 12.8 KB: whole units on both layouts
   ASSERT_EQ(first.outcome(), Outcome::timeout);
   Session second(v2, 2);  // 256-byte packets
   sim::run_session(dev, second);
   EXPECT_EQ(second.outcome(), Outcome::upgraded) << second.detail();
-  std::size_t restarts = 0, resumes = 0;
-  for (const auto& e : second.take_events()) {
-    restarts += e.kind == "restart";
-    resumes += e.kind == "resume";
-  }
-  EXPECT_EQ(restarts, 1u);
-  EXPECT_EQ(resumes, 0u);
+  bool resumed = false;
+  for (const auto& e : second.take_events()) resumed |= e.kind == "resume";
+  EXPECT_TRUE(resumed);
+  EXPECT_LT(second.frames_sent(), ota::packet_count_for(static_cast<std::uint32_t>(v2.size()), 256) - 8);
   expect_runs(v2, 2);
 }
 

@@ -76,8 +76,10 @@ void UpdateClient::on_start(const Start& s) {
 
   std::uint32_t next = 0;
   JournalRecord old;
-  if (journal_.read(old) && old == rec && !journal_.installed()) {
-    // The same image was being received: resume after the last unit marked done.
+  if (journal_.read(old) && old.same_image(rec) && !journal_.installed()) {
+    // The same image was being received: resume after the last unit marked done. The units are
+    // bytes, so the packet size may differ from the one the journal was begun with (a server that
+    // lowered --packet on a poor link loses nothing).
     next = journal_.resume_index(rec);
   } else if ((flag_start && !flags_.clear()) || !journal_.begin(rec)) {
     // (In recovery after a failed install: another image replaces the staged one. The flag goes

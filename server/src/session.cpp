@@ -167,11 +167,7 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
       if (r.next > 0)
         event("resume", "resuming at packet " + std::to_string(r.next) + " of " +
                             std::to_string(count_));
-      else if (device_ && device_->session_crc == crc_ && device_->session_next > 0 && device_->session_next != kNoSession)
-        // The device holds whole units of this very image, yet starts over: they were sent in
-        // packets of another size, and its journal counts packets.
-        event("restart", "the device's interrupted download of this image used another packet size (--packet): "
-                         "starting over");
+
       phase_ = Phase::download;
       progress(now);
       pump(now);

@@ -54,6 +54,10 @@ struct JournalRecord {
   std::uint16_t packet_size = 0;
   std::uint16_t packet_count = 0;
   bool operator==(const JournalRecord&) const = default;
+  // The same image, whatever the packets it is sent in.
+  bool same_image(const JournalRecord& o) const {
+    return image_size == o.image_size && image_crc == o.image_crc && image_version == o.image_version;
+  }
 };
 
 // What a read of the journal found: a read error is no answer either way.

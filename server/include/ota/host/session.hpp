@@ -57,7 +57,7 @@ enum class Phase : std::uint8_t { hello, start, download, reboot, report_ack, do
 const char* to_string(Phase p);
 
 struct Event {
-  // "hello", "recover", "abort", "start", "resume", "restart", "retry", "nak", "downloaded", "done"; the
+  // "hello", "recover", "abort", "start", "resume", "retry", "nak", "downloaded", "done"; the
   // transport adds "open", "connect" and "disconnect" (push.hpp)
   std::string kind;
   std::string text;  // one human-readable line
