@@ -66,11 +66,10 @@ class Server {
       if (const auto& dev = c->session.device(); dev && !c->turned_away) {
         Device& d = devices_[uid_of(*dev)];
         if (d.ended) continue;
-        d.last = DeviceReport{id, report_of(c->session, c->t0, d.resends)};
-        d.last.report.outcome = Outcome::interrupted;
-        d.last.report.detail = "stopped at once by a second signal";
-        d.ended = true;
-        end_order_.push_back(&d);
+        DeviceReport r{id, report_of(c->session, c->t0, d.resends)};
+        r.report.outcome = Outcome::interrupted;
+        r.report.detail = "stopped at once by a second signal";
+        record_end(d, r);
       }
     ServeReport r;
     r.interrupted = interrupts_.fired();
@@ -180,18 +179,23 @@ class Server {
         d.resends = r.report.resends;  // the next connection resumes; its re-sends add up
         if (!d.ended) d.last = r;
       } else {
-        d.resends = 0;
-        // Once a device runs the image (upgraded, or up to date), that is its outcome: a later
-        // session (it dialled again, and went silent) does not change what it runs.
-        if (!(d.ended && runs_image(d))) d.last = r;
-        if (!d.ended) end_order_.push_back(&d);
-        d.ended = true;
+        record_end(d, r);
         if (obs_.ended) obs_.ended(r);
         if (opt_.devices != 0 && end_order_.size() >= opt_.devices) close();
       }
     }
     accept();
     if (conns_.empty() && closing_) io_.stop();
+  }
+
+  // A device's session ended other than by a dropped link. Once a device runs the image
+  // (upgraded, or up to date), that is its outcome: a later session (it dialled again, and went
+  // silent) does not change what it runs. Devices are listed in the order they first ended.
+  void record_end(Device& d, const DeviceReport& r) {
+    d.resends = 0;
+    if (!(d.ended && runs_image(d))) d.last = r;
+    if (!d.ended) end_order_.push_back(&d);
+    d.ended = true;
   }
 
   static bool runs_image(const Device& d) {
@@ -233,10 +237,8 @@ class Server {
     retry_.cancel();
     std::error_code ignored;
     acceptor_.close(ignored);  // new dials are refused at once, not left in the backlog
-    std::vector<std::shared_ptr<Connection>> silent;
-    for (auto& [id, c] : conns_)
-      if (!c->session.device()) silent.push_back(c);
-    for (auto& c : silent) c->ch->drop();
+    for (auto& [id, c] : conns_)  // drop() leaves conns_ as it is: ended() is posted
+      if (!c->session.device()) c->ch->drop();
     if (conns_.empty()) io_.stop();
   }
 
