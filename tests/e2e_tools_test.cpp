@@ -73,6 +73,15 @@ class E2eTools : public ::testing::TestWithParam<std::string> {
     EXPECT_FALSE(ota::host::save_file(big, ota::host::encode_ota_file({fw.layout->id, 2, fw.layout->app.base, fw.largest_app(2, 3)})));
     return big;
   }
+  // Pushes `img` over the board's pty and stops the push with `sig` once packets are acknowledged:
+  // the tool ABORTs the download and exits 130, "interrupted".
+  void stop_push_midway(Process& board, const std::string& img, int sig) {
+    Process push({OTA_TOOL, "push", img, "--port", pty_of(board), "--json", "--timeout", "60"});
+    ASSERT_TRUE(downloading(push)) << push.output();
+    push.signal(sig);
+    ASSERT_EQ(push.wait(20s), 130) << push.output();
+    EXPECT_EQ(json_field(push.output(), "outcome"), "interrupted") << push.output();
+  }
   // Reads the push's --json lines until one reports packets acknowledged; false if none comes.
   static bool downloading(Process& push) {
     while (const auto l = push.wait_for("{\"t_ms\":", 30s))
@@ -127,11 +136,7 @@ TEST_P(E2eTools, InterruptedPushAbortsAndTheNextOneResumes) {
   auto args = board_args();
   args.insert(args.end(), {"--pty", "--realtime"});
   Process board(args);
-  Process push({OTA_TOOL, "push", big, "--port", pty_of(board), "--json", "--timeout", "60"});
-  ASSERT_TRUE(downloading(push)) << push.output();
-  push.signal(SIGINT);
-  ASSERT_EQ(push.wait(20s), 130) << push.output();
-  EXPECT_EQ(json_field(push.output(), "outcome"), "interrupted") << push.output();
+  ASSERT_NO_FATAL_FAILURE(stop_push_midway(board, big, SIGINT));
   std::string out;
   ASSERT_EQ(push_pty(board, big, out), 0) << out;
   EXPECT_NE(out.find("\"event\":\"resume\""), std::string::npos) << out;
@@ -145,11 +150,7 @@ TEST_P(E2eTools, SigtermStopsAPushAndALostBoardEndsOneWithExitCode6) {
   auto args = board_args();
   args.insert(args.end(), {"--pty", "--realtime"});
   Process board(args);
-  Process push({OTA_TOOL, "push", big, "--port", pty_of(board), "--json", "--timeout", "60"});
-  ASSERT_TRUE(downloading(push)) << push.output();
-  push.signal(SIGTERM);
-  ASSERT_EQ(push.wait(20s), 130) << push.output();
-  EXPECT_EQ(json_field(push.output(), "outcome"), "interrupted") << push.output();
+  ASSERT_NO_FATAL_FAILURE(stop_push_midway(board, big, SIGTERM));
 
   Process again({OTA_TOOL, "push", big, "--port", pty_of(board), "--json", "--timeout", "60"});
   ASSERT_TRUE(downloading(again)) << again.output();
