@@ -38,6 +38,30 @@ class UpdateTest : public ::testing::TestWithParam<const ota::Layout*> {
     dev.factory_install(v1);
     dev.boot();
   }
+  // A session whose link goes dead after `frames` frames (its server gives up quickly: 2 retries
+  // of 100 ms), in packets of `packet` bytes: the device keeps part of `img`.
+  void abandoned_download(const std::vector<std::uint8_t>& img, std::uint32_t version, std::size_t frames,
+                          std::uint16_t packet = ota::kMaxChunk) {
+    ota::host::SessionOptions o;
+    o.max_retries = 2;
+    o.reply_timeout_ms = 100;
+    o.packet_size = packet;
+    Session s(img, version, o);
+    sim::run_session(dev, s, link_dead_after(frames));
+    ASSERT_EQ(s.outcome(), Outcome::timeout);
+  }
+  // v2 offered again (256-byte packets) resumes, sending at least `saved` packets fewer than all,
+  // and ends upgraded.
+  void expect_v2_resumes(std::uint32_t saved) {
+    Session s(v2, 2);
+    sim::run_session(dev, s);
+    EXPECT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
+    bool resumed = false;
+    for (const auto& e : s.take_events()) resumed |= e.kind == "resume";
+    EXPECT_TRUE(resumed);
+    EXPECT_LT(s.frames_sent(), ota::packet_count_for(static_cast<std::uint32_t>(v2.size()), 256) - saved);
+    expect_runs(v2, 2);
+  }
   void expect_runs(const std::vector<std::uint8_t>& img, std::uint32_t version) {
     EXPECT_EQ(dev.running_version(), version);
     EXPECT_TRUE(std::equal(img.begin(), img.end(), dev.app_region().begin()));
@@ -151,53 +175,22 @@ TEST_P(UpdateTest, LossyLinkStillEndsInV2) {
 }
 
 TEST_P(UpdateTest, LinkLostMidDownloadResumesWhenOfferedAgain) {
-  ota::host::SessionOptions o;
-  o.max_retries = 2;
-  o.reply_timeout_ms = 100;
-  Session first(v2, 2, o);
-  sim::run_session(dev, first, link_dead_after(40));
-  EXPECT_EQ(first.outcome(), Outcome::timeout);
+  ASSERT_NO_FATAL_FAILURE(abandoned_download(v2, 2, 40));
   EXPECT_EQ(dev.running_version(), 1u);
-
-  Session second(v2, 2);
-  sim::run_session(dev, second);
-  EXPECT_EQ(second.outcome(), Outcome::upgraded) << second.detail();
-  bool resumed = false;
-  for (const auto& e : second.take_events()) resumed |= e.kind == "resume";
-  EXPECT_TRUE(resumed);
-  EXPECT_LT(second.frames_sent(), ota::packet_count_for(static_cast<std::uint32_t>(v2.size()), 256) - 10);
-  expect_runs(v2, 2);
+  expect_v2_resumes(10);
 }
 
 // A download interrupted at 64-byte packets resumes at 256-byte ones: the journal counts staging
 // units (bytes), not packets.
 TEST_P(UpdateTest, AnotherPacketSizeResumes) {
-  ota::host::SessionOptions o;
-  o.max_retries = 2;
-  o.reply_timeout_ms = 100;
-  o.packet_size = 64;
-  Session first(v2, 2, o);
-  sim::run_session(dev, first, link_dead_after(200));  // 12.8 KB: whole units on both layouts
-  ASSERT_EQ(first.outcome(), Outcome::timeout);
-  Session second(v2, 2);  // 256-byte packets
-  sim::run_session(dev, second);
-  EXPECT_EQ(second.outcome(), Outcome::upgraded) << second.detail();
-  bool resumed = false;
-  for (const auto& e : second.take_events()) resumed |= e.kind == "resume";
-  EXPECT_TRUE(resumed);
-  EXPECT_LT(second.frames_sent(), ota::packet_count_for(static_cast<std::uint32_t>(v2.size()), 256) - 8);
-  expect_runs(v2, 2);
+  ASSERT_NO_FATAL_FAILURE(abandoned_download(v2, 2, 200, 64));  // 12.8 KB: whole units on both layouts
+  expect_v2_resumes(8);
 }
 
 // The device holds an unfinished download of another image (v3, its server went away) and the
 // ABORT that should drop it is lost on the link: the session sends it again, and v2 goes in.
 TEST_P(UpdateTest, ALostAbortIsSentAgain) {
-  ota::host::SessionOptions o;
-  o.max_retries = 2;
-  o.reply_timeout_ms = 100;
-  Session other(sim::make_app_image(L, 3, 12 * 1024), 3, o);
-  sim::run_session(dev, other, link_dead_after(20));
-  ASSERT_EQ(other.outcome(), Outcome::timeout);
+  ASSERT_NO_FATAL_FAILURE(abandoned_download(sim::make_app_image(L, 3, 12 * 1024), 3, 20));
 
   std::uint8_t abort[8];
   const std::size_t n = ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::abort), nullptr, 0, abort, sizeof abort);
