@@ -281,11 +281,7 @@ TEST_P(E2eTools, ServeForcesEachDeviceOnceAndIdleIgnoresRedials) {
   Process board(args);
   ASSERT_EQ(serve.wait(120s), 0) << serve.output();
   const std::string out = serve.output();
-  auto count = [&](const std::string& what) {
-    std::size_t n = 0;
-    for (auto at = out.find(what); at != std::string::npos; at = out.find(what, at + 1)) ++n;
-    return n;
-  };
+  auto count = [&](const std::string& what) { return test::count_in(out, what); };
   EXPECT_EQ(count("\"event\":\"downloaded\""), 1u) << out;
   EXPECT_EQ(count("\"again\":false,\"outcome\":\"upgraded\""), 1u) << out;
   EXPECT_GE(count("\"again\":true,\"outcome\":\"up-to-date\""), 1u) << "the board did not dial again: " << out;

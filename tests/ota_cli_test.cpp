@@ -300,11 +300,7 @@ TEST_F(OtaCli, ADeviceThatReconnectsFinishesThePush) {
   EXPECT_EQ(push.wait(60s), 0) << push.output();
   const std::string out = push.output();
   EXPECT_NE(out.find("\"outcome\":\"upgraded\""), std::string::npos) << out;
-  auto count = [&](const std::string& what) {
-    std::size_t n = 0;
-    for (auto at = out.find(what); at != std::string::npos; at = out.find(what, at + 1)) ++n;
-    return n;
-  };
+  auto count = [&](const std::string& what) { return test::count_in(out, what); };
   EXPECT_EQ(count("\"event\":\"done\""), 1u) << out;
   EXPECT_EQ(count("\"event\":\"result\""), 1u) << out;
   EXPECT_EQ(count("\"event\":\"connect\""), 2u) << out;

@@ -36,4 +36,11 @@ class Process {
   int code_ = -1;
 };
 
+// How many times `what` occurs in a child's output.
+inline std::size_t count_in(const std::string& output, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = output.find(what); at != std::string::npos; at = output.find(what, at + 1)) ++n;
+  return n;
+}
+
 }  // namespace test
