@@ -467,9 +467,8 @@ class W25qLost : public ::testing::Test {
            std::equal(got.begin(), got.end(), want);
   }
   bool v2_page(std::uint32_t page) { return app_page_is(page, v2.data() + page * ota::kFlashPage); }
-  // Pushes v2 and stops the run once page kCopied holds v2 (not yet page kCopied + 1), then
-  // unplugs the W25Q.
-  void install_until_the_wire_fails() {
+  // Pushes v2 and stops the run once page kCopied holds v2 (not yet page kCopied + 1).
+  void install_until_page_copied() {
     e2e::factory_fresh(b, fw);
     ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
     ota::host::Session s(v2, 2);
@@ -479,9 +478,38 @@ class W25qLost : public ::testing::Test {
     ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
     ASSERT_TRUE(v2_page(kCopied)) << "no install: " << s.detail();
     ASSERT_FALSE(v2_page(kCopied + 1)) << "the copy is already over";
+  }
+  // The same, then the W25Q is unplugged.
+  void install_until_the_wire_fails() {
+    install_until_page_copied();
     b.set_w25q_connected(false);
   }
 };
+
+// An application may power the W25Q down (0xB9) to save current; a reset of the MCU (the pin,
+// the watchdog) does not wake it, and in power-down it answers nothing but 0xAB. Here the reset
+// comes in the middle of an install, with the chip then put to sleep: the bootloader must wake it,
+// or staging and the flags stay out of reach with the application half copied until someone
+// cycles the power.
+TEST_F(W25qLost, AChipLeftInPowerDownAcrossAResetIsWokenAndTheInstallFinishes) {
+  ASSERT_NO_FATAL_FAILURE(install_until_page_copied());
+  b.reset_pin();
+  ASSERT_FALSE(b.w25q().busy());
+  const std::uint8_t power_down = 0xB9;
+  b.w25q().select(true);
+  b.w25q().transfer(&power_down, nullptr, 1);
+  b.w25q().select(false);
+  ASSERT_TRUE(b.w25q().powered_down());
+  const std::size_t cut = b.uart_output().size();
+  ASSERT_EQ(e2e::boot_to_banner(b, 10e6), 2) << b.uart_output().substr(cut) << b.diagnostics().error_text();
+  EXPECT_NE(b.uart_output().find("install: installed", cut), std::string::npos) << b.uart_output().substr(cut);
+  EXPECT_TRUE(e2e::app_area_is(b, l, v2));
+  ota::host::Session report(v2, 2);
+  ASSERT_NE(e2e::run(b, report).stop, bluepill::Stop::error);
+  EXPECT_EQ(report.outcome(), ota::host::Outcome::upgraded) << report.detail();
+  EXPECT_EQ(b.w25q().violations(), 0u) << b.w25q().last_violation();
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
 
 // Staging and the flags are out of reach with the application half copied. The bootloader must
 // not start the half-copied application, neither then nor after a power cycle with the chip still

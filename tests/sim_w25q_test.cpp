@@ -188,6 +188,54 @@ TEST(SimW25q, UnknownCommandsAndTransfersWithoutChipSelectAreCounted) {
   EXPECT_EQ(rx[1], 0xFF);
   EXPECT_EQ(chip.violations(), 2u);
   EXPECT_NE(chip.last_violation().find("/CS high"), std::string::npos);
+  chip.transfer(nullptr, rx, 2);  // bare clocks (0xFF) with /CS high: a driver waiting, ignored
+  EXPECT_EQ(chip.violations(), 2u);
+}
+
+// 0xB9: only 0xAB is recognised until it comes, and /CS must stay high for tRES1 after it.
+// Power-down survives everything but a power cycle.
+TEST(SimW25q, PowerDownRecognisesOnlyTheReleaseWhichNeedsTres1) {
+  PowerSupply power;
+  W25qChip chip(power);
+  std::uint64_t now = 1'000;
+  chip.set_timing([&] { return now; }, sim::kW25qTypical);
+  xfer(chip, {0xB9});
+  EXPECT_TRUE(chip.powered_down());
+  EXPECT_EQ(xfer(chip, {0x9F}, 3), (Bytes{0xFF, 0xFF, 0xFF, 0xFF}));
+  EXPECT_EQ(xfer(chip, {0x05}, 2), (Bytes{0xFF, 0xFF, 0xFF}));  // BUSY to a driver that polls
+  wren(chip);
+  erase(chip, 0);
+  EXPECT_EQ(chip.violations(), 4u);
+  EXPECT_NE(chip.last_violation().find("power-down"), std::string::npos);
+  EXPECT_EQ(chip.erases(0), 0u);
+
+  xfer(chip, {0xAB});
+  EXPECT_FALSE(chip.powered_down());
+  now += 2'000;  // within tRES1: ignored
+  EXPECT_EQ(xfer(chip, {0x9F}, 3), (Bytes{0xFF, 0xFF, 0xFF, 0xFF}));
+  EXPECT_EQ(chip.violations(), 5u);
+  EXPECT_NE(chip.last_violation().find("tRES1"), std::string::npos);
+  now += 1'000;
+  EXPECT_EQ(xfer(chip, {0x9F}, 3), (Bytes{0xFF, 0xEF, 0x40, 0x15}));
+  xfer(chip, {0xAB});  // not powered down: harmless, and no tRES1 wait
+  EXPECT_EQ(xfer(chip, {0x05}, 1), (Bytes{0xFF, 0x00}));
+
+  // While BUSY, 0xAB is ignored without a violation (the datasheet says so) and B9 is refused.
+  wren(chip);
+  erase(chip, 0);
+  xfer(chip, {0xAB});
+  xfer(chip, {0xB9});
+  EXPECT_EQ(chip.violations(), 6u) << chip.last_violation();  // the 0xB9 only
+  EXPECT_FALSE(chip.powered_down());
+
+  now += 500'000'000;
+  xfer(chip, {0xB9});
+  ASSERT_TRUE(chip.powered_down());
+  chip.power_cut();  // power-down is volatile: the chip always powers up in normal operation
+  power.power_on();
+  EXPECT_FALSE(chip.powered_down());
+  EXPECT_EQ(xfer(chip, {0x9F}, 3), (Bytes{0xFF, 0xEF, 0x40, 0x15}));
+  EXPECT_EQ(chip.violations(), 6u) << chip.last_violation();
 }
 
 TEST(SimW25q, BusyLastsTheProgramAndEraseTimesOnTheClock) {

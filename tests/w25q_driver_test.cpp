@@ -294,6 +294,49 @@ TEST(W25qDriver, WriteEnableIsSentAgainWhileTheChipIgnoresItAfterPowerUp) {
   EXPECT_EQ(late.write_enables_ignored(), 160u / 16 + 1);
 }
 
+// Forwards to the chip and advances the chip's clock by one byte time per byte clocked, as a
+// real bus does, /CS high or low.
+struct TimedBus final : ota::SpiBus {
+  TimedBus(sim::W25qChip& c, std::uint64_t& clock, std::uint64_t byte_ns) : chip(c), now(clock), ns(byte_ns) {}
+  void select(bool asserted) override { chip.select(asserted); }
+  void transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) override {
+    chip.transfer(tx, rx, len);
+    now += len * ns;
+  }
+  sim::W25qChip& chip;
+  std::uint64_t& now;
+  std::uint64_t ns;
+};
+
+// The application powered the chip down (0xB9, to save current) and the MCU was reset, which the
+// chip does not see: in power-down it recognises nothing but 0xAB, so a probe that does not wake
+// it reads BUSY forever and staging and flags are out of reach until a power cycle. probe() wakes
+// it and keeps /CS high for tRES1, on the fastest bus that may read the chip (50 MHz).
+TEST(W25qDriver, ProbeWakesAChipLeftInPowerDown) {
+  sim::PowerSupply power;
+  sim::W25qChip chip(power);
+  std::uint64_t now = 0;
+  chip.set_timing([&] { return now; }, sim::kW25qTypical);
+  TimedBus bus(chip, now, 8 * 1000 / 50);  // 8 SCK periods at 50 MHz
+  ota::W25qFlash flash(bus, kSize, 1'000'000);  // 160 ms of polls: a typical sector erase
+  const std::uint8_t power_down = 0xB9;
+  chip.select(true);
+  chip.transfer(&power_down, nullptr, 1);
+  chip.select(false);
+  ASSERT_TRUE(chip.powered_down());
+  std::uint32_t id = 0;
+  ASSERT_TRUE(flash.probe(&id)) << chip.last_violation();
+  EXPECT_EQ(id, 0xEF4015u);
+  EXPECT_FALSE(chip.powered_down());
+  const Bytes data = pattern(300, 5);
+  ASSERT_TRUE(flash.erase(0));
+  ASSERT_TRUE(flash.write(0x80, data.data(), data.size()));
+  Bytes back(300);
+  ASSERT_TRUE(flash.read(0x80, back.data(), back.size()));
+  EXPECT_EQ(back, data);
+  EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();
+}
+
 TEST(W25qDriver, TimesOutWhenTheChipStaysBusy) {
   sim::PowerSupply power;
   sim::W25qChip chip(power);

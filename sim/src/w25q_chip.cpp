@@ -16,6 +16,8 @@ constexpr std::uint8_t kReadData = 0x03;
 constexpr std::uint8_t kReadStatus1 = 0x05;
 constexpr std::uint8_t kJedecId = 0x9F;
 constexpr std::uint8_t kReleasePowerDown = 0xAB;
+constexpr std::uint8_t kPowerDown = 0xB9;
+constexpr std::uint64_t kReleaseNs = 3'000;  // tRES1
 constexpr std::uint8_t kBusy = 0x01;
 constexpr std::uint8_t kWel = 0x02;
 constexpr std::uint8_t kHighZ = 0xFF;  // what the MCU reads when the chip does not drive DO
@@ -33,7 +35,7 @@ void W25qChip::set_timing(Clock now, W25qTiming timing) {
 bool W25qChip::in_progress() { return running_ && now_ && now_() < done_at_; }
 
 void W25qChip::lose_volatile() {
-  wel_ = selected_ = ignored_ = running_ = false;
+  wel_ = selected_ = ignored_ = running_ = powered_down_ = releasing_ = false;
   count_ = 0;
 }
 
@@ -77,6 +79,11 @@ void W25qChip::select(bool asserted) {
   if (asserted) {
     selected_ = true;
     ignored_ = false;
+    if (releasing_ && now_ && now_() < released_at_ + kReleaseNs) {
+      ignored_ = true;
+      violations_.add("/CS fell within tRES1 (3 us) of the release from power-down (0xAB): command ignored");
+    }
+    releasing_ = false;
     count_ = 0;
     op_ = 0;
     addr_ = 0;
@@ -89,7 +96,7 @@ void W25qChip::select(bool asserted) {
 
 void W25qChip::transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) {
   sync();
-  if (!power_.dead() && !selected_ && len != 0) violations_.add("transfer with /CS high");
+  if (!power_.dead() && !selected_ && tx != nullptr && len != 0) violations_.add("transfer with /CS high");
   for (std::size_t i = 0; i < len; ++i) {
     const std::uint8_t in = tx != nullptr ? tx[i] : 0xFF;
     const std::uint8_t out = !power_.dead() && selected_ ? shift(in) : kHighZ;
@@ -101,9 +108,14 @@ std::uint8_t W25qChip::shift(std::uint8_t in) {
   const std::uint32_t i = count_++;
   if (i == 0) {
     op_ = in;
-    if (in_progress() && op_ != kReadStatus1) {
+    if (ignored_) return kHighZ;  // within tRES1
+    if (powered_down_ && op_ != kReleasePowerDown) {
       ignored_ = true;
-      violations_.add("command " + hex(op_, 2) + " while BUSY (only 0x05 is accepted)");
+      violations_.add("command " + hex(op_, 2) + " in power-down (only 0xAB is recognised)");
+    } else if (in_progress() && op_ != kReadStatus1) {
+      ignored_ = true;
+      if (op_ != kReleasePowerDown)  // documented as ignored while BUSY: not a misuse
+        violations_.add("command " + hex(op_, 2) + " while BUSY (only 0x05 is accepted)");
     }
     return kHighZ;
   }
@@ -116,6 +128,7 @@ std::uint8_t W25qChip::shift(std::uint8_t in) {
     case kJedecId:
       return i <= 3 ? static_cast<std::uint8_t>(part_.jedec_id >> (8 * (3 - i))) : kHighZ;
     case kReleasePowerDown:
+      if (powered_down_) return kHighZ;  // released on /CS rising; the id comes after tRES2
       return i >= 4 ? static_cast<std::uint8_t>((part_.jedec_id & 0xFF) - 1) : kHighZ;
     case kReadData:
       if (address) return kHighZ;
@@ -147,9 +160,19 @@ void W25qChip::finish() {
       }
       wel_ = op_ == kWriteEnable;
       return;
+    case kPowerDown:
+      if (count_ != 1) return cut_short("0xB9");
+      powered_down_ = true;
+      return;
+    case kReleasePowerDown:
+      if (powered_down_) {
+        powered_down_ = false;
+        releasing_ = true;
+        released_at_ = now_ ? now_() : 0;
+      }
+      return;
     case kReadStatus1:
     case kJedecId:
-    case kReleasePowerDown:
       return;
     case kReadData:
       if (count_ < 4) cut_short("0x03");

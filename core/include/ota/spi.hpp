@@ -17,6 +17,8 @@ class SpiBus {
   // Drive the chip select of the attached device (true = asserted, i.e. the pin low).
   virtual void select(bool asserted) = 0;
   // Full-duplex transfer of len bytes. tx may be null (0xFF is sent), rx may be null (discarded).
+  // With the chip deselected it still clocks the bytes out (the W25Q ignores them): the driver
+  // waits that way, in SCK periods, where the chip needs /CS high for a while.
   virtual void transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) = 0;
 
  protected:

@@ -13,6 +13,11 @@
 //   0x05 Read Status 1   BUSY = bit 0, WEL = bit 1; repeated while /CS stays low. The only
 //                        command the chip accepts while BUSY.
 //   0x9F JEDEC ID        manufacturer, memory type, capacity (log2 of the size in bytes).
+//   0xAB Release Power-down  takes the chip out of the power-down state (0xB9), the only command
+//                        it recognises there (0x05 included); /CS must then stay high for
+//                        tRES1 (3 us). Ignored while BUSY and harmless when not powered down.
+//                        An application may power the chip down to save current; an MCU reset
+//                        does not wake it, so probe() sends it first.
 // write() and erase() read back what they did (the ota::Flash contract: true only if verified).
 // Every wait for BUSY to clear reads the status register at most `poll_limit` times and then
 // fails (returns false); nothing here can hang. A chip that is absent or unpowered reads 0xFF,
@@ -44,7 +49,8 @@ class BasicW25qFlash final : public Flash {
   constexpr BasicW25qFlash(Bus& spi, std::uint32_t size, std::uint32_t poll_limit)
       : Flash(FlashGeometry{0, size, kSectorSize, 1}), spi_(spi), poll_limit_(poll_limit) {}
 
-  // Reads the JEDEC id (0xMMTTCC) into *jedec_id (may be null). True when a chip answered: the
+  // Wakes the chip from power-down, waits for BUSY to clear (an erase the MCU's reset did not
+  // stop), then reads the JEDEC id (0xMMTTCC) into *jedec_id (may be null). True when a chip answered: the
   // manufacturer byte is neither 0x00 nor 0xFF, and its capacity code does not say it is
   // smaller than `size`. After a failed probe every read, write and erase first asks for the id
   // again (one short command, no status polling, which on a missing chip would take poll_limit
@@ -63,6 +69,10 @@ class BasicW25qFlash final : public Flash {
   static constexpr std::uint8_t kReadData = 0x03;
   static constexpr std::uint8_t kReadStatus1 = 0x05;
   static constexpr std::uint8_t kJedecId = 0x9F;
+  static constexpr std::uint8_t kReleasePowerDown = 0xAB;
+  // Bytes clocked with /CS high after 0xAB, which the chip ignores: tRES1 (3 us) at an SCK up to
+  // 53 MHz, past the 50 MHz that 0x03 allows, so on any bus that can read the chip at all.
+  static constexpr std::size_t kReleaseBytes = 20;
   static constexpr std::uint8_t kBusy = 0x01;  // SR1 bit 0: program/erase/status write in progress
   static constexpr std::uint8_t kWel = 0x02;   // SR1 bit 1: write enable latch
 
@@ -153,6 +163,11 @@ bool BasicW25qFlash<Bus>::stream(std::uint32_t addr, std::uint8_t* dst, const st
 template <class Bus>
 bool BasicW25qFlash<Bus>::probe(std::uint32_t* jedec_id) {
   absent_ = true;
+  const std::uint8_t release = kReleasePowerDown;
+  spi_.select(true);
+  spi_.transfer(&release, nullptr, 1);
+  spi_.select(false);
+  spi_.transfer(nullptr, nullptr, kReleaseBytes);  // /CS high for tRES1
   if (!wait_ready()) return false;  // 0x9F is ignored while an erase is still running
   absent_ = !identify(jedec_id);
   return !absent_;

@@ -3,9 +3,15 @@
 //
 // Facts modelled (W25Q16JV datasheet: status registers, instruction descriptions, AC characteristics):
 //  - 0x9F JEDEC id: 0xEF (Winbond), 0x40, capacity code = log2(bytes). 0xAB returns the device id
-//    (capacity code - 1) after 3 dummy bytes (no power-down mode is modelled).
+//    (capacity code - 1) after 3 dummy bytes.
 //  - 0x05 status register 1: BUSY (bit 0) while a program/erase runs, WEL (bit 1). Repeats while
-//    /CS stays low. The only command accepted while BUSY; others are ignored (output Hi-Z, 0xFF).
+//    /CS stays low. The only command accepted while BUSY; others are ignored (output Hi-Z, 0xFF),
+//    0xAB silently (the datasheet says it is ignored then), the rest as violations.
+//  - 0xB9 power-down (entered at once here; silicon takes tDP, 3 us): then only 0xAB is
+//    recognised, everything else, 0x05 included, is ignored with DO Hi-Z (0xFF), as a violation.
+//    0xAB releases it on /CS rising; /CS must then stay high for tRES1 (3 us on set_timing()'s
+//    clock) before the next command, or that command is ignored, as a violation. The chip
+//    always powers up out of power-down, and an MCU reset alone does not take it out.
 //  - 0x06 sets WEL, 0x04 clears it. 0x02 and 0x20 are ignored unless WEL is set; WEL clears when
 //    the operation completes. They execute on the rising edge of /CS, and only if /CS rises after
 //    a whole command: a 0x20 with exactly 3 address bytes, a 0x02 with 3 address bytes and at
@@ -19,8 +25,9 @@
 //    0.7 ms for tPP, the W25Q-JV family's figure; some revisions give 0.4 ms).
 // Stricter than silicon: each of these is counted in violations() (the command still behaves as
 // the silicon does): a command while BUSY other than 0x05, program/erase without WEL, /CS rising
-// in the middle of a command, an unknown command, a page program that wraps inside its page, a
-// transfer with /CS high, and programming a byte that is neither erased (0xFF) nor programmed to
+// in the middle of a command, an unknown command, a page program that wraps inside its page, data
+// sent with /CS high (clocks of 0xFF with /CS high are a driver's way to wait, and silicon ignores
+// them: not counted), and programming a byte that is neither erased (0xFF) nor programmed to
 // 0x00 (the ota::Flash contract; the chip itself would AND the bits).
 //
 // Power-up: for tPUW after VCC passes the write-inhibit threshold the chip ignores 0x06 (so WEL
@@ -92,6 +99,7 @@ class W25qChip final : public ota::SpiBus, public StoredMemory {
 
   std::uint8_t status();  // status register 1 now (BUSY, WEL)
   bool busy() { return (status() & 0x01) != 0; }
+  bool powered_down() const { return powered_down_; }  // after 0xB9, until 0xAB or a power cycle
 
   const W25qPart& part() const { return part_; }
   // bytes(), load()/save() of the raw image of the whole chip, violations(): StoredMemory.
@@ -117,7 +125,10 @@ class W25qChip final : public ota::SpiBus, public StoredMemory {
   // volatile state
   bool wel_ = false;
   bool selected_ = false;
-  bool ignored_ = false;     // the current command arrived while BUSY
+  bool ignored_ = false;     // the current command arrived while BUSY or in power-down
+  bool powered_down_ = false;
+  std::uint64_t released_at_ = 0;  // ns on now_ of the last release from power-down (tRES1 after it)
+  bool releasing_ = false;         // released_at_ is set and tRES1 may not have passed
   std::uint32_t count_ = 0;  // bytes since /CS fell
   std::uint8_t op_ = 0;
   std::uint32_t addr_ = 0;
