@@ -15,6 +15,7 @@
 #include <csignal>
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "ota/host/push.hpp"
@@ -177,10 +178,18 @@ class ModemDevice {
     for (int fd : silent_) ::close(fd);
   }
   void dial(std::uint16_t port, std::size_t stall_after = SIZE_MAX, Then then = Then::close) {
+    dial(port, stall_after, then, std::chrono::milliseconds(0));
+  }
+  // Stops reading for `pause` once stall_after bytes came, then goes on on the same connection
+  // (a device busy for a while, a link that stalls and recovers).
+  void dial_and_pause(std::uint16_t port, std::size_t stall_after, std::chrono::milliseconds pause) {
+    dial(port, stall_after, Then::close, pause);
+  }
+  void dial(std::uint16_t port, std::size_t stall_after, Then then, std::chrono::milliseconds pause) {
     hang_up();
     quit_ = false;
     idle_ = false;
-    thread_ = std::thread([=, this] { relay(port, stall_after, then); });
+    thread_ = std::thread([=, this] { relay(port, stall_after, then, pause); });
   }
   // Until the connection stalled (closed or silent) or the server closed it.
   bool wait_idle(std::chrono::milliseconds limit) {
@@ -198,7 +207,7 @@ class ModemDevice {
   std::chrono::milliseconds pace{0};  // a pause after each burst read: a slow link
 
  private:
-  void relay(std::uint16_t port, std::size_t stall_after, Then then) {
+  void relay(std::uint16_t port, std::size_t stall_after, Then then, std::chrono::milliseconds pause) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -207,7 +216,13 @@ class ModemDevice {
     bool open = ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0;
     std::size_t received = 0;
     std::uint8_t buf[4096];
-    while (open && !quit_ && received < stall_after) {
+    while (open && !quit_) {
+      if (received >= stall_after) {
+        if (pause.count() == 0) break;
+        std::this_thread::sleep_for(pause);
+        pause = std::chrono::milliseconds(0);
+        stall_after = SIZE_MAX;
+      }
       pollfd p{fd, POLLIN, 0};
       if (::poll(&p, 1, 5) <= 0) continue;
       const ssize_t n = ::read(fd, buf, sizeof buf);
@@ -215,7 +230,7 @@ class ModemDevice {
       received += static_cast<std::size_t>(n);
       dev_.receive(buf, static_cast<std::size_t>(n));
       const auto out = dev_.take_output();
-      if (!out.empty() && ::write(fd, out.data(), out.size()) < 0) break;
+      if (!out.empty() && ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) < 0) break;  // closed by the server: no SIGPIPE
       std::this_thread::sleep_for(pace);
     }
     if (open && received >= stall_after && then == Then::go_silent) silent_.push_back(fd);  // held open
@@ -230,16 +245,47 @@ class ModemDevice {
   std::atomic<bool> idle_{false};
 };
 
-// push_tcp on an ephemeral port, run by a thread; `port` once it listens.
+// push_tcp on an ephemeral port, run by a thread; `port` once it listens. Its events are kept.
 struct TcpPush {
   std::promise<std::uint16_t> listening;
   std::future<ota::host::PushReport> result;
   std::uint16_t port = 0;
   TcpPush(const ota::host::Image& img, const ota::host::PushOptions& opt) {
+    obs.event = [this](const ota::host::Event& e, std::uint64_t) {
+      std::lock_guard<std::mutex> lock(mutex);
+      events.push_back(e.kind + ": " + e.text);
+    };
     result = std::async(std::launch::async, [&img, opt, this] {
-      return ota::host::push_tcp("127.0.0.1:0", img, opt, {}, [this](std::uint16_t p) { listening.set_value(p); });
+      return ota::host::push_tcp("127.0.0.1:0", img, opt, obs, [this](std::uint16_t p) { listening.set_value(p); });
     });
     port = listening.get_future().get();
+  }
+  // How many events so far contain `text`.
+  int told(const std::string& text) {
+    std::lock_guard<std::mutex> lock(mutex);
+    return static_cast<int>(std::count_if(events.begin(), events.end(),
+                                          [&](const std::string& e) { return e.find(text) != std::string::npos; }));
+  }
+  ota::host::PushObserver obs;
+  std::mutex mutex;
+  std::vector<std::string> events;
+};
+
+// A connection to `port` that says nothing until it is destroyed (a port scanner, a stray
+// client), or closes at once.
+struct Stranger {
+  int fd = -1;
+  explicit Stranger(std::uint16_t port, bool close_at_once = false) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+    if (close_at_once) ::close(std::exchange(fd, -1));
+  }
+  ~Stranger() {
+    if (fd >= 0) ::close(fd);
   }
 };
 
@@ -306,6 +352,92 @@ TEST(PushTcp, AReconnectFromAnotherDeviceIsNotTakenForTheFirst) {
   ASSERT_TRUE(r.device);
   EXPECT_EQ(a.device().running_version(), 2u);
   EXPECT_EQ(b.device().running_version(), 2u) << "untouched";
+}
+
+// The modem loses its carrier without a FIN: the session's re-sends run out (the device "stopped
+// answering") before the device dials again. Over TCP that is a dead link, not the end: the push
+// waits for the redial and the download resumes on it. When no redial comes, the push ends with
+// the timeout and says so.
+TEST(PushTcp, ASessionThatTimesOutOnADeadLinkWaitsForTheRedial) {
+  const auto img = v2_image();
+  ota::host::PushOptions opt;
+  opt.session.reply_timeout_ms = 200;
+  opt.session.max_retries = 3;  // the session gives up ~0.8 s into the silence
+  opt.connect_timeout_ms = 10'000;
+  TcpPush push(img, opt);
+  ModemDevice dev(1, 1);
+  dev.dial(push.port, 8 * 1024, ModemDevice::Then::go_silent);
+  ASSERT_TRUE(dev.wait_idle(10s));
+  for (int i = 0; i < 300 && push.told("waiting for the device to dial again") == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(push.told("waiting for the device to dial again"), 1) << "the session did not time out";
+  ASSERT_EQ(push.result.wait_for(500ms), std::future_status::timeout) << "the push ended: " << push.result.get().detail;
+  dev.dial(push.port);
+  ASSERT_EQ(push.result.wait_for(20s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail;
+  EXPECT_EQ(dev.device().running_version(), 2u);
+  EXPECT_EQ(push.told("resume"), 1) << "the download did not resume";
+
+  opt.connect_timeout_ms = 500;
+  TcpPush alone(img, opt);
+  ModemDevice other(2, 1);
+  other.dial(alone.port, 8 * 1024, ModemDevice::Then::go_silent);
+  ASSERT_EQ(alone.result.wait_for(10s), std::future_status::ready);
+  const auto lost = alone.result.get();
+  EXPECT_EQ(lost.outcome, ota::host::Outcome::timeout);
+  EXPECT_NE(lost.detail.find("did not dial again within 500 ms"), std::string::npos) << lost.detail;
+}
+
+// The device is busy for a while (silent for more than a reply timeout, on a connection that is
+// fine) and a stranger connects meanwhile. The stranger is asked who it is, says nothing, and is
+// turned away: the device's connection is kept and its download goes on.
+TEST(PushTcp, AStrangerDuringASilentSpellDoesNotTakeTheDevicesConnection) {
+  const auto img = v2_image();
+  ota::host::PushOptions opt;
+  opt.session.reply_timeout_ms = 500;
+  opt.session.max_retries = 20;
+  TcpPush push(img, opt);
+  ModemDevice dev(1, 1);
+  dev.dial_and_pause(push.port, 8 * 1024, 2500ms);
+  for (int i = 0; i < 300 && push.told("retry") == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_GT(push.told("retry"), 0) << "the device never went silent";
+  std::this_thread::sleep_for(200ms);
+  const Stranger stranger(push.port);
+  ASSERT_EQ(push.result.wait_for(20s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail;
+  EXPECT_EQ(dev.device().running_version(), 2u);
+  EXPECT_EQ(push.told("it did not say HELLO"), 1);
+}
+
+// Connections that close before saying HELLO (a scanner, a device that hangs up at once) are not
+// the device's reconnects: they neither use up max_reconnects nor stop the wait for the device.
+// When no device ever says HELLO, the push says that.
+TEST(PushTcp, ConnectionsThatNeverSayHelloDoNotUseUpTheReconnects) {
+  const auto img = v2_image();
+  ota::host::PushOptions opt;
+  opt.max_reconnects = 1;
+  opt.connect_timeout_ms = 10'000;
+  TcpPush push(img, opt);
+  for (int i = 0; i < 4; ++i) {
+    const Stranger s(push.port, true);
+    for (int k = 0; k < 200 && push.told("waiting for the device") <= i; ++k) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(push.told("waiting for the device"), 4);
+  ASSERT_EQ(push.result.wait_for(100ms), std::future_status::timeout) << push.result.get().detail;
+  ModemDevice dev(1, 1);
+  dev.dial(push.port);
+  ASSERT_EQ(push.result.wait_for(20s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail;
+
+  opt.connect_timeout_ms = 300;
+  TcpPush nobody(img, opt);
+  { const Stranger s(nobody.port, true); }
+  ASSERT_EQ(nobody.result.wait_for(5s), std::future_status::ready);
+  const auto none = nobody.result.get();
+  EXPECT_EQ(none.outcome, ota::host::Outcome::timeout);
+  EXPECT_NE(none.detail.find("no device said HELLO within 300 ms"), std::string::npos) << none.detail;
 }
 
 }  // namespace

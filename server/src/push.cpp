@@ -1,5 +1,6 @@
 #include "ota/host/push.hpp"
 
+#include <array>
 #include <optional>
 #include <sys/file.h>
 #include <termios.h>
@@ -50,6 +51,105 @@ PushReport push_serial(const std::string& port, const Image& img, const PushOpti
   return report_of(session, t0, 0);
 }
 
+namespace {
+
+using Uid = std::array<std::uint8_t, 12>;
+
+Uid uid_of(const Hello& h) {
+  Uid u;
+  std::copy(std::begin(h.uid), std::end(h.uid), u.begin());
+  return u;
+}
+
+// Asks a connection that just came in who it is: HELLO_REQ (after a 00 that ends anything
+// partial) every hello_interval until a HELLO arrives, the connection fails or two reply timeouts
+// pass (a device answers at once); then done(socket, the HELLO or null). Only the answer is used: a session that then runs
+// on the connection asks again.
+class HelloProbe : public std::enable_shared_from_this<HelloProbe> {
+ public:
+  using Done = std::function<void(asio::ip::tcp::socket&, const Hello*)>;
+  HelloProbe(asio::io_context& io, asio::ip::tcp::socket s, const SessionOptions& o, Done done)
+      : sock_(std::move(s)), ask_timer_(io), limit_(io), interval_(o.hello_interval_ms), done_(std::move(done)) {
+    limit_.expires_after(std::chrono::milliseconds(2 * o.reply_timeout_ms));
+    request_[0] = 0;
+    request_len_ = 1 + encode_frame(static_cast<std::uint8_t>(MsgType::hello_request), nullptr, 0,
+                                    request_.data() + 1, request_.size() - 1);
+  }
+  void start() {
+    auto self = shared_from_this();
+    limit_.async_wait([this, self](std::error_code ec) {
+      if (!ec) finish(nullptr);
+    });
+    ask();
+    read();
+  }
+  // The push moves on (its session ended): nothing more is done or reported.
+  void cancel() {
+    finished_ = true;
+    stop_io();
+  }
+
+ private:
+  void ask() {
+    auto self = shared_from_this();
+    asio::async_write(sock_, asio::buffer(request_.data(), request_len_), [this, self](std::error_code ec, std::size_t) {
+      if (finished_) return;
+      if (ec) {
+        finish(nullptr);
+        return;
+      }
+      ask_timer_.expires_after(std::chrono::milliseconds(interval_));
+      ask_timer_.async_wait([this, self](std::error_code e) {
+        if (!e && !finished_) ask();
+      });
+    });
+  }
+  void read() {
+    auto self = shared_from_this();
+    sock_.async_read_some(asio::buffer(rx_), [this, self](std::error_code ec, std::size_t n) {
+      if (finished_) return;
+      if (ec) {
+        finish(nullptr);
+        return;
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        Hello h;
+        if (decoder_.feed(rx_[i]) == FrameDecoder::Event::frame && decoder_.frame().type == static_cast<std::uint8_t>(MsgType::hello) &&
+            decode(decoder_.frame(), h)) {
+          finish(&h);
+          return;
+        }
+      }
+      read();
+    });
+  }
+  void stop_io() {
+    ask_timer_.cancel();
+    limit_.cancel();
+    std::error_code ignored;
+    sock_.cancel(ignored);
+  }
+  void finish(const Hello* h) {
+    if (finished_) return;
+    finished_ = true;
+    stop_io();
+    done_(sock_, h);
+  }
+
+  asio::ip::tcp::socket sock_;
+  asio::steady_timer ask_timer_;
+  asio::steady_timer limit_;
+  std::uint32_t interval_;
+  Done done_;
+  std::array<std::uint8_t, 1 + encoded_size_max(0)> request_{};
+  std::size_t request_len_ = 0;
+  std::array<std::uint8_t, 256> rx_{};
+  FrameDecoderBuffer<64> decoder_;
+  bool finished_ = false;
+};
+
+}  // namespace
+
 PushReport push_tcp(const std::string& listen, const Image& img, const PushOptions& opt,
                     const PushObserver& obs, std::function<void(std::uint16_t)> on_listening) {
   const auto t0 = Clock::now();
@@ -79,10 +179,10 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     if (stop_waiting) stop_waiting();
   };
 
-  // Waits up to connect_timeout_ms for a device to dial in (or for the user to give up).
-  auto accept = [&](asio::ip::tcp::socket& sock) {
+  // Waits until `until` for a device to dial in (or for the user to give up).
+  auto accept = [&](asio::ip::tcp::socket& sock, Clock::time_point until) {
     bool accepted = false;
-    asio::steady_timer deadline(io, std::chrono::milliseconds(opt.connect_timeout_ms));
+    asio::steady_timer deadline(io, until);
     acceptor.async_accept(sock, [&](std::error_code e) {
       accepted = !e;
       deadline.cancel();
@@ -107,9 +207,17 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     return accepted;
   };
 
-  std::optional<std::array<std::uint8_t, 12>> device_uid;  // the device the push began with
-  std::optional<asio::ip::tcp::socket> redialled;           // it dialled again during a session
-  for (std::uint32_t attempt = 0; attempt <= opt.max_reconnects; ++attempt) {
+  const auto wait_ms = std::to_string(opt.connect_timeout_ms) + " ms";
+  std::optional<Uid> device_uid;                   // the device the push began with
+  std::optional<asio::ip::tcp::socket> redialled;  // it dialled again during a session
+  std::uint32_t losses = 0;                        // times the device's connection was lost
+  // The device must dial (again) before this: connect_timeout_ms from the start, then from each
+  // loss. Connections that never say HELLO (a port scanner, a device that hangs up at once) or
+  // come from another device do not move it and are not losses.
+  auto wait_until = t0 + std::chrono::milliseconds(opt.connect_timeout_ms);
+  std::optional<PushReport> went_quiet;  // the device's last connection stopped answering
+  std::optional<PushReport> no_hello;    // a connection came but never said who it is
+  for (;;) {
     // Wait for the device to dial in (unless it already has).
     asio::ip::tcp::socket sock(io);
     bool accepted = false;
@@ -118,13 +226,16 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
       redialled.reset();
       accepted = true;
     } else {
-      accepted = accept(sock);
+      accepted = accept(sock, wait_until);
     }
     if (interrupts.fired())
       return end(Outcome::interrupted, "stopped by the user while waiting for the device to connect");
-    if (!accepted && attempt == 0)
-      return end(Outcome::timeout, "no device connected within " + std::to_string(opt.connect_timeout_ms) + " ms");
-    if (!accepted) return end(Outcome::link_lost, "link lost and the device did not reconnect");
+    if (!accepted) {
+      if (went_quiet) return end(Outcome::timeout, went_quiet->detail + "; the device did not dial again within " + wait_ms);
+      if (losses > 0) return end(Outcome::link_lost, "link lost and the device did not reconnect within " + wait_ms);
+      if (no_hello) return end(Outcome::timeout, "no device said HELLO within " + wait_ms + " (" + no_hello->detail + ")");
+      return end(Outcome::timeout, "no device connected within " + wait_ms);
+    }
     sock.set_option(asio::ip::tcp::no_delay(true), ec);
     if (obs.event)
       obs.event(Event{"connect", "device connected from " + sock.remote_endpoint(ec).address().to_string()},
@@ -132,38 +243,66 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     SessionOptions session_options = opt.session;
     session_options.device_uid = device_uid;  // a reconnect must be the same device
     Session session(img.bytes, img.version, session_options);
-    // A lost connection ends this Session, not the push while the device may still dial in again:
-    // its "done" is told as a "disconnect".
+    // The device said HELLO on this connection (and is the one the push began with).
+    auto spoke = [&] { return session.device() && !session.foreign_device(); };
+    // The session ended without the push: the connection never said who it is, came from
+    // another device, dropped, or (over a link that may be dead without a FIN: a modem that lost
+    // its carrier) stopped answering. Told as a "disconnect", not the push's "done".
+    auto push_goes_on = [&] {
+      const Outcome o = session.outcome();
+      if (!spoke()) return o == Outcome::link_lost || o == Outcome::timeout;
+      return losses < opt.max_reconnects && (o == Outcome::link_lost || o == Outcome::timeout);
+    };
     PushObserver per_connection = obs;
-    const bool last = attempt == opt.max_reconnects;
     per_connection.event = [&](const Event& e, std::uint64_t ms) {
       if (!obs.event) return;
-      if (e.kind == "done" && !last && session.outcome() == Outcome::link_lost)
-        obs.event(Event{"disconnect", session.detail() + "; waiting for the device to reconnect"}, ms);
+      if (e.kind == "done" && push_goes_on())
+        obs.event(Event{"disconnect", session.detail() + (spoke() ? "; waiting for the device to dial again"
+                                                                  : "; waiting for the device")},
+                  ms);
       else
         obs.event(e, ms);
     };
     auto ch = std::make_shared<Channel<asio::ip::tcp::socket>>(io, sock, session, per_connection, t0);
     stop_waiting = [&] { ch->interrupt(); };
     // A connection that comes while a session runs: if the device has been silent for a reply
-    // timeout, it is that device dialling again over a connection left half-open (a modem that
-    // lost its carrier sends no FIN or RST), and the new connection takes over (a new session
-    // then checks its uid). While the device talks, the newcomer is someone else: turned away.
+    // timeout, it may be that device dialling again over a connection left half-open (a modem
+    // that lost its carrier sends no FIN or RST). The newcomer is asked who it is; if it is the
+    // device (or the session has not heard from any device yet) it takes over, and a new session
+    // resumes on it. Anything else is turned away and the session goes on undisturbed: another
+    // device, a connection that says nothing, or any newcomer while the device talks.
     asio::ip::tcp::socket incoming(io);
-    std::function<void()> watch_for_redial = [&] {
+    std::shared_ptr<HelloProbe> probe;
+    std::function<void()> watch_for_redial;
+    auto turn_away = [&](asio::ip::tcp::socket& s, const std::string& why) {
+      std::error_code ignored;
+      const std::string from = s.remote_endpoint(ignored).address().to_string();
+      s.close(ignored);
+      if (obs.event) obs.event(Event{"disconnect", "turned away a connection from " + from + ": " + why}, ms_since(t0));
+    };
+    watch_for_redial = [&] {
       acceptor.async_accept(incoming, [&](std::error_code e) {
         if (e) return;
-        if (ch->silent_ms() >= opt.session.reply_timeout_ms) {
-          redialled.emplace(std::move(incoming));
-          ch->drop();
-          return;
+        if (probe || ch->silent_ms() < opt.session.reply_timeout_ms) {
+          turn_away(incoming, probe ? "another connection is being asked who it is"
+                                    : "the device being updated still talks");
+        } else {
+          probe = std::make_shared<HelloProbe>(io, std::move(incoming), opt.session,
+                                               [&](asio::ip::tcp::socket& s, const Hello* h) {
+            const std::optional<Uid> expected = device_uid ? device_uid
+                                                : session.device() ? std::optional<Uid>(uid_of(*session.device()))
+                                                                   : std::nullopt;
+            if (!h) turn_away(s, "it did not say HELLO");
+            else if (expected && uid_of(*h) != *expected) turn_away(s, "another device (uid " + uid_hex(*h) + ")");
+            else if (ch->silent_ms() < opt.session.reply_timeout_ms) turn_away(s, "the device being updated talks again");
+            else {
+              redialled.emplace(std::move(s));
+              ch->drop();
+            }
+            asio::post(io, [&] { probe.reset(); });
+          });
+          probe->start();
         }
-        std::error_code ignored;
-        const std::string from = incoming.remote_endpoint(ignored).address().to_string();
-        incoming.close(ignored);
-        if (obs.event)
-          obs.event(Event{"disconnect", "turned away a connection from " + from + ": the device being updated still talks"},
-                    ms_since(t0));
         incoming = asio::ip::tcp::socket(io);
         watch_for_redial();
       });
@@ -175,18 +314,24 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     io.run();
     stop_waiting = nullptr;
     acceptor.cancel(ec);  // and let the cancelled accept's handler run while `incoming` lives
+    if (probe) probe->cancel();
     io.restart();
     io.poll();
+    probe.reset();
     r = report_of(session, t0, resends);
-    if (!device_uid && session.device() && !session.foreign_device()) {
-      device_uid.emplace();
-      std::copy(std::begin(session.device()->uid), std::end(session.device()->uid), device_uid->begin());
+    if (!device_uid && spoke()) device_uid = uid_of(*session.device());
+    if (interrupts.fired()) return r;
+    if (!push_goes_on()) return r;
+    if (!spoke()) {
+      if (!session.foreign_device() && !redialled) no_hello = r;
+      continue;  // not the device: the wait for it goes on as it was
     }
-    const bool dropped = ch->link_lost() || session.foreign_device();
-    if (!dropped || r.outcome != Outcome::link_lost || interrupts.fired()) return r;
+    ++losses;
     resends = r.resends;  // the device reconnects: a new session resumes the download
+    went_quiet.reset();
+    if (session.outcome() == Outcome::timeout) went_quiet = r;
+    wait_until = Clock::now() + std::chrono::milliseconds(opt.connect_timeout_ms);
   }
-  return r;
 }
 
 }  // namespace ota::host
