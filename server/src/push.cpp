@@ -1,9 +1,15 @@
 #include "ota/host/push.hpp"
 
-#include <array>
-#include <optional>
+#include <fcntl.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <termios.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <optional>
 
 #include "channel.hpp"
 
@@ -11,30 +17,81 @@ namespace ota::host {
 
 using namespace detail;
 
+namespace {
+
+// The termios constant of a baud rate; 0 if the platform has none.
+speed_t speed_of(std::uint32_t baud) {
+  switch (baud) {
+    case 1200: return B1200;
+    case 2400: return B2400;
+    case 4800: return B4800;
+    case 9600: return B9600;
+    case 19200: return B19200;
+    case 38400: return B38400;
+    case 57600: return B57600;
+    case 115200: return B115200;
+    case 230400: return B230400;
+    case 460800: return B460800;
+    case 500000: return B500000;
+    case 576000: return B576000;
+    case 921600: return B921600;
+    case 1000000: return B1000000;
+    case 1500000: return B1500000;
+    case 2000000: return B2000000;
+    default: return 0;
+  }
+}
+
+// Opens a serial port for one push: locked against a second push and, while it is open, held in
+// exclusive mode (TIOCEXCL: other opens fail with EBUSY, unless by root); raw 8N1 at `baud`, no
+// flow control, the modem lines ignored. The lock comes before any setting: the settings belong to
+// the tty, and a refused push must not change the line of the push that has it. The rate is read
+// back: an adapter that cannot do it says so here, not as a device that never answers.
+std::string open_serial(const std::string& port, std::uint32_t baud, int& fd) {
+  fd = ::open(port.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::strerror(errno);
+  auto fail = [&](std::string why) {
+    ::close(fd);
+    fd = -1;
+    return why;
+  };
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) return fail("in use by another push");
+  const speed_t speed = speed_of(baud);
+  termios t{};
+  if (speed == 0) return fail(std::to_string(baud) + " baud is not a rate this system can set");
+  if (::tcgetattr(fd, &t) != 0) return fail(std::strerror(errno));
+  ::cfmakeraw(&t);
+  t.c_cflag |= CLOCAL | CREAD;
+  t.c_cflag &= ~static_cast<tcflag_t>(CRTSCTS | CSTOPB | PARENB);
+  t.c_iflag &= ~static_cast<tcflag_t>(IXON | IXOFF | IXANY);
+  t.c_cc[VMIN] = 1;
+  t.c_cc[VTIME] = 0;
+  ::cfsetispeed(&t, speed);
+  ::cfsetospeed(&t, speed);
+  if (::tcsetattr(fd, TCSANOW, &t) != 0) return fail(std::strerror(errno));
+  termios got{};
+  if (::tcgetattr(fd, &got) != 0) return fail(std::strerror(errno));
+  if (::cfgetospeed(&got) != speed) return fail("the port does not take " + std::to_string(baud) + " baud");
+  ::ioctl(fd, TIOCEXCL);
+  return {};
+}
+
+}  // namespace
+
 PushReport push_serial(const std::string& port, const Image& img, const PushOptions& opt,
                        const PushObserver& obs) {
   const auto t0 = Clock::now();
   asio::io_context io;
   asio::serial_port sp(io);
+  int fd = -1;
+  const std::string failed = open_serial(port, opt.baud, fd);
   std::error_code ec;
-  sp.open(port, ec);
-  // Two pushes on one port would each take the other's bytes: the second is refused, before it
-  // sets the line (the settings belong to the tty, not to one open file).
-  if (!ec && ::flock(sp.native_handle(), LOCK_EX | LOCK_NB) != 0) {
+  if (failed.empty()) sp.assign(fd, ec);
+  if (!failed.empty() || ec) {
     PushReport r;
     r.outcome = Outcome::no_link;
-    r.detail = "cannot open " + port + ": in use by another push";
-    return r;
-  }
-  if (!ec) sp.set_option(asio::serial_port_base::baud_rate(opt.baud), ec);
-  if (!ec) sp.set_option(asio::serial_port_base::character_size(8), ec);
-  if (!ec) sp.set_option(asio::serial_port_base::parity(asio::serial_port_base::parity::none), ec);
-  if (!ec) sp.set_option(asio::serial_port_base::stop_bits(asio::serial_port_base::stop_bits::one), ec);
-  if (!ec) sp.set_option(asio::serial_port_base::flow_control(asio::serial_port_base::flow_control::none), ec);
-  if (ec) {
-    PushReport r;
-    r.outcome = Outcome::no_link;
-    r.detail = "cannot open " + port + ": " + ec.message();
+    r.detail = "cannot open " + port + ": " + (failed.empty() ? ec.message() : failed);
+    if (fd >= 0 && ec) ::close(fd);
     return r;
   }
   Session session(img.bytes, img.version, opt.session);
@@ -48,6 +105,7 @@ PushReport push_serial(const std::string& port, const Image& img, const PushOpti
   // Stopped by force, or with bytes the device never took: drop what the tty still holds, or
   // closing it waits for a stuck adapter to take it (up to its closing_wait, 30 s).
   if (interrupts.forced() || ch->abandoned()) ::tcflush(sp.native_handle(), TCOFLUSH);
+  ::ioctl(sp.native_handle(), TIOCNXCL);  // the flag belongs to the tty: others may open it again
   return report_of(session, t0, 0);
 }
 
