@@ -36,10 +36,12 @@ ota::host::Image v2_image() {
 
 // The device's end of a pty: relays bytes between the master side and a sim::Device until
 // `stall_after` bytes have come from the server, then stops reading (a frozen device, a USB
-// adapter that no longer drains), until `drain` is set: from then on it reads and drops.
+// adapter that no longer drains), until `drain` is set: from then on it reads and drops. With a
+// `rate` it takes at most that many bytes per second from the server: the line's baud rate
+// (what the push writes waits in the tty, as it waits in an adapter).
 class StallingDevice {
  public:
-  explicit StallingDevice(std::size_t stall_after) : stall_after_(stall_after) {
+  explicit StallingDevice(std::size_t stall_after, std::size_t rate = 0) : stall_after_(stall_after), rate_(rate) {
     char name[256];
     int slave = -1;
     EXPECT_EQ(::openpty(&master_, &slave, name, nullptr, nullptr), 0);
@@ -75,7 +77,9 @@ class StallingDevice {
       }
       pollfd p{master_, POLLIN, 0};
       if (::poll(&p, 1, 5) <= 0) continue;
-      const ssize_t n = ::read(master_, buf, sizeof buf);
+      const std::size_t take = rate_ == 0 ? sizeof buf : std::max<std::size_t>(1, rate_ / 100);
+      if (rate_ != 0) std::this_thread::sleep_for(10ms);
+      const ssize_t n = ::read(master_, buf, take);
       if (n <= 0) continue;
       if (drain) continue;
       received_ += static_cast<std::size_t>(n);
@@ -89,6 +93,7 @@ class StallingDevice {
   int master_ = -1, slave_ = -1;
   std::string path_;
   std::size_t stall_after_;
+  std::size_t rate_;
   std::size_t received_ = 0;
   std::atomic<bool> stalled_{false};
   std::atomic<bool> done_{false};
@@ -137,6 +142,22 @@ TEST(PushSerial, OneCtrlCEndsAPushStuckOnADeviceThatStoppedReading) {
   if (ended) {
     EXPECT_EQ(r.outcome, ota::host::Outcome::interrupted) << r.detail;
   }
+}
+
+// A slow line (9600 baud, or less): the device takes what the push queued at the line's pace.
+// The reply timeout allows for the frames' time on the line, so nothing is sent twice; without
+// that, each window timed out while it was still on its way and was queued again behind itself.
+TEST(PushSerial, ASlowLineGetsNoResendsFromFramesStillOnTheirWay) {
+  StallingDevice dev(SIZE_MAX, 960);  // 9600 baud, 8N1
+  ota::host::Image img;
+  img.version = 2;
+  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 4 * 1024);
+  ota::host::PushOptions opt;
+  opt.baud = 9600;
+  opt.session.reply_timeout_ms = 300;  // a tight timeout: the frames' line time must be added
+  const auto r = ota::host::push_serial(dev.path(), img, opt, {});
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail;
+  EXPECT_EQ(r.resends, 0u);
 }
 
 // A second push on a serial port that a push already uses is refused (each would take the

@@ -94,7 +94,14 @@ PushReport push_serial(const std::string& port, const Image& img, const PushOpti
     if (fd >= 0 && ec) ::close(fd);
     return r;
   }
-  Session session(img.bytes, img.version, opt.session);
+  // The reply timeout runs from when frames are queued, and at a low rate the line takes a while
+  // to carry them: a data frame takes 2.3 s at 1200 baud, more than the whole timeout, so every
+  // window would time out and be queued again behind itself. The timeout grows by two frame
+  // times (the frame, then its ACK behind the next one); at 115200 that is 46 ms.
+  SessionOptions session_options = opt.session;
+  const std::uint64_t frame_bits = 10 * encoded_size_max(2 + std::size_t{session_options.packet_size});
+  session_options.reply_timeout_ms += static_cast<std::uint32_t>(2 * frame_bits * 1000 / opt.baud);
+  Session session(img.bytes, img.version, session_options);
   auto ch = std::make_shared<Channel<asio::serial_port>>(io, sp, session, obs, t0);
   Interrupts interrupts(io);
   interrupts.on = [&] { ch->interrupt(); };
