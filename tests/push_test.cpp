@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "ota/host/push.hpp"
+#include "ota/host/serve.hpp"
 #include "sim/device.hpp"
 
 namespace {
@@ -490,6 +491,40 @@ TEST(PushTcp, ConnectionsThatNeverSayHelloDoNotUseUpTheReconnects) {
   const auto none = nobody.result.get();
   EXPECT_EQ(none.outcome, ota::host::Outcome::timeout);
   EXPECT_NE(none.detail.find("no device said HELLO within 300 ms"), std::string::npos) << none.detail;
+}
+
+// ota serve, the same dead link: a device whose session ran out of re-sends has not ended (it
+// may dial again), so --devices 1 is not reached; it redials, resumes and is counted once,
+// upgraded, not lost.
+TEST(ServeTcp, ADeviceThatStopsAnsweringHasNotEndedAndResumesWhenItDialsAgain) {
+  const auto img = v2_image();
+  ota::host::ServeOptions opt;
+  opt.devices = 1;
+  opt.push.session.reply_timeout_ms = 200;
+  opt.push.session.max_retries = 3;
+  std::promise<std::uint16_t> listening;
+  std::atomic<int> disconnects{0};
+  ota::host::ServeObserver obs;
+  obs.event = [&](std::uint32_t, const std::optional<ota::Hello>&, const ota::host::Event& e, std::uint64_t, bool) {
+    if (e.kind == "disconnect") ++disconnects;
+  };
+  auto result = std::async(std::launch::async, [&] {
+    return ota::host::serve_tcp("127.0.0.1:0", img, opt, obs, [&](std::uint16_t p) { listening.set_value(p); });
+  });
+  const std::uint16_t port = listening.get_future().get();
+  ModemDevice dev(1, 1);
+  dev.dial(port, 8 * 1024, ModemDevice::Then::go_silent);
+  ASSERT_TRUE(dev.wait_idle(10s));
+  for (int i = 0; i < 300 && disconnects == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(disconnects, 1) << "the session did not time out";
+  ASSERT_EQ(result.wait_for(500ms), std::future_status::timeout) << "serve ended on the timeout";
+  dev.dial(port);
+  ASSERT_EQ(result.wait_for(20s), std::future_status::ready);
+  const auto r = result.get();
+  ASSERT_EQ(r.ended.size(), 1u);
+  EXPECT_EQ(r.ended[0].report.outcome, ota::host::Outcome::upgraded) << r.ended[0].report.detail;
+  EXPECT_TRUE(r.lost.empty());
+  EXPECT_EQ(dev.device().running_version(), 2u);
 }
 
 }  // namespace

@@ -157,7 +157,7 @@ class Server {
       d.live = c.id;
     }
     if (!obs_.event || c.turned_away) return;
-    if (e.kind == "done" && c.session.outcome() == Outcome::link_lost)
+    if (e.kind == "done" && may_dial_again(c.session))
       obs_.event(c.id, dev, Event{"disconnect", c.session.detail()}, ms, c.again);
     else
       obs_.event(c.id, dev, e, ms, c.again);
@@ -175,7 +175,7 @@ class Server {
       if (d.live == id) d.live = 0;
       if (!d.ended) last_work_ms_ = now();  // see arm_idle()
       DeviceReport r{id, report_of(s, c->t0, d.resends), d.ended};
-      if (s.outcome() == Outcome::link_lost) {
+      if (may_dial_again(s)) {
         d.resends = r.report.resends;  // the next connection resumes; its re-sends add up
         if (!d.ended) d.last = r;
       } else {
@@ -196,6 +196,13 @@ class Server {
     if (!(d.ended && runs_image(d))) d.last = r;
     if (!d.ended) end_order_.push_back(&d);
     d.ended = true;
+  }
+
+  // The session ended with its connection, not with the device: the link dropped, or the device
+  // that said HELLO stopped answering (over a modem that lost its carrier, a dead link looks
+  // alive: no FIN). The device may dial again and resume; until it does it has not ended.
+  static bool may_dial_again(const Session& s) {
+    return s.outcome() == Outcome::link_lost || (s.outcome() == Outcome::timeout && s.device());
   }
 
   static bool runs_image(const Device& d) {

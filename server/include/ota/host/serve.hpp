@@ -32,7 +32,8 @@ struct DeviceReport {
 struct ServeReport {
   std::string error;                // the address could not be listened on (nothing else ran)
   std::vector<DeviceReport> ended;  // each device once, with its last final outcome, in end order
-  std::vector<DeviceReport> lost;   // devices whose link dropped and that did not come back
+  std::vector<DeviceReport> lost;   // devices whose link dropped, or that stopped answering, and
+                                    // that did not come back
   bool interrupted = false;         // stopped by SIGINT/SIGTERM
   bool idle = false;                // stopped by idle_ms
   std::uint64_t elapsed_ms = 0;
@@ -46,7 +47,8 @@ struct ServeObserver {
   std::function<void(std::uint32_t conn, const std::optional<Hello>& device, const Event&, std::uint64_t ms, bool again)>
       event;
   std::function<void(std::uint32_t conn, std::uint32_t acked, std::uint32_t total, std::uint64_t ms)> progress;
-  // A device's session ended (other than by a dropped link); `again` for one that had ended before.
+  // A device's session ended (other than by a dropped link or a device that stopped answering:
+  // it may dial again); `again` for one that had ended before.
   std::function<void(const DeviceReport&)> ended;
 };
 
