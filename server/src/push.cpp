@@ -338,6 +338,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     // device, a connection that says nothing, or any newcomer while the device talks.
     asio::ip::tcp::socket incoming(io);
     std::shared_ptr<HelloProbe> probe;
+    bool over = false;  // the session has ended: a connection accepted now is the next one
     std::function<void()> watch_for_redial;
     auto turn_away = [&](asio::ip::tcp::socket& s, const std::string& why) {
       std::error_code ignored;
@@ -348,6 +349,10 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     watch_for_redial = [&] {
       acceptor.async_accept(incoming, [&](std::error_code e) {
         if (e) return;
+        if (over) {  // its session checks who it is
+          if (!redialled) redialled.emplace(std::move(incoming));
+          return;
+        }
         if (probe || ch->silent_ms() < opt.session.reply_timeout_ms) {
           turn_away(incoming, probe ? "another connection is being asked who it is"
                                     : "the device being updated still talks");
@@ -378,6 +383,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     if (interrupts.fired()) ch->interrupt();  // the signal came between the accept and now
     io.run();
     stop_waiting = nullptr;
+    over = true;
     acceptor.cancel(ec);  // and let the cancelled accept's handler run while `incoming` lives
     if (probe) probe->cancel();
     io.restart();
