@@ -7,8 +7,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pty.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -185,6 +188,28 @@ TEST(PushSerial, ASecondPushOnTheSamePortIsRefused) {
   ::close(slave);
 }
 
+// What another program gets when it opens the tty `name` now: 0 if it could, else errno. Root
+// may open an exclusive tty: as root the open is tried by `nobody` in a child process (the tty
+// made world-writable first, or that open would fail on permissions instead).
+int other_open_errno(const char* name, int slave) {
+  if (::geteuid() != 0) {
+    const int fd = ::open(name, O_RDWR | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) return errno;
+    ::close(fd);
+    return 0;
+  }
+  if (::fchmod(slave, 0666) != 0) return -1;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(255);
+    const int fd = ::open(name, O_RDWR | O_NOCTTY | O_NONBLOCK);
+    ::_exit(fd >= 0 ? 0 : errno);
+  }
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
 // Every rate the CLI offers is set on the line (1500000 among them, which asio's own option
 // lacks), and while a push has the port it is held exclusively (other opens fail, but for root);
 // the flag goes when the push ends.
@@ -206,6 +231,7 @@ TEST(PushSerial, TheLineGetsTheRateAndIsExclusiveWhileThePushRuns) {
     int exclusive = 0;
     ASSERT_EQ(::ioctl(slave, TIOCGEXCL, &exclusive), 0);
     EXPECT_EQ(exclusive, 1) << baud;
+    EXPECT_EQ(other_open_errno(name, slave), EBUSY) << "another program could open the port";
     const auto r = push.get();
     EXPECT_EQ(r.outcome, ota::host::Outcome::timeout) << baud << ": " << r.detail;
     ASSERT_EQ(::ioctl(slave, TIOCGEXCL, &exclusive), 0);
@@ -258,6 +284,7 @@ class ModemDevice {
   }
   sim::Device& device() { return dev_; }
   std::chrono::milliseconds pace{0};  // a pause after each burst read: a slow link
+  std::chrono::milliseconds first_answer_delay{0};  // before the first answer on a connection
 
  private:
   void relay(std::uint16_t port, std::size_t stall_after, Then then, std::chrono::milliseconds pause) {
@@ -280,6 +307,7 @@ class ModemDevice {
       if (::poll(&p, 1, 5) <= 0) continue;
       const ssize_t n = ::read(fd, buf, sizeof buf);
       if (n <= 0) break;
+      if (received == 0) std::this_thread::sleep_for(first_answer_delay);
       received += static_cast<std::size_t>(n);
       dev_.receive(buf, static_cast<std::size_t>(n));
       const auto out = dev_.take_output();
@@ -493,6 +521,130 @@ TEST(PushTcp, ConnectionsThatNeverSayHelloDoNotUseUpTheReconnects) {
   EXPECT_NE(none.detail.find("no device said HELLO within 300 ms"), std::string::npos) << none.detail;
 }
 
+// The device dials again over a slow link just before the dead connection's session gives up:
+// it is still being asked who it is when that session ends. The connection is the next one (its
+// session asks again), not closed unseen, which would leave the push waiting for yet another
+// dial.
+TEST(PushTcp, ARedialStillBeingAskedWhenTheSessionGivesUpIsTheNextConnection) {
+  const auto img = v2_image();
+  ota::host::PushOptions opt;
+  opt.session.reply_timeout_ms = 500;
+  opt.session.max_retries = 1;  // the dead connection's session gives up ~1 s into the silence
+  opt.connect_timeout_ms = 10'000;
+  TcpPush push(img, opt);
+  ModemDevice dev(1, 1);
+  dev.dial(push.port, 8 * 1024, ModemDevice::Then::go_silent);
+  ASSERT_TRUE(dev.wait_idle(10s));
+  std::this_thread::sleep_for(600ms);  // quiet for more than a reply timeout: the newcomer is asked
+  dev.first_answer_delay = 2000ms;     // and answers after the session has given up
+  dev.dial(push.port);
+  ASSERT_EQ(push.result.wait_for(8s), std::future_status::ready) << "the redial was dropped";
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail;
+  EXPECT_EQ(push.told("turned away"), 0);
+  EXPECT_EQ(push.told("device connected"), 2);
+}
+
+// A device behind a modem that talks but takes nothing (its staging flash has failed): it answers
+// HELLO_REQ, accepts START, and NAKs every DATA with flash_error. It dials again whenever the
+// server closes the connection, as a modem in transparent mode does, up to `max_dials` times.
+class RefusingModem {
+ public:
+  RefusingModem(std::uint16_t port, int max_dials) : thread_([=, this] { run(port, max_dials); }) {}
+  ~RefusingModem() {
+    quit_ = true;
+    thread_.join();
+  }
+  int dials() const { return dials_; }
+
+ private:
+  void send(int fd, ota::MsgType t, const std::uint8_t* p, std::size_t n) {
+    std::uint8_t out[64];
+    const std::size_t len = ota::encode_frame(static_cast<std::uint8_t>(t), p, n, out, sizeof out);
+    if (::send(fd, out, len, MSG_NOSIGNAL) < 0) return;
+  }
+  void run(std::uint16_t port, int max_dials) {
+    while (!quit_ && dials_ < max_dials) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(port);
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+        ::close(fd);
+        return;
+      }
+      ++dials_;
+      ota::FrameDecoderBuffer<300> dec;
+      std::uint8_t buf[4096];
+      while (!quit_) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 5) <= 0) continue;
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        for (ssize_t i = 0; i < n; ++i) {
+          if (dec.feed(buf[i]) != ota::FrameDecoder::Event::frame) continue;
+          const auto type = static_cast<ota::MsgType>(dec.frame().type);
+          if (type == ota::MsgType::hello_request || type == ota::MsgType::abort) {
+            ota::Hello h;
+            h.window = 4;
+            h.uid[0] = 0x42;
+            h.app_version = 1;
+            h.staging_capacity = 26 * 1024;
+            std::uint8_t p[ota::Hello::kSize];
+            ota::encode(h, p);
+            send(fd, ota::MsgType::hello, p, sizeof p);
+          } else if (type == ota::MsgType::start) {
+            std::uint8_t p[ota::StartReply::kSize];
+            ota::encode(ota::StartReply{ota::Status::ok, 0}, p);
+            send(fd, ota::MsgType::start_reply, p, sizeof p);
+          } else if (type == ota::MsgType::data) {
+            std::uint8_t p[ota::Nak::kSize];
+            ota::encode(ota::Nak{ota::Status::flash_error, 0}, p);
+            send(fd, ota::MsgType::data_nak, p, sizeof p);
+          }
+        }
+      }
+      ::close(fd);
+    }
+  }
+  std::atomic<bool> quit_{false};
+  std::atomic<int> dials_{0};
+  std::thread thread_;
+};
+
+// A session that times out while the device talks (it keeps refusing) is the device's answer,
+// not a dead link: push --listen and serve end with it at once, instead of dropping the device
+// and running the same failing session again on each redial (serve: for ever).
+TEST(PushTcp, ADeviceThatKeepsRefusingEndsThePushOnItsFirstConnection) {
+  const auto img = v2_image();
+  ota::host::PushOptions opt;
+  opt.session.reply_timeout_ms = 100;
+  opt.session.max_retries = 3;
+  opt.connect_timeout_ms = 5'000;
+  TcpPush push(img, opt);
+  RefusingModem dev(push.port, 20);
+  ASSERT_EQ(push.result.wait_for(10s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::timeout);
+  EXPECT_NE(r.detail.find("keeps refusing"), std::string::npos) << r.detail;
+  EXPECT_EQ(push.told("device connected"), 1) << "the failing session ran again on a redial";
+
+  ota::host::ServeOptions sopt;
+  sopt.push = opt;
+  sopt.devices = 1;
+  std::promise<std::uint16_t> listening;
+  auto served = std::async(std::launch::async, [&] {
+    return ota::host::serve_tcp("127.0.0.1:0", img, sopt, {}, [&](std::uint16_t p) { listening.set_value(p); });
+  });
+  RefusingModem fleet(listening.get_future().get(), 20);
+  ASSERT_EQ(served.wait_for(10s), std::future_status::ready) << "serve goes on with a device that refuses";
+  const auto sr = served.get();
+  ASSERT_EQ(sr.ended.size(), 1u);
+  EXPECT_EQ(sr.ended[0].report.outcome, ota::host::Outcome::timeout);
+  EXPECT_TRUE(sr.lost.empty());
+}
+
 // ota serve, the same dead link: a device whose session ran out of re-sends has not ended (it
 // may dial again), so --devices 1 is not reached; it redials, resumes and is counted once,
 // upgraded, not lost.
@@ -525,6 +677,22 @@ TEST(ServeTcp, ADeviceThatStopsAnsweringHasNotEndedAndResumesWhenItDialsAgain) {
   EXPECT_EQ(r.ended[0].report.outcome, ota::host::Outcome::upgraded) << r.ended[0].report.detail;
   EXPECT_TRUE(r.lost.empty());
   EXPECT_EQ(dev.device().running_version(), 2u);
+
+  // One that never dials again is lost (as a dropped link is: exit 6), and its report says so.
+  opt.devices = 0;
+  opt.idle_ms = 1000;
+  std::promise<std::uint16_t> listening2;
+  auto quiet = std::async(std::launch::async, [&] {
+    return ota::host::serve_tcp("127.0.0.1:0", img, opt, {}, [&](std::uint16_t p) { listening2.set_value(p); });
+  });
+  ModemDevice gone(2, 1);
+  gone.dial(listening2.get_future().get(), 8 * 1024, ModemDevice::Then::go_silent);
+  ASSERT_EQ(quiet.wait_for(20s), std::future_status::ready);
+  const auto q = quiet.get();
+  EXPECT_TRUE(q.ended.empty());
+  ASSERT_EQ(q.lost.size(), 1u);
+  EXPECT_EQ(q.lost[0].report.outcome, ota::host::Outcome::link_lost);
+  EXPECT_NE(q.lost[0].report.detail.find("went silent and did not dial again"), std::string::npos) << q.lost[0].report.detail;
 }
 
 }  // namespace

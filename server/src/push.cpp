@@ -49,6 +49,7 @@ speed_t speed_of(std::uint32_t baud) {
 // back: an adapter that cannot do it says so here, not as a device that never answers.
 std::string open_serial(const std::string& port, std::uint32_t baud, int& fd) {
   fd = ::open(port.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0 && errno == EBUSY) return "in use by another push or program (it holds the port exclusively)";
   if (fd < 0) return std::strerror(errno);
   auto fail = [&](std::string why) {
     ::close(fd);
@@ -148,10 +149,15 @@ class HelloProbe : public std::enable_shared_from_this<HelloProbe> {
     ask();
     read();
   }
-  // The push moves on (its session ended): nothing more is done or reported.
-  void cancel() {
+  // The push moves on (its session ended): nothing more is done or reported. Returns the
+  // connection if no answer was decided on yet (closed, or handed on, otherwise).
+  asio::ip::tcp::socket cancel() {
+    const bool undecided = !finished_;
     finished_ = true;
     stop_io();
+    asio::ip::tcp::socket s(sock_.get_executor());
+    if (undecided) s = std::move(sock_);
+    return s;
   }
 
  private:
@@ -310,13 +316,16 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     Session session(img.bytes, img.version, session_options);
     // The device said HELLO on this connection (and is the one the push began with).
     auto spoke = [&] { return session.device() && !session.foreign_device(); };
+    std::shared_ptr<Channel<asio::ip::tcp::socket>> ch;
     // The session ended without the push: the connection never said who it is, came from
     // another device, dropped, or (over a link that may be dead without a FIN: a modem that lost
     // its carrier) stopped answering. Told as a "disconnect", not the push's "done".
     auto push_goes_on = [&] {
       const Outcome o = session.outcome();
       if (!spoke()) return o == Outcome::link_lost || o == Outcome::timeout;
-      return losses < opt.max_reconnects && (o == Outcome::link_lost || o == Outcome::timeout);
+      // A timeout while the device talks (it keeps refusing) is the device's answer, not a link.
+      const bool went_silent = o == Outcome::timeout && ch->silent_ms() >= opt.session.reply_timeout_ms;
+      return losses < opt.max_reconnects && (o == Outcome::link_lost || went_silent);
     };
     PushObserver per_connection = obs;
     per_connection.event = [&](const Event& e, std::uint64_t ms) {
@@ -328,7 +337,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
       else
         obs.event(e, ms);
     };
-    auto ch = std::make_shared<Channel<asio::ip::tcp::socket>>(io, sock, session, per_connection, t0);
+    ch = std::make_shared<Channel<asio::ip::tcp::socket>>(io, sock, session, per_connection, t0);
     stop_waiting = [&] { ch->interrupt(); };
     // A connection that comes while a session runs: if the device has been silent for a reply
     // timeout, it may be that device dialling again over a connection left half-open (a modem
@@ -385,7 +394,10 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     stop_waiting = nullptr;
     over = true;
     acceptor.cancel(ec);  // and let the cancelled accept's handler run while `incoming` lives
-    if (probe) probe->cancel();
+    if (probe) {  // a newcomer not yet answered for (a redial just before the session gave up)
+      asio::ip::tcp::socket s = probe->cancel();
+      if (s.is_open() && !redialled) redialled.emplace(std::move(s));  // its session checks who it is
+    }
     io.restart();
     io.poll();
     probe.reset();

@@ -76,7 +76,14 @@ class Server {
     r.idle = idle_fired_;
     for (auto* d : end_order_) r.ended.push_back(d->last);
     for (auto& [uid, d] : devices_)
-      if (!d.ended) r.lost.push_back(d.last);
+      if (!d.ended) {
+        DeviceReport lost = d.last;  // its last session, which ended with the link
+        if (lost.report.outcome == Outcome::timeout) {
+          lost.report.outcome = Outcome::link_lost;
+          lost.report.detail += "; the device went silent and did not dial again";
+        }
+        r.lost.push_back(lost);
+      }
     r.elapsed_ms = ms_since(t0_);
     return r;
   }
@@ -157,7 +164,7 @@ class Server {
       d.live = c.id;
     }
     if (!obs_.event || c.turned_away) return;
-    if (e.kind == "done" && may_dial_again(c.session))
+    if (e.kind == "done" && may_dial_again(c))
       obs_.event(c.id, dev, Event{"disconnect", c.session.detail()}, ms, c.again);
     else
       obs_.event(c.id, dev, e, ms, c.again);
@@ -175,7 +182,7 @@ class Server {
       if (d.live == id) d.live = 0;
       if (!d.ended) last_work_ms_ = now();  // see arm_idle()
       DeviceReport r{id, report_of(s, c->t0, d.resends), d.ended};
-      if (may_dial_again(s)) {
+      if (may_dial_again(*c)) {
         d.resends = r.report.resends;  // the next connection resumes; its re-sends add up
         if (!d.ended) d.last = r;
       } else {
@@ -199,10 +206,13 @@ class Server {
   }
 
   // The session ended with its connection, not with the device: the link dropped, or the device
-  // that said HELLO stopped answering (over a modem that lost its carrier, a dead link looks
-  // alive: no FIN). The device may dial again and resume; until it does it has not ended.
-  static bool may_dial_again(const Session& s) {
-    return s.outcome() == Outcome::link_lost || (s.outcome() == Outcome::timeout && s.device());
+  // that said HELLO went silent (over a modem that lost its carrier, a dead link looks alive: no
+  // FIN). The device may dial again and resume; until it does it has not ended. A device that
+  // times out while it talks (it keeps refusing) has ended.
+  bool may_dial_again(const Connection& c) const {
+    const Session& s = c.session;
+    return s.outcome() == Outcome::link_lost ||
+           (s.outcome() == Outcome::timeout && s.device() && c.ch->silent_ms() >= opt_.push.session.reply_timeout_ms);
   }
 
   static bool runs_image(const Device& d) {
