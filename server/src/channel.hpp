@@ -217,6 +217,17 @@ class Interrupts {
   bool forced_ = false;
 };
 
+// A session over TCP that timed out because its device went silent mid-update (no bytes for a
+// reply timeout, in the hello, start or download phase): over a modem that lost its carrier the
+// link is dead without a FIN, and the device may dial again and resume. A device that times out
+// while it talks (it keeps refusing) has answered; one that did not come back after its reset
+// (the reboot phase, where silence is expected) has failed. Decided once, when the session ends.
+template <class Stream>
+bool went_silent(const Session& s, const Channel<Stream>& ch, const SessionOptions& o) {
+  return s.outcome() == Outcome::timeout && s.device() && s.ended_in() != Phase::reboot &&
+         ch.silent_ms() >= o.reply_timeout_ms;
+}
+
 inline PushReport report_of(const Session& s, Clock::time_point t0, std::uint32_t resends) {
   PushReport r;
   r.outcome = s.outcome();

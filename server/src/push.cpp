@@ -281,6 +281,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
   const auto wait_ms = std::to_string(opt.connect_timeout_ms) + " ms";
   std::optional<Uid> device_uid;                   // the device the push began with
   std::optional<asio::ip::tcp::socket> redialled;  // it dialled again during a session
+  bool redial_confirmed = false;  // redialled said HELLO as the device (else: not yet asked)
   std::uint32_t losses = 0;                        // times the device's connection was lost
   // The device must dial (again) before this: connect_timeout_ms from the start, then from each
   // loss. Connections that never say HELLO (a port scanner, a device that hangs up at once) or
@@ -292,13 +293,14 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     // Wait for the device to dial in (unless it already has).
     asio::ip::tcp::socket sock(io);
     bool accepted = false;
-    if (redialled) {
+    if (redialled && (redial_confirmed || Clock::now() < wait_until)) {
       sock = std::move(*redialled);
-      redialled.reset();
       accepted = true;
-    } else {
+    } else if (!redialled && Clock::now() < wait_until) {
       accepted = accept(sock, wait_until);
     }
+    redialled.reset();  // (one not asked yet, past the deadline: closed)
+    redial_confirmed = false;
     if (interrupts.fired())
       return end(Outcome::interrupted, "stopped by the user while waiting for the device to connect");
     if (!accepted) {
@@ -320,12 +322,12 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     // The session ended without the push: the connection never said who it is, came from
     // another device, dropped, or (over a link that may be dead without a FIN: a modem that lost
     // its carrier) stopped answering. Told as a "disconnect", not the push's "done".
+    std::optional<bool> silent;  // went_silent(), decided once
     auto push_goes_on = [&] {
       const Outcome o = session.outcome();
       if (!spoke()) return o == Outcome::link_lost || o == Outcome::timeout;
-      // A timeout while the device talks (it keeps refusing) is the device's answer, not a link.
-      const bool went_silent = o == Outcome::timeout && ch->silent_ms() >= opt.session.reply_timeout_ms;
-      return losses < opt.max_reconnects && (o == Outcome::link_lost || went_silent);
+      if (!silent) silent = went_silent(session, *ch, opt.session);
+      return losses < opt.max_reconnects && (o == Outcome::link_lost || *silent);
     };
     PushObserver per_connection = obs;
     per_connection.event = [&](const Event& e, std::uint64_t ms) {
@@ -376,6 +378,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
             else if (ch->silent_ms() < opt.session.reply_timeout_ms) turn_away(s, "the device being updated talks again");
             else {
               redialled.emplace(std::move(s));
+              redial_confirmed = true;
               ch->drop();
             }
             asio::post(io, [&] { probe.reset(); });
@@ -406,7 +409,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     if (interrupts.fired()) return r;
     if (!push_goes_on()) return r;
     if (!spoke()) {
-      if (!session.foreign_device() && !redialled) no_hello = r;
+      if (!session.foreign_device()) no_hello = r;
       continue;  // not the device: the wait for it goes on as it was
     }
     ++losses;

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <map>
+#include <optional>
 
 #include "channel.hpp"
 
@@ -31,6 +32,7 @@ struct Connection {
   std::shared_ptr<Channel<asio::ip::tcp::socket>> ch;
   Clock::time_point t0;        // accepted at (a result's elapsed_ms counts from here)
   bool turned_away = false;    // its uid is being updated on another, talking connection
+  std::optional<bool> silent;  // its session timed out because the device went silent (once ended)
   bool again = false;          // its device had ended before this connection
 };
 
@@ -206,13 +208,11 @@ class Server {
   }
 
   // The session ended with its connection, not with the device: the link dropped, or the device
-  // that said HELLO went silent (over a modem that lost its carrier, a dead link looks alive: no
-  // FIN). The device may dial again and resume; until it does it has not ended. A device that
-  // times out while it talks (it keeps refusing) has ended.
-  bool may_dial_again(const Connection& c) const {
-    const Session& s = c.session;
-    return s.outcome() == Outcome::link_lost ||
-           (s.outcome() == Outcome::timeout && s.device() && c.ch->silent_ms() >= opt_.push.session.reply_timeout_ms);
+  // went silent mid-update (went_silent(), channel.hpp). The device may dial again and resume;
+  // until it does it has not ended.
+  bool may_dial_again(Connection& c) const {
+    if (!c.silent) c.silent = went_silent(c.session, *c.ch, opt_.push.session);
+    return c.session.outcome() == Outcome::link_lost || *c.silent;
   }
 
   static bool runs_image(const Device& d) {

@@ -100,6 +100,7 @@ void Session::event(std::string kind, std::string text) {
 }
 
 void Session::finish(Outcome o, std::string detail) {
+  ended_in_ = phase_;
   phase_ = Phase::done;
   outcome_ = o;
   detail_ = std::move(detail);

@@ -80,6 +80,7 @@ class Session {
 
   bool done() const { return phase_ == Phase::done; }
   Phase phase() const { return phase_; }
+  Phase ended_in() const { return ended_in_; }  // the phase it was in when it ended
   Outcome outcome() const { return outcome_; }
   const std::string& detail() const { return detail_; }
   const std::optional<Hello>& device() const { return device_; }
@@ -122,6 +123,7 @@ class Session {
   std::uint64_t last_progress_ = 0;
   std::uint64_t last_hello_req_ = 0;
   Phase phase_ = Phase::hello;
+  Phase ended_in_ = Phase::hello;
   Outcome outcome_ = Outcome::pending;
   std::string detail_;
   std::optional<Hello> device_;
