@@ -353,6 +353,28 @@ struct TcpPush {
   std::vector<std::string> events;
 };
 
+// serve_tcp on an ephemeral port, run by a thread; `port` once it listens.
+struct TcpServe {
+  std::promise<std::uint16_t> listening;
+  std::future<ota::host::ServeReport> result;
+  std::uint16_t port = 0;
+  const ota::host::ServeOptions opt;
+  const ota::host::ServeObserver obs;
+  TcpServe(const ota::host::Image& img, ota::host::ServeOptions o, ota::host::ServeObserver observer = {})
+      : opt(std::move(o)), obs(std::move(observer)) {
+    result = std::async(std::launch::async, [&img, this] {
+      return ota::host::serve_tcp("127.0.0.1:0", img, opt, obs, [this](std::uint16_t p) { listening.set_value(p); });
+    });
+    port = listening.get_future().get();
+  }
+  // Its report once it ended by itself within `limit`; one that did not is stopped with SIGINT
+  // (a failing test must not hang) and reported `interrupted`.
+  ota::host::ServeReport finish(std::chrono::milliseconds limit) {
+    if (result.wait_for(limit) != std::future_status::ready) ::raise(SIGINT);
+    return result.get();
+  }
+};
+
 // A connection to `port` that says nothing until it is destroyed (a port scanner, a stray
 // client), or closes at once.
 struct Stranger {
@@ -659,14 +681,9 @@ TEST(PushTcp, ADeviceThatDoesNotComeBackAfterItsResetEndsThePush) {
   ota::host::ServeOptions sopt;
   sopt.push = opt;
   sopt.devices = 1;
-  std::promise<std::uint16_t> listening;
-  auto served = std::async(std::launch::async, [&] {
-    return ota::host::serve_tcp("127.0.0.1:0", img, sopt, {}, [&](std::uint16_t p) { listening.set_value(p); });
-  });
-  RefusingModem fleet(listening.get_future().get(), 20, true);
-  if (served.wait_for(10s) != std::future_status::ready) ::raise(SIGINT);  // or the test hangs
-  ASSERT_EQ(served.wait_for(5s), std::future_status::ready);
-  const auto sr = served.get();
+  TcpServe serve(img, sopt);
+  RefusingModem fleet(serve.port, 20, true);
+  const auto sr = serve.finish(10s);
   ASSERT_FALSE(sr.interrupted) << "serve waited for a device that failed";
   ASSERT_EQ(sr.ended.size(), 1u);
   EXPECT_EQ(sr.ended[0].report.outcome, ota::host::Outcome::timeout);
@@ -731,14 +748,9 @@ TEST(PushTcp, ADeviceThatKeepsRefusingEndsThePushOnItsFirstConnection) {
   ota::host::ServeOptions sopt;
   sopt.push = opt;
   sopt.devices = 1;
-  std::promise<std::uint16_t> listening;
-  auto served = std::async(std::launch::async, [&] {
-    return ota::host::serve_tcp("127.0.0.1:0", img, sopt, {}, [&](std::uint16_t p) { listening.set_value(p); });
-  });
-  RefusingModem fleet(listening.get_future().get(), 20);
-  if (served.wait_for(10s) != std::future_status::ready) ::raise(SIGINT);  // or the test hangs
-  ASSERT_EQ(served.wait_for(5s), std::future_status::ready);
-  const auto sr = served.get();
+  TcpServe serve(img, sopt);
+  RefusingModem fleet(serve.port, 20);
+  const auto sr = serve.finish(10s);
   ASSERT_FALSE(sr.interrupted) << "serve went on with a device that refuses";
   ASSERT_EQ(sr.ended.size(), 1u);
   EXPECT_EQ(sr.ended[0].report.outcome, ota::host::Outcome::timeout);
@@ -754,25 +766,21 @@ TEST(ServeTcp, ADeviceThatStopsAnsweringHasNotEndedAndResumesWhenItDialsAgain) {
   opt.devices = 1;
   opt.push.session.reply_timeout_ms = 200;
   opt.push.session.max_retries = 3;
-  std::promise<std::uint16_t> listening;
   std::atomic<int> disconnects{0};
   ota::host::ServeObserver obs;
   obs.event = [&](std::uint32_t, const std::optional<ota::Hello>&, const ota::host::Event& e, std::uint64_t, bool) {
     if (e.kind == "disconnect") ++disconnects;
   };
-  auto result = std::async(std::launch::async, [&] {
-    return ota::host::serve_tcp("127.0.0.1:0", img, opt, obs, [&](std::uint16_t p) { listening.set_value(p); });
-  });
-  const std::uint16_t port = listening.get_future().get();
+  TcpServe serve(img, opt, obs);
   ModemDevice dev(1, 1);
-  dev.dial(port, 8 * 1024, ModemDevice::Then::go_silent);
+  dev.dial(serve.port, 8 * 1024, ModemDevice::Then::go_silent);
   ASSERT_TRUE(dev.wait_idle(10s));
   for (int i = 0; i < 300 && disconnects == 0; ++i) std::this_thread::sleep_for(10ms);
   ASSERT_EQ(disconnects, 1) << "the session did not time out";
-  ASSERT_EQ(result.wait_for(500ms), std::future_status::timeout) << "serve ended on the timeout";
-  dev.dial(port);
-  ASSERT_EQ(result.wait_for(20s), std::future_status::ready);
-  const auto r = result.get();
+  ASSERT_EQ(serve.result.wait_for(500ms), std::future_status::timeout) << "serve ended on the timeout";
+  dev.dial(serve.port);
+  const auto r = serve.finish(20s);
+  ASSERT_FALSE(r.interrupted);
   ASSERT_EQ(r.ended.size(), 1u);
   EXPECT_EQ(r.ended[0].report.outcome, ota::host::Outcome::upgraded) << r.ended[0].report.detail;
   EXPECT_TRUE(r.lost.empty());
@@ -781,14 +789,11 @@ TEST(ServeTcp, ADeviceThatStopsAnsweringHasNotEndedAndResumesWhenItDialsAgain) {
   // One that never dials again is lost (as a dropped link is: exit 6), and its report says so.
   opt.devices = 0;
   opt.idle_ms = 1000;
-  std::promise<std::uint16_t> listening2;
-  auto quiet = std::async(std::launch::async, [&] {
-    return ota::host::serve_tcp("127.0.0.1:0", img, opt, {}, [&](std::uint16_t p) { listening2.set_value(p); });
-  });
+  TcpServe quiet(img, opt);
   ModemDevice gone(2, 1);
-  gone.dial(listening2.get_future().get(), 8 * 1024, ModemDevice::Then::go_silent);
-  ASSERT_EQ(quiet.wait_for(20s), std::future_status::ready);
-  const auto q = quiet.get();
+  gone.dial(quiet.port, 8 * 1024, ModemDevice::Then::go_silent);
+  const auto q = quiet.finish(20s);
+  ASSERT_FALSE(q.interrupted);
   EXPECT_TRUE(q.ended.empty());
   ASSERT_EQ(q.lost.size(), 1u);
   EXPECT_EQ(q.lost[0].report.outcome, ota::host::Outcome::link_lost);
