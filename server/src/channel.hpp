@@ -217,11 +217,20 @@ class Interrupts {
   bool forced_ = false;
 };
 
+using Uid = std::array<std::uint8_t, 12>;  // a device's 96-bit unique id
+
+inline Uid uid_of(const Hello& h) {
+  Uid u;
+  std::copy(std::begin(h.uid), std::end(h.uid), u.begin());
+  return u;
+}
+
 // A session over TCP that timed out because its device went silent mid-update (no bytes for a
 // reply timeout, in the hello, start or download phase): over a modem that lost its carrier the
 // link is dead without a FIN, and the device may dial again and resume. A device that times out
 // while it talks (it keeps refusing) has answered; one that did not come back after its reset
-// (the reboot phase, where silence is expected) has failed. Decided once, when the session ends.
+// (the reboot phase, where silence is expected) has failed. The silence keeps growing after the
+// session ends: callers decide this once, when it ends.
 template <class Stream>
 bool went_silent(const Session& s, const Channel<Stream>& ch, const SessionOptions& o) {
   return s.outcome() == Outcome::timeout && s.device() && s.ended_in() != Phase::reboot &&

@@ -119,18 +119,10 @@ PushReport push_serial(const std::string& port, const Image& img, const PushOpti
 
 namespace {
 
-using Uid = std::array<std::uint8_t, 12>;
-
-Uid uid_of(const Hello& h) {
-  Uid u;
-  std::copy(std::begin(h.uid), std::end(h.uid), u.begin());
-  return u;
-}
-
 // Asks a connection that just came in who it is: HELLO_REQ (after a 00 that ends anything
 // partial) every hello_interval until a HELLO arrives, the connection fails or two reply timeouts
-// pass (a device answers at once); then done(socket, the HELLO or null). Only the answer is used: a session that then runs
-// on the connection asks again.
+// pass (a device answers at once); then done(socket, the HELLO or null). Only the answer is used:
+// a session that then runs on the connection asks again.
 class HelloProbe : public std::enable_shared_from_this<HelloProbe> {
  public:
   using Done = std::function<void(asio::ip::tcp::socket&, const Hello*)>;

@@ -12,14 +12,6 @@ using namespace detail;
 
 namespace {
 
-using Uid = std::array<std::uint8_t, 12>;
-
-Uid uid_of(const Hello& h) {
-  Uid u;
-  std::copy(std::begin(h.uid), std::end(h.uid), u.begin());
-  return u;
-}
-
 // One accepted connection: its socket, its session, and the channel between them. Kept at a
 // stable address (the channel holds references to the socket, the session and the observer).
 struct Connection {
