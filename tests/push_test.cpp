@@ -342,6 +342,12 @@ struct TcpPush {
     });
     port = listening.get_future().get();
   }
+  // Waits up to `limit` until at least `count` events contain `text`; how many do then.
+  int wait_told(const std::string& text, int count, std::chrono::milliseconds limit = 3s) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (told(text) < count && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
+    return told(text);
+  }
   // How many events so far contain `text`.
   int told(const std::string& text) {
     std::lock_guard<std::mutex> lock(mutex);
@@ -472,8 +478,7 @@ TEST(PushTcp, ASessionThatTimesOutOnADeadLinkWaitsForTheRedial) {
   ModemDevice dev(1, 1);
   dev.dial(push.port, 8 * 1024, ModemDevice::Then::go_silent);
   ASSERT_TRUE(dev.wait_idle(10s));
-  for (int i = 0; i < 300 && push.told("waiting for the device to dial again") == 0; ++i) std::this_thread::sleep_for(10ms);
-  ASSERT_EQ(push.told("waiting for the device to dial again"), 1) << "the session did not time out";
+  ASSERT_EQ(push.wait_told("waiting for the device to dial again", 1), 1) << "the session did not time out";
   ASSERT_EQ(push.result.wait_for(500ms), std::future_status::timeout) << "the push ended: " << push.result.get().detail;
   dev.dial(push.port);
   ASSERT_EQ(push.result.wait_for(20s), std::future_status::ready);
@@ -503,8 +508,7 @@ TEST(PushTcp, AStrangerDuringASilentSpellDoesNotTakeTheDevicesConnection) {
   TcpPush push(img, opt);
   ModemDevice dev(1, 1);
   dev.dial_and_pause(push.port, 8 * 1024, 2500ms);
-  for (int i = 0; i < 300 && push.told("retry") == 0; ++i) std::this_thread::sleep_for(10ms);
-  ASSERT_GT(push.told("retry"), 0) << "the device never went silent";
+  ASSERT_GT(push.wait_told("retry", 1), 0) << "the device never went silent";
   std::this_thread::sleep_for(200ms);
   const Stranger stranger(push.port);
   ASSERT_EQ(push.result.wait_for(20s), std::future_status::ready);
@@ -525,7 +529,7 @@ TEST(PushTcp, ConnectionsThatNeverSayHelloDoNotUseUpTheReconnects) {
   TcpPush push(img, opt);
   for (int i = 0; i < 4; ++i) {
     const Stranger s(push.port, true);
-    for (int k = 0; k < 200 && push.told("waiting for the device") <= i; ++k) std::this_thread::sleep_for(5ms);
+    push.wait_told("waiting for the device", i + 1, 1s);
   }
   EXPECT_EQ(push.told("waiting for the device"), 4);
   ASSERT_EQ(push.result.wait_for(100ms), std::future_status::timeout) << push.result.get().detail;

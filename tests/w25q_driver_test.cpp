@@ -39,6 +39,16 @@ Bytes pattern(std::size_t n, std::uint8_t seed) {
   return b;
 }
 
+// Erases the sector holding addr, writes n pattern bytes at addr and reads them back.
+void expect_erase_write_read(ota::Flash& flash, std::uint32_t addr, std::size_t n, std::uint8_t seed) {
+  const Bytes data = pattern(n, seed);
+  ASSERT_TRUE(flash.erase(addr & ~std::uint32_t{4095}));
+  ASSERT_TRUE(flash.write(addr, data.data(), data.size()));
+  Bytes back(n);
+  ASSERT_TRUE(flash.read(addr, back.data(), back.size()));
+  EXPECT_EQ(back, data);
+}
+
 TEST(W25qDriver, GeometryAndProbe) {
   sim::PowerSupply power;
   sim::W25qChip chip(power);
@@ -255,12 +265,7 @@ TEST(W25qDriver, WaitsOutBusyOnAClockThatAdvances) {
   std::uint64_t now = 0;
   chip.set_timing([&] { return now += 10'000; }, sim::kW25qMax);  // every look: +10 us
   ota::W25qFlash flash(chip, kSize, 100'000);
-  const Bytes data = pattern(600, 3);
-  ASSERT_TRUE(flash.erase(0x0000));
-  ASSERT_TRUE(flash.write(0x10, data.data(), data.size()));
-  Bytes back(600);
-  ASSERT_TRUE(flash.read(0x10, back.data(), back.size()));
-  EXPECT_EQ(back, data);
+  ASSERT_NO_FATAL_FAILURE(expect_erase_write_read(flash, 0x10, 600, 3));
   EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();  // never spoke to a BUSY chip
 }
 
@@ -328,12 +333,7 @@ TEST(W25qDriver, ProbeWakesAChipLeftInPowerDown) {
   ASSERT_TRUE(flash.probe(&id)) << chip.last_violation();
   EXPECT_EQ(id, 0xEF4015u);
   EXPECT_FALSE(chip.powered_down());
-  const Bytes data = pattern(300, 5);
-  ASSERT_TRUE(flash.erase(0));
-  ASSERT_TRUE(flash.write(0x80, data.data(), data.size()));
-  Bytes back(300);
-  ASSERT_TRUE(flash.read(0x80, back.data(), back.size()));
-  EXPECT_EQ(back, data);
+  ASSERT_NO_FATAL_FAILURE(expect_erase_write_read(flash, 0x80, 300, 5));
   EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();
 }
 
