@@ -224,6 +224,24 @@ TEST_P(UpdateTest, StoppedWhileTheReportIsClearedIsStillUpgraded) {
   expect_runs(v2, 2);
 }
 
+// The link drops in the same instant (a modem losing its carrier, the board's USB adapter
+// pulled): the device runs v2 and said so; a fleet script must not count it as failed or lost
+// and push to it again.
+TEST_P(UpdateTest, ALinkLostWhileTheReportIsClearedIsStillUpgraded) {
+  Session s(v2, 2);
+  sim::WireOptions w;
+  w.to_device = [&s](std::vector<std::uint8_t>& b) {
+    if (s.phase() == ota::host::Phase::report_ack) {
+      b.clear();
+      s.on_link_lost(0);
+    }
+  };
+  sim::run_session(dev, s, w);
+  EXPECT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
+  EXPECT_NE(s.detail().find("link lost before the device cleared its report"), std::string::npos) << s.detail();
+  expect_runs(v2, 2);
+}
+
 TEST_P(UpdateTest, DeviceInRecoveryTakesAnImage) {
   // The application area is blank: the bootloader's recovery client answers instead.
   sim::Device blank(L);

@@ -79,7 +79,12 @@ void Session::on_bytes(const std::uint8_t* data, std::size_t len, std::uint64_t 
 }
 
 void Session::on_link_lost(std::uint64_t) {
-  if (!done()) finish(Outcome::link_lost, std::string("link lost during ") + to_string(phase_));
+  if (done()) return;
+  if (phase_ == Phase::report_ack) {  // the device already said it runs our image, upgrade OK
+    finish(Outcome::upgraded, "running v" + std::to_string(version_) + " (link lost before the device cleared its report)");
+    return;
+  }
+  finish(Outcome::link_lost, std::string("link lost during ") + to_string(phase_));
 }
 
 void Session::interrupt(std::uint64_t) {
