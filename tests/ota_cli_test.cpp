@@ -462,6 +462,13 @@ TEST_F(OtaServe, UpdatesEveryDeviceThatDialsInSideBySide) {
     EXPECT_EQ(field(r, "outcome"), "upgraded") << r;
     EXPECT_EQ(field(r, "device_version"), "2") << r;
     uids.insert(field(r, "uid"));
+    // t_ms is the server's clock, as on every line (elapsed_ms is the connection's): a result
+    // comes after its session's "done".
+    for (const auto& d : lines_of(out, "done")) {
+      if (field(d, "conn") != field(r, "conn")) continue;
+      EXPECT_GE(std::stoull(field(r, "t_ms")), std::stoull(field(d, "t_ms"))) << r << "\n" << d;
+    }
+    EXPECT_GT(std::stoull(field(r, "t_ms")), std::stoull(field(r, "elapsed_ms"))) << r;
   }
   EXPECT_EQ(uids.size(), 3u) << out;
   const auto summary = lines_of(out, "summary");

@@ -238,6 +238,15 @@ TEST(PushSerial, TheLineGetsTheRateAndIsExclusiveWhileThePushRuns) {
     ASSERT_EQ(::ioctl(slave, TIOCGEXCL, &exclusive), 0);
     EXPECT_EQ(exclusive, 0) << "still exclusive after the push";
   }
+  // The rest of the rates the CLI offers (ota_main.cpp takes them from kSerialRates): each is
+  // set, and the push waits for the device instead of refusing the rate.
+  for (const std::uint32_t baud : ota::host::kSerialRates) {
+    ota::host::PushOptions opt;
+    opt.baud = baud;
+    opt.session.hello_timeout_ms = 100;
+    const auto r = ota::host::push_serial(name, v2_image(), opt, {});
+    EXPECT_EQ(r.outcome, ota::host::Outcome::timeout) << baud << ": " << r.detail;
+  }
   ::close(master);
   ::close(slave);
 }

@@ -8,10 +8,12 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <unistd.h>
 
 #include "ota/app_info.hpp"
@@ -140,16 +142,17 @@ int cmd_image_info(const std::string& file) {
 }
 
 // A device's result: one JSON line (with the connection it ended on, when serving many), or one
-// line of text.
-void print_result(bool json, const PushReport& r, std::uint32_t image_version, int code, std::uint32_t conn,
-                  bool again = false) {
+// line of text. `t_ms`: since the command began (a served device's elapsed_ms counts from its
+// connection).
+void print_result(bool json, std::uint64_t t_ms, const PushReport& r, std::uint32_t image_version, int code,
+                  std::uint32_t conn, bool again = false) {
   const std::string uid = r.device ? uid_hex(*r.device) : "";
   const std::string conn_field =
       conn ? ",\"conn\":" + std::to_string(conn) + ",\"again\":" + (again ? "true" : "false") : "";
   if (json) {
     std::printf("{\"t_ms\":%llu,\"event\":\"result\"%s,\"outcome\":\"%s\",\"exit\":%d,\"detail\":\"%s\","
                 "\"uid\":\"%s\",\"device_version\":%u,\"image_version\":%u,\"resends\":%u,\"elapsed_ms\":%llu}\n",
-                static_cast<unsigned long long>(r.elapsed_ms), conn_field.c_str(), to_string(r.outcome), code,
+                static_cast<unsigned long long>(t_ms), conn_field.c_str(), to_string(r.outcome), code,
                 json_escape(r.detail).c_str(), uid.c_str(), r.device ? r.device->app_version : 0, image_version,
                 r.resends, static_cast<unsigned long long>(r.elapsed_ms));
   } else {
@@ -182,12 +185,15 @@ PushOptions push_options(const PushArgs& a, const Image& img) {
   return opt;
 }
 
+std::uint64_t ms_since(std::chrono::steady_clock::time_point t) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count());
+}
+
 void print_listening(bool json, std::chrono::steady_clock::time_point t_start, std::uint16_t port, const char* whom) {
   if (json)
-    std::printf("{\"t_ms\":%lld,\"event\":\"listening\",\"port\":%u}\n",
-                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::steady_clock::now() - t_start).count()),
-                port);
+    std::printf("{\"t_ms\":%llu,\"event\":\"listening\",\"port\":%u}\n",
+                static_cast<unsigned long long>(ms_since(t_start)), port);
   else
     std::printf("listening on port %u for %s\n", port, whom);
   std::fflush(stdout);
@@ -242,7 +248,7 @@ int cmd_push(const PushArgs& a) {
   if (r.outcome == Outcome::no_link && !a.json)  // the link named on the command line: a usage error, said as one
     std::fprintf(stderr, "ota push: %s\n", r.detail.c_str());
   else
-    print_result(a.json, r, img.version, code, 0);
+    print_result(a.json, r.elapsed_ms, r, img.version, code, 0);
   return code;
 }
 
@@ -304,7 +310,7 @@ int cmd_serve(const ServeArgs& a) {
   // modem redials every time its connection closes: the text output would fill with them).
   obs.ended = [&](const DeviceReport& d) {
     if (json || !(d.again && d.report.outcome == Outcome::up_to_date))
-      print_result(json, d.report, img.version, exit_code(d.report.outcome), d.conn, d.again);
+      print_result(json, ms_since(t_start), d.report, img.version, exit_code(d.report.outcome), d.conn, d.again);
   };
   const ServeReport r = serve_tcp(a.push.listen, img, opt, obs, [&](std::uint16_t port) {
     print_listening(json, t_start, port, "devices");
@@ -313,7 +319,7 @@ int cmd_serve(const ServeArgs& a) {
     std::fprintf(stderr, "ota serve: %s\n", r.error.c_str());
     return kUsage;
   }
-  for (const DeviceReport& d : r.lost) print_result(json, d.report, img.version, kLinkLost, d.conn);
+  for (const DeviceReport& d : r.lost) print_result(json, ms_since(t_start), d.report, img.version, kLinkLost, d.conn);
   int code = kOk;
   std::size_t ok = 0;
   for (const DeviceReport& d : r.ended) {
@@ -366,10 +372,9 @@ int main(int argc, char** argv) {
   auto* port = push->add_option("-p,--port", p.port, "serial port (e.g. /dev/ttyUSB0, or a pty)");
   auto* listen = push->add_option("--listen", p.listen, "wait for the device to connect over TCP: PORT or HOST:PORT");
   port->excludes(listen);
-  // The standard termios rates (0 would hang up the line); the device's firmware runs 115200.
   push->add_option("-b,--baud", p.baud, "serial baud rate")
-      ->check(CLI::IsMember({1200u, 2400u, 4800u, 9600u, 19200u, 38400u, 57600u, 115200u, 230400u, 460800u,
-                             500000u, 576000u, 921600u, 1000000u, 1500000u, 2000000u}))
+      ->check(CLI::IsMember(std::vector<std::uint32_t>(std::begin(ota::host::kSerialRates),
+                                                       std::end(ota::host::kSerialRates))))
       ->capture_default_str();
   push->add_option("-t,--timeout", p.timeout_s, "seconds to wait for the device (hello, reboot, connect)")->check(CLI::Range(0.1, 86400.0))->capture_default_str();
   push->add_option("-w,--window", p.window, "frames in flight (0: as the device allows)")->check(CLI::Range(0u, 255u))->capture_default_str();

@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <optional>
 
 #include "channel.hpp"
@@ -19,27 +20,16 @@ using namespace detail;
 
 namespace {
 
-// The termios constant of a baud rate; 0 if the platform has none.
+// The termios constant of each of kSerialRates, in the same order.
+constexpr speed_t kSpeeds[] = {B1200,   B2400,   B4800,   B9600,   B19200,  B38400,   B57600,   B115200,
+                               B230400, B460800, B500000, B576000, B921600, B1000000, B1500000, B2000000};
+static_assert(std::size(kSpeeds) == std::size(kSerialRates));
+
+// The termios constant of a baud rate; 0 if it is not one of kSerialRates.
 speed_t speed_of(std::uint32_t baud) {
-  switch (baud) {
-    case 1200: return B1200;
-    case 2400: return B2400;
-    case 4800: return B4800;
-    case 9600: return B9600;
-    case 19200: return B19200;
-    case 38400: return B38400;
-    case 57600: return B57600;
-    case 115200: return B115200;
-    case 230400: return B230400;
-    case 460800: return B460800;
-    case 500000: return B500000;
-    case 576000: return B576000;
-    case 921600: return B921600;
-    case 1000000: return B1000000;
-    case 1500000: return B1500000;
-    case 2000000: return B2000000;
-    default: return 0;
-  }
+  for (std::size_t i = 0; i < std::size(kSerialRates); ++i)
+    if (kSerialRates[i] == baud) return kSpeeds[i];
+  return 0;
 }
 
 // Opens a serial port for one push: locked against a second push and, while it is open, held in
