@@ -75,7 +75,7 @@ class TcpLink final : public Link {
     const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(retry_s);
     while (!dial()) {
       if (std::chrono::steady_clock::now() >= until)
-        throw std::runtime_error("cannot connect to " + describe() + ": " + std::strerror(errno));
+        throw std::runtime_error("cannot connect to " + describe() + ": " + why_);
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   }
@@ -110,11 +110,17 @@ class TcpLink final : public Link {
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* res = nullptr;
-    if (getaddrinfo(host_.c_str(), std::to_string(port_).c_str(), &hints, &res) != 0) return false;
+    if (const int rc = getaddrinfo(host_.c_str(), std::to_string(port_).c_str(), &hints, &res); rc != 0) {
+      why_ = rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc);  // a name that does not resolve
+      return false;
+    }
+    why_ = "no address of the name";
     for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
       const int fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
       if (fd < 0) continue;
-      if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+      const bool connected = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+      if (!connected) why_ = std::strerror(errno);
+      if (connected) {
         const int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         set_nonblocking(fd);
@@ -128,6 +134,7 @@ class TcpLink final : public Link {
   }
   std::string host_;
   std::uint16_t port_;
+  std::string why_;  // why the last dial failed
   int fd_ = -1;
   std::chrono::steady_clock::time_point next_dial_{};
 };

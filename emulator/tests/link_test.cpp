@@ -76,3 +76,32 @@ TEST(Link, TcpTheBoardDials) {
   ::close(fd);
   ::close(srv);
 }
+
+// A board that cannot dial says why: the refusal, or a name that does not resolve (getaddrinfo's
+// own error, not the stale errno it leaves: "Success").
+TEST(Link, TcpThatCannotConnectSaysWhy) {
+  const int srv = ::socket(AF_INET, SOCK_STREAM, 0);  // bound, not listening: connects are refused
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(srv, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(srv, reinterpret_cast<sockaddr*>(&addr), &len);
+  const auto why = [](const std::string& host, std::uint16_t port) -> std::string {
+    try {
+      bluepill::connect_tcp(host, port, 0.1);
+    } catch (const std::runtime_error& e) {
+      return e.what();
+    }
+    return "connected";
+  };
+  const std::string refused = why("127.0.0.1", ntohs(addr.sin_port));
+  EXPECT_NE(refused.find("cannot connect to 127.0.0.1:"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("refused"), std::string::npos) << refused;
+  errno = 0;
+  const std::string unknown = why("nohost.invalid", 7000);
+  EXPECT_NE(unknown.find("cannot connect to nohost.invalid:7000: "), std::string::npos) << unknown;
+  EXPECT_EQ(unknown.find("Success"), std::string::npos) << unknown;
+  EXPECT_GT(unknown.size(), std::string("cannot connect to nohost.invalid:7000: ").size()) << unknown;
+  ::close(srv);
+}
