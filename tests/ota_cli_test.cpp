@@ -159,6 +159,12 @@ TEST_F(OtaCli, TheImagesAppInfoGivesLayoutAndVersion) {
   EXPECT_FALSE(fs::exists(dir / "p.ota"));
 }
 
+fs::path make_ota(const fs::path& dir, const ota::Layout& l, std::uint32_t version, std::uint32_t size) {
+  const fs::path p = dir / ("v" + std::to_string(version) + ".ota");
+  EXPECT_FALSE(ota::host::save_file(p, ota::host::encode_ota_file({l.id, version, l.app.base, sim::make_app_image(l, version, size)})));
+  return p;
+}
+
 // Input and output files that cannot be used: exit 9 (a bad input file) with the reason.
 TEST_F(OtaCli, FilesThatCannotBeUsedSayWhy) {
   std::string out;
@@ -228,13 +234,31 @@ TEST_F(OtaCli, RefusesWhatCannotWork) {
   EXPECT_NE(out.find("not an .ota image (no OTAI header): make one from the .elf/.hex/.bin with `ota image build`"), std::string::npos) << out;
   EXPECT_EQ(ota({"bogus", "v2.ota"}, &out), 2);
   EXPECT_NE(out.find("'bogus' is not a command"), std::string::npos) << out;
+  // A well-formed .ota whose image no device could take (made by another tool, or a damaged
+  // build): push and serve refuse it as a bad input, before any link is opened, as `image info`
+  // calls it unusable; not sent to be refused by the device.
+  const auto over = write("over.ota", ota::host::encode_ota_file({ota::LayoutId::internal, 2, 0x08002000,
+                                                                  sim::make_app_image(ota::kInternalLayout, 2, ota::kInternalLayout.image_limit + 1)}));
+  EXPECT_EQ(ota({"image", "info", over.string()}, &out), 9);
+  EXPECT_NE(out.find("UNUSABLE"), std::string::npos) << out;
+  EXPECT_EQ(ota({"push", over.string(), "--port", "/dev/null"}, &out), 9);
+  EXPECT_NE(out.find("unusable: image of"), std::string::npos) << out;
+  EXPECT_NE(out.find("too large for the internal layout"), std::string::npos) << out;
+  EXPECT_EQ(ota({"serve", over.string(), "--listen", "127.0.0.1:0"}, &out), 9);
+  EXPECT_NE(out.find("unusable"), std::string::npos) << out;
+  // An .ota given where firmware is expected: said so, not read as a .bin with a strange
+  // vector table.
+  EXPECT_EQ(ota({"image", "build", make_ota(dir, ota::kInternalLayout, 2, 4000).string(), "-o", (dir / "again.ota").string(), "-l", "internal", "-v", "3"}, &out), 9);
+  EXPECT_NE(out.find("already an .ota image"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "again.ota"));
+  // A port that is not a serial port at all: a usage error that says so.
+  const auto good = make_ota(dir, ota::kInternalLayout, 2, 4000).string();
+  for (const std::string& port : {std::string("/dev/null"), write("not-a-port", {1, 2, 3}).string()}) {
+    EXPECT_EQ(ota({"push", good, "--port", port}, &out), 2) << port;
+    EXPECT_NE(out.find("not a serial port (a tty)"), std::string::npos) << out;
+  }
 }
 
-fs::path make_ota(const fs::path& dir, const ota::Layout& l, std::uint32_t version, std::uint32_t size) {
-  const fs::path p = dir / ("v" + std::to_string(version) + ".ota");
-  EXPECT_FALSE(ota::host::save_file(p, ota::host::encode_ota_file({l.id, version, l.app.base, sim::make_app_image(l, version, size)})));
-  return p;
-}
 
 // Also --baud, --window and --packet as they reach the link and the session.
 TEST_F(OtaCli, PushOverPty) {

@@ -142,6 +142,8 @@ Error read_firmware(const std::filesystem::path& file, std::uint32_t base, std::
   if (Error e = load_file(file, raw)) return e;
   const std::string ext = file.extension().string();
   Error e;
+  if (raw.size() >= 4 && get_u32(raw.data()) == kMagic)
+    return Error{file.string() + ": already an .ota image (`ota image info` shows it; `ota push` sends it)"};
   if (raw.size() >= 4 && std::memcmp(raw.data(), "\x7F" "ELF", 4) == 0) e = read_elf(raw, base, out);
   else if (ext == ".hex" || ext == ".ihex" || (!raw.empty() && raw[0] == ':')) e = read_hex(raw, base, out);
   else out = std::move(raw);
@@ -206,6 +208,12 @@ Error load_ota_file(const std::filesystem::path& file, Image& img) {
   std::vector<std::uint8_t> f;
   if (Error e = load_file(file, f)) return e;
   if (Error e = decode_ota_file(f, img)) return Error{file.string() + ": " + e.text};
+  return {};
+}
+
+Error load_usable_ota_file(const std::filesystem::path& file, Image& img) {
+  if (Error e = load_ota_file(file, img)) return e;
+  if (Error e = check_image(*layout_by_id(img.layout), img.bytes)) return Error{file.string() + ": unusable: " + e.text};
   return {};
 }
 

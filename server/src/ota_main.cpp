@@ -201,7 +201,7 @@ void print_listening(bool json, std::chrono::steady_clock::time_point t_start, s
 
 int cmd_push(const PushArgs& a) {
   Image img;
-  if (Error e = load_ota_file(a.image, img)) {
+  if (Error e = load_usable_ota_file(a.image, img)) {
     std::fprintf(stderr, "ota push: %s\n", e.text.c_str());
     return kBadInput;
   }
@@ -264,7 +264,7 @@ struct ServeArgs {
 // link dropped and that did not come back, 5 when fewer devices came than --devices asked.
 int cmd_serve(const ServeArgs& a) {
   Image img;
-  if (Error e = load_ota_file(a.push.image, img)) {
+  if (Error e = load_usable_ota_file(a.push.image, img)) {
     std::fprintf(stderr, "ota serve: %s\n", e.text.c_str());
     return kBadInput;
   }

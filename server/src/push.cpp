@@ -50,7 +50,8 @@ std::string open_serial(const std::string& port, std::uint32_t baud, int& fd) {
   const speed_t speed = speed_of(baud);
   termios t{};
   if (speed == 0) return fail(std::to_string(baud) + " baud is not a rate this system can set");
-  if (::tcgetattr(fd, &t) != 0) return fail(std::strerror(errno));
+  if (::tcgetattr(fd, &t) != 0)
+    return fail(errno == ENOTTY ? std::string("not a serial port (a tty)") : std::strerror(errno));
   ::cfmakeraw(&t);
   t.c_cflag |= CLOCAL | CREAD;
   t.c_cflag &= ~static_cast<tcflag_t>(CRTSCTS | CSTOPB | PARENB);

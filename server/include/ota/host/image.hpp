@@ -43,6 +43,9 @@ Error check_image(const Layout& layout, const std::vector<std::uint8_t>& bytes);
 std::vector<std::uint8_t> encode_ota_file(const Image& img);
 Error decode_ota_file(const std::vector<std::uint8_t>& file, Image& img);
 Error load_ota_file(const std::filesystem::path& file, Image& img);
+// load_ota_file, then check_image on the image's layout: what `ota push` and `ota serve` send (an
+// image that could only be refused is not sent).
+Error load_usable_ota_file(const std::filesystem::path& file, Image& img);
 Error save_file(const std::filesystem::path& file, const std::vector<std::uint8_t>& bytes);
 Error load_file(const std::filesystem::path& file, std::vector<std::uint8_t>& bytes);
 
