@@ -406,6 +406,40 @@ TEST_F(OtaCli, ListensOnAHostName) {
   EXPECT_NE(out.find("listening on port"), std::string::npos) << out;
 }
 
+// ":PORT" is every interface, IPv6 as well as IPv4 (a device on an IPv6-only carrier dials the
+// server's IPv6 address), on one socket; an IPv4 device is named as IPv4.
+TEST_F(OtaCli, ListensOnEveryInterfaceIPv6AndIPv4) {
+  Process push({OTA_TOOL, "push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--listen", ":0", "--json",
+                "--timeout", "20"});
+  const auto line = push.wait_for("{\"t_ms\":", 10s);
+  ASSERT_TRUE(line && line->find("\"listening\"") != std::string::npos) << push.output();
+  const auto port = static_cast<std::uint16_t>(std::stoi(field(*line, "port")));
+  const int v4 = dial(std::to_string(port));
+  EXPECT_GE(v4, 0) << "not on IPv4";
+  const int v6 = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_port = htons(port);
+  a.sin6_addr = in6addr_loopback;
+  EXPECT_EQ(::connect(v6, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0) << "not on IPv6: " << std::strerror(errno);
+  // The first connection (IPv4) gets the session; the second, while the first is still young,
+  // is turned away, and named.
+  auto seen = [&] {
+    const std::string& o = push.output();
+    return o.find("connected from 127.0.0.1") != std::string::npos && o.find("connection from ::1") != std::string::npos;
+  };
+  while (!seen() && push.read_line(5s)) {
+  }
+  const std::string out = push.output();
+  EXPECT_NE(out.find("device connected from 127.0.0.1"), std::string::npos) << out;
+  EXPECT_NE(out.find("turned away a connection from ::1"), std::string::npos) << out;
+  EXPECT_EQ(out.find("::ffff:"), std::string::npos) << out;
+  push.signal(SIGINT);
+  EXPECT_EQ(push.wait(10s), 130) << push.output();
+  if (v4 >= 0) ::close(v4);
+  ::close(v6);
+}
+
 TEST_F(OtaCli, NoDeviceTimesOutWithExitCode5) {
   std::string out;
   const auto t0 = std::chrono::steady_clock::now();

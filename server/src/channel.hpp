@@ -237,6 +237,15 @@ bool went_silent(const Session& s, const Channel<Stream>& ch, const SessionOptio
          ch.silent_ms() >= o.reply_timeout_ms;
 }
 
+// Where a connection comes from, as a person reads it: an IPv4 peer of a dual-stack socket
+// (::ffff:192.0.2.7) as IPv4.
+inline std::string peer_of(const asio::ip::tcp::socket& s) {
+  std::error_code ec;
+  asio::ip::address a = s.remote_endpoint(ec).address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  return a.to_string();
+}
+
 inline PushReport report_of(const Session& s, Clock::time_point t0, std::uint32_t resends) {
   PushReport r;
   r.outcome = s.outcome();
@@ -247,10 +256,11 @@ inline PushReport report_of(const Session& s, Clock::time_point t0, std::uint32_
   return r;
 }
 
-// "PORT", ":PORT" (all interfaces) or "HOST:PORT" (an address or a name); PORT 0-65535, 0 = any.
+// "PORT", ":PORT" (all interfaces, IPv6 and IPv4) or "HOST:PORT" (an address or a name); PORT
+// 0-65535, 0 = any. All interfaces is "::" (where the host has no IPv6, listen_on takes 0.0.0.0).
 inline Error parse_listen(const std::string& listen, std::string& host, std::uint16_t& port) {
   const auto colon = listen.rfind(':');
-  host = colon == std::string::npos || colon == 0 ? "0.0.0.0" : listen.substr(0, colon);
+  host = colon == std::string::npos || colon == 0 ? "::" : listen.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   const std::string digits = colon == std::string::npos ? listen : listen.substr(colon + 1);
   const Error bad{"bad listen address '" + listen + "': want PORT, :PORT or HOST:PORT, PORT 0-65535"};
@@ -277,6 +287,9 @@ inline Error listen_on(asio::ip::tcp::acceptor& acceptor, const std::string& lis
   if (!ec)
     for (const auto& e : found) eps.push_back(e.endpoint());
   std::stable_partition(eps.begin(), eps.end(), [](const auto& e) { return e.address().is_v4(); });
+  // All interfaces: one dual-stack socket (IPv4 devices arrive as ::ffff:a.b.c.d), else IPv4 alone.
+  const bool any = eps.size() == 1 && eps[0].address() == asio::ip::address_v6::any();
+  if (any) eps.emplace_back(asio::ip::address_v4::any(), port);
   // Only an address this host cannot have sends us to the next one; anything else (the port in
   // use, no permission) is the answer, reported as it came.
   std::error_code first;
@@ -284,6 +297,7 @@ inline Error listen_on(asio::ip::tcp::acceptor& acceptor, const std::string& lis
     if (acceptor.is_open()) acceptor.close(ec);
     ec.clear();
     acceptor.open(ep.protocol(), ec);
+    if (!ec && any && ep.address().is_v6()) acceptor.set_option(asio::ip::v6_only(false), ec);
     if (!ec) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor.bind(ep, ec);
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);

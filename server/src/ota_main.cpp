@@ -370,7 +370,7 @@ int main(int argc, char** argv) {
   auto* push = app.add_subcommand("push", "update one device over a serial port or TCP");
   push->add_option("image", p.image, "the .ota image to install")->required();
   auto* port = push->add_option("-p,--port", p.port, "serial port (e.g. /dev/ttyUSB0, or a pty)");
-  auto* listen = push->add_option("--listen", p.listen, "wait for the device to connect over TCP: PORT or HOST:PORT");
+  auto* listen = push->add_option("--listen", p.listen, "wait for the device to connect over TCP: PORT (every interface, IPv6 and IPv4) or HOST:PORT");
   port->excludes(listen);
   push->add_option("-b,--baud", p.baud, "serial baud rate")
       ->check(CLI::IsMember(std::vector<std::uint32_t>(std::begin(ota::host::kSerialRates),
@@ -388,7 +388,7 @@ int main(int argc, char** argv) {
   ServeArgs sv;
   auto* serve = app.add_subcommand("serve", "update every device that dials in over TCP, many at once");
   serve->add_option("image", sv.push.image, "the .ota image to install")->required();
-  serve->add_option("--listen", sv.push.listen, "where devices connect: PORT or HOST:PORT")->required();
+  serve->add_option("--listen", sv.push.listen, "where devices connect: PORT (every interface, IPv6 and IPv4) or HOST:PORT")->required();
   serve->add_option("-n,--devices", sv.devices, "stop once this many devices have ended (default: no count)");
   serve->add_option("--idle", sv.idle_s, "stop once no device has had an update under way for this many seconds (default: never)")
       ->check(CLI::Range(0.1, 2592000.0));  // up to 30 days

@@ -294,7 +294,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     }
     sock.set_option(asio::ip::tcp::no_delay(true), ec);
     if (obs.event)
-      obs.event(Event{"connect", "device connected from " + sock.remote_endpoint(ec).address().to_string()},
+      obs.event(Event{"connect", "device connected from " + peer_of(sock)},
                 ms_since(t0));
     SessionOptions session_options = opt.session;
     session_options.device_uid = device_uid;  // a reconnect must be the same device
@@ -335,8 +335,8 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     bool over = false;  // the session has ended: a connection accepted now is the next one
     std::function<void()> watch_for_redial;
     auto turn_away = [&](asio::ip::tcp::socket& s, const std::string& why) {
+      const std::string from = peer_of(s);
       std::error_code ignored;
-      const std::string from = s.remote_endpoint(ignored).address().to_string();
       s.close(ignored);
       if (obs.event) obs.event(Event{"disconnect", "turned away a connection from " + from + ": " + why}, ms_since(t0));
     };

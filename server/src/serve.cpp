@@ -128,7 +128,7 @@ class Server {
     c->ch = std::make_shared<Channel<asio::ip::tcp::socket>>(io_, c->sock, c->session, c->obs, t0_);
     c->ch->on_stop = [this, id] { asio::post(io_, [this, id] { ended(id); }); };
     if (obs_.event)
-      obs_.event(id, std::nullopt, Event{"connect", "device connected from " + c->sock.remote_endpoint(ignored).address().to_string()}, now(), false);
+      obs_.event(id, std::nullopt, Event{"connect", "device connected from " + peer_of(c->sock)}, now(), false);
     c->ch->start();
   }
 
