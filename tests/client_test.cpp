@@ -16,6 +16,11 @@ using ota::Status;
 
 // The client keeps a reference to its flash map: one made in the call itself would dangle.
 static_assert(!std::is_constructible_v<ota::UpdateClient, ota::FlashMap&&, ota::Link&, const ota::DeviceInfo&>);
+static_assert(!std::is_constructible_v<ota::UpdateClient, const ota::FlashMap&&, ota::Link&, const ota::DeviceInfo&>);
+static_assert(!std::is_constructible_v<ota::FlagStore, const ota::FlashMap&&>);
+static_assert(!std::is_constructible_v<ota::Journal, const ota::FlashMap&&>);
+static_assert(!std::is_constructible_v<ota::Installer, const ota::FlashMap&&>);
+static_assert(std::is_constructible_v<ota::Installer, const ota::FlashMap&>);
 static_assert(std::is_constructible_v<ota::UpdateClient, const ota::FlashMap&, ota::Link&, const ota::DeviceInfo&>);
 
 // A scripted server: sends frames to the device and decodes what comes back.

@@ -40,7 +40,7 @@ class UpdateClient {
  public:
   // The client keeps a reference to `map`, which must outlive it (a temporary does not compile).
   UpdateClient(const FlashMap& map, Link& link, const DeviceInfo& info);
-  UpdateClient(FlashMap&&, Link&, const DeviceInfo&) = delete;
+  UpdateClient(const FlashMap&&, Link&, const DeviceInfo&) = delete;  // any temporary, const ones too
 
   // Announces the device (HELLO, with the pending report if any). Call once at start-up.
   void boot();

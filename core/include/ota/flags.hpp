@@ -35,6 +35,7 @@ enum class Flag : std::uint8_t { none, start, success, torn };
 class FlagStore {
  public:
   explicit FlagStore(const FlashMap& map) : map_(map) {}
+  explicit FlagStore(const FlashMap&&) = delete;  // it keeps a reference: no temporary
 
   Flag read() const;
   // Erases the area if bytes 0-11 are not blank, then writes the text (verified by the port).
@@ -72,6 +73,7 @@ class Journal {
   static constexpr std::uint32_t kMagic = 0x4A41544F;  // "OTAJ"
 
   explicit Journal(const FlashMap& map) : map_(map) {}
+  explicit Journal(const FlashMap&&) = delete;  // it keeps a reference: no temporary
 
   // yes and r filled if a valid record is stored.
   Found find(JournalRecord& r) const;

@@ -45,6 +45,7 @@ class Installer {
   };
 
   explicit Installer(const FlashMap& map) : map_(map), flags_(map), journal_(map) {}
+  explicit Installer(const FlashMap&&) = delete;  // it keeps a reference: no temporary
 
   Result run();
   bool app_valid() const;
