@@ -74,9 +74,11 @@ int main() {
   std::uint32_t last_blink = systick::millis();
   for (;;) {
     iwdg::feed();
+    // Everything received since the last pass (docs/client-library.md, "Integration").
     std::uint8_t buf[64];
-    const std::size_t n = usart1::read(buf, sizeof buf);
-    client.receive(buf, n);
+    bool received = false;
+    for (std::size_t n; !client.reset_requested() && (n = usart1::read(buf, sizeof buf)) != 0; received = true)
+      client.receive(buf, n);
     if (client.reset_requested()) {
       usart1::flush();  // RESULT has left the UART
       cpu::reset();     // the bootloader installs the new image
@@ -86,6 +88,6 @@ int main() {
       last_blink = systick::millis();
       gpio::toggle(kLed);
     }
-    if (n == 0) cpu::wait_for_interrupt();  // the 1 ms SysTick wakes us; the DMA keeps receiving
+    if (!received) cpu::wait_for_interrupt();  // the 1 ms SysTick wakes us; the DMA keeps receiving
   }
 }

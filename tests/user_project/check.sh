@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test user_project: a firmware project outside the OTA tree (this folder) builds against it
 # as docs/client-library.md says, and its images work: the factory image boots v1 on the emulated
-# board, and `ota push` updates it to v2 over a pty.
+# board, and `ota push` updates it to v2 over a pty. Built with a receive ring of 10 frames
+# (OTA_USART1_RX_RING) instead of 23. The program in docs/client-library.md ("Integration") is
+# cut out of the document, built and updated too, and so is a slow application.
 # usage: check.sh OTA_TREE BUILD_DIR BLUEPILL OTA
 set -euo pipefail
 tree=$1 build=$2 bp=$3 ota=$4
@@ -15,8 +17,13 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 rm -rf "$build"
+awk '/^## Integration/ { in_section = 1 } in_section && /^```$/ { exit } in_code { print }
+     in_section && /^```cpp$/ { in_code = 1 }' "$tree/docs/client-library.md" >"$work/docs_sample.cpp"
+grep -q "client.boot();" "$work/docs_sample.cpp" || fail "no program in docs/client-library.md, Integration"
+ring=$((10 * 264))
 cmake -S "$tree/tests/user_project" -B "$build" -DOTA_DIR="$tree" -DCMAKE_BUILD_TYPE=MinSizeRel \
-  -DCMAKE_TOOLCHAIN_FILE="$tree/cmake/arm-none-eabi.cmake" >"$work/configure.log" 2>&1 ||
+  -DCMAKE_TOOLCHAIN_FILE="$tree/cmake/arm-none-eabi.cmake" -DOTA_USART1_RX_RING=$ring \
+  -DOTA_DOCS_SAMPLE="$work/docs_sample.cpp" >"$work/configure.log" 2>&1 ||
   { cat "$work/configure.log"; fail "configure"; }
 cmake --build "$build" -j 2 >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; fail "build"; }
 for f in internal/my-app.elf internal/my-app.bin internal/my-app.hex internal/my-app-v2.elf \
@@ -24,25 +31,44 @@ for f in internal/my-app.elf internal/my-app.bin internal/my-app.hex internal/my
   [ -s "$build/$f" ] || fail "$f was not built"
 done
 [ ! -e "$build/internal/app.elf" ] || fail "the OTA tree's example application was built too"
+for f in my-app bootloader; do
+  size=$(arm-none-eabi-nm -S -C "$build/internal/$f.elf" | awk '/usart1::.*ring$/ { print $2 }')
+  [ -n "$size" ] && [ $((16#$size)) = "$ring" ] || fail "$f.elf has a receive ring of '$size' bytes, not OTA_USART1_RX_RING=$ring"
+done
 
 out=$("$bp" -q --flash "$work/flash.bin" --image "$build/internal/factory.hex" --exit-on "my app v1" \
   --run-us 3000000 </dev/null | tr -d '\000') || fail "the board stopped: $out"
 grep -q "^my app v1" <<<"$out" || fail "no v1 banner: $out"
 
+# push_v2 FLASH_FILE [BLUEPILL ARGS...]: runs the board on a pty and pushes v2 to it.
+push_v2() {
+  local flash=$1 pty
+  shift
+  "$bp" -q --flash "$flash" --pty "$@" >"$work/board.log" 2>&1 &
+  board=$!
+  for _ in $(seq 100); do grep -q "USART1 on " "$work/board.log" && break; sleep 0.1; done
+  pty=$(grep -m1 "USART1 on " "$work/board.log" | awk '{print $NF}')
+  [ -n "$pty" ] || fail "no pty: $(cat "$work/board.log")"
+  "$ota" push "$work/v2.ota" --port "$pty" --timeout 30 >"$work/push.log" 2>&1 ||
+    { cat "$work/push.log"; fail "push"; }
+  grep -q "upgraded" "$work/push.log" || fail "push did not upgrade: $(cat "$work/push.log")"
+  kill -TERM "$board"
+  wait "$board" 2>/dev/null || true
+  board=
+}
+
 "$ota" image build "$build/internal/my-app-v2.elf" -o "$work/v2.ota" >/dev/null
-"$bp" -q --flash "$work/flash.bin" --pty >"$work/board.log" 2>&1 &
-board=$!
-for _ in $(seq 100); do grep -q "USART1 on " "$work/board.log" && break; sleep 0.1; done
-pty=$(grep -m1 "USART1 on " "$work/board.log" | awk '{print $NF}')
-[ -n "$pty" ] || fail "no pty: $(cat "$work/board.log")"
-"$ota" push "$work/v2.ota" --port "$pty" --timeout 30 >"$work/push.log" 2>&1 ||
-  { cat "$work/push.log"; fail "push"; }
-grep -q "upgraded" "$work/push.log" || fail "push did not upgrade: $(cat "$work/push.log")"
-kill -TERM "$board"
-wait "$board" 2>/dev/null || true
-board=
+push_v2 "$work/flash.bin"
 
 out=$("$bp" -q --flash "$work/flash.bin" --exit-on "my app v2" --run-us 3000000 </dev/null | tr -d '\000') ||
   fail "the board stopped after the update: $out"
 grep -q "^my app v2" <<<"$out" || fail "no v2 banner after the update: $out"
+
+# A slow application (500 ms of its own work in every pass of its loop), in real time: it reads
+# all the ring holds in each pass, so the download keeps pace (one buffer per pass would take
+# 64 B per 500 ms, and the server's re-sends would overrun the ring).
+push_v2 "$work/busy.bin" --realtime --image "$build/internal/bootloader.elf" --image "$build/internal/my-app-busy.elf"
+
+# The documentation's program (version 1) takes the same update.
+push_v2 "$work/docs.bin" --image "$build/internal/bootloader.elf" --image "$build/internal/docs-sample.elf"
 echo "user project ok"

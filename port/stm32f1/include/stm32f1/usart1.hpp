@@ -11,7 +11,12 @@ namespace stm32f1::usart1 {
 // Ring size: 6 KB holds ~530 ms of back-to-back bytes at 115200 baud (a page erase stalls the
 // CPU <= 40 ms) and sets the OTA client's window (usart1_link.hpp): 23 frames of 264 bytes,
 // enough to keep a link with 150 ms one-way latency busy while the device erases and programs.
-inline constexpr std::size_t kRxRing = 6144;
+// The CMake cache variable OTA_USART1_RX_RING sets another size (less RAM, a smaller window).
+#ifndef OTA_USART1_RX_RING
+#define OTA_USART1_RX_RING 6144
+#endif
+inline constexpr std::size_t kRxRing = OTA_USART1_RX_RING;
+static_assert(kRxRing <= 65535, "the DMA counts the ring in 16 bits (CNDTR)");
 
 void init(std::uint32_t pclk2_hz, std::uint32_t baud);
 // Bytes received and not yet read. The ring cannot tell an overflow: after kRxRing + k bytes
