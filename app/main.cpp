@@ -76,9 +76,13 @@ int main() {
     iwdg::feed();
     // Everything received since the last pass (docs/client-library.md, "Integration").
     std::uint8_t buf[64];
-    bool received = false;
-    for (std::size_t n; !client.reset_requested() && (n = usart1::read(buf, sizeof buf)) != 0; received = true)
+    const std::size_t pending = usart1::available();
+    for (std::size_t left = pending; left > 0 && !client.reset_requested();) {
+      const std::size_t n = usart1::read(buf, left < sizeof buf ? left : sizeof buf);
+      if (n == 0) break;
       client.receive(buf, n);
+      left -= n;
+    }
     if (client.reset_requested()) {
       usart1::flush();  // RESULT has left the UART
       cpu::reset();     // the bootloader installs the new image
@@ -88,6 +92,6 @@ int main() {
       last_blink = systick::millis();
       gpio::toggle(kLed);
     }
-    if (!received) cpu::wait_for_interrupt();  // the 1 ms SysTick wakes us; the DMA keeps receiving
+    if (pending == 0) cpu::wait_for_interrupt();  // the 1 ms SysTick wakes us; the DMA keeps receiving
   }
 }

@@ -10,6 +10,7 @@
 #include "e2e/board_wire.hpp"
 #include "e2e/relay.hpp"
 #include "ota/host/image.hpp"
+#include "ota/host/push.hpp"
 #include "process.hpp"
 
 namespace fs = std::filesystem;
@@ -187,9 +188,16 @@ TEST_P(E2eTools, ImageOneByteTooLargeIsRefusedAndV1KeepsRunning) {
   args.push_back("--pty");
   Process board(args);
   std::string out;
-  EXPECT_EQ(push_pty(board, big, out), 3) << out;
-  EXPECT_EQ(json_field(out, "outcome"), "refused");
-  EXPECT_NE(json_field(out, "detail").find("too large"), std::string::npos) << out;
+  // `ota push` does not send it (exit 9, the file is unusable) ...
+  EXPECT_EQ(push_pty(board, big, out), 9) << out;
+  EXPECT_NE(out.find("unusable: image of"), std::string::npos) << out;
+  // ... and the device refuses it when a server sends it all the same (push_serial does not
+  // check the image).
+  ota::host::Image img;
+  ASSERT_FALSE(ota::host::load_ota_file(big, img));
+  const auto r = ota::host::push_serial(pty_of(board), img, {}, {});
+  EXPECT_EQ(r.outcome, ota::host::Outcome::refused) << r.detail;
+  EXPECT_NE(r.detail.find("too large"), std::string::npos) << r.detail;
   // Still v1: offering v1 finds it up to date.
   EXPECT_EQ(push_pty(board, image(1), out), 0) << out;
   EXPECT_EQ(json_field(out, "outcome"), "up-to-date") << out;

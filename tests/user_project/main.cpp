@@ -38,11 +38,17 @@ int main() {
   for (;;) {
     iwdg::feed();
     // Everything received since the last pass, not one buffer of it: a pass that takes long
-    // (the application's own work) must not leave the ring to fill up behind it.
+    // (the application's own work) must not leave the ring to fill up behind it. But no more:
+    // bytes keep coming while the client stores them, and the loop must come round to feed
+    // the watchdog.
     std::uint8_t buf[64];
-    bool received = false;
-    for (std::size_t n; !client.reset_requested() && (n = usart1::read(buf, sizeof buf)) != 0; received = true)
+    const std::size_t pending = usart1::available();
+    for (std::size_t left = pending; left > 0 && !client.reset_requested();) {
+      const std::size_t n = usart1::read(buf, left < sizeof buf ? left : sizeof buf);
+      if (n == 0) break;
       client.receive(buf, n);
+      left -= n;
+    }
     if (client.reset_requested()) {
       usart1::flush();  // RESULT has left the UART
       cpu::reset();     // the bootloader installs the new image
@@ -50,6 +56,6 @@ int main() {
 #ifdef MY_APP_WORK_MS  // the test's stand-in for an application's own work, in every pass
     for (const std::uint32_t t = systick::millis(); systick::millis() - t < MY_APP_WORK_MS;) iwdg::feed();
 #endif
-    if (!received) cpu::wait_for_interrupt();  // the 1 ms SysTick wakes us
+    if (pending == 0) cpu::wait_for_interrupt();  // the 1 ms SysTick wakes us
   }
 }
