@@ -52,6 +52,41 @@ TEST_P(Recovery, BootloaderAloneTakesAnImage) {
   expect_recovers(b, fw);
 }
 
+// The real application built for the other layout (its vector table fits this board: the
+// application starts at 0x08002000 in both), sent by a server that does not compare layouts: the
+// application's client and the bootloader's recovery client both refuse it by its app info,
+// and the board keeps what it had.
+TEST_P(Recovery, AnApplicationBuiltForTheOtherLayoutIsRefused) {
+  const e2e::Firmware fw(GetParam());
+  const e2e::Firmware other(GetParam() == std::string("internal") ? "external" : "internal");
+  const auto wrong = other.app_bin(2);
+  auto push_wrong = [&](bluepill::Board& b) {
+    ota::host::Session s(wrong, 2);  // no SessionOptions::layout: the session sends it
+    const auto r = e2e::run(b, s);
+    ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
+    EXPECT_EQ(s.outcome(), ota::host::Outcome::refused) << s.detail();
+    EXPECT_NE(s.detail().find("not a valid application"), std::string::npos) << s.detail();
+  };
+  {
+    bluepill::Board b;
+    e2e::factory_fresh(b, fw);
+    ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+    push_wrong(b);
+    b.power_cut();
+    b.power_on();
+    EXPECT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  }
+  {
+    bluepill::Board b;
+    b.load_image(fw.bootloader_elf());
+    b.power_on();
+    ASSERT_EQ(b.run_until_output("recovery", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+    push_wrong(b);
+    b.power_cut();
+    expect_recovers(b, fw);  // still in recovery, and takes its own
+  }
+}
+
 TEST_P(Recovery, DamagedApplicationIsNotStartedButReplaced) {
   const e2e::Firmware fw(GetParam());
   bluepill::Board b;

@@ -2,8 +2,10 @@
 // both layouts, a lossy link, a link lost and restored, refusals seen from the server's side.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 
+#include "ota/app_info.hpp"
 #include "ota/crc.hpp"
 #include "ota/flags.hpp"
 #include "ota/bytes.hpp"
@@ -240,6 +242,42 @@ TEST_P(UpdateTest, ALinkLostWhileTheReportIsClearedIsStillUpgraded) {
   EXPECT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
   EXPECT_NE(s.detail().find("link lost before the device cleared its report"), std::string::npos) << s.detail();
   expect_runs(v2, 2);
+}
+
+// An image whose app info (OTA_APP_INFO, right after the vector table) names the other layout:
+// its vector table fits this device (the application starts at 0x08002000 in both), so only the
+// record tells. Installed, it would run on the other layout's flash map and never take an update
+// or report again. The device refuses it after the download, before "OTA-START"; in any packet
+// size (the record then spans two packets). An image that names this layout goes in.
+TEST_P(UpdateTest, AnImageBuiltForTheOtherLayoutIsNotInstalled) {
+  const ota::LayoutId other = L.id == ota::LayoutId::internal ? ota::LayoutId::external : ota::LayoutId::internal;
+  auto with_info = [&](ota::LayoutId layout, std::size_t at) {
+    auto img = v2;
+    const auto info = ota::AppInfo::make(layout, 2);
+    std::memcpy(img.data() + at, &info, sizeof info);
+    return img;
+  };
+  for (const std::uint16_t packet : {std::uint16_t{256}, std::uint16_t{16}}) {
+    ota::host::SessionOptions o;
+    o.packet_size = packet;
+    Session s(with_info(other, 0xEC), 2, o);
+    sim::run_session(dev, s);
+    EXPECT_EQ(s.outcome(), Outcome::refused) << packet << ": " << s.detail();
+    EXPECT_NE(s.detail().find("not a valid application"), std::string::npos) << s.detail();
+    const auto flag = dev.region(L.flags);
+    EXPECT_NE(std::string(flag.begin(), flag.begin() + 9), "OTA-START");
+    dev.power_cycle();
+    expect_runs(v1, 1);
+  }
+  // Far into the first 512 bytes, and across a 64-byte step of the scan.
+  Session late(with_info(other, 0x1F8), 2);
+  sim::run_session(dev, late);
+  EXPECT_EQ(late.outcome(), Outcome::refused) << late.detail();
+  const auto own = with_info(L.id, 0xEC);
+  Session s(own, 2);
+  sim::run_session(dev, s);
+  EXPECT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
+  expect_runs(own, 2);
 }
 
 TEST_P(UpdateTest, DeviceInRecoveryTakesAnImage) {

@@ -1,5 +1,6 @@
 #include "ota/client.hpp"
 
+#include "ota/app_info.hpp"
 #include "ota/bytes.hpp"
 
 namespace ota {
@@ -170,10 +171,11 @@ void UpdateClient::finish_download() {
   std::uint32_t crc = 0;
   if (!crc32_of(map_.device(l.staging), l.staging.base, session_.image_size, crc)) {
     result_ = Result{Status::flash_error, 0};
-  } else if (crc != session_.image_crc) {
-    // The stored image is wrong as a whole: forget it, so that the next offer starts over.
+  } else if (crc != session_.image_crc || built_for_another_layout()) {
+    // The stored image is wrong as a whole, or not for this device: forget it, so that the next
+    // offer starts over.
     journal_.clear();
-    result_ = Result{Status::crc_mismatch, crc};
+    result_ = Result{crc != session_.image_crc ? Status::crc_mismatch : Status::invalid_image, crc};
   } else if (!flags_.set(Flag::start) && flags_.read() != Flag::start) {
     // (A write that took although the port reported a failure, say a read-back that glitched,
     // counts: the flag is what the bootloader acts on, and it checks the image again anyway.)
@@ -183,6 +185,25 @@ void UpdateClient::finish_download() {
     reset_requested_ = true;
   }
   send_result();
+}
+
+// The vector table cannot tell the layouts apart (the application starts at 0x08002000 in both),
+// but the image's app info (OTA_APP_INFO, right after the vector table) can: an image built for
+// the other layout would run here on the other layout's flash map, stage its next update where
+// this bootloader never looks, and never report. Looked for in the image's first kAppInfoScan
+// bytes, kScanStep at a time with a record's length of overlap; an image without it passes.
+bool UpdateClient::built_for_another_layout() const {
+  constexpr std::uint32_t kAppInfoScan = 512, kScanStep = 64;
+  const Layout& l = map_.layout;
+  std::uint8_t buf[kScanStep + AppInfo::kSize];
+  for (std::uint32_t off = 0; off < kAppInfoScan && off < session_.image_size; off += kScanStep) {
+    const std::uint32_t left = session_.image_size - off;
+    const std::uint32_t n = left < sizeof buf ? left : static_cast<std::uint32_t>(sizeof buf);
+    AppInfo info;
+    if (!map_.device(l.staging).read(l.staging.base + off, buf, n)) return false;  // (the CRC just read it)
+    if (find_app_info(buf, n, info)) return info.layout != static_cast<std::uint32_t>(l.id);
+  }
+  return false;
 }
 
 void UpdateClient::send(MsgType t, const std::uint8_t* payload, std::size_t len) {
