@@ -280,6 +280,20 @@ TEST_P(UpdateTest, AnImageBuiltForTheOtherLayoutIsNotInstalled) {
   expect_runs(own, 2);
 }
 
+// The simulated device reports a real application's version from its app info record (what the
+// firmware's HELLO says), a synthetic image's from its "APPV" marker.
+TEST(SimDevice, TheVersionOfARealApplicationIsItsAppInfos) {
+  auto img = sim::make_app_image(ota::kInternalLayout, 3, 4096);
+  EXPECT_EQ(sim::app_image_version(img), 3u);
+  const auto info = ota::AppInfo::make(ota::LayoutId::internal, 7);
+  std::memcpy(img.data() + 0xEC, &info, sizeof info);
+  EXPECT_EQ(sim::app_image_version(img), 7u);
+  std::fill(img.begin() + sim::kVersionOffset, img.begin() + sim::kVersionOffset + 4, 0xFF);
+  EXPECT_EQ(sim::app_image_version(img), 7u);
+  img[0xEC + 16] ^= 1;  // the check word no longer matches: no record, no marker
+  EXPECT_EQ(sim::app_image_version(img), std::nullopt);
+}
+
 TEST_P(UpdateTest, DeviceInRecoveryTakesAnImage) {
   // The application area is blank: the bootloader's recovery client answers instead.
   sim::Device blank(L);

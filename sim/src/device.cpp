@@ -4,6 +4,7 @@
 #include <random>
 #include <utility>
 
+#include "ota/app_info.hpp"
 #include "ota/bytes.hpp"
 
 namespace sim {
@@ -23,6 +24,10 @@ std::vector<std::uint8_t> make_app_image(const ota::Layout& layout, std::uint32_
 }
 
 std::optional<std::uint32_t> app_image_version(std::span<const std::uint8_t> image) {
+  // A real application says it in its app info record (OTA_APP_INFO), right after its vector
+  // table; a synthetic one after "APPV".
+  ota::AppInfo info;
+  if (ota::find_app_info(image.data(), std::min<std::size_t>(image.size(), 512), info)) return info.version;
   if (image.size() < kVersionOffset + 8 || ota::get_u32(image.data() + kVersionOffset) != 0x56505041)
     return std::nullopt;
   return ota::get_u32(image.data() + kVersionOffset + 4);

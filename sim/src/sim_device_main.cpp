@@ -22,7 +22,9 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 1;
   bool pty = false;
   app.add_option("-l,--layout", layout_name)->check(CLI::IsMember({"internal", "external"}));
-  app.add_option("-v,--version", version, "version of the factory application");
+  app.add_option("-v,--version", version,
+                 "version of the factory application (a synthetic image; after an update the device reports the "
+                 "version of the image it installed: its OTA_APP_INFO record, or \"APPV\" + u32 at offset 0x20)");
   app.add_option("--size", size, "size of the factory application");
   app.add_option("--seed", seed, "the device's identity (its uid) and the randomness of its flash parts");
   auto* p = app.add_flag("--pty", pty, "open a pty and print its path");

@@ -24,6 +24,8 @@ namespace sim {
 inline constexpr std::uint32_t kVersionOffset = 0x20;
 std::vector<std::uint8_t> make_app_image(const ota::Layout& layout, std::uint32_t version,
                                          std::uint32_t size);
+// The version an application image carries: its OTA_APP_INFO record (a real application), else
+// the synthetic "APPV" marker; none if it has neither.
 std::optional<std::uint32_t> app_image_version(std::span<const std::uint8_t> image);
 
 class Device {
