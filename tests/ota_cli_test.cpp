@@ -387,6 +387,9 @@ TEST_F(OtaCli, LinksThatCannotBeUsedAreUsageErrors) {
   // By name too: not quietly on another address of the name (::1) that no device dials.
   EXPECT_EQ(ota({"push", img, "--listen", "localhost:" + port, "--timeout", "1"}, &out), 2);
   EXPECT_NE(out.find("in use"), std::string::npos) << out;
+  // And every interface: the dual-stack socket's IPv4 half is taken.
+  EXPECT_EQ(ota({"push", img, "--listen", ":" + port, "--timeout", "1"}, &out), 2);
+  EXPECT_NE(out.find("in use"), std::string::npos) << out;
   // Values that would silently wrap or wait forever.
   EXPECT_EQ(ota({"push", img, "--port", "/dev/null", "--window", "257"}, &out), 2);
   EXPECT_EQ(ota({"push", img, "--port", "/dev/null", "--timeout", "-1"}, &out), 2);

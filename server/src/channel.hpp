@@ -302,8 +302,11 @@ inline Error listen_on(asio::ip::tcp::acceptor& acceptor, const std::string& lis
     if (!ec) acceptor.bind(ep, ec);
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (!ec) break;
-    if (!first) first = ec;
-    if (ec != std::errc::address_not_available && ec != asio::error::address_family_not_supported) break;
+    // What is said is the first error that is not "this host has no such address" (on a host
+    // without IPv6, ":PORT" in use is reported as in use, not as IPv6 missing).
+    const bool not_here = ec == std::errc::address_not_available || ec == asio::error::address_family_not_supported;
+    if (!first || !not_here) first = ec;
+    if (!not_here) break;
   }
   if (ec && first) ec = first;
   if (ec) return Error{"cannot listen on " + listen + ": " + ec.message()};
