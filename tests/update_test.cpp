@@ -280,6 +280,27 @@ TEST_P(UpdateTest, AnImageBuiltForTheOtherLayoutIsNotInstalled) {
   expect_runs(own, 2);
 }
 
+// The device's answers are lost for a while (a slow device, a link that stalls): the server's
+// reply timeout re-sends only the oldest unacknowledged packet, not its whole window, which the
+// device may still hold unread (a slow main loop: a window of re-sends would overrun its ring)
+// and which a metered link pays for. The duplicate's answer (the device acknowledges all it has)
+// moves the window on.
+TEST_P(UpdateTest, AReplyTimeoutResendsOnePacketNotAWindow) {
+  Session s(v2, 2);
+  bool dropping = false, dropped = false;
+  sim::WireOptions w;
+  w.to_server = [&](std::vector<std::uint8_t>& b) {
+    if (!dropped && s.packets_acked() >= 10) dropping = dropped = true;
+    if (dropping && s.resends() > 0) dropping = false;  // the server has timed out and re-sent
+    if (dropping) b.clear();
+  };
+  sim::run_session(dev, s, w);
+  EXPECT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
+  ASSERT_TRUE(dropped);
+  EXPECT_EQ(s.resends(), 1u);
+  expect_runs(v2, 2);
+}
+
 // The simulated device reports a real application's version from its app info record (what the
 // firmware's HELLO says), a synthetic image's from its "APPV" marker.
 TEST(SimDevice, TheVersionOfARealApplicationIsItsAppInfos) {

@@ -170,6 +170,8 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
         return;
       }
       base_ = next_ = r.next;
+      sent_ = std::max<std::uint32_t>(sent_, r.next);
+      in_flight_ = window_;
       if (r.next > 0)
         event("resume", "resuming at packet " + std::to_string(r.next) + " of " +
                             std::to_string(count_));
@@ -185,6 +187,8 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
       if (n > base_ && n <= count_) {
         base_ = n;
         next_ = std::max(next_, base_);
+        sent_ = std::max(sent_, base_);
+        in_flight_ = std::min(window_, 2 * in_flight_);
         progress(now);
       }
       pump(now);
@@ -368,7 +372,7 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
 
 void Session::pump(std::uint64_t) {
   std::uint8_t p[2 + kMaxChunk];
-  while (next_ < count_ && next_ < base_ + window_) {
+  while (next_ < count_ && next_ < base_ + std::min(window_, in_flight_)) {
     const std::uint32_t off = next_ * packet_size_;
     const std::uint32_t n =
         std::min<std::uint32_t>(packet_size_, static_cast<std::uint32_t>(image_.size()) - off);
@@ -376,7 +380,9 @@ void Session::pump(std::uint64_t) {
     std::copy_n(image_.data() + off, n, p + 2);
     send_frame(MsgType::data, p, 2 + n, false);
     ++frames_sent_;
+    if (next_ < sent_) ++resends_;
     ++next_;
+    sent_ = std::max(sent_, next_);
   }
 }
 
@@ -390,7 +396,6 @@ void Session::go_back(std::uint32_t next, std::uint64_t now) {
   // `next` may lie below what was acknowledged: after a flash error the device wants its whole
   // erase unit again.
   base_ = std::min(next, count_);
-  if (next_ > base_) resends_ += next_ - base_;
   next_ = base_;
   last_progress_ = now;
   pump(now);
@@ -430,7 +435,10 @@ void Session::on_tick(std::uint64_t now) {
       if (phase_ == Phase::start) send_start(now);
       // With everything acknowledged (a START that resumed at the end) nothing is left to
       // re-send but the last packet: the device answers it with its RESULT again.
-      else if (phase_ == Phase::download) go_back(std::min(base_, count_ - 1), now);
+      else if (phase_ == Phase::download) {
+        in_flight_ = 1;  // the oldest packet alone; its answer says what the device has
+        go_back(std::min(base_, count_ - 1), now);
+      }
       else {
         send_frame(MsgType::report_ack, nullptr, 0, true);
         last_progress_ = now;

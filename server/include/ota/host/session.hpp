@@ -114,6 +114,11 @@ class Session {
   std::uint32_t window_ = 1;
   std::uint32_t base_ = 0;  // every packet below is stored on the device
   std::uint32_t next_ = 0;  // next packet to send
+  std::uint32_t sent_ = 0;  // packets below were sent at least once (one sent again is a re-send)
+  // Packets in flight allowed now, up to window_: 1 after a reply timeout (the device may only be
+  // slow, its ring still full of what we sent: re-sending a whole window would overrun it, and
+  // costs a metered link a window of bytes), doubled by each DATA_ACK that moves base.
+  std::uint32_t in_flight_ = 1;
   std::uint32_t frames_sent_ = 0;
   std::uint32_t resends_ = 0;
   std::uint32_t retries_ = 0;
