@@ -78,21 +78,21 @@ void Session::on_bytes(const std::uint8_t* data, std::size_t len, std::uint64_t 
   }
 }
 
+// In the report phase the device has already said it runs our image with "upgrade OK": whatever
+// ends the session now (`why`) ends it upgraded. False in any other phase.
+bool Session::end_reported(const char* why) {
+  if (phase_ != Phase::report_ack) return false;
+  finish(Outcome::upgraded, "running v" + std::to_string(version_) + " (" + why + ")");
+  return true;
+}
+
 void Session::on_link_lost(std::uint64_t) {
-  if (done()) return;
-  if (phase_ == Phase::report_ack) {  // the device already said it runs our image, upgrade OK
-    finish(Outcome::upgraded, "running v" + std::to_string(version_) + " (link lost before the device cleared its report)");
-    return;
-  }
+  if (done() || end_reported("link lost before the device cleared its report")) return;
   finish(Outcome::link_lost, std::string("link lost during ") + to_string(phase_));
 }
 
 void Session::interrupt(std::uint64_t) {
-  if (done()) return;
-  if (phase_ == Phase::report_ack) {  // the device already said it runs our image, upgrade OK
-    finish(Outcome::upgraded, "running v" + std::to_string(version_) + " (stopped before the device cleared its report)");
-    return;
-  }
+  if (done() || end_reported("stopped before the device cleared its report")) return;
   if (phase_ == Phase::start || phase_ == Phase::download) send_frame(MsgType::abort, nullptr, 0, true);
   finish(Outcome::interrupted, std::string("stopped by the user during ") + to_string(phase_));
 }
@@ -425,9 +425,7 @@ void Session::on_tick(std::uint64_t now) {
     case Phase::report_ack:
       if (!quiet) return;
       if (++retries_ > opt_.max_retries) {
-        if (phase_ == Phase::report_ack)
-          finish(Outcome::upgraded, "running v" + std::to_string(version_) + " (report not acknowledged)");
-        else
+        if (!end_reported("report not acknowledged"))
           finish(Outcome::timeout, std::string("no answer during ") + to_string(phase_));
         return;
       }

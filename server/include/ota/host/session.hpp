@@ -102,6 +102,7 @@ class Session {
   void rehello(std::uint64_t now);
   void ask_hello();
   void finish(Outcome o, std::string detail);
+  bool end_reported(const char* why);
   void event(std::string kind, std::string text);
   void progress(std::uint64_t now) { last_progress_ = now; retries_ = 0; }
 
