@@ -74,15 +74,8 @@ int main() {
   std::uint32_t last_blink = systick::millis();
   for (;;) {
     iwdg::feed();
-    // Everything received since the last pass (docs/client-library.md, "Integration").
-    std::uint8_t buf[64];
-    const std::size_t pending = usart1::available();
-    for (std::size_t left = pending; left > 0 && !client.reset_requested();) {
-      const std::size_t n = usart1::read(buf, left < sizeof buf ? left : sizeof buf);
-      if (n == 0) break;
-      client.receive(buf, n);
-      left -= n;
-    }
+    // Everything received since the last pass, no more (usart1_link.hpp).
+    const std::size_t pending = receive_pending(client);
     if (client.reset_requested()) {
       usart1::flush();  // RESULT has left the UART
       cpu::reset();     // the bootloader installs the new image

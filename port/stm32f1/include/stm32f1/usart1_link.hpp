@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ota/client.hpp"
 #include "ota/frame.hpp"
 #include "ota/link.hpp"
 #include "ota/protocol.hpp"
@@ -16,6 +17,24 @@ class Usart1Link final : public ota::Link {
  public:
   void send(const std::uint8_t* bytes, std::size_t len) override { usart1::write(bytes, len); }
 };
+
+// Hands the OTA client what the receive ring held when called: all of it (a main loop that takes
+// one buffer per pass falls behind the server once the application's own work is slow, and the
+// server's re-sends overrun the ring) and no more (bytes keep coming while the client stores
+// them: a loop that reads until the ring is empty may not come round to feed the watchdog for a
+// whole download). Stops once the client asks for the reset. Returns the bytes there were: 0 when
+// nothing came (the main loop may sleep).
+inline std::size_t receive_pending(ota::UpdateClient& client) {
+  const std::size_t pending = usart1::available();
+  std::uint8_t buf[64];
+  for (std::size_t left = pending; left > 0 && !client.reset_requested();) {
+    const std::size_t n = usart1::read(buf, left < sizeof buf ? left : sizeof buf);
+    if (n == 0) break;
+    client.receive(buf, n);
+    left -= n;
+  }
+  return pending;
+}
 
 // DATA frames the server may keep in flight (ota::DeviceInfo::window): as many whole frames as
 // the RX ring holds, so that nothing is lost while the CPU is stalled by flash operations. The
