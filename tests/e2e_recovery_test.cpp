@@ -276,6 +276,51 @@ TEST_P(Recovery, ACrystalThatDiesWhileRunningIsSurvivedOnTheHsi) {
   }
 }
 
+// Whether the core runs on the crystal: HSE on and feeding the PLL (RCC CR and CFGR).
+bool on_crystal(bluepill::Board& b) {
+  std::uint32_t cr = 0, cfgr = 0;
+  return b.debug_read(0x40021000, &cr, 4) && b.debug_read(0x40021004, &cfgr, 4) && (cr & (1u << 16)) &&
+         (cfgr & (1u << 16));
+}
+
+// A crystal that fails once but would start again (a marginal one, a cold snap): after the
+// clock security system's reset the device stays on HSI, through an update and its resets,
+// instead of starting the crystal at every reset for it to fail again; a power cut forgets.
+TEST_P(Recovery, ACrystalThatFailedIsLeftAloneUntilThePowerIsCut) {
+  const e2e::Firmware fw(GetParam());
+  {  // the application, then the bootloader and v2 after the update's resets
+    bluepill::Board b;
+    e2e::factory_fresh(b, fw);
+    ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+    ASSERT_TRUE(on_crystal(b));
+    const std::uint32_t resets = b.resets();
+    b.hse_failure(false);
+    ASSERT_EQ(e2e::boot_to_banner(b, 1e6), 1) << "no restart within 1 s\n" << b.uart_output();
+    EXPECT_EQ(b.resets(), resets + 1);
+    EXPECT_FALSE(on_crystal(b)) << "the crystal was started again";
+    expect_upgrade_to_v2(b, fw);
+    EXPECT_FALSE(on_crystal(b)) << "the crystal was started again after the install";
+    b.power_cut();
+    b.power_on();
+    ASSERT_EQ(e2e::boot_to_banner(b), 2) << b.uart_output();
+    EXPECT_TRUE(on_crystal(b)) << "the crystal is tried again after a power cut";
+  }
+  {  // the bootloader in recovery mode
+    bluepill::Board b;
+    b.load_image(fw.bootloader_elf());
+    b.power_on();
+    ASSERT_EQ(b.run_until_output("recovery", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+    ASSERT_TRUE(on_crystal(b));
+    const std::size_t seen = b.uart_output().size();
+    b.hse_failure(false);
+    ASSERT_EQ(b.run_until([&] { return b.uart_output().find("recovery", seen) != std::string::npos; }, 1e6).stop,
+              bluepill::Stop::condition)
+        << "the bootloader did not restart\n" << b.uart_output();
+    EXPECT_FALSE(on_crystal(b)) << "the bootloader started the crystal again";
+    expect_upgrade_to_v2(b, fw);
+  }
+}
+
 // A bad update: the new application hangs at once, on a board without the hardware watchdog
 // option. The bootloader started the watchdog before the jump, so the hang ends in a reset
 // within its 15 s, the reset lands in the bootloader, and `ota push --recover` (which keeps

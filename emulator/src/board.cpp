@@ -139,8 +139,8 @@ void Board::power_on() {
   schedule_poll();
 }
 
-void Board::hse_failure() {
-  state_->hse_failed = true;
+void Board::hse_failure(bool for_good) {
+  if (for_good) state_->hse_failed = true;
   if (chip_) chip_->rcc.hse_failure();
 }
 

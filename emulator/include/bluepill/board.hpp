@@ -78,7 +78,9 @@ class Board {
   void power_cut();  // at once: a flash or W25Q program/erase in progress is torn
   bool powered() const { return chip_ != nullptr; }
   void reset_pin();  // NRST pulse
-  void hse_failure();  // the crystal stops now and stays dead (see Rcc::hse_failure)
+  // The crystal stops now (see Rcc::hse_failure) and stays dead, or (for_good false: a marginal
+  // crystal, a cold snap) starts again whenever the firmware turns HSE on again.
+  void hse_failure(bool for_good = true);
   // The next byte USART1 receives is lost to an overrun (ORE set), as if the DMA had been held
   // off for a character time: the firmware must clear ORE, or it receives nothing more.
   void usart_overrun();

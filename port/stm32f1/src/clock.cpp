@@ -12,6 +12,12 @@ using namespace reg;
 // HSE start-up takes ~2 ms on a Blue Pill crystal; this bound is ~50 ms at 8 MHz.
 constexpr std::uint32_t kReadyLoops = 100'000;
 
+// A crystal failure for the start-ups that follow, kept where neither image's start-up clears it
+// (.noinit, at the start of SRAM in every image: sections.ld): it survives system resets and is
+// lost, SRAM being random, when the power goes. A whole word, so that power-on noise is no mark.
+[[gnu::section(".noinit")]] std::uint32_t hse_failed_mark;
+constexpr std::uint32_t kHseFailed = 0x4653'4548;  // "HSEF"
+
 bool wait_set(R& r, std::uint32_t mask, std::uint32_t value) {
   for (std::uint32_t i = 0; i < kReadyLoops; ++i)
     if ((r & mask) == value) return true;
@@ -44,8 +50,11 @@ Tree init() {
   // crystal stop, the core moves to HSI and takes the NMI, whose handler (startup.cpp) resets the
   // chip; the next start-up finds no HSE and runs on HSI. Without it a dead crystal would stop
   // the CPU.
-  rcc.CR |= rcc_cr::HSEON | rcc_cr::CSSON;
-  const bool hse = wait_set(rcc.CR, rcc_cr::HSERDY, rcc_cr::HSERDY);
+  bool hse = false;
+  if (hse_failed_mark != kHseFailed) {
+    rcc.CR |= rcc_cr::HSEON | rcc_cr::CSSON;
+    hse = wait_set(rcc.CR, rcc_cr::HSERDY, rcc_cr::HSERDY);
+  }
   // No crystal: the PLL runs from HSI / 2 x 16. 64 MHz gives USART1 115200 baud within 0.1 %
   // (BRR 556), where the HSI's own 8 MHz would be 0.6 % off (BRR 69) on top of the HSI's
   // tolerance (up to +2.5 % hot): together past what the far end's receiver takes.
@@ -61,6 +70,10 @@ Tree init() {
   }
   reset();  // no PLL lock: run everything at 8 MHz
   return {8'000'000, 8'000'000, 8'000'000, false};
+}
+
+void note_fault() {
+  if (RCC().CIR & rcc_cir::CSSF) hse_failed_mark = kHseFailed;
 }
 
 }  // namespace stm32f1::clock

@@ -27,6 +27,9 @@ namespace rcc_cr {  // §7.3.1
 constexpr std::uint32_t HSION = 1u << 0, HSIRDY = 1u << 1, HSEON = 1u << 16, HSERDY = 1u << 17,
                         HSEBYP = 1u << 18, CSSON = 1u << 19, PLLON = 1u << 24, PLLRDY = 1u << 25;
 }
+namespace rcc_cir {  // §7.3.3
+constexpr std::uint32_t CSSF = 1u << 7;  // the clock security system saw the HSE fail
+}
 namespace rcc_cfgr {  // §7.3.2
 constexpr std::uint32_t SW_MASK = 3u << 0, SW_HSI = 0u, SW_PLL = 2u;
 constexpr std::uint32_t SWS_MASK = 3u << 2, SWS_HSI = 0u << 2, SWS_PLL = 2u << 2;

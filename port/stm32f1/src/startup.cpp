@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "irq_names.hpp"
+#include "stm32f1/clock.hpp"
 
 extern "C" {
 extern std::uint32_t _sidata[], _sdata[], _edata[], _sbss[], _ebss[], _estack[];
@@ -27,8 +28,9 @@ int main();
 
 // An unexpected exception or interrupt resets the chip: a device in the field recovers instead of
 // hanging (attach a debugger and break here to see it). This includes the NMI of the clock
-// security system when the crystal dies (clock.hpp).
+// security system when the crystal fails (clock.hpp), which the next start-ups remember.
 void Default_Handler() {
+  stm32f1::clock::note_fault();
   constexpr std::uint32_t kAircrReset = 0x05FA0004;  // VECTKEY | SYSRESETREQ, PM0056 §4.4.5
   *reinterpret_cast<volatile std::uint32_t*>(0xE000ED0C) = kAircrReset;
   for (;;) {
