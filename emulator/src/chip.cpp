@@ -51,6 +51,11 @@ struct ChipCallbacks {
                                     " while its clock is off (RCC enable bit clear)");
       return 0;
     }
+    if (p->held_in_reset()) {
+      c.report(Severity::error, std::string("read of ") + p->name() + " at " + hex32(addr) +
+                                    " while it is held in reset (RCC reset bit set)");
+      return 0;
+    }
     return p->read(addr - p->base(), size);
   }
   static void mmio_write(Chip& c, Peripheral* p, std::uint32_t addr, unsigned size, std::uint32_t v) {
@@ -61,6 +66,11 @@ struct ChipCallbacks {
     if (!p->clocked()) {
       c.report(Severity::error, std::string("write to ") + p->name() + " at " + hex32(addr) +
                                     " while its clock is off (RCC enable bit clear)");
+      return;
+    }
+    if (p->held_in_reset()) {
+      c.report(Severity::error, std::string("write to ") + p->name() + " at " + hex32(addr) +
+                                    " while it is held in reset (RCC reset bit set)");
       return;
     }
     p->write(addr - p->base(), size, v);

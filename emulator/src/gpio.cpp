@@ -12,6 +12,7 @@ void Gpio::reset() {
 }
 
 bool Gpio::clocked() const { return chip_.rcc.apb2_enabled(enable_bit_); }
+bool Gpio::held_in_reset() const { return chip_.rcc.apb2_in_reset(enable_bit_); }
 
 Gpio::Mode Gpio::mode(int pin) const {
   const std::uint32_t cr = pin < 8 ? crl_ : crh_;
@@ -80,6 +81,7 @@ void Afio::reset() {
 }
 
 bool Afio::clocked() const { return chip_.rcc.apb2_enabled(0); }
+bool Afio::held_in_reset() const { return chip_.rcc.apb2_in_reset(0); }
 
 std::uint32_t Afio::read32(std::uint32_t off) {
   switch (off) {

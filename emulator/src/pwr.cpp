@@ -15,6 +15,7 @@ void Pwr::reset() {
 }
 
 bool Pwr::clocked() const { return chip_.rcc.apb1_enabled(28); }
+bool Pwr::held_in_reset() const { return chip_.rcc.apb1_in_reset(28); }
 
 bool Pwr::pvd_output() {
   if (!(cr_ & kPvde)) return below_ = false;

@@ -202,7 +202,8 @@ void Rcc::write32(std::uint32_t off, std::uint32_t v) {
       if (v & kCssc) cir_ &= ~kCssf;
       break;
     case 0x0C: {
-      // Peripheral resets: a peripheral is reset when its bit is written 1.
+      // Peripheral resets: a peripheral is reset when its bit is written 1 and held in reset (the bus
+      // refuses it, Peripheral::held_in_reset) until the bit is cleared.
       const std::uint32_t rise = v & ~apb2rstr_;
       apb2rstr_ = v;
       if (rise & (1u << 0)) chip_.afio.reset();

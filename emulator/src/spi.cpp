@@ -25,6 +25,7 @@ void Spi::reset() {
 }
 
 bool Spi::clocked() const { return chip_.rcc.apb2_enabled(12); }
+bool Spi::held_in_reset() const { return chip_.rcc.apb2_in_reset(12); }
 
 Cycles Spi::frame_cycles() const {
   const std::uint64_t bits = (cr1_ & kDff) ? 16 : 8;

@@ -25,6 +25,7 @@ void Usart::reset() {
 }
 
 bool Usart::clocked() const { return chip_.rcc.apb2_enabled(14); }
+bool Usart::held_in_reset() const { return chip_.rcc.apb2_in_reset(14); }
 
 std::uint32_t Usart::baud() const { return brr_ == 0 ? 0 : chip_.rcc.pclk2() / brr_; }
 
@@ -35,7 +36,8 @@ Cycles Usart::frame_cycles() const {
   return static_cast<Cycles>(half_bits * brr_ * kTimeHz / (2 * static_cast<std::uint64_t>(chip_.rcc.pclk2())));
 }
 
-bool Usart::receiver_on() const { return (cr1_ & kUe) && (cr1_ & kRe) && brr_ != 0; }
+// (A USART whose clock is gated off receives nothing either, whatever its registers hold.)
+bool Usart::receiver_on() const { return (cr1_ & kUe) && (cr1_ & kRe) && brr_ != 0 && clocked(); }
 
 void Usart::check_link(bool tx) {
   const std::uint64_t want = chip_.config().link_baud, got = baud();

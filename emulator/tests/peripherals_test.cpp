@@ -77,6 +77,21 @@ TEST(Usart, LinkLatencyDelaysBothDirections) {
   EXPECT_NEAR(b->now_us() - sent, 50'000.0 + 2 * 87.0, 100.0);
 }
 
+// A USART whose clock is gated off receives nothing (bytes that arrive then are lost), and one
+// held in reset by its RCC reset bit (RM0008 §7.3.4) takes no register access until the bit is
+// cleared: the board reports the access as an error.
+TEST(Usart, NothingIsReceivedWithTheClockOffAndNothingAccessedWhileHeldInReset) {
+  auto b = board_with("usart_gated");
+  ASSERT_EQ(b->run_until_output("R", 1e5).stop, bluepill::Stop::condition);
+  b->uart_send("abc");
+  const auto r = b->run_for_us(1e5);
+  ASSERT_EQ(r.stop, bluepill::Stop::error) << bluepill::to_string(r.stop);
+  EXPECT_NE(r.message.find("held in reset"), std::string::npos) << r.message;
+  EXPECT_EQ(result(*b, 1), 1u) << "stopped at the write to CR1";
+  EXPECT_EQ(result(*b, 0) & 0x20u, 0u) << "RXNE: a byte was received with the clock off";
+  EXPECT_EQ(b->uart_rx_lost(), 3u);
+}
+
 TEST(Dma, CircularUsartReception) {
   auto b = board_with("dma_rx");
   ASSERT_EQ(b->run_until_output("R", 1e5).stop, bluepill::Stop::condition);

@@ -19,6 +19,7 @@ class Gpio final : public WordRegisters {
       : WordRegisters(chip, name, base, 0x400), enable_bit_(enable_bit), port_(port) {}
   void reset() override;
   bool clocked() const override;
+  bool held_in_reset() const override;
 
   enum class Mode : std::uint8_t { analog, input_floating, input_pull, output, output_od, af, af_od };
   Mode mode(int pin) const;
@@ -52,6 +53,7 @@ class Afio final : public WordRegisters {
   explicit Afio(Chip& chip) : WordRegisters(chip, "AFIO", 0x40010000, 0x400) {}
   void reset() override;
   bool clocked() const override;
+  bool held_in_reset() const override;
   std::uint32_t mapr() const { return mapr_; }
 
  protected:

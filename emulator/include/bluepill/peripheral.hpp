@@ -30,6 +30,9 @@ class Peripheral {
   virtual void reset() = 0;
   // False while RCC gates the block's clock off: the bus then reports the access as an error.
   virtual bool clocked() const { return true; }
+  // True while its RCC reset bit is set: the block is held in reset, and the bus reports any
+  // access as an error (RM0008 §7.3.4: "1: Reset", until the bit is cleared).
+  virtual bool held_in_reset() const { return false; }
 
   const char* name() const { return name_; }
   std::uint32_t base() const { return base_; }

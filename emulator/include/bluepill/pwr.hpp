@@ -14,6 +14,7 @@ class Pwr final : public WordRegisters {
   explicit Pwr(Chip& chip) : WordRegisters(chip, "PWR", 0x40007000, 0x400) {}
   void reset() override;
   bool clocked() const override;  // RCC_APB1ENR.PWREN
+  bool held_in_reset() const override;
   // The PVD's output now (false while it is off): VDD below the selected threshold.
   bool pvd_output();
 

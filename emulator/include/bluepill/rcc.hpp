@@ -32,6 +32,8 @@ class Rcc final : public WordRegisters {
   bool ahb_enabled(int bit) const { return (ahbenr_ >> bit) & 1; }
   bool apb2_enabled(int bit) const { return (apb2enr_ >> bit) & 1; }
   bool apb1_enabled(int bit) const { return (apb1enr_ >> bit) & 1; }
+  bool apb2_in_reset(int bit) const { return (apb2rstr_ >> bit) & 1; }  // APB2RSTR, same bits as APB2ENR
+  bool apb1_in_reset(int bit) const { return (apb1rstr_ >> bit) & 1; }
   bool hsi_ready() {  // HSIRDY: switched on and started
     settle();
     return (cr_ & 2u) != 0;

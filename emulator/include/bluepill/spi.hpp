@@ -20,6 +20,7 @@ class Spi final : public WordRegisters {
   explicit Spi(Chip& chip) : WordRegisters(chip, "SPI1", 0x40013000, 0x400) {}
   void reset() override;
   bool clocked() const override;
+  bool held_in_reset() const override;
 
   // The W25Q on the bus (or its wiring cut): chip select and frames go to it through the Chip
   // (Chip::w25q_select / w25q_transfer), which reports the rules it breaks.

@@ -23,6 +23,7 @@ class Usart final : public WordRegisters {
   explicit Usart(Chip& chip) : WordRegisters(chip, "USART1", 0x40013800, 0x400) {}
   void reset() override;
   bool clocked() const override;
+  bool held_in_reset() const override;
 
   // Frame duration in virtual time, 0 if the USART cannot run (UE=0 or BRR=0).
   Cycles frame_cycles() const;
