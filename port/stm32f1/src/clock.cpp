@@ -16,7 +16,7 @@ constexpr std::uint32_t kReadyLoops = 100'000;
 // (.noinit, at the start of SRAM in every image: sections.ld): it survives system resets and is
 // lost, SRAM being random, when the power goes. A whole word, so that power-on noise is no mark.
 [[gnu::section(".noinit")]] std::uint32_t hse_failed_mark;
-constexpr std::uint32_t kHseFailed = 0x4653'4548;  // "HSEF"
+constexpr std::uint32_t kHseFailed = 0x4645'5348;  // "HSEF" in memory
 
 bool wait_set(R& r, std::uint32_t mask, std::uint32_t value) {
   for (std::uint32_t i = 0; i < kReadyLoops; ++i)
@@ -48,8 +48,8 @@ Tree init() {
   Rcc& rcc = RCC();
   // Clock security (RM0008 §7.2.7), armed by hardware as soon as HSE is ready: should the
   // crystal stop, the core moves to HSI and takes the NMI, whose handler (startup.cpp) resets the
-  // chip; the next start-up finds no HSE and runs on HSI. Without it a dead crystal would stop
-  // the CPU.
+  // chip; the start-ups that follow skip the crystal (note_fault) until the power is cut.
+  // Without it a dead crystal would stop the CPU.
   bool hse = false;
   if (hse_failed_mark != kHseFailed) {
     rcc.CR |= rcc_cr::HSEON | rcc_cr::CSSON;
