@@ -41,21 +41,20 @@ struct ChipCallbacks {
     ++*h.instructions;
   }
 
+  // True (and an error reported) if RCC keeps p off the bus now: its clock gated, or held in reset.
+  static bool refused(Chip& c, const Peripheral& p, const char* access, std::uint32_t addr) {
+    const char* why = !p.clocked()       ? " while its clock is off (RCC enable bit clear)"
+                      : p.held_in_reset() ? " while it is held in reset (RCC reset bit set)"
+                                          : nullptr;
+    if (why) c.report(Severity::error, std::string(access) + p.name() + " at " + hex32(addr) + why);
+    return why != nullptr;
+  }
   static std::uint64_t mmio_read(Chip& c, Peripheral* p, std::uint32_t addr, unsigned size) {
     if (p == nullptr) {
       c.report(Severity::error, "read of " + hex32(addr) + ": no peripheral modelled there");
       return 0;
     }
-    if (!p->clocked()) {
-      c.report(Severity::error, std::string("read of ") + p->name() + " at " + hex32(addr) +
-                                    " while its clock is off (RCC enable bit clear)");
-      return 0;
-    }
-    if (p->held_in_reset()) {
-      c.report(Severity::error, std::string("read of ") + p->name() + " at " + hex32(addr) +
-                                    " while it is held in reset (RCC reset bit set)");
-      return 0;
-    }
+    if (refused(c, *p, "read of ", addr)) return 0;
     return p->read(addr - p->base(), size);
   }
   static void mmio_write(Chip& c, Peripheral* p, std::uint32_t addr, unsigned size, std::uint32_t v) {
@@ -63,16 +62,7 @@ struct ChipCallbacks {
       c.report(Severity::error, "write of " + hex32(v) + " to " + hex32(addr) + ": no peripheral modelled there");
       return;
     }
-    if (!p->clocked()) {
-      c.report(Severity::error, std::string("write to ") + p->name() + " at " + hex32(addr) +
-                                    " while its clock is off (RCC enable bit clear)");
-      return;
-    }
-    if (p->held_in_reset()) {
-      c.report(Severity::error, std::string("write to ") + p->name() + " at " + hex32(addr) +
-                                    " while it is held in reset (RCC reset bit set)");
-      return;
-    }
+    if (refused(c, *p, "write to ", addr)) return;
     p->write(addr - p->base(), size, v);
   }
   static std::uint64_t apb_read(uc_engine*, std::uint64_t off, unsigned size, void* ud) {

@@ -119,4 +119,12 @@ inline void led_init() {
 }
 inline void led(bool on) { GPIOC_BSRR = on ? (1u << (13 + 16)) : (1u << 13); }
 
+// Busy-waits n core cycles on the DWT cycle counter (the program turns it on: DEMCR.TRCENA,
+// DWT_CTRL.CYCCNTENA).
+inline void delay_cycles(uint32_t n) {
+  const uint32_t t0 = DWT_CYCCNT;
+  while (DWT_CYCCNT - t0 < n) {
+  }
+}
+
 inline void bkpt_stop() { __asm volatile("bkpt 0x01"); }

@@ -2,12 +2,6 @@
 // resets and the program reports the watchdog reset flag.
 #include "fw.hpp"
 
-static void delay_cycles(uint32_t n) {
-  const uint32_t t0 = DWT_CYCCNT;
-  while (DWT_CYCCNT - t0 < n) {
-  }
-}
-
 int main() {
   clock_72mhz();
   DEMCR |= 1u << 24;

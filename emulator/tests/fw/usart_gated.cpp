@@ -4,12 +4,6 @@
 
 #define RCC_APB2RSTR REG(0x4002100C)
 
-static void delay_cycles(uint32_t n) {
-  const uint32_t t0 = DWT_CYCCNT;
-  while (DWT_CYCCNT - t0 < n) {
-  }
-}
-
 int main() {
   clock_72mhz();
   DEMCR |= 1u << 24;

@@ -1,12 +1,6 @@
 // Polled reception and echo, then an overrun: three bytes arrive while the CPU does not read.
 #include "fw.hpp"
 
-static void delay_cycles(uint32_t n) {
-  const uint32_t t0 = DWT_CYCCNT;
-  while (DWT_CYCCNT - t0 < n) {
-  }
-}
-
 int main() {
   clock_72mhz();
   DEMCR |= 1u << 24;
