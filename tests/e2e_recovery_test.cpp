@@ -180,6 +180,16 @@ TEST_P(Recovery, WithoutACrystalEverythingRunsOnTheHsi) {
   }
 }
 
+// RCC as the core sees it: the system clock is the PLL (CFGR.SWS), the core runs on the crystal
+// (CR.HSEON, and the PLL fed from HSE: CFGR.PLLSRC).
+std::uint32_t rcc_reg(bluepill::Board& b, std::uint32_t offset) {
+  std::uint32_t v = 0;
+  EXPECT_TRUE(b.debug_read(0x40021000 + offset, &v, 4));
+  return v;
+}
+bool sysclk_is_pll(bluepill::Board& b) { return (rcc_reg(b, 0x04) & 0xCu) == 0x8u; }
+bool on_crystal(bluepill::Board& b) { return (rcc_reg(b, 0x00) & (1u << 16)) && (rcc_reg(b, 0x04) & (1u << 16)); }
+
 // A crystal that takes its time to start (ten times the 2 ms typical of DS5319: a cold board,
 // load capacitors at their limits): both images still wait for it and run at 72 MHz from the
 // PLL. A start-up timeout cut too short (as in some vendor examples) would leave them on the HSI,
@@ -188,10 +198,6 @@ TEST_P(Recovery, ASlowCrystalStillGivesSeventyTwoMegahertz) {
   const e2e::Firmware fw(GetParam());
   bluepill::Config cfg;
   cfg.hse_startup_us = 20'000;
-  const auto sysclk_is_pll = [](bluepill::Board& b) {
-    std::uint32_t cfgr = 0;
-    return b.debug_read(0x40021004, &cfgr, 4) && (cfgr & 0xCu) == 0x8u;  // SWS = PLL
-  };
   {
     bluepill::Board b(cfg);
     b.load_image(fw.bootloader_elf());
@@ -274,13 +280,6 @@ TEST_P(Recovery, ACrystalThatDiesWhileRunningIsSurvivedOnTheHsi) {
         << "the bootloader did not restart\n" << b.uart_output();
     expect_upgrade_to_v2(b, fw);
   }
-}
-
-// Whether the core runs on the crystal: HSE on and feeding the PLL (RCC CR and CFGR).
-bool on_crystal(bluepill::Board& b) {
-  std::uint32_t cr = 0, cfgr = 0;
-  return b.debug_read(0x40021000, &cr, 4) && b.debug_read(0x40021004, &cfgr, 4) && (cr & (1u << 16)) &&
-         (cfgr & (1u << 16));
 }
 
 // A crystal that fails once but would start again (a marginal one, a cold snap): after the
