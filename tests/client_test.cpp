@@ -123,6 +123,21 @@ TEST_P(ClientTest, BootSaysHelloWithIdentity) {
   EXPECT_EQ(h.session_next, ota::kNoSession);
 }
 
+// The UART is the application's console too: a line it prints without the terminating 0x00 must
+// not take the next frame down with it. Each frame starts with a 0x00 of its own.
+TEST_P(ClientTest, TextWithoutItsZeroBeforeAFrameCostsNoFrame) {
+  raw.send(ota::MsgType::hello_request, nullptr, 0);
+  std::vector<std::uint8_t> wire{'t', 'i', 'c', 'k', ' ', '4', '2', '\r', '\n'};  // no 0x00
+  const std::vector<std::uint8_t> out = dev.take_output();
+  ASSERT_FALSE(out.empty());
+  wire.insert(wire.end(), out.begin(), out.end());
+  ota::FrameDecoderBuffer<64> dec;
+  std::vector<std::uint8_t> types;
+  for (std::uint8_t b : wire)
+    if (dec.feed(b) == ota::FrameDecoder::Event::frame) types.push_back(dec.frame().type);
+  EXPECT_EQ(types, std::vector<std::uint8_t>{static_cast<std::uint8_t>(ota::MsgType::hello)});
+}
+
 TEST_P(ClientTest, ImageOneByteOverTheLimitIsRefused) {
   const auto big = sim::make_app_image(L, 2, L.image_limit + 1);
   EXPECT_EQ(raw.start(start_for(big, 2)).status, Status::too_large);

@@ -369,28 +369,35 @@ struct WireStep {
   bool to_device;
   const char* wire;
 };
+// What the device sends: a frame behind its flush byte.
+Bytes flushed(const Bytes& frame) {
+  Bytes b(1 + frame.size(), 0x00);
+  std::copy(frame.begin(), frame.end(), b.begin() + 1);
+  return b;
+}
+
 const WireStep kDocExchange[] = {
     {true, "00 04 01 D1 F1 00"},  // 1. flush + HELLO_REQ
     {false,
-     "13 81 01 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 01 01 01 01 02 68 01 01 "
-     "02 01 01 01 01 01 01 05 FF FF 61 18 00"},  // 2. HELLO
+     "00 13 81 01 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 01 01 01 01 02 68 01 01 "
+     "02 01 01 01 01 01 01 05 FF FF 61 18 00"},  // 2. flush + HELLO
     {true,
      "00 03 02 28 01 01 06 49 D3 F2 2E 02 01 01 02 10 02 03 01 02 50 04 20 09 20 04 08 "
      "60 E3 00"},                        // 3. flush + START
-    {false, "02 82 01 01 03 90 B4 00"},  // 4. START_REPLY
+    {false, "00 02 82 01 01 03 90 B4 00"},  // 4. flush + START_REPLY
     {true,
      "02 03 01 01 02 50 04 20 09 20 0C 08 08 09 0A 0B 0C 0D 0E 0F BA 93 00 "
      "03 03 01 13 10 11 12 13 14 15 16 17 18 19 1A 1B 1C 1D 1E 1F 3C 25 00 "
      "03 03 02 06 41 50 50 56 02 01 01 03 A0 6C 00"},  // 5. DATA 0, 1, 2
     {false,
-     "03 83 01 03 A7 9D 00 03 83 02 03 F4 C8 00 "
-     "02 85 07 49 D3 F2 2E 11 88 00"},  // 6. DATA_ACK 1, DATA_ACK 2, RESULT ok
+     "00 03 83 01 03 A7 9D 00 00 03 83 02 03 F4 C8 00 "
+     "00 02 85 07 49 D3 F2 2E 11 88 00"},  // 6. DATA_ACK 1, DATA_ACK 2, RESULT ok, each flushed
     {false,
-     "13 81 01 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 02 01 01 01 02 68 01 01 "
+     "00 13 81 01 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 02 01 01 01 02 68 01 01 "
      "03 01 02 01 01 01 01 05 FF FF B5 97 00"},  // 7. HELLO after the reset, upgrade OK
     {true, "00 04 05 55 B1 00"},                 // 8. flush + REPORT_ACK
     {false,
-     "13 81 01 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 02 01 01 01 02 68 01 01 "
+     "00 13 81 01 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 02 01 01 01 02 68 01 01 "
      "02 01 01 01 01 01 01 05 FF FF 13 18 00"},  // 9. HELLO, report cleared
 };
 
@@ -416,12 +423,12 @@ TEST(ProtocolDocExample, EachFrameEncodesFromItsFields) {
   h.report = ota::Report::none;
   h.session_crc = 0;
   h.session_next = 0xFFFF;
-  EXPECT_EQ(frame_bytes(MsgType::hello, encoded(h)), hex(kDocExchange[1].wire));
+  EXPECT_EQ(flushed(frame_bytes(MsgType::hello, encoded(h))), hex(kDocExchange[1].wire));
   h.app_version = 2;
   h.report = ota::Report::upgrade_ok;
-  EXPECT_EQ(frame_bytes(MsgType::hello, encoded(h)), hex(kDocExchange[6].wire));
+  EXPECT_EQ(flushed(frame_bytes(MsgType::hello, encoded(h))), hex(kDocExchange[6].wire));
   h.report = ota::Report::none;
-  EXPECT_EQ(frame_bytes(MsgType::hello, encoded(h)), hex(kDocExchange[8].wire));
+  EXPECT_EQ(flushed(frame_bytes(MsgType::hello, encoded(h))), hex(kDocExchange[8].wire));
 
   const ota::Start s{40, 0x2EF2D349, 2, 16, 3, 0x20005000, 0x08002009};
   EXPECT_EQ(to_hex(frame_bytes(MsgType::start, encoded(s))),
@@ -439,9 +446,9 @@ TEST(ProtocolDocExample, EachFrameEncodesFromItsFields) {
     data_wire.insert(data_wire.end(), f.begin(), f.end());
   }
   EXPECT_EQ(data_wire, hex(kDocExchange[4].wire));
-  Bytes acks = frame_bytes(MsgType::data_ack, hex("01 00"));
-  const Bytes ack2 = frame_bytes(MsgType::data_ack, hex("02 00"));
-  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, 0x2EF2D349}));
+  Bytes acks = flushed(frame_bytes(MsgType::data_ack, hex("01 00")));
+  const Bytes ack2 = flushed(frame_bytes(MsgType::data_ack, hex("02 00")));
+  const Bytes result = flushed(frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, 0x2EF2D349})));
   acks.insert(acks.end(), ack2.begin(), ack2.end());
   acks.insert(acks.end(), result.begin(), result.end());
   EXPECT_EQ(acks, hex(kDocExchange[5].wire));
@@ -595,20 +602,20 @@ TEST(ProtocolDocExample, ALostPacketAndARefusalAndAnUnknownMessage) {
   // 9.2: one byte over the limit.
   dev.send_raw(
       hex("04 02 01 68 01 06 78 56 34 12 02 01 01 01 03 01 69 01 02 50 04 20 01 21 04 08 BF B1 00"));
-  EXPECT_EQ(to_hex(dev.take()), "03 82 01 01 03 A0 83 00");
+  EXPECT_EQ(to_hex(dev.take()), "00 03 82 01 01 03 A0 83 00");
   // 9.1: DATA 1 lost.
   dev.start(start_for(img, 16));
-  EXPECT_EQ(to_hex(dev.take()), "02 82 01 01 03 90 B4 00");
+  EXPECT_EQ(to_hex(dev.take()), "00 02 82 01 01 03 90 B4 00");
   dev.data(0, chunk_of(img, 0, 16));
-  EXPECT_EQ(to_hex(dev.take()), "03 83 01 03 A7 9D 00");
+  EXPECT_EQ(to_hex(dev.take()), "00 03 83 01 03 A7 9D 00");
   dev.data(2, chunk_of(img, 2, 16));
-  EXPECT_EQ(to_hex(dev.take()), "04 84 06 01 03 98 12 00");
+  EXPECT_EQ(to_hex(dev.take()), "00 04 84 06 01 03 98 12 00");
   dev.data(1, chunk_of(img, 1, 16));
   dev.data(2, chunk_of(img, 2, 16));
-  EXPECT_EQ(to_hex(dev.take()), "03 83 02 03 F4 C8 00 02 85 07 49 D3 F2 2E 11 88 00");
+  EXPECT_EQ(to_hex(dev.take()), "00 03 83 02 03 F4 C8 00 00 02 85 07 49 D3 F2 2E 11 88 00");
   // 9.3
   dev.send_raw(hex("04 09 D9 70 00"));
-  EXPECT_EQ(to_hex(dev.take()), "04 84 0B 03 03 AB 36 00");
+  EXPECT_EQ(to_hex(dev.take()), "00 04 84 0B 03 03 AB 36 00");
 }
 
 // ---- the device's answers --------------------------------------------------------------------

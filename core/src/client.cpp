@@ -206,10 +206,14 @@ bool UpdateClient::built_for_another_layout() const {
   return false;
 }
 
+// Every frame goes out behind a 0x00 of its own: the link is often the application's console too,
+// and a text line it wrote without ending it in 0x00 would otherwise run into this frame and take
+// it down with it (the server would drop both as one bad frame, see docs/protocol.md 1.3).
 void UpdateClient::send(MsgType t, const std::uint8_t* payload, std::size_t len) {
-  std::uint8_t out[encoded_size_max(Hello::kSize)];
-  const std::size_t n = encode_frame(static_cast<std::uint8_t>(t), payload, len, out, sizeof out);
-  if (n) link_.send(out, n);
+  std::uint8_t out[1 + encoded_size_max(Hello::kSize)];
+  out[0] = kFrameDelimiter;
+  const std::size_t n = encode_frame(static_cast<std::uint8_t>(t), payload, len, out + 1, sizeof out - 1);
+  if (n) link_.send(out, 1 + n);
 }
 
 void UpdateClient::send_hello() {
