@@ -21,12 +21,19 @@ awk '/^## Integration/ { in_section = 1 } in_section && /^```$/ { exit } in_code
      in_section && /^```cpp$/ { in_code = 1 }' "$tree/docs/client-library.md" >"$work/docs_sample.cpp"
 grep -q "client.boot();" "$work/docs_sample.cpp" || fail "no program in docs/client-library.md, Integration"
 ring=$((10 * 264))
-cmake -S "$tree/tests/user_project" -B "$build" -DOTA_DIR="$tree" -DCMAKE_BUILD_TYPE=MinSizeRel \
+# Debug, where a user starts: the tree still builds its libraries and bootloader for size.
+cmake -S "$tree/tests/user_project" -B "$build" -DOTA_DIR="$tree" -DCMAKE_BUILD_TYPE=Debug \
   -DCMAKE_TOOLCHAIN_FILE="$tree/cmake/arm-none-eabi.cmake" -DOTA_USART1_RX_RING=$ring \
   -DOTA_DOCS_SAMPLE="$work/docs_sample.cpp" >"$work/configure.log" 2>&1 ||
   { cat "$work/configure.log"; fail "configure"; }
 cmake --build "$build" -j 2 >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; fail "build"; }
-for f in internal/my-app.elf internal/my-app.bin internal/my-app.hex internal/my-app-v2.elf \
+# An image of one layout linked with the other layout's board library is refused at configure time.
+if cmake -S "$tree/tests/user_project" -B "$work/slip" -DOTA_DIR="$tree" -DMY_DEVICE_LAYOUT_SLIP=ON \
+     -DCMAKE_TOOLCHAIN_FILE="$tree/cmake/arm-none-eabi.cmake" >"$work/slip.log" 2>&1; then
+  fail "a LAYOUT internal image with ota_board_external configured"
+fi
+grep -q "LAYOUT internal with ota_board_external" "$work/slip.log" || fail "no clear error: $(cat "$work/slip.log")"
+for f in internal/my-app.elf internal/my-app.bin internal/my-app.hex internal/my-app-v2.elf internal/my-app-own-tick.elf \
          internal/bootloader.elf internal/factory.hex internal/factory.bin; do
   [ -s "$build/$f" ] || fail "$f was not built"
 done
@@ -40,25 +47,32 @@ out=$("$bp" -q --flash "$work/flash.bin" --image "$build/internal/factory.hex" -
   --run-us 3000000 </dev/null | tr -d '\000') || fail "the board stopped: $out"
 grep -q "^my app v1" <<<"$out" || fail "no v1 banner: $out"
 
-# push_v2 FLASH_FILE [BLUEPILL ARGS...]: runs the board on a pty and pushes v2 to it.
+# An application with its own SysTick_Handler links, starts and its tick runs.
+out=$("$bp" -q --flash "$work/own-tick.bin" --image "$build/internal/bootloader.elf" \
+  --image "$build/internal/my-app-own-tick.elf" --exit-on "my app v1" --run-us 3000000 </dev/null |
+  tr -d '\000') || fail "the board stopped: $out"
+grep -q "^own tick: my app v1" <<<"$out" || fail "no banner from the application with its own tick: $out"
+
+# push_v2 OTA_FILE FLASH_FILE [BLUEPILL ARGS...]: runs the board on a pty and pushes the image,
+# a v2, to it.
 push_v2() {
-  local flash=$1 pty
-  shift
+  local image=$1 flash=$2 pty
+  shift 2
   "$bp" -q --flash "$flash" --pty "$@" >"$work/board.log" 2>&1 &
   board=$!
   for _ in $(seq 100); do grep -q "USART1 on " "$work/board.log" && break; sleep 0.1; done
   pty=$(grep -m1 "USART1 on " "$work/board.log" | awk '{print $NF}')
   [ -n "$pty" ] || fail "no pty: $(cat "$work/board.log")"
-  "$ota" push "$work/v2.ota" --port "$pty" --timeout 30 >"$work/push.log" 2>&1 ||
+  "$ota" push "$image" --port "$pty" --timeout 30 >"$work/push.log" 2>&1 ||
     { cat "$work/push.log"; fail "push"; }
-  grep -q "upgraded" "$work/push.log" || fail "push did not upgrade: $(cat "$work/push.log")"
+  grep -q "upgraded.*v2" "$work/push.log" || fail "push did not upgrade to v2: $(cat "$work/push.log")"
   kill -TERM "$board"
   wait "$board" 2>/dev/null || true
   board=
 }
 
 "$ota" image build "$build/internal/my-app-v2.elf" -o "$work/v2.ota" >/dev/null
-push_v2 "$work/flash.bin"
+push_v2 "$work/v2.ota" "$work/flash.bin"
 
 out=$("$bp" -q --flash "$work/flash.bin" --exit-on "my app v2" --run-us 3000000 </dev/null | tr -d '\000') ||
   fail "the board stopped after the update: $out"
@@ -67,8 +81,10 @@ grep -q "^my app v2" <<<"$out" || fail "no v2 banner after the update: $out"
 # A slow application (500 ms of its own work in every pass of its loop), in real time: it reads
 # all the ring holds in each pass, so the download keeps pace (one buffer per pass would take
 # 64 B per 500 ms, and the server's re-sends would overrun the ring).
-push_v2 "$work/busy.bin" --realtime --image "$build/internal/bootloader.elf" --image "$build/internal/my-app-busy.elf"
+push_v2 "$work/v2.ota" "$work/busy.bin" --realtime --image "$build/internal/bootloader.elf" --image "$build/internal/my-app-busy.elf"
 
-# The documentation's program (version 1) takes the same update.
-push_v2 "$work/docs.bin" --image "$build/internal/bootloader.elf" --image "$build/internal/docs-sample.elf"
+# The documentation's program, built as its CMake says, v1 to v2.
+"$ota" image build "$build/internal/docs-sample-v2.elf" -o "$work/docs-v2.ota" >/dev/null
+push_v2 "$work/docs-v2.ota" "$work/docs.bin" --image "$build/internal/bootloader.elf" \
+  --image "$build/internal/docs-sample-v1.elf"
 echo "user project ok"

@@ -7,7 +7,9 @@
 #include "stm32f1/cpu.hpp"
 #include "stm32f1/iwdg.hpp"
 #include "stm32f1/supply.hpp"
+#ifndef MY_APP_OWN_SYSTICK
 #include "stm32f1/systick.hpp"
+#endif
 #include "stm32f1/usart1.hpp"
 #include "stm32f1/usart1_link.hpp"
 
@@ -15,12 +17,35 @@ using namespace stm32f1;
 
 OTA_APP_INFO(MY_APP_VERSION);  // the image's layout and version, for `ota image build`
 
+#ifdef MY_APP_OWN_SYSTICK
+// An application with a SysTick of its own (a vendor HAL's tick, say) instead of stm32f1::systick:
+// it links (the port's SysTick_Handler comes only with stm32f1::systick), and its handler runs.
+namespace systick {
+volatile std::uint32_t ticks;
+void start(std::uint32_t hclk_hz) {
+  struct Regs {
+    volatile std::uint32_t CTRL, LOAD, VAL;
+  };
+  auto& st = *reinterpret_cast<Regs*>(0xE000E010);  // PM0056 4.5
+  st.LOAD = hclk_hz / 1000 - 1;
+  st.VAL = 0;
+  st.CTRL = 7;  // processor clock, interrupt, enabled
+}
+std::uint32_t millis() { return ticks; }
+}  // namespace systick
+extern "C" void SysTick_Handler() { systick::ticks = systick::ticks + 1; }
+#endif
+
 int main() {
   const clock::Tree clocks = clock::init();
   supply::watch();  // no flash program or erase on a sagging supply
   usart1::init(clocks.pclk2, 115200);
   systick::start(clocks.hclk);
   iwdg::start(iwdg::setting_for(4000));
+#ifdef MY_APP_OWN_SYSTICK
+  while (systick::millis() < 10) cpu::wait_for_interrupt();  // the banner says the tick runs
+  usart1::write("own tick: ");
+#endif
   usart1::write("my app v");
   const char version[2] = {static_cast<char>('0' + MY_APP_VERSION), '\0'};
   usart1::write(version);

@@ -58,6 +58,14 @@ endfunction()
 
 function(ota_firmware_image target)
   cmake_parse_arguments(PARSE_ARGV 1 A "" "LAYOUT;IMAGE;OUTPUT_NAME" "SOURCES;LIBRARIES;DEFINITIONS")
+  # The board library brings the flash map the image runs on: one of the other layout would build
+  # an image that stages its updates where this layout's bootloader never looks.
+  foreach(lib IN LISTS A_LIBRARIES)
+    if(lib MATCHES "^ota_board_(.+)$" AND NOT CMAKE_MATCH_1 STREQUAL A_LAYOUT)
+      message(FATAL_ERROR "ota_firmware_image(${target}): LAYOUT ${A_LAYOUT} with ${lib}: "
+                          "use ota_board_${A_LAYOUT} (the board library must match the layout)")
+    endif()
+  endforeach()
   _ota_linker_script(${A_LAYOUT} ${A_IMAGE} ld_target)
   set(ld ${CMAKE_BINARY_DIR}/ld/${A_LAYOUT}-${A_IMAGE}.ld)
   set(out ${CMAKE_BINARY_DIR}/${A_LAYOUT})

@@ -1,7 +1,6 @@
 #include "stm32f1/cpu.hpp"
 
 #include "reg.hpp"
-#include "stm32f1/systick.hpp"
 
 namespace stm32f1::cpu {
 
@@ -34,7 +33,10 @@ void reset() {
 void jump_to_image(std::uint32_t base) {
   const auto* vt = reinterpret_cast<const volatile std::uint32_t*>(base);
   const std::uint32_t sp = vt[0], pc = vt[1];
-  systick::stop();
+  // SysTick stopped and unpended here, not through stm32f1::systick: an application that uses
+  // cpu:: but has a SysTick_Handler of its own must not get systick.cpp's as well.
+  SYSTICK().CTRL = 0;
+  SCB().ICSR = scb_icsr::PENDSTCLR;
   asm volatile("cpsid i" ::: "memory");
   for (int i = 0; i < 2; ++i) {  // F103: 43 interrupt lines, all disabled and unpended
     NVIC().ICER[i] = 0xFFFFFFFF;
