@@ -502,8 +502,29 @@ TEST(PushTcp, ASessionThatTimesOutOnADeadLinkWaitsForTheRedial) {
   other.dial(alone.port, 8 * 1024, ModemDevice::Then::go_silent);
   ASSERT_EQ(alone.result.wait_for(10s), std::future_status::ready);
   const auto lost = alone.result.get();
-  EXPECT_EQ(lost.outcome, ota::host::Outcome::timeout);
-  EXPECT_NE(lost.detail.find("did not dial again within 500 ms"), std::string::npos) << lost.detail;
+  EXPECT_EQ(lost.outcome, ota::host::Outcome::link_lost) << "as ota serve reports a dead link";
+  EXPECT_NE(lost.detail.find("went silent and did not dial again within 500 ms"), std::string::npos) << lost.detail;
+}
+
+// The device drops mid-download and does not come back; another device dials meanwhile and is
+// turned away. The push's result is still about the device it updated (uid, version).
+TEST(PushTcp, AnotherDeviceTurnedAwayLeavesTheResultAboutTheDevice) {
+  const auto img = v2_image();
+  ota::host::PushOptions opt;
+  opt.connect_timeout_ms = 1500;
+  TcpPush push(img, opt);
+  ModemDevice a(1, 1), b(2, 1);
+  a.dial(push.port, 8 * 1024, ModemDevice::Then::close);
+  ASSERT_TRUE(a.wait_idle(10s));
+  b.dial(push.port);
+  ASSERT_TRUE(b.wait_idle(10s)) << "the server kept the other device";
+  ASSERT_EQ(push.result.wait_for(10s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::link_lost) << r.detail;
+  ASSERT_TRUE(r.device) << "the result lost the device";
+  EXPECT_TRUE(std::equal(std::begin(r.device->uid), std::end(r.device->uid), a.device().info().uid));
+  EXPECT_EQ(r.device->app_version, 1u);
+  EXPECT_EQ(b.device().running_version(), 1u) << "untouched";
 }
 
 // The device is busy for a while (silent for more than a reply timeout, on a connection that is

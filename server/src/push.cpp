@@ -287,7 +287,10 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     if (interrupts.fired())
       return end(Outcome::interrupted, "stopped by the user while waiting for the device to connect");
     if (!accepted) {
-      if (went_quiet) return end(Outcome::timeout, went_quiet->detail + "; the device did not dial again within " + wait_ms);
+      // (A dead link, as `ota serve` reports it: the device went silent mid-update on a connection
+      // that may be half-open, and did not dial again.)
+      if (went_quiet)
+        return end(Outcome::link_lost, went_quiet->detail + "; the device went silent and did not dial again within " + wait_ms);
       if (losses > 0) return end(Outcome::link_lost, "link lost and the device did not reconnect within " + wait_ms);
       if (no_hello) return end(Outcome::timeout, "no device said HELLO within " + wait_ms + " (" + no_hello->detail + ")");
       return end(Outcome::timeout, "no device connected within " + wait_ms);
@@ -387,7 +390,11 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     io.restart();
     io.poll();
     probe.reset();
-    r = report_of(session, t0, resends);
+    PushReport session_report = report_of(session, t0, resends);
+    // A connection that was not the device (another device, one that never said HELLO) leaves
+    // the push's report about the device it began with.
+    if (!spoke() && r.device) session_report.device = r.device;
+    r = std::move(session_report);
     if (!device_uid && spoke()) device_uid = uid_of(*session.device());
     if (interrupts.fired()) return r;
     if (!push_goes_on()) return r;

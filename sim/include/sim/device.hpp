@@ -46,6 +46,7 @@ class Device {
   // Bytes from the link. A requested reset happens at once (the link is drained by then here).
   void receive(const std::uint8_t* data, std::size_t len);
   std::vector<std::uint8_t> take_output();
+  const ota::DeviceInfo& info() const { return info_; }  // what its HELLO says (uid, version, ...)
 
   bool dead() const { return power_.dead(); }
   bool running_application() const { return running_ && role_ == ota::Role::application; }
