@@ -299,6 +299,28 @@ TEST_P(E2eTools, ServeForcesEachDeviceOnceAndIdleIgnoresRedials) {
   EXPECT_EQ(json_field(summary, "ok"), "1") << out;
 }
 
+// A board the image is refused to (it is built for the other layout) redials whenever its
+// connection closes: the text output says so once, not once per redial, and --idle ends the serve.
+TEST_P(E2eTools, ServeTextShowsARefusedDeviceOnceAcrossItsRedials) {
+  const std::string other_layout = GetParam() == "internal" ? "external" : "internal";
+  const e2e::Firmware other(other_layout);
+  const std::string img = (dir / "other.ota").string();
+  Process build({OTA_TOOL, "image", "build", other.app_elf(2), "-o", img});
+  ASSERT_EQ(build.wait(30s), 0) << build.output();
+  Process serve({OTA_TOOL, "serve", img, "--listen", "127.0.0.1:0", "--idle", "4"});
+  const auto line = serve.wait_for("listening on port ", 20s);  // "listening on port N for devices"
+  ASSERT_TRUE(line) << serve.output();
+  e2e::Relay relay(static_cast<std::uint16_t>(std::stoi(line->substr(line->find("port ") + 5))));
+  auto args = board_args();
+  args.insert(args.end(), {"--connect", "127.0.0.1:" + std::to_string(relay.port())});
+  Process board(args);
+  EXPECT_EQ(serve.wait(60s), 3) << serve.output();
+  EXPECT_GE(relay.connections(), 3u) << "the board did not dial again";
+  EXPECT_EQ(test::count_in(serve.output(), "\ndevice "), 1u) << "result lines: " << serve.output();
+  EXPECT_NE(serve.output().find(": refused: image is built for the " + other_layout), std::string::npos)
+      << serve.output();
+}
+
 TEST_P(E2eTools, WrongTotalChecksumFailsAndV1KeepsRunning) {
   // One DATA frame changed in flight with a valid frame CRC: only the total CRC-32 can tell.
   auto rewriter = std::make_shared<e2e::DataRewriter>(1);

@@ -306,11 +306,18 @@ int cmd_serve(const ServeArgs& a) {
                   acked * 100 / total, acked, total);
     std::fflush(stdout);
   };
-  // A device that dials again after it ended and is up to date gets its line in --json only (a
-  // modem redials every time its connection closes: the text output would fill with them).
+  // A device that dials again after it ended, and is up to date or ends as it did before (one
+  // the image is refused to, say), gets its line in --json only: a modem redials every time its
+  // connection closes, and the text output would fill with them.
+  std::map<std::string, Outcome> printed;  // by uid: the last outcome the text output showed
   obs.ended = [&](const DeviceReport& d) {
-    if (json || !(d.again && d.report.outcome == Outcome::up_to_date))
-      print_result(json, ms_since(t_start), d.report, img.version, exit_code(d.report.outcome), d.conn, d.again);
+    const std::string uid = d.report.device ? uid_hex(*d.report.device) : "";
+    const auto last = printed.find(uid);
+    const bool repeat = d.again && (d.report.outcome == Outcome::up_to_date ||
+                                    (last != printed.end() && last->second == d.report.outcome));
+    if (!json && repeat) return;
+    printed[uid] = d.report.outcome;
+    print_result(json, ms_since(t_start), d.report, img.version, exit_code(d.report.outcome), d.conn, d.again);
   };
   const ServeReport r = serve_tcp(a.push.listen, img, opt, obs, [&](std::uint16_t port) {
     print_listening(json, t_start, port, "devices");
