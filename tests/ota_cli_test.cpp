@@ -157,6 +157,23 @@ TEST_F(OtaCli, TheImagesAppInfoGivesLayoutAndVersion) {
   EXPECT_EQ(ota({"image", "build", bin.string(), "-o", (dir / "p.ota").string(), "-v", "2"}, &out), 2);
   EXPECT_NE(out.find("give --layout and --version"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(dir / "p.ota"));
+  // Given both, it is built, with a warning: nothing shows it runs the update client.
+  EXPECT_EQ(ota({"image", "build", bin.string(), "-o", (dir / "p.ota").string(), "-v", "2", "-l", "internal"}, &out), 0);
+  EXPECT_NE(out.find("warning: " + bin.string() + " carries no app info"), std::string::npos) << out;
+  EXPECT_NE(out.find("ota push --recover"), std::string::npos) << out;
+  // A bootloader as a .bin (no record either): what it is, not a request for --layout and --version.
+  const auto boot = (fw / "internal" / "bootloader.bin").string();
+  EXPECT_EQ(ota({"image", "build", boot, "-o", (dir / "b.ota").string()}, &out), 9);
+  EXPECT_NE(out.find("this is a bootloader or factory image"), std::string::npos) << out;
+  EXPECT_EQ(out.find("give --layout"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "b.ota"));
+  // -o naming the input itself: refused, the input left as it was.
+  const auto elf = dir / "mine.elf";
+  fs::copy_file(fw / "internal" / "app-v2.elf", elf);
+  const auto size = fs::file_size(elf);
+  EXPECT_EQ(ota({"image", "build", elf.string(), "-o", (dir / "." / "mine.elf").string()}, &out), 2);
+  EXPECT_NE(out.find("is the input file itself"), std::string::npos) << out;
+  EXPECT_EQ(fs::file_size(elf), size);
 }
 
 fs::path make_ota(const fs::path& dir, const ota::Layout& l, std::uint32_t version, std::uint32_t size) {

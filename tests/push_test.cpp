@@ -711,6 +711,7 @@ TEST(PushTcp, ADeviceThatDoesNotComeBackAfterItsResetEndsThePush) {
   const auto r = push.result.get();
   EXPECT_EQ(r.outcome, ota::host::Outcome::timeout);
   EXPECT_NE(r.detail.find("did not come back"), std::string::npos) << r.detail;
+  EXPECT_NE(r.detail.find("`ota push --recover` reaches its bootloader"), std::string::npos) << r.detail;
 
   ota::host::ServeOptions sopt;
   sopt.push = opt;

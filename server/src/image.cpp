@@ -128,12 +128,27 @@ Error load_file(const std::filesystem::path& file, std::vector<std::uint8_t>& by
   return {};
 }
 
+// Written beside the file and renamed over it: a write that fails half-way (a full disk) leaves
+// the old file, not a truncated one.
 Error save_file(const std::filesystem::path& file, const std::vector<std::uint8_t>& bytes) {
+  std::filesystem::path part = file;
+  part += ".part";
   errno = 0;
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  std::ofstream out(part, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   out.close();
-  if (!out) return Error{"cannot write " + file.string() + ": " + std::strerror(errno ? errno : EIO)};
+  std::error_code ec;
+  if (!out) {
+    const int err = errno ? errno : EIO;
+    std::filesystem::remove(part, ec);
+    return Error{"cannot write " + file.string() + ": " + std::strerror(err)};
+  }
+  std::filesystem::rename(part, file, ec);
+  if (ec) {
+    const std::string why = ec.message();
+    std::filesystem::remove(part, ec);
+    return Error{"cannot write " + file.string() + ": " + why};
+  }
   return {};
 }
 

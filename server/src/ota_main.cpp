@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -73,6 +74,11 @@ int cmd_image_build(const std::string& in, const std::string& out, const std::st
   // Read before the layout is known: both layouts put the application at the same address.
   static_assert(kInternalLayout.app.base == kExternalLayout.app.base);
   const Layout* l = layout_named(layout_name);
+  std::error_code ec;
+  if (std::filesystem::equivalent(in, out, ec)) {
+    std::fprintf(stderr, "ota image: -o %s is the input file itself: give another output file\n", out.c_str());
+    return kUsage;
+  }
   std::vector<std::uint8_t> bytes;
   if (Error e = read_firmware(in, kInternalLayout.app.base, bytes)) {
     std::fprintf(stderr, "ota image: %s\n", e.text.c_str());
@@ -97,12 +103,21 @@ int cmd_image_build(const std::string& in, const std::string& out, const std::st
     }
     l = built;
     version = info.version;
+  } else if (Error e = check_image(l ? *l : kExternalLayout, bytes); e && (!l || !version)) {
+    // (Not an application at all, a bootloader say: asking for --layout and --version would not help.)
+    std::fprintf(stderr, "ota image: %s: %s\n", in.c_str(), e.text.c_str());
+    return kBadInput;
   } else if (!l || !version) {
     std::fprintf(stderr,
                  "ota image: %s carries no app info (OTA_APP_INFO, see docs/client-library.md): give "
                  "--layout and --version\n",
                  in.c_str());
     return kUsage;
+  } else {
+    std::fprintf(stderr,
+                 "ota image: warning: %s carries no app info: nothing shows that it runs the update client; "
+                 "a device that takes an image without one can be updated again only with `ota push --recover`\n",
+                 in.c_str());
   }
   Image img;
   img.layout = l->id;

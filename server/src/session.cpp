@@ -410,7 +410,9 @@ void Session::on_tick(std::uint64_t now) {
       const std::uint64_t limit = phase_ == Phase::hello ? opt_.hello_timeout_ms : opt_.reboot_timeout_ms;
       const bool recovering = opt_.recover && phase_ == Phase::hello;
       if (now - phase_start_ >= limit) {
-        finish(Outcome::timeout, phase_ == Phase::reboot ? "device did not come back after the download"
+        finish(Outcome::timeout, phase_ == Phase::reboot ? "device did not come back after the download (a new "
+                                                           "application that hangs or has no update client never "
+                                                           "answers: `ota push --recover` reaches its bootloader)"
                                  : recovering            ? "no bootloader answered RECOVER"
                                                          : "no HELLO from the device");
       } else if (now - last_hello_req_ >= (recovering ? kRecoverIntervalMs : opt_.hello_interval_ms)) {
