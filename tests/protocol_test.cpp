@@ -723,6 +723,8 @@ TEST(ProtocolSession, RepeatedHellosWhileWaitingAreToldOnce) {
   }
   EXPECT_EQ(hellos, 1u);
   EXPECT_EQ(recovers, 1u);
+  EXPECT_NE(s.detail().find("the application answered and the device was not reset"), std::string::npos)
+      << s.detail();
 }
 
 // A device that says HELLO at boot and again to the HELLO_REQ: the second one arrives after START

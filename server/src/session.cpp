@@ -413,7 +413,10 @@ void Session::on_tick(std::uint64_t now) {
         finish(Outcome::timeout, phase_ == Phase::reboot ? "device did not come back after the download (a new "
                                                            "application that hangs or has no update client never "
                                                            "answers: `ota push --recover` reaches its bootloader)"
-                                 : recovering            ? "no bootloader answered RECOVER"
+                                 : recovering && told_reset_
+                                     ? "no bootloader answered RECOVER: the application answered and the device was "
+                                       "not reset (a push without --recover updates through the application)"
+                                 : recovering ? "no bootloader answered RECOVER"
                                                          : "no HELLO from the device");
       } else if (now - last_hello_req_ >= (recovering ? kRecoverIntervalMs : opt_.hello_interval_ms)) {
         last_hello_req_ = now;
