@@ -5,7 +5,8 @@
 //   3. a valid application: listen briefly for RECOVER (ota/recover.hpp), then stop the
 //      peripherals, start the watchdog and jump to it
 //   4. otherwise recovery: the OTA client over USART1 takes an image into staging, then resets,
-//      and the next boot installs it. The device is never left without a way to be updated: after
+//      and the next boot installs it (RECOVER with a valid application: also after
+//      ota::kRecoveryIdleMs without a byte from the server, and the next boot starts it). The device is never left without a way to be updated: after
 //      a failed install too (the client reports it and takes the image again, ota/client.hpp),
 //      which leaves a whole application (old or new) to be started in 3.
 #include "ota/client.hpp"
@@ -39,7 +40,9 @@ void say(const char* a, const char* b) {
   usart1::write(reinterpret_cast<const std::uint8_t*>("\r\n"), 3);  // with the terminating 0x00
 }
 
-[[noreturn]] void recovery(const ota::FlashMap& map) {
+// With a valid application (RECOVER brought us here) the device goes back to it after
+// ota::kRecoveryIdleMs without a byte from the server; without one it waits for a server forever.
+[[noreturn]] void recovery(const ota::FlashMap& map, bool app_valid) {
   Usart1Link link;
   ota::DeviceInfo info;
   info.role = ota::Role::recovery;
@@ -47,31 +50,36 @@ void say(const char* a, const char* b) {
   cpu::uid(info.uid);
   ota::UpdateClient client(map, link, info);
   client.boot();
+  std::uint32_t last_heard = systick::millis();
   for (;;) {
     iwdg::feed();
     std::uint8_t buf[64];
-    client.receive(buf, usart1::read(buf, sizeof buf));
-    if (client.reset_requested()) {
+    const std::size_t n = usart1::read(buf, sizeof buf);
+    client.receive(buf, n);
+    const std::uint32_t now = systick::millis();
+    if (n != 0) last_heard = now;
+    // The next boot installs the image just received, or starts the application.
+    if (client.reset_requested() || (app_valid && now - last_heard >= ota::kRecoveryIdleMs)) {
       usart1::flush();
-      cpu::reset();  // the next boot installs the image just received
+      cpu::reset();
     }
+    if (n == 0) cpu::wait_for_interrupt();  // the 1 ms tick wakes us; the DMA keeps receiving
   }
 }
 
 // Listens kRecoverWindowMs for RECOVER (ota/recover.hpp). The bytes read here are consumed; the
 // server keeps sending RECOVER and HELLO_REQ until the recovery client answers, so nothing it
 // needs is lost.
-bool recovery_requested(const clock::Tree& clocks) {
+bool recovery_requested() {
   ota::RecoverWatch watch;
-  systick::start(clocks.hclk);
+  const std::uint32_t start = systick::millis();
   bool seen = false;
-  while (!seen && systick::millis() < ota::kRecoverWindowMs) {
+  while (!seen && systick::millis() - start < ota::kRecoverWindowMs) {
     std::uint8_t buf[16];
     const std::size_t n = usart1::read(buf, sizeof buf);
     seen = watch.feed(buf, n);
     if (n == 0) cpu::wait_for_interrupt();  // the 1 ms tick wakes us; the DMA keeps receiving
   }
-  systick::stop();
   return seen;
 }
 
@@ -99,7 +107,9 @@ int main() {
     usart1::flush();
     cpu::reset();
   }
-  if (installer.app_valid() && !recovery_requested(clocks)) {
+  const bool app_valid = installer.app_valid();
+  systick::start(clocks.hclk);  // for the listening window and recovery; jump_to_image stops it
+  if (app_valid && !recovery_requested()) {
     usart1::flush();
     usart1::deinit();  // the DMA stops; jump_to_image resets the peripherals
     clock::reset();  // the application starts on the reset clock, as after a power-on
@@ -110,5 +120,5 @@ int main() {
     cpu::jump_to_image(map.layout.app.base);
   }
   say("recovery", "");
-  recovery(map);
+  recovery(map, app_valid);
 }

@@ -10,6 +10,7 @@
 #include "e2e/board_wire.hpp"
 #include "ota/bytes.hpp"
 #include "ota/host/image.hpp"
+#include "ota/protocol.hpp"
 #include "sim/internal_flash.hpp"
 
 namespace {
@@ -141,6 +142,33 @@ TEST_P(Recovery, CrashingApplicationIsRecoveredWithRecover) {
   EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, fw.app_bin(2)));
   EXPECT_EQ(e2e::boot_to_banner(b), -1) << "already running: the banner was printed before";
   EXPECT_NE(b.uart_output().find("app v2"), std::string::npos);
+}
+
+// RECOVER kept the bootloader in recovery mode, and then the server went away (the --recover push
+// was stopped, the link died) with the application still valid: after kRecoveryIdleMs without a
+// byte the bootloader resets and starts it, not before. The device is not left out of service.
+TEST_P(Recovery, RecoveryModeWithAValidApplicationGoesBackToItWhenTheServerGoesAway) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  std::uint8_t frame[8];
+  const std::size_t n =
+      ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::recover), nullptr, 0, frame, sizeof frame);
+  const std::vector<std::uint8_t> recover(frame, frame + n);
+  b.power_on();
+  for (int i = 0; i < 200 && b.uart_output().find("recovery") == std::string::npos; ++i) {
+    b.uart_send(recover);  // as `ota push --recover` does, every few ms
+    ASSERT_NE(b.run_for_us(5e3).stop, bluepill::Stop::error);
+  }
+  ASSERT_NE(b.uart_output().find("recovery"), std::string::npos) << b.uart_output();
+  ASSERT_EQ(b.uart_output().find("app v"), std::string::npos) << b.uart_output();
+  b.clear_uart_output();
+  const double idle_us = ota::kRecoveryIdleMs * 1e3;
+  ASSERT_EQ(b.run_for_us(idle_us - 1e6).stop, bluepill::Stop::limit);
+  EXPECT_EQ(b.uart_output().find("app v"), std::string::npos) << "went back before the idle time: " << b.uart_output();
+  EXPECT_EQ(b.run_until_output("app v1", 3e6).stop, bluepill::Stop::condition)
+      << "still in recovery mode: " << b.uart_output();
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
 // The example application as a user sees it: it blinks PC13 and feeds the watchdog (6 s of
