@@ -86,12 +86,14 @@ void Board::save() const {
 void Board::load_image(const std::string& file, std::uint32_t bin_base) {
   const std::vector<Segment> segs = read_image(file, bin_base);
   auto mem = state_->flash.bytes();
-  for (const Segment& s : segs) {
-    std::uint32_t a = s.addr < kFlashSize ? s.addr + kFlashBase : s.addr;  // the alias at 0
+  for (const Segment& s : segs) {  // every segment checked before any page is erased
+    const std::uint32_t a = s.addr < kFlashSize ? s.addr + kFlashBase : s.addr;  // the alias at 0
     if (a < kFlashBase || a - kFlashBase + s.data.size() > kFlashSize)
       throw std::runtime_error(file + ": segment at " + hex32(s.addr) + " (" + std::to_string(s.data.size()) +
                                " bytes) is not in the internal flash");
-    const std::uint32_t off = a - kFlashBase;
+  }
+  for (const Segment& s : segs) {
+    const std::uint32_t off = (s.addr < kFlashSize ? s.addr + kFlashBase : s.addr) - kFlashBase;
     for (std::uint32_t p = off & ~(kFlashPageSize - 1); p < off + s.data.size(); p += kFlashPageSize)
       state_->flash.erase_page(kFlashBase + p);
   }

@@ -85,4 +85,35 @@ kill -TERM "$bp"
 wait "$bp" || fail "reset run: $(cat "$T/err")"
 [ "$(cat "$T/out")" = RR ] || fail "no second start after SIGUSR1: '$(cat "$T/out")'"
 grep -q "reset (SIGUSR1)" "$T/err" || fail "reset message: $(cat "$T/err")"
+# The same with --cut-after: the button resets the board, it does not end the run.
+"$BP" --image "$FW/usart_rx.elf" --cut-after 100000000000 </dev/null >"$T/out" 2>"$T/err" &
+bp=$!
+for _ in $(seq 100); do [ -s "$T/out" ] && break; sleep 0.05; done
+kill -USR1 "$bp"
+for _ in $(seq 100); do [ "$(cat "$T/out")" = RR ] && break; sleep 0.05; done
+kill -TERM "$bp"
+wait "$bp" || fail "reset run with --cut-after: $(cat "$T/err")"
+[ "$(cat "$T/out")" = RR ] || fail "no second start after SIGUSR1 with --cut-after: '$(cat "$T/out")'"
+if grep -q "power cut after" "$T/err"; then fail "a cut reported that did not come: $(cat "$T/err")"; fi
+
+# An image that cannot be loaded changes no file: not with --erase, not when a later --image
+# fails, not when the bad segment comes after a good one.
+"$BP" --image "$FW/hello.elf" --flash "$T/keep.bin" --exit-on pill </dev/null >/dev/null 2>"$T/err" || fail "keep: $(cat "$T/err")"
+cp "$T/keep.bin" "$T/keep.orig"
+printf ':020000040800F2\n:04F00000DEADBEEFD4\n:020000042000DA\n:0400000001020304F2\n:00000001FF\n' >"$T/ram.hex"
+for args in "--erase --image $T/missing.hex" "--image $FW/erase_loop.elf --image $T/missing.hex" "--image $T/ram.hex"; do
+  # shellcheck disable=SC2086
+  if "$BP" --flash "$T/keep.bin" $args --run-us 1000 </dev/null 2>"$T/err"; then fail "bad image accepted: $args"; fi
+  cmp -s "$T/keep.bin" "$T/keep.orig" || fail "the flash file changed after: $args ($(cat "$T/err"))"
+done
+grep -q "0x20000000 (4 bytes) is not in the internal flash" "$T/err" || fail "RAM segment message: $(cat "$T/err")"
+[ ! -e "$T/keep.bin.part" ] || fail "a .part file was left behind"
+
+# Values out of range are usage errors.
+for bad in "--gdb 70000" "--latency-ms -300" "--cut-at-us -5"; do
+  # shellcheck disable=SC2086
+  if "$BP" --image "$FW/hello.elf" $bad --run-us 1000 </dev/null >/dev/null 2>&1; then fail "accepted: $bad"; fi
+done
+if "$BP" --bench 0.01 "$T/missing.elf" >/dev/null 2>"$T/err"; then fail "bench of a missing image ran"; fi
+grep -q "^bluepill: cannot open" "$T/err" || fail "bench of a missing image: $(cat "$T/err")"
 echo "cli ok"

@@ -1,5 +1,6 @@
 // Persistence of the flash parts across a power cycle and power cuts during W25Q operations.
 #include <filesystem>
+#include <fstream>
 
 #include "bluepill/chip.hpp"
 #include "helpers.hpp"
@@ -89,4 +90,18 @@ TEST(Power, ResetPinRestartsTheProgram) {
   EXPECT_EQ(b->uart_output(), "hello from the blue pill\nhello from the blue pill\n");
   EXPECT_EQ(b->resets(), 1u);
   EXPECT_EQ(b->last_reset(), bluepill::ResetCause::pin);
+}
+
+// An image with a segment outside the internal flash is refused before any page is erased, even
+// for a segment that came before it and was fine.
+TEST(Power, AnImageWithASegmentOutsideTheFlashErasesNothing) {
+  const auto dir = temp_dir("badimage");
+  bluepill::Board b;
+  b.load_image(fw("hello"));
+  const std::vector<std::uint8_t> before(b.flash().bytes().begin(), b.flash().bytes().end());
+  const auto hex = dir / "ram.hex";
+  std::ofstream(hex) << ":020000040800F2\n:04000000DEADBEEFC4\n:020000042000DA\n:0400000001020304F2\n:00000001FF\n";
+  EXPECT_THROW(b.load_image(hex.string()), std::runtime_error);
+  EXPECT_TRUE(std::equal(before.begin(), before.end(), b.flash().bytes().begin())) << "page 0 was erased";
+  std::filesystem::remove_all(dir);
 }

@@ -90,23 +90,34 @@ int main(int argc, char** argv) {
   app.add_option("--connect", connect, "bridge USART1 to a TCP connection the board dials: host:port");
   app.add_flag("--stdio", stdio, "bridge USART1 to stdin/stdout (the default)");
   app.add_flag("--realtime", cfg.realtime, "pace virtual time to wall-clock time");
-  app.add_option("--latency-ms", cfg.latency_ms, "one-way link latency in virtual milliseconds");
+  app.add_option("--latency-ms", cfg.latency_ms, "one-way link latency in virtual milliseconds")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--timing", timing, "flash/W25Q operation times: typ, max or random")
       ->check(CLI::IsMember({"typ", "max", "random"}));
   app.add_option("--seed", cfg.seed, "seed of random timings, torn bits and SRAM contents");
   app.add_option("--uid", uid, "unique device ID: three 32-bit words, e.g. 0x1234,0x5678,0x9abc");
   app.add_option("--cut-after", cut_after, "cut the power after N instructions, then exit");
-  app.add_option("--cut-at-us", cut_at_us, "cut the power at this virtual time (microseconds), then exit");
+  app.add_option("--cut-at-us", cut_at_us, "cut the power at this virtual time (microseconds), then exit")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--run-us", run_us, "stop (cleanly) after this much virtual time");
   app.add_option("--exit-on", exit_on, "stop (cleanly) once USART1 has sent this text");
   app.add_flag("--lenient", lenient, "report errors but keep running (faults go to the HardFault handler)");
   app.add_flag("-v,--verbose", verbose, "also print info diagnostics (resets, power events)");
   app.add_flag("-q,--quiet", quiet, "print errors only");
-  app.add_option("--bench", bench_s, "measure the instruction rate over this many virtual seconds (a loop, then the given images) and exit");
-  app.add_option("--gdb", gdb_port, "wait for gdb (target remote :PORT) before running; 0 picks a port");
+  app.add_option("--bench", bench_s, "measure the instruction rate over this many virtual seconds (a loop, then the given images) and exit")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--gdb", gdb_port, "wait for gdb (target remote :PORT) before running; 0 picks a port")
+      ->check(CLI::Range(0, 65535));
   CLI11_PARSE(app, argc, argv);
 
-  if (bench_s > 0) return bench(bench_s, images);
+  if (bench_s > 0) {
+    try {
+      return bench(bench_s, images);
+    } catch (const std::exception& e) {
+      std::cerr << "bluepill: " << e.what() << "\n";
+      return 2;
+    }
+  }
   cfg.flash_file = flash_file;
   cfg.w25q_file = w25q_file;
   cfg.w25q = !no_w25q;
@@ -137,6 +148,13 @@ int main(int argc, char** argv) {
   }
 
   try {
+    {  // the images read and checked on a board without files first: a bad one changes no file
+      bluepill::Config dry = cfg;
+      dry.flash_file.clear();
+      dry.w25q_file.clear();
+      bluepill::Board check(dry);
+      for (const auto& img : images) check.load_image(img, bin_base);
+    }
     bluepill::Board board(cfg);
     board.diagnostics().on_add = [&](const bluepill::Diagnostic& d) {
       if (d.severity == bluepill::Severity::error || (!quiet && d.severity == bluepill::Severity::warning) || verbose)
@@ -185,6 +203,12 @@ int main(int argc, char** argv) {
         const std::uint64_t left = cut_after - std::min(cut_after, board.instructions());
         if (left == 0) break;
         r = board.run_instructions(std::min<std::uint64_t>(left, 10'000'000));
+        if (g_reset && g_stop == 0) {  // the reset button, as below
+          g_reset = 0;
+          std::cerr << "bluepill: reset (SIGUSR1) at " << board.now_us() << " us" << std::endl;
+          board.reset_pin();
+          continue;
+        }
         if (r.stop != bluepill::Stop::limit || done()) break;
       }
     } else {
@@ -205,7 +229,9 @@ int main(int argc, char** argv) {
     if (r.stop == bluepill::Stop::idle) std::cerr << "bluepill: " << r.message << "\n";
     if (r.stop == bluepill::Stop::breakpoint)
       std::cerr << "bluepill: BKPT 0x" << std::hex << r.bkpt << std::dec << " at " << board.now_us() << " us\n";
-    if (cut_after > 0 || cut_at_us > 0) {
+    // (Only when the cut came: not when --exit-on or a signal stopped the run first.)
+    if ((cut_after > 0 && board.instructions() >= cut_after) ||
+        (cut_at_us > 0 && r.stop == bluepill::Stop::limit)) {
       std::cerr << "bluepill: power cut after " << board.instructions() << " instructions at " << board.now_us()
                 << " us" << std::endl;
     }

@@ -13,10 +13,20 @@ bool StoredMemory::load(const std::filesystem::path& file) {
   return true;
 }
 
+// Written beside the file and renamed over it: a process killed while it saves leaves the old
+// contents, never a truncated file (which would load as a factory-fresh part).
 bool StoredMemory::save(const std::filesystem::path& file) const {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(mem_.data()), static_cast<std::streamsize>(mem_.size()));
-  return static_cast<bool>(out.flush());
+  std::filesystem::path part = file;
+  part += ".part";
+  {
+    std::ofstream out(part, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(mem_.data()), static_cast<std::streamsize>(mem_.size()));
+    if (!out.flush()) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(part, file, ec);
+  if (ec) std::filesystem::remove(part, ec);
+  return !ec;
 }
 
 }  // namespace sim
