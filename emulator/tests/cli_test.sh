@@ -114,6 +114,12 @@ for bad in "--gdb 70000" "--latency-ms -300" "--cut-at-us -5"; do
   # shellcheck disable=SC2086
   if "$BP" --image "$FW/hello.elf" $bad --run-us 1000 </dev/null >/dev/null 2>&1; then fail "accepted: $bad"; fi
 done
+for bad in "--uid 0x100000001,2,3" "--uid 1,2,3junk" "--uid -1,2,3" "--uid 1,2,3,4" "--connect 127.0.0.1:70000" \
+           "--connect 127.0.0.1:1x" "--connect 127.0.0.1:abc" "--connect nohost"; do
+  # shellcheck disable=SC2086
+  if "$BP" --image "$FW/hello.elf" $bad --run-us 1000 </dev/null >/dev/null 2>"$T/err"; then fail "accepted: $bad"; fi
+  grep -q "^bluepill: --\(uid\|connect\) wants" "$T/err" || fail "$bad: $(cat "$T/err")"
+done
 if "$BP" --bench 0.01 "$T/missing.elf" >/dev/null 2>"$T/err"; then fail "bench of a missing image ran"; fi
 grep -q "^bluepill: cannot open" "$T/err" || fail "bench of a missing image: $(cat "$T/err")"
 echo "cli ok"

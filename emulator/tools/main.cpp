@@ -4,8 +4,11 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <cctype>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -68,6 +71,15 @@ int bench(double seconds, const std::vector<std::string>& images) {
   return 0;
 }
 
+// A whole number, decimal or 0x-hex, at most `max`: nothing before or after it, no sign.
+bool parse_number(const std::string& text, unsigned long max, unsigned long& out) {
+  if (text.empty() || !std::isxdigit(static_cast<unsigned char>(text[0]))) return false;
+  char* end = nullptr;
+  errno = 0;
+  out = std::strtoul(text.c_str(), &end, 0);
+  return errno == 0 && *end == '\0' && out <= max;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -126,13 +138,17 @@ int main(int argc, char** argv) {
                : timing == "random" ? bluepill::TimingMode::random
                                     : bluepill::TimingMode::typical;
   if (!uid.empty()) {
-    unsigned long w[3];
-    if (std::sscanf(uid.c_str(), "%li,%li,%li", reinterpret_cast<long*>(&w[0]), reinterpret_cast<long*>(&w[1]),
-                    reinterpret_cast<long*>(&w[2])) != 3) {
-      std::cerr << "bluepill: --uid wants three comma-separated numbers\n";
-      return 2;
+    std::size_t from = 0;
+    for (int i = 0; i < 3; ++i) {
+      const std::size_t comma = i < 2 ? uid.find(',', from) : uid.size();
+      unsigned long w = 0;
+      if (comma == std::string::npos || !parse_number(uid.substr(from, comma - from), 0xFFFFFFFFul, w)) {
+        std::cerr << "bluepill: --uid wants three comma-separated 32-bit numbers, not '" << uid << "'\n";
+        return 2;
+      }
+      cfg.uid[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(w);
+      from = comma + 1;
     }
-    for (int i = 0; i < 3; ++i) cfg.uid[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(w[i]);
   }
 
   // Two boards on one flash file would each write their own copy at exit, and the second would
@@ -143,6 +159,19 @@ int main(int argc, char** argv) {
     if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       std::cerr << "bluepill: " << *file << ": " << (fd < 0 ? std::strerror(errno) : "in use by another bluepill")
                 << "\n";
+      return 2;
+    }
+  }
+
+  std::string connect_host;
+  unsigned long connect_port = 0;
+  if (!connect.empty()) {
+    const auto colon = connect.rfind(':');
+    connect_host = colon == std::string::npos ? "" : connect.substr(0, colon);
+    if (connect_host.size() > 2 && connect_host.front() == '[' && connect_host.back() == ']')
+      connect_host = connect_host.substr(1, connect_host.size() - 2);  // [IPv6]:port
+    if (connect_host.empty() || !parse_number(connect.substr(colon + 1), 65535, connect_port) || connect_port == 0) {
+      std::cerr << "bluepill: --connect wants host:port with a port of 1-65535, not '" << connect << "'\n";
       return 2;
     }
   }
@@ -166,13 +195,7 @@ int main(int argc, char** argv) {
       board.attach(bluepill::open_pty());
       std::cout << "bluepill: USART1 on " << board.link()->describe() << std::endl;
     } else if (!connect.empty()) {
-      const auto colon = connect.rfind(':');
-      if (colon == std::string::npos) {
-        std::cerr << "bluepill: --connect wants host:port\n";
-        return 2;
-      }
-      board.attach(bluepill::connect_tcp(connect.substr(0, colon),
-                                         static_cast<std::uint16_t>(std::stoi(connect.substr(colon + 1)))));
+      board.attach(bluepill::connect_tcp(connect_host, static_cast<std::uint16_t>(connect_port)));
       std::cerr << "bluepill: USART1 connected to " << connect << std::endl;
     } else {
       (void)stdio;
