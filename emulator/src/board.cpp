@@ -86,21 +86,19 @@ void Board::save() const {
 void Board::load_image(const std::string& file, std::uint32_t bin_base) {
   const std::vector<Segment> segs = read_image(file, bin_base);
   auto mem = state_->flash.bytes();
+  // A segment's offset in the flash: at 0x08000000, or in its alias at 0.
+  auto offset_of = [](const Segment& s) { return s.addr < kFlashSize ? s.addr : s.addr - kFlashBase; };
   for (const Segment& s : segs) {  // every segment checked before any page is erased
-    const std::uint32_t a = s.addr < kFlashSize ? s.addr + kFlashBase : s.addr;  // the alias at 0
-    if (a < kFlashBase || a - kFlashBase + s.data.size() > kFlashSize)
+    if ((s.addr >= kFlashSize && s.addr < kFlashBase) || offset_of(s) + s.data.size() > kFlashSize)
       throw std::runtime_error(file + ": segment at " + hex32(s.addr) + " (" + std::to_string(s.data.size()) +
                                " bytes) is not in the internal flash");
   }
   for (const Segment& s : segs) {
-    const std::uint32_t off = (s.addr < kFlashSize ? s.addr + kFlashBase : s.addr) - kFlashBase;
+    const std::uint32_t off = offset_of(s);
     for (std::uint32_t p = off & ~(kFlashPageSize - 1); p < off + s.data.size(); p += kFlashPageSize)
       state_->flash.erase_page(kFlashBase + p);
   }
-  for (const Segment& s : segs) {
-    const std::uint32_t off = (s.addr < kFlashSize ? s.addr : s.addr - kFlashBase);
-    std::memcpy(&mem[off], s.data.data(), s.data.size());
-  }
+  for (const Segment& s : segs) std::memcpy(&mem[offset_of(s)], s.data.data(), s.data.size());
   if (chip_) chip_->flash_changed(0, kFlashSize);
 }
 

@@ -75,25 +75,21 @@ wait "$first" || fail "first board: $(cat "$T/err")"
 [ "$(stat -c %s "$T/one.bin")" = 65536 ] || fail "the first board's flash file was not written"
 
 # SIGUSR1 presses the reset button: the program (it prints R, then waits for input) starts again,
-# on the same link.
-"$BP" --image "$FW/usart_rx.elf" </dev/null >"$T/out" 2>"$T/err" &
-bp=$!
-for _ in $(seq 100); do [ -s "$T/out" ] && break; sleep 0.05; done
-kill -USR1 "$bp"
-for _ in $(seq 100); do [ "$(cat "$T/out")" = RR ] && break; sleep 0.05; done
-kill -TERM "$bp"
-wait "$bp" || fail "reset run: $(cat "$T/err")"
-[ "$(cat "$T/out")" = RR ] || fail "no second start after SIGUSR1: '$(cat "$T/out")'"
-grep -q "reset (SIGUSR1)" "$T/err" || fail "reset message: $(cat "$T/err")"
+# on the same link. reset_run [BLUEPILL ARGS...]
+reset_run() {
+  "$BP" --image "$FW/usart_rx.elf" "$@" </dev/null >"$T/out" 2>"$T/err" &
+  bp=$!
+  for _ in $(seq 100); do [ -s "$T/out" ] && break; sleep 0.05; done
+  kill -USR1 "$bp"
+  for _ in $(seq 100); do [ "$(cat "$T/out")" = RR ] && break; sleep 0.05; done
+  kill -TERM "$bp"
+  wait "$bp" || fail "reset run $*: $(cat "$T/err")"
+  [ "$(cat "$T/out")" = RR ] || fail "no second start after SIGUSR1 $*: '$(cat "$T/out")'"
+  grep -q "reset (SIGUSR1)" "$T/err" || fail "reset message $*: $(cat "$T/err")"
+}
+reset_run
 # The same with --cut-after: the button resets the board, it does not end the run.
-"$BP" --image "$FW/usart_rx.elf" --cut-after 100000000000 </dev/null >"$T/out" 2>"$T/err" &
-bp=$!
-for _ in $(seq 100); do [ -s "$T/out" ] && break; sleep 0.05; done
-kill -USR1 "$bp"
-for _ in $(seq 100); do [ "$(cat "$T/out")" = RR ] && break; sleep 0.05; done
-kill -TERM "$bp"
-wait "$bp" || fail "reset run with --cut-after: $(cat "$T/err")"
-[ "$(cat "$T/out")" = RR ] || fail "no second start after SIGUSR1 with --cut-after: '$(cat "$T/out")'"
+reset_run --cut-after 100000000000
 if grep -q "power cut after" "$T/err"; then fail "a cut reported that did not come: $(cat "$T/err")"; fi
 
 # An image that cannot be loaded changes no file: not with --erase, not when a later --image

@@ -221,27 +221,27 @@ int main(int argc, char** argv) {
       return g_stop != 0 || g_reset != 0 ||
              (!exit_on.empty() && board.uart_output().find(exit_on) != std::string::npos);
     };
+    // The reset button (SIGUSR1) when the run ended for it (`for_it`) and no stop came too: the
+    // board resets and the run goes on. True if it was pressed.
+    auto press_reset = [&](bool for_it) {
+      if (!(g_reset && g_stop == 0 && for_it)) return false;
+      g_reset = 0;
+      std::cerr << "bluepill: reset (SIGUSR1) at " << board.now_us() << " us" << std::endl;
+      board.reset_pin();
+      return true;
+    };
     if (cut_after > 0) {
       for (;;) {
         const std::uint64_t left = cut_after - std::min(cut_after, board.instructions());
         if (left == 0) break;
         r = board.run_instructions(std::min<std::uint64_t>(left, 10'000'000));
-        if (g_reset && g_stop == 0) {  // the reset button, as below
-          g_reset = 0;
-          std::cerr << "bluepill: reset (SIGUSR1) at " << board.now_us() << " us" << std::endl;
-          board.reset_pin();
-          continue;
-        }
+        if (press_reset(r.stop == bluepill::Stop::limit)) continue;
         if (r.stop != bluepill::Stop::limit || done()) break;
       }
     } else {
-      for (;;) {
+      do {
         r = board.run_until(done, limit_us - board.now_us());
-        if (!(g_reset && g_stop == 0 && r.stop == bluepill::Stop::condition)) break;
-        g_reset = 0;
-        std::cerr << "bluepill: reset (SIGUSR1) at " << board.now_us() << " us" << std::endl;
-        board.reset_pin();
-      }
+      } while (press_reset(r.stop == bluepill::Stop::condition));
     }
     if (r.stop == bluepill::Stop::error) {
       std::cerr << "bluepill: stopped on error at " << board.now_us() << " us after " << board.instructions()
