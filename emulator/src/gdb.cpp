@@ -75,12 +75,22 @@ GdbStub::~GdbStub() {
   if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
+bool GdbStub::wait_readable(int fd) {
+  // In slices, so that a signal between the check and the poll costs at most one slice.
+  for (;;) {
+    if (stop_requested_()) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) > 0) return true;
+  }
+}
+
 bool GdbStub::read_packet(std::string& out) {
   // Skips acks and noise up to '$', then reads up to '#' and two checksum digits.
   std::string buf;
   bool in = false;
   for (;;) {
     if (pending_.empty()) {
+      if (!wait_readable(fd_)) return false;
       char tmp[4096];
       const ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
       if (n <= 0) return false;
@@ -101,6 +111,7 @@ bool GdbStub::read_packet(std::string& out) {
       continue;
     }
     while (pending_.size() < 2) {
+      if (!wait_readable(fd_)) return false;
       char tmp[64];
       const ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
       if (n <= 0) return false;
@@ -149,10 +160,10 @@ std::string GdbStub::resume(bool step) {
   } else {
     bool stop = false;
     while (!stop) {
-      r = board_.run_until([&] { return stop = interrupted(); }, 1e5);
+      r = board_.run_until([&] { return stop = interrupted() || stop_requested_(); }, 1e5);
       if (r.stop == Stop::idle) {
         // Nothing runs: wait for the client to interrupt.
-        while (!(stop = interrupted())) ::usleep(10'000);
+        while (!(stop = interrupted() || stop_requested_())) ::usleep(10'000);
       }
       if (r.stop != Stop::limit && r.stop != Stop::condition && r.stop != Stop::idle) break;
     }
@@ -268,6 +279,7 @@ std::string GdbStub::handle(const std::string& pkt, bool& done, bool& detached) 
 }
 
 bool GdbStub::serve() {
+  if (!wait_readable(listen_fd_)) return false;
   fd_ = ::accept(listen_fd_, nullptr, nullptr);
   if (fd_ < 0) return false;
   const int one = 1;

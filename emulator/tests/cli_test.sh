@@ -1,6 +1,6 @@
 #!/bin/sh
 # The bluepill program: images, a persistent flash file, --exit-on, --cut-at-us, --cut-after,
-# --lenient, --erase, --timing/--seed, the reset button (SIGUSR1).
+# --lenient, --erase, --timing/--seed, the reset button (SIGUSR1), SIGTERM while waiting for gdb.
 # usage: cli_test.sh BLUEPILL TEST_FW_DIR
 set -eu
 BP=$1
@@ -91,6 +91,15 @@ reset_run
 # The same with --cut-after: the button resets the board, it does not end the run.
 reset_run --cut-after 100000000000
 if grep -q "power cut after" "$T/err"; then fail "a cut reported that did not come: $(cat "$T/err")"; fi
+
+# SIGTERM ends a board that waits for gdb (it used to wait on in accept()), and saves its flash.
+rm -f "$T/g.bin"
+timeout -k 2 10 "$BP" --image "$FW/hello.elf" --flash "$T/g.bin" --gdb 0 </dev/null >"$T/out" 2>"$T/err" &
+bp=$!
+for _ in $(seq 100); do grep -q "waiting for gdb" "$T/out" && break; sleep 0.05; done
+kill -TERM "$bp"
+wait "$bp" || fail "SIGTERM while waiting for gdb: status $? $(cat "$T/err")"
+[ "$(stat -c %s "$T/g.bin")" = 65536 ] || fail "no flash file after SIGTERM while waiting for gdb"
 
 # An image that cannot be loaded changes no file: not with --erase, not when a later --image
 # fails, not when the bad segment comes after a good one.

@@ -209,6 +209,7 @@ int main(int argc, char** argv) {
     board.power_on();
     if (gdb_port >= 0) {
       bluepill::GdbStub stub(board, static_cast<std::uint16_t>(gdb_port));
+      stub.stop_when([] { return g_stop != 0; });
       std::cout << "bluepill: waiting for gdb on 127.0.0.1:" << stub.port() << std::endl;
       if (!stub.serve()) {
         board.power_cut();

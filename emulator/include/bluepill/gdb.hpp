@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ class GdbStub {
   GdbStub& operator=(const GdbStub&) = delete;
 
   std::uint16_t port() const { return port_; }
+  // Asked while waiting for a client, for its packets, or while the board runs: true ends the
+  // session (serve returns false), e.g. when SIGTERM came.
+  void stop_when(std::function<bool()> requested) { stop_requested_ = std::move(requested); }
   // Waits for a client and serves it. Returns true if it detached (the board should go on
   // running freely), false if it killed the session or the connection was lost.
   bool serve();
@@ -31,6 +35,7 @@ class GdbStub {
   std::string handle(const std::string& pkt, bool& done, bool& detached);
   std::string resume(bool step);
   bool interrupted();  // a Ctrl-C arrived
+  bool wait_readable(int fd);  // false: a stop was requested first
 
   Board& board_;
   int listen_fd_ = -1;
@@ -38,6 +43,7 @@ class GdbStub {
   std::uint16_t port_ = 0;
   std::string pending_;  // bytes read but not yet consumed
   std::vector<std::uint32_t> bps_;
+  std::function<bool()> stop_requested_ = [] { return false; };
 };
 
 }  // namespace bluepill
