@@ -1,5 +1,6 @@
 #include "bluepill/image.hpp"
 
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -53,6 +54,8 @@ std::vector<Segment> read_hex(const std::string& text) {
     if (line.empty()) continue;
     if (line[0] != ':' || line.size() < 11 || line.size() % 2 == 0) fail("malformed record");
     std::vector<std::uint8_t> rec;
+    for (std::size_t i = 1; i < line.size(); ++i)
+      if (!std::isxdigit(static_cast<unsigned char>(line[i]))) fail(std::string(1, line[i]).append(" is not a hex digit"));
     for (std::size_t i = 1; i < line.size(); i += 2) rec.push_back(static_cast<std::uint8_t>(std::stoul(line.substr(i, 2), nullptr, 16)));
     std::uint8_t sum = 0;
     for (std::uint8_t v : rec) sum = static_cast<std::uint8_t>(sum + v);
@@ -62,6 +65,7 @@ std::vector<Segment> read_hex(const std::string& text) {
     const std::uint32_t addr = static_cast<std::uint32_t>(rec[1] << 8 | rec[2]);
     const std::uint8_t type = rec[3];
     const std::uint8_t* data = &rec[4];
+    if ((type == 2 || type == 4) && len != 2) fail("an address record holds 2 bytes, not " + std::to_string(len));
     switch (type) {
       case 0: {
         const std::uint32_t a = upper + addr;
@@ -86,9 +90,13 @@ std::vector<Segment> read_image(const std::filesystem::path& file, std::uint32_t
   if (!in) throw std::runtime_error("cannot open " + file.string());
   std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::string ext = file.extension().string();
-  if (bytes.size() >= 4 && std::memcmp(bytes.data(), "\x7F" "ELF", 4) == 0) return read_elf(bytes);
-  if (ext == ".hex" || ext == ".ihex" || (!bytes.empty() && bytes[0] == ':'))
-    return read_hex(std::string(bytes.begin(), bytes.end()));
+  try {
+    if (bytes.size() >= 4 && std::memcmp(bytes.data(), "\x7F" "ELF", 4) == 0) return read_elf(bytes);
+    if (ext == ".hex" || ext == ".ihex" || (!bytes.empty() && bytes[0] == ':'))
+      return read_hex(std::string(bytes.begin(), bytes.end()));
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(file.string() + ": " + e.what());
+  }
   if (bytes.empty()) throw std::runtime_error(file.string() + " is empty");
   return {Segment{bin_base, std::move(bytes)}};
 }

@@ -114,6 +114,17 @@ done
 grep -q "0x20000000 (4 bytes) is not in the internal flash" "$T/err" || fail "RAM segment message: $(cat "$T/err")"
 [ ! -e "$T/keep.bin.part" ] || fail "a .part file was left behind"
 
+# A broken HEX or ELF file: the error names the file and what is wrong with it.
+printf ':020000040800F2\n:04F00000DEADBEXFD4\n:00000001FF\n' >"$T/digit.hex"
+printf ':00000004FC\n:00000001FF\n' >"$T/short.hex"
+head -c 100 "$FW/hello.elf" >"$T/cut.elf"
+for case in "digit.hex:HEX line 2: X is not a hex digit" "short.hex:HEX line 1: an address record holds 2 bytes, not 0" \
+            "cut.elf:ELF: "; do
+  file=${case%%:*}
+  if "$BP" --image "$T/$file" --run-us 1000 </dev/null >/dev/null 2>"$T/err"; then fail "$file accepted"; fi
+  grep -qF "bluepill: $T/$file: ${case#*:}" "$T/err" || fail "$file: $(cat "$T/err")"
+done
+
 # Values out of range are usage errors.
 for bad in "--gdb 70000" "--latency-ms -300" "--cut-at-us -5"; do
   # shellcheck disable=SC2086
@@ -125,6 +136,15 @@ for bad in "--uid 0x100000001,2,3" "--uid 1,2,3junk" "--uid -1,2,3" "--uid 1,2,3
   if "$BP" --image "$FW/hello.elf" $bad --run-us 1000 </dev/null >/dev/null 2>"$T/err"; then fail "accepted: $bad"; fi
   grep -q "^bluepill: --\(uid\|connect\) wants" "$T/err" || fail "$bad: $(cat "$T/err")"
 done
+for bad in "--pty --connect 127.0.0.1:9" "--stdio --pty" "--no-w25q --w25q $T/w.bin"; do
+  # shellcheck disable=SC2086
+  if "$BP" --image "$FW/hello.elf" $bad --run-us 1000 </dev/null >/dev/null 2>"$T/err"; then fail "accepted: $bad"; fi
+  grep -q "excludes" "$T/err" || fail "$bad: $(cat "$T/err")"
+done
+if "$BP" --flash "$T/same.bin" --w25q "$T/../$(basename "$T")/same.bin" --run-us 1000 </dev/null 2>"$T/err"; then
+  fail "one file for both memories accepted"
+fi
+grep -q "name the same file" "$T/err" || fail "same file: $(cat "$T/err")"
 if "$BP" --bench 0.01 "$T/missing.elf" >/dev/null 2>"$T/err"; then fail "bench of a missing image ran"; fi
 grep -q "^bluepill: cannot open" "$T/err" || fail "bench of a missing image: $(cat "$T/err")"
 echo "cli ok"

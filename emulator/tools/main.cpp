@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <sys/file.h>
 #include <iostream>
 
@@ -96,11 +97,12 @@ int main(int argc, char** argv) {
   app.add_option("--bin-base", bin_base, "load address of .bin images")->default_str("0x08000000");
   app.add_flag("--erase", erase, "erase the whole internal flash before loading images");
   app.add_option("--flash", flash_file, "file holding the internal flash contents (power cycles keep it)");
-  app.add_option("--w25q", w25q_file, "file holding the W25Q contents");
-  app.add_flag("--no-w25q", no_w25q, "no W25Q on SPI1");
-  app.add_flag("--pty", pty, "bridge USART1 to a new pseudo-terminal (its path is printed)");
-  app.add_option("--connect", connect, "bridge USART1 to a TCP connection the board dials: host:port");
-  app.add_flag("--stdio", stdio, "bridge USART1 to stdin/stdout (the default)");
+  auto* w25q_opt = app.add_option("--w25q", w25q_file, "file holding the W25Q contents");
+  app.add_flag("--no-w25q", no_w25q, "no W25Q on SPI1")->excludes(w25q_opt);
+  auto* pty_opt = app.add_flag("--pty", pty, "bridge USART1 to a new pseudo-terminal (its path is printed)");
+  auto* connect_opt = app.add_option("--connect", connect, "bridge USART1 to a TCP connection the board dials: host:port")
+                          ->excludes(pty_opt);
+  app.add_flag("--stdio", stdio, "bridge USART1 to stdin/stdout (the default)")->excludes(pty_opt)->excludes(connect_opt);
   app.add_flag("--realtime", cfg.realtime, "pace virtual time to wall-clock time");
   app.add_option("--latency-ms", cfg.latency_ms, "one-way link latency in virtual milliseconds")
       ->check(CLI::NonNegativeNumber);
@@ -151,6 +153,11 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (!flash_file.empty() && !w25q_file.empty() &&
+      std::filesystem::weakly_canonical(flash_file) == std::filesystem::weakly_canonical(w25q_file)) {
+    std::cerr << "bluepill: --flash and --w25q name the same file, " << flash_file << "\n";
+    return 2;
+  }
   // Two boards on one flash file would each write their own copy at exit, and the second would
   // not see the first's writes: one board per file.
   for (const std::string* file : {&flash_file, &w25q_file}) {
