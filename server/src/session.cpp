@@ -1,6 +1,7 @@
 #include "ota/host/session.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <utility>
 
 #include "ota/bytes.hpp"
@@ -177,7 +178,7 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
                             std::to_string(count_));
 
       phase_ = Phase::download;
-      progress(now);
+      acknowledged(r.next, now);
       pump(now);
       return;
     }
@@ -189,7 +190,7 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
         next_ = std::max(next_, base_);
         sent_ = std::max(sent_, base_);
         in_flight_ = std::min(window_, 2 * in_flight_);
-        progress(now);
+        acknowledged(n, now);
       }
       pump(now);
       return;
@@ -201,6 +202,10 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
         // The device restarted: ask who it is now (it may have installed the image already,
         // if only our view of RESULT was lost), then offer the image again if still needed.
         event("nak", "device lost the download (restarted?)");
+        if (retry_spent()) {
+          finish(Outcome::timeout, "device keeps losing the download without getting further");
+          return;
+        }
         rehello(now);
         return;
       }
@@ -209,7 +214,7 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
         return;
       }
       event("nak", std::string(to_string(k.status)) + " at packet " + std::to_string(k.next));
-      if (++retries_ > opt_.max_retries) {
+      if (retry_spent()) {
         finish(Outcome::timeout, std::string("device keeps refusing: ") + to_string(k.status));
         return;
       }
@@ -286,7 +291,13 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
       return;
     case Phase::download:
       // Only a restart makes the device say HELLO now (power, watchdog): start over from the
-      // handshake; an unfinished download resumes where the device's journal says.
+      // handshake; an unfinished download resumes where the device's journal says. A device
+      // that restarts again and again at the same place (a supply that sags on every erase)
+      // uses up the retries.
+      if (retry_spent()) {
+        finish(Outcome::timeout, "device restarts during the download without getting further");
+        return;
+      }
       phase_ = Phase::hello;
       phase_start_ = now;
       handshake(h, now);
@@ -360,8 +371,14 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
                                  std::to_string(version_) + " (--force to downgrade)");
     return;
   }
+  if (h.max_chunk < kMinChunk) {
+    finish(Outcome::protocol_error, "device takes data chunks of " + std::to_string(h.max_chunk) +
+                                        " bytes, fewer than the protocol's " + std::to_string(kMinChunk));
+    return;
+  }
   same_version_ = ours;
-  packet_size_ = std::min<std::uint16_t>(opt_.packet_size, h.max_chunk);
+  // A power of two, so that it divides every staging unit.
+  packet_size_ = std::bit_floor(std::min<std::uint16_t>(opt_.packet_size, h.max_chunk));
   window_ = std::max<std::uint32_t>(1, opt_.window ? std::min(opt_.window, h.window) : h.window);
   count_ = packet_count_for(static_cast<std::uint32_t>(image_.size()), packet_size_);
   event("start", std::to_string(image_.size()) + " bytes in " + std::to_string(count_) +
@@ -383,6 +400,18 @@ void Session::pump(std::uint64_t) {
     if (next_ < sent_) ++resends_;
     ++next_;
     sent_ = std::max(sent_, next_);
+  }
+}
+
+// The device holds the first `packets` packets. The reply timer starts again; the retries only
+// when that is further than ever in this session: a device that fails at the same packet again
+// and again (a worn page NAKed back to its unit's start, ACKs for the packets before it in
+// between) gets the same answers each time, and must not hold the session for ever.
+void Session::acknowledged(std::uint32_t packets, std::uint64_t now) {
+  last_progress_ = now;
+  if (packets > furthest_) {
+    furthest_ = packets;
+    retries_ = 0;
   }
 }
 
@@ -429,7 +458,7 @@ void Session::on_tick(std::uint64_t now) {
     case Phase::download:
     case Phase::report_ack:
       if (!quiet) return;
-      if (++retries_ > opt_.max_retries) {
+      if (retry_spent()) {
         if (!end_reported("report not acknowledged"))
           finish(Outcome::timeout, std::string("no answer during ") + to_string(phase_));
         return;

@@ -30,7 +30,9 @@ struct SessionOptions {
   std::uint32_t hello_interval_ms = 500;  // HELLO_REQ period while waiting for the device
   std::uint32_t hello_timeout_ms = 10000;
   std::uint32_t reply_timeout_ms = 1500;  // no progress for this long: re-send
-  std::uint32_t max_retries = 12;         // consecutive re-sends without progress
+  // Re-sends, refusals (NAKs) and device restarts in a row without a packet stored beyond the
+  // furthest one so far; one more ends the session (timeout).
+  std::uint32_t max_retries = 12;
   std::uint32_t reboot_timeout_ms = 30000;  // from download OK to the new application's HELLO
   // Talk only to the device with this uid: a HELLO from another ends the session (link_lost,
   // foreign_device()). push_tcp sets it on reconnects, to the device it began with.
@@ -105,6 +107,8 @@ class Session {
   bool end_reported(const char* why);
   void event(std::string kind, std::string text);
   void progress(std::uint64_t now) { last_progress_ = now; retries_ = 0; }
+  void acknowledged(std::uint32_t packets, std::uint64_t now);
+  bool retry_spent() { return ++retries_ > opt_.max_retries; }
 
   std::vector<std::uint8_t> image_;
   std::uint32_t version_;
@@ -123,6 +127,7 @@ class Session {
   std::uint32_t frames_sent_ = 0;
   std::uint32_t resends_ = 0;
   std::uint32_t retries_ = 0;
+  std::uint32_t furthest_ = 0;  // the most packets the device has said it holds, this session
   std::uint8_t aborts_ = 0;  // ABORTs sent for a download the device had in progress
   bool told_reset_ = false;  // recover: the "reset the device" hint was given
   std::uint64_t phase_start_ = 0;
