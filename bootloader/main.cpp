@@ -6,8 +6,8 @@
 //      peripherals, start the watchdog and jump to it
 //   4. otherwise recovery: the OTA client over USART1 takes an image into staging, then resets,
 //      and the next boot installs it (RECOVER with a valid application: also after
-//      ota::kRecoveryIdleMs without a byte from the server, and the next boot starts it). The device is never left without a way to be updated: after
-//      a failed install too (the client reports it and takes the image again, ota/client.hpp),
+//      ota::kRecoveryIdleMs without a frame from the server, and the next boot starts it). The
+//      device is never left without a way to be updated: after a failed install too (the client reports it and takes the image again, ota/client.hpp),
 //      which leaves a whole application (old or new) to be started in 3.
 #include "ota/client.hpp"
 #include "ota/installer.hpp"
@@ -41,7 +41,8 @@ void say(const char* a, const char* b) {
 }
 
 // With a valid application (RECOVER brought us here) the device goes back to it after
-// ota::kRecoveryIdleMs without a byte from the server; without one it waits for a server forever.
+// ota::kRecoveryIdleMs without a frame from the server (bytes that make no frame, such as line
+// noise, do not count); without one it waits for a server forever.
 [[noreturn]] void recovery(const ota::FlashMap& map, bool app_valid) {
   Usart1Link link;
   ota::DeviceInfo info;
@@ -51,13 +52,17 @@ void say(const char* a, const char* b) {
   ota::UpdateClient client(map, link, info);
   client.boot();
   std::uint32_t last_heard = systick::millis();
+  std::uint8_t frames = client.frames_received();
   for (;;) {
     iwdg::feed();
     std::uint8_t buf[64];
     const std::size_t n = usart1::read(buf, sizeof buf);
     client.receive(buf, n);
     const std::uint32_t now = systick::millis();
-    if (n != 0) last_heard = now;
+    if (client.frames_received() != frames) {  // a server, not line noise
+      frames = client.frames_received();
+      last_heard = now;
+    }
     // The next boot installs the image just received, or starts the application.
     if (client.reset_requested() || (app_valid && now - last_heard >= ota::kRecoveryIdleMs)) {
       usart1::flush();

@@ -25,6 +25,7 @@ void UpdateClient::receive(std::uint8_t byte) {
 }
 
 void UpdateClient::on_frame(const Frame& f) {
+  ++frames_;
   switch (static_cast<MsgType>(f.type)) {
     case MsgType::hello_request:
     case MsgType::recover:  // already running: say who we are

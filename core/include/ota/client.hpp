@@ -50,6 +50,9 @@ class UpdateClient {
   // True once the download is verified and "OTA-START" written: reset when the link has drained.
   bool reset_requested() const { return reset_requested_; }
   bool downloading() const { return active_; }
+  // Frames received whole (CRC right, any type), modulo 256: a change says that a server is
+  // there; line noise does not make frames. The bootloader's recovery idle timer watches it.
+  std::uint8_t frames_received() const { return frames_; }
 
  private:
   // "OTA-START" without a reset of our own pending means the bootloader failed to install the
@@ -85,6 +88,7 @@ class UpdateClient {
   bool nak_sent_ = false;         // one NAK per gap: further frames of the gap are dropped quietly
   bool finished_ = false;         // the download ended; result_ is repeated to late DATA
   bool reset_requested_ = false;
+  std::uint8_t frames_ = 0;
   Result result_;
 };
 

@@ -19,9 +19,10 @@ inline constexpr std::uint16_t kNoSession = 0xFFFF;
 // How long a bootloader listens for RECOVER before it starts a valid application.
 inline constexpr std::uint32_t kRecoverWindowMs = 50;
 // A bootloader that RECOVER kept in recovery mode (its application is valid) resets, and so starts
-// the application, after this long without a byte from the server: a --recover push that was
-// stopped, or a server that went away, does not leave the device out of service. (A download under
-// way resumes in the application's client.)
+// the application, after this long without a frame from the server (bytes that make no frame,
+// such as line noise, do not count): a --recover push that was stopped, or a server that went
+// away, does not leave the device out of service. (A download under way resumes in the
+// application's client.)
 inline constexpr std::uint32_t kRecoveryIdleMs = 30'000;
 
 enum class MsgType : std::uint8_t {
