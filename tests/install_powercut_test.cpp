@@ -83,6 +83,32 @@ TEST_P(InstallPowerCut, TwoCutsThenABootInstallsV2AndALostFlagNeverStartsAMix) {
   EXPECT_GT(pairs, 500u);
 }
 
+// The same lost flag after one cut, when a torn operation changes few bits (odds 1 in 32: cut
+// early). A torn erase of the application's first page then leaves most of the old vector
+// table, which must not make a half-erased application look whole. Many seeds per cut.
+TEST_P(InstallPowerCut, ALostFlagNeverStartsAMixWhenACutChangesFewBits) {
+  const ota::Layout& L = *GetParam();
+  const auto v1 = sim::make_app_image(L, 1, 9000);
+  const auto v2 = sim::make_app_image(L, 2, 3000);
+  std::uint64_t cuts = 0;
+  for (std::uint64_t k = 0;; ++k) {
+    bool came = false;
+    for (std::uint64_t seed = 0; seed < 40; ++seed) {
+      Staged s(L, k * 1000 + seed, v1, v2);
+      s.p.internal.set_tear_odds(32);
+      if (!s.install_cut_at(k, sim::CutMode::torn)) break;
+      came = true;
+      ++cuts;
+      ASSERT_TRUE(ota::FlagStore(s.p.map).clear());
+      ASSERT_TRUE(ota::Journal(s.p.map).clear());
+      ASSERT_TRUE(s.app_is(v1) || s.app_is(v2) || !ota::Installer(s.p.map).app_valid())
+          << "cut at " << k << ", seed " << seed;
+    }
+    if (!came) break;
+  }
+  EXPECT_GT(cuts, 400u);
+}
+
 // An install cut part-way (its flag still "OTA-START"), as if it then failed for good: the recovery
 // client takes another image, cut at each of its flash operations. After the cut the device must
 // not start a mixed copy, and a whole push of v3 must then install.

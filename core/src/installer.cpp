@@ -8,6 +8,7 @@ namespace ota {
 namespace {
 constexpr std::uint32_t kChunk = 128;
 constexpr std::uint32_t kVectorTable = 8;  // initial SP and reset vector
+constexpr std::uint8_t kZeros[kVectorTable] = {};
 
 }  // namespace
 
@@ -58,8 +59,16 @@ bool Installer::copy(const JournalRecord& r) {
   // then the application has no valid vector table, so that app_valid() can never let a
   // half-copied or wrongly copied application start, whatever happens to the flag or the staged
   // image afterwards. (A program cut inside the table leaves a half-word torn and the rest
-  // erased: never a sane table.)
-  if (!is_erased(app, l.app.base, page) && !app.erase(l.app.base)) return false;
+  // erased: never a sane table.) The table is zeroed before that first erase: an erase cut short
+  // or failing (a worn page) may leave the old table, or part of it, over a page erased behind
+  // it, and only sets bits, so a zeroed table stays insane.
+  if (!is_erased(app, l.app.base, page)) {
+    if (!zero_vector_table()) return false;  // nothing erased: the old application is whole
+    if (!app.erase(l.app.base)) {
+      zero_vector_table();
+      return false;
+    }
+  }
   for (std::uint32_t off = page; off < r.image_size; off += page)
     if (!copy_page(off)) return false;
   std::uint8_t vt[kVectorTable];
@@ -68,8 +77,17 @@ bool Installer::copy(const JournalRecord& r) {
   if (!crc32_of(app, l.app.base + kVectorTable, r.image_size - kVectorTable, crc) || crc != r.image_crc)
     return false;
   if (app.write(l.app.base, vt, sizeof vt)) return true;  // verified by the port
-  app.erase(l.app.base);  // whatever the failed program left must not be started
+  zero_vector_table();  // whatever the failed program left must not be started
   return false;
+}
+
+// Zeros over the application's vector table (the flash contract allows zeros over anything): the
+// reset vector's high half-word first, whose one set bit (0x0800) makes that program all or
+// nothing, so that a cut while zeroing leaves either the old table or an insane one.
+bool Installer::zero_vector_table() {
+  Flash& app = map_.internal;
+  const std::uint32_t base = map_.layout.app.base;
+  return app.write(base + 6, kZeros, 2) && app.write(base, kZeros, 6);
 }
 
 bool Installer::copy_page(std::uint32_t off) {

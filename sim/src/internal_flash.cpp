@@ -42,7 +42,7 @@ void InternalFlash::tear_program(std::uint32_t addr, std::uint16_t value, std::m
   if (check_program(addr, value) != Program::ok) return;
   const std::uint16_t old = halfword(addr - kBase);
   const auto clear = static_cast<std::uint16_t>(old & ~value);  // bits that should go 1 -> 0
-  const auto done = static_cast<std::uint16_t>(clear & rng());
+  const auto done = static_cast<std::uint16_t>(clear & tear_mask(rng));
   set_halfword(addr - kBase, static_cast<std::uint16_t>(old & ~done));
 }
 
@@ -61,8 +61,16 @@ void InternalFlash::tear_erase(std::uint32_t addr, std::mt19937_64& rng) {
     violations_.add("erase at " + hex(addr) + ": not the first address of a page");
     return;
   }
-  for (std::uint32_t i = 0; i < kPage; ++i) mem_[addr - kBase + i] |= static_cast<std::uint8_t>(rng());
+  for (std::uint32_t i = 0; i < kPage; ++i) mem_[addr - kBase + i] |= static_cast<std::uint8_t>(tear_mask(rng));
   count_erase(addr - kBase);
+}
+
+std::uint16_t InternalFlash::tear_mask(std::mt19937_64& rng) const {
+  if (tear_one_in_ <= 2) return static_cast<std::uint16_t>(rng());
+  std::uint16_t m = 0;
+  for (int b = 0; b < 16; ++b)
+    if (rng() % tear_one_in_ == 0) m = static_cast<std::uint16_t>(m | 1u << b);
+  return m;
 }
 
 bool InternalFlash::read(std::uint32_t addr, void* dst, std::size_t len) {

@@ -10,7 +10,7 @@
 //      Staging unreadable, the journal included (a read error, not a verdict): failed, nothing
 //      changed, tried again.
 //      Accepted: unless the application already has the image's CRC-32 (a copy cut before its
-//      marker), erase the application's first page (its vector table), copy the other pages
+//      marker), zero the application's vector table, erase its first page, copy the other pages
 //      (pages already equal are skipped, so a resumed install or an image that differs in a few
 //      pages only costs what differs), write the first page last but for its vector table, verify
 //      the CRC-32 of the copy with the staged vector table in its place, write the vector table,
@@ -20,8 +20,9 @@
 // the flag stays "OTA-START" until the copy is verified, and the marker carries the rest.
 //
 // app_valid() decides whether the application may be started: its vector table is sane. An
-// install erases the vector table first and writes it last, once the copy is verified, so a sane
-// one means a whole application: the old one (the install did not get to it: a flash fault, a
+// install zeros the vector table first (an erase of its page that is cut or fails may leave old
+// bits behind; it only sets bits, and a table grown from zeros is all but never sane) and writes
+// it last, once the copy is verified, so a sane one means a whole application: the old one (the install did not get to it: a flash fault, a
 // sagging supply) or the new one (the flag move failed after the copy). Either is better started
 // than a device left waiting; "OTA-START" stays, the client reports the failed install, and the
 // next boot tries again.
@@ -55,6 +56,7 @@ class Installer {
   Check check_staged(const JournalRecord& r);
   bool copy(const JournalRecord& r);
   bool copy_page(std::uint32_t offset);
+  bool zero_vector_table();
   bool finish();
 
   const FlashMap& map_;

@@ -58,6 +58,10 @@ class InternalFlash final : public ota::Flash, public StoredMemory {
   void tear_program(std::uint32_t addr, std::uint16_t value, std::mt19937_64& rng);
   // Power lost while erasing: each 0 bit of the page randomly becomes 1 or stays 0.
   void tear_erase(std::uint32_t addr, std::mt19937_64& rng);
+  // How far a torn operation gets: each bit it should change does so with odds 1 in `one_in`
+  // (2 by default; 32 is an operation cut early, which leaves most of the old contents, a vector
+  // table among them).
+  void set_tear_odds(std::uint32_t one_in) { tear_one_in_ = one_in; }
 
   // bytes(), load()/save() of the raw 64 KB image, violations(): StoredMemory.
 
@@ -66,7 +70,10 @@ class InternalFlash final : public ota::Flash, public StoredMemory {
   void set_halfword(std::uint32_t offset, std::uint16_t value);
   Program check_program(std::uint32_t addr, std::uint16_t value);
 
+  std::uint16_t tear_mask(std::mt19937_64& rng) const;  // bits set with odds 1 in tear_one_in_
+
   PowerSupply& power_;
+  std::uint32_t tear_one_in_ = 2;
 };
 
 }  // namespace sim
