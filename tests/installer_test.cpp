@@ -2,8 +2,10 @@
 // what it skips, and how it finishes an install cut after the copy.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <utility>
 
+#include "ota/app_info.hpp"
 #include "ota/bytes.hpp"
 #include "ota/client.hpp"
 #include "ota/crc.hpp"
@@ -193,6 +195,7 @@ struct Faulty final : ota::Flash {
   ota::Flash& inner;
   ota::Region unreadable{ota::Medium::internal, 0, 0};
   int unreadable_times = -1;  // how many reads of `unreadable` fail (-1: all)
+  int unreadable_skip = 0;    // reads of `unreadable` that pass before those that fail
   std::uint32_t bad_erase = 0xFFFFFFFF;
   std::uint32_t flaky_bit = 0xFFFFFFFF;  // reads of this byte after the first have bit 0 flipped
   int flaky_reads = 0;
@@ -200,7 +203,8 @@ struct Faulty final : ota::Flash {
                                            // (the port's read-back glitched)
   std::uint32_t half_erase = 0xFFFFFFFF;   // erases of this page fail with its first 8 bytes kept
   bool read(std::uint32_t a, void* d, std::size_t n) override {
-    if (a < unreadable.base + unreadable.size && a + n > unreadable.base && unreadable_times != 0) {
+    if (a < unreadable.base + unreadable.size && a + n > unreadable.base && unreadable_times != 0 &&
+        unreadable_skip-- <= 0) {
       if (unreadable_times > 0) --unreadable_times;
       return false;
     }
@@ -345,6 +349,37 @@ TEST_P(InstallerFaultTest, AMarkerThatCannotBeReadIsNoReasonToEraseItsUnit) {
   for (std::uint16_t i = 0; i < count; ++i) FrameWire::data(client, v2, i);  // and again
   EXPECT_EQ(wire.reply<ota::Result>().status, ota::Status::ok) << "unit 0 was erased again";
   EXPECT_TRUE(client.reset_requested());
+}
+
+// After the CRC-32, the client reads the image's first bytes again for its app info, which must
+// not name the other layout. A read error there is no verdict: not a pass (the image would be
+// installed and run on the wrong flash map), but a flash error that keeps the download, whose
+// next offer checks again and refuses it.
+TEST_P(InstallerFaultTest, AnAppInfoThatCannotBeReadIsNoPassForTheOtherLayout) {
+  auto img = sim::make_app_image(L, 2, 20000);
+  const auto info = ota::AppInfo::make(L.id == ota::LayoutId::internal ? ota::LayoutId::external
+                                                                       : ota::LayoutId::internal, 2);
+  std::memcpy(img.data() + 0x150, &info, sizeof info);
+  const ota::Start s = start_for(img, 2);
+  FrameWire wire;
+  ota::UpdateClient client(faulty, wire, ota::DeviceInfo{});
+  FrameWire::start(client, s);
+  ASSERT_EQ(wire.reply<ota::StartReply>().status, ota::Status::ok);
+  for (std::uint16_t i = 0; i + 1 < s.packet_count; ++i) FrameWire::data(client, img, i);
+  staging_part().unreadable = ota::Region{L.staging.medium, L.staging.base, 1};
+  staging_part().unreadable_skip = 1;  // the CRC-32's read, then the app info's fails once
+  staging_part().unreadable_times = 1;
+  FrameWire::data(client, img, static_cast<std::uint16_t>(s.packet_count - 1));
+  EXPECT_EQ(wire.reply<ota::Result>().status, ota::Status::flash_error);
+  EXPECT_NE(flags.read(), ota::Flag::start);
+  FrameWire::start(client, s);  // offered again: every packet is there, the check reads it now
+  const ota::StartReply again = wire.reply<ota::StartReply>();
+  ASSERT_EQ(again.status, ota::Status::ok);
+  ASSERT_EQ(again.next, s.packet_count) << "the download was kept";
+  FrameWire::data(client, img, static_cast<std::uint16_t>(s.packet_count - 1));
+  EXPECT_EQ(wire.reply<ota::Result>().status, ota::Status::invalid_image);
+  EXPECT_NE(flags.read(), ota::Flag::start);
+  EXPECT_TRUE(app_is(v1));
 }
 
 // The last flag write takes but the port reports a failure (its read-back glitched). The flag

@@ -170,21 +170,21 @@ void UpdateClient::finish_download() {
   active_ = false;
   finished_ = true;
   std::uint32_t crc = 0;
-  if (!crc32_of(map_.device(l.staging), l.staging.base, session_.image_size, crc)) {
-    result_ = Result{Status::flash_error, 0};
-  } else if (crc != session_.image_crc || built_for_another_layout()) {
+  // A read error is no verdict (flash_error): the download is kept, and checked again when offered.
+  Status s = !crc32_of(map_.device(l.staging), l.staging.base, session_.image_size, crc) ? Status::flash_error
+             : crc != session_.image_crc                                                 ? Status::crc_mismatch
+                                                                                         : layout_check();
+  if (s == Status::crc_mismatch || s == Status::invalid_image) {
     // The stored image is wrong as a whole, or not for this device: forget it, so that the next
     // offer starts over.
     journal_.clear();
-    result_ = Result{crc != session_.image_crc ? Status::crc_mismatch : Status::invalid_image, crc};
-  } else if (!flags_.set(Flag::start) && flags_.read() != Flag::start) {
+  } else if (s == Status::ok && !flags_.set(Flag::start) && flags_.read() != Flag::start) {
     // (A write that took although the port reported a failure, say a read-back that glitched,
     // counts: the flag is what the bootloader acts on, and it checks the image again anyway.)
-    result_ = Result{Status::flash_error, crc};
-  } else {
-    result_ = Result{Status::ok, crc};
-    reset_requested_ = true;
+    s = Status::flash_error;
   }
+  result_ = Result{s, crc};
+  reset_requested_ = s == Status::ok;
   send_result();
 }
 
@@ -193,7 +193,8 @@ void UpdateClient::finish_download() {
 // the other layout would run here on the other layout's flash map, stage its next update where
 // this bootloader never looks, and never report. Looked for in the image's first kAppInfoScan
 // bytes, kScanStep at a time with a record's length of overlap; an image without it passes.
-bool UpdateClient::built_for_another_layout() const {
+// invalid_image: built for the other layout; flash_error: staging could not be read.
+Status UpdateClient::layout_check() const {
   constexpr std::uint32_t kAppInfoScan = 512, kScanStep = 64;
   const Layout& l = map_.layout;
   std::uint8_t buf[kScanStep + AppInfo::kSize];
@@ -201,10 +202,11 @@ bool UpdateClient::built_for_another_layout() const {
     const std::uint32_t left = session_.image_size - off;
     const std::uint32_t n = left < sizeof buf ? left : static_cast<std::uint32_t>(sizeof buf);
     AppInfo info;
-    if (!map_.device(l.staging).read(l.staging.base + off, buf, n)) return false;  // (the CRC just read it)
-    if (find_app_info(buf, n, info)) return info.layout != static_cast<std::uint32_t>(l.id);
+    if (!map_.device(l.staging).read(l.staging.base + off, buf, n)) return Status::flash_error;
+    if (find_app_info(buf, n, info))
+      return info.layout != static_cast<std::uint32_t>(l.id) ? Status::invalid_image : Status::ok;
   }
-  return false;
+  return Status::ok;
 }
 
 // Every frame goes out behind a 0x00 of its own: the link is often the application's console too,

@@ -64,7 +64,7 @@ class UpdateClient {
   void on_data(const std::uint8_t* p, std::size_t len);
   bool store(std::uint32_t index, const std::uint8_t* p, std::uint32_t len);
   void finish_download();
-  bool built_for_another_layout() const;
+  Status layout_check() const;
   void send(MsgType t, const std::uint8_t* payload, std::size_t len);
   void send_hello();
   void send_start_reply(Status s);
