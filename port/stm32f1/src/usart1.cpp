@@ -43,7 +43,10 @@ void init(std::uint32_t pclk2_hz, std::uint32_t baud) {
   u.CR1 = usart_cr1::UE | usart_cr1::TE | usart_cr1::RE;
 }
 
-std::size_t available() { return (head() + kRxRing - tail) % kRxRing; }
+std::size_t available() {
+  const std::size_t h = head();
+  return h >= tail ? h - tail : h + kRxRing - tail;  // no division: kRxRing need not be 2^n
+}
 
 std::size_t read(std::uint8_t* dst, std::size_t max) {
   // An overrun (a byte the DMA did not fetch in time) stops the receiver until SR then DR are
@@ -54,7 +57,7 @@ std::size_t read(std::uint8_t* dst, std::size_t max) {
   std::size_t n = 0;
   for (const std::size_t h = head(); n < max && tail != h; ++n) {
     dst[n] = ring[tail];
-    tail = (tail + 1) % kRxRing;
+    if (++tail == kRxRing) tail = 0;
   }
   return n;
 }
