@@ -16,16 +16,11 @@ std::uint16_t crc16_ccitt(const void* data, std::size_t len, std::uint16_t crc) 
 }
 
 std::uint32_t crc32(const void* data, std::size_t len, std::uint32_t crc) {
-  static constexpr std::uint32_t kTable[16] = {
-      0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
-      0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
-      0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C};
   const auto* p = static_cast<const std::uint8_t*>(data);
   crc = ~crc;
   while (len--) {
     crc ^= *p++;
-    crc = (crc >> 4) ^ kTable[crc & 0x0F];
-    crc = (crc >> 4) ^ kTable[crc & 0x0F];
+    for (int b = 0; b < 8; ++b) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
   }
   return ~crc;
 }
