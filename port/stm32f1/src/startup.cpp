@@ -8,8 +8,7 @@
 
 extern "C" {
 extern std::uint32_t _sidata[], _sdata[], _edata[], _sbss[], _ebss[], _estack[];
-extern void (*__preinit_array_start[])(), (*__preinit_array_end[])();
-extern void (*__init_array_start[])(), (*__init_array_end[])();
+extern void (*__preinit_array_start[])(), (*__init_array_end[])();
 int main();
 
 [[noreturn]] void Reset_Handler() {
@@ -19,8 +18,8 @@ int main();
   *reinterpret_cast<volatile std::uint32_t*>(0xE000ED14) = 1u << 9;
   for (std::uint32_t *src = _sidata, *dst = _sdata; dst < _edata;) *dst++ = *src++;
   for (std::uint32_t* dst = _sbss; dst < _ebss;) *dst++ = 0;
-  for (auto* f = __preinit_array_start; f < __preinit_array_end; ++f) (*f)();
-  for (auto* f = __init_array_start; f < __init_array_end; ++f) (*f)();  // static constructors
+  // .preinit_array then .init_array (static constructors): sections.ld puts them back to back.
+  for (auto* f = __preinit_array_start; f < __init_array_end; ++f) (*f)();
   main();
   for (;;) {
   }
