@@ -243,11 +243,15 @@ void UpdateClient::send_hello() {
   send(MsgType::hello, reinterpret_cast<const std::uint8_t*>(&h), Hello::kSize);  // = encode(h)
 }
 
-void UpdateClient::send_start_reply(Status s) {
+// START_REPLY and DATA_NAK carry the same fields: a status and the next index wanted.
+void UpdateClient::send_status(MsgType t, Status s) {
   std::uint8_t p[StartReply::kSize];
-  encode(StartReply{s, next_}, p);
-  send(MsgType::start_reply, p, sizeof p);
+  static_assert(StartReply::kSize == Nak::kSize);
+  encode(StartReply{s, next_}, p);  // = encode(Nak{s, next_}, p)
+  send(t, p, sizeof p);
 }
+
+void UpdateClient::send_start_reply(Status s) { send_status(MsgType::start_reply, s); }
 
 void UpdateClient::send_ack() {
   std::uint8_t p[2];
@@ -262,9 +266,7 @@ void UpdateClient::send_nak(Status s) {
   } else if (s == Status::flash_error) {
     nak_sent_ = true;  // it opens a gap too (back to the unit's start): the frames in flight are
   }                    // dropped quietly, or the server would go back once for each
-  std::uint8_t p[Nak::kSize];
-  encode(Nak{s, next_}, p);
-  send(MsgType::data_nak, p, sizeof p);
+  send_status(MsgType::data_nak, s);
 }
 
 void UpdateClient::send_result() {

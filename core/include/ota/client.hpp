@@ -67,6 +67,7 @@ class UpdateClient {
   Status layout_check() const;
   void send(MsgType t, const std::uint8_t* payload, std::size_t len);
   void send_hello();
+  void send_status(MsgType t, Status s);
   void send_start_reply(Status s);
   void send_ack();
   void send_nak(Status s);
