@@ -87,18 +87,17 @@ FrameDecoder::Event FrameDecoder::feed(std::uint8_t byte) {
   }
   if (len_ != 0 && code_ == 0) len_ = 0;  // a frame was returned: start a new one
   if (overflow_) return Event::none;
-  auto put = [this](std::uint8_t b) {
-    if (len_ < cap_) buf_[len_++] = b;
-    else overflow_ = true;
-  };
-  if (block_left_ == 0) {
-    if (code_ != 0 && code_ != 0xFF) put(0);  // the zero the previous block stood for
+  if (block_left_ == 0) {  // a code byte
+    const bool zero = code_ != 0 && code_ != 0xFF;  // the zero the previous block stood for
     code_ = byte;
     block_left_ = static_cast<std::uint8_t>(byte - 1);
+    if (!zero) return Event::none;
+    byte = 0;
   } else {
-    put(byte);
     --block_left_;
   }
+  if (len_ < cap_) buf_[len_++] = byte;  // put
+  else overflow_ = true;
   return Event::none;
 }
 
