@@ -58,7 +58,6 @@ void UpdateClient::on_start(const Start& s) {
   const JournalRecord rec{s.image_size, s.image_crc, s.image_version, s.packet_size,
                           s.packet_count};
   const std::uint32_t write_size = map_.device(l.staging).geometry().write_size;
-  const bool flag_start = flags_.read() == Flag::start;
   Status st = Status::ok;
   // (OTA-START that this client did not write is a failed install: START is taken.)
   if (reset_requested_ || (active_ && !(rec == session_)))
@@ -83,7 +82,7 @@ void UpdateClient::on_start(const Start& s) {
     // bytes, so the packet size may differ from the one the journal was begun with (a server that
     // lowered --packet on a poor link loses nothing).
     next = journal_.resume_index(rec);
-  } else if ((flag_start && !flags_.clear()) || !journal_.begin(rec)) {
+  } else if ((flags_.read() == Flag::start && !flags_.clear()) || !journal_.begin(rec)) {
     // (In recovery after a failed install: another image replaces the staged one. The flag goes
     // first, so that a reset during the new download does not make the bootloader refuse, and
     // wipe, the journal it resumes from.)
