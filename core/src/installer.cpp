@@ -1,5 +1,7 @@
 #include "ota/installer.hpp"
 
+#include <bit>
+
 #include "ota/bytes.hpp"
 #include "ota/crc.hpp"
 
@@ -9,6 +11,10 @@ namespace {
 constexpr std::uint32_t kChunk = 128;
 constexpr std::uint32_t kVectorTable = 8;  // initial SP and reset vector
 constexpr std::uint8_t kZeros[kVectorTable] = {};
+// The first two vector table words (initial SP, reset vector), read whole: the Cortex-M3 and the
+// hosts that run this code are little-endian, as the table is.
+using VectorWords = std::uint32_t[2];
+static_assert(sizeof(VectorWords) == kVectorTable && std::endian::native == std::endian::little);
 
 }  // namespace
 
@@ -39,12 +45,12 @@ Installer::Check Installer::check_staged(const JournalRecord& r) {
   if (done < journal_.units_for(r.image_size))
     return journal_.unit_mark(done) == Found::no ? Check::bad : Check::unreadable;
   Flash& staging = map_.device(l.staging);
-  std::uint8_t vt[kVectorTable];
+  VectorWords vt;
   std::uint32_t crc = 0;
   if (!staging.read(l.staging.base, vt, sizeof vt) ||
       !crc32_of(staging, l.staging.base, r.image_size, crc))
     return Check::unreadable;
-  const bool ok = vector_table_sane(l, get_u32(vt), get_u32(vt + 4), r.image_size) && crc == r.image_crc;
+  const bool ok = vector_table_sane(l, vt[0], vt[1], r.image_size) && crc == r.image_crc;
   return ok ? Check::ok : Check::bad;
 }
 
@@ -117,9 +123,9 @@ bool Installer::copy_page(std::uint32_t off) {
 }
 
 bool Installer::app_valid() const {
-  std::uint8_t vt[kVectorTable];
+  VectorWords vt;
   return map_.internal.read(map_.layout.app.base, vt, sizeof vt) &&
-         vector_table_sane(map_.layout, get_u32(vt), get_u32(vt + 4), map_.layout.app.size);
+         vector_table_sane(map_.layout, vt[0], vt[1], map_.layout.app.size);
 }
 
 const char* to_string(Installer::Result r) {
