@@ -184,7 +184,7 @@ bool BasicW25qFlash<Bus>::identify(std::uint32_t* jedec_id) {
   if (jedec_id != nullptr) *jedec_id = id;
   const std::uint8_t capacity = rx[3];  // log2(bytes) on Winbond and compatible parts
   if (rx[1] == 0x00 || rx[1] == 0xFF) return false;
-  return capacity >= 32 || (std::uint64_t{1} << capacity) >= geometry().size;
+  return capacity >= 32 || (std::uint32_t{1} << capacity) >= geometry().size;  // no 64-bit shift
 }
 
 template <class Bus>
