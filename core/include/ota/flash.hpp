@@ -41,7 +41,8 @@ class Flash {
   virtual bool erase(std::uint32_t addr) = 0;
 
   const FlashGeometry& geometry() const { return geometry_; }
-  bool contains(std::uint32_t addr, std::uint32_t len) const {
+  // len as a size_t: a host's 64-bit length is not truncated on its way here.
+  bool contains(std::uint32_t addr, std::size_t len) const {
     return addr >= geometry_.base && len <= geometry_.size &&
            addr - geometry_.base <= geometry_.size - len;
   }

@@ -189,13 +189,13 @@ bool BasicW25qFlash<Bus>::identify(std::uint32_t* jedec_id) {
 
 template <class Bus>
 bool BasicW25qFlash<Bus>::read(std::uint32_t addr, void* dst, std::size_t len) {
-  if (!present() || !contains(addr, static_cast<std::uint32_t>(len)) || len > geometry().size) return false;
+  if (!present() || !contains(addr, len)) return false;
   return len == 0 || stream(addr, static_cast<std::uint8_t*>(dst), nullptr, static_cast<std::uint32_t>(len));
 }
 
 template <class Bus>
 bool BasicW25qFlash<Bus>::write(std::uint32_t addr, const void* src, std::size_t len) {
-  if (!present() || !contains(addr, static_cast<std::uint32_t>(len)) || len > geometry().size) return false;
+  if (!present() || !contains(addr, len)) return false;
   const auto* p = static_cast<const std::uint8_t*>(src);
   while (len > 0) {
     // The chip wraps inside its 256-byte page: never send past the end of the page.
