@@ -2,8 +2,8 @@
 //   CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor): every frame.
 //   CRC-32 (IEEE 802.3 / zlib: reflected poly 0xEDB88320, init and final xor 0xFFFFFFFF): the
 //   "total checksum" of an image, the same number `crc32` or Python's zlib.crc32 print.
-// CRC-16 (on every frame) is computed a byte at a time without a table; CRC-32 uses a nibble table
-// (64 bytes). Both are small enough for the bootloader.
+// Both are computed without a table, for the bootloader's size: CRC-16 (on every frame) a byte at
+// a time, CRC-32 a bit at a time (about 40 cycles a byte: some 30 ms for a 56 KB image at 72 MHz).
 #pragma once
 
 #include <cstddef>
