@@ -60,25 +60,21 @@ bool Installer::copy(const JournalRecord& r) {
   const std::uint32_t page = app.geometry().erase_size;
   std::uint32_t crc = 0;
   if (crc32_of(app, l.app.base, r.image_size, crc) && crc == r.image_crc) return true;  // done before a cut
-  // The page holding the vector table is erased first and written last, the vector table itself
-  // (8 bytes) in the very last program, and only once everything else is verified with it: until
+  // The vector table is zeroed before anything is erased and written last, in the very last
+  // program, once everything else is verified with it; its page is copied after the others. Until
   // then the application has no valid vector table, so that app_valid() can never let a
   // half-copied or wrongly copied application start, whatever happens to the flag or the staged
-  // image afterwards. (A program cut inside the table leaves a half-word torn and the rest
-  // erased: never a sane table.) The table is zeroed before that first erase: an erase cut short
-  // or failing (a worn page) may leave the old table, or part of it, over a page erased behind
-  // it, and only sets bits, so a zeroed table stays insane.
-  if (!is_erased(app, l.app.base, page)) {
-    if (!zero_vector_table()) return false;  // nothing erased: the old application is whole
-    if (!app.erase(l.app.base)) {
-      zero_vector_table();
-      return false;
-    }
-  }
+  // image afterwards. An erase of its page that is cut or fails (a worn page) only sets bits, and
+  // a table grown from zeros is all but never sane; a program cut inside the new table leaves a
+  // half-word torn and the rest erased: never a sane table either.
+  if (!zero_vector_table()) return false;  // a zero that did not take: nothing is erased yet
   for (std::uint32_t off = page; off < r.image_size; off += page)
     if (!copy_page(off)) return false;
   std::uint8_t vt[kVectorTable];
-  if (!copy_page(0) || !map_.device(l.staging).read(l.staging.base, vt, sizeof vt)) return false;
+  if (!copy_page(0) || !map_.device(l.staging).read(l.staging.base, vt, sizeof vt)) {
+    zero_vector_table();  // whatever a failed erase of the page left
+    return false;
+  }
   crc = crc32(vt, sizeof vt);
   if (!crc32_of(app, l.app.base + kVectorTable, r.image_size - kVectorTable, crc) || crc != r.image_crc)
     return false;
@@ -112,7 +108,8 @@ bool Installer::copy_page(std::uint32_t off) {
     equal = bytes_equal(a, b, kChunk);
   }
   if (equal) return true;
-  if (!is_erased(dst, l.app.base + off, page) && !dst.erase(l.app.base + off)) return false;
+  // Erased even if it reads blank: an erase cut near its end can read blank and not hold.
+  if (!dst.erase(l.app.base + off)) return false;
   for (std::uint32_t c = 0; c < page; c += kChunk) {  // writes are verified by the port
     const std::uint32_t skip = off + c == 0 ? kVectorTable : 0;  // written last by copy()
     if (!src.read(l.staging.base + off + c, a, kChunk) ||

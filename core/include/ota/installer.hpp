@@ -10,9 +10,9 @@
 //      Staging unreadable, the journal included (a read error, not a verdict): failed, nothing
 //      changed, tried again.
 //      Accepted: unless the application already has the image's CRC-32 (a copy cut before its
-//      marker), zero the application's vector table, erase its first page, copy the other pages
+//      marker), zero the application's vector table, copy the other pages, each erased first
 //      (pages already equal are skipped, so a resumed install or an image that differs in a few
-//      pages only costs what differs), write the first page last but for its vector table, verify
+//      pages only costs what differs), the first page last but for its vector table, verify
 //      the CRC-32 of the copy with the staged vector table in its place, write the vector table,
 //      set the "installed" marker, then finish as in 1.
 //   3. otherwise nothing to do.
