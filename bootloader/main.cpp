@@ -5,10 +5,12 @@
 //   3. a valid application: listen briefly for RECOVER (ota/recover.hpp), then stop the
 //      peripherals, start the watchdog and jump to it
 //   4. otherwise recovery: the OTA client over USART1 takes an image into staging, then resets,
-//      and the next boot installs it (RECOVER with a valid application: also after
-//      ota::kRecoveryIdleMs without a frame from the server, and the next boot starts it). The
-//      device is never left without a way to be updated: after a failed install too (the client reports it and takes the image again, ota/client.hpp),
-//      which leaves a whole application (old or new) to be started in 3.
+//      and the next boot installs it. After ota::kRecoveryIdleMs without a frame from the server
+//      it also resets when the next boot may do better: RECOVER brought it here with a valid
+//      application (the next boot starts it), or an install failed (the next boot tries again:
+//      a W25Q that did not answer may answer now). The device is never left without a way to be
+//      updated: after a failed install too (the client reports it and takes the image again,
+//      ota/client.hpp), which leaves a whole application (old or new) to be started in 3.
 #include "ota/client.hpp"
 #include "ota/installer.hpp"
 #include "ota/recover.hpp"
@@ -40,10 +42,11 @@ void say(const char* a, const char* b) {
   usart1::write(reinterpret_cast<const std::uint8_t*>("\r\n"), 3);  // with the terminating 0x00
 }
 
-// With a valid application (RECOVER brought us here) the device goes back to it after
-// ota::kRecoveryIdleMs without a frame from the server (bytes that make no frame, such as line
-// noise, do not count); without one it waits for a server forever.
-[[noreturn]] void recovery(const ota::FlashMap& map, bool app_valid) {
+// With `reset_when_idle` (a valid application that RECOVER kept from starting, or an install that
+// failed and may succeed at the next boot) the device resets after ota::kRecoveryIdleMs without
+// a frame from the server (bytes that make no frame, such as line noise, do not count); without,
+// it waits for a server forever.
+[[noreturn]] void recovery(const ota::FlashMap& map, bool reset_when_idle) {
   Usart1Link link;
   ota::DeviceInfo info;
   info.role = ota::Role::recovery;
@@ -64,7 +67,7 @@ void say(const char* a, const char* b) {
       last_heard = now;
     }
     // The next boot installs the image just received, or starts the application.
-    if (client.reset_requested() || (app_valid && now - last_heard >= ota::kRecoveryIdleMs)) {
+    if (client.reset_requested() || (reset_when_idle && now - last_heard >= ota::kRecoveryIdleMs)) {
       usart1::flush();
       cpu::reset();
     }
@@ -125,5 +128,5 @@ int main() {
     cpu::jump_to_image(map.layout.app.base);
   }
   say("recovery", "");
-  recovery(map, app_valid);
+  recovery(map, app_valid || r == ota::Installer::Result::failed);
 }

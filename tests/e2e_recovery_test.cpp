@@ -634,7 +634,8 @@ TEST_F(W25qLost, AChipLeftInPowerDownAcrossAResetIsWokenAndTheInstallFinishes) {
 
 // Staging and the flags are out of reach with the application half copied. The bootloader must
 // not start the half-copied application, neither then nor after a power cycle with the chip still
-// gone, must stay reachable, and must finish the install from staging once the chip answers again.
+// gone, must stay reachable, and must finish the install from staging once the chip answers again:
+// with nobody to reset it, it resets itself once no server has spoken for kRecoveryIdleMs.
 TEST_F(W25qLost, MidInstallTheHalfCopiedApplicationIsNotStartedAndTheInstallResumes) {
   ASSERT_NO_FATAL_FAILURE(install_until_the_wire_fails());
   const std::size_t cut = b.uart_output().size();
@@ -659,7 +660,12 @@ TEST_F(W25qLost, MidInstallTheHalfCopiedApplicationIsNotStartedAndTheInstallResu
   EXPECT_EQ(b.uart_output().find("app v", cut), std::string::npos) << "the half-copied application was started";
 
   b.set_w25q_connected(true);
-  b.reset_pin();
+  const std::size_t back = b.uart_output().size();
+  ASSERT_EQ(b.run_until([&] { return b.uart_output().find("install: installed", back) != std::string::npos; },
+                        ota::kRecoveryIdleMs * 1e3 + 5e6)
+                .stop,
+            bluepill::Stop::condition)
+      << "no install without a reset: " << b.uart_output().substr(back) << b.diagnostics().error_text();
   ASSERT_NO_FATAL_FAILURE(expect_the_install_finishes(cut));
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }

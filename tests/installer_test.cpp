@@ -294,6 +294,24 @@ TEST_P(InstallerFaultTest, UnreadableStagingIsRetriedNotRefused) {
   EXPECT_TRUE(app_is(v2));
 }
 
+// The flag area cannot be read (a W25Q not answering yet) with the application half copied: no
+// verdict either. Taken as "nothing pending", the bootloader would wait in recovery mode for a
+// server while a whole image waits in staging; failed, it tries again.
+TEST_P(InstallerFaultTest, AFlagThatCannotBeReadIsNoVerdict) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  auto app = parts.region(L.app);
+  std::fill(app.begin(), app.begin() + ota::kFlashPage, 0xFF);  // the copy had begun
+  part_of(L.flags).unreadable = ota::Region{L.flags.medium, L.flags.base, 1};
+  part_of(L.flags).unreadable_times = 1;
+  ota::Installer inst(faulty);
+  EXPECT_EQ(inst.run(), ota::Installer::Result::failed);
+  EXPECT_FALSE(inst.app_valid());
+  EXPECT_EQ(flags.read(), ota::Flag::start);
+  EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::installed);
+  EXPECT_TRUE(app_is(v2));
+}
+
 // The journal lives in staging too: a read error on its record or on a unit's marker is no
 // verdict either. Taken as "no record" or "unit not done", it would clear OTA-START and the
 // journal, and throw away a download the server was told had succeeded.

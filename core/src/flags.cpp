@@ -27,7 +27,7 @@ static_assert(static_cast<int>(Flag::none) == 0 && static_cast<int>(Flag::start)
 
 Flag FlagStore::read() const {
   std::uint8_t buf[kFlagBytes];
-  if (!dev().read(map_.layout.flags.base, buf, kFlagBytes)) return Flag::torn;
+  if (!dev().read(map_.layout.flags.base, buf, kFlagBytes)) return Flag::unknown;
   for (std::uint8_t f = 0; f < 3; ++f)
     if (bytes_equal(buf, kTexts[f], kFlagBytes)) return static_cast<Flag>(f);
   return Flag::torn;

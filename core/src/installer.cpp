@@ -22,7 +22,9 @@ Installer::Result Installer::run() {
   JournalRecord rec;
   const Found record = journal_.find(rec);
   if (record == Found::yes && journal_.installed()) return finish() ? Result::finished : Result::failed;
-  if (flags_.read() != Flag::start) return Result::nothing;
+  const Flag flag = flags_.read();
+  if (flag == Flag::unknown) return Result::failed;  // no verdict (a W25Q not answering): try again
+  if (flag != Flag::start) return Result::nothing;
   const Check c = record == Found::yes ? check_staged(rec)
                   : record == Found::no ? Check::bad
                                         : Check::unreadable;

@@ -30,7 +30,8 @@
 
 namespace ota {
 
-enum class Flag : std::uint8_t { none, start, success, torn };
+// torn: the area holds neither text nor blank; unknown: it could not be read.
+enum class Flag : std::uint8_t { none, start, success, torn, unknown };
 
 class FlagStore {
  public:
