@@ -740,8 +740,8 @@ TEST(SupplySag, DuringTheInstallTheBootloaderWaitsAndFinishesIt) {
     w.stop_at = [&](double now) {
       std::uint8_t vt[8];
       if (sag_at < 0 && b.read_memory(l.app.base, vt, sizeof vt) &&
-          std::all_of(vt, vt + 8, [](std::uint8_t x) { return x == 0xFF; })) {
-        sag_at = now;  // the install has begun: the first page is erased
+          std::all_of(vt, vt + 8, [](std::uint8_t x) { return x == 0x00; })) {
+        sag_at = now;  // the install has begun: the old vector table is zeroed
         b.set_supply_volts(2.6);
       }
       if (sag_at >= 0 && now - sag_at >= 300) b.set_supply_volts(3.3);

@@ -202,10 +202,7 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
         // The device restarted: ask who it is now (it may have installed the image already,
         // if only our view of RESULT was lost), then offer the image again if still needed.
         event("nak", "device lost the download (restarted?)");
-        if (retry_spent()) {
-          finish(Outcome::timeout, "device keeps losing the download without getting further");
-          return;
-        }
+        restarted_ = true;
         rehello(now);
         return;
       }
@@ -291,13 +288,8 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
       return;
     case Phase::download:
       // Only a restart makes the device say HELLO now (power, watchdog): start over from the
-      // handshake; an unfinished download resumes where the device's journal says. A device
-      // that restarts again and again at the same place (a supply that sags on every erase)
-      // uses up the retries.
-      if (retry_spent()) {
-        finish(Outcome::timeout, "device restarts during the download without getting further");
-        return;
-      }
+      // handshake; an unfinished download resumes where the device's journal says.
+      restarted_ = true;
       phase_ = Phase::hello;
       phase_start_ = now;
       handshake(h, now);
@@ -374,6 +366,13 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
   if (h.max_chunk < kMinChunk) {
     finish(Outcome::protocol_error, "device takes data chunks of " + std::to_string(h.max_chunk) +
                                         " bytes, fewer than the protocol's " + std::to_string(kMinChunk));
+    return;
+  }
+  // A device that restarted during the download and is offered the image again uses a retry
+  // (not one whose restart installed the image: its HELLO reports that, and ends above): one that
+  // restarts again and again at the same place (a supply that sags on every erase) ends.
+  if (std::exchange(restarted_, false) && retry_spent()) {
+    finish(Outcome::timeout, "device restarts during the download without getting further");
     return;
   }
   same_version_ = ours;

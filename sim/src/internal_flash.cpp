@@ -66,7 +66,8 @@ void InternalFlash::tear_erase(std::uint32_t addr, std::mt19937_64& rng) {
 }
 
 std::uint16_t InternalFlash::tear_mask(std::mt19937_64& rng) const {
-  if (tear_one_in_ <= 2) return static_cast<std::uint16_t>(rng());
+  if (tear_one_in_ <= 1) return 0xFFFF;
+  if (tear_one_in_ == 2) return static_cast<std::uint16_t>(rng());
   std::uint16_t m = 0;
   for (int b = 0; b < 16; ++b)
     if (rng() % tear_one_in_ == 0) m = static_cast<std::uint16_t>(m | 1u << b);

@@ -128,6 +128,7 @@ class Session {
   std::uint32_t resends_ = 0;
   std::uint32_t retries_ = 0;
   std::uint32_t furthest_ = 0;  // the most packets the device has said it holds, this session
+  bool restarted_ = false;      // the device restarted during the download (HELLO, NAK no_session)
   std::uint8_t aborts_ = 0;  // ABORTs sent for a download the device had in progress
   bool told_reset_ = false;  // recover: the "reset the device" hint was given
   std::uint64_t phase_start_ = 0;
