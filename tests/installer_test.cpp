@@ -385,6 +385,28 @@ TEST_P(InstallerFaultTest, AMarkerThatCannotBeReadIsNoReasonToEraseItsUnit) {
   EXPECT_TRUE(client.reset_requested());
 }
 
+// A device whose install failed (v1 runs, v2 staged with OTA-START) is offered another image
+// whose packet 0 contradicts its START: refused, and refused before anything is erased. The
+// staged v2 and its flag are still there, and the next boot installs it.
+TEST_P(InstallerTest, AnImageRefusedAtPacket0LeavesThePendingInstallAlone) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  const auto v3 = sim::make_app_image(L, 3, 20000);
+  ota::Start s = start_for(v3, 3);
+  s.reset_vector = L.app.base + 0x201;  // sane, but not what packet 0 carries
+  test::FrameWire wire;
+  ota::UpdateClient client(parts.map, wire, ota::DeviceInfo{});
+  test::FrameWire::start(client, s);
+  ASSERT_EQ(wire.reply<ota::StartReply>().status, ota::Status::ok);
+  test::FrameWire::data(client, v3, 0);
+  ASSERT_EQ(wire.reply<ota::Nak>().status, ota::Status::invalid_image);
+  EXPECT_EQ(flags.read(), ota::Flag::start);
+  ota::JournalRecord r;
+  EXPECT_TRUE(journal.read(r)) << "the staged image's journal was erased";
+  EXPECT_EQ(ota::Installer(parts.map).run(), ota::Installer::Result::installed);
+  EXPECT_TRUE(app_is(v2));
+}
+
 // After the CRC-32, the client reads the image's first bytes again for its app info, which must
 // not name the other layout. A read error there is no verdict: not a pass (the image would be
 // installed and run on the wrong flash map), but a flash error that keeps the download, whose

@@ -77,18 +77,18 @@ void UpdateClient::on_start(const Start& s) {
 
   std::uint32_t next = 0;
   JournalRecord old;
-  if (journal_.read(old) && old.same_image(rec) && !journal_.installed()) {
-    // The same image was being received: resume after the last unit marked done. The units are
-    // bytes, so the packet size may differ from the one the journal was begun with (a server that
-    // lowered --packet on a poor link loses nothing).
-    next = journal_.resume_index(rec);
-  } else if ((flags_.read() == Flag::start && !flags_.clear()) || !journal_.begin(rec)) {
-    // (In recovery after a failed install: another image replaces the staged one. The flag goes
-    // first, so that a reset during the new download does not make the bootloader refuse, and
-    // wipe, the journal it resumes from.)
+  // The same image was being received: resume after the last unit marked done. The units are
+  // bytes, so the packet size may differ from the one the journal was begun with (a server that
+  // lowered --packet on a poor link loses nothing). Another image is begun in flash only once
+  // its packet 0 matches START (on_data): a refused one erases nothing. A journal that cannot be
+  // read (no W25Q) means nothing can be stored: refused now.
+  const Found found = journal_.find(old);
+  if (found == Found::unknown) {
     send_start_reply(Status::flash_error);
     return;
   }
+  begun_ = found == Found::yes && old.same_image(rec) && !journal_.installed();
+  if (begun_) next = journal_.resume_index(rec);
   session_ = rec;
   initial_sp_ = s.initial_sp;
   reset_vector_ = s.reset_vector;
@@ -131,6 +131,16 @@ void UpdateClient::on_data(const std::uint8_t* p, std::size_t len) {
     active_ = false;  // START announced other words than the image carries
     send_nak(Status::invalid_image);
     return;
+  }
+  // A new image, its packet 0 checked: the journal is begun for it. (In recovery after a failed
+  // install, it replaces the staged image. The flag goes first, so that a reset during the new
+  // download does not make the bootloader refuse, and wipe, the journal it resumes from.)
+  if (!begun_) {
+    if ((flags_.read() == Flag::start && !flags_.clear()) || !journal_.begin(session_)) {
+      send_nak(Status::flash_error);
+      return;
+    }
+    begun_ = true;
   }
   if (!store(index, chunk, n)) {
     // Re-send from the start of the unit: it is erased again before its first packet.

@@ -86,6 +86,7 @@ class UpdateClient {
   std::uint32_t reset_vector_ = 0;
   std::uint16_t next_ = 0;        // next DATA index expected
   bool active_ = false;           // a START was accepted and the download is not finished
+  bool begun_ = false;            // the journal holds this download (a new one: once packet 0 matched)
   bool nak_sent_ = false;         // one NAK per gap: further frames of the gap are dropped quietly
   bool finished_ = false;         // the download ended; result_ is repeated to late DATA
   bool reset_requested_ = false;
