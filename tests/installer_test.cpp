@@ -407,6 +407,33 @@ TEST_P(InstallerTest, AnImageRefusedAtPacket0LeavesThePendingInstallAlone) {
   EXPECT_TRUE(app_is(v2));
 }
 
+// The same device is offered v3, and the read of its flag area fails once at packet 0: the flag
+// may say OTA-START, so it is cleared all the same. Left standing over v3's download, it would make
+// the bootloader refuse v3's unfinished journal at the next reset, and wipe it.
+TEST_P(InstallerFaultTest, AFlagReadErrorWhenANewImageBeginsStillClearsTheFlag) {
+  stage(sim::make_app_image(L, 2, 20000));
+  const auto v3 = sim::make_app_image(L, 3, 20000);
+  FrameWire wire;
+  ota::DeviceInfo info;
+  info.role = ota::Role::recovery;
+  ota::UpdateClient client(faulty, wire, info);
+  FrameWire::start(client, start_for(v3, 3));
+  ASSERT_EQ(wire.reply<ota::StartReply>().status, ota::Status::ok);
+  part_of(L.flags).unreadable = ota::Region{L.flags.medium, L.flags.base, 1};
+  part_of(L.flags).unreadable_times = 1;
+  const auto per_unit = static_cast<std::uint16_t>(L.staging_unit / 256);
+  for (std::uint16_t i = 0; i < per_unit + 1; ++i) FrameWire::data(client, v3, i);  // unit 0 done
+  // a reset here (a power cut, or recovery's idle reset)
+  EXPECT_NE(flags.read(), ota::Flag::start) << "OTA-START stands over v3's download";
+  EXPECT_EQ(ota::Installer(parts.map).run(), ota::Installer::Result::nothing);
+  FrameWire again;
+  ota::UpdateClient after(faulty, again, info);
+  FrameWire::start(after, start_for(v3, 3));
+  const ota::StartReply r = again.reply<ota::StartReply>();
+  EXPECT_EQ(r.status, ota::Status::ok);
+  EXPECT_EQ(r.next, per_unit) << "v3's download did not resume";
+}
+
 // After the CRC-32, the client reads the image's first bytes again for its app info, which must
 // not name the other layout. A read error there is no verdict: not a pass (the image would be
 // installed and run on the wrong flash map), but a flash error that keeps the download, whose

@@ -237,9 +237,11 @@ TEST(SessionLimits, TheChunkSizeIsAPowerOfTwoWithinTheDevicesLimit) {
 namespace {
 
 // A device that used most of its retries (flash errors at its last unit), then took the last
-// packet: its RESULT ok is lost, and it installs and comes back running v2 with an upgrade-OK
-// report. That HELLO is the device's answer, not a restart that uses a retry: upgraded.
-TEST(SessionLimits, AnUpgradeReportAfterALostResultUsesNoRetry) {
+// packet: its RESULT ok is lost and it resets. Its HELLO after the reset is its answer, not a
+// restart that uses a retry: running v2 with an upgrade-OK report, the push is `upgraded`; in
+// recovery mode reporting that the install failed, with the whole image staged, `upgrade_failed`
+// (after the image is offered again and the install fails again), not a timeout.
+Outcome lost_result_then(bool install_fails) {
   Session s = v2_session();  // 32 packets, 12 retries
   ota::FrameDecoderBuffer<300> dec;
   std::uint64_t now = 0;
@@ -255,19 +257,28 @@ TEST(SessionLimits, AnUpgradeReportAfterALostResultUsesNoRetry) {
     ota::encode(hello, p);
     reply(MsgType::hello, p, sizeof p);
   };
+  const auto reset = [&] {  // the bootloader installs v2, or fails to and stays in recovery
+    if (install_fails) {
+      hello.role = ota::Role::recovery;
+      hello.app_version = 0;
+      hello.report = ota::Report::install_failed;
+      hello.session_crc = s.image_crc();
+      hello.session_next = 32;
+    } else {
+      hello.app_version = 2;
+      hello.report = ota::Report::upgrade_ok;
+    }
+    say_hello();
+  };
   int naks = 0;
   std::uint64_t reset_at = 0;
   s.begin(now);
   for (; !s.done() && now < kTenMinutes; ++now) {
-    if (reset_at != 0 && now == reset_at + 2000) {  // installed: v2 says its boot HELLO
-      hello.app_version = 2;
-      hello.report = ota::Report::upgrade_ok;
-      say_hello();
-    }
+    if (reset_at != 0 && now == reset_at + 2000) reset();
     for (const std::uint8_t byte : s.take_output()) {
       if (dec.feed(byte) != ota::FrameDecoder::Event::frame) continue;
       const ota::Frame f = dec.frame();
-      std::uint8_t p[ota::Nak::kSize];
+      std::uint8_t p[ota::Result::kSize];
       const auto type = static_cast<MsgType>(f.type);
       if (type == MsgType::hello_request) {
         say_hello();
@@ -276,13 +287,19 @@ TEST(SessionLimits, AnUpgradeReportAfterALostResultUsesNoRetry) {
         say_hello();
       } else if (type == MsgType::start && reset_at == 0) {
         ota::encode(ota::StartReply{Status::ok, 0}, p);
-        reply(MsgType::start_reply, p, sizeof p);
+        reply(MsgType::start_reply, p, ota::StartReply::kSize);
+      } else if (type == MsgType::start) {  // offered again: every packet is there
+        ota::encode(ota::StartReply{Status::ok, 32}, p);
+        reply(MsgType::start_reply, p, ota::StartReply::kSize);
+        ota::encode(ota::Result{Status::ok, 0}, p);
+        reply(MsgType::result, p, ota::Result::kSize);
+        reset_at = now;
       } else if (type == MsgType::data && reset_at == 0) {
         const std::uint16_t index = ota::get_u16(f.payload);
         if (index == 31 && naks < 11) {  // the last unit fails to program, 11 times
           ++naks;
           ota::encode(ota::Nak{Status::flash_error, 28}, p);
-          reply(MsgType::data_nak, p, sizeof p);
+          reply(MsgType::data_nak, p, ota::Nak::kSize);
         } else if (index == 31) {
           reset_at = now;  // verified, RESULT ok lost on the link, reset
         } else {
@@ -293,7 +310,12 @@ TEST(SessionLimits, AnUpgradeReportAfterALostResultUsesNoRetry) {
     }
     s.on_tick(now);
   }
-  EXPECT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
+  return s.outcome();
+}
+
+TEST(SessionLimits, AnAnswerAfterALostResultUsesNoRetry) {
+  EXPECT_EQ(lost_result_then(false), Outcome::upgraded);
+  EXPECT_EQ(lost_result_then(true), Outcome::upgrade_failed);
 }
 
 }  // namespace

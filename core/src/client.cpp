@@ -136,7 +136,8 @@ void UpdateClient::on_data(const std::uint8_t* p, std::size_t len) {
   // install, it replaces the staged image. The flag goes first, so that a reset during the new
   // download does not make the bootloader refuse, and wipe, the journal it resumes from.)
   if (!begun_) {
-    if ((flags_.read() == Flag::start && !flags_.clear()) || !journal_.begin(session_)) {
+    const Flag f = flags_.read();  // (unreadable: cleared too, it may say OTA-START)
+    if (((f == Flag::start || f == Flag::unknown) && !flags_.clear()) || !journal_.begin(session_)) {
       send_nak(Status::flash_error);
       return;
     }

@@ -368,10 +368,12 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
                                         " bytes, fewer than the protocol's " + std::to_string(kMinChunk));
     return;
   }
-  // A device that restarted during the download and is offered the image again uses a retry
-  // (not one whose restart installed the image: its HELLO reports that, and ends above): one that
-  // restarts again and again at the same place (a supply that sags on every erase) ends.
-  if (std::exchange(restarted_, false) && retry_spent()) {
+  // A device that restarted during the download and is offered the image again uses a retry: one
+  // that restarts again and again at the same place (a supply that sags on every erase) ends. Not
+  // one whose restart was the install, after a lost RESULT ok: its HELLO reports the upgrade (and
+  // ends above), or that the install failed with the whole image staged.
+  const bool install_restart = h.report == Report::install_failed && h.session_crc == crc_;
+  if (std::exchange(restarted_, false) && !install_restart && retry_spent()) {
     finish(Outcome::timeout, "device restarts during the download without getting further");
     return;
   }
