@@ -76,7 +76,7 @@ std::uint16_t InternalFlash::tear_mask(std::mt19937_64& rng) const {
 
 bool InternalFlash::read(std::uint32_t addr, void* dst, std::size_t len) {
   if (power_.dead()) return false;
-  if (len > kSize || !contains(addr, static_cast<std::uint32_t>(len))) {
+  if (!contains(addr, len)) {
     violations_.add("read at " + hex(addr) + ": outside the flash");
     return false;
   }
@@ -89,7 +89,7 @@ bool InternalFlash::read(std::uint32_t addr, void* dst, std::size_t len) {
 bool InternalFlash::write(std::uint32_t addr, const void* src, std::size_t len) {
   const OpFate fate = power_.begin_op();
   if (fate == OpFate::dead || fate == OpFate::skip) return false;
-  if (addr % 2 != 0 || len > kSize || !contains(addr, static_cast<std::uint32_t>((len + 1) & ~std::size_t{1}))) {
+  if (addr % 2 != 0 || len > kSize || !contains(addr, (len + 1) & ~std::size_t{1})) {  // (len + 1 cannot wrap)
     violations_.add("write at " + hex(addr) + " len " + std::to_string(len) +
                     ": not half-words of the flash");
     return false;

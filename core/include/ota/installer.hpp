@@ -22,10 +22,10 @@
 // app_valid() decides whether the application may be started: its vector table is sane. An
 // install zeros the vector table first (an erase of its page that is cut or fails may leave old
 // bits behind; it only sets bits, and a table grown from zeros is all but never sane) and writes
-// it last, once the copy is verified, so a sane one means a whole application: the old one (the install did not get to it: a flash fault, a
-// sagging supply) or the new one (the flag move failed after the copy). Either is better started
-// than a device left waiting; "OTA-START" stays, the client reports the failed install, and the
-// next boot tries again.
+// it last, once the copy is verified, so a sane one means a whole application: the old one (the
+// install did not get to it: a flash fault, a sagging supply) or the new one (the flag move
+// failed after the copy). Either is better started than a device left waiting; "OTA-START"
+// stays, the client reports the failed install, and the next boot tries again.
 #pragma once
 
 #include <cstdint>

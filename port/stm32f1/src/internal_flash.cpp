@@ -48,7 +48,7 @@ bool finish() {
 }  // namespace
 
 bool InternalFlash::read(std::uint32_t addr, void* dst, std::size_t len) {
-  if (!contains(addr, static_cast<std::uint32_t>(len))) return false;
+  if (!contains(addr, len)) return false;
   std::memcpy(dst, reinterpret_cast<const void*>(addr), len);
   return true;
 }

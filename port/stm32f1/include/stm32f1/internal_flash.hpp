@@ -31,7 +31,7 @@ class InternalFlash final : public ota::Flash {
 
  private:
   bool writable(std::uint32_t addr, std::size_t len) const {
-    return addr >= writable_from_ && contains(addr, static_cast<std::uint32_t>(len));
+    return addr >= writable_from_ && contains(addr, len);
   }
   std::uint32_t writable_from_;
 };
