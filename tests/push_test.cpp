@@ -451,6 +451,15 @@ TEST(PushTcp, AnotherDeviceDiallingInDuringALiveDownloadIsTurnedAway) {
   EXPECT_EQ(b.device().running_version(), 1u) << "untouched";
 }
 
+// `a` drops its connection 8 KB into the download; `b`, another device, dials while it is gone
+// and is turned away.
+void drop_then_stranger(TcpPush& push, ModemDevice& a, ModemDevice& b) {
+  a.dial(push.port, 8 * 1024, ModemDevice::Then::close);
+  ASSERT_TRUE(a.wait_idle(10s));
+  b.dial(push.port);
+  ASSERT_TRUE(b.wait_idle(10s)) << "the server kept the other device";
+}
+
 // A device drops mid-download and ANOTHER device (already on v2) dials the same port: it is not
 // taken for the first one coming back (which would end "up to date" with the first device half
 // downloaded); the push waits on for the first, which resumes and finishes.
@@ -460,10 +469,7 @@ TEST(PushTcp, AReconnectFromAnotherDeviceIsNotTakenForTheFirst) {
   opt.connect_timeout_ms = 10'000;
   TcpPush push(img, opt);
   ModemDevice a(1, 1), b(2, 2);
-  a.dial(push.port, 8 * 1024, ModemDevice::Then::close);
-  ASSERT_TRUE(a.wait_idle(10s));
-  b.dial(push.port);
-  ASSERT_TRUE(b.wait_idle(10s)) << "the server kept the other device";
+  ASSERT_NO_FATAL_FAILURE(drop_then_stranger(push, a, b));
   a.dial(push.port);
   ASSERT_EQ(push.result.wait_for(20s), std::future_status::ready);
   const auto r = push.result.get();
@@ -514,10 +520,7 @@ TEST(PushTcp, AnotherDeviceTurnedAwayLeavesTheResultAboutTheDevice) {
   opt.connect_timeout_ms = 1500;
   TcpPush push(img, opt);
   ModemDevice a(1, 1), b(2, 1);
-  a.dial(push.port, 8 * 1024, ModemDevice::Then::close);
-  ASSERT_TRUE(a.wait_idle(10s));
-  b.dial(push.port);
-  ASSERT_TRUE(b.wait_idle(10s)) << "the server kept the other device";
+  ASSERT_NO_FATAL_FAILURE(drop_then_stranger(push, a, b));
   ASSERT_EQ(push.result.wait_for(10s), std::future_status::ready);
   const auto r = push.result.get();
   EXPECT_EQ(r.outcome, ota::host::Outcome::link_lost) << r.detail;

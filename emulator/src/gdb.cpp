@@ -159,11 +159,12 @@ std::string GdbStub::resume(bool step) {
     if (r.stop == Stop::limit) return "S05";
   } else {
     bool stop = false;
+    const auto halt = [&] { return stop = interrupted() || stop_requested_(); };  // Ctrl-C, SIGTERM
     while (!stop) {
-      r = board_.run_until([&] { return stop = interrupted() || stop_requested_(); }, 1e5);
+      r = board_.run_until(halt, 1e5);
       if (r.stop == Stop::idle) {
         // Nothing runs: wait for the client to interrupt.
-        while (!(stop = interrupted() || stop_requested_())) ::usleep(10'000);
+        while (!halt()) ::usleep(10'000);
       }
       if (r.stop != Stop::limit && r.stop != Stop::condition && r.stop != Stop::idle) break;
     }
