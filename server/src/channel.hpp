@@ -97,19 +97,25 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
   }
 
   void after_step() {
-    // Progress first: the acks of this step came before what they led to ("downloaded", "done").
-    if (obs_.progress && session_.packets_acked() != last_acked_) {
-      last_acked_ = session_.packets_acked();
-      obs_.progress(last_acked_, session_.packet_count(), now());
-    }
-    for (const Event& e : session_.take_events())
+    // In the order the session saw them: each event after the acks that came before it (the
+    // last ACK before "downloaded"; "resume" before the packets it skips).
+    for (const Event& e : session_.take_events()) {
+      report_progress(e.acked);
       if (obs_.event) obs_.event(e, now());
+    }
+    report_progress(session_.packets_acked());
     auto out = session_.take_output();
     if (!out.empty()) {
       queue_.push_back(std::move(out));
       write();
     }
     finish_if_done();
+  }
+
+  void report_progress(std::uint32_t acked) {
+    if (!obs_.progress || acked == last_acked_) return;
+    last_acked_ = acked;
+    obs_.progress(acked, session_.packet_count(), now());
   }
 
   void finish_if_done() {

@@ -63,6 +63,7 @@ struct Event {
   // transport adds "open", "connect" and "disconnect" (push.hpp)
   std::string kind;
   std::string text;  // one human-readable line
+  std::uint32_t acked = 0;  // packets acknowledged when it happened (progress is shown in order)
 };
 
 class Session {
