@@ -28,7 +28,7 @@ void expect_recovers(bluepill::Board& b, const e2e::Firmware& fw) {
   ASSERT_TRUE(s.device());
   EXPECT_EQ(s.device()->app_version, 2u);
   bool recovery_hello = false;
-  for (const auto& e : s.take_events()) recovery_hello |= e.text.find("bootloader (recovery)") != std::string::npos;
+  for (const auto& e : s.take_events()) recovery_hello |= e.text.find("bootloader (recovery mode)") != std::string::npos;
   EXPECT_TRUE(recovery_hello) << "the first HELLO came from the bootloader's recovery client";
   EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, v2));
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();

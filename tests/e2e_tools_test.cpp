@@ -141,6 +141,8 @@ TEST_P(E2eTools, InterruptedPushAbortsAndTheNextOneResumes) {
   std::string out;
   ASSERT_EQ(push_pty(board, big, out), 0) << out;
   EXPECT_NE(out.find("\"event\":\"resume\""), std::string::npos) << out;
+  // The resume is told before the progress it makes.
+  EXPECT_LT(out.find("\"event\":\"resume\""), out.find("\"event\":\"progress\"")) << out;
   EXPECT_EQ(json_field(out, "outcome"), "upgraded") << out;
 }
 
@@ -176,7 +178,7 @@ TEST_P(E2eTools, RecoverBringsBackABoardWhoseApplicationHangs) {
   if (!answered) board.signal(SIGUSR1);
   ASSERT_EQ(push.wait(60s), 0) << push.output();
   EXPECT_EQ(json_field(push.output(), "outcome"), "upgraded") << push.output();
-  EXPECT_NE(push.output().find("bootloader (recovery), no application running"), std::string::npos) << push.output();
+  EXPECT_NE(push.output().find("bootloader (recovery mode)"), std::string::npos) << push.output();
 }
 
 TEST_P(E2eTools, ImageOneByteTooLargeIsRefusedAndV1KeepsRunning) {
@@ -358,7 +360,8 @@ TEST_P(E2eToolsExternal, ABoardWithoutItsW25qRefusesAndKeepsV1) {
   std::string out;
   EXPECT_EQ(push_pty(board, image(2), out), 3) << out;
   EXPECT_EQ(json_field(out, "outcome"), "refused") << out;
-  EXPECT_EQ(json_field(out, "detail"), "flash error") << out;
+  EXPECT_NE(json_field(out, "detail").find("cannot use its external flash (is the W25Q wired and powered?"),
+            std::string::npos) << out;
   EXPECT_EQ(push_pty(board, image(1), out), 0) << out;
   EXPECT_EQ(json_field(out, "outcome"), "up-to-date") << out;
 }

@@ -723,7 +723,7 @@ TEST(ProtocolSession, RepeatedHellosWhileWaitingAreToldOnce) {
   }
   EXPECT_EQ(hellos, 1u);
   EXPECT_EQ(recovers, 1u);
-  EXPECT_NE(s.detail().find("the application answered and the device was not reset"), std::string::npos)
+  EXPECT_NE(s.detail().find("only the application answered (reset the device"), std::string::npos)
       << s.detail();
 }
 
@@ -1265,6 +1265,50 @@ TEST(ProtocolDeviation, AForcedPushOfTheSameVersionNeedsTheReport) {
       EXPECT_TRUE(s.done());
       EXPECT_EQ(s.outcome(), ota::host::Outcome::upgrade_failed) << s.detail();
     }
+  }
+}
+
+// What the server says names the cause and the way out, where the device's answer alone does not.
+TEST(ProtocolSession, TheWordsOfAnEndNameTheCause) {
+  const Bytes img = app_image(2, 4096);
+  auto say_hello = [](ota::host::Session& s, ota::Role role, std::uint32_t version, ota::Report report,
+                      ota::LayoutId layout = ota::LayoutId::internal) {
+    s.begin(0);
+    ota::Hello h;
+    h.layout = layout;
+    h.role = role;
+    h.window = 8;
+    h.app_version = version;
+    h.report = report;
+    h.staging_capacity = ota::kInternalLayout.image_limit;
+    const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
+    s.on_bytes(hello.data(), hello.size(), 1);
+  };
+  {  // The same version: only the numbers were compared.
+    ota::host::Session s(img, 2);
+    say_hello(s, ota::Role::application, 2, ota::Report::none);
+    EXPECT_EQ(s.outcome(), ota::host::Outcome::up_to_date);
+    EXPECT_NE(s.detail().find("versions are compared, not contents: --force"), std::string::npos) << s.detail();
+  }
+  {  // A bootloader in recovery mode whose last install was never confirmed by its application.
+    ota::host::Session s(img, 2);
+    say_hello(s, ota::Role::recovery, 0, ota::Report::upgrade_ok);
+    const auto events = s.take_events();
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events[0].text,
+              "bootloader (recovery mode), reports an install that no application has confirmed (the one "
+              "installed did not run its update client)");
+  }
+  {  // START refused with a flash error on the external layout: the W25Q, most likely.
+    ota::host::SessionOptions o;
+    o.layout = ota::LayoutId::external;
+    ota::host::Session s(img, 2, o);
+    say_hello(s, ota::Role::application, 1, ota::Report::none, ota::LayoutId::external);
+    ASSERT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+    const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::flash_error, 0}));
+    s.on_bytes(reply.data(), reply.size(), 2);
+    EXPECT_EQ(s.outcome(), ota::host::Outcome::refused);
+    EXPECT_NE(s.detail().find("cannot use its external flash (is the W25Q wired"), std::string::npos) << s.detail();
   }
 }
 

@@ -102,7 +102,7 @@ std::vector<std::uint8_t> Session::take_output() { return std::exchange(out_, {}
 std::vector<Event> Session::take_events() { return std::exchange(events_, {}); }
 
 void Session::event(std::string kind, std::string text) {
-  events_.push_back(Event{std::move(kind), std::move(text)});
+  events_.push_back(Event{std::move(kind), std::move(text), base_});
 }
 
 void Session::finish(Outcome o, std::string detail) {
@@ -162,6 +162,11 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
                                      " ABORTs did not end");
         return;
       }
+      if (r.status == Status::flash_error && device_ && device_->layout == LayoutId::external) {
+        finish(Outcome::refused, "flash error: the device cannot use its external flash (is the W25Q "
+                                 "wired and powered? docs/flashing.md)");
+        return;
+      }
       if (r.status != Status::ok) {
         finish(Outcome::refused, to_string(r.status));
         return;
@@ -170,12 +175,12 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
         finish(Outcome::protocol_error, "device resumes beyond the last packet");
         return;
       }
+      if (r.next > 0)  // before the progress it makes
+        event("resume", "resuming at packet " + std::to_string(r.next) + " of " +
+                            std::to_string(count_));
       base_ = next_ = r.next;
       sent_ = std::max<std::uint32_t>(sent_, r.next);
       in_flight_ = window_;
-      if (r.next > 0)
-        event("resume", "resuming at packet " + std::to_string(r.next) + " of " +
-                            std::to_string(count_));
 
       phase_ = Phase::download;
       acknowledged(r.next, now);
@@ -254,9 +259,12 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
                          phase_ == Phase::report_ack);
   device_ = h;
   if (!repeated)
-    event("hello", (h.role == Role::recovery ? std::string("bootloader (recovery), no application running")
+    event("hello", (h.role == Role::recovery ? std::string("bootloader (recovery mode)")
                                                : "application v" + std::to_string(h.app_version)) +
-                     (h.report == Report::upgrade_ok    ? ", reports upgrade OK"
+                     (h.report == Report::upgrade_ok && h.role == Role::recovery
+                          ? ", reports an install that no application has confirmed (the one installed "
+                            "did not run its update client)"
+                      : h.report == Report::upgrade_ok  ? ", reports upgrade OK"
                       : h.report == Report::download_ok ? ", reports download OK"
                       : h.report == Report::install_failed
                           ? ", reports that it could not install the staged image (flash failure)"
@@ -354,7 +362,8 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
   }
   const bool force = opt_.force_for ? opt_.force_for(h) : opt_.force;
   if (ours && !force) {
-    finish(Outcome::up_to_date, "device already runs v" + std::to_string(version_));
+    finish(Outcome::up_to_date, "device already runs v" + std::to_string(version_) +
+                                    " (versions are compared, not contents: --force sends this image anyway)");
     return;
   }
   // An older image is most likely the wrong file; on a fleet it would roll every device back.
@@ -444,8 +453,11 @@ void Session::on_tick(std::uint64_t now) {
                                                            "application that hangs or has no update client never "
                                                            "answers: `ota push --recover` reaches its bootloader)"
                                  : recovering && told_reset_
-                                     ? "no bootloader answered RECOVER: the application answered and the device was "
-                                       "not reset (a push without --recover updates through the application)"
+                                     ? "no bootloader answered RECOVER: only the application answered (reset the "
+                                       "device while the push waits: its bootloader listens " +
+                                           std::to_string(kRecoverWindowMs) +
+                                           " ms after a reset; an emulated board needs --realtime. A push without "
+                                           "--recover updates through the application)"
                                  : recovering ? "no bootloader answered RECOVER"
                                                          : "no HELLO from the device");
       } else if (now - last_hello_req_ >= (recovering ? kRecoverIntervalMs : opt_.hello_interval_ms)) {
