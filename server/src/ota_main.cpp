@@ -343,10 +343,11 @@ int cmd_serve(const ServeArgs& a) {
   }
   for (const DeviceReport& d : r.lost) print_result(json, ms_since(t_start), d.report, img.version, kLinkLost, d.conn);
   int code = kOk;
-  std::size_t ok = 0;
+  std::size_t ok = 0, stopped = 0;  // stopped: under way when the serve was stopped, not failed
   for (const DeviceReport& d : r.ended) {
     const int c = exit_code(d.report.outcome);
     if (c == kOk) ++ok;
+    else if (d.report.outcome == Outcome::interrupted) ++stopped;
     else if (code == kOk) code = c;
   }
   // A device lost once the count was reached could not have come back (nothing is accepted
@@ -356,15 +357,15 @@ int cmd_serve(const ServeArgs& a) {
   if (code == kOk && a.devices != 0 && !count_reached) code = kTimeout;
   if (code == kOk && r.ended.empty() && r.lost.empty()) code = kTimeout;  // nothing came: not a success
   if (r.interrupted) code = kInterrupted;
-  const std::size_t failed = r.ended.size() - ok;
+  const std::size_t failed = r.ended.size() - ok - stopped;
   if (json)
     std::printf("{\"t_ms\":%llu,\"event\":\"summary\",\"devices\":%zu,\"ok\":%zu,\"failed\":%zu,\"lost\":%zu,"
-                "\"exit\":%d,\"elapsed_ms\":%llu}\n",
+                "\"stopped\":%zu,\"exit\":%d,\"elapsed_ms\":%llu}\n",
                 static_cast<unsigned long long>(r.elapsed_ms), r.ended.size() + r.lost.size(), ok, failed,
-                r.lost.size(), code, static_cast<unsigned long long>(r.elapsed_ms));
+                r.lost.size(), stopped, code, static_cast<unsigned long long>(r.elapsed_ms));
   else
-    std::printf("%zu device(s): %zu upgraded or up to date, %zu failed, %zu lost%s (%.1f s)\n",
-                r.ended.size() + r.lost.size(), ok, failed, r.lost.size(),
+    std::printf("%zu device(s): %zu upgraded or up to date, %zu failed, %zu lost, %zu stopped under way%s (%.1f s)\n",
+                r.ended.size() + r.lost.size(), ok, failed, r.lost.size(), stopped,
                 r.interrupted ? "; stopped by the user" : r.idle ? "; no device for --idle" : "",
                 static_cast<double>(r.elapsed_ms) / 1000.0);
   return code;
