@@ -38,8 +38,7 @@ constexpr iwdg::Setting kWatchdog = iwdg::setting_for(15'000);
 // other side drop them as one bad frame and start clean.
 void say(const char* a, const char* b) {
   usart1::write(a);
-  usart1::write(b);
-  usart1::write(reinterpret_cast<const std::uint8_t*>("\r\n"), 3);  // with the terminating 0x00
+  usart1::write_line(b);
 }
 
 // With `reset_when_idle` (a valid application that RECOVER kept from starting, or an install that

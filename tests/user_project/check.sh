@@ -33,6 +33,17 @@ if cmake -S "$tree/tests/user_project" -B "$work/slip" -DOTA_DIR="$tree" -DMY_DE
   fail "a LAYOUT internal image with ota_board_external configured"
 fi
 grep -q "LAYOUT internal with ota_board_external" "$work/slip.log" || fail "no clear error: $(cat "$work/slip.log")"
+# The two slips of a first configure, each with an error that names the fix.
+if cmake -S "$tree/tests/user_project" -B "$work/host" -DOTA_DIR="$tree" >"$work/host.log" 2>&1; then
+  fail "configured without the ARM toolchain"
+fi
+grep -q "CMAKE_TOOLCHAIN_FILE=$tree/cmake/arm-none-eabi.cmake" "$work/host.log" ||
+  fail "no clear error without the toolchain: $(cat "$work/host.log")"
+if cmake -S "$tree/tests/user_project" -B "$work/no-dir" \
+     -DCMAKE_TOOLCHAIN_FILE="$tree/cmake/arm-none-eabi.cmake" >"$work/no-dir.log" 2>&1; then
+  fail "configured without OTA_DIR"
+fi
+grep -q "is not the OTA source tree" "$work/no-dir.log" || fail "no clear error without OTA_DIR: $(cat "$work/no-dir.log")"
 for f in internal/my-app.elf internal/my-app.bin internal/my-app.hex internal/my-app-v2.elf internal/my-app-own-tick.elf \
          internal/bootloader.elf internal/factory.hex internal/factory.bin; do
   [ -s "$build/$f" ] || fail "$f was not built"
@@ -87,4 +98,7 @@ push_v2 "$work/v2.ota" "$work/busy.bin" --realtime --image "$build/internal/boot
 "$ota" image build "$build/internal/docs-sample-v2.elf" -o "$work/docs-v2.ota" >/dev/null
 push_v2 "$work/docs-v2.ota" "$work/docs.bin" --image "$build/internal/bootloader.elf" \
   --image "$build/internal/docs-sample-v1.elf"
+out=$("$bp" -q --flash "$work/docs.bin" --exit-on "my app v2" --run-us 3000000 </dev/null | tr -d '\000') ||
+  fail "the documentation's program stopped after the update: $out"
+grep -q "^my app v2" <<<"$out" || fail "no v2 banner from the documentation's program: $out"
 echo "user project ok"

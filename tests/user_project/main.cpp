@@ -47,9 +47,8 @@ int main() {
   usart1::write("own tick: ");
 #endif
   usart1::write("my app v");
-  const char version[2] = {static_cast<char>('0' + MY_APP_VERSION), '\0'};
-  usart1::write(version);
-  usart1::write(reinterpret_cast<const std::uint8_t*>("\r\n"), 3);  // the 0 ends the text
+  usart1::write_decimal(MY_APP_VERSION);
+  usart1::write_line("");
 
   Usart1Link link;
   ota::DeviceInfo info;

@@ -75,6 +75,19 @@ void write(const char* text) {
   while (*text) write(reinterpret_cast<const std::uint8_t*>(text++), 1);
 }
 
+void write_line(const char* text) {
+  write(text);
+  write(reinterpret_cast<const std::uint8_t*>("\r\n"), 3);  // with the terminating 0x00
+}
+
+void write_decimal(std::uint32_t n) {
+  char digits[10];
+  std::size_t d = 0;
+  do digits[d++] = static_cast<char>('0' + n % 10);
+  while (n /= 10);
+  while (d) write(reinterpret_cast<const std::uint8_t*>(&digits[--d]), 1);
+}
+
 void flush() {
   while (!(USART1().SR & usart_sr::TC)) {
   }

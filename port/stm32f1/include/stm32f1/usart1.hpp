@@ -26,6 +26,10 @@ std::size_t available();
 std::size_t read(std::uint8_t* dst, std::size_t max);
 void write(const std::uint8_t* src, std::size_t len);
 void write(const char* text);
+// A text line: `text`, "\r\n" and a 0x00. The link is also the OTA client's: the 0x00 makes the
+// server's frame decoder drop the line at once (docs/protocol.md 1.3).
+void write_line(const char* text);
+void write_decimal(std::uint32_t n);  // "0" to "4294967295"
 void flush();   // returns once the last byte has left the shift register
 void deinit();  // stops the DMA and USART1 (before jumping to another image)
 
