@@ -26,7 +26,7 @@ ff=$(page60 ff)
 
 # An exact instruction count.
 "$BP" --flash "$T/flash.bin" --cut-after 5000 </dev/null 2>"$T/err" || fail "cut-after: $(cat "$T/err")"
-grep -q "power cut after 5000 instructions" "$T/err" || fail "cut-after message: $(cat "$T/err")"
+grep -Eq "power cut after 5000 instructions at [0-9]+ us" "$T/err" || fail "cut-after message: $(cat "$T/err")"
 
 # An illegal flash write stops the board with an error and exit status 1.
 if "$BP" --image "$FW/flash_nopg.elf" --run-us 1000 </dev/null 2>"$T/err"; then fail "illegal write not caught"; fi
@@ -85,9 +85,16 @@ reset_run() {
   kill -TERM "$bp"
   wait "$bp" || fail "reset run $*: $(cat "$T/err")"
   [ "$(cat "$T/out")" = RR ] || fail "no second start after SIGUSR1 $*: '$(cat "$T/out")'"
-  grep -q "reset (SIGUSR1)" "$T/err" || fail "reset message $*: $(cat "$T/err")"
+  grep -Eq "reset \(SIGUSR1\) at [0-9]+ us$" "$T/err" || fail "reset message $*: $(cat "$T/err")"
 }
 reset_run
+# --connect says that it dials before anything listens (it keeps trying for 10 s).
+"$BP" --image "$FW/usart_rx.elf" --connect 127.0.0.1:9 </dev/null 2>"$T/err" &
+bp=$!
+for _ in $(seq 100); do grep -q "dialling" "$T/err" && break; sleep 0.05; done
+kill -TERM "$bp"
+wait "$bp" || true
+grep -q "^bluepill: dialling 127.0.0.1:9$" "$T/err" || fail "no dialling message: $(cat "$T/err")"
 # The same with --cut-after: the button resets the board, it does not end the run.
 reset_run --cut-after 100000000000
 if grep -q "power cut after" "$T/err"; then fail "a cut reported that did not come: $(cat "$T/err")"; fi

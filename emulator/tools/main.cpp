@@ -202,6 +202,7 @@ int main(int argc, char** argv) {
       board.attach(bluepill::open_pty());
       std::cout << "bluepill: USART1 on " << board.link()->describe() << std::endl;
     } else if (!connect.empty()) {
+      std::cerr << "bluepill: dialling " << connect << std::endl;  // until something listens there
       board.attach(bluepill::connect_tcp(connect_host, static_cast<std::uint16_t>(connect_port)));
       std::cerr << "bluepill: USART1 connected to " << connect << std::endl;
     } else {
@@ -234,7 +235,7 @@ int main(int argc, char** argv) {
     auto press_reset = [&](bool for_it) {
       if (!(g_reset && g_stop == 0 && for_it)) return false;
       g_reset = 0;
-      std::cerr << "bluepill: reset (SIGUSR1) at " << board.now_us() << " us" << std::endl;
+      std::cerr << "bluepill: reset (SIGUSR1) at " << board.now_ns() / 1000 << " us" << std::endl;
       board.reset_pin();
       return true;
     };
@@ -252,18 +253,18 @@ int main(int argc, char** argv) {
       } while (press_reset(r.stop == bluepill::Stop::condition));
     }
     if (r.stop == bluepill::Stop::error) {
-      std::cerr << "bluepill: stopped on error at " << board.now_us() << " us after " << board.instructions()
+      std::cerr << "bluepill: stopped on error at " << board.now_ns() / 1000 << " us after " << board.instructions()
                 << " instructions\n";
       board.power_cut();
       return 1;
     }
     if (r.stop == bluepill::Stop::idle) std::cerr << "bluepill: " << r.message << "\n";
     if (r.stop == bluepill::Stop::breakpoint)
-      std::cerr << "bluepill: BKPT 0x" << std::hex << r.bkpt << std::dec << " at " << board.now_us() << " us\n";
+      std::cerr << "bluepill: BKPT 0x" << std::hex << r.bkpt << std::dec << " at " << board.now_ns() / 1000 << " us\n";
     // (Only when the cut came: not when --exit-on or a signal stopped the run first.)
     if ((cut_after > 0 && board.instructions() >= cut_after) ||
         (cut_at_us > 0 && r.stop == bluepill::Stop::limit)) {
-      std::cerr << "bluepill: power cut after " << board.instructions() << " instructions at " << board.now_us()
+      std::cerr << "bluepill: power cut after " << board.instructions() << " instructions at " << board.now_ns() / 1000
                 << " us" << std::endl;
     }
     board.power_cut();
