@@ -20,8 +20,69 @@ std::uint32_t flash_offset(std::uint32_t a) { return a < kFlashSize ? a : a - kF
 
 // The C callbacks Unicorn calls.
 struct ChipCallbacks {
+  // PM0056 2.2.5 (and the UFSR.UNALIGNED note, 4.4.15): LDM, STM, LDRD, STRD, LDREX and STREX
+  // fault at an address that is not word-aligned, whatever CCR.UNALIGN_TRP says; only single
+  // LDR/STR/LDRH/STRH may be unaligned. Unicorn (QEMU 5) performs them. Called before the
+  // instruction at `a` executes; returns its name and sets `at` when it would fault.
+  static const char* misaligned_multiple(Chip& c, std::uint32_t a, std::uint32_t& at) {
+    std::uint16_t hw[2] = {};
+    const std::uint8_t* code = nullptr;
+    if (in_flash(a) && flash_offset(a) + 4 <= kFlashSize) code = &c.mirror_[flash_offset(a)];
+    else if (a >= kSramBase && a - kSramBase + 4 <= kSramSize) code = &c.b_.sram[a - kSramBase];
+    if (code == nullptr) return nullptr;
+    std::memcpy(hw, code, 4);
+    const std::uint16_t h1 = hw[0], h2 = hw[1];
+    auto r = [&](unsigned n) { return c.reg(UC_ARM_REG_R0 + static_cast<int>(n)); };  // r0..r12 contiguous
+    auto rn = [&](unsigned n) -> std::uint32_t {
+      return n <= 12 ? r(n) : n == 13 ? c.reg(UC_ARM_REG_SP) : n == 14 ? c.reg(UC_ARM_REG_LR) : 0;
+    };
+    // PM0056 4.4.7: with CCR.DIV_0_TRP, SDIV/UDIV by 0 is a UsageFault (DIVBYZERO), not 0.
+    if ((h1 & 0xFFD0) == 0xFB90 && (h2 & 0xF0F0) == 0xF0F0 && c.scs.div0_trap()) {
+      at = 0;
+      return rn(h2 & 15) == 0 ? ((h1 & 0x20) ? "UDIV by zero (CCR.DIV_0_TRP)" : "SDIV by zero (CCR.DIV_0_TRP)") : nullptr;
+    }
+    if ((h1 & 0xF000) == 0xC000) {  // 16-bit STMIA/LDMIA
+      at = rn((h1 >> 8) & 7);
+      return (at & 3) ? ((h1 & 0x0800) ? "LDM" : "STM") : nullptr;
+    }
+    if ((h1 & 0xFE40) == 0xE800) {  // 32-bit LDM/STM (IA: op 01, DB: op 10)
+      const unsigned op = (h1 >> 7) & 3, n = h1 & 15;
+      if ((op != 1 && op != 2) || n == 13 || n == 15) return nullptr;  // PUSH.W/POP.W: SP[1:0] are always 0
+      at = rn(n) - (op == 2 ? 4u * static_cast<std::uint32_t>(__builtin_popcount(h2)) : 0u);
+      return (at & 3) ? ((h1 & 0x10) ? "LDM" : "STM") : nullptr;
+    }
+    if ((h1 & 0xFE40) == 0xE840) {
+      const unsigned n = h1 & 15;
+      const bool p = h1 & 0x100, u = h1 & 0x80, w = h1 & 0x20, load = h1 & 0x10;
+      if (n == 13 || n == 15) return nullptr;  // SP: always word-aligned; literal: Align(PC, 4)
+      const std::uint32_t off = 4u * (h2 & 0xFFu);
+      if (p || w) {  // LDRD/STRD (immediate)
+        at = p ? (u ? rn(n) + off : rn(n) - off) : rn(n);
+        return (at & 3) ? (load ? "LDRD" : "STRD") : nullptr;
+      }
+      if ((h1 & 0xFFE0) == 0xE840) {  // LDREX/STREX (word)
+        at = rn(n) + off;
+        return (at & 3) ? (load ? "LDREX" : "STREX") : nullptr;
+      }
+    }
+    return nullptr;
+  }
+
   static void code(uc_engine* uc, std::uint64_t addr, std::uint32_t, void* ud) {
     auto& h = *static_cast<Chip::Hook*>(ud);
+    if (h.chip != nullptr) {
+      std::uint32_t at = 0;
+      if (const char* what = misaligned_multiple(*h.chip, static_cast<std::uint32_t>(addr), at)) {
+        h.chip->report(Severity::error, std::strstr(what, "DIV") != nullptr ? std::string(what) + ": UsageFault (DIVBYZERO) on silicon"
+                                                                 : std::string(what) + " at unaligned address " + hex32(at) +
+                                            ": UsageFault (UNALIGNED) on silicon, whatever CCR.UNALIGN_TRP says (PM0056 2.2.5)");
+        h.chip->event_pc_ = static_cast<std::uint32_t>(addr);
+        h.chip->event_ = Chip::Event::error;
+        h.stopped = true;
+        uc_emu_stop(uc);
+        return;
+      }
+    }
     if (h.breakpoints != nullptr) {
       const auto a = static_cast<std::uint32_t>(addr);
       if (a == h.skip_bp) {
@@ -150,6 +211,7 @@ Chip::Chip(BoardState& board, const Config& cfg, ResetCause cause)
   hook_.cpi = 9;
   hook_.stop_at = kNever;
   hook_.skip_bp = 1;
+  hook_.chip = this;
   b_.sched.floor = &hook_.stop_at;
   map_memory();
   for (Peripheral* p : std::initializer_list<Peripheral*>{&rcc, &gpioa, &gpiob, &gpioc, &afio, &usart1, &dma1,

@@ -78,7 +78,8 @@ void Dma::write32(std::uint32_t off, std::uint32_t v) {
 
 void Dma::start(int n) {
   Channel& c = ch_[n - 1];
-  c.left = c.cndtr;
+  // RM0008 13.4.4: CNDTR is not reloaded by EN; it holds what is left (0 after a normal-mode
+  // transfer, and then "no transaction can be served whether the channel is enabled or not").
   c.paddr = c.cpar;
   c.maddr = c.cmar;
   if (c.left == 0) return;

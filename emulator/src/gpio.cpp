@@ -67,7 +67,7 @@ void Gpio::write32(std::uint32_t off, std::uint32_t v) {
     case 0x04: crh_ = v; break;
     case 0x08: error("write to read-only " + where(off)); return;
     case 0x0C: odr_ = v & 0xFFFF; break;
-    case 0x10: odr_ = (odr_ | (v & 0xFFFF)) & ~(v >> 16); break;  // BSRR: set wins over reset
+    case 0x10: odr_ = (odr_ & ~(v >> 16) & 0xFFFF) | (v & 0xFFFF); break;  // BSRR: set wins over reset (RM0008 9.2.5)
     case 0x14: odr_ &= ~(v & 0xFFFF); break;
     case 0x18: lckr_ = v & 0x1FFFF; return;  // locking is not enforced
     default: unmodelled_write(off, v); return;

@@ -135,6 +135,7 @@ class Chip {
     const std::vector<std::uint32_t>* breakpoints;  // debugger breakpoints, null if none
     std::uint32_t skip_bp;                          // resume over the breakpoint stopped at
     bool bp_hit;
+    Chip* chip;  // for the alignment check (PM0056 2.2.5)
   } hook_{};
 
  private:

@@ -14,6 +14,7 @@ namespace bluepill {
 
 class Dma final : public WordRegisters {
  public:
+  unsigned narrowest_write() const override { return 4; }
   explicit Dma(Chip& chip) : WordRegisters(chip, "DMA1", 0x40020000, 0x400) {}
   void reset() override;
   bool clocked() const override;

@@ -22,6 +22,7 @@ namespace bluepill {
 
 class FlashCtrl final : public WordRegisters {
  public:
+  unsigned narrowest_write() const override { return 4; }
   explicit FlashCtrl(Chip& chip) : WordRegisters(chip, "FLASH", 0x40022000, 0x400) {}
   void reset() override;
 

@@ -15,6 +15,7 @@ namespace bluepill {
 
 class Gpio final : public WordRegisters {
  public:
+  unsigned narrowest_write() const override { return 4; }
   Gpio(Chip& chip, const char* name, std::uint32_t base, int enable_bit, char port)
       : WordRegisters(chip, name, base, 0x400), enable_bit_(enable_bit), port_(port) {}
   void reset() override;
@@ -50,6 +51,7 @@ class Gpio final : public WordRegisters {
 
 class Afio final : public WordRegisters {
  public:
+  unsigned narrowest_write() const override { return 4; }
   explicit Afio(Chip& chip) : WordRegisters(chip, "AFIO", 0x40010000, 0x400) {}
   void reset() override;
   bool clocked() const override;

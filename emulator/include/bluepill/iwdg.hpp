@@ -12,6 +12,7 @@ namespace bluepill {
 
 class Iwdg final : public WordRegisters {
  public:
+  unsigned narrowest_write() const override { return 2; }
   explicit Iwdg(Chip& chip) : WordRegisters(chip, "IWDG", 0x40003000, 0x400) {}
   void reset() override;
   bool running() const { return running_; }

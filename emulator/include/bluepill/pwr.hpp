@@ -11,6 +11,7 @@ namespace bluepill {
 
 class Pwr final : public WordRegisters {
  public:
+  unsigned narrowest_write() const override { return 2; }
   explicit Pwr(Chip& chip) : WordRegisters(chip, "PWR", 0x40007000, 0x400) {}
   void reset() override;
   bool clocked() const override;  // RCC_APB1ENR.PWREN

@@ -17,6 +17,7 @@ namespace bluepill {
 
 class Rcc final : public WordRegisters {
  public:
+  unsigned narrowest_write() const override { return 4; }
   explicit Rcc(Chip& chip) : WordRegisters(chip, "RCC", 0x40021000, 0x400) {}
   void reset() override;
 

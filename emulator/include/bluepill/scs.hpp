@@ -54,6 +54,7 @@ class Scs final : public Peripheral {
   std::uint32_t vtor() const { return vtor_; }
   bool stack_align8() const { return (ccr_ & 0x200) != 0; }  // CCR.STKALIGN
   bool sleep_on_exit() const { return (scr_ & 2) != 0; }
+  bool div0_trap() const { return (ccr_ & 0x10) != 0; }  // CCR.DIV_0_TRP (PM0056 4.4.7)
 
   // --- SysTick
   void clocks_changed();  // HCLK changed: re-anchor the counter

@@ -17,6 +17,7 @@ namespace bluepill {
 
 class Spi final : public WordRegisters {
  public:
+  unsigned narrowest_write() const override { return 2; }
   explicit Spi(Chip& chip) : WordRegisters(chip, "SPI1", 0x40013000, 0x400) {}
   void reset() override;
   bool clocked() const override;

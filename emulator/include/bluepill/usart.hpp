@@ -20,6 +20,7 @@ namespace bluepill {
 
 class Usart final : public WordRegisters {
  public:
+  unsigned narrowest_write() const override { return 2; }
   explicit Usart(Chip& chip) : WordRegisters(chip, "USART1", 0x40013800, 0x400) {}
   void reset() override;
   bool clocked() const override;

@@ -1,0 +1,85 @@
+// Rules of the STM32F103 and its Cortex-M3 that a firmware mistake breaks and that the emulator
+// must not let pass: each test runs a program that breaks one (fw/rule_*.cpp) and expects what
+// the silicon does (strict: an error that stops the board; lenient: the silicon's behaviour).
+#include "helpers.hpp"
+
+using namespace bptest;
+
+namespace {
+
+// An unaligned multiple load is an error, not a result.
+void expect_fault(const char* program) {
+  auto b = board_with(program);
+  const auto r = b->run_for_us(1000);
+  EXPECT_FALSE(r.stop == bluepill::Stop::breakpoint && r.bkpt == 0)
+      << "the unaligned load completed; result " << std::hex << result(*b, 0);
+  EXPECT_EQ(r.stop, bluepill::Stop::error) << bluepill::to_string(r.stop) << " " << r.message;
+}
+
+}  // namespace
+
+// PM0056 2.2.5: LDRD and LDM fault at an address that is not word-aligned.
+TEST(SiliconRules, UnalignedLdrdFaults) { expect_fault("rule_ldrd"); }
+TEST(SiliconRules, UnalignedLdmFaults) { expect_fault("rule_ldm"); }
+
+// Lenient, the fault is taken: the program's HardFault handler stops with BKPT 2.
+TEST(SiliconRules, UnalignedLdrdEntersHardFaultWhenLenient) {
+  bluepill::Config cfg;
+  cfg.strict = false;
+  auto b = board_with("rule_ldrd", cfg);
+  const auto r = b->run_for_us(1000);
+  ASSERT_EQ(r.stop, bluepill::Stop::breakpoint) << r.message;
+  EXPECT_EQ(r.bkpt, 2u);
+  EXPECT_EQ(result(*b, 1), 0xFAu);
+  EXPECT_NE(b->diagnostics().error_text().find("LDRD at unaligned address 0x20001002"), std::string::npos)
+      << b->diagnostics().error_text();
+}
+
+// PM0056 4.4.7: with CCR.DIV_0_TRP a division by zero faults.
+TEST(SiliconRules, DivideByZeroTrapsWithDiv0Trp) {
+  bluepill::Config cfg;
+  cfg.strict = false;
+  auto b = board_with("rule_div0trp", cfg);
+  const auto r = b->run_for_us(1000);
+  EXPECT_TRUE(r.stop == bluepill::Stop::breakpoint && r.bkpt == 2u)
+      << bluepill::to_string(r.stop) << " bkpt " << r.bkpt << " result " << std::hex << result(*b, 0);
+}
+
+// RM0008 9.2: GPIO registers take word writes only. Strict: an error; lenient: what the APB
+// bridge does with the byte (0x20 in every lane of BSRR sets PC5 as well as PC13).
+TEST(SiliconRules, ByteWriteToGpioIsReported) {
+  auto b = board_with("rule_gpio_byte");
+  const auto r = b->run_for_us(1000);
+  EXPECT_EQ(r.stop, bluepill::Stop::error) << "byte store to GPIOC_BSRR accepted; ODR=" << std::hex << result(*b, 0);
+}
+TEST(SiliconRules, ByteWriteToGpioIsReplicatedAcrossLanes) {
+  bluepill::Config cfg;
+  cfg.strict = false;
+  auto b = board_with("rule_gpio_byte", cfg);
+  run_to_end(*b);
+  EXPECT_EQ(result(*b, 0), 0x2020u) << std::hex << result(*b, 0);
+  EXPECT_NE(b->diagnostics().error_text().find("1-byte write"), std::string::npos) << b->diagnostics().error_text();
+}
+
+// RM0008 9.2.5: with both BSx and BRx set, BSx wins.
+TEST(SiliconRules, BsrrSetWinsOverReset) {
+  auto b = board_with("rule_bsrr_both");
+  run_to_end(*b);
+  EXPECT_EQ(result(*b, 0) & (1u << 13), 1u << 13) << "ODR " << std::hex << result(*b, 0);
+}
+
+// RM0008 13.4.4: enabling a channel again does not reload CNDTR; at 0 it transfers nothing.
+TEST(SiliconRules, DmaReenableDoesNotReloadCndtr) {
+  auto b = board_with("rule_dma_reenable");
+  run_to_end(*b);
+  EXPECT_EQ(result(*b, 0), 0u) << "CNDTR after re-enable";
+  EXPECT_EQ(result(*b, 1), 0u) << "a second transfer ran";
+}
+
+// RM0008 3.3.3: 72 MHz with no flash wait state is refused.
+TEST(SiliconRules, PllAt72MHzWithoutWaitStatesIsRefused) {
+  auto b = board_with("rule_pll_nolatency");
+  const auto r = b->run_for_us(10'000);
+  ASSERT_EQ(r.stop, bluepill::Stop::error);
+  EXPECT_NE(r.message.find("needs FLASH_ACR.LATENCY >= 2"), std::string::npos) << r.message;
+}
