@@ -49,6 +49,10 @@ for f in internal/my-app.elf internal/my-app.bin internal/my-app.hex internal/my
   [ -s "$build/$f" ] || fail "$f was not built"
 done
 [ ! -e "$build/internal/app.elf" ] || fail "the OTA tree's example application was built too"
+# `sizes` shows the user's images and the bootloader, without the OTA project's own size goals.
+sizes=$(cmake --build "$build" --target sizes 2>&1) || fail "sizes: $sizes"
+grep -q "internal/my-app " <<<"$sizes" && grep -q "internal/bootloader " <<<"$sizes" || fail "sizes: $sizes"
+if grep -q "goal" <<<"$sizes"; then fail "a size goal in a user's project: $sizes"; fi
 for f in my-app bootloader; do
   size=$(arm-none-eabi-nm -S -C "$build/internal/$f.elf" | awk '/usart1::.*ring$/ { print $2 }')
   [ -n "$size" ] && [ $((16#$size)) = "$ring" ] || fail "$f.elf has a receive ring of '$size' bytes, not OTA_USART1_RX_RING=$ring"

@@ -7,6 +7,9 @@
 # and, once every image is declared, the `sizes` target (text+data of every image vs its region).
 get_filename_component(OTA_PORT_DIR ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
 set(OTA_PORT_DIR ${OTA_PORT_DIR} CACHE INTERNAL "port/stm32f1, for the functions below")
+# The bootloaders' size goals are this project's own: `sizes` shows them only when this tree is
+# the top-level project, not in a user's project that adds it.
+set_property(GLOBAL PROPERTY OTA_SIZE_GOALS ${PROJECT_IS_TOP_LEVEL})
 # (Paths from here, not from CMAKE_SOURCE_DIR: that is a user's own project when this tree is
 # added to it.)
 get_filename_component(OTA_CORE_INCLUDE_DIR ${CMAKE_CURRENT_LIST_DIR}/../../../core/include ABSOLUTE)
@@ -121,8 +124,9 @@ function(_ota_sizes_target)
     string(APPEND manifest "list(APPEND IMAGES \"${i}\")\n")
   endforeach()
   file(WRITE ${CMAKE_BINARY_DIR}/images.cmake "${manifest}")
+  get_property(goals GLOBAL PROPERTY OTA_SIZE_GOALS)
   add_custom_target(sizes
-    COMMAND ${CMAKE_COMMAND} -DDIR=${CMAKE_BINARY_DIR} -DSIZE=${CMAKE_SIZE}
+    COMMAND ${CMAKE_COMMAND} -DDIR=${CMAKE_BINARY_DIR} -DSIZE=${CMAKE_SIZE} -DGOALS=${goals}
             -P ${OTA_PORT_DIR}/cmake/sizes.cmake
     VERBATIM)
   add_dependencies(sizes ${targets})
