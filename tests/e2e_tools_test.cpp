@@ -146,6 +146,37 @@ TEST_P(E2eTools, InterruptedPushAbortsAndTheNextOneResumes) {
   EXPECT_EQ(json_field(out, "outcome"), "upgraded") << out;
 }
 
+// `ota status` says who runs and what is pending, and changes nothing: the download it saw
+// under way is resumed by the next push.
+TEST_P(E2eTools, StatusTellsWhatRunsAndWhatIsPendingAndChangesNothing) {
+  const std::string big = largest_image();
+  auto args = board_args();
+  args.insert(args.end(), {"--pty", "--realtime"});
+  Process board(args);
+  auto status = [&] {
+    Process st({OTA_TOOL, "status", "--port", pty_of(board), "--json", "--timeout", "20"});
+    EXPECT_EQ(st.wait(60s), 0) << st.output();
+    const std::string out = st.output();
+    const auto at = out.rfind("\"event\":\"status\"");
+    return at == std::string::npos ? std::string() : out.substr(at);
+  };
+  std::string s = status();
+  EXPECT_EQ(json_field(s, "role"), "application") << s;
+  EXPECT_EQ(json_field(s, "app_version"), "1") << s;
+  EXPECT_EQ(json_field(s, "layout"), GetParam()) << s;
+  EXPECT_EQ(json_field(s, "report"), "none") << s;
+  EXPECT_NE(s.find("\"download\":null"), std::string::npos) << s;
+  ASSERT_NO_FATAL_FAILURE(stop_push_midway(board, big, SIGINT));
+  s = status();
+  EXPECT_NE(s.find("\"download\":{\"image_crc\":"), std::string::npos) << s;
+  EXPECT_NE(json_field(s, "next"), "0") << s;
+  std::string out;
+  ASSERT_EQ(push_pty(board, big, out), 0) << out;
+  EXPECT_NE(out.find("\"event\":\"resume\""), std::string::npos) << out;
+  s = status();
+  EXPECT_EQ(json_field(s, "app_version"), "2") << s;
+}
+
 // SIGTERM (a service manager stopping the push) is Ctrl-C: the download is ABORTed, exit 130.
 // The board then goes away mid-download (its process dies, the pty with it): link lost, exit 6.
 TEST_P(E2eTools, SigtermStopsAPushAndALostBoardEndsOneWithExitCode6) {

@@ -388,6 +388,10 @@ TEST_F(OtaCli, LinksThatCannotBeUsedAreUsageErrors) {
   std::string out;
   EXPECT_EQ(ota({"push", img, "--port", (dir / "no-such-tty").string()}, &out), 2);
   EXPECT_EQ(out.rfind("ota push: cannot open ", 0), 0u) << "said as a usage error, not as a device's result: " << out;
+  EXPECT_EQ(ota({"status", "--port", (dir / "no-such-tty").string()}, &out), 2);
+  EXPECT_EQ(out.rfind("ota status: cannot open ", 0), 0u) << out;
+  EXPECT_EQ(ota({"status"}, &out), 2);
+  EXPECT_NE(out.find("ota status: give --port or --listen"), std::string::npos) << out;
   for (const char* bad : {"99999", "127.0.0.1:70000", "127.0.0.1:", "x:12ab"}) {
     EXPECT_EQ(ota({"push", img, "--listen", bad}, &out), 2) << bad;
     EXPECT_NE(out.find("bad listen address"), std::string::npos) << out;

@@ -1312,6 +1312,30 @@ TEST(ProtocolSession, TheWordsOfAnEndNameTheCause) {
   }
 }
 
+// `ota status`: the first HELLO ends the session, described; the report it carries is not
+// acknowledged (that is the next push's to do), and nothing but HELLO_REQ goes out.
+TEST(ProtocolSession, AQueryEndsAtTheFirstHelloAndChangesNothing) {
+  ota::host::SessionOptions o;
+  o.query = true;
+  ota::host::Session s({}, 0, o);
+  s.begin(0);
+  ota::Hello h;
+  h.app_version = 3;
+  h.report = ota::Report::upgrade_ok;
+  h.staging_capacity = ota::kInternalLayout.image_limit;
+  h.session_crc = 0xCAFEF00D;
+  h.session_next = 40;
+  const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
+  s.on_bytes(hello.data(), hello.size(), 1);
+  s.on_tick(2);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::answered);
+  EXPECT_EQ(s.detail(),
+            "application v3, internal layout, images up to 26624 bytes; reports an upgrade not yet "
+            "acknowledged; a download of the image with CRC-32 CAFEF00D resumes at packet 40");
+  for (const Msg& m : decode_stream(s.take_output()))
+    EXPECT_EQ(m.type, static_cast<std::uint8_t>(MsgType::hello_request)) << "sent type " << int(m.type);
+}
+
 TEST(ProtocolDeviation, SessionGoesBackToTheNakOfAFlashError) {
   sim::PowerSupply power;
   sim::InternalFlash flash(power);

@@ -1,6 +1,8 @@
 // `ota`: the host tool. `ota image` builds and inspects update images, `ota push` updates one
-// device over a serial port or TCP. Exit codes (stable, for scripts):
-//   0 upgraded (or already up to date)   2 usage error, or a port/address that cannot be used
+// device over a serial port or TCP, `ota serve` every device that dials in, `ota status` asks a
+// device who it is. Exit codes (stable, for scripts):
+//   0 upgraded (or already up to date; status: answered)
+//                                        2 usage error, or a port/address that cannot be used
 //   3 refused by the device
 //   4 total checksum mismatch             5 timeout                6 link lost
 //   7 device came back without the image  8 protocol error         9 bad input file
@@ -35,7 +37,8 @@ enum Exit : int {
 int exit_code(Outcome o) {
   switch (o) {
     case Outcome::upgraded:
-    case Outcome::up_to_date: return kOk;
+    case Outcome::up_to_date:
+    case Outcome::answered: return kOk;
     case Outcome::refused: return kRefused;
     case Outcome::checksum_failed: return kChecksum;
     case Outcome::timeout: return kTimeout;
@@ -267,6 +270,58 @@ int cmd_push(const PushArgs& a) {
   return code;
 }
 
+// Asks the device who it is (HELLO_REQ; with --recover, its bootloader) and prints its HELLO;
+// changes nothing on it. Over TCP: the first device that dials in.
+int cmd_status(const PushArgs& a) {
+  Image img;  // no image: the session only asks
+  PushOptions opt = push_options(a, img);
+  opt.session.query = true;
+  opt.session.layout.reset();
+  const auto t_start = std::chrono::steady_clock::now();
+  PushObserver obs;
+  if (a.json)
+    obs.event = [&](const Event& e, std::uint64_t ms) {
+      std::printf("{\"t_ms\":%llu,\"event\":\"%s\",\"text\":\"%s\"}\n", static_cast<unsigned long long>(ms),
+                  e.kind.c_str(), json_escape(e.text).c_str());
+      std::fflush(stdout);
+    };
+  const PushReport r = a.port.empty() ? push_tcp(a.listen, img, opt, obs,
+                                                 [&](std::uint16_t port) { print_listening(a.json, t_start, port, "the device"); })
+                                      : push_serial(a.port, img, opt, obs);
+  const int code = exit_code(r.outcome);
+  if (r.outcome == Outcome::no_link) {
+    if (!a.json) std::fprintf(stderr, "ota status: %s\n", r.detail.c_str());
+    else print_result(true, r.elapsed_ms, r, 0, code, 0);
+    return code;
+  }
+  if (r.outcome != Outcome::answered || !r.device) {
+    print_result(a.json, r.elapsed_ms, r, 0, code, 0);
+    return code;
+  }
+  const Hello& h = *r.device;
+  const Layout* l = layout_by_id(h.layout);
+  if (a.json) {
+    const char* report = h.report == Report::upgrade_ok      ? "upgrade-ok"
+                         : h.report == Report::download_ok    ? "download-ok"
+                         : h.report == Report::install_failed ? "install-failed"
+                                                              : "none";
+    std::printf("{\"t_ms\":%llu,\"event\":\"status\",\"uid\":\"%s\",\"role\":\"%s\",\"app_version\":%u,"
+                "\"layout\":\"%s\",\"staging_capacity\":%u,\"window\":%u,\"max_chunk\":%u,\"report\":\"%s\","
+                "\"download\":%s,\"exit\":%d}\n",
+                static_cast<unsigned long long>(r.elapsed_ms), uid_hex(h).c_str(),
+                h.role == Role::recovery ? "recovery" : "application", h.app_version, l ? l->name : "unknown",
+                h.staging_capacity, h.window, h.max_chunk, report,
+                h.session_next == kNoSession
+                    ? "null"
+                    : ("{\"image_crc\":" + std::to_string(h.session_crc) + ",\"next\":" + std::to_string(h.session_next) + "}").c_str(),
+                code);
+  } else {
+    std::printf("device %s: %s\n", uid_hex(h).c_str(), describe(h).c_str());
+  }
+  std::fflush(stdout);
+  return code;
+}
+
 struct ServeArgs {
   PushArgs push;
   std::uint32_t devices = 0;
@@ -408,6 +463,19 @@ int main(int argc, char** argv) {
                  "recover a device whose application crashes at boot: keep its bootloader in recovery "
                  "mode (reset the device if its application still answers)");
 
+  PushArgs st;
+  auto* status = app.add_subcommand("status", "ask a device who it is (version, layout, pending report and download); changes nothing");
+  auto* st_port = status->add_option("-p,--port", st.port, "serial port (e.g. /dev/ttyUSB0, or a pty)");
+  auto* st_listen = status->add_option("--listen", st.listen, "wait for the device to connect over TCP: PORT or HOST:PORT");
+  st_port->excludes(st_listen);
+  status->add_option("-b,--baud", st.baud, "serial baud rate")
+      ->check(CLI::IsMember(std::vector<std::uint32_t>(std::begin(ota::host::kSerialRates),
+                                                       std::end(ota::host::kSerialRates))))
+      ->capture_default_str();
+  status->add_option("-t,--timeout", st.timeout_s, "seconds to wait for the device")->check(CLI::Range(0.1, 86400.0))->capture_default_str();
+  status->add_flag("--json", st.json, "one JSON line per event, the last one \"status\"");
+  status->add_flag("--recover", st.recover, "ask the bootloader instead (reset the device if its application answers)");
+
   ServeArgs sv;
   auto* serve = app.add_subcommand("serve", "update every device that dials in over TCP, many at once");
   serve->add_option("image", sv.push.image, "the .ota image to install")->required();
@@ -422,8 +490,8 @@ int main(int argc, char** argv) {
   serve->add_flag("-f,--force", sv.push.force, "install on devices that already run this version or a newer one too (once each)");
 
   if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "image" && std::string_view(argv[1]) != "push" &&
-      std::string_view(argv[1]) != "serve") {
-    std::fprintf(stderr, "ota: '%s' is not a command (commands: image build, image info, push, serve; see --help)\n", argv[1]);
+      std::string_view(argv[1]) != "serve" && std::string_view(argv[1]) != "status") {
+    std::fprintf(stderr, "ota: '%s' is not a command (commands: image build, image info, push, serve, status; see --help)\n", argv[1]);
     return kUsage;
   }
   try {
@@ -442,5 +510,12 @@ int main(int argc, char** argv) {
     return cmd_push(p);
   }
   if (*serve) return cmd_serve(sv);
+  if (*status) {
+    if (st.port.empty() && st.listen.empty()) {
+      std::fprintf(stderr, "ota status: give --port or --listen\n");
+      return kUsage;
+    }
+    return cmd_status(st);
+  }
   return kUsage;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdio>
 #include <utility>
 
 #include "ota/bytes.hpp"
@@ -23,11 +24,31 @@ std::string uid_hex(const Hello& h) {
   return s;
 }
 
+std::string describe(const Hello& h) {
+  const Layout* l = layout_by_id(h.layout);
+  std::string s = h.role == Role::recovery ? std::string("bootloader in recovery mode")
+                                           : "application v" + std::to_string(h.app_version);
+  s += std::string(", ") + (l ? l->name : "unknown") + " layout, images up to " +
+       std::to_string(h.staging_capacity) + " bytes; ";
+  s += h.report == Report::upgrade_ok      ? "reports an upgrade not yet acknowledged"
+       : h.report == Report::download_ok    ? "a verified image waits to be installed"
+       : h.report == Report::install_failed ? "reports that the staged image could not be installed"
+                                            : "no report";
+  if (h.session_next != kNoSession) {
+    char crc[9];
+    std::snprintf(crc, sizeof crc, "%08X", static_cast<unsigned>(h.session_crc));
+    s += std::string("; a download of the image with CRC-32 ") + crc + " resumes at packet " +
+         std::to_string(h.session_next);
+  }
+  return s;
+}
+
 const char* to_string(Outcome o) {
   switch (o) {
     case Outcome::pending: return "pending";
     case Outcome::upgraded: return "upgraded";
     case Outcome::up_to_date: return "up-to-date";
+    case Outcome::answered: return "answered";
     case Outcome::refused: return "refused";
     case Outcome::checksum_failed: return "checksum-failed";
     case Outcome::upgrade_failed: return "upgrade-failed";
@@ -61,7 +82,7 @@ Session::Session(std::vector<std::uint8_t> image, std::uint32_t version, Session
 void Session::begin(std::uint64_t now) {
   phase_ = Phase::hello;
   phase_start_ = last_hello_req_ = last_progress_ = now;
-  if (image_.size() < 8) {
+  if (!opt_.query && image_.size() < 8) {
     finish(Outcome::refused, "image smaller than a vector table");
     return;
   }
@@ -288,6 +309,10 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
         told_reset_ = true;
         return;
       }
+      if (opt_.query) {
+        finish(Outcome::answered, describe(h));
+        return;
+      }
       handshake(h, now);
       return;
     case Phase::start:
@@ -454,10 +479,10 @@ void Session::on_tick(std::uint64_t now) {
                                                            "answers: `ota push --recover` reaches its bootloader)"
                                  : recovering && told_reset_
                                      ? "no bootloader answered RECOVER: only the application answered (reset the "
-                                       "device while the push waits: its bootloader listens " +
+                                       "device while this waits: its bootloader listens " +
                                            std::to_string(kRecoverWindowMs) +
-                                           " ms after a reset; an emulated board needs --realtime. A push without "
-                                           "--recover updates through the application)"
+                                           " ms after a reset; an emulated board needs --realtime. Without --recover "
+                                           "the application itself takes an update)"
                                  : recovering ? "no bootloader answered RECOVER"
                                                          : "no HELLO from the device");
       } else if (now - last_hello_req_ >= (recovering ? kRecoverIntervalMs : opt_.hello_interval_ms)) {

@@ -27,6 +27,9 @@ struct SessionOptions {
   // Recover a device whose application crashes at boot: send RECOVER every few milliseconds so
   // that one lands in the bootloader's listening window, and talk only to the bootloader.
   bool recover = false;
+  // Only ask who the device is (`ota status`): the first HELLO (the bootloader's, with `recover`)
+  // ends the session as `answered`; nothing is offered, no report is acknowledged.
+  bool query = false;
   std::uint32_t hello_interval_ms = 500;  // HELLO_REQ period while waiting for the device
   std::uint32_t hello_timeout_ms = 10000;
   std::uint32_t reply_timeout_ms = 1500;  // no progress for this long: re-send
@@ -43,6 +46,7 @@ enum class Outcome : std::uint8_t {
   pending,
   upgraded,         // the device reported upgrade OK running the image's version
   up_to_date,       // the device already ran that version; nothing sent
+  answered,         // (query) the device said who it is
   refused,          // the device refused START or the image (reason in detail)
   checksum_failed,  // download finished but the total CRC-32 did not match
   upgrade_failed,   // the device came back without the new version
@@ -54,6 +58,8 @@ enum class Outcome : std::uint8_t {
 };
 const char* to_string(Outcome o);
 std::string uid_hex(const Hello& h);  // 24 lowercase hex digits
+// What a HELLO says, in one line: who runs, on which layout, its pending report and download.
+std::string describe(const Hello& h);
 
 enum class Phase : std::uint8_t { hello, start, download, reboot, report_ack, done };
 const char* to_string(Phase p);
