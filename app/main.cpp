@@ -25,7 +25,8 @@
 
 using namespace stm32f1;
 
-OTA_APP_INFO(OTA_APP_VERSION);  // read by `ota image build`; the same version goes in HELLO
+// Read by `ota image build`; the same version and product go in HELLO.
+OTA_APP_INFO(OTA_APP_VERSION, "ota-example-app");
 
 namespace {
 
@@ -66,6 +67,7 @@ int main() {
   ota::DeviceInfo info;
   info.role = ota::Role::application;
   info.app_version = ota_app_info.version;
+  info.product = ota_app_info.product;
   info.window = kLinkWindow;
   cpu::uid(info.uid);
   ota::UpdateClient client(board::flash_map(clocks, board::Access::update), link, info);

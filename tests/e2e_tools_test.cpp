@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <random>
 
 #include "e2e/board_wire.hpp"
+#include "ota/app_info.hpp"
 #include "e2e/relay.hpp"
 #include "ota/host/image.hpp"
 #include "ota/host/push.hpp"
@@ -210,6 +212,37 @@ TEST_P(E2eTools, RecoverBringsBackABoardWhoseApplicationHangs) {
   ASSERT_EQ(push.wait(60s), 0) << push.output();
   EXPECT_EQ(json_field(push.output(), "outcome"), "upgraded") << push.output();
   EXPECT_NE(push.output().find("bootloader (recovery mode)"), std::string::npos) << push.output();
+}
+
+// v2 of the example application relabelled as another product (its app info rewritten): `ota
+// push` does not offer it to the board's application, which names its product in HELLO, and
+// the application refuses it too when a server sends it all the same; v1 keeps running.
+TEST_P(E2eTools, AnImageOfAnotherProductIsRefusedAndV1KeepsRunning) {
+  auto bytes = fw.app_bin(2);
+  ota::AppInfo info;
+  ASSERT_TRUE(ota::find_app_info(bytes.data(), bytes.size(), info));
+  ASSERT_NE(info.product, 0u) << "the example application names its product";
+  std::size_t at = 0;
+  while (std::memcmp(bytes.data() + at, &info, sizeof info) != 0) at += 4;
+  const auto other = ota::AppInfo::make(fw.layout->id, 2, "another-product");
+  std::memcpy(bytes.data() + at, &other, sizeof other);
+  const std::string file = (dir / "other.ota").string();
+  ASSERT_FALSE(ota::host::save_file(file, ota::host::encode_ota_file({fw.layout->id, 2, fw.layout->app.base, bytes})));
+  auto args = board_args();
+  args.push_back("--pty");
+  Process board(args);
+  std::string out;
+  EXPECT_EQ(push_pty(board, file, out), 3) << out;
+  EXPECT_NE(json_field(out, "detail").find("the image is for product " + ota::host::product_hex(other.product) +
+                                           ", the device runs product " + ota::host::product_hex(info.product)),
+            std::string::npos) << out;
+  ota::host::Image img;
+  ASSERT_FALSE(ota::host::load_ota_file(file, img));
+  const auto r = ota::host::push_serial(pty_of(board), img, {}, {});  // no product check here
+  EXPECT_EQ(r.outcome, ota::host::Outcome::refused) << r.detail;
+  EXPECT_NE(r.detail.find("not a valid application"), std::string::npos) << r.detail;
+  EXPECT_EQ(push_pty(board, image(1), out), 0) << out;
+  EXPECT_EQ(json_field(out, "outcome"), "up-to-date") << out;
 }
 
 TEST_P(E2eTools, ImageOneByteTooLargeIsRefusedAndV1KeepsRunning) {

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "ota/app_info.hpp"
 #include "ota/bytes.hpp"
 #include "ota/client.hpp"
 #include "ota/crc.hpp"
@@ -101,7 +102,8 @@ Bytes encoded(const M& m) {
 // ---- numbers on the wire ------------------------------------------------------------------------
 
 TEST(ProtocolConstants, MessageTypesAndStatusCodesAreStable) {
-  EXPECT_EQ(ota::kProtocolVersion, 1);
+  EXPECT_EQ(ota::kProtocolVersion, 2);
+  EXPECT_EQ(ota::kOldestProtocolVersion, 1);
   EXPECT_EQ(static_cast<int>(MsgType::hello_request), 0x01);
   EXPECT_EQ(static_cast<int>(MsgType::start), 0x02);
   EXPECT_EQ(static_cast<int>(MsgType::data), 0x03);
@@ -159,8 +161,9 @@ TEST(ProtocolCodec, HelloAtTheDocumentedOffsets) {
   h.report = ota::Report::upgrade_ok;
   h.session_crc = 0xCAFEBABE;
   h.session_next = 0x1234;
+  h.product = 0x89ABCDEF;
   const Bytes b = encoded(h);
-  ASSERT_EQ(b.size(), 34u);
+  ASSERT_EQ(b.size(), 40u);
   EXPECT_EQ(b[0], 1);
   EXPECT_EQ(b[1], 2);
   EXPECT_EQ(b[2], 2);
@@ -173,6 +176,8 @@ TEST(ProtocolCodec, HelloAtTheDocumentedOffsets) {
   EXPECT_EQ(b[27], 0) << "reserved byte";
   EXPECT_EQ(Bytes(b.begin() + 28, b.begin() + 32), hex("BE BA FE CA"));
   EXPECT_EQ(Bytes(b.begin() + 32, b.begin() + 34), hex("34 12"));
+  EXPECT_EQ(Bytes(b.begin() + 34, b.begin() + 36), hex("00 00")) << "reserved bytes";
+  EXPECT_EQ(Bytes(b.begin() + 36, b.begin() + 40), hex("EF CD AB 89"));
 
   ota::Hello d;
   ASSERT_TRUE(ota::decode(Msg{0x81, b}.frame(), d));
@@ -187,6 +192,7 @@ TEST(ProtocolCodec, HelloAtTheDocumentedOffsets) {
   EXPECT_EQ(d.report, ota::Report::upgrade_ok);
   EXPECT_EQ(d.session_crc, 0xCAFEBABEu);
   EXPECT_EQ(d.session_next, 0x1234);
+  EXPECT_EQ(d.product, 0x89ABCDEFu);
 
   // The reserved byte is ignored on receipt.
   Bytes r = b;
@@ -194,6 +200,14 @@ TEST(ProtocolCodec, HelloAtTheDocumentedOffsets) {
   ota::Hello d2;
   ASSERT_TRUE(ota::decode(Msg{0x81, r}.frame(), d2));
   EXPECT_EQ(d2.session_crc, 0xCAFEBABEu);
+
+  // A version-1 HELLO: its 34 bytes, no product.
+  const Bytes v1(b.begin(), b.begin() + 34);
+  ota::Hello d3;
+  d3.product = 7;
+  ASSERT_TRUE(ota::decode(Msg{0x81, v1}.frame(), d3));
+  EXPECT_EQ(d3.session_next, 0x1234);
+  EXPECT_EQ(d3.product, 0u);
 }
 
 TEST(ProtocolCodec, StartAtTheDocumentedOffsets) {
@@ -239,7 +253,7 @@ void expect_strict(std::uint8_t type) {
   M m;
   EXPECT_TRUE(ota::decode(Msg{type, good}.frame(), m));
   for (std::size_t len : {std::size_t{0}, M::kSize - 1, M::kSize + 1, M::kSize + 10}) {
-    const bool longer_hello = std::is_same_v<M, ota::Hello> && len > M::kSize;
+    const bool longer_hello = std::is_same_v<M, ota::Hello> && len >= ota::Hello::kBaseSize;
     EXPECT_EQ(ota::decode(Msg{type, Bytes(len, 0x01)}.frame(), m), longer_hello) << "length " << len;
   }
   for (int t = 0; t < 256; ++t) {
@@ -379,8 +393,8 @@ Bytes flushed(const Bytes& frame) {
 const WireStep kDocExchange[] = {
     {true, "00 04 01 D1 F1 00"},  // 1. flush + HELLO_REQ
     {false,
-     "00 13 81 01 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 01 01 01 01 02 68 01 01 "
-     "02 01 01 01 01 01 01 05 FF FF 61 18 00"},  // 2. flush + HELLO
+     "00 13 81 02 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 01 01 01 01 02 68 01 01 "
+     "02 01 01 01 01 01 01 03 FF FF 01 01 01 01 01 03 86 87 00"},  // 2. flush + HELLO
     {true,
      "00 03 02 28 01 01 06 49 D3 F2 2E 02 01 01 02 10 02 03 01 02 50 04 20 09 20 04 08 "
      "60 E3 00"},                        // 3. flush + START
@@ -393,12 +407,12 @@ const WireStep kDocExchange[] = {
      "00 03 83 01 03 A7 9D 00 00 03 83 02 03 F4 C8 00 "
      "00 02 85 07 49 D3 F2 2E 11 88 00"},  // 6. DATA_ACK 1, DATA_ACK 2, RESULT ok, each flushed
     {false,
-     "00 13 81 01 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 02 01 01 01 02 68 01 01 "
-     "03 01 02 01 01 01 01 05 FF FF B5 97 00"},  // 7. HELLO after the reset, upgrade OK
+     "00 13 81 02 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 02 01 01 01 02 68 01 01 "
+     "03 01 02 01 01 01 01 03 FF FF 01 01 01 01 01 03 41 28 00"},  // 7. HELLO after the reset, upgrade OK
     {true, "00 04 05 55 B1 00"},                 // 8. flush + REPORT_ACK
     {false,
-     "00 13 81 01 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 02 01 01 01 02 68 01 01 "
-     "02 01 01 01 01 01 01 05 FF FF 13 18 00"},  // 9. HELLO, report cleared
+     "00 13 81 02 01 01 08 37 FF D8 05 4E 50 34 36 21 57 11 43 02 01 01 01 02 68 01 01 "
+     "02 01 01 01 01 01 01 03 FF FF 01 01 01 01 01 03 83 DE 00"},  // 9. HELLO, report cleared
 };
 
 TEST(ProtocolDocExample, TheImageAndItsCrc) {
@@ -662,7 +676,7 @@ TEST(ProtocolClient, HelloAnnouncesTheDevice) {
   Bench dev(7);
   dev.client->boot();
   ota::Hello h = expect_hello(dev.replies());
-  EXPECT_EQ(h.protocol, 1);
+  EXPECT_EQ(h.protocol, ota::kProtocolVersion);
   EXPECT_EQ(h.layout, ota::LayoutId::internal);
   EXPECT_EQ(h.role, ota::Role::application);
   EXPECT_EQ(h.window, 8);
@@ -693,7 +707,7 @@ TEST(ProtocolClient, UnknownMessageTypesGetNakUnknownMessage) {
   EXPECT_EQ(dev.flash.violations(), 0u);
   // Still speaking: an unknown message changes nothing.
   dev.send(MsgType::hello_request);
-  EXPECT_EQ(expect_hello(dev.replies()).protocol, 1);
+  EXPECT_EQ(expect_hello(dev.replies()).protocol, ota::kProtocolVersion);
 }
 
 // RECOVER (06) is for a bootloader's listening window; a running client just says who it is.
@@ -1309,6 +1323,78 @@ TEST(ProtocolSession, TheWordsOfAnEndNameTheCause) {
     s.on_bytes(reply.data(), reply.size(), 2);
     EXPECT_EQ(s.outcome(), ota::host::Outcome::refused);
     EXPECT_NE(s.detail().find("cannot use its external flash (is the W25Q wired"), std::string::npos) << s.detail();
+  }
+}
+
+// A device of protocol version 1 (a 34-byte HELLO, no product) is served; one of a version this
+// server does not know is not.
+TEST(ProtocolSession, AVersionOneDeviceIsServedAndAnUnknownVersionIsNot) {
+  const Bytes img = app_image(2, 4096);
+  for (const std::uint8_t version : {1, 3}) {
+    SCOPED_TRACE(int(version));
+    ota::host::SessionOptions o;
+    o.product = ota::AppInfo::product_id("a product");
+    ota::host::Session s(img, 2, o);
+    s.begin(0);
+    ota::Hello h;
+    h.protocol = version;
+    h.window = 8;
+    h.app_version = 1;
+    h.staging_capacity = ota::kInternalLayout.image_limit;
+    Bytes payload = encoded(h);
+    payload.resize(ota::Hello::kBaseSize);
+    const Bytes hello = frame_bytes(MsgType::hello, payload);
+    s.on_bytes(hello.data(), hello.size(), 1);
+    if (version == 1) {
+      EXPECT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+    } else {
+      EXPECT_EQ(s.outcome(), ota::host::Outcome::protocol_error);
+      EXPECT_EQ(s.detail(), "device speaks protocol 3");
+    }
+  }
+}
+
+// An image of one product is not offered to an application of another, forced or not (the
+// device would refuse it once downloaded); a bootloader in recovery mode takes any product, and
+// an image or a device that names none goes anywhere.
+TEST(ProtocolSession, AnImageOfAnotherProductIsRefusedBeforeItIsSent) {
+  const Bytes img = app_image(2, 4096);
+  const std::uint32_t ours = ota::AppInfo::product_id("weather-station");
+  const std::uint32_t theirs = ota::AppInfo::product_id("door-lock");
+  struct Case {
+    std::uint32_t image, device;
+    ota::Role role;
+    bool force, offered;
+  };
+  for (const Case c : {Case{ours, theirs, ota::Role::application, false, false},
+                       Case{ours, theirs, ota::Role::application, true, false},
+                       Case{ours, theirs, ota::Role::recovery, false, true},
+                       Case{ours, ours, ota::Role::application, false, true},
+                       Case{0, theirs, ota::Role::application, false, true},
+                       Case{ours, 0, ota::Role::application, false, true}}) {
+    SCOPED_TRACE(::testing::Message() << std::hex << c.image << " to " << c.device << " force " << c.force);
+    ota::host::SessionOptions o;
+    o.product = c.image;
+    o.force = c.force;
+    ota::host::Session s(img, 2, o);
+    s.begin(0);
+    ota::Hello h;
+    h.role = c.role;
+    h.window = 8;
+    h.app_version = c.role == ota::Role::application ? 1 : 0;
+    h.product = c.role == ota::Role::application ? c.device : 0;
+    h.staging_capacity = ota::kInternalLayout.image_limit;
+    const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
+    s.on_bytes(hello.data(), hello.size(), 1);
+    if (c.offered) {
+      EXPECT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+    } else {
+      EXPECT_EQ(s.outcome(), ota::host::Outcome::refused);
+      EXPECT_EQ(s.detail(), "the image is for product " + ota::host::product_hex(ours) + ", the device runs product " +
+                                ota::host::product_hex(theirs) +
+                                " (a device takes its own product's images only; `ota push --recover` reaches its "
+                                "bootloader, which takes any)");
+    }
   }
 }
 

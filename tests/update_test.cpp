@@ -280,6 +280,34 @@ TEST_P(UpdateTest, AnImageBuiltForTheOtherLayoutIsNotInstalled) {
   expect_runs(own, 2);
 }
 
+// An application that names its product refuses, once downloaded, an image of another product
+// (a server that did not check: the session here is told no product), before "OTA-START"; an
+// image of its own product, or of none, goes in. (`ota push` refuses it before sending, from
+// HELLO's product: protocol_test.)
+TEST_P(UpdateTest, AnImageOfAnotherProductIsNotInstalled) {
+  auto with_info = [&](const std::vector<std::uint8_t>& base, std::uint32_t version, const char* product) {
+    auto img = base;
+    const auto info = ota::AppInfo::make(L.id, version, product);
+    std::memcpy(img.data() + 0xEC, &info, sizeof info);
+    return img;
+  };
+  dev.factory_install(with_info(v1, 1, "weather-station"));
+  dev.power_cycle();
+  Session other(with_info(v2, 2, "door-lock"), 2);
+  sim::run_session(dev, other);
+  EXPECT_EQ(other.outcome(), Outcome::refused) << other.detail();
+  EXPECT_NE(other.detail().find("not a valid application"), std::string::npos) << other.detail();
+  const auto flag = dev.region(L.flags);
+  EXPECT_NE(std::string(flag.begin(), flag.begin() + 9), "OTA-START");
+  dev.power_cycle();
+  EXPECT_EQ(dev.running_version(), 1u);
+  const auto own = with_info(v2, 2, "weather-station");
+  Session s(own, 2);
+  sim::run_session(dev, s);
+  EXPECT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
+  expect_runs(own, 2);
+}
+
 // The device's answers are lost for a while (a slow device, a link that stalls): the server's
 // reply timeout re-sends only the oldest unacknowledged packet, not its whole window, which the
 // device may still hold unread (a slow main loop: a window of re-sends would overrun its ring)

@@ -201,11 +201,13 @@ void UpdateClient::finish_download() {
 // The vector table cannot tell the layouts apart (the application starts at 0x08002000 in both),
 // but the image's app info (OTA_APP_INFO, right after the vector table) can: an image built for
 // the other layout would run here on the other layout's flash map, stage its next update where
-// this bootloader never looks, and never report. Looked for in the image's first kAppInfoScan
+// this bootloader never looks, and never report. It also names the product: another product's
+// application is refused by an application that names its own (the bootloader names none, so
+// that recovery can put any product on the board). Looked for in the image's first kAppInfoScan
 // bytes, kScanStep at a time with a record's length of overlap; an image without it passes.
 // invalid_image: built for the other layout; flash_error: staging could not be read.
 Status UpdateClient::layout_check() const {
-  constexpr std::uint32_t kAppInfoScan = 512, kScanStep = 64;
+  constexpr std::uint32_t kScanStep = 64;
   const Layout& l = map_.layout;
   std::uint8_t buf[kScanStep + AppInfo::kSize];
   for (std::uint32_t off = 0; off < kAppInfoScan && off < session_.image_size; off += kScanStep) {
@@ -214,7 +216,9 @@ Status UpdateClient::layout_check() const {
     AppInfo info;
     if (!map_.device(l.staging).read(l.staging.base + off, buf, n)) return Status::flash_error;
     if (find_app_info(buf, n, info))
-      return info.layout != static_cast<std::uint32_t>(l.id) ? Status::invalid_image : Status::ok;
+      return info.layout != static_cast<std::uint32_t>(l.id) || !products_match(info.product, info_.product)
+                 ? Status::invalid_image
+                 : Status::ok;
   }
   return Status::ok;
 }
@@ -236,6 +240,7 @@ void UpdateClient::send_hello() {
   h.window = info_.window;
   for (int i = 0; i < 12; ++i) h.uid[i] = info_.uid[i];
   h.app_version = info_.app_version;
+  h.product = info_.product;
   h.staging_capacity = map_.layout.image_limit;
   const Flag f = flags_.read();
   h.report = f == Flag::success ? Report::upgrade_ok

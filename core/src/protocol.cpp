@@ -9,12 +9,14 @@ namespace ota {
 void encode(const Hello& m, std::uint8_t* o) {
   std::memcpy(o, &m, Hello::kSize);
   o[27] = 0;  // reserved
+  o[34] = o[35] = 0;
 }
 
 bool decode(const Frame& f, Hello& m) {
-  // At least kSize: a later protocol version may append fields; the version byte tells.
-  if (f.type != static_cast<std::uint8_t>(MsgType::hello) || f.len < Hello::kSize) return false;
-  std::memcpy(static_cast<void*>(&m), f.payload, Hello::kSize);  // the padding after kSize stays
+  // At least kBaseSize: fields were appended (product), and a later release may append more.
+  if (f.type != static_cast<std::uint8_t>(MsgType::hello) || f.len < Hello::kBaseSize) return false;
+  m = Hello{};
+  std::memcpy(static_cast<void*>(&m), f.payload, f.len < Hello::kSize ? f.len : Hello::kSize);
   return true;
 }
 

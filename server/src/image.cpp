@@ -7,6 +7,7 @@
 #include <iterator>
 #include <map>
 
+#include "ota/app_info.hpp"
 #include "ota/bytes.hpp"
 #include "ota/crc.hpp"
 #include "ota/flash_map.hpp"
@@ -116,6 +117,11 @@ Error read_elf(const std::vector<std::uint8_t>& f, std::uint32_t base, std::vect
 }  // namespace
 
 std::uint32_t Image::crc() const { return crc32(bytes.data(), bytes.size()); }
+
+std::uint32_t Image::product() const {
+  AppInfo info;
+  return find_app_info(bytes.data(), std::min<std::size_t>(bytes.size(), kAppInfoScan), info) ? info.product : 0;
+}
 
 Error load_file(const std::filesystem::path& file, std::vector<std::uint8_t>& bytes) {
   std::error_code ec;

@@ -135,8 +135,8 @@ int cmd_image_build(const std::string& in, const std::string& out, const std::st
     std::fprintf(stderr, "ota image: %s\n", e.text.c_str());
     return kBadInput;
   }
-  std::printf("%s: %s layout, version %u, %zu bytes, CRC-32 %08X\n", out.c_str(), l->name, img.version,
-              img.bytes.size(), img.crc());
+  std::printf("%s: %s layout, version %u, product %s, %zu bytes, CRC-32 %08X\n", out.c_str(), l->name,
+              img.version, img.product() ? product_hex(img.product()).c_str() : "none", img.bytes.size(), img.crc());
   return kOk;
 }
 
@@ -147,10 +147,10 @@ int cmd_image_info(const std::string& file) {
     return kBadInput;
   }
   const Layout* l = layout_by_id(img.layout);
-  std::printf("file:      %s\nlayout:    %s\nversion:   %u\nsize:      %zu bytes (limit %u)\n"
+  std::printf("file:      %s\nlayout:    %s\nversion:   %u\nproduct:   %s\nsize:      %zu bytes (limit %u)\n"
               "crc32:     %08X\nload at:   0x%08X\n",
-              file.c_str(), l->name, img.version, img.bytes.size(), l->image_limit, img.crc(),
-              img.load_address);
+              file.c_str(), l->name, img.version, img.product() ? product_hex(img.product()).c_str() : "none",
+              img.bytes.size(), l->image_limit, img.crc(), img.load_address);
   if (Error e = check_image(*l, img.bytes)) {
     std::printf("status:    UNUSABLE: %s\n", e.text.c_str());
     return kBadInput;
@@ -194,6 +194,7 @@ PushOptions push_options(const PushArgs& a, const Image& img) {
   opt.baud = a.baud;
   opt.session.force = a.force;
   opt.session.layout = img.layout;
+  opt.session.product = img.product();
   opt.session.recover = a.recover;
   opt.session.window = static_cast<std::uint8_t>(a.window);
   opt.session.packet_size = static_cast<std::uint16_t>(a.packet);
@@ -306,10 +307,11 @@ int cmd_status(const PushArgs& a) {
                          : h.report == Report::install_failed ? "install-failed"
                                                               : "none";
     std::printf("{\"t_ms\":%llu,\"event\":\"status\",\"uid\":\"%s\",\"role\":\"%s\",\"app_version\":%u,"
-                "\"layout\":\"%s\",\"staging_capacity\":%u,\"window\":%u,\"max_chunk\":%u,\"report\":\"%s\","
+                "\"product\":\"%s\",\"layout\":\"%s\",\"staging_capacity\":%u,\"window\":%u,\"max_chunk\":%u,\"report\":\"%s\","
                 "\"download\":%s,\"exit\":%d}\n",
                 static_cast<unsigned long long>(r.elapsed_ms), uid_hex(h).c_str(),
-                h.role == Role::recovery ? "recovery" : "application", h.app_version, l ? l->name : "unknown",
+                h.role == Role::recovery ? "recovery" : "application", h.app_version,
+                h.product ? product_hex(h.product).c_str() : "", l ? l->name : "unknown",
                 h.staging_capacity, h.window, h.max_chunk, report,
                 h.session_next == kNoSession
                     ? "null"

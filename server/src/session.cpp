@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "ota/app_info.hpp"
 #include "ota/bytes.hpp"
 #include "ota/crc.hpp"
 
@@ -24,10 +25,17 @@ std::string uid_hex(const Hello& h) {
   return s;
 }
 
+std::string product_hex(std::uint32_t product) {
+  char b[9];
+  std::snprintf(b, sizeof b, "%08X", static_cast<unsigned>(product));
+  return b;
+}
+
 std::string describe(const Hello& h) {
   const Layout* l = layout_by_id(h.layout);
   std::string s = h.role == Role::recovery ? std::string("bootloader in recovery mode")
                                            : "application v" + std::to_string(h.app_version);
+  if (h.product != 0) s += " of product " + product_hex(h.product);
   s += std::string(", ") + (l ? l->name : "unknown") + " layout, images up to " +
        std::to_string(h.staging_capacity) + " bytes; ";
   s += h.report == Report::upgrade_ok      ? "reports an upgrade not yet acknowledged"
@@ -290,7 +298,7 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
                       : h.report == Report::install_failed
                           ? ", reports that it could not install the staged image (flash failure)"
                           : ""));
-  if (h.protocol != kProtocolVersion) {
+  if (h.protocol < kOldestProtocolVersion || h.protocol > kProtocolVersion) {
     finish(Outcome::protocol_error, "device speaks protocol " + std::to_string(h.protocol));
     return;
   }
@@ -383,6 +391,15 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
       phase_ = Phase::report_ack;
       progress(now);
     }
+    return;
+  }
+  // Another product's application would refuse the image once downloaded (client.cpp), forced
+  // or not: say so now. Its bootloader takes any product (recovery).
+  if (h.role == Role::application && !products_match(opt_.product, h.product)) {
+    finish(Outcome::refused, "the image is for product " + product_hex(opt_.product) + ", the device runs product " +
+                                 product_hex(h.product) +
+                                 " (a device takes its own product's images only; `ota push --recover` reaches "
+                                 "its bootloader, which takes any)");
     return;
   }
   const bool force = opt_.force_for ? opt_.force_for(h) : opt_.force;

@@ -27,10 +27,15 @@ std::optional<std::uint32_t> app_image_version(std::span<const std::uint8_t> ima
   // A real application says it in its app info record (OTA_APP_INFO), right after its vector
   // table; a synthetic one after "APPV".
   ota::AppInfo info;
-  if (ota::find_app_info(image.data(), std::min<std::size_t>(image.size(), 512), info)) return info.version;
+  if (ota::find_app_info(image.data(), std::min<std::size_t>(image.size(), ota::kAppInfoScan), info)) return info.version;
   if (image.size() < kVersionOffset + 8 || ota::get_u32(image.data() + kVersionOffset) != 0x56505041)
     return std::nullopt;
   return ota::get_u32(image.data() + kVersionOffset + 4);
+}
+
+std::uint32_t app_image_product(std::span<const std::uint8_t> image) {
+  ota::AppInfo info;
+  return ota::find_app_info(image.data(), std::min<std::size_t>(image.size(), ota::kAppInfoScan), info) ? info.product : 0;
 }
 
 Device::Device(const ota::Layout& layout, std::uint64_t seed)
@@ -66,6 +71,7 @@ void Device::boot() {
   role_ = app_ok ? ota::Role::application : ota::Role::recovery;
   info_.role = role_;
   info_.app_version = app_ok ? running_version().value_or(0) : 0;
+  info_.product = app_ok ? app_image_product(app_region()) : 0;  // as OTA_APP_INFO gives it
   client_.emplace(map_, wire_, info_);
   running_ = true;
   client_->boot();

@@ -15,7 +15,7 @@
 
 using namespace stm32f1;
 
-OTA_APP_INFO(MY_APP_VERSION);  // the image's layout and version, for `ota image build`
+OTA_APP_INFO(MY_APP_VERSION, "my-device");  // layout, version and product, for `ota image build`
 
 #ifdef MY_APP_OWN_SYSTICK
 // An application with a SysTick of its own (a vendor HAL's tick, say) instead of stm32f1::systick:
@@ -54,6 +54,7 @@ int main() {
   ota::DeviceInfo info;
   info.role = ota::Role::application;
   info.app_version = ota_app_info.version;
+  info.product = ota_app_info.product;
   info.window = kLinkWindow;  // what the receive ring holds
   cpu::uid(info.uid);
   ota::UpdateClient client(board::flash_map(clocks, board::Access::update), link, info);

@@ -1,17 +1,21 @@
-// What an application image says about itself: the layout it was built for and its version. The
-// host tool reads it from the image (`ota image build` needs no -l/-v then, and refuses values
-// that contradict it), and the application reports the same version in HELLO, so the image file,
-// the device and the server cannot disagree about which version is which.
+// What an application image says about itself: the layout it was built for, its version, and
+// the product it belongs to. The host tool reads it from the image (`ota image build` needs no
+// -l/-v then, and refuses values that contradict it), and the application reports the same
+// version and product in HELLO, so the image file, the device and the server cannot disagree
+// about which version is which, and an image of one product is not installed on another.
 //
 // An application declares it once, at namespace scope, in an image built for one layout:
-//     OTA_APP_INFO(3);                         // version 3
+//     OTA_APP_INFO(3, "weather-station");      // version 3 of the product "weather-station"
 //     info.app_version = ota_app_info.version; // the same number in HELLO
+//     info.product = ota_app_info.product;     // and the product (a 32-bit hash of its name)
+// OTA_APP_INFO(3) names no product (0): its images go to, and take, any product.
 // The record lands in the .ota_app_info section (kept by the linker script, just after the vector
 // table); the host finds it by its magic and check word anywhere in the image.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "ota/layout.hpp"
 
@@ -20,23 +24,40 @@ namespace ota {
 struct AppInfo {
   static constexpr std::uint32_t kMagic0 = 0x2D41544F;  // "OTA-"
   static constexpr std::uint32_t kMagic1 = 0x4F464E49;  // "INFO"
-  static constexpr std::size_t kSize = 20;
+  static constexpr std::size_t kSize = 24;
 
   std::uint32_t magic0 = kMagic0;
   std::uint32_t magic1 = kMagic1;
   std::uint32_t version = 0;
-  std::uint32_t layout = 0;  // LayoutId
-  std::uint32_t check = 0;   // check_of(version, layout)
+  std::uint32_t layout = 0;   // LayoutId
+  std::uint32_t product = 0;  // product_id(name), 0: none named
+  std::uint32_t check = 0;    // check_of(version, layout, product)
 
-  static constexpr std::uint32_t check_of(std::uint32_t version, std::uint32_t layout) {
-    return ~(version ^ (layout * 0x9E3779B9u) ^ kMagic1);
+  static constexpr std::uint32_t check_of(std::uint32_t version, std::uint32_t layout, std::uint32_t product) {
+    return ~(version ^ (layout * 0x9E3779B9u) ^ (product * 0x85EBCA6Bu) ^ kMagic1);
   }
-  static constexpr AppInfo make(LayoutId layout, std::uint32_t version) {
+  // FNV-1a of the name; never 0, which means "no product" (an empty name).
+  static constexpr std::uint32_t product_id(std::string_view name) {
+    if (name.empty()) return 0;
+    std::uint32_t h = 0x811C9DC5u;
+    for (const char c : name) h = (h ^ static_cast<std::uint8_t>(c)) * 0x01000193u;
+    return h == 0 ? 1 : h;
+  }
+  static constexpr AppInfo make(LayoutId layout, std::uint32_t version, std::string_view product = {}) {
     const auto l = static_cast<std::uint32_t>(layout);
-    return AppInfo{kMagic0, kMagic1, version, l, check_of(version, l)};
+    const std::uint32_t p = product_id(product);
+    return AppInfo{kMagic0, kMagic1, version, l, p, check_of(version, l, p)};
   }
 };
+// An image of product `image` may replace an application of product `running`: the same
+// product, or either names none.
+constexpr bool products_match(std::uint32_t image, std::uint32_t running) {
+  return image == 0 || running == 0 || image == running;
+}
 static_assert(sizeof(AppInfo) == AppInfo::kSize);
+
+// A device looks for the record in the first kAppInfoScan bytes of an image it received.
+inline constexpr std::uint32_t kAppInfoScan = 512;
 
 // Finds the record in an image (4-byte aligned, magic and check word right). False if none.
 bool find_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out);
@@ -44,11 +65,11 @@ bool find_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out);
 }  // namespace ota
 
 #ifdef OTA_FIXED_LAYOUT
-#define OTA_APP_INFO(version)                                                    \
+#define OTA_APP_INFO(...)                                                        \
   [[gnu::used, gnu::section(".ota_app_info")]] constexpr ota::AppInfo ota_app_info = \
-      ota::AppInfo::make(OTA_FIXED_LAYOUT.id, (version))
+      ota::AppInfo::make(OTA_FIXED_LAYOUT.id, __VA_ARGS__)
 #else
-#define OTA_APP_INFO(version)                                                                     \
-  static_assert((version) < 0 && false, "OTA_APP_INFO needs the image's layout: link the image " \
-                                        "against ota_board_internal or ota_board_external")
+#define OTA_APP_INFO(...)                                                                      \
+  static_assert(sizeof(#__VA_ARGS__) == 0, "OTA_APP_INFO needs the image's layout: link the image " \
+                                         "against ota_board_internal or ota_board_external")
 #endif

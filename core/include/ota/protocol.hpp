@@ -12,7 +12,10 @@
 
 namespace ota {
 
-inline constexpr std::uint8_t kProtocolVersion = 1;
+// 2 appended `product` to HELLO (docs/protocol.md section 11); a server still speaks with a
+// device of version 1 (its HELLO names no product).
+inline constexpr std::uint8_t kProtocolVersion = 2;
+inline constexpr std::uint8_t kOldestProtocolVersion = 1;
 inline constexpr std::uint16_t kMaxChunk = 256;  // largest DATA chunk any device accepts
 inline constexpr std::uint16_t kMinChunk = 16;   // packet 0 must hold the vector table's first words
 inline constexpr std::uint16_t kNoSession = 0xFFFF;
@@ -85,7 +88,11 @@ struct Hello {
   std::uint8_t reserved = 0;
   std::uint32_t session_crc = 0;      // image CRC-32 of an interrupted download, or 0
   std::uint16_t session_next = kNoSession;  // where that download would resume
-  static constexpr std::size_t kSize = 34;
+  std::uint16_t reserved2 = 0;
+  std::uint32_t product = 0;          // the running application's product id (app_info.hpp), 0: none
+  static constexpr std::size_t kSize = 40;
+  // A version-1 HELLO, without `product`: decode() takes it, with product 0.
+  static constexpr std::size_t kBaseSize = 34;
 };
 
 struct Start {
@@ -123,7 +130,7 @@ static_assert(std::endian::native == std::endian::little, "wire structs are copi
 static_assert(offsetof(Hello, uid) == 4 && offsetof(Hello, app_version) == 16 &&
               offsetof(Hello, max_chunk) == 24 && offsetof(Hello, report) == 26 &&
               offsetof(Hello, session_crc) == 28 && offsetof(Hello, session_next) == 32 &&
-              sizeof(Hello) >= Hello::kSize);
+              offsetof(Hello, product) == 36 && sizeof(Hello) == Hello::kSize);
 static_assert(offsetof(Start, packet_size) == 12 && offsetof(Start, initial_sp) == 16 &&
               sizeof(Start) == Start::kSize);
 

@@ -27,6 +27,8 @@ std::vector<std::uint8_t> make_app_image(const ota::Layout& layout, std::uint32_
 // The version an application image carries: its OTA_APP_INFO record (a real application), else
 // the synthetic "APPV" marker; none if it has neither.
 std::optional<std::uint32_t> app_image_version(std::span<const std::uint8_t> image);
+// The product its app info names; 0 without one (a synthetic image).
+std::uint32_t app_image_product(std::span<const std::uint8_t> image);
 
 class Device {
  public:

@@ -24,6 +24,8 @@ struct Image {
   std::uint32_t load_address = 0;
   std::vector<std::uint8_t> bytes;
   std::uint32_t crc() const;
+  // The product its app info names (0: none), found where a device looks for it.
+  std::uint32_t product() const;
 };
 
 // The result of a check or a load: empty error means success.

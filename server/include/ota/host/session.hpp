@@ -24,6 +24,7 @@ struct SessionOptions {
   // again each time a device it already upgraded dials in).
   std::function<bool(const Hello&)> force_for;
   std::optional<LayoutId> layout;         // the layout the image was built for, if known
+  std::uint32_t product = 0;              // the image's product id (app_info.hpp), 0: none named
   // Recover a device whose application crashes at boot: send RECOVER every few milliseconds so
   // that one lands in the bootloader's listening window, and talk only to the bootloader.
   bool recover = false;
@@ -58,6 +59,7 @@ enum class Outcome : std::uint8_t {
 };
 const char* to_string(Outcome o);
 std::string uid_hex(const Hello& h);  // 24 lowercase hex digits
+std::string product_hex(std::uint32_t product);  // 8 uppercase hex digits
 // What a HELLO says, in one line: who runs, on which layout, its pending report and download.
 std::string describe(const Hello& h);
 
