@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 namespace bluepill {
 
@@ -64,6 +65,11 @@ struct ChipCallbacks {
         at = rn(n) + off;
         return (at & 3) ? (load ? "LDREX" : "STREX") : nullptr;
       }
+      // LDREXH/STREXH (op3 = 0101; 0000/0001 are TBB/TBH, 0100 LDREXB/STREXB): half-word aligned.
+      if ((h1 & 0xFFE0) == 0xE8C0 && ((h2 >> 4) & 0xFu) == 0x5) {
+        at = rn(n);
+        return (at & 1) ? (load ? "LDREXH" : "STREXH") : nullptr;
+      }
     }
     return nullptr;
   }
@@ -78,6 +84,7 @@ struct ChipCallbacks {
                                             ": UsageFault (UNALIGNED) on silicon, whatever CCR.UNALIGN_TRP says (PM0056 2.2.5)");
         h.chip->event_pc_ = static_cast<std::uint32_t>(addr);
         h.chip->event_ = Chip::Event::error;
+        h.chip->fault_cfsr_ = std::strstr(what, "DIV") != nullptr ? 1u << 25 : 1u << 24;  // DIVBYZERO, UNALIGNED
         h.stopped = true;
         uc_emu_stop(uc);
         return;
@@ -525,7 +532,7 @@ ChipStop Chip::run(Cycles until_time, std::uint64_t until_instr, const std::func
         return ChipStop::breakpoint;
       }
       case Event::error:
-        if (!fault("fault")) return ChipStop::error;
+        if (!fault("fault", std::exchange(fault_cfsr_, 0))) return ChipStop::error;
         break;
       case Event::none:
         if (!hook_.stopped) {

@@ -104,8 +104,19 @@ bool Chip::exception_return(std::uint32_t exc_return) {
 
 // The firmware did something the silicon turns into a fault. Already reported as an error; in
 // strict mode the board stops, otherwise the firmware's HardFault handler runs.
-bool Chip::fault(const std::string& what) {
+bool Chip::fault(const std::string& what, std::uint32_t usage_cfsr) {
   if (cfg_.strict) return false;
+  if (usage_cfsr != 0) {
+    // A UsageFault is taken as such when SHCSR enables it and it can preempt; otherwise it
+    // escalates to HardFault, HFSR.FORCED set (PM0056 4.4.15-16).
+    const bool own = scs.usage_fault_enabled() && !scs.active(exc::usagefault) &&
+                     scs.priority(exc::usagefault) < current_priority();
+    scs.record_fault(usage_cfsr, !own);
+    if (own) {
+      scs.set_pending(exc::usagefault);
+      return take_exception(exc::usagefault);
+    }
+  }
   if (scs.active(exc::hardfault)) {
     report(Severity::error, what + " inside the HardFault handler: lockup");
     return false;

@@ -36,7 +36,7 @@ void WordRegisters::write(std::uint32_t offset, unsigned size, std::uint32_t val
   if (size < narrowest_write()) {
     error(std::to_string(size) + "-byte write of " + hex32(value) + " to " + where(offset) + ": RM0008 allows " +
           (narrowest_write() == 4 ? "word" : "half-word or word") +
-          " accesses only; the APB bridge writes the value repeated in every byte lane");
+          " accesses only (lenient: written as the value repeated in every byte lane, as the APB bridge does)");
     value = size == 1 ? (value & 0xFFu) * 0x01010101u : (value & 0xFFFFu) * 0x00010001u;
     write32(offset & ~3u, value);
     return;

@@ -5,25 +5,46 @@
 
 using namespace bptest;
 
-namespace {
-
-// An unaligned multiple load is an error, not a result.
-void expect_fault(const char* program) {
-  auto b = board_with(program);
-  const auto r = b->run_for_us(1000);
-  EXPECT_FALSE(r.stop == bluepill::Stop::breakpoint && r.bkpt == 0)
-      << "the unaligned load completed; result " << std::hex << result(*b, 0);
-  EXPECT_EQ(r.stop, bluepill::Stop::error) << bluepill::to_string(r.stop) << " " << r.message;
+// Correct code next to every encoding the alignment check decodes (TBB/TBH, LDREXB/H, LDRD/STRD
+// with writeback, LDRD literal, LDMDB/STMDB, PUSH/POP, 16-bit LDM with Rn in the list, a division
+// by non-zero under DIV_0_TRP, faulting instructions skipped by IT) runs without an error.
+TEST(SiliconRules, CorrectNeighboursOfTheCheckedEncodingsRun) {
+  auto b = board_with("rule_aligned_ok");
+  run_to_end(*b);
+  EXPECT_EQ(result(*b, 0), 0xC0DEu);
+  EXPECT_EQ(result(*b, 1), 0u) << "checks that failed";
+  EXPECT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
 }
 
-}  // namespace
+// PM0056 2.2.5: LDM/STM/LDRD/STRD/LDREX/STREX at an address not aligned to their size fault, as
+// does a division by zero with CCR.DIV_0_TRP (4.4.7). Strict: the board stops with the reason;
+// lenient: the program's HardFault handler runs (BKPT 2), with the stacked PC in flash.
+class SiliconFault : public ::testing::TestWithParam<const char*> {};
+TEST_P(SiliconFault, StrictStopsWithTheReason) {
+  auto b = board_with(GetParam());
+  const auto r = b->run_for_us(1000);
+  EXPECT_FALSE(r.stop == bluepill::Stop::breakpoint && r.bkpt == 0) << "the access completed";
+  ASSERT_EQ(r.stop, bluepill::Stop::error) << bluepill::to_string(r.stop) << " " << r.message;
+  EXPECT_TRUE(r.message.find("at unaligned address") != std::string::npos ||
+              r.message.find("by zero (CCR.DIV_0_TRP)") != std::string::npos)
+      << r.message;
+}
+TEST_P(SiliconFault, LenientTakesTheFault) {
+  bluepill::Config cfg;
+  cfg.strict = false;
+  auto b = board_with(GetParam(), cfg);
+  const auto r = b->run_for_us(1000);
+  ASSERT_EQ(r.stop, bluepill::Stop::breakpoint) << r.message;
+  EXPECT_EQ(r.bkpt, 2u);
+}
+INSTANTIATE_TEST_SUITE_P(Programs, SiliconFault,
+                         ::testing::Values("rule_ldrd", "rule_ldm", "rule_ldmdb_unaligned", "rule_strd_wb_unaligned",
+                                           "rule_ldrd_post_unaligned", "rule_ldrex_unaligned", "rule_stm16_unaligned",
+                                           "rule_sdiv0_strict", "rule_ldrexh_odd", "rule_strexh_odd"));
 
-// PM0056 2.2.5: LDRD and LDM fault at an address that is not word-aligned.
-TEST(SiliconRules, UnalignedLdrdFaults) { expect_fault("rule_ldrd"); }
-TEST(SiliconRules, UnalignedLdmFaults) { expect_fault("rule_ldm"); }
-
-// Lenient, the fault is taken: the program's HardFault handler stops with BKPT 2.
-TEST(SiliconRules, UnalignedLdrdEntersHardFaultWhenLenient) {
+// Lenient, the UsageFault escalates to HardFault (SHCSR.USGFAULTENA clear): CFSR.UNALIGNED and
+// HFSR.FORCED are set, as the handler reads them.
+TEST(SiliconRules, UnalignedLdrdEscalatesToHardFaultWithItsStatus) {
   bluepill::Config cfg;
   cfg.strict = false;
   auto b = board_with("rule_ldrd", cfg);
@@ -31,8 +52,21 @@ TEST(SiliconRules, UnalignedLdrdEntersHardFaultWhenLenient) {
   ASSERT_EQ(r.stop, bluepill::Stop::breakpoint) << r.message;
   EXPECT_EQ(r.bkpt, 2u);
   EXPECT_EQ(result(*b, 1), 0xFAu);
+  EXPECT_EQ(result(*b, 3) & (1u << 24), 1u << 24) << "CFSR " << std::hex << result(*b, 3);
+  EXPECT_EQ(result(*b, 4) & (1u << 30), 1u << 30) << "HFSR " << std::hex << result(*b, 4);
   EXPECT_NE(b->diagnostics().error_text().find("LDRD at unaligned address 0x20001002"), std::string::npos)
       << b->diagnostics().error_text();
+}
+
+// With SHCSR.USGFAULTENA the UsageFault handler runs instead (the test program's default
+// handler: BKPT 0xEE), not HardFault.
+TEST(SiliconRules, UnalignedLdrdTakesTheUsageFaultWhenEnabled) {
+  bluepill::Config cfg;
+  cfg.strict = false;
+  auto b = board_with("rule_usgfault_enabled", cfg);
+  const auto r = b->run_for_us(1000);
+  ASSERT_EQ(r.stop, bluepill::Stop::breakpoint) << r.message;
+  EXPECT_EQ(r.bkpt, 0xEEu) << "HardFault taken; CFSR " << std::hex << result(*b, 3) << " HFSR " << result(*b, 4);
 }
 
 // PM0056 4.4.7: with CCR.DIV_0_TRP a division by zero faults.

@@ -146,7 +146,8 @@ class Chip {
   void sync_flash_mirror();
   bool take_exception(int n);
   bool exception_return(std::uint32_t exc_return);
-  bool fault(const std::string& what);  // error; non-strict: HardFault
+  // Error; non-strict: HardFault, or with `usage_cfsr` (its CFSR bits) the UsageFault if enabled.
+  bool fault(const std::string& what, std::uint32_t usage_cfsr = 0);
   int current_priority() const;
   bool wake_pending() const;
   Peripheral* peripheral_at(std::uint32_t addr);
@@ -163,6 +164,7 @@ class Chip {
   enum class Event : std::uint8_t { none, exc_return, svc, bkpt, error };
   Event event_ = Event::none;
   std::uint32_t event_pc_ = 0;
+  std::uint32_t fault_cfsr_ = 0;  // with Event::error: the CFSR bits of a UsageFault the hook found
   std::uint32_t bkpt_imm_ = 0;
   bool sleeping_ = false;
   bool bad_vector_ = false;

@@ -65,8 +65,9 @@ class WordRegisters : public Peripheral {
   virtual void write32(std::uint32_t offset, std::uint32_t value) = 0;
   // The narrowest write RM0008 allows for the block's registers: 4 where it says "have to be
   // accessed by words" (GPIO/AFIO 9.2/9.4, DMA 13.4, RCC 7.3, FLASH), 2 where it says "half-words
-  // or words" (USART 27.6, SPI 25.5, IWDG 19.4, PWR 4.4). A narrower write is an error; the
-  // APB bridge then writes the whole word with the value repeated in every lane.
+  // or words" (USART 27.6, SPI 25.5, IWDG 19.4, PWR 4.4). A narrower write is an error; lenient,
+  // the whole word is written with the value repeated in every lane, as reported of the APB
+  // bridge (DMA, RCC and FLASH sit on AHB: there the silicon's behaviour is not documented).
   virtual unsigned narrowest_write() const { return 1; }
 };
 

@@ -55,6 +55,12 @@ class Scs final : public Peripheral {
   bool stack_align8() const { return (ccr_ & 0x200) != 0; }  // CCR.STKALIGN
   bool sleep_on_exit() const { return (scr_ & 2) != 0; }
   bool div0_trap() const { return (ccr_ & 0x10) != 0; }  // CCR.DIV_0_TRP (PM0056 4.4.7)
+  bool usage_fault_enabled() const { return (shcsr_ >> 18) & 1u; }  // SHCSR.USGFAULTENA
+  // A fault's status bits (CFSR, PM0056 4.4.15), and HFSR.FORCED when it escalates to HardFault.
+  void record_fault(std::uint32_t cfsr_bits, bool forced) {
+    cfsr_ |= cfsr_bits;
+    if (forced) hfsr_ |= 1u << 30;
+  }
 
   // --- SysTick
   void clocks_changed();  // HCLK changed: re-anchor the counter

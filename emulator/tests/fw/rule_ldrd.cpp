@@ -4,6 +4,8 @@
 
 extern "C" void hardfault_handler() {
   RESULT(1) = 0xFA;
+  RESULT(3) = REG(0xE000ED28);  // CFSR: UNALIGNED (bit 24)
+  RESULT(4) = REG(0xE000ED2C);  // HFSR: FORCED (bit 30), the UsageFault escalated
   __asm volatile("bkpt 0x02");
 }
 

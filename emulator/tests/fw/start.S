@@ -36,9 +36,17 @@ reset_handler:
   bkpt 0x00
   b .
 
-  .thumb_func
   .weak nmi_handler, hardfault_handler, svc_handler, pendsv_handler, systick_handler, irq_handler
   .global default_handler
+  @ Functions all (.thumb_func marks only the label after it): their addresses in the table
+  @ carry the Thumb bit.
+  .type nmi_handler, %function
+  .type hardfault_handler, %function
+  .type svc_handler, %function
+  .type pendsv_handler, %function
+  .type systick_handler, %function
+  .type irq_handler, %function
+  .type default_handler, %function
 nmi_handler:
 hardfault_handler:
 svc_handler:
