@@ -605,7 +605,7 @@ TEST_F(OtaServe, IdleAndCtrlCEndAServeWithASummary) {
   auto srv = serve({});
   auto d = device(32);
   ASSERT_TRUE(next_event(*srv, "result", 20s)) << srv->output();
-  // A device still under way when Ctrl-C comes (its download begun) is "stopped", not "failed":
+  // A device still under way when Ctrl-C comes (START sent) is "stopped", not "failed":
   // its update may go on at its next connection.
   const int under_way = ghost_says_hello(*srv, 33);
   srv->signal(SIGINT);

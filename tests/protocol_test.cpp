@@ -1310,8 +1310,8 @@ TEST(ProtocolSession, TheWordsOfAnEndNameTheCause) {
     const auto events = s.take_events();
     ASSERT_FALSE(events.empty());
     EXPECT_EQ(events[0].text,
-              "bootloader (recovery mode), reports an install that no application has confirmed (the one "
-              "installed did not run its update client)");
+              "bootloader (recovery mode), reports an install that no server has acknowledged (its "
+              "application has not reached a server since, or does not run the update client)");
   }
   {  // START refused with a flash error on the external layout: the W25Q, most likely.
     ota::host::SessionOptions o;

@@ -421,8 +421,9 @@ int cmd_serve(const ServeArgs& a) {
                 static_cast<unsigned long long>(r.elapsed_ms), r.ended.size() + r.lost.size(), ok, failed,
                 r.lost.size(), stopped, code, static_cast<unsigned long long>(r.elapsed_ms));
   else
-    std::printf("%zu device(s): %zu upgraded or up to date, %zu failed, %zu lost, %zu stopped under way%s (%.1f s)\n",
-                r.ended.size() + r.lost.size(), ok, failed, r.lost.size(), stopped,
+    std::printf("%zu device(s): %zu upgraded or up to date, %zu failed, %zu lost%s%s (%.1f s)\n",
+                r.ended.size() + r.lost.size(), ok, failed, r.lost.size(),
+                stopped ? (", " + std::to_string(stopped) + " stopped under way").c_str() : "",
                 r.interrupted ? "; stopped by the user" : r.idle ? "; no device for --idle" : "",
                 static_cast<double>(r.elapsed_ms) / 1000.0);
   return code;

@@ -291,8 +291,8 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
     event("hello", (h.role == Role::recovery ? std::string("bootloader (recovery mode)")
                                                : "application v" + std::to_string(h.app_version)) +
                      (h.report == Report::upgrade_ok && h.role == Role::recovery
-                          ? ", reports an install that no application has confirmed (the one installed "
-                            "did not run its update client)"
+                          ? ", reports an install that no server has acknowledged (its application has "
+                            "not reached a server since, or does not run the update client)"
                       : h.report == Report::upgrade_ok  ? ", reports upgrade OK"
                       : h.report == Report::download_ok ? ", reports download OK"
                       : h.report == Report::install_failed
