@@ -74,9 +74,21 @@ struct ChipCallbacks {
     return nullptr;
   }
 
+  // Whether the instruction at `a` (in flash, the usual case, read from the mirror) may be one
+  // that misaligned_multiple() decodes: a cheap look at its first half-word for every
+  // instruction, the decoding only for these few.
+  static bool may_fault(const Chip& c, std::uint32_t a) {
+    const std::uint32_t off = a - kFlashBase;
+    std::uint16_t h1;
+    if (off < kFlashSize - 1) std::memcpy(&h1, &c.mirror_[off], 2);
+    else if (a < kFlashSize - 1) std::memcpy(&h1, &c.mirror_[a], 2);
+    else return true;  // SRAM or elsewhere: decoded in full
+    return (h1 & 0xF000) == 0xC000 || (h1 & 0xFE00) == 0xE800 || (h1 & 0xFFD0) == 0xFB90;
+  }
+
   static void code(uc_engine* uc, std::uint64_t addr, std::uint32_t, void* ud) {
     auto& h = *static_cast<Chip::Hook*>(ud);
-    if (h.chip != nullptr) {
+    if (h.chip != nullptr && may_fault(*h.chip, static_cast<std::uint32_t>(addr))) {
       std::uint32_t at = 0;
       if (const char* what = misaligned_multiple(*h.chip, static_cast<std::uint32_t>(addr), at)) {
         h.chip->report(Severity::error, std::strstr(what, "DIV") != nullptr ? std::string(what) + ": UsageFault (DIVBYZERO) on silicon"
