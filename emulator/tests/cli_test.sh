@@ -8,6 +8,9 @@ FW=$2
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
+# Empties out/err before a board starts in the background: its own redirections truncate them
+# only once it runs, and a wait for its output must not see an earlier board's.
+fresh() { : >"$T/out"; : >"$T/err"; }
 
 out=$("$BP" --image "$FW/hello.elf" --exit-on "pill" </dev/null 2>"$T/err")
 [ "$out" = "hello from the blue pill" ] || fail "hello output: '$out' $(cat "$T/err")"
@@ -65,9 +68,10 @@ r2=$(zeros61 --timing random --seed 2)
 
 # One board per flash file: a second one on the same file is refused (each would write its own
 # copy at exit).
+fresh
 "$BP" --image "$FW/usart_rx.elf" --flash "$T/one.bin" </dev/null >"$T/out" 2>"$T/err" &
 first=$!
-for _ in $(seq 100); do [ -s "$T/out" ] && break; sleep 0.05; done
+for _ in $(seq 400); do [ -s "$T/out" ] && break; sleep 0.05; done
 if "$BP" --flash "$T/one.bin" --run-us 1000 </dev/null 2>"$T/err2"; then fail "a second board on one flash file ran"; fi
 grep -q "one.bin: in use by another bluepill" "$T/err2" || fail "second board message: $(cat "$T/err2")"
 kill -TERM "$first"
@@ -77,33 +81,53 @@ wait "$first" || fail "first board: $(cat "$T/err")"
 # SIGUSR1 presses the reset button: the program (it prints R, then waits for input) starts again,
 # on the same link. reset_run [BLUEPILL ARGS...]
 reset_run() {
+  fresh
   "$BP" --image "$FW/usart_rx.elf" "$@" </dev/null >"$T/out" 2>"$T/err" &
   bp=$!
-  for _ in $(seq 100); do [ -s "$T/out" ] && break; sleep 0.05; done
+  for _ in $(seq 400); do [ -s "$T/out" ] && break; sleep 0.05; done
   kill -USR1 "$bp"
-  for _ in $(seq 100); do [ "$(cat "$T/out")" = RR ] && break; sleep 0.05; done
+  for _ in $(seq 400); do [ "$(cat "$T/out")" = RR ] && break; sleep 0.05; done
   kill -TERM "$bp"
   wait "$bp" || fail "reset run $*: $(cat "$T/err")"
   [ "$(cat "$T/out")" = RR ] || fail "no second start after SIGUSR1 $*: '$(cat "$T/out")'"
   grep -Eq "reset \(SIGUSR1\) at [0-9]+ us$" "$T/err" || fail "reset message $*: $(cat "$T/err")"
 }
 reset_run
+# The same with --cut-after: the button resets the board, it does not end the run.
+reset_run --cut-after 100000000000
+# --pty-link: a fixed name for the pty, a link to the path printed, removed at exit; an old link
+# is replaced, anything else is not.
+ln -s /nonexistent "$T/tty"
+fresh
+"$BP" --image "$FW/usart_rx.elf" --pty --pty-link "$T/tty" </dev/null >"$T/out" 2>"$T/err" &
+bp=$!
+for _ in $(seq 400); do grep -q "USART1 on" "$T/out" && break; sleep 0.05; done
+[ "$(readlink "$T/tty")" = "$(awk '/USART1 on/ {print $NF}' "$T/out")" ] || fail "pty link: $(ls -l "$T/tty") $(cat "$T/out" "$T/err")"
+kill -TERM "$bp"
+wait "$bp" || fail "pty link run: $(cat "$T/err")"
+[ ! -e "$T/tty" ] && [ ! -L "$T/tty" ] || fail "the pty link was left behind"
+echo keep >"$T/file"
+if "$BP" --image "$FW/usart_rx.elf" --pty --pty-link "$T/file" --run-us 1000 </dev/null >"$T/out" 2>"$T/err"; then
+  fail "a regular file was taken for the pty link"
+fi
+grep -q "exists and is not a symbolic link" "$T/err" && [ "$(cat "$T/file")" = keep ] || fail "pty link over a file: $(cat "$T/err")"
+
 # --connect says that it dials before anything listens (it keeps trying for 10 s).
+fresh
 "$BP" --image "$FW/usart_rx.elf" --connect 127.0.0.1:9 </dev/null 2>"$T/err" &
 bp=$!
-for _ in $(seq 100); do grep -q "dialling" "$T/err" && break; sleep 0.05; done
+for _ in $(seq 400); do grep -q "dialling" "$T/err" && break; sleep 0.05; done
 kill -TERM "$bp"
 wait "$bp" || true
 grep -q "^bluepill: dialling 127.0.0.1:9$" "$T/err" || fail "no dialling message: $(cat "$T/err")"
-# The same with --cut-after: the button resets the board, it does not end the run.
-reset_run --cut-after 100000000000
 if grep -q "power cut after" "$T/err"; then fail "a cut reported that did not come: $(cat "$T/err")"; fi
 
 # SIGTERM ends a board that waits for gdb (it used to wait on in accept()), and saves its flash.
 rm -f "$T/g.bin"
+fresh
 timeout -k 2 10 "$BP" --image "$FW/hello.elf" --flash "$T/g.bin" --gdb 0 </dev/null >"$T/out" 2>"$T/err" &
 bp=$!
-for _ in $(seq 100); do grep -q "waiting for gdb" "$T/out" && break; sleep 0.05; done
+for _ in $(seq 400); do grep -q "waiting for gdb" "$T/out" && break; sleep 0.05; done
 kill -TERM "$bp"
 wait "$bp" || fail "SIGTERM while waiting for gdb: status $? $(cat "$T/err")"
 [ "$(stat -c %s "$T/g.bin")" = 65536 ] || fail "no flash file after SIGTERM while waiting for gdb"

@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   CLI::App app{"bluepill: an emulated STM32F103C8 Blue Pill with a W25Q16 on SPI1"};
   bluepill::Config cfg;
   std::vector<std::string> images;
-  std::string flash_file, w25q_file, connect, timing = "typ", uid, exit_on;
+  std::string flash_file, w25q_file, connect, timing = "typ", uid, exit_on, pty_link;
   std::uint32_t bin_base = 0x08000000;
   bool pty = false, stdio = false, erase = false, no_w25q = false, lenient = false, verbose = false, quiet = false;
   std::uint64_t cut_after = 0;
@@ -100,6 +100,9 @@ int main(int argc, char** argv) {
   auto* w25q_opt = app.add_option("--w25q", w25q_file, "file holding the W25Q contents");
   app.add_flag("--no-w25q", no_w25q, "no W25Q on SPI1")->excludes(w25q_opt);
   auto* pty_opt = app.add_flag("--pty", pty, "bridge USART1 to a new pseudo-terminal (its path is printed)");
+  app.add_option("--pty-link", pty_link, "also make PATH a symbolic link to the pty: a name that stays the same "
+                                         "from run to run (removed at exit)")
+      ->needs(pty_opt);
   auto* connect_opt = app.add_option("--connect", connect, "bridge USART1 to a TCP connection the board dials: host:port")
                           ->excludes(pty_opt);
   app.add_flag("--stdio", stdio, "bridge USART1 to stdin/stdout (the default)")->excludes(pty_opt)->excludes(connect_opt);
@@ -183,6 +186,15 @@ int main(int argc, char** argv) {
     }
   }
 
+  // The --pty-link made, removed however the run ends (a return or an exception below).
+  struct RemovedAtExit {
+    std::string path;
+    ~RemovedAtExit() {
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove(path, ec);
+    }
+  } link_guard;
+  std::string& link_made = link_guard.path;
   try {
     {  // the images read and checked on a board without files first: a bad one changes no file
       bluepill::Config dry = cfg;
@@ -200,6 +212,16 @@ int main(int argc, char** argv) {
     for (const auto& img : images) board.load_image(img, bin_base);
     if (pty) {
       board.attach(bluepill::open_pty());
+      if (!pty_link.empty()) {
+        // Replaces a link left by an earlier run, never anything else.
+        std::error_code ec;
+        const auto st = std::filesystem::symlink_status(pty_link, ec);
+        if (std::filesystem::exists(st) && !std::filesystem::is_symlink(st))
+          throw std::runtime_error("--pty-link: " + pty_link + " exists and is not a symbolic link");
+        std::filesystem::remove(pty_link, ec);
+        std::filesystem::create_symlink(board.link()->describe(), pty_link);  // throws with the reason
+        link_made = pty_link;
+      }
       std::cout << "bluepill: USART1 on " << board.link()->describe() << std::endl;
     } else if (!connect.empty()) {
       std::cerr << "bluepill: dialling " << connect << std::endl;  // until something listens there
