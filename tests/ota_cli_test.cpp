@@ -553,6 +553,10 @@ TEST_F(OtaServe, UpdatesEveryDeviceThatDialsInSideBySide) {
     EXPECT_GT(std::stoull(field(r, "t_ms")), std::stoull(field(r, "elapsed_ms"))) << r;
   }
   EXPECT_EQ(uids.size(), 3u) << out;
+  // Progress lines name their device too.
+  std::set<std::string> progressing;
+  for (const auto& p : lines_of(out, "progress")) progressing.insert(field(p, "uid"));
+  EXPECT_EQ(progressing, uids) << out;
   const auto summary = lines_of(out, "summary");
   ASSERT_EQ(summary.size(), 1u) << out;
   EXPECT_EQ(field(summary[0], "devices"), "3");

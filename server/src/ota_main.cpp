@@ -350,8 +350,10 @@ int cmd_serve(const ServeArgs& a) {
   // The text output leaves out what devices that already ended say when they dial again (a modem
   // redials whenever its connection closes), and the connections themselves: the hello line
   // names the device.
+  std::map<std::uint32_t, std::string> uid_of;  // by connection, once its device said HELLO: for progress lines
   obs.event = [&](std::uint32_t conn, const std::optional<Hello>& dev, const Event& e, std::uint64_t ms, bool again) {
     const std::string uid = dev ? uid_hex(*dev) : "";
+    if (dev) uid_of[conn] = uid;
     if (json)
       std::printf("{\"t_ms\":%llu,\"event\":\"%s\",\"conn\":%u,\"uid\":\"%s\",\"again\":%s,\"text\":\"%s\"}\n",
                   static_cast<unsigned long long>(ms), e.kind.c_str(), conn, uid.c_str(), again ? "true" : "false",
@@ -370,12 +372,13 @@ int cmd_serve(const ServeArgs& a) {
     std::uint32_t& last = decile.try_emplace(conn, 0).first->second;
     if (d == last && acked != total) return;
     last = d;
+    const std::string& uid = uid_of[conn];
     if (json)
-      std::printf("{\"t_ms\":%llu,\"event\":\"progress\",\"conn\":%u,\"acked\":%u,\"total\":%u}\n",
-                  static_cast<unsigned long long>(ms), conn, acked, total);
+      std::printf("{\"t_ms\":%llu,\"event\":\"progress\",\"conn\":%u,\"uid\":\"%s\",\"acked\":%u,\"total\":%u}\n",
+                  static_cast<unsigned long long>(ms), conn, uid.c_str(), acked, total);
     else
-      std::printf("[%7.3f s] #%-3u progress   %u%% (%u/%u packets)\n", static_cast<double>(ms) / 1000.0, conn,
-                  acked * 100 / total, acked, total);
+      std::printf("[%7.3f s] #%-3u progress   %s%s%u%% (%u/%u packets)\n", static_cast<double>(ms) / 1000.0, conn,
+                  uid.c_str(), uid.empty() ? "" : ": ", acked * 100 / total, acked, total);
     std::fflush(stdout);
   };
   // A device that dials again after it ended, and is up to date or ends as it did before (one
