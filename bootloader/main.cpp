@@ -11,6 +11,7 @@
 //      a W25Q that did not answer may answer now). The device is never left without a way to be
 //      updated: after a failed install too (the client reports it and takes the image again,
 //      ota/client.hpp), which leaves a whole application (old or new) to be started in 3.
+#include "ota/app_info.hpp"
 #include "ota/client.hpp"
 #include "ota/installer.hpp"
 #include "ota/recover.hpp"
@@ -45,10 +46,13 @@ void say(const char* a, const char* b) {
 // failed and may succeed at the next boot) the device resets after ota::kRecoveryIdleMs without
 // a frame from the server (bytes that make no frame, such as line noise, do not count); without,
 // it waits for a server forever.
-[[noreturn]] void recovery(const ota::FlashMap& map, bool reset_when_idle) {
+[[noreturn]] void recovery(const ota::FlashMap& map, bool app_valid, bool reset_when_idle) {
   Usart1Link link;
   ota::DeviceInfo info;
   info.role = ota::Role::recovery;
+  // A valid application held (RECOVER brought us here): a server offers an image of a product
+  // only with --recover, since which product this application is stays unread.
+  if (app_valid) info.product = ota::kProductHeld;
   info.window = kLinkWindow;
   cpu::uid(info.uid);
   ota::UpdateClient client(map, link, info);
@@ -127,5 +131,5 @@ int main() {
     cpu::jump_to_image(map.layout.app.base);
   }
   say("recovery", "");
-  recovery(map, app_valid || r == ota::Installer::Result::failed);
+  recovery(map, app_valid, app_valid || r == ota::Installer::Result::failed);
 }

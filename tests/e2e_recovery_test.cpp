@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <utility>
 
 #include "bluepill/chip.hpp"  // ResetCause
 #include "e2e/board_wire.hpp"
+#include "ota/app_info.hpp"
 #include "ota/bytes.hpp"
 #include "ota/host/image.hpp"
 #include "ota/protocol.hpp"
@@ -142,6 +144,39 @@ TEST_P(Recovery, CrashingApplicationIsRecoveredWithRecover) {
   EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, fw.app_bin(2)));
   EXPECT_EQ(e2e::boot_to_banner(b), -1) << "already running: the banner was printed before";
   EXPECT_NE(b.uart_output().find("app v2"), std::string::npos);
+}
+
+// Another product's image: a plain push is refused by the application, a --recover push goes to
+// the bootloader, which takes it (HELLO: it holds a valid application, product unsaid), and the
+// board then runs the other product.
+TEST_P(Recovery, AnotherProductGoesInOnlyThroughRecover) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  const auto other = fw.relabelled_app(2, "another-product");
+  ota::AppInfo info;
+  ASSERT_TRUE(ota::find_app_info(other.data(), other.size(), info));
+  ota::host::SessionOptions o;
+  o.product = info.product;
+  ota::host::Session plain(other, 2, o);
+  e2e::run(b, plain);
+  EXPECT_EQ(plain.outcome(), ota::host::Outcome::refused) << plain.detail();
+  o.recover = true;
+  ota::host::Session s(other, 2, o);
+  // The reset button, pressed while the push sends RECOVER.
+  bool pressed = false;
+  e2e::WireOptions w;
+  w.stop_at = [&](double) {
+    if (!std::exchange(pressed, true)) b.reset_pin();
+    return false;
+  };
+  ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+  bool held = false;
+  for (const auto& e : s.take_events()) held |= e.kind == "hello" && e.text.find("bootloader (recovery mode)") == 0;
+  EXPECT_TRUE(held) << "the bootloader took it";
+  EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, other));
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
 // RECOVER kept the bootloader in recovery mode, and then the server went away (the --recover push

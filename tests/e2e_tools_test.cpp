@@ -166,6 +166,8 @@ TEST_P(E2eTools, StatusTellsWhatRunsAndWhatIsPendingAndChangesNothing) {
   EXPECT_EQ(json_field(s, "role"), "application") << s;
   EXPECT_EQ(json_field(s, "app_version"), "1") << s;
   EXPECT_EQ(json_field(s, "layout"), GetParam()) << s;
+  EXPECT_EQ(json_field(s, "protocol"), "2") << s;
+  EXPECT_EQ(json_field(s, "product"), ota::host::product_hex(ota::AppInfo::product_id("ota-example-app"))) << s;
   EXPECT_EQ(json_field(s, "report"), "none") << s;
   EXPECT_NE(s.find("\"download\":null"), std::string::npos) << s;
   ASSERT_NO_FATAL_FAILURE(stop_push_midway(board, big, SIGINT));
@@ -218,14 +220,10 @@ TEST_P(E2eTools, RecoverBringsBackABoardWhoseApplicationHangs) {
 // push` does not offer it to the board's application, which names its product in HELLO, and
 // the application refuses it too when a server sends it all the same; v1 keeps running.
 TEST_P(E2eTools, AnImageOfAnotherProductIsRefusedAndV1KeepsRunning) {
-  auto bytes = fw.app_bin(2);
-  ota::AppInfo info;
-  ASSERT_TRUE(ota::find_app_info(bytes.data(), bytes.size(), info));
-  ASSERT_NE(info.product, 0u) << "the example application names its product";
-  std::size_t at = 0;
-  while (std::memcmp(bytes.data() + at, &info, sizeof info) != 0) at += 4;
-  const auto other = ota::AppInfo::make(fw.layout->id, 2, "another-product");
-  std::memcpy(bytes.data() + at, &other, sizeof other);
+  const auto own = fw.app_bin(2), bytes = fw.relabelled_app(2, "another-product");
+  ota::AppInfo info, other;
+  ASSERT_TRUE(ota::find_app_info(own.data(), own.size(), info));
+  ASSERT_TRUE(ota::find_app_info(bytes.data(), bytes.size(), other));
   const std::string file = (dir / "other.ota").string();
   ASSERT_FALSE(ota::host::save_file(file, ota::host::encode_ota_file({fw.layout->id, 2, fw.layout->app.base, bytes})));
   auto args = board_args();

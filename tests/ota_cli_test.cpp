@@ -24,6 +24,7 @@
 #include "ota/bytes.hpp"
 #include "ota/crc.hpp"
 #include "ota/host/image.hpp"
+#include "ota/host/session.hpp"
 #include "process.hpp"
 #include "sim/device.hpp"
 
@@ -151,6 +152,20 @@ TEST_F(OtaCli, TheImagesAppInfoGivesLayoutAndVersion) {
     EXPECT_NE(out.find("is version 2"), std::string::npos) << out;
     EXPECT_FALSE(fs::exists(bad));
     EXPECT_EQ(ota({"image", "build", elf, "-o", ota_file.string(), "-v", "2", "-l", layout}, &out), 0) << out;
+    // The example application's product, as the build and `image info` show it.
+    const std::string product = ota::host::product_hex(ota::AppInfo::product_id("ota-example-app"));
+    EXPECT_NE(out.find("version 2, product " + product + ","), std::string::npos) << out;
+    EXPECT_EQ(ota({"image", "info", ota_file.string()}, &out), 0) << out;
+    EXPECT_NE(out.find("product:   " + product + "\n"), std::string::npos) << out;
+  }
+  // A record beyond the bytes a device looks at (its product and layout would go unchecked).
+  {
+    auto late = sim::make_app_image(ota::kInternalLayout, 2, 4000);
+    const auto info = ota::AppInfo::make(ota::LayoutId::internal, 2, "late");
+    std::memcpy(late.data() + ota::kAppInfoWindow, &info, sizeof info);
+    EXPECT_EQ(ota({"image", "build", write("late.bin", late).string(), "-o", (dir / "l.ota").string()}, &out), 9);
+    EXPECT_NE(out.find("its app info lies beyond the first 512 bytes"), std::string::npos) << out;
+    EXPECT_FALSE(fs::exists(dir / "l.ota"));
   }
   // An image without the record: both must be given, nothing is assumed.
   const auto bin = write("plain.bin", sim::make_app_image(ota::kInternalLayout, 2, 4000));
@@ -216,9 +231,32 @@ TEST(AppInfo, FoundOnlyWithItsMagicAndCheckWord) {
   ASSERT_TRUE(ota::find_app_info(img.data(), img.size(), got));
   EXPECT_EQ(got.version, 7u);
   EXPECT_EQ(got.layout, static_cast<std::uint32_t>(ota::LayoutId::external));
+  EXPECT_EQ(got.product, 0u);
   img[24 + 8] ^= 1;  // the version changed without its check word
   EXPECT_FALSE(ota::find_app_info(img.data(), img.size(), got));
   EXPECT_FALSE(ota::find_app_info(img.data(), 24 + sizeof info - 1, got));  // cut short
+
+  // A product, and a product changed without its check word.
+  const auto named = ota::AppInfo::make(ota::LayoutId::internal, 3, "weather-station");
+  std::fill(img.begin(), img.end(), 0xFF);
+  std::memcpy(img.data() + 8, &named, sizeof named);
+  ASSERT_TRUE(ota::find_app_info(img.data(), img.size(), got));
+  EXPECT_EQ(got.product, ota::AppInfo::product_id("weather-station"));
+  EXPECT_EQ(got.version, 3u);
+  img[8 + 16] ^= 1;
+  EXPECT_FALSE(ota::find_app_info(img.data(), img.size(), got));
+
+  // The first release's 20-byte record (no product, its check word at +16): found, naming none,
+  // also at the very end of what is searched.
+  const std::uint32_t old_record[5] = {ota::AppInfo::kMagic0, ota::AppInfo::kMagic1, 5, 2,
+                                       ota::AppInfo::check_of(5, 2, 0)};
+  std::fill(img.begin(), img.end(), 0xFF);
+  std::memcpy(img.data() + 44, old_record, sizeof old_record);
+  ASSERT_TRUE(ota::find_app_info(img.data(), 64, got));
+  EXPECT_EQ(got.version, 5u);
+  EXPECT_EQ(got.layout, 2u);
+  EXPECT_EQ(got.product, 0u);
+  EXPECT_EQ(got.check, ota::AppInfo::check_of(5, 2, 0));
 }
 
 TEST_F(OtaCli, RefusesWhatCannotWork) {

@@ -208,6 +208,11 @@ TEST(ProtocolCodec, HelloAtTheDocumentedOffsets) {
   ASSERT_TRUE(ota::decode(Msg{0x81, v1}.frame(), d3));
   EXPECT_EQ(d3.session_next, 0x1234);
   EXPECT_EQ(d3.product, 0u);
+  // Cut inside `product`: none of it is taken, not half a product.
+  const Bytes cut(b.begin(), b.begin() + 38);
+  ota::Hello d4;
+  ASSERT_TRUE(ota::decode(Msg{0x81, cut}.frame(), d4));
+  EXPECT_EQ(d4.product, 0u);
 }
 
 TEST(ProtocolCodec, StartAtTheDocumentedOffsets) {
@@ -1355,45 +1360,61 @@ TEST(ProtocolSession, AVersionOneDeviceIsServedAndAnUnknownVersionIsNot) {
 }
 
 // An image of one product is not offered to an application of another, forced or not (the
-// device would refuse it once downloaded); a bootloader in recovery mode takes any product, and
-// an image or a device that names none goes anywhere.
+// device would refuse it once downloaded); a bootloader in recovery mode that holds a valid
+// application (its product unsaid) takes it from a --recover push only; one that holds none, an
+// image or a device that names none, goes anywhere.
 TEST(ProtocolSession, AnImageOfAnotherProductIsRefusedBeforeItIsSent) {
   const Bytes img = app_image(2, 4096);
   const std::uint32_t ours = ota::AppInfo::product_id("weather-station");
   const std::uint32_t theirs = ota::AppInfo::product_id("door-lock");
+  const std::uint32_t held = ota::kProductHeld;
   struct Case {
     std::uint32_t image, device;
     ota::Role role;
-    bool force, offered;
+    bool force, recover, offered;
   };
-  for (const Case c : {Case{ours, theirs, ota::Role::application, false, false},
-                       Case{ours, theirs, ota::Role::application, true, false},
-                       Case{ours, theirs, ota::Role::recovery, false, true},
-                       Case{ours, ours, ota::Role::application, false, true},
-                       Case{0, theirs, ota::Role::application, false, true},
-                       Case{ours, 0, ota::Role::application, false, true}}) {
-    SCOPED_TRACE(::testing::Message() << std::hex << c.image << " to " << c.device << " force " << c.force);
+  const std::string app_refusal = "the image is for product " + ota::host::product_hex(ours) +
+                                  ", the device runs product " + ota::host::product_hex(theirs) +
+                                  " (a device takes its own product's images only; `ota push --recover` reaches its "
+                                  "bootloader, which takes any)";
+  const std::string held_refusal = "the image is for product " + ota::host::product_hex(ours) +
+                                   ", and the device's bootloader holds an application of a product it does not "
+                                   "say: push with --recover to replace it whatever it is";
+  for (const Case c : {Case{ours, theirs, ota::Role::application, false, false, false},
+                       Case{ours, theirs, ota::Role::application, true, false, false},
+                       Case{ours, theirs, ota::Role::application, false, true, false},
+                       Case{ours, held, ota::Role::recovery, false, false, false},
+                       Case{ours, held, ota::Role::recovery, true, false, false},
+                       Case{ours, held, ota::Role::recovery, false, true, true},
+                       Case{ours, 0, ota::Role::recovery, false, false, true},
+                       Case{0, held, ota::Role::recovery, false, false, true},
+                       Case{ours, ours, ota::Role::application, false, false, true},
+                       Case{0, theirs, ota::Role::application, false, false, true},
+                       Case{ours, 0, ota::Role::application, false, false, true}}) {
+    SCOPED_TRACE(::testing::Message() << std::hex << c.image << " to " << c.device << " role " << int(c.role)
+                                      << " force " << c.force << " recover " << c.recover);
     ota::host::SessionOptions o;
     o.product = c.image;
     o.force = c.force;
+    o.recover = c.recover;
     ota::host::Session s(img, 2, o);
     s.begin(0);
     ota::Hello h;
     h.role = c.role;
     h.window = 8;
     h.app_version = c.role == ota::Role::application ? 1 : 0;
-    h.product = c.role == ota::Role::application ? c.device : 0;
+    h.product = c.device;
     h.staging_capacity = ota::kInternalLayout.image_limit;
     const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
     s.on_bytes(hello.data(), hello.size(), 1);
     if (c.offered) {
       EXPECT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+    } else if (c.recover) {  // an application answering a --recover push: waited past, not refused
+      EXPECT_FALSE(s.done()) << s.detail();
+      EXPECT_EQ(s.phase(), ota::host::Phase::hello);
     } else {
       EXPECT_EQ(s.outcome(), ota::host::Outcome::refused);
-      EXPECT_EQ(s.detail(), "the image is for product " + ota::host::product_hex(ours) + ", the device runs product " +
-                                ota::host::product_hex(theirs) +
-                                " (a device takes its own product's images only; `ota push --recover` reaches its "
-                                "bootloader, which takes any)");
+      EXPECT_EQ(s.detail(), c.role == ota::Role::application ? app_refusal : held_refusal);
     }
   }
 }

@@ -4,14 +4,28 @@
 
 namespace ota {
 
+namespace {
+std::uint32_t word(const std::uint8_t* p) {  // little-endian, as on both ends
+  std::uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;
+}
+}  // namespace
+
 bool find_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out) {
-  for (std::size_t off = 0; off + AppInfo::kSize <= len; off += 4) {
-    AppInfo a;
-    std::memcpy(&a, image + off, sizeof a);  // the fields are little-endian u32s, as on both ends
-    if (a.magic0 == AppInfo::kMagic0 && a.magic1 == AppInfo::kMagic1 && a.check == AppInfo::check_of(a.version, a.layout, a.product)) {
-      out = a;
-      return true;
-    }
+  // A first-release record: magic0, magic1, version, layout, then its check word, which is
+  // check_of(version, layout, 0), where a record now has its product.
+  constexpr std::size_t kFirstReleaseSize = 20;
+  for (std::size_t off = 0; off + kFirstReleaseSize <= len; off += 4) {
+    const std::uint8_t* p = image + off;
+    if (word(p) != AppInfo::kMagic0 || word(p + 4) != AppInfo::kMagic1) continue;
+    const std::uint32_t version = word(p + 8), layout = word(p + 12), fifth = word(p + 16);
+    std::uint32_t product = 0;
+    if (off + AppInfo::kSize <= len && word(p + 20) == AppInfo::check_of(version, layout, fifth)) product = fifth;
+    else if (fifth != AppInfo::check_of(version, layout, 0)) continue;
+    out = AppInfo{AppInfo::kMagic0, AppInfo::kMagic1, version, layout, product,
+                  AppInfo::check_of(version, layout, product)};
+    return true;
   }
   return false;
 }

@@ -202,21 +202,22 @@ void UpdateClient::finish_download() {
 // but the image's app info (OTA_APP_INFO, right after the vector table) can: an image built for
 // the other layout would run here on the other layout's flash map, stage its next update where
 // this bootloader never looks, and never report. It also names the product: another product's
-// application is refused by an application that names its own (the bootloader names none, so
-// that recovery can put any product on the board). Looked for in the image's first kAppInfoScan
+// application is refused by an application that names its own (not by the bootloader, so that
+// `ota push --recover` can put any product on the board). Looked for in the image's first kAppInfoWindow
 // bytes, kScanStep at a time with a record's length of overlap; an image without it passes.
 // invalid_image: built for the other layout; flash_error: staging could not be read.
 Status UpdateClient::layout_check() const {
   constexpr std::uint32_t kScanStep = 64;
   const Layout& l = map_.layout;
   std::uint8_t buf[kScanStep + AppInfo::kSize];
-  for (std::uint32_t off = 0; off < kAppInfoScan && off < session_.image_size; off += kScanStep) {
+  for (std::uint32_t off = 0; off < kAppInfoWindow - AppInfo::kSize && off < session_.image_size; off += kScanStep) {
     const std::uint32_t left = session_.image_size - off;
     const std::uint32_t n = left < sizeof buf ? left : static_cast<std::uint32_t>(sizeof buf);
     AppInfo info;
     if (!map_.device(l.staging).read(l.staging.base + off, buf, n)) return Status::flash_error;
     if (find_app_info(buf, n, info))
-      return info.layout != static_cast<std::uint32_t>(l.id) || !products_match(info.product, info_.product)
+      return info.layout != static_cast<std::uint32_t>(l.id) ||
+                     (info_.role == Role::application && !products_match(info.product, info_.product))
                  ? Status::invalid_image
                  : Status::ok;
   }

@@ -15,8 +15,8 @@ void encode(const Hello& m, std::uint8_t* o) {
 bool decode(const Frame& f, Hello& m) {
   // At least kBaseSize: fields were appended (product), and a later release may append more.
   if (f.type != static_cast<std::uint8_t>(MsgType::hello) || f.len < Hello::kBaseSize) return false;
-  m = Hello{};
-  std::memcpy(static_cast<void*>(&m), f.payload, f.len < Hello::kSize ? f.len : Hello::kSize);
+  m = Hello{};  // product 0 unless all of it came
+  std::memcpy(static_cast<void*>(&m), f.payload, f.len < Hello::kSize ? Hello::kBaseSize : Hello::kSize);
   return true;
 }
 

@@ -8,6 +8,7 @@
 //   7 device came back without the image  8 protocol error         9 bad input file
 //   130 stopped by SIGINT/SIGTERM (a running download is ABORTed; the next push resumes it)
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -88,6 +89,14 @@ int cmd_image_build(const std::string& in, const std::string& out, const std::st
     return kBadInput;
   }
   AppInfo info;
+  if (find_app_info(bytes.data(), bytes.size(), info) &&
+      !find_app_info(bytes.data(), std::min<std::size_t>(bytes.size(), kAppInfoWindow), info)) {
+    std::fprintf(stderr,
+                 "ota image: %s: its app info lies beyond the first %u bytes, where devices look for it (keep "
+                 "the .ota_app_info section right after the vector table)\n",
+                 in.c_str(), kAppInfoWindow - static_cast<unsigned>(AppInfo::kSize));
+    return kBadInput;
+  }
   if (find_app_info(bytes.data(), bytes.size(), info)) {
     const Layout* built = layout_by_id(static_cast<LayoutId>(info.layout));
     if (!built) {
@@ -306,12 +315,16 @@ int cmd_status(const PushArgs& a) {
                          : h.report == Report::download_ok    ? "download-ok"
                          : h.report == Report::install_failed ? "install-failed"
                                                               : "none";
-    std::printf("{\"t_ms\":%llu,\"event\":\"status\",\"uid\":\"%s\",\"role\":\"%s\",\"app_version\":%u,"
-                "\"product\":\"%s\",\"layout\":\"%s\",\"staging_capacity\":%u,\"window\":%u,\"max_chunk\":%u,\"report\":\"%s\","
+    const std::string product = h.product == 0 ? "null"
+                                : h.product == kProductHeld && h.role == Role::recovery
+                                    ? "\"held\""
+                                    : "\"" + product_hex(h.product) + "\"";
+    std::printf("{\"t_ms\":%llu,\"event\":\"status\",\"uid\":\"%s\",\"protocol\":%u,\"role\":\"%s\",\"app_version\":%u,"
+                "\"product\":%s,\"layout\":\"%s\",\"staging_capacity\":%u,\"window\":%u,\"max_chunk\":%u,\"report\":\"%s\","
                 "\"download\":%s,\"exit\":%d}\n",
-                static_cast<unsigned long long>(r.elapsed_ms), uid_hex(h).c_str(),
-                h.role == Role::recovery ? "recovery" : "application", h.app_version,
-                h.product ? product_hex(h.product).c_str() : "", l ? l->name : "unknown",
+                static_cast<unsigned long long>(r.elapsed_ms), uid_hex(h).c_str(), h.protocol,
+                h.role == Role::recovery ? "recovery" : "application", h.app_version, product.c_str(),
+                l ? l->name : "unknown",
                 h.staging_capacity, h.window, h.max_chunk, report,
                 h.session_next == kNoSession
                     ? "null"

@@ -1,9 +1,11 @@
 #include "board_wire.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 #include <stdexcept>
 
+#include "ota/app_info.hpp"
 #include "ota/host/image.hpp"
 #include "sim/internal_flash.hpp"
 
@@ -38,6 +40,18 @@ std::vector<std::uint8_t> Firmware::hanging_app(std::uint32_t version) const {
   static constexpr std::uint8_t kHang[] = {0x72, 0xB6, 0x30, 0xBF, 0xFD, 0xE7};  // cpsid i; wfi; b wfi
   img.insert(img.end(), std::begin(kHang), std::end(kHang));
   for (int i = 0; i < 4; ++i) img[4 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((at | 1u) >> (8 * i));
+  return img;
+}
+
+std::vector<std::uint8_t> Firmware::relabelled_app(std::uint32_t version, const char* product) const {
+  auto img = app_bin(version);
+  ota::AppInfo info;
+  if (!ota::find_app_info(img.data(), img.size(), info) || info.product == 0)
+    throw std::runtime_error("the example application names no product");
+  std::size_t at = 0;
+  while (std::memcmp(img.data() + at, &info, sizeof info) != 0) at += 4;
+  const auto other = ota::AppInfo::make(layout->id, version, product);
+  std::memcpy(img.data() + at, &other, sizeof other);
   return img;
 }
 

@@ -30,6 +30,8 @@ struct Firmware {
   // an application stuck waiting for an interrupt it never enabled), appended to the image: it
   // passes every check of START, of the install and of the bootloader's jump.
   std::vector<std::uint8_t> hanging_app(std::uint32_t version) const;
+  // The application with its app info rewritten to name another product.
+  std::vector<std::uint8_t> relabelled_app(std::uint32_t version, const char* product) const;
 };
 
 // A factory-fresh board: bootloader + application v1 programmed, powered on, banner printed.

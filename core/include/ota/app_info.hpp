@@ -36,12 +36,12 @@ struct AppInfo {
   static constexpr std::uint32_t check_of(std::uint32_t version, std::uint32_t layout, std::uint32_t product) {
     return ~(version ^ (layout * 0x9E3779B9u) ^ (product * 0x85EBCA6Bu) ^ kMagic1);
   }
-  // FNV-1a of the name; never 0, which means "no product" (an empty name).
+  // FNV-1a of the name; never 0, which means "no product" (an empty name), nor kProductHeld.
   static constexpr std::uint32_t product_id(std::string_view name) {
     if (name.empty()) return 0;
     std::uint32_t h = 0x811C9DC5u;
     for (const char c : name) h = (h ^ static_cast<std::uint8_t>(c)) * 0x01000193u;
-    return h == 0 ? 1 : h;
+    return h == 0 ? 1 : h == 0xFFFFFFFFu ? 0xFFFFFFFEu : h;
   }
   static constexpr AppInfo make(LayoutId layout, std::uint32_t version, std::string_view product = {}) {
     const auto l = static_cast<std::uint32_t>(layout);
@@ -49,17 +49,23 @@ struct AppInfo {
     return AppInfo{kMagic0, kMagic1, version, l, p, check_of(version, l, p)};
   }
 };
+// In a recovery HELLO: the bootloader holds a valid application, of a product it does not read.
+inline constexpr std::uint32_t kProductHeld = 0xFFFFFFFFu;
+
 // An image of product `image` may replace an application of product `running`: the same
-// product, or either names none.
+// product, or either names none (kProductHeld matches only an image that names none).
 constexpr bool products_match(std::uint32_t image, std::uint32_t running) {
   return image == 0 || running == 0 || image == running;
 }
 static_assert(sizeof(AppInfo) == AppInfo::kSize);
 
-// A device looks for the record in the first kAppInfoScan bytes of an image it received.
-inline constexpr std::uint32_t kAppInfoScan = 512;
+// A device looks for the record among the first kAppInfoWindow bytes of an image it received (a
+// record that starts in its first 512 bytes); the host tools look at the same bytes.
+inline constexpr std::uint32_t kAppInfoWindow = 512 + AppInfo::kSize;
 
-// Finds the record in an image (4-byte aligned, magic and check word right). False if none.
+// Finds the record in an image (4-byte aligned, magic and check word right). False if none. Also
+// the 20-byte record of the first release, without a product (its check word where `product`
+// is now): it names none.
 bool find_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out);
 
 }  // namespace ota
