@@ -50,9 +50,13 @@ void say(const char* a, const char* b) {
   Usart1Link link;
   ota::DeviceInfo info;
   info.role = ota::Role::recovery;
-  // A valid application held (RECOVER brought us here): a server offers an image of a product
-  // only with --recover, since which product this application is stays unread.
-  if (app_valid) info.product = ota::kProductHeld;
+  // A valid application held (RECOVER brought us here): its product, so that a server offers
+  // another product's image only with --recover (kProductHeld: it names none we can find).
+  ota::AppInfo app;
+  if (app_valid)
+    info.product = ota::find_app_info(reinterpret_cast<const std::uint8_t*>(map.layout.app.base), ota::kAppInfoWindow, app)
+                       ? app.product
+                       : ota::kProductHeld;
   info.window = kLinkWindow;
   cpu::uid(info.uid);
   ota::UpdateClient client(map, link, info);

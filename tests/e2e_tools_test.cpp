@@ -179,6 +179,16 @@ TEST_P(E2eTools, StatusTellsWhatRunsAndWhatIsPendingAndChangesNothing) {
   EXPECT_NE(out.find("\"event\":\"resume\""), std::string::npos) << out;
   s = status();
   EXPECT_EQ(json_field(s, "app_version"), "2") << s;
+  // With --recover (and the reset button): the bootloader, which names the product of the
+  // application it holds.
+  Process held({OTA_TOOL, "status", "--port", pty_of(board), "--json", "--recover", "--timeout", "30"});
+  bool answered = false;
+  while (const auto l = held.read_line(700ms)) answered = answered || l->find("\"event\":\"status\"") != std::string::npos;
+  if (!answered) board.signal(SIGUSR1);
+  ASSERT_EQ(held.wait(60s), 0) << held.output();
+  s = held.output().substr(held.output().rfind("\"event\":\"status\""));
+  EXPECT_EQ(json_field(s, "role"), "recovery") << s;
+  EXPECT_EQ(json_field(s, "product"), ota::host::product_hex(ota::AppInfo::product_id("ota-example-app"))) << s;
 }
 
 // SIGTERM (a service manager stopping the push) is Ctrl-C: the download is ABORTed, exit 130.

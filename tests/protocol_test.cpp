@@ -1361,8 +1361,8 @@ TEST(ProtocolSession, AVersionOneDeviceIsServedAndAnUnknownVersionIsNot) {
 
 // An image of one product is not offered to an application of another, forced or not (the
 // device would refuse it once downloaded); a bootloader in recovery mode that holds a valid
-// application (its product unsaid) takes it from a --recover push only; one that holds none, an
-// image or a device that names none, goes anywhere.
+// application of another product (or of one it cannot tell) takes it from a --recover push only;
+// one that holds none, an image or a device that names none, goes anywhere.
 TEST(ProtocolSession, AnImageOfAnotherProductIsRefusedBeforeItIsSent) {
   const Bytes img = app_image(2, 4096);
   const std::uint32_t ours = ota::AppInfo::product_id("weather-station");
@@ -1378,14 +1378,20 @@ TEST(ProtocolSession, AnImageOfAnotherProductIsRefusedBeforeItIsSent) {
                                   " (a device takes its own product's images only; `ota push --recover` reaches its "
                                   "bootloader, which takes any)";
   const std::string held_refusal = "the image is for product " + ota::host::product_hex(ours) +
-                                   ", and the device's bootloader holds an application of a product it does not "
-                                   "say: push with --recover to replace it whatever it is";
+                                   ", and the device's bootloader holds an application whose product it cannot "
+                                   "tell: push with --recover to replace it whatever it is";
+  const std::string theirs_held_refusal = "the image is for product " + ota::host::product_hex(ours) +
+                                          ", and the device's bootloader holds an application of product " +
+                                          ota::host::product_hex(theirs) + ": push with --recover to replace it";
   for (const Case c : {Case{ours, theirs, ota::Role::application, false, false, false},
                        Case{ours, theirs, ota::Role::application, true, false, false},
                        Case{ours, theirs, ota::Role::application, false, true, false},
                        Case{ours, held, ota::Role::recovery, false, false, false},
                        Case{ours, held, ota::Role::recovery, true, false, false},
                        Case{ours, held, ota::Role::recovery, false, true, true},
+                       Case{ours, theirs, ota::Role::recovery, false, false, false},
+                       Case{ours, theirs, ota::Role::recovery, false, true, true},
+                       Case{ours, ours, ota::Role::recovery, false, false, true},
                        Case{ours, 0, ota::Role::recovery, false, false, true},
                        Case{0, held, ota::Role::recovery, false, false, true},
                        Case{ours, ours, ota::Role::application, false, false, true},
@@ -1414,7 +1420,9 @@ TEST(ProtocolSession, AnImageOfAnotherProductIsRefusedBeforeItIsSent) {
       EXPECT_EQ(s.phase(), ota::host::Phase::hello);
     } else {
       EXPECT_EQ(s.outcome(), ota::host::Outcome::refused);
-      EXPECT_EQ(s.detail(), c.role == ota::Role::application ? app_refusal : held_refusal);
+      EXPECT_EQ(s.detail(), c.role == ota::Role::application ? app_refusal
+                            : c.device == held                ? held_refusal
+                                                              : theirs_held_refusal);
     }
   }
 }

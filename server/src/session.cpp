@@ -35,7 +35,8 @@ std::string describe(const Hello& h) {
   const Layout* l = layout_by_id(h.layout);
   std::string s = h.role == Role::recovery ? std::string("bootloader in recovery mode")
                                            : "application v" + std::to_string(h.app_version);
-  if (h.product == kProductHeld && h.role == Role::recovery) s += ", holding a valid application";
+  if (h.role == Role::recovery && h.product == kProductHeld) s += ", holding a valid application";
+  else if (h.role == Role::recovery && h.product != 0) s += ", holding an application of product " + product_hex(h.product);
   else if (h.product != 0) s += " of product " + product_hex(h.product);
   s += std::string(", ") + (l ? l->name : "unknown") + " layout, images up to " +
        std::to_string(h.staging_capacity) + " bytes; ";
@@ -395,18 +396,21 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
     return;
   }
   // Another product's application would refuse the image once downloaded (client.cpp), forced
-  // or not: say so now. A bootloader holding a valid application (kProductHeld: RECOVER kept it
-  // from starting) takes any product, but only from a push that asked for it with --recover.
+  // or not: say so now. A bootloader that holds a valid application (RECOVER kept it from
+  // starting) names its product (kProductHeld: none it could find) and takes another product,
+  // but only from a push that asked for it with --recover.
   if ((h.role == Role::application || !opt_.recover) && !products_match(opt_.product, h.product)) {
+    const std::string image = "the image is for product " + product_hex(opt_.product);
     finish(Outcome::refused,
            h.role == Role::application
-               ? "the image is for product " + product_hex(opt_.product) + ", the device runs product " +
-                     product_hex(h.product) +
+               ? image + ", the device runs product " + product_hex(h.product) +
                      " (a device takes its own product's images only; `ota push --recover` reaches its "
                      "bootloader, which takes any)"
-               : "the image is for product " + product_hex(opt_.product) +
-                     ", and the device's bootloader holds an application of a product it does not "
-                     "say: push with --recover to replace it whatever it is");
+           : h.product == kProductHeld
+               ? image + ", and the device's bootloader holds an application whose product it cannot "
+                         "tell: push with --recover to replace it whatever it is"
+               : image + ", and the device's bootloader holds an application of product " + product_hex(h.product) +
+                     ": push with --recover to replace it");
     return;
   }
   const bool force = opt_.force_for ? opt_.force_for(h) : opt_.force;

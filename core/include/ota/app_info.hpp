@@ -49,7 +49,7 @@ struct AppInfo {
     return AppInfo{kMagic0, kMagic1, version, l, p, check_of(version, l, p)};
   }
 };
-// In a recovery HELLO: the bootloader holds a valid application, of a product it does not read.
+// In a recovery HELLO: the bootloader holds a valid application whose app info it cannot find.
 inline constexpr std::uint32_t kProductHeld = 0xFFFFFFFFu;
 
 // An image of product `image` may replace an application of product `running`: the same

@@ -32,8 +32,9 @@ namespace ota {
 struct DeviceInfo {
   Role role = Role::application;
   std::uint32_t app_version = 0;
-  // ota_app_info.product, said in HELLO; an application refuses images of another product (the
-  // bootloader takes any: in recovery it says kProductHeld when it holds a valid application).
+  // ota_app_info.product, said in HELLO; an application refuses images of another product. The
+  // bootloader takes any; in recovery it says the product of the valid application it holds
+  // (kProductHeld: one whose app info it cannot find), for the server's rule.
   std::uint32_t product = 0;
   std::uint8_t uid[12] = {};
   std::uint8_t window = 8;  // DATA frames the server may keep in flight
