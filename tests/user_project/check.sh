@@ -105,4 +105,11 @@ want=12 push_v2 "$work/docs-v12.ota" "$work/docs.bin" --image "$build/internal/b
 out=$("$bp" -q --flash "$work/docs.bin" --run-us 500000 </dev/null | tr -d '\000') ||
   fail "the documentation's program stopped after the update: $out"
 grep -q $'^my app v12\r$' <<<"$out" || fail "no v12 banner from the documentation's program: $out"
+# Last, as it leaves the build tree with an image that does not link: a link that fails (v1
+# grown past its region) leaves no .bin or .hex of the earlier build behind.
+[ -s "$build/internal/my-app.bin" ] || fail "no my-app.bin before the failing link"
+cmake "$build" -DMY_DEVICE_TOO_LARGE=ON >"$work/large.log" 2>&1 || { cat "$work/large.log"; fail "configure large"; }
+if cmake --build "$build" --target my_app_v1 >"$work/large.log" 2>&1; then fail "an image past its region linked"; fi
+[ ! -e "$build/internal/my-app.bin" ] && [ ! -e "$build/internal/my-app.hex" ] ||
+  fail "a failed link left the earlier my-app.bin/.hex: $(tail -5 "$work/large.log")"
 echo "user project ok"

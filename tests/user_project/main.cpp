@@ -17,6 +17,11 @@ using namespace stm32f1;
 
 OTA_APP_INFO(MY_APP_VERSION, "my-device");  // layout, version and product, for `ota image build`
 
+#ifdef MY_APP_BALLAST  // check.sh: an image too large for its region
+extern const std::uint8_t ballast[MY_APP_BALLAST];
+const std::uint8_t ballast[MY_APP_BALLAST] = {1};
+#endif
+
 #ifdef MY_APP_OWN_SYSTICK
 // An application with a SysTick of its own (a vendor HAL's tick, say) instead of stm32f1::systick:
 // it links (the port's SysTick_Handler comes only with stm32f1::systick), and its handler runs.
@@ -49,6 +54,9 @@ int main() {
   usart1::write("my app v");
   usart1::write_decimal(MY_APP_VERSION);
   usart1::write_line("");
+#ifdef MY_APP_BALLAST
+  usart1::write(ballast, sizeof ballast);  // kept by the link
+#endif
 
   Usart1Link link;
   ota::DeviceInfo info;

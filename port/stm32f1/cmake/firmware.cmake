@@ -90,11 +90,16 @@ function(ota_firmware_image target)
   # appear only after the archives were scanned.
   target_link_options(${target} PRIVATE -T${ld} -L${OTA_PORT_DIR}/ld -Wl,-u,memcpy,-u,memset
                       -Wl,-Map=${out}/${A_OUTPUT_NAME}.map -Wl,--no-warn-rwx-segments)
+  # The .bin and .hex of an earlier link go first, and come back only from an image that links
+  # and passes the region check: a link that fails leaves no stale file to flash or push.
+  add_custom_command(TARGET ${target} PRE_LINK
+    COMMAND ${CMAKE_COMMAND} -E rm -f ${out}/${A_OUTPUT_NAME}.bin ${out}/${A_OUTPUT_NAME}.hex
+    VERBATIM)
   add_custom_command(TARGET ${target} POST_BUILD
-    COMMAND ${CMAKE_OBJCOPY} -O binary ${elf} ${out}/${A_OUTPUT_NAME}.bin
-    COMMAND ${CMAKE_OBJCOPY} -O ihex ${elf} ${out}/${A_OUTPUT_NAME}.hex
     COMMAND ${CMAKE_COMMAND} -DELF=${elf} -DVARS=${CMAKE_BINARY_DIR}/ld/${A_LAYOUT}-${A_IMAGE}.cmake
             -DREADELF=${OTA_READELF} -P ${OTA_PORT_DIR}/cmake/check_image.cmake
+    COMMAND ${CMAKE_OBJCOPY} -O binary ${elf} ${out}/${A_OUTPUT_NAME}.bin
+    COMMAND ${CMAKE_OBJCOPY} -O ihex ${elf} ${out}/${A_OUTPUT_NAME}.hex
     VERBATIM)
   set_property(GLOBAL APPEND PROPERTY OTA_FIRMWARE_IMAGES
     "${A_LAYOUT}/${A_OUTPUT_NAME}.elf|${A_LAYOUT}-${A_IMAGE}.cmake|${A_IMAGE}")
