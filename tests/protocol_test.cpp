@@ -1449,6 +1449,19 @@ TEST(ProtocolSession, AQueryEndsAtTheFirstHelloAndChangesNothing) {
             "acknowledged; a download of the image with CRC-32 CAFEF00D resumes at packet 40");
   for (const Msg& m : decode_stream(s.take_output()))
     EXPECT_EQ(m.type, static_cast<std::uint8_t>(MsgType::hello_request)) << "sent type " << int(m.type);
+
+  // A device of a protocol version this server does not speak still says who it is.
+  ota::host::Session later({}, 0, o);
+  later.begin(0);
+  h.protocol = ota::kProtocolVersion + 1;
+  h.report = ota::Report::none;
+  h.session_next = ota::kNoSession;
+  const Bytes newer = frame_bytes(MsgType::hello, encoded(h));
+  later.on_bytes(newer.data(), newer.size(), 1);
+  EXPECT_EQ(later.outcome(), ota::host::Outcome::answered);
+  EXPECT_EQ(later.detail(), "application v3, internal layout, images up to 26624 bytes; no report; it speaks protocol " +
+                                std::to_string(ota::kProtocolVersion + 1) +
+                                ", which this server does not (a newer ota updates it)");
 }
 
 TEST(ProtocolDeviation, SessionGoesBackToTheNakOfAFlashError) {

@@ -301,7 +301,12 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
                           ? ", reports that it could not install the staged image (flash failure)"
                           : ""));
   if (h.protocol < kOldestProtocolVersion || h.protocol > kProtocolVersion) {
-    finish(Outcome::protocol_error, "device speaks protocol " + std::to_string(h.protocol));
+    // A query still says who it is: every version keeps HELLO's first 40 bytes.
+    if (opt_.query && !(opt_.recover && h.role != Role::recovery))
+      finish(Outcome::answered, describe(h) + "; it speaks protocol " + std::to_string(h.protocol) +
+                                    ", which this server does not (a newer ota updates it)");
+    else
+      finish(Outcome::protocol_error, "device speaks protocol " + std::to_string(h.protocol));
     return;
   }
   if (opt_.layout && h.layout != *opt_.layout) {
