@@ -1,6 +1,8 @@
 // Rules of the STM32F103 and its Cortex-M3 that a firmware mistake breaks and that the emulator
 // must not let pass: each test runs a program that breaks one (fw/rule_*.cpp) and expects what
 // the silicon does (strict: an error that stops the board; lenient: the silicon's behaviour).
+#include <vector>
+
 #include "helpers.hpp"
 
 using namespace bptest;
@@ -37,10 +39,33 @@ TEST_P(SiliconFault, LenientTakesTheFault) {
   ASSERT_EQ(r.stop, bluepill::Stop::breakpoint) << r.message;
   EXPECT_EQ(r.bkpt, 2u);
 }
-INSTANTIATE_TEST_SUITE_P(Programs, SiliconFault,
-                         ::testing::Values("rule_ldrd", "rule_ldm", "rule_ldmdb_unaligned", "rule_strd_wb_unaligned",
-                                           "rule_ldrd_post_unaligned", "rule_ldrex_unaligned", "rule_stm16_unaligned",
-                                           "rule_sdiv0_strict", "rule_ldrexh_odd", "rule_strexh_odd"));
+// The programs made with FAULT_PROBE (fw/fault_probe.hpp).
+const std::vector<const char*> kProbes = {"rule_ldmdb_unaligned", "rule_strd_wb_unaligned", "rule_ldrd_post_unaligned",
+                                          "rule_ldrex_unaligned", "rule_stm16_unaligned",    "rule_sdiv0_strict",
+                                          "rule_ldrexh_odd",      "rule_strexh_odd"};
+std::vector<const char*> all_fault_programs() {
+  std::vector<const char*> v = {"rule_ldrd", "rule_ldm"};
+  v.insert(v.end(), kProbes.begin(), kProbes.end());
+  return v;
+}
+INSTANTIATE_TEST_SUITE_P(Programs, SiliconFault, ::testing::ValuesIn(all_fault_programs()));
+
+// Lenient, the fault is taken at the instruction itself: the stacked PC is its address.
+class FaultProbe : public ::testing::TestWithParam<const char*> {};
+TEST_P(FaultProbe, LenientStacksTheFaultingInstruction) {
+  bluepill::Config cfg;
+  cfg.strict = false;
+  auto b = board_with(GetParam(), cfg);
+  const auto r = b->run_for_us(1000);
+  ASSERT_EQ(r.stop, bluepill::Stop::breakpoint) << r.message;
+  EXPECT_EQ(r.bkpt, 2u);
+  EXPECT_EQ(result(*b, 1), 0xFAu);
+  EXPECT_NE(result(*b, 0), 0x600Du) << "the instruction completed";
+  EXPECT_GE(result(*b, 4), 0x08000000u) << "the instruction's address, in flash";
+  EXPECT_EQ(result(*b, 3), result(*b, 4)) << std::hex << "stacked PC " << result(*b, 3) << ", instruction at "
+                                          << result(*b, 4);
+}
+INSTANTIATE_TEST_SUITE_P(Programs, FaultProbe, ::testing::ValuesIn(kProbes));
 
 // Lenient, the UsageFault escalates to HardFault (SHCSR.USGFAULTENA clear): CFSR.UNALIGNED and
 // HFSR.FORCED are set, as the handler reads them.
