@@ -8,7 +8,6 @@
 //   7 device came back without the image  8 protocol error         9 bad input file
 //   130 stopped by SIGINT/SIGTERM (a running download is ABORTed; the next push resumes it)
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -89,15 +88,15 @@ int cmd_image_build(const std::string& in, const std::string& out, const std::st
     return kBadInput;
   }
   AppInfo info;
-  if (find_app_info(bytes.data(), bytes.size(), info) &&
-      !find_app_info(bytes.data(), std::min<std::size_t>(bytes.size(), kAppInfoWindow), info)) {
+  const bool has_info = find_app_info(bytes.data(), bytes.size(), info);  // the first record, anywhere
+  if (has_info && !find_image_app_info(bytes.data(), bytes.size(), info)) {
     std::fprintf(stderr,
                  "ota image: %s: its app info lies beyond the first %u bytes, where devices look for it (keep "
                  "the .ota_app_info section right after the vector table)\n",
                  in.c_str(), kAppInfoWindow - static_cast<unsigned>(AppInfo::kSize));
     return kBadInput;
   }
-  if (find_app_info(bytes.data(), bytes.size(), info)) {
+  if (has_info) {
     const Layout* built = layout_by_id(static_cast<LayoutId>(info.layout));
     if (!built) {
       std::fprintf(stderr, "ota image: %s: its app info names an unknown layout (%u)\n", in.c_str(), info.layout);
@@ -227,6 +226,21 @@ void print_listening(bool json, std::chrono::steady_clock::time_point t_start, s
   std::fflush(stdout);
 }
 
+// One session event as a --json line.
+void print_event_json(const Event& e, std::uint64_t ms) {
+  std::printf("{\"t_ms\":%llu,\"event\":\"%s\",\"text\":\"%s\"}\n", static_cast<unsigned long long>(ms),
+              e.kind.c_str(), json_escape(e.text).c_str());
+  std::fflush(stdout);
+}
+
+// One device's session over the serial port or the TCP address of `a` (push and status).
+PushReport run_push(const PushArgs& a, const Image& img, const PushOptions& opt, const PushObserver& obs,
+                    std::chrono::steady_clock::time_point t_start) {
+  if (!a.port.empty()) return push_serial(a.port, img, opt, obs);
+  return push_tcp(a.listen, img, opt, obs,
+                  [&](std::uint16_t port) { print_listening(a.json, t_start, port, "the device"); });
+}
+
 int cmd_push(const PushArgs& a) {
   Image img;
   if (Error e = load_usable_ota_file(a.image, img)) {
@@ -239,13 +253,9 @@ int cmd_push(const PushArgs& a) {
   bool bar_open = false;
   PushObserver obs;
   obs.event = [&](const Event& e, std::uint64_t ms) {
-    if (a.json) {
-      std::printf("{\"t_ms\":%llu,\"event\":\"%s\",\"text\":\"%s\"}\n", static_cast<unsigned long long>(ms),
-                  e.kind.c_str(), json_escape(e.text).c_str());
-    } else {
-      if (bar_open) std::printf("\n"), bar_open = false;
-      std::printf("[%7.3f s] %-10s %s\n", static_cast<double>(ms) / 1000.0, e.kind.c_str(), e.text.c_str());
-    }
+    if (a.json) return print_event_json(e, ms);
+    if (bar_open) std::printf("\n"), bar_open = false;
+    std::printf("[%7.3f s] %-10s %s\n", static_cast<double>(ms) / 1000.0, e.kind.c_str(), e.text.c_str());
     std::fflush(stdout);
   };
   std::uint32_t last_decile = 0;
@@ -268,9 +278,7 @@ int cmd_push(const PushArgs& a) {
     std::fflush(stdout);
   };
 
-  const PushReport r = a.port.empty() ? push_tcp(a.listen, img, opt, obs,
-                                                 [&](std::uint16_t port) { print_listening(a.json, t_start, port, "the device"); })
-                                      : push_serial(a.port, img, opt, obs);
+  const PushReport r = run_push(a, img, opt, obs, t_start);
   if (bar_open) std::printf("\n");
   const int code = exit_code(r.outcome);
   if (r.outcome == Outcome::no_link && !a.json)  // the link named on the command line: a usage error, said as one
@@ -289,15 +297,8 @@ int cmd_status(const PushArgs& a) {
   opt.session.layout.reset();
   const auto t_start = std::chrono::steady_clock::now();
   PushObserver obs;
-  if (a.json)
-    obs.event = [&](const Event& e, std::uint64_t ms) {
-      std::printf("{\"t_ms\":%llu,\"event\":\"%s\",\"text\":\"%s\"}\n", static_cast<unsigned long long>(ms),
-                  e.kind.c_str(), json_escape(e.text).c_str());
-      std::fflush(stdout);
-    };
-  const PushReport r = a.port.empty() ? push_tcp(a.listen, img, opt, obs,
-                                                 [&](std::uint16_t port) { print_listening(a.json, t_start, port, "the device"); })
-                                      : push_serial(a.port, img, opt, obs);
+  if (a.json) obs.event = print_event_json;
+  const PushReport r = run_push(a, img, opt, obs, t_start);
   const int code = exit_code(r.outcome);
   if (r.outcome == Outcome::no_link) {
     if (!a.json) std::fprintf(stderr, "ota status: %s\n", r.detail.c_str());
@@ -363,10 +364,8 @@ int cmd_serve(const ServeArgs& a) {
   // The text output leaves out what devices that already ended say when they dial again (a modem
   // redials whenever its connection closes), and the connections themselves: the hello line
   // names the device.
-  std::map<std::uint32_t, std::string> uid_of;  // by connection, once its device said HELLO: for progress lines
   obs.event = [&](std::uint32_t conn, const std::optional<Hello>& dev, const Event& e, std::uint64_t ms, bool again) {
     const std::string uid = dev ? uid_hex(*dev) : "";
-    if (dev) uid_of[conn] = uid;
     if (json)
       std::printf("{\"t_ms\":%llu,\"event\":\"%s\",\"conn\":%u,\"uid\":\"%s\",\"again\":%s,\"text\":\"%s\"}\n",
                   static_cast<unsigned long long>(ms), e.kind.c_str(), conn, uid.c_str(), again ? "true" : "false",
@@ -379,13 +378,14 @@ int cmd_serve(const ServeArgs& a) {
     std::fflush(stdout);
   };
   std::map<std::uint32_t, std::uint32_t> decile;  // per connection
-  obs.progress = [&](std::uint32_t conn, std::uint32_t acked, std::uint32_t total, std::uint64_t ms) {
+  obs.progress = [&](std::uint32_t conn, const std::optional<Hello>& dev, std::uint32_t acked, std::uint32_t total,
+                     std::uint64_t ms) {
     if (total == 0) return;
     const std::uint32_t d = acked * 10 / total;
     std::uint32_t& last = decile.try_emplace(conn, 0).first->second;
     if (d == last && acked != total) return;
     last = d;
-    const std::string& uid = uid_of[conn];
+    const std::string uid = dev ? uid_hex(*dev) : "";
     if (json)
       std::printf("{\"t_ms\":%llu,\"event\":\"progress\",\"conn\":%u,\"uid\":\"%s\",\"acked\":%u,\"total\":%u}\n",
                   static_cast<unsigned long long>(ms), conn, uid.c_str(), acked, total);

@@ -122,8 +122,8 @@ class Server {
     const std::uint32_t id = c->id;
     Connection* raw = c.get();
     c->obs.event = [this, raw](const Event& e, std::uint64_t ms) { on_event(*raw, e, ms); };
-    c->obs.progress = [this, id](std::uint32_t acked, std::uint32_t total, std::uint64_t ms) {
-      if (obs_.progress) obs_.progress(id, acked, total, ms);
+    c->obs.progress = [this, raw](std::uint32_t acked, std::uint32_t total, std::uint64_t ms) {
+      if (obs_.progress) obs_.progress(raw->id, raw->session.device(), acked, total, ms);
     };
     c->ch = std::make_shared<Channel<asio::ip::tcp::socket>>(io_, c->sock, c->session, c->obs, t0_);
     c->ch->on_stop = [this, id] { asio::post(io_, [this, id] { ended(id); }); };

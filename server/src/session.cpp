@@ -16,6 +16,12 @@ namespace {
 constexpr std::uint64_t kRecoverIntervalMs = kRecoverWindowMs / 5;
 // ABORTs sent for another image's download the device still holds, before giving up.
 constexpr std::uint8_t kMaxAborts = 3;
+
+std::string hex8(std::uint32_t v) {
+  char b[9];
+  std::snprintf(b, sizeof b, "%08X", static_cast<unsigned>(v));
+  return b;
+}
 }  // namespace
 
 std::string uid_hex(const Hello& h) {
@@ -25,11 +31,7 @@ std::string uid_hex(const Hello& h) {
   return s;
 }
 
-std::string product_hex(std::uint32_t product) {
-  char b[9];
-  std::snprintf(b, sizeof b, "%08X", static_cast<unsigned>(product));
-  return b;
-}
+std::string product_hex(std::uint32_t product) { return hex8(product); }
 
 std::string describe(const Hello& h) {
   const Layout* l = layout_by_id(h.layout);
@@ -44,12 +46,9 @@ std::string describe(const Hello& h) {
        : h.report == Report::download_ok    ? "a verified image waits to be installed"
        : h.report == Report::install_failed ? "reports that the staged image could not be installed"
                                             : "no report";
-  if (h.session_next != kNoSession) {
-    char crc[9];
-    std::snprintf(crc, sizeof crc, "%08X", static_cast<unsigned>(h.session_crc));
-    s += std::string("; a download of the image with CRC-32 ") + crc + " resumes at packet " +
+  if (h.session_next != kNoSession)
+    s += "; a download of the image with CRC-32 " + hex8(h.session_crc) + " resumes at packet " +
          std::to_string(h.session_next);
-  }
   return s;
 }
 
