@@ -5,7 +5,9 @@
 namespace ota {
 
 namespace {
-std::uint32_t word(const std::uint8_t* p) {  // little-endian, as on both ends
+// One load of a little-endian word (both ends are little-endian): get_u32 (bytes.hpp) reads it a
+// byte at a time, 64 B more in the bootloader here.
+std::uint32_t word(const std::uint8_t* p) {
   std::uint32_t w;
   std::memcpy(&w, p, 4);
   return w;

@@ -120,7 +120,7 @@ std::uint32_t Image::crc() const { return crc32(bytes.data(), bytes.size()); }
 
 std::uint32_t Image::product() const {
   AppInfo info;
-  return find_app_info(bytes.data(), std::min<std::size_t>(bytes.size(), kAppInfoWindow), info) ? info.product : 0;
+  return find_image_app_info(bytes.data(), bytes.size(), info) ? info.product : 0;
 }
 
 Error load_file(const std::filesystem::path& file, std::vector<std::uint8_t>& bytes) {

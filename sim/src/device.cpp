@@ -27,7 +27,7 @@ std::optional<std::uint32_t> app_image_version(std::span<const std::uint8_t> ima
   // A real application says it in its app info record (OTA_APP_INFO), right after its vector
   // table; a synthetic one after "APPV".
   ota::AppInfo info;
-  if (ota::find_app_info(image.data(), std::min<std::size_t>(image.size(), ota::kAppInfoWindow), info)) return info.version;
+  if (ota::find_image_app_info(image.data(), image.size(), info)) return info.version;
   if (image.size() < kVersionOffset + 8 || ota::get_u32(image.data() + kVersionOffset) != 0x56505041)
     return std::nullopt;
   return ota::get_u32(image.data() + kVersionOffset + 4);
@@ -35,7 +35,7 @@ std::optional<std::uint32_t> app_image_version(std::span<const std::uint8_t> ima
 
 std::uint32_t app_image_product(std::span<const std::uint8_t> image) {
   ota::AppInfo info;
-  return ota::find_app_info(image.data(), std::min<std::size_t>(image.size(), ota::kAppInfoWindow), info) ? info.product : 0;
+  return ota::find_image_app_info(image.data(), image.size(), info) ? info.product : 0;
 }
 
 Device::Device(const ota::Layout& layout, std::uint64_t seed)

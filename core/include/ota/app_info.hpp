@@ -67,6 +67,10 @@ inline constexpr std::uint32_t kAppInfoWindow = 512 + AppInfo::kSize;
 // the 20-byte record of the first release, without a product (its check word where `product`
 // is now): it names none.
 bool find_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out);
+// The record as a device sees it in an image of `len` bytes: within its first kAppInfoWindow.
+inline bool find_image_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out) {
+  return find_app_info(image, len < kAppInfoWindow ? len : kAppInfoWindow, out);
+}
 
 }  // namespace ota
 
