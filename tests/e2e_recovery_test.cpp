@@ -541,11 +541,13 @@ TEST_P(Recovery, AUsartOverrunMidDownloadCostsOneFrameNotTheLink) {
 // about 0.3 s. The largest image (the longest download and install) must go through without a
 // single watchdog reset: the bootloader gives itself a longer timeout and feeds it, the
 // application its own 4 s. In the worst case for those timeouts: the fastest LSI (60 kHz), no
-// crystal (the HSI fallback) and the slowest flash and W25Q timings of the datasheets.
+// crystal (the HSI fallback), the slowest flash and W25Q timings of the datasheets, and a core
+// that takes 2 cycles per instruction (flash wait states and multi-cycle instructions on silicon).
 TEST_P(Recovery, TheHardwareWatchdogOptionDoesNotInterruptTheLargestUpdate) {
   const e2e::Firmware fw(GetParam());
   bluepill::Config cfg;
   cfg.hardware_watchdog = true;
+  cfg.cycles_per_instruction = 2;
   cfg.lsi_hz = 60'000;
   cfg.hse = false;
   cfg.timing = bluepill::TimingMode::maximum;

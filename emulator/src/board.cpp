@@ -47,6 +47,9 @@ Board::Board(Config cfg) : cfg_(std::move(cfg)), state_(std::make_unique<BoardSt
   BoardState& st = *state_;
   if (cfg_.lsi_hz < 30'000 || cfg_.lsi_hz > 60'000)
     throw std::runtime_error("lsi_hz " + std::to_string(cfg_.lsi_hz) + " is outside the LSI's 30-60 kHz");
+  if (!(cfg_.cycles_per_instruction >= 1 && cfg_.cycles_per_instruction <= 16))
+    throw std::runtime_error("cycles_per_instruction " + std::to_string(cfg_.cycles_per_instruction) +
+                             " is outside 1-16");
   // A file that does not exist yet, or is empty (just created), is a factory-fresh part.
   auto holds = [](const std::filesystem::path& f) {
     std::error_code ec;

@@ -227,7 +227,7 @@ Chip::Chip(BoardState& board, const Config& cfg, ResetCause cause)
   if (uc_ctl_set_cpu_model(uc_, UC_CPU_ARM_CORTEX_M3) != UC_ERR_OK) throw std::runtime_error("no Cortex-M3 model");
   hook_.now = &b_.sched.now;
   hook_.instructions = &b_.instructions;
-  hook_.cpi = 9;
+  hook_.cpi = cycles_per_instruction(8'000'000);  // the reset clock, HSI
   hook_.stop_at = kNever;
   hook_.skip_bp = 1;
   hook_.chip = this;
@@ -337,9 +337,14 @@ void Chip::request_reset(ResetCause cause) {
   attention();
 }
 
+// Time units (72 MHz cycles) per instruction at this core clock, at least 1.
+Cycles Chip::cycles_per_instruction(std::uint32_t hclk) const {
+  const double t = static_cast<double>(kTimeHz) * cfg_.cycles_per_instruction / hclk;
+  return std::max<Cycles>(1, static_cast<Cycles>(t + 0.5));
+}
+
 void Chip::clocks_changed() {
-  const std::uint32_t hclk = rcc.hclk();
-  hook_.cpi = std::max<Cycles>(1, (kTimeHz + hclk / 2) / hclk);
+  hook_.cpi = cycles_per_instruction(rcc.hclk());
   scs.clocks_changed();
   dwt.clocks_changed();
 }

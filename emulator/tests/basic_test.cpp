@@ -39,6 +39,31 @@ TEST(Board, RunsAnExactNumberOfInstructions) {
   EXPECT_EQ(b->instructions() - i0, 1235u);
 }
 
+// Each instruction takes Config::cycles_per_instruction core cycles: 1000 instructions on the
+// reset clock (HSI, 8 MHz) last 125 us, 250 us at 2 cycles each (slow silicon), and the whole
+// program, which prints at a fixed baud rate, lasts about as long either way.
+TEST(Board, CyclesPerInstructionSetsTheCoreSpeed) {
+  double first_1000_us[2] = {};
+  double total_us[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    bluepill::Config cfg;
+    cfg.cycles_per_instruction = i + 1;
+    auto b = board_with("hello", cfg);
+    const double t0 = b->now_us();
+    ASSERT_EQ(b->run_instructions(1000).stop, bluepill::Stop::limit);
+    first_1000_us[i] = b->now_us() - t0;
+    run_to_end(*b);
+    EXPECT_EQ(b->uart_output(), "hello from the blue pill\n");
+    total_us[i] = b->now_us();
+  }
+  EXPECT_NEAR(first_1000_us[0], 125.0, 0.5);
+  EXPECT_NEAR(first_1000_us[1], 250.0, 0.5);
+  EXPECT_NEAR(total_us[1], total_us[0], 0.05 * total_us[0]) << "the UART, not the CPU, sets the pace";
+  bluepill::Config bad;
+  bad.cycles_per_instruction = 0.5;
+  EXPECT_THROW(bluepill::Board{bad}, std::runtime_error);
+}
+
 TEST(Board, RealtimePacesVirtualTimeToTheWallClock) {
   bluepill::Config cfg;
   cfg.realtime = true;

@@ -109,6 +109,10 @@ int main(int argc, char** argv) {
   app.add_flag("--realtime", cfg.realtime, "pace virtual time to wall-clock time");
   app.add_option("--latency-ms", cfg.latency_ms, "one-way link latency in virtual milliseconds")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--cycles-per-instruction", cfg.cycles_per_instruction,
+                 "core clock cycles per instruction: 1 (default) is the Cortex-M3 at its best; 2 is "
+                 "slow silicon (flash wait states, loads, branches)")
+      ->check(CLI::Range(1.0, 16.0));
   app.add_option("--timing", timing, "flash/W25Q operation times: typ, max or random")
       ->check(CLI::IsMember({"typ", "max", "random"}));
   app.add_option("--seed", cfg.seed, "seed of random timings, torn bits and SRAM contents");

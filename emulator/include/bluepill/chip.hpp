@@ -139,6 +139,7 @@ class Chip {
   } hook_{};
 
  private:
+  Cycles cycles_per_instruction(std::uint32_t hclk) const;
   void w25q_check(std::uint64_t violations_before);
   friend struct ChipCallbacks;
   void map_memory();

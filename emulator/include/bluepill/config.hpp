@@ -24,6 +24,11 @@ struct Config {
   // The crystal's start-up time, HSEON to HSERDY: 2 ms typical for 8 MHz (DS5319 tSU(HSE));
   // crystals and load capacitors at their limits, or a cold board, take several times that.
   double hse_startup_us = 2'000;
+  // Core clock cycles each instruction takes. 1 is the Cortex-M3 at its best, as most single
+  // instructions are; on silicon, code fetched from flash at 72 MHz (2 wait states: prefetch
+  // refills after every taken branch), loads and stores (2 cycles), multiplies and divisions
+  // take 1.3-2x that on the average. Tests set 2 where a timing margin must hold on silicon.
+  double cycles_per_instruction = 1;
   std::uint32_t lsi_hz = 40'000;  // the IWDG's clock: 30-60 kHz on real chips (DS5319 table 24)
   // The HSI's deviation from 8 MHz (0.01 = +1 %): factory-trimmed to 1 % at 25 °C, it drifts to
   // -2 .. +2.5 % over -40..105 °C (DS5319, HSI oscillator characteristics). Everything clocked
