@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <sstream>
 
 #include "e2e/board_wire.hpp"
 #include "ota/app_info.hpp"
@@ -393,6 +394,80 @@ TEST_P(E2eTools, ServeTextShowsARefusedDeviceOnceAcrossItsRedials) {
   EXPECT_EQ(test::count_in(serve.output(), "\ndevice "), 1u) << "result lines: " << serve.output();
   EXPECT_NE(serve.output().find(": refused: image is built for the " + other_layout), std::string::npos)
       << serve.output();
+}
+
+// `ota serve --recover`: a fleet where one board's application hangs at boot (its update
+// client never answers) and another's runs. The hanging one's bootloader hears RECOVER (in the
+// listening window of its power-on, or else of a press of its reset button) and takes the image;
+// the running one, whose modem passes nothing to it for its first 1.5 s (its bootloader's window
+// is long over), is updated by its application, without a reset. Both end upgraded.
+TEST_P(E2eTools, ServeRecoverBringsBackAHangingBoardAndUpdatesARunningOne) {
+  const fs::path hang = dir / "hang.bin";
+  ASSERT_FALSE(ota::host::save_file(hang, fw.hanging_app(1)));
+  Process serve({OTA_TOOL, "serve", image(2), "--listen", "127.0.0.1:0", "--recover", "--devices", "2", "--json",
+                 "--timeout", "60"});
+  const std::uint16_t port = listening(serve);
+  const std::string at = "127.0.0.1:" + std::to_string(port);
+  const auto t0 = std::chrono::steady_clock::now();
+  e2e::Relay late_modem(port, [t0](std::vector<std::uint8_t>& bytes, bool to_device) {
+    if (to_device && std::chrono::steady_clock::now() - t0 < 1500ms) bytes.clear();
+  });
+  auto healthy = board_args();
+  healthy.insert(healthy.end(), {"--uid", "1,2,3", "--realtime", "--connect", "127.0.0.1:" + std::to_string(late_modem.port())});
+  Process running(healthy);
+  Process hanging({BLUEPILL, "-q", "--image", fw.bootloader_elf(), "--bin-base", "0x08002000", "--image",
+                   hang.string(), "--uid", "4,5,6", "--realtime", "--connect", at});
+  const std::string hanging_uid = "\"uid\":\"040000000500000006000000\"";
+  bool answered = false;
+  for (int press = 0; press < 3 && !answered; ++press) {
+    const auto until = std::chrono::steady_clock::now() + 3s;
+    while (!answered && std::chrono::steady_clock::now() < until)
+      if (const auto l = serve.read_line(200ms))
+        answered = l->find("\"event\":\"hello\"") != std::string::npos && l->find(hanging_uid) != std::string::npos;
+    if (!answered) hanging.signal(SIGUSR1);
+  }
+  ASSERT_EQ(serve.wait(120s), 0) << serve.output();
+  const std::string out = serve.output();
+  const std::string healthy_uid = "\"uid\":\"010000000200000003000000\"";
+  std::size_t upgraded = 0, bootloader_hellos = 0, application_hellos = 0, recover_waits = 0;
+  std::istringstream lines(out);
+  for (std::string l; std::getline(lines, l);) {
+    const bool hello = l.find("\"event\":\"hello\"") != std::string::npos;
+    upgraded += l.find("\"event\":\"result\"") != std::string::npos && json_field(l, "outcome") == "upgraded";
+    bootloader_hellos += hello && l.find("\"text\":\"bootloader (recovery mode)\"") != std::string::npos &&
+                         l.find(hanging_uid) != std::string::npos;
+    application_hellos += hello && l.find("\"text\":\"application v1\"") != std::string::npos &&
+                          l.find(healthy_uid) != std::string::npos;
+    recover_waits += l.find("\"event\":\"recover\"") != std::string::npos;
+  }
+  EXPECT_EQ(upgraded, 2u) << out;
+  EXPECT_GE(bootloader_hellos, 1u) << "the hanging board was not reached through its bootloader: " << out;
+  EXPECT_EQ(application_hellos, 1u) << "the running board was not updated by its application: " << out;
+  EXPECT_EQ(recover_waits, 0u) << "a running application was left waiting for a reset: " << out;
+  const std::string summary = out.substr(out.rfind("\"event\":\"summary\""));
+  EXPECT_EQ(json_field(summary, "ok"), "2") << out;
+}
+
+// An image whose application hangs, served with --recover: the board takes it, does not come
+// back (its watchdog, or the reset button, brings its bootloader up again, which answers
+// RECOVER), and the serve does not send it the same image a second time: upgrade failed.
+TEST_P(E2eTools, ServeRecoverDoesNotSendABoardTheImageThatHangsItTwice) {
+  const std::string bad = (dir / "hang.ota").string();
+  ASSERT_FALSE(ota::host::save_file(bad, ota::host::encode_ota_file({fw.layout->id, 2, fw.layout->app.base, fw.hanging_app(2)})));
+  Process serve({OTA_TOOL, "serve", bad, "--listen", "127.0.0.1:0", "--recover", "--idle", "8", "--json", "--timeout", "3"});
+  auto args = board_args();
+  args.insert(args.end(), {"--realtime", "--connect", "127.0.0.1:" + std::to_string(listening(serve))});
+  Process board(args);
+  bool ended = false;  // the first result: the board did not come back after its download
+  while (!ended)
+    if (const auto l = serve.read_line(60s)) ended = l->find("\"event\":\"result\"") != std::string::npos;
+    else break;
+  ASSERT_TRUE(ended) << serve.output();
+  board.signal(SIGUSR1);  // sooner than its watchdog (15 s)
+  EXPECT_EQ(serve.wait(120s), 7) << serve.output();
+  const std::string out = serve.output();
+  EXPECT_EQ(test::count_in(out, "\"event\":\"downloaded\""), 1u) << out;
+  EXPECT_NE(out.find("the image is not sent twice"), std::string::npos) << out;
 }
 
 TEST_P(E2eTools, WrongTotalChecksumFailsAndV1KeepsRunning) {

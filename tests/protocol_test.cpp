@@ -1427,6 +1427,82 @@ TEST(ProtocolSession, AnImageOfAnotherProductIsRefusedBeforeItIsSent) {
   }
 }
 
+// `ota serve --recover` (recover_fleet): RECOVER goes out every 10 ms until the device answers;
+// an application that answers is updated by itself (a push's --recover would wait for its
+// bootloader); a bootloader is offered its own product's image only, and not to a device that
+// has had its update in this serve already (its application crashes: the same image again would
+// be installed after every reset).
+TEST(ProtocolSession, AFleetRecoveryUpdatesApplicationsAndBootloadersOfItsOwnProduct) {
+  const Bytes img = app_image(2, 4096);
+  const std::uint32_t ours = ota::AppInfo::product_id("weather-station");
+  const std::uint32_t theirs = ota::AppInfo::product_id("door-lock");
+  auto session = [&](bool again_allowed) {
+    ota::host::SessionOptions o;
+    o.product = ours;
+    o.recover = true;
+    o.recover_fleet = true;
+    o.hello_timeout_ms = 1000;
+    o.recover_again = [again_allowed](const ota::Hello&) { return again_allowed; };
+    return ota::host::Session(img, 2, o);
+  };
+  auto hello = [](ota::host::Session& s, ota::Role role, std::uint32_t product) {
+    ota::Hello h;
+    h.role = role;
+    h.window = 8;
+    h.app_version = role == ota::Role::application ? 1 : 0;
+    h.product = product;
+    h.staging_capacity = ota::kInternalLayout.image_limit;
+    const Bytes b = frame_bytes(MsgType::hello, encoded(h));
+    s.on_bytes(b.data(), b.size(), 100);
+  };
+  {  // Silent: RECOVER, ten times in 100 ms, and the timeout names both that could have answered.
+    auto s = session(true);
+    s.begin(0);
+    for (std::uint64_t t = 1; t <= 100; ++t) s.on_tick(t);
+    std::size_t recovers = 0;
+    for (const Msg& m : decode_stream(s.take_output())) {
+      EXPECT_EQ(m.type, static_cast<std::uint8_t>(MsgType::recover));
+      recovers += m.type == static_cast<std::uint8_t>(MsgType::recover);
+    }
+    EXPECT_GE(recovers, 10u);
+    s.on_tick(1000);
+    EXPECT_EQ(s.outcome(), ota::host::Outcome::timeout);
+    EXPECT_EQ(s.detail(), "no HELLO: neither an application nor a bootloader answered RECOVER");
+  }
+  {  // An application answers: offered at once, no "reset the device" wait.
+    auto s = session(true);
+    s.begin(0);
+    hello(s, ota::Role::application, ours);
+    EXPECT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+    for (const auto& e : s.take_events()) EXPECT_NE(e.kind, "recover") << e.text;
+  }
+  {  // A bootloader holding our product's application: offered.
+    auto s = session(true);
+    s.begin(0);
+    hello(s, ota::Role::recovery, ours);
+    EXPECT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+  }
+  for (const std::uint32_t held : {theirs, ota::kProductHeld}) {  // another product, or one it cannot tell
+    auto s = session(true);
+    s.begin(0);
+    hello(s, ota::Role::recovery, held);
+    EXPECT_EQ(s.outcome(), ota::host::Outcome::refused) << s.detail();
+    EXPECT_NE(s.detail().find("push with --recover to replace it"), std::string::npos) << s.detail();
+  }
+  {  // The device has had its update in this serve: its bootloader is not offered the image again.
+    auto s = session(false);
+    s.begin(0);
+    hello(s, ota::Role::recovery, ours);
+    EXPECT_EQ(s.outcome(), ota::host::Outcome::upgrade_failed);
+    EXPECT_NE(s.detail().find("the image is not sent twice (`ota push --recover` sends it again)"), std::string::npos)
+        << s.detail();
+    auto app = session(false);  // (its application, though, is asked as ever)
+    app.begin(0);
+    hello(app, ota::Role::application, ours);
+    EXPECT_EQ(app.phase(), ota::host::Phase::start) << app.detail();
+  }
+}
+
 // `ota status`: the first HELLO ends the session, described; the report it carries is not
 // acknowledged (that is the next push's to do), and nothing but HELLO_REQ goes out.
 TEST(ProtocolSession, AQueryEndsAtTheFirstHelloAndChangesNothing) {

@@ -356,6 +356,7 @@ int cmd_serve(const ServeArgs& a) {
   }
   ServeOptions opt;
   opt.push = push_options(a.push, img);
+  opt.push.session.recover_fleet = a.push.recover;
   opt.devices = a.devices;
   opt.idle_ms = static_cast<std::uint32_t>(a.idle_s * 1000);
   const bool json = a.push.json;
@@ -507,6 +508,10 @@ int main(int argc, char** argv) {
   serve->add_option("--packet", sv.push.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();
   serve->add_flag("--json", sv.push.json, "JSON lines, each with the connection (conn) and the device's uid");
   serve->add_flag("-f,--force", sv.push.force, "install on devices that already run this version or a newer one too (once each)");
+  serve->add_flag("--recover", sv.push.recover,
+                  "also reach devices whose application crashes at boot: RECOVER until each device answers, so "
+                  "that a bootloader that hears it takes the image (its own product's only); devices whose "
+                  "application answers are updated by it");
 
   if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "image" && std::string_view(argv[1]) != "push" &&
       std::string_view(argv[1]) != "serve" && std::string_view(argv[1]) != "status") {

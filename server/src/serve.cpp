@@ -44,6 +44,11 @@ class Server {
         interrupts_(io) {
     interrupts_.on = [this] { interrupt(); };
     session_options_ = opt.push.session;
+    if (session_options_.recover_fleet)
+      session_options_.recover_again = [this](const Hello& h) {
+        const auto it = devices_.find(uid_of(h));
+        return it == devices_.end() || !it->second.ended;
+      };
     if (session_options_.force)
       session_options_.force_for = [this](const Hello& h) {
         const auto it = devices_.find(uid_of(h));

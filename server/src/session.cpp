@@ -318,7 +318,7 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
   const bool ours = h.app_version == version_ && h.role == Role::application;
   switch (phase_) {
     case Phase::hello:
-      if (opt_.recover && h.role != Role::recovery) {
+      if (opt_.recover && !opt_.recover_fleet && h.role != Role::recovery) {
         if (!told_reset_) event("recover", "the application answers: reset the device so that its bootloader hears RECOVER");
         told_reset_ = true;
         return;
@@ -402,8 +402,8 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
   // Another product's application would refuse the image once downloaded (client.cpp), forced
   // or not: say so now. A bootloader that holds a valid application (RECOVER kept it from
   // starting) names its product (kProductHeld: none it could find) and takes another product,
-  // but only from a push that asked for it with --recover.
-  if ((h.role == Role::application || !opt_.recover) && !products_match(opt_.product, h.product)) {
+  // but only from a push that asked for it with --recover (not from a fleet's serve).
+  if ((h.role == Role::application || !opt_.recover || opt_.recover_fleet) && !products_match(opt_.product, h.product)) {
     const std::string image = "the image is for product " + product_hex(opt_.product);
     finish(Outcome::refused,
            h.role == Role::application
@@ -415,6 +415,13 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
                          "tell: push with --recover to replace it whatever it is"
                : image + ", and the device's bootloader holds an application of product " + product_hex(h.product) +
                      ": push with --recover to replace it");
+    return;
+  }
+  if (h.role == Role::recovery && opt_.recover_fleet && opt_.recover_again && !opt_.recover_again(h)) {
+    // Its bootloader answering proves the application it installed does not run.
+    finish(Outcome::upgrade_failed, "its bootloader answers RECOVER after this device's update in this serve: its "
+                                    "application does not run (crashes or hangs?), and the image is not sent twice "
+                                    "(`ota push --recover` sends it again)");
     return;
   }
   const bool force = opt_.force_for ? opt_.force_for(h) : opt_.force;
@@ -515,6 +522,7 @@ void Session::on_tick(std::uint64_t now) {
                                            std::to_string(kRecoverWindowMs) +
                                            " ms after a reset; an emulated board needs --realtime. Without --recover "
                                            "the application itself takes an update)"
+                                 : recovering && opt_.recover_fleet ? "no HELLO: neither an application nor a bootloader answered RECOVER"
                                  : recovering ? "no bootloader answered RECOVER"
                                                          : "no HELLO from the device");
       } else if (now - last_hello_req_ >= (recovering ? kRecoverIntervalMs : opt_.hello_interval_ms)) {

@@ -28,6 +28,15 @@ struct SessionOptions {
   // Recover a device whose application crashes at boot: send RECOVER every few milliseconds so
   // that one lands in the bootloader's listening window, and talk only to the bootloader.
   bool recover = false;
+  // With `recover`, for a fleet (`ota serve --recover`): RECOVER only reaches the devices whose
+  // application does not answer; an application that answers is updated by itself, and a
+  // bootloader is offered its own product's image only, as an application is (a healthy device
+  // that dials in during its bootloader's listening window must not change product).
+  bool recover_fleet = false;
+  // With recover_fleet: false for a device whose bootloader must not be offered the image again
+  // (ota serve: one that has ended once in this serve; had its application crashed or hung, its
+  // bootloader would answer RECOVER after every reset and take the same image over and over).
+  std::function<bool(const Hello&)> recover_again;
   // Only ask who the device is (`ota status`): the first HELLO (the bootloader's, with `recover`)
   // ends the session as `answered`; nothing is offered, no report is acknowledged.
   bool query = false;
