@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "ota/w25q.hpp"
@@ -64,6 +65,25 @@ TEST(W25qDriver, GeometryAndProbe) {
   ota::W25qFlash too_big(chip, 4u << 20, kPolls);  // a 2 MB chip cannot hold 4 MB
   EXPECT_FALSE(too_big.probe(&id));
   EXPECT_EQ(chip.violations(), 0u);
+}
+
+// Up to 16 MB (W25Q128) a part is used; above (W25Q256: capacity code 0x19, W25Q512: 0x20) it
+// is refused, its id still reported: such a part may be in 4-byte address mode (set at power-up
+// by its ADP bit, or by an application's 0xB7, which an MCU reset does not undo), where a 3-byte
+// program lands elsewhere in the chip.
+TEST(W25qDriver, PartsAbove16MbAreRefused) {
+  for (const auto& [part, usable] : {std::pair{sim::kW25Q128JV, true}, std::pair{sim::W25qPart{0xEF4019, 32u << 20}, false},
+                                     std::pair{sim::W25qPart{0xEF4020, 64u << 20}, false}}) {
+    SCOPED_TRACE(part.jedec_id);
+    sim::PowerSupply power;
+    sim::W25qChip chip(power, part);
+    ota::W25qFlash flash(chip, kSize, kPolls);
+    std::uint32_t id = 0;
+    EXPECT_EQ(flash.probe(&id), usable);
+    EXPECT_EQ(id, part.jedec_id);
+    Bytes b(4);
+    EXPECT_EQ(flash.read(0, b.data(), b.size()), usable);
+  }
 }
 
 TEST(W25qDriver, ProbeFailsWithoutAChip) {

@@ -13,6 +13,7 @@
 //   0x05 Read Status 1   BUSY = bit 0, WEL = bit 1; repeated while /CS stays low. The only
 //                        command the chip accepts while BUSY.
 //   0x9F JEDEC ID        manufacturer, memory type, capacity (log2 of the size in bytes).
+//                        Parts above 16 MB are refused (4-byte address mode, see identify()).
 //   0xAB Release Power-down  takes the chip out of the power-down state (0xB9), the only command
 //                        it recognises there (0x05 included); /CS must then stay high for
 //                        tRES1 (3 us). Ignored while BUSY and harmless when not powered down.
@@ -73,6 +74,7 @@ class BasicW25qFlash final : public Flash {
   // Bytes clocked with /CS high after 0xAB, which the chip ignores: tRES1 (3 us) at an SCK up to
   // 53 MHz, past the 50 MHz that 0x03 allows, so on any bus that can read the chip at all.
   static constexpr std::size_t kReleaseBytes = 20;
+  static constexpr std::uint8_t kMaxCapacityCode = 24;  // 16 MB: all a 3-byte address reaches
   static constexpr std::uint8_t kBusy = 0x01;  // SR1 bit 0: program/erase/status write in progress
   static constexpr std::uint8_t kWel = 0x02;   // SR1 bit 1: write enable latch
 
@@ -184,7 +186,10 @@ bool BasicW25qFlash<Bus>::identify(std::uint32_t* jedec_id) {
   if (jedec_id != nullptr) *jedec_id = id;
   const std::uint8_t capacity = rx[3];  // log2(bytes) on Winbond and compatible parts
   if (rx[1] == 0x00 || rx[1] == 0xFF) return false;
-  return capacity >= 32 || (std::uint32_t{1} << capacity) >= geometry().size;  // no 64-bit shift
+  // Parts above 16 MB (W25Q256 and up, code 0x19+) are refused: they may power up in 4-byte
+  // address mode (their ADP bit), or be left there by an application (0xB7; a reset does not
+  // undo it), and a 3-byte page program would then land elsewhere in the chip.
+  return capacity <= kMaxCapacityCode && (std::uint32_t{1} << capacity) >= geometry().size;
 }
 
 template <class Bus>
