@@ -50,9 +50,19 @@ void Spi::start(std::uint16_t v, Cycles at) {
   const std::uint32_t sck = chip_.rcc.pclk2() / (2u << ((cr1_ >> 3) & 7));
   if (sck > 18'000'000)
     error("SPI1 SCK at " + std::to_string(sck) + " Hz: the STM32F103's SPI master runs at 18 MHz at most (DS5319)");
-  if (!warned_pins_ && (!chip_.gpioa.is_af(5) || !chip_.gpioa.is_af(7))) {
+  // RM0008 9.1.11, table 25 (SPI1 as master): SCK and MOSI alternate-function push-pull (open
+  // drain drives no high level without a pull-up), MISO a digital input (floating or pulled; in
+  // analog mode its Schmitt trigger is off and the SPI reads 0).
+  using Mode = Gpio::Mode;
+  const Gpio& a = chip_.gpioa;
+  if (!warned_pins_ && (a.mode(5) != Mode::af || a.mode(7) != Mode::af)) {
     warned_pins_ = true;
-    error("SPI1 sends but PA5 (SCK) / PA7 (MOSI) are not alternate-function outputs: the W25Q sees no clock");
+    error("SPI1 sends but PA5 (SCK) / PA7 (MOSI) are not alternate-function push-pull outputs: the W25Q sees no "
+          "clock or no data");
+  }
+  if (!warned_pins_ && a.mode(6) != Mode::input_floating && a.mode(6) != Mode::input_pull) {
+    warned_pins_ = true;
+    error("SPI1 sends but PA6 (MISO) is not a digital input (floating or pulled): the W25Q's answers are not read");
   }
   shifting_ = v;
   busy_ = true;

@@ -244,6 +244,38 @@ TEST(Spi, AClockAboveEighteenMegahertzOrAModeTheW25qDoesNotSpeakIsAnError) {
   EXPECT_NE(b->diagnostics().error_text().find("mode 1"), std::string::npos) << b->diagnostics().error_text();
 }
 
+// RM0008 9.1.11: SPI1's SCK and MOSI are alternate-function push-pull outputs (open drain drives
+// no high level without a pull-up), MISO a digital input (in analog mode it reads 0). Either set
+// up otherwise is an error at the first frame, said once.
+TEST(Spi, PinsThatCannotCarryTheBusAreAnError) {
+  struct Case {
+    int pin;
+    std::uint32_t cnf_mode;  // the pin's 4 bits in GPIOA_CRL
+    const char* says;
+  };
+  for (const Case c : {Case{5, 0xF, "PA5 (SCK) / PA7 (MOSI) are not alternate-function push-pull"},
+                       Case{7, 0xF, "PA5 (SCK) / PA7 (MOSI) are not alternate-function push-pull"},
+                       Case{6, 0x0, "PA6 (MISO) is not a digital input"}}) {
+    SCOPED_TRACE(c.pin);
+    bluepill::Config cfg;
+    cfg.strict = false;
+    auto b = board_with("spi_w25q", cfg);
+    run_to_end(*b, 2e6);  // its set-up (PA5/PA7 AF push-pull, PA6 input with pull-up) is clean
+    ASSERT_EQ(b->diagnostics().errors(), 0u) << b->diagnostics().error_text();
+    std::uint32_t crl = 0;
+    ASSERT_TRUE(b->debug_read(0x40010800, &crl, 4));
+    crl = (crl & ~(0xFu << (4 * c.pin))) | (c.cnf_mode << (4 * c.pin));
+    ASSERT_TRUE(b->debug_write(0x40010800, &crl, 4));
+    for (int i = 0; i < 2; ++i) {
+      const std::uint32_t jedec = 0x9F;
+      ASSERT_TRUE(b->debug_write(0x4001300C, &jedec, 4));
+      ASSERT_EQ(b->run_for_us(10).stop, bluepill::Stop::limit);
+    }
+    EXPECT_EQ(b->diagnostics().errors(), 1u) << b->diagnostics().error_text();
+    EXPECT_NE(b->diagnostics().error_text().find(c.says), std::string::npos) << b->diagnostics().error_text();
+  }
+}
+
 // What the W25Q model counts as a broken rule is a board error, like a FLASH controller rule:
 // here a page program without write enable, sent the way SPI1 passes bytes to the chip.
 TEST(Spi, AW25qRuleBrokenByTheFirmwareIsABoardError) {
