@@ -566,6 +566,30 @@ TEST_P(Recovery, TheHardwareWatchdogOptionDoesNotInterruptTheLargestUpdate) {
   EXPECT_EQ(idle.resets(), 0u) << idle.uart_output();
 }
 
+// Every install first programs 0x0000 over the application's vector table
+// (Installer::zero_vector_table), which PM0075 allows over programmed flash; a clone chip
+// without that exception (Config::zero_over_data = false) can never install an update. It is
+// not bricked: the install fails loudly, v1 keeps running, and the server hears of the failed
+// install. (docs/flashing.md: the self-test that finds such a chip before it is fielded.)
+TEST_P(Recovery, AChipThatCannotWriteZerosOverDataNeverInstallsAndKeepsV1) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Config cfg;
+  cfg.zero_over_data = false;
+  cfg.strict = false;  // the PGERR is the fault under test
+  bluepill::Board b(cfg);
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  ota::host::Session s(fw.app_bin(2), 2);
+  ASSERT_NE(e2e::run(b, s).stop, bluepill::Stop::error);
+  EXPECT_NE(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+  EXPECT_NE(b.uart_output().find("install: flash failure"), std::string::npos) << b.uart_output();
+  EXPECT_NE(b.diagnostics().error_text().find("non-erased half-word"), std::string::npos)
+      << b.diagnostics().error_text();
+  EXPECT_EQ(b.uart_output().find("app v2"), std::string::npos) << b.uart_output();
+  EXPECT_NE(b.uart_output().rfind("app v1 "), std::string::npos) << b.uart_output();
+  EXPECT_NE(s.detail().find("could not install"), std::string::npos) << s.detail();
+}
+
 // The board's own check behind WithoutACrystalEverythingRunsOnTheHsi: a USART1 rate that the far
 // end does not use stops the run with an error (here the far end is set to 9600 baud).
 TEST(LinkRate, AUsartAtAnotherRateThanTheFarEndIsAnError) {

@@ -155,7 +155,7 @@ void FlashCtrl::store(std::uint32_t addr, unsigned size, std::uint32_t value) {
   const auto& mem = chip_.board().flash.bytes();
   const std::uint32_t off = addr - kFlashBase;
   const auto old = static_cast<std::uint16_t>(mem[off] | mem[off + 1] << 8);
-  if (old != 0xFFFF && v != 0) {
+  if (old != 0xFFFF && (v != 0 || !chip_.config().zero_over_data)) {
     sr_ |= kPgerr;
     error("programming " + hex32(v) + " over a non-erased half-word at " + hex32(addr) + " (reads " + hex32(old) +
           "): PGERR, nothing written");

@@ -148,23 +148,45 @@ TEST(Images, IntelHexRecords) {
 // The port's self-test image (port/stm32f1/selftest), started by the bootloader like an
 // application, runs to its "selftest done" line; printed(name) is the 8 hex digits it printed
 // after "name=".
+// The bootloader, then the self-test image started by it, until "selftest done".
+void run_selftest(bluepill::Board& b) {
+  const std::string elf = image("internal", "port-selftest.elf");
+  ASSERT_TRUE(std::filesystem::exists(elf)) << elf << " missing: build the firmware (make firmware)";
+  b.load_image(image("internal", "bootloader.elf"));
+  b.load_image(elf);
+  b.power_on();
+  ASSERT_EQ(b.run_until_output("selftest done", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+}
+
+std::string printed(const bluepill::Board& b, const std::string& name) {
+  const auto at = b.uart_output().find(name + "=");
+  return at == std::string::npos ? std::string("(missing)") : b.uart_output().substr(at + name.size() + 1, 8);
+}
+
 class PortSelfTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const std::string elf = image("internal", "port-selftest.elf");
-    ASSERT_TRUE(std::filesystem::exists(elf)) << elf << " missing: build the firmware (make firmware)";
-    b.load_image(image("internal", "bootloader.elf"));
-    b.load_image(elf);
-    b.power_on();
-    ASSERT_EQ(b.run_until_output("selftest done", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
-  }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(run_selftest(b)); }
   void TearDown() override { EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text(); }
-  std::string printed(const std::string& name) const {
-    const auto at = b.uart_output().find(name + "=");
-    return at == std::string::npos ? std::string("(missing)") : b.uart_output().substr(at + name.size() + 1, 8);
-  }
+  std::string printed(const std::string& name) const { return ::printed(b, name); }
   bluepill::Board b;
 };
+
+// The clone bring-up check of docs/flashing.md: on a chip that refuses 0x0000 over programmed
+// flash (which every install needs, to zero the old vector table), "flash zeros over data"
+// prints 0. Once done the self-test keeps the bootloader's watchdog fed: no resets (each would
+// erase its pages again).
+TEST(PortSelfTestOnAClone, SaysWhenZerosCannotBeWrittenOverDataAndThenStaysPut) {
+  for (const bool exception : {true, false}) {
+    bluepill::Config cfg;
+    cfg.zero_over_data = exception;
+    cfg.strict = false;  // the refused program is the point
+    bluepill::Board b(cfg);
+    ASSERT_NO_FATAL_FAILURE(run_selftest(b));
+    EXPECT_EQ(printed(b, "flash zeros over data"), exception ? "00000001" : "00000000");
+    ASSERT_EQ(b.run_for_us(40e6).stop, bluepill::Stop::limit) << b.diagnostics().error_text();
+    EXPECT_EQ(b.resets(), 0u) << b.uart_output();
+  }
+}
 
 // A device interrupt handler defined by its CMSIS name (port/stm32f1/src/irq_names.hpp) is the
 // one the vector table calls: the self-test's USART1_IRQHandler ran once for TXE.

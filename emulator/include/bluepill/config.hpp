@@ -47,6 +47,11 @@ struct Config {
   // The "hardware watchdog" option (WDG_SW = 0 in the user option byte, FLASH_OBR bit 2): the
   // IWDG starts by itself at every reset, with its reset values (/4, 0xFFF: 410 ms at 40 kHz).
   bool hardware_watchdog = false;
+  // PM0075 (PGERR): a half-word that is not erased cannot be programmed, except with 0x0000,
+  // which the STM32F1 programs over anything. Not every "F103" clone honours that exception
+  // (reports exist for GigaDevice parts): false models such a chip, where 0x0000 over a
+  // programmed half-word sets PGERR like any other value.
+  bool zero_over_data = true;
   bool strict = true;       // stop at the first error (otherwise: report it and go on)
   double latency_ms = 0;    // one-way latency of the USART1 link, in virtual time
   bool realtime = false;    // pace virtual time to wall-clock time

@@ -1,7 +1,8 @@
 // The port's drivers on their own, for the emulated board: an image (at the application address,
 // started by the bootloader) that exercises what neither the bootloader nor the example
 // application uses, or uses only on paths a normal update never takes, and prints results that
-// emulator/tests/firmware_test.cpp checks. One line per result, then "selftest done".
+// emulator/tests/firmware_test.cpp checks. One line per result, then "selftest done". On a real
+// board it checks a clone chip before it is fielded (docs/flashing.md, "Clone chips").
 #include <cstdint>
 
 #include "stm32f1/board.hpp"
@@ -9,6 +10,8 @@
 #include "stm32f1/cpu.hpp"
 #include "stm32f1/crc.hpp"
 #include "stm32f1/internal_flash.hpp"
+#include "stm32f1/iwdg.hpp"
+#include "stm32f1/systick.hpp"
 #include "stm32f1/usart1.hpp"
 
 using namespace stm32f1;
@@ -91,5 +94,12 @@ int main() {
 
   usart1::write("selftest done\n");
   usart1::flush();
-  for (;;) cpu::wait_for_interrupt();
+  // On a real board (the clone bring-up check of docs/flashing.md) it stays here: the watchdog
+  // the bootloader started is fed, or each of its resets would run the test, and erase its two
+  // flash pages, again.
+  systick::start(clocks.hclk);  // wakes the sleep below every millisecond
+  for (;;) {
+    iwdg::feed();
+    cpu::wait_for_interrupt();
+  }
 }
