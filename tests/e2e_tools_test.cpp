@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "e2e/board_wire.hpp"
 #include "ota/app_info.hpp"
@@ -203,6 +204,41 @@ TEST_P(E2eTools, StatusTellsWhatRunsAndWhatIsPendingAndChangesNothing) {
   s = held.output().substr(held.output().rfind("\"event\":\"status\""));
   EXPECT_EQ(json_field(s, "role"), "recovery") << s;
   EXPECT_EQ(json_field(s, "product"), ota::host::product_hex(ota::AppInfo::product_id("ota-example-app"))) << s;
+}
+
+// Ctrl-C mid-download: the ABORT goes out behind the DATA frames already sent. The example
+// application (20-25 packets, fewer than the board's window of 23 plus what its ring holds) is
+// then all on its way, and the board completes the download before the ABORT reaches it: the
+// tool must not say that it stopped the update. The largest image is stopped for real, and the
+// tool says where the next push resumes. Either way the board is where the tool says.
+TEST_P(E2eTools, CtrlCMidDownloadSaysWhatTheBoardDoesWithIt) {
+  for (const bool largest : {false, true}) {
+    SCOPED_TRACE(largest ? "largest image" : "example application");
+    auto args = board_args();
+    args.insert(args.end(), {"--pty", "--realtime"});
+    Process board(args);
+    pty_.clear();
+    Process push({OTA_TOOL, "push", largest ? largest_image() : image(2), "--port", pty_of(board), "--json",
+                  "--timeout", "60"});
+    ASSERT_TRUE(downloading(push)) << push.output();
+    push.signal(SIGINT);
+    ASSERT_EQ(push.wait(20s), 130) << push.output();
+    const std::string detail = json_field(push.output(), "detail");
+    const bool too_late = detail.find("too late: the whole image had reached the device") != std::string::npos;
+    const bool resumes = detail.find("the next push resumes there") != std::string::npos;
+    EXPECT_TRUE(too_late != resumes) << push.output();
+    if (!largest) {
+      EXPECT_TRUE(too_late) << push.output();  // all of it was on its way
+    }
+    std::this_thread::sleep_for(3s);  // the install, if any
+    Process st({OTA_TOOL, "status", "--port", pty_of(board), "--json", "--timeout", "20"});
+    ASSERT_EQ(st.wait(60s), 0) << st.output();
+    const std::string s = st.output().substr(st.output().rfind("\"event\":\"status\""));
+    EXPECT_EQ(json_field(s, "app_version"), too_late ? "2" : "1") << detail << "\n" << s;
+    if (resumes) {
+      EXPECT_NE(s.find("\"download\":{\"image_crc\":"), std::string::npos) << s;
+    }
+  }
 }
 
 // SIGTERM (a service manager stopping the push) is Ctrl-C: the download is ABORTed, exit 130.

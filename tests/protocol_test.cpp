@@ -1427,6 +1427,38 @@ TEST(ProtocolSession, AnImageOfAnotherProductIsRefusedBeforeItIsSent) {
   }
 }
 
+// Ctrl-C during the download: ABORT, then the session waits for the device's answer; one that
+// never comes ends it after two reply timeouts, saying that the device may have the whole image.
+TEST(ProtocolSession, AStopWaitsForTheDeviceToAnswerItsAbort) {
+  ota::host::SessionOptions o;
+  o.reply_timeout_ms = 1000;
+  ota::host::Session s(app_image(2, 4096), 2, o);
+  s.begin(0);
+  ota::Hello h;
+  h.window = 8;
+  h.app_version = 1;
+  h.staging_capacity = ota::kInternalLayout.image_limit;
+  const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
+  s.on_bytes(hello.data(), hello.size(), 1);
+  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(reply.data(), reply.size(), 2);
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  s.take_output();
+  s.interrupt(10);
+  const auto sent = decode_stream(s.take_output());
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].type, static_cast<std::uint8_t>(MsgType::abort));
+  EXPECT_FALSE(s.done()) << "ended before the device answered";
+  const Bytes ack = frame_bytes(MsgType::data_ack, {4, 0});
+  s.on_bytes(ack.data(), ack.size(), 500);  // a frame in flight: no answer yet
+  s.on_tick(2009);
+  EXPECT_FALSE(s.done());
+  s.on_tick(2010);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::interrupted);
+  EXPECT_NE(s.detail().find("the device did not answer the ABORT (it may have had the whole image"), std::string::npos)
+      << s.detail();
+}
+
 // `ota serve --recover` (recover_fleet): RECOVER goes out every 10 ms until the device answers;
 // an application that answers is updated by itself (a push's --recover would wait for its
 // bootloader); a bootloader is offered its own product's image only, and not to a device that

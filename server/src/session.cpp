@@ -119,13 +119,50 @@ bool Session::end_reported(const char* why) {
 
 void Session::on_link_lost(std::uint64_t) {
   if (done() || end_reported("link lost before the device cleared its report")) return;
+  if (stopping_) {
+    finish(Outcome::interrupted, "stopped by the user during " + std::string(to_string(phase_)) +
+                                     "; then the link was lost before the device answered the ABORT");
+    return;
+  }
   finish(Outcome::link_lost, std::string("link lost during ") + to_string(phase_));
 }
 
-void Session::interrupt(std::uint64_t) {
+// During START or the download the ABORT goes out behind what was already sent: up to a window of
+// DATA frames, which may complete the download before the ABORT arrives. So the session waits
+// for the device's answer (HELLO to the ABORT, or RESULT) and says which it was.
+void Session::interrupt(std::uint64_t now) {
   if (done() || end_reported("stopped before the device cleared its report")) return;
-  if (phase_ == Phase::start || phase_ == Phase::download) send_frame(MsgType::abort, nullptr, 0, true);
-  finish(Outcome::interrupted, std::string("stopped by the user during ") + to_string(phase_));
+  if (stopping_) return;
+  if (phase_ != Phase::start && phase_ != Phase::download) {
+    finish(Outcome::interrupted, std::string("stopped by the user during ") + to_string(phase_));
+    return;
+  }
+  send_frame(MsgType::abort, nullptr, 0, true);
+  event("abort", "stopped by the user: ABORT sent, waiting for the device to confirm it");
+  stopping_ = true;
+  stop_deadline_ = now + 2 * std::uint64_t{opt_.reply_timeout_ms};
+}
+
+// What the device answered after the user's ABORT (interrupt()).
+void Session::on_stopping_frame(const Frame& f) {
+  const std::string stopped = std::string("stopped by the user during ") + to_string(phase_);
+  Hello h;
+  Result r;
+  if (f.type == static_cast<std::uint8_t>(MsgType::hello) && decode(f, h)) {
+    device_ = h;
+    const bool ours = h.session_crc == crc_ && h.session_next != kNoSession && h.session_next != 0;
+    finish(Outcome::interrupted,
+           stopped + (ours ? "; the device keeps " + std::to_string(h.session_next) + " of " +
+                                 std::to_string(count_) + " packets, the next push resumes there"
+                           : "; the device kept nothing to resume from"));
+  } else if (f.type == static_cast<std::uint8_t>(MsgType::result) && decode(f, r)) {
+    if (r.status == Status::ok) base_ = next_ = count_;
+    finish(Outcome::interrupted,
+           stopped + (r.status == Status::ok
+                          ? ", too late: the whole image had reached the device before the ABORT, and it "
+                            "installs it now (`ota status` tells when it runs)"
+                          : std::string(", and the download ended before the ABORT: ") + to_string(r.status)));
+  }
 }
 
 std::vector<std::uint8_t> Session::take_output() { return std::exchange(out_, {}); }
@@ -168,6 +205,10 @@ void Session::send_start(std::uint64_t now) {
 }
 
 void Session::on_frame(const Frame& f, std::uint64_t now) {
+  if (stopping_) {
+    on_stopping_frame(f);
+    return;
+  }
   switch (static_cast<MsgType>(f.type)) {
     case MsgType::hello: {
       Hello h;
@@ -506,6 +547,13 @@ void Session::go_back(std::uint32_t next, std::uint64_t now) {
 
 void Session::on_tick(std::uint64_t now) {
   if (done()) return;
+  if (stopping_) {
+    if (now >= stop_deadline_)
+      finish(Outcome::interrupted, std::string("stopped by the user during ") + to_string(phase_) +
+                                       "; the device did not answer the ABORT (it may have had the whole image "
+                                       "by then: `ota status` tells)");
+    return;
+  }
   const bool quiet = now - last_progress_ >= opt_.reply_timeout_ms;
   switch (phase_) {
     case Phase::hello:

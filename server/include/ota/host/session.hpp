@@ -92,7 +92,9 @@ class Session {
   void on_tick(std::uint64_t now_ms);
   void on_link_lost(std::uint64_t now_ms);
   // The user stops the push (Ctrl-C): a download under way is ABORTed (the device keeps what it
-  // stored, so the next push resumes), and the session ends `interrupted`.
+  // stored, so the next push resumes), and the session ends `interrupted` once the device has
+  // answered (or 2 reply timeouts have passed): the frames already sent may have completed the
+  // download first, which detail() then says.
   void interrupt(std::uint64_t now_ms);
 
   std::vector<std::uint8_t> take_output();
@@ -113,6 +115,7 @@ class Session {
 
  private:
   void on_frame(const Frame& f, std::uint64_t now);
+  void on_stopping_frame(const Frame& f);
   void on_hello(const Hello& h, std::uint64_t now);
   void handshake(const Hello& h, std::uint64_t now);
   void send_frame(MsgType t, const std::uint8_t* payload, std::size_t len, bool flush);
@@ -146,6 +149,8 @@ class Session {
   std::uint32_t resends_ = 0;
   std::uint32_t retries_ = 0;
   std::uint32_t furthest_ = 0;  // the most packets the device has said it holds, this session
+  bool stopping_ = false;  // the user stopped it: ABORT sent, waiting for the device's answer
+  std::uint64_t stop_deadline_ = 0;
   bool restarted_ = false;      // the device restarted during the download (HELLO, NAK no_session)
   std::uint8_t aborts_ = 0;  // ABORTs sent for a download the device had in progress
   bool told_reset_ = false;  // recover: the "reset the device" hint was given
