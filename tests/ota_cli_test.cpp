@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -459,6 +460,56 @@ TEST_F(OtaCli, LinksThatCannotBeUsedAreUsageErrors) {
     EXPECT_NE(out.find("--baud"), std::string::npos) << out;
     EXPECT_EQ(out.find("cannot open"), std::string::npos) << out;
   }
+}
+
+// A script that reads --json line by line gets a "result" line for every failure: a link that
+// cannot be used (push, status), a bad image file (push, serve: "bad-input", exit 9), an address
+// serve cannot listen on ("no-link", exit 2); the text goes to stderr as well.
+TEST_F(OtaCli, JsonConsumersGetAResultLineForEveryFailure) {
+  const auto good = make_ota(dir, ota::kInternalLayout, 2, 9000);
+  std::vector<std::uint8_t> bytes;
+  ASSERT_FALSE(ota::host::load_file(good, bytes));
+  bytes.resize(bytes.size() / 2);
+  const std::string truncated = write("truncated.ota", bytes).string();
+  std::string out;
+  EXPECT_EQ(ota({"push", truncated, "--listen", "127.0.0.1:0", "--json", "--timeout", "1"}, &out), 9);
+  EXPECT_EQ(lines_of(out, "result").size(), 1u) << "push --json, bad image: " << out;
+  EXPECT_EQ(ota({"serve", truncated, "--listen", "127.0.0.1:0", "--json", "--idle", "1"}, &out), 9);
+  EXPECT_EQ(lines_of(out, "summary").size() + lines_of(out, "result").size(), 1u) << "serve --json, bad image: " << out;
+  Process first({OTA_TOOL, "push", good.string(), "--listen", "127.0.0.1:0", "--json", "--timeout", "20"});
+  const auto listening = first.wait_for("{\"t_ms\":", 10s);
+  ASSERT_TRUE(listening) << first.output();
+  EXPECT_EQ(ota({"serve", good.string(), "--listen", "127.0.0.1:" + field(*listening, "port"), "--json"}, &out), 2);
+  EXPECT_EQ(lines_of(out, "summary").size() + lines_of(out, "result").size(), 1u) << "serve --json, port in use: " << out;
+}
+
+// `-t nan` is a usage error, not a timeout of 0 ms (CLI::Range lets NaN through: every comparison
+// with NaN is false), and `--idle nan` not a serve that never stops.
+TEST_F(OtaCli, ATimeoutThatIsNotANumberIsAUsageError) {
+  const std::string img = make_ota(dir, ota::kInternalLayout, 2, 9000).string();
+  std::string out;
+  EXPECT_EQ(ota({"push", img, "--listen", "127.0.0.1:0", "--timeout", "nan"}, &out), 2) << out;
+  Process serve({OTA_TOOL, "serve", img, "--listen", "127.0.0.1:0", "--idle", "nan"});  // runs for ever
+  EXPECT_EQ(serve.wait(5s), 2) << serve.output();
+}
+
+// SIGHUP (the ssh session or terminal of a field engineer closes) stops a push as Ctrl-C does:
+// exit 130, and the port is no longer exclusive (killed outright, the push would leave TIOCEXCL
+// set while anything holds the pty's other end, and the next push would be refused "in use").
+TEST_F(OtaCli, AHangupStopsAPushAsCtrlCDoesAndLeavesThePortUsable) {
+  int master = -1, slave = -1;
+  char name[256];
+  ASSERT_EQ(::openpty(&master, &slave, name, nullptr, nullptr), 0);
+  Process push({OTA_TOOL, "push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--port", name, "--json",
+                "--timeout", "20"});
+  ASSERT_TRUE(next_event(push, "open")) << push.output();
+  push.signal(SIGHUP);
+  EXPECT_EQ(push.wait(10s), 130) << push.output();
+  int excl = 0;
+  ASSERT_EQ(::ioctl(slave, TIOCGEXCL, &excl), 0);
+  EXPECT_EQ(excl, 0) << "the port was left in exclusive mode";
+  ::close(master);
+  ::close(slave);
 }
 
 // HOST:PORT takes a name as the help says, not only a numeric address.

@@ -1,5 +1,5 @@
 // The asio pieces that push.cpp and serve.cpp share: a Channel drives one Session over one
-// stream, Interrupts turns SIGINT/SIGTERM into a graceful stop, listen_on() opens the TCP
+// stream, Interrupts turns SIGINT/SIGTERM/SIGHUP into a graceful stop, listen_on() opens the TCP
 // acceptor that devices dial.
 #pragma once
 
@@ -194,11 +194,12 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
   std::uint32_t last_acked_ = 0xFFFFFFFF;
 };
 
-// SIGINT and SIGTERM while a push runs: `on` is called (the push ends `interrupted`).
+// SIGINT, SIGTERM and SIGHUP (the terminal or ssh session of the user went away) while a push
+// runs: `on` is called (the push ends `interrupted`).
 // A second signal stops at once, even if the ABORT cannot be written (a stuck adapter).
 class Interrupts {
  public:
-  explicit Interrupts(asio::io_context& io) : io_(io), set_(io, SIGINT, SIGTERM) { arm(); }
+  explicit Interrupts(asio::io_context& io) : io_(io), set_(io, SIGINT, SIGTERM, SIGHUP) { arm(); }
   std::function<void()> on;
   bool fired() const { return fired_; }
   bool forced() const { return forced_; }  // a second signal came

@@ -189,6 +189,17 @@ void print_result(bool json, std::uint64_t t_ms, const PushReport& r, std::uint3
   std::fflush(stdout);
 }
 
+// A failure before any session (the image file, the listening address) as the one --json line a
+// script reading stdout gets; the text goes to stderr as ever. `outcome`: "bad-input" (exit 9) or
+// "no-link" (exit 2).
+void fail(bool json, const char* tool, const char* outcome, int code, const std::string& text) {
+  std::fprintf(stderr, "ota %s: %s\n", tool, text.c_str());
+  if (!json) return;
+  std::printf("{\"t_ms\":0,\"event\":\"result\",\"outcome\":\"%s\",\"exit\":%d,\"detail\":\"%s\"}\n", outcome, code,
+              json_escape(text).c_str());
+  std::fflush(stdout);
+}
+
 struct PushArgs {
   std::string image, port, listen;
   std::uint32_t baud = 115200;
@@ -244,7 +255,7 @@ PushReport run_push(const PushArgs& a, const Image& img, const PushOptions& opt,
 int cmd_push(const PushArgs& a) {
   Image img;
   if (Error e = load_usable_ota_file(a.image, img)) {
-    std::fprintf(stderr, "ota push: %s\n", e.text.c_str());
+    fail(a.json, "push", "bad-input", kBadInput, e.text);
     return kBadInput;
   }
   const PushOptions opt = push_options(a, img);
@@ -351,7 +362,7 @@ struct ServeArgs {
 int cmd_serve(const ServeArgs& a) {
   Image img;
   if (Error e = load_usable_ota_file(a.push.image, img)) {
-    std::fprintf(stderr, "ota serve: %s\n", e.text.c_str());
+    fail(a.push.json, "serve", "bad-input", kBadInput, e.text);
     return kBadInput;
   }
   ServeOptions opt;
@@ -412,7 +423,7 @@ int cmd_serve(const ServeArgs& a) {
     print_listening(json, t_start, port, "devices");
   });
   if (!r.error.empty()) {
-    std::fprintf(stderr, "ota serve: %s\n", r.error.c_str());
+    fail(json, "serve", "no-link", kUsage, r.error);
     return kUsage;
   }
   for (const DeviceReport& d : r.lost) print_result(json, ms_since(t_start), d.report, img.version, kLinkLost, d.conn);
@@ -446,6 +457,20 @@ int cmd_serve(const ServeArgs& a) {
   return code;
 }
 
+// Seconds in [0.1, max]. (CLI::Range lets NaN through: no comparison with it is true.)
+CLI::Validator seconds_up_to(double max) {
+  return CLI::Validator(
+      [max](std::string& in) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(in.c_str(), &end);
+        if (end != in.c_str() && *end == '\0' && v >= 0.1 && v <= max) return {};
+        char range[64];
+        std::snprintf(range, sizeof range, "%g", max);
+        return "not a number of seconds from 0.1 to " + std::string(range) + ": " + in;
+      },
+      "SECONDS");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -474,7 +499,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember(std::vector<std::uint32_t>(std::begin(ota::host::kSerialRates),
                                                        std::end(ota::host::kSerialRates))))
       ->capture_default_str();
-  push->add_option("-t,--timeout", p.timeout_s, "seconds to wait for the device (hello, reboot, connect)")->check(CLI::Range(0.1, 86400.0))->capture_default_str();
+  push->add_option("-t,--timeout", p.timeout_s, "seconds to wait for the device (hello, reboot, connect)")->check(seconds_up_to(86400.0))->capture_default_str();
   push->add_option("-w,--window", p.window, "frames in flight (0: as the device allows)")->check(CLI::Range(0u, 255u))->capture_default_str();
   push->add_option("--packet", p.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();
   push->add_flag("--json", p.json, "JSON lines instead of text (and of the progress bar on a terminal)");
@@ -492,7 +517,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember(std::vector<std::uint32_t>(std::begin(ota::host::kSerialRates),
                                                        std::end(ota::host::kSerialRates))))
       ->capture_default_str();
-  status->add_option("-t,--timeout", st.timeout_s, "seconds to wait for the device")->check(CLI::Range(0.1, 86400.0))->capture_default_str();
+  status->add_option("-t,--timeout", st.timeout_s, "seconds to wait for the device")->check(seconds_up_to(86400.0))->capture_default_str();
   status->add_flag("--json", st.json, "one JSON line per event, the last one \"status\"");
   status->add_flag("--recover", st.recover, "ask the bootloader instead (reset the device if its application answers)");
 
@@ -502,8 +527,8 @@ int main(int argc, char** argv) {
   serve->add_option("--listen", sv.push.listen, "where devices connect: PORT (every interface, IPv6 and IPv4) or HOST:PORT")->required();
   serve->add_option("-n,--devices", sv.devices, "stop once this many devices have ended (default: no count)");
   serve->add_option("--idle", sv.idle_s, "stop once no device has had an update under way for this many seconds (default: never)")
-      ->check(CLI::Range(0.1, 2592000.0));  // up to 30 days
-  serve->add_option("-t,--timeout", sv.push.timeout_s, "seconds to wait for each device (hello, reboot)")->check(CLI::Range(0.1, 86400.0))->capture_default_str();
+      ->check(seconds_up_to(2592000.0));  // up to 30 days
+  serve->add_option("-t,--timeout", sv.push.timeout_s, "seconds to wait for each device (hello, reboot)")->check(seconds_up_to(86400.0))->capture_default_str();
   serve->add_option("-w,--window", sv.push.window, "frames in flight (0: as the device allows)")->check(CLI::Range(0u, 255u))->capture_default_str();
   serve->add_option("--packet", sv.push.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();
   serve->add_flag("--json", sv.push.json, "JSON lines, each with the connection (conn) and the device's uid");
