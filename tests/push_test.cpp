@@ -23,6 +23,8 @@
 #include <thread>
 
 #include "ota/bytes.hpp"
+#include "ota/frame.hpp"
+#include "ota/protocol.hpp"
 #include "ota/host/push.hpp"
 #include "ota/host/serve.hpp"
 #include "sim/device.hpp"
@@ -836,6 +838,145 @@ TEST(ServeTcp, ADeviceThatStopsAnsweringHasNotEndedAndResumesWhenItDialsAgain) {
   ASSERT_EQ(q.lost.size(), 1u);
   EXPECT_EQ(q.lost[0].report.outcome, ota::host::Outcome::link_lost);
   EXPECT_NE(q.lost[0].report.detail.find("went silent and did not dial again"), std::string::npos) << q.lost[0].report.detail;
+}
+
+// A field link that drops often (a cellular modem losing its carrier every few KB) but makes
+// progress on every connection: max_reconnects counts losses in a row without progress, so the
+// seventh connection still finishes the download.
+TEST(PushTcp, ALinkThatDropsOftenButProgressesEveryTimeFinishes) {
+  const auto img = v2_image();  // 26 KB: 104 packets
+  ota::host::PushOptions opt;
+  opt.connect_timeout_ms = 10'000;
+  TcpPush push(img, opt);
+  ModemDevice dev(1, 1);
+  for (int i = 0; i < 7; ++i) {  // ~3.5 KB per connection, then the carrier is lost
+    dev.dial(push.port, 3 * 1024 + 512, ModemDevice::Then::close);
+    ASSERT_TRUE(dev.wait_idle(10s));
+    if (push.result.wait_for(300ms) == std::future_status::ready) break;
+  }
+  dev.dial(push.port);
+  ASSERT_EQ(push.result.wait_for(30s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail;
+  EXPECT_EQ(dev.device().running_version(), 2u);
+}
+
+// A link that drops before any packet gets through, again and again: after max_reconnects losses
+// in a row without progress the push gives up, and says so.
+TEST(PushTcp, ALinkThatDropsWithoutProgressGivesUpAfterMaxReconnects) {
+  const auto img = v2_image();
+  ota::host::PushOptions opt;
+  opt.connect_timeout_ms = 10'000;
+  opt.max_reconnects = 3;
+  TcpPush push(img, opt);
+  ModemDevice dev(1, 1);
+  for (int i = 0; i < 6 && push.result.wait_for(300ms) != std::future_status::ready; ++i) {
+    dev.dial(push.port, 10, ModemDevice::Then::close);  // HELLO_REQ, then START: no packet
+    ASSERT_TRUE(dev.wait_idle(10s));
+  }
+  ASSERT_EQ(push.result.wait_for(30s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::link_lost) << r.detail;
+  EXPECT_NE(r.detail.find("the link was lost 4 times in a row without progress"), std::string::npos)
+      << r.detail << "\n" << ::testing::PrintToString(push.events);
+  EXPECT_EQ(dev.device().running_version(), 1u);
+}
+
+// A connection that says nothing (a port scanner, a modem whose MCU is off, a slowloris) would
+// hold one of serve's max_connections slots for the whole hello timeout (-t, 30 s by default):
+// with every slot taken by one, a device dialling in is served at once all the same.
+TEST(ServeTcp, MuteConnectionsInEverySlotDoNotHoldOffADevice) {
+  const auto img = v2_image();
+  ota::host::ServeOptions opt;
+  opt.devices = 1;
+  opt.max_connections = 2;
+  opt.push.session.hello_timeout_ms = 20'000;
+  TcpServe serve(img, opt);
+  Stranger a(serve.port), b(serve.port);
+  std::this_thread::sleep_for(200ms);
+  ModemDevice dev(1, 1);
+  dev.dial(serve.port);
+  const auto r = serve.finish(8s);
+  EXPECT_FALSE(r.interrupted) << "the device was not served within 8 s: it waited behind two mute connections";
+  ASSERT_EQ(r.ended.size(), 1u);
+  EXPECT_EQ(r.ended[0].report.outcome, ota::host::Outcome::upgraded) << r.ended[0].report.detail;
+}
+
+// Two devices with one uid: the newcomer is "turned away" (duplicate) while the first one talks,
+// and is sent nothing more: its session queued START in the same step as its HELLO, which a
+// dropped channel must not write.
+TEST(ServeTcp, ATurnedAwayCloneIsSentNoStart) {
+  const auto img = v2_image();
+  ota::host::ServeOptions opt;
+  opt.idle_ms = 2000;
+  TcpServe serve(img, opt);
+  auto hello_of = [] {
+    sim::Device d(ota::kInternalLayout, 7);
+    d.factory_install(sim::make_app_image(ota::kInternalLayout, 1, 12 * 1024));
+    d.boot();
+    return d.take_output();
+  };
+  auto connect = [&] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(serve.port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+    return fd;
+  };
+  const auto hello = hello_of();
+  const int first = connect();
+  ASSERT_EQ(::send(first, hello.data(), hello.size(), MSG_NOSIGNAL), static_cast<ssize_t>(hello.size()));
+  std::this_thread::sleep_for(200ms);
+  const int clone = connect();
+  ASSERT_EQ(::send(clone, hello.data(), hello.size(), MSG_NOSIGNAL), static_cast<ssize_t>(hello.size()));
+  std::vector<std::uint8_t> got;
+  for (auto t = std::chrono::steady_clock::now(); std::chrono::steady_clock::now() - t < 3s;) {
+    const std::uint8_t zero = 0;
+    (void)::send(first, &zero, 1, MSG_NOSIGNAL);  // the first device keeps talking
+    pollfd p{clone, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    std::uint8_t buf[1024];
+    const ssize_t n = ::read(clone, buf, sizeof buf);
+    if (n <= 0) break;  // closed: turned away
+    got.insert(got.end(), buf, buf + n);
+  }
+  ::close(clone);
+  ::close(first);
+  ota::FrameDecoderBuffer<300> dec;
+  int starts = 0;
+  for (std::uint8_t b : got)
+    if (dec.feed(b) == ota::FrameDecoder::Event::frame && dec.frame().type == static_cast<std::uint8_t>(ota::MsgType::start))
+      ++starts;
+  EXPECT_EQ(starts, 0) << "the turned-away clone was sent START";
+  serve.finish(10s);
+}
+
+// A connection that talks but never says HELLO (a board whose firmware prints a console but has
+// no update client, a modem's own chatter, a bot) dialled first: its bytes are no device
+// talking, so the real device that dials next is asked who it is and takes over.
+TEST(PushTcp, AChattyStrangerThatDialledFirstDoesNotKeepTheDeviceOut) {
+  const auto img = v2_image();
+  ota::host::PushOptions opt;
+  opt.connect_timeout_ms = 5000;
+  opt.session.hello_timeout_ms = 5000;
+  TcpPush push(img, opt);
+  std::atomic<bool> quit{false};
+  std::thread chatty([&] {
+    Stranger s(push.port);
+    const char line[] = "temp=21.5C\r\n";
+    while (!quit && ::send(s.fd, line, sizeof line - 1, MSG_NOSIGNAL) > 0) std::this_thread::sleep_for(200ms);
+  });
+  ModemDevice dev(1, 1);
+  std::this_thread::sleep_for(1s);
+  for (int i = 0; i < 8 && push.result.wait_for(1s) != std::future_status::ready; ++i) dev.dial(push.port);  // a modem redials
+  ASSERT_EQ(push.result.wait_for(20s), std::future_status::ready);
+  quit = true;
+  chatty.join();
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail;
+  EXPECT_EQ(dev.device().running_version(), 2u);
 }
 
 }  // namespace

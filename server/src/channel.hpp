@@ -105,6 +105,7 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
     }
     report_progress(session_.packets_acked());
     auto out = session_.take_output();
+    if (stopped_) return;  // dropped by an observer (serve turned a duplicate away): nothing more goes out
     if (!out.empty()) {
       queue_.push_back(std::move(out));
       write();

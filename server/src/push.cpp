@@ -265,7 +265,8 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
   std::optional<Uid> device_uid;                   // the device the push began with
   std::optional<asio::ip::tcp::socket> redialled;  // it dialled again during a session
   bool redial_confirmed = false;  // redialled said HELLO as the device (else: not yet asked)
-  std::uint32_t losses = 0;                        // times the device's connection was lost
+  std::uint32_t losses = 0;        // times in a row the device's connection was lost without progress
+  std::uint32_t acked_at_loss = 0;  // packets the device held at the last loss
   // The device must dial (again) before this: connect_timeout_ms from the start, then from each
   // loss. Connections that never say HELLO (a port scanner, a device that hangs up at once) or
   // come from another device do not move it and are not losses.
@@ -313,7 +314,10 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
       const Outcome o = session.outcome();
       if (!spoke()) return o == Outcome::link_lost || o == Outcome::timeout;
       if (!silent) silent = went_silent(session, *ch, opt.session);
-      return losses < opt.max_reconnects && (o == Outcome::link_lost || *silent);
+      // (A loss after progress starts the count again: a modem that loses its carrier every few
+      // KB still gets the whole image through.)
+      const std::uint32_t in_a_row = session.packets_acked() > acked_at_loss ? 0 : losses;
+      return in_a_row < opt.max_reconnects && (o == Outcome::link_lost || *silent);
     };
     PushObserver per_connection = obs;
     per_connection.event = [&](const Event& e, std::uint64_t ms) {
@@ -350,7 +354,10 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
           if (!redialled) redialled.emplace(std::move(incoming));
           return;
         }
-        if (probe || ch->silent_ms() < opt.session.reply_timeout_ms) {
+        // (Bytes from a connection that never said HELLO, a console or a modem's chatter, are
+        // no device talking.)
+        const bool device_talks = spoke() && ch->silent_ms() < opt.session.reply_timeout_ms;
+        if (probe || device_talks) {
           turn_away(incoming, probe ? "another connection is being asked who it is"
                                     : "the device being updated still talks");
         } else {
@@ -361,7 +368,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
                                                                    : std::nullopt;
             if (!h) turn_away(s, "it did not say HELLO");
             else if (expected && uid_of(*h) != *expected) turn_away(s, "another device (uid " + uid_hex(*h) + ")");
-            else if (ch->silent_ms() < opt.session.reply_timeout_ms) turn_away(s, "the device being updated talks again");
+            else if (spoke() && ch->silent_ms() < opt.session.reply_timeout_ms) turn_away(s, "the device being updated talks again");
             else {
               redialled.emplace(std::move(s));
               redial_confirmed = true;
@@ -397,12 +404,17 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     r = std::move(session_report);
     if (!device_uid && spoke()) device_uid = uid_of(*session.device());
     if (interrupts.fired()) return r;
-    if (!push_goes_on()) return r;
+    if (!push_goes_on()) {
+      if (spoke() && (session.outcome() == Outcome::link_lost || (silent && *silent)))  // the limit
+        r.detail += "; the link was lost " + std::to_string(losses + 1) + " times in a row without progress";
+      return r;
+    }
     if (!spoke()) {
       if (!session.foreign_device()) no_hello = r;
       continue;  // not the device: the wait for it goes on as it was
     }
-    ++losses;
+    losses = session.packets_acked() > acked_at_loss ? 1 : losses + 1;
+    acked_at_loss = std::max(acked_at_loss, session.packets_acked());
     resends = r.resends;  // the device reconnects: a new session resumes the download
     went_quiet.reset();
     if (session.outcome() == Outcome::timeout) went_quiet = r;

@@ -26,6 +26,7 @@ struct Connection {
   bool turned_away = false;    // its uid is being updated on another, talking connection
   std::optional<bool> silent;  // its session timed out because the device went silent (once ended)
   bool again = false;          // its device had ended before this connection
+  bool dropped = false;        // given up to make room for a newcomer (its end is on its way)
 };
 
 // What is known of one device across its connections.
@@ -90,8 +91,11 @@ class Server {
  private:
   std::uint64_t now() const { return ms_since(t0_); }
 
+  // At max_connections a newcomer is still accepted while a connection that has not said HELLO
+  // holds a slot (a port scanner, a modem whose board is off): it takes the oldest such slot, so
+  // that mute connections cannot keep devices waiting for a whole hello timeout.
   void accept() {
-    if (closing_ || accepting_ || conns_.size() >= opt_.max_connections) return;
+    if (closing_ || accepting_ || (conns_.size() >= opt_.max_connections && !oldest_mute())) return;
     accepting_ = true;
     auto c = std::make_shared<Connection>(io_, next_id_, img_, session_options_);
     acceptor_.async_accept(c->sock, [this, c](std::error_code ec) {
@@ -114,6 +118,15 @@ class Server {
         return;
       }
       ++next_id_;
+      if (conns_.size() >= opt_.max_connections)
+        if (const auto mute = oldest_mute()) {
+          if (obs_.event)
+            obs_.event(mute->id, std::nullopt,
+                       Event{"disconnect", "dropped: it said nothing, and every connection slot is taken"}, now(),
+                       false);
+          mute->dropped = true;
+          mute->ch->drop();
+        }
       start(c);
       accept();
     });
@@ -167,6 +180,13 @@ class Server {
       obs_.event(c.id, dev, Event{"disconnect", c.session.detail()}, ms, c.again);
     else
       obs_.event(c.id, dev, e, ms, c.again);
+  }
+
+  // The connection that has been open longest without its device saying HELLO, if any.
+  std::shared_ptr<Connection> oldest_mute() const {
+    for (const auto& [id, c] : conns_)  // ids grow with time
+      if (!c->session.device() && !c->dropped) return c;
+    return nullptr;
   }
 
   // A connection's channel stopped: its session has its outcome.

@@ -26,7 +26,7 @@ struct PushOptions {
   // TCP only: how long to wait for the device to connect, and to reconnect after the link dropped
   // (a modem redialling, a device that restarted); the download resumes where it stopped.
   std::uint32_t connect_timeout_ms = 60000;
-  std::uint32_t max_reconnects = 5;
+  std::uint32_t max_reconnects = 5;  // losses in a row without a packet stored in between
 };
 
 struct PushReport {
