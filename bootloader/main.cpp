@@ -48,16 +48,15 @@ void say(const char* a, const char* b) {
 // it waits for a server forever.
 [[noreturn]] void recovery(const ota::FlashMap& map, bool app_valid, bool reset_when_idle) {
   Usart1Link link;
-  ota::DeviceInfo info;
-  info.role = ota::Role::recovery;
   // A valid application held (RECOVER brought us here): its product, so that a server offers
   // another product's image only with --recover (kProductHeld: it names none we can find).
+  std::uint32_t product = 0;
   ota::AppInfo app;
   if (app_valid)
-    info.product = ota::find_app_info(reinterpret_cast<const std::uint8_t*>(map.layout.app.base), ota::kAppInfoWindow, app)
-                       ? app.product
-                       : ota::kProductHeld;
-  info.window = kLinkWindow;
+    product = ota::find_app_info(reinterpret_cast<const std::uint8_t*>(map.layout.app.base), ota::kAppInfoWindow, app)
+                  ? app.product
+                  : ota::kProductHeld;
+  ota::DeviceInfo info{ota::Role::recovery, 0, product, {}, kLinkWindow};
   cpu::uid(info.uid);
   ota::UpdateClient client(map, link, info);
   client.boot();
