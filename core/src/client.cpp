@@ -235,19 +235,18 @@ void UpdateClient::send(MsgType t, const std::uint8_t* payload, std::size_t len)
 }
 
 void UpdateClient::send_hello() {
-  Hello h;
-  h.layout = map_.layout.id;
-  h.role = info_.role;
-  h.window = info_.window;
-  for (int i = 0; i < 12; ++i) h.uid[i] = info_.uid[i];
-  h.app_version = info_.app_version;
-  h.product = info_.product;
-  h.staging_capacity = map_.layout.image_limit;
   const Flag f = flags_.read();
-  h.report = f == Flag::success ? Report::upgrade_ok
-             : f != Flag::start ? Report::none
-             : install_failed() ? Report::install_failed
-                                : Report::download_ok;
+  Hello h{.layout = map_.layout.id,
+          .role = info_.role,
+          .window = info_.window,
+          .app_version = info_.app_version,
+          .staging_capacity = map_.layout.image_limit,
+          .report = f == Flag::success ? Report::upgrade_ok
+                    : f != Flag::start ? Report::none
+                    : install_failed() ? Report::install_failed
+                                       : Report::download_ok,
+          .product = info_.product};
+  for (int i = 0; i < 12; ++i) h.uid[i] = info_.uid[i];
   JournalRecord rec;
   if (active_) {
     h.session_crc = session_.image_crc;
