@@ -74,7 +74,7 @@ bool InternalFlash::write(std::uint32_t addr, const void* src, std::size_t len) 
 }
 
 bool InternalFlash::erase(std::uint32_t addr) {
-  if (addr % geometry().erase_size != 0 || !writable(addr, geometry().erase_size) || supply::low()) return false;
+  if (addr % ota::kFlashPage != 0 || !page_writable(addr) || supply::low()) return false;
   unlock();
   reg::Flash& f = FLASH();
   f.CR = flash_cr::PER;
@@ -83,7 +83,7 @@ bool InternalFlash::erase(std::uint32_t addr) {
   bool ok = finish();
   lock();
   const auto* word = reinterpret_cast<const volatile std::uint32_t*>(addr);
-  for (std::uint32_t i = 0; ok && i < geometry().erase_size / 4; ++i) ok = word[i] == 0xFFFFFFFF;
+  for (std::uint32_t i = 0; ok && i < ota::kFlashPage / 4; ++i) ok = word[i] == 0xFFFFFFFF;
   return ok;
 }
 

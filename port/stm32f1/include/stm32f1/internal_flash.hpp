@@ -33,6 +33,11 @@ class InternalFlash final : public ota::Flash {
   bool writable(std::uint32_t addr, std::size_t len) const {
     return addr >= writable_from_ && contains(addr, len);
   }
+  // writable() for one page: contains() with the geometry this class always has, folded.
+  bool page_writable(std::uint32_t addr) const {
+    return addr >= writable_from_ && addr >= ota::kFlashBase &&
+           addr - ota::kFlashBase <= ota::kFlashSize - ota::kFlashPage;
+  }
   std::uint32_t writable_from_;
 };
 
