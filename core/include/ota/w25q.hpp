@@ -85,6 +85,7 @@ class BasicW25qFlash final : public Flash {
     return !absent_;
   }
   bool write_enable();
+  void command(std::uint8_t op);  // selects, sends op (the caller deselects)
   void begin(std::uint8_t op, std::uint32_t addr);  // selects, sends op + 24-bit address
   // Streams len bytes from addr into dst (if not null) and compares them with expect (if not
   // null; with 0xFF if both are null). True if the chip answered and nothing differed.
@@ -100,6 +101,12 @@ using W25qFlash = BasicW25qFlash<SpiBus>;
 // ---- implementation (a template: in the header) ----------------------------------------------
 
 template <class Bus>
+void BasicW25qFlash<Bus>::command(std::uint8_t op) {
+  spi_.select(true);
+  spi_.transfer(&op, nullptr, 1);
+}
+
+template <class Bus>
 void BasicW25qFlash<Bus>::begin(std::uint8_t op, std::uint32_t addr) {
   const std::uint8_t cmd[4] = {op, static_cast<std::uint8_t>(addr >> 16),
                                static_cast<std::uint8_t>(addr >> 8), static_cast<std::uint8_t>(addr)};
@@ -110,10 +117,8 @@ void BasicW25qFlash<Bus>::begin(std::uint8_t op, std::uint32_t addr) {
 // One 0x05 command, status bytes clocked out until BUSY reads 0 or the limit is reached.
 template <class Bus>
 bool BasicW25qFlash<Bus>::wait_ready() {
-  const std::uint8_t op = kReadStatus1;
   std::uint8_t sr = kBusy;
-  spi_.select(true);
-  spi_.transfer(&op, nullptr, 1);
+  command(kReadStatus1);
   for (std::uint32_t n = 0; n < poll_limit_ && (sr & kBusy) != 0; ++n) spi_.transfer(nullptr, &sr, 1);
   spi_.select(false);
   return (sr & kBusy) == 0;
@@ -131,12 +136,10 @@ bool BasicW25qFlash<Bus>::write_enable() {
   if constexpr (requires(Bus& b) { b.write_allowed(); })
     if (!spi_.write_allowed()) return false;
   if (!wait_ready()) return false;
-  const std::uint8_t wren = kWriteEnable;
   const std::uint8_t tx[2] = {kReadStatus1, 0xFF};
   std::uint8_t rx[2] = {};
   for (std::uint32_t n = 0; n <= poll_limit_ / 16; ++n) {
-    spi_.select(true);
-    spi_.transfer(&wren, nullptr, 1);
+    command(kWriteEnable);
     spi_.select(false);
     spi_.select(true);
     spi_.transfer(tx, rx, 2);
@@ -165,9 +168,7 @@ bool BasicW25qFlash<Bus>::stream(std::uint32_t addr, std::uint8_t* dst, const st
 template <class Bus>
 bool BasicW25qFlash<Bus>::probe(std::uint32_t* jedec_id) {
   absent_ = true;
-  const std::uint8_t release = kReleasePowerDown;
-  spi_.select(true);
-  spi_.transfer(&release, nullptr, 1);
+  command(kReleasePowerDown);
   spi_.select(false);
   spi_.transfer(nullptr, nullptr, kReleaseBytes);  // /CS high for tRES1
   if (!wait_ready()) return false;  // 0x9F is ignored while an erase is still running
