@@ -27,12 +27,11 @@ struct CobsWriter {
   void put(const std::uint8_t* p, std::size_t n) {
     while (n--) {
       const std::uint8_t b = *p++;
-      if (b == 0) {
-        close_block();
-        continue;
+      if (b != 0) {
+        set(pos++, b);
+        ++code;
       }
-      set(pos++, b);
-      if (++code == 0xFF) close_block();
+      if (b == 0 || code == 0xFF) close_block();  // a zero, or a full block of 254 bytes
     }
   }
   std::size_t finish() {
