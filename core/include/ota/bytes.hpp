@@ -19,7 +19,9 @@ constexpr void put_u32(std::uint8_t* p, std::uint32_t v) {
 constexpr std::uint16_t get_u16(const std::uint8_t* p) {
   return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
 }
-constexpr std::uint32_t get_u32(const std::uint8_t* p) {
+// Always inlined: GCC folds the four byte loads into one word load only after it has decided
+// against inlining the byte form, and a call then costs more than the load (firmware images).
+[[gnu::always_inline]] constexpr std::uint32_t get_u32(const std::uint8_t* p) {
   return get_u16(p) | (static_cast<std::uint32_t>(get_u16(p + 2)) << 16);
 }
 
