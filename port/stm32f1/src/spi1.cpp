@@ -22,10 +22,17 @@ bool wait(std::uint32_t flag) {
 void Spi1::init(std::uint32_t pclk2_hz, std::uint32_t max_hz) {
   RCC().APB2ENR |= rcc_apb2::SPI1 | rcc_apb2::IOPA;
   gpio::write(kCs, true);  // deselected before the pin becomes an output (needs the port clock)
-  gpio::configure(kCs, gpio::Mode::output_50mhz);
-  gpio::configure({gpio::Port::A, 5}, gpio::Mode::alternate_50mhz);  // SCK
-  gpio::configure({gpio::Port::A, 6}, gpio::Mode::input_pull_up);    // MISO
-  gpio::configure({gpio::Port::A, 7}, gpio::Mode::alternate_50mhz);  // MOSI
+  // From a table: four calls with their arguments written out take more flash than the loop.
+  static constexpr struct {
+    gpio::Pin pin;
+    gpio::Mode mode;
+  } kPins[] = {
+      {kCs, gpio::Mode::output_50mhz},
+      {{gpio::Port::A, 5}, gpio::Mode::alternate_50mhz},  // SCK
+      {{gpio::Port::A, 6}, gpio::Mode::input_pull_up},    // MISO
+      {{gpio::Port::A, 7}, gpio::Mode::alternate_50mhz},  // MOSI
+  };
+  for (const auto& p : kPins) gpio::configure(p.pin, p.mode);
   std::uint32_t br = 0;  // SCK = pclk2 / 2^(br + 1), br 0..7 (RM0008 §25.5.1)
   while (br < 7 && (pclk2_hz >> (br + 1)) > max_hz) ++br;
   // SSM + SSI: NSS is driven by software and held high, so master mode does not fault (MODF).
