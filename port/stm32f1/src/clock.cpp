@@ -69,7 +69,11 @@ Tree init() {
     if (wait_set(rcc.CFGR, rcc_cfgr::SWS_MASK, rcc_cfgr::SWS_PLL)) return {hz, hz / 2, hz, hse};
   }
   reset();  // no PLL lock: run everything at 8 MHz
-  return {8'000'000, 8'000'000, 8'000'000, false};
+  // Field by field: as one aggregate the value is copied from a 16-byte constant in flash.
+  Tree hsi;
+  hsi.hclk = hsi.pclk1 = hsi.pclk2 = 8'000'000;
+  hsi.hse = false;
+  return hsi;
 }
 
 void note_fault() {
