@@ -84,6 +84,8 @@ class BasicW25qFlash final : public Flash {
     if (absent_) absent_ = !identify(nullptr);
     return !absent_;
   }
+  // What every read, write and erase checks first: a chip, and the range inside `size`.
+  bool accessible(std::uint32_t addr, std::size_t len) { return present() && contains(addr, len); }
   bool write_enable();
   void command(std::uint8_t op);  // selects, sends op (the caller deselects)
   void begin(std::uint8_t op, std::uint32_t addr);  // selects, sends op + 24-bit address
@@ -195,13 +197,13 @@ bool BasicW25qFlash<Bus>::identify(std::uint32_t* jedec_id) {
 
 template <class Bus>
 bool BasicW25qFlash<Bus>::read(std::uint32_t addr, void* dst, std::size_t len) {
-  if (!present() || !contains(addr, len)) return false;
+  if (!accessible(addr, len)) return false;
   return len == 0 || stream(addr, static_cast<std::uint8_t*>(dst), nullptr, static_cast<std::uint32_t>(len));
 }
 
 template <class Bus>
 bool BasicW25qFlash<Bus>::write(std::uint32_t addr, const void* src, std::size_t len) {
-  if (!present() || !contains(addr, len)) return false;
+  if (!accessible(addr, len)) return false;
   const auto* p = static_cast<const std::uint8_t*>(src);
   while (len > 0) {
     // The chip wraps inside its 256-byte page: never send past the end of the page.
@@ -221,7 +223,7 @@ bool BasicW25qFlash<Bus>::write(std::uint32_t addr, const void* src, std::size_t
 
 template <class Bus>
 bool BasicW25qFlash<Bus>::erase(std::uint32_t addr) {
-  if (!present() || addr % kSectorSize != 0 || !contains(addr, kSectorSize)) return false;
+  if (!accessible(addr, kSectorSize) || addr % kSectorSize != 0) return false;
   if (!write_enable()) return false;
   begin(kSectorErase, addr);
   spi_.select(false);  // the erase starts on the rising edge of /CS
