@@ -51,11 +51,10 @@ void say(const char* a, const char* b) {
   // A valid application held (RECOVER brought us here): its product, so that a server offers
   // another product's image only with --recover (kProductHeld: it names none we can find).
   std::uint32_t product = 0;
-  ota::AppInfo app;
-  if (app_valid)
-    product = ota::find_app_info(reinterpret_cast<const std::uint8_t*>(map.layout.app.base), ota::kAppInfoWindow, app)
-                  ? app.product
-                  : ota::kProductHeld;
+  if (app_valid) {
+    const auto app = ota::app_info_in(reinterpret_cast<const std::uint8_t*>(map.layout.app.base), ota::kAppInfoWindow);
+    product = app ? app->product : ota::kProductHeld;
+  }
   ota::DeviceInfo info{ota::Role::recovery, 0, product, {}, kLinkWindow};
   cpu::uid(info.uid);
   ota::UpdateClient client(map, link, info);

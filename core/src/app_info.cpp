@@ -15,6 +15,12 @@ std::uint32_t word(const std::uint8_t* p) {
 }  // namespace
 
 bool find_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out) {
+  const std::optional<AppInfo> found = app_info_in(image, len);
+  if (found) out = *found;
+  return found.has_value();
+}
+
+std::optional<AppInfo> app_info_in(const std::uint8_t* image, std::size_t len) {
   // A first-release record: magic0, magic1, version, layout, then its check word, which is
   // check_of(version, layout, 0), where a record now has its product.
   constexpr std::size_t kFirstReleaseSize = 20;
@@ -25,11 +31,10 @@ bool find_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out) {
     std::uint32_t product = 0;
     if (off + AppInfo::kSize <= len && word(p + 20) == AppInfo::check_of(version, layout, fifth)) product = fifth;
     else if (fifth != AppInfo::check_of(version, layout, 0)) continue;
-    out = AppInfo{AppInfo::kMagic0, AppInfo::kMagic1, version, layout, product,
-                  AppInfo::check_of(version, layout, product)};
-    return true;
+    return AppInfo{AppInfo::kMagic0, AppInfo::kMagic1, version, layout, product,
+                   AppInfo::check_of(version, layout, product)};
   }
-  return false;
+  return std::nullopt;
 }
 
 }  // namespace ota

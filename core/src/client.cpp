@@ -210,14 +210,13 @@ Status UpdateClient::layout_check() const {
   constexpr std::uint32_t kScanStep = 64;
   const Layout& l = map_.layout;
   std::uint8_t buf[kScanStep + AppInfo::kSize];
-  AppInfo info;
   for (std::uint32_t off = 0; off < kAppInfoWindow - AppInfo::kSize && off < session_.image_size; off += kScanStep) {
     const std::uint32_t left = session_.image_size - off;
     const std::uint32_t n = left < sizeof buf ? left : static_cast<std::uint32_t>(sizeof buf);
     if (!map_.device(l.staging).read(l.staging.base + off, buf, n)) return Status::flash_error;
-    if (find_app_info(buf, n, info))
-      return info.layout != static_cast<std::uint32_t>(l.id) ||
-                     (info_.role == Role::application && !products_match(info.product, info_.product))
+    if (const std::optional<AppInfo> info = app_info_in(buf, n))
+      return info->layout != static_cast<std::uint32_t>(l.id) ||
+                     (info_.role == Role::application && !products_match(info->product, info_.product))
                  ? Status::invalid_image
                  : Status::ok;
   }

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "ota/layout.hpp"
@@ -67,6 +68,9 @@ inline constexpr std::uint32_t kAppInfoWindow = 512 + AppInfo::kSize;
 // the 20-byte record of the first release, without a product (its check word where `product`
 // is now): it names none.
 bool find_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out);
+// The same search, returning the record: no AppInfo to construct beforehand (in a firmware image
+// its defaults are a copy of 24 bytes of flash at every call site).
+std::optional<AppInfo> app_info_in(const std::uint8_t* image, std::size_t len);
 // The record as a device sees it in an image of `len` bytes: within its first kAppInfoWindow.
 inline bool find_image_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out) {
   return find_app_info(image, len < kAppInfoWindow ? len : kAppInfoWindow, out);
