@@ -1,18 +1,8 @@
 #include "ota/app_info.hpp"
 
-#include <cstring>
+#include "ota/bytes.hpp"
 
 namespace ota {
-
-namespace {
-// One load of a little-endian word (both ends are little-endian): get_u32 (bytes.hpp) reads it a
-// byte at a time, 64 B more in the bootloader here.
-std::uint32_t word(const std::uint8_t* p) {
-  std::uint32_t w;
-  std::memcpy(&w, p, 4);
-  return w;
-}
-}  // namespace
 
 bool find_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out) {
   const std::optional<AppInfo> found = app_info_in(image, len);
@@ -26,10 +16,10 @@ std::optional<AppInfo> app_info_in(const std::uint8_t* image, std::size_t len) {
   constexpr std::size_t kFirstReleaseSize = 20;
   for (std::size_t off = 0; off + kFirstReleaseSize <= len; off += 4) {
     const std::uint8_t* p = image + off;
-    if (word(p) != AppInfo::kMagic0 || word(p + 4) != AppInfo::kMagic1) continue;
-    const std::uint32_t version = word(p + 8), layout = word(p + 12), fifth = word(p + 16);
+    if (get_u32(p) != AppInfo::kMagic0 || get_u32(p + 4) != AppInfo::kMagic1) continue;
+    const std::uint32_t version = get_u32(p + 8), layout = get_u32(p + 12), fifth = get_u32(p + 16);
     std::uint32_t product = 0;
-    if (off + AppInfo::kSize <= len && word(p + 20) == AppInfo::check_of(version, layout, fifth)) product = fifth;
+    if (off + AppInfo::kSize <= len && get_u32(p + 20) == AppInfo::check_of(version, layout, fifth)) product = fifth;
     else if (fifth != AppInfo::check_of(version, layout, 0)) continue;
     return AppInfo{AppInfo::kMagic0, AppInfo::kMagic1, version, layout, product,
                    AppInfo::check_of(version, layout, product)};

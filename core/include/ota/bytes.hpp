@@ -4,24 +4,52 @@
 // journal record), copied whole under static_asserts on their offsets and on the byte order.
 #pragma once
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 namespace ota {
 
+// At run time on a little-endian machine (the Cortex-M3 and the hosts) a field is copied with
+// std::memcpy, which compiles to one load or store (unaligned ones are fine on both): GCC for the
+// Cortex-M3 merges byte loads into a word load but not byte stores into a word store, and it
+// inlines the byte form of a load only when it happens to see it as small. In constant
+// evaluation, and on any other machine, byte by byte.
+constexpr bool copy_as_word() {
+  return std::endian::native == std::endian::little && !std::is_constant_evaluated();
+}
+
 constexpr void put_u16(std::uint8_t* p, std::uint16_t v) {
+  if (copy_as_word()) {
+    std::memcpy(p, &v, sizeof v);
+    return;
+  }
   p[0] = static_cast<std::uint8_t>(v);
   p[1] = static_cast<std::uint8_t>(v >> 8);
 }
 constexpr void put_u32(std::uint8_t* p, std::uint32_t v) {
+  if (copy_as_word()) {
+    std::memcpy(p, &v, sizeof v);
+    return;
+  }
   put_u16(p, static_cast<std::uint16_t>(v));
   put_u16(p + 2, static_cast<std::uint16_t>(v >> 16));
 }
 constexpr std::uint16_t get_u16(const std::uint8_t* p) {
+  if (copy_as_word()) {
+    std::uint16_t v = 0;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
   return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
 }
-// Always inlined: GCC folds the four byte loads into one word load only after it has decided
-// against inlining the byte form, and a call then costs more than the load (firmware images).
-[[gnu::always_inline]] constexpr std::uint32_t get_u32(const std::uint8_t* p) {
+constexpr std::uint32_t get_u32(const std::uint8_t* p) {
+  if (copy_as_word()) {
+    std::uint32_t v = 0;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
   return get_u16(p) | (static_cast<std::uint32_t>(get_u16(p + 2)) << 16);
 }
 
