@@ -1,5 +1,6 @@
 #include "ota/frame.hpp"
 
+#include "ota/bytes.hpp"
 #include "ota/crc.hpp"
 
 namespace ota {
@@ -74,8 +75,7 @@ FrameDecoder::Event FrameDecoder::feed(std::uint8_t byte) {
     if (overflow) error_ = FrameError::too_long;
     else if (truncated) error_ = FrameError::bad_cobs;
     else if (n < kFrameOverhead) error_ = FrameError::too_short;
-    else if (crc16_ccitt(buf_, n - 2) !=
-             static_cast<std::uint16_t>(buf_[n - 2] | (buf_[n - 1] << 8)))
+    else if (crc16_ccitt(buf_, n - 2) != get_u16(buf_ + n - 2))
       error_ = FrameError::bad_crc;
     else {
       len_ = n;  // keep the frame readable until the next byte
