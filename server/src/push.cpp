@@ -65,6 +65,10 @@ std::string open_serial(const std::string& port, std::uint32_t baud, int& fd) {
   if (::tcgetattr(fd, &got) != 0) return fail(std::strerror(errno));
   if (::cfgetospeed(&got) != speed) return fail("the port does not take " + std::to_string(baud) + " baud");
   ::ioctl(fd, TIOCEXCL);
+  // What the device said before the port was ours (its answer to an earlier push, console lines
+  // nobody read) is no answer to this session: a HELLO left from before a reset would describe a
+  // device that is gone.
+  ::tcflush(fd, TCIFLUSH);
   return {};
 }
 
