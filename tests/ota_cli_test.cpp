@@ -515,6 +515,19 @@ TEST_F(OtaCli, AHangupStopsAPushAsCtrlCDoesAndLeavesThePortUsable) {
   ::close(slave);
 }
 
+// --json text is valid JSON in UTF-8 whatever bytes it quotes: a port name with a control
+// character, a quote and a byte that is not UTF-8 (a file name is any bytes) comes out escaped,
+// as U+FFFD, and UTF-8 as it is.
+TEST_F(OtaCli, JsonLinesAreValidUtf8WhateverTheyQuote) {
+  const std::string img = make_ota(dir, ota::kInternalLayout, 2, 9000).string();
+  std::string out;
+  EXPECT_EQ(ota({"push", img, "--port", (dir / "a\xff\"b\tc\xc3\xa9").string(), "--json"}, &out), 2) << out;
+  const std::string line = lines_of(out, "result").at(0);
+  EXPECT_NE(line.find("a\xEF\xBF\xBD\\\"b\\u0009c\xc3\xa9: No such file"), std::string::npos) << line;
+  EXPECT_EQ(line.find('\xff'), std::string::npos) << line;
+  EXPECT_EQ(line.find('\t'), std::string::npos) << line;
+}
+
 // What a device said before the port was opened (a HELLO left from before its reset, unread) is
 // no answer: `ota status` does not describe it, it asks, and here nobody answers (exit 5).
 TEST_F(OtaCli, BytesReceivedBeforeThePortWasOpenedAreNoAnswer) {

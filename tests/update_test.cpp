@@ -2,6 +2,7 @@
 // both layouts, a lossy link, a link lost and restored, refusals seen from the server's side.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <random>
 
@@ -461,6 +462,10 @@ TEST_F(ResumeAtTheEnd, ALostChecksumVerdictIsAskedForAgain) {
   sim::run_session(dev, s, losing({ota::MsgType::result}));
   EXPECT_TRUE(resumed_at_the_end(s));
   EXPECT_EQ(s.outcome(), Outcome::checksum_failed) << ota::host::to_string(s.outcome()) << ": " << s.detail();
+  // Both CRCs in 8 hex digits, as `ota image info` and `ota status` show them.
+  char want[24];
+  std::snprintf(want, sizeof want, ", image has %08X", ota::crc32(v2.data(), v2.size()));
+  EXPECT_NE(s.detail().find(want), std::string::npos) << s.detail();
   EXPECT_EQ(dev.running_version(), 1u);
 }
 

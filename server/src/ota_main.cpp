@@ -58,12 +58,44 @@ const Layout* layout_named(const std::string& name) {
   return nullptr;
 }
 
+// A JSON string's contents: quotes, backslashes and control characters escaped, and bytes that
+// are not UTF-8 (a file name is any bytes) as U+FFFD, so that every line parses as JSON.
 std::string json_escape(const std::string& s) {
   std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\', o += c;
-    else if (static_cast<unsigned char>(c) < 0x20) o += ' ';
-    else o += c;
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    if (c < 0x20) {
+      char u[8];
+      std::snprintf(u, sizeof u, "\\u%04x", c);
+      o += u;
+      ++i;
+      continue;
+    }
+    // The length of the UTF-8 sequence c starts (0: not a valid start), and its continuation bytes.
+    const std::size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    bool valid = len != 0 && i + len <= s.size();
+    for (std::size_t k = 1; valid && k < len; ++k) valid = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    if (valid && len == 3) {  // no overlong forms, no surrogates
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      valid = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);
+    }
+    if (valid && len == 4) {  // no overlong forms, nothing above U+10FFFF
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      valid = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
+    }
+    if (valid) {
+      o.append(s, i, len);
+      i += len;
+    } else {
+      o += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+    }
   }
   return o;
 }

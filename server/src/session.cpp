@@ -303,8 +303,7 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
         phase_ = Phase::reboot;
         phase_start_ = last_hello_req_ = now;
       } else if (r.status == Status::crc_mismatch) {
-        finish(Outcome::checksum_failed, "device computed CRC-32 " + std::to_string(r.crc) +
-                                             ", image has " + std::to_string(crc_));
+        finish(Outcome::checksum_failed, "device computed CRC-32 " + hex8(r.crc) + ", image has " + hex8(crc_));
       } else {
         finish(Outcome::refused, std::string("download failed: ") + to_string(r.status));
       }
