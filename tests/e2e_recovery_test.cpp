@@ -604,6 +604,33 @@ TEST(LinkRate, AUsartAtAnotherRateThanTheFarEndIsAnError) {
   EXPECT_NE(b.diagnostics().error_text().find("garbled"), std::string::npos) << b.diagnostics().error_text();
 }
 
+// An external-layout board whose W25Q's block 0 is write-protected (status register bits, or
+// WPS = 1 with its block locks, left by another project): the chip ignores every program and
+// erase there, the driver's read-back notices, and the download is refused with a flash error
+// that points at the W25Q. Nothing is changed: v1 keeps running, with no pending flag.
+TEST(ProtectedW25q, AnUpdateIsRefusedAndV1KeepsRunning) {
+  const e2e::Firmware fw("external");
+  bluepill::Config cfg;
+  cfg.w25q_protected = true;
+  bluepill::Board b(cfg);
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output() << b.diagnostics().error_text();
+  ota::host::Session s(fw.app_bin(2), 2);
+  ASSERT_NE(e2e::run(b, s).stop, bluepill::Stop::error) << b.diagnostics().error_text();
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
+  EXPECT_NE(s.detail().find("flash error (it cannot write its external flash: is the W25Q write-protected"),
+            std::string::npos)
+      << s.detail();
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+  const auto w = b.w25q().bytes();
+  EXPECT_TRUE(std::all_of(w.begin(), w.begin() + 64 * 1024, [](std::uint8_t v) { return v == 0xFF; }))
+      << "the protected block changed";
+  const std::size_t resets = b.resets();
+  ASSERT_EQ(b.run_for_us(2e6).stop, bluepill::Stop::limit);
+  EXPECT_EQ(b.resets(), resets);
+  EXPECT_EQ(b.uart_output().find("app v2"), std::string::npos) << b.uart_output();
+}
+
 // An external-layout board whose W25Q is missing: the bootloader and the application each probe
 // it once at start-up and then stop talking to it, so the application runs and the watchdog is
 // not starved by endless status polls. A push is refused with a flash error, not a hang.

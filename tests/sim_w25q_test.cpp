@@ -90,6 +90,32 @@ TEST(SimW25q, ProgramAndEraseAreIgnoredWithoutWel) {
   EXPECT_EQ(power.count(), 2u);  // only executed program/erase commands are operations
 }
 
+// A protected range (status register bits, WPS block locks): program and erase there are not
+// executed, silently (WEL stays set), and the sectors outside are written as ever.
+TEST(SimW25q, ProgramAndEraseInAProtectedRangeAreNotExecuted) {
+  PowerSupply power;
+  W25qChip chip(power);
+  wren(chip);
+  program(chip, 0x10000, {0x34});  // outside: written
+  chip.protect(0, 0x10000);
+  wren(chip);
+  program(chip, 0x100, {0x12});
+  EXPECT_EQ(chip.bytes()[0x100], 0xFF);
+  EXPECT_EQ(status(chip), 0x02) << "WEL is left set";
+  erase(chip, 0x10000);  // outside: erased
+  EXPECT_EQ(chip.bytes()[0x10000], 0xFF);
+  chip.protect(0, 0);
+  wren(chip);
+  program(chip, 0x100, {0x12});
+  EXPECT_EQ(chip.bytes()[0x100], 0x12);
+  chip.protect(0, 0x10000);
+  wren(chip);
+  erase(chip, 0x000);
+  EXPECT_EQ(chip.bytes()[0x100], 0x12);
+  EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();
+  EXPECT_EQ(power.count(), 3u);  // the two writes outside and the one unprotected program
+}
+
 TEST(SimW25q, ProgramOnlyClearsBitsAndFlagsContractBreaches) {
   PowerSupply power;
   W25qChip chip(power);

@@ -57,6 +57,7 @@ Board::Board(Config cfg) : cfg_(std::move(cfg)), state_(std::make_unique<BoardSt
   };
   if (holds(cfg_.flash_file) && !st.flash.load(cfg_.flash_file))
     throw std::runtime_error(cfg_.flash_file.string() + " is not a 64 KB flash image");
+  if (cfg_.w25q_protected) st.w25q.protect(0, 64 * 1024);
   if (holds(cfg_.w25q_file) && !st.w25q.load(cfg_.w25q_file))
     throw std::runtime_error(cfg_.w25q_file.string() + " does not match the W25Q's capacity");
   st.w25q.set_timing([s = &st] { return cycles_to_ns(s->sched.now); },

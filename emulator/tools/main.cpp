@@ -98,7 +98,10 @@ int main(int argc, char** argv) {
   app.add_flag("--erase", erase, "erase the whole internal flash before loading images");
   app.add_option("--flash", flash_file, "file holding the internal flash contents (power cycles keep it)");
   auto* w25q_opt = app.add_option("--w25q", w25q_file, "file holding the W25Q contents");
-  app.add_flag("--no-w25q", no_w25q, "no W25Q on SPI1")->excludes(w25q_opt);
+  auto* no_w25q_opt = app.add_flag("--no-w25q", no_w25q, "no W25Q on SPI1")->excludes(w25q_opt);
+  app.add_flag("--w25q-protected", cfg.w25q_protected,
+               "the W25Q's block 0 write-protected (status register bits or block locks left by another project)")
+      ->excludes(no_w25q_opt);
   auto* pty_opt = app.add_flag("--pty", pty, "bridge USART1 to a new pseudo-terminal (its path is printed)");
   app.add_option("--pty-link", pty_link, "also make PATH a symbolic link to the pty: a name that stays the same "
                                          "from run to run (removed at exit)")

@@ -288,7 +288,11 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
       }
       event("nak", std::string(to_string(k.status)) + " at packet " + std::to_string(k.next));
       if (retry_spent()) {
-        finish(Outcome::timeout, std::string("device keeps refusing: ") + to_string(k.status));
+        const bool w25q = k.status == Status::flash_error && device_ && device_->layout == LayoutId::external;
+        finish(Outcome::timeout, std::string("device keeps refusing: ") + to_string(k.status) +
+                                     (w25q ? " (it cannot write its external flash: is the W25Q write-protected, or "
+                                             "a wire loose? docs/flashing.md)"
+                                           : ""));
         return;
       }
       go_back(k.next, now);

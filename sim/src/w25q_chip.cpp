@@ -181,6 +181,7 @@ void W25qChip::finish() {
       if (count_ < 5) return cut_short("0x02");
       if (!wel_) return violations_.add("0x02 page program without WEL: ignored");
       const std::uint32_t page = addr_ & (part_.capacity - 1) & ~(kPageSize - 1);
+      if (page >= protect_from_ && page < protect_to_) return;  // protected: not executed
       if ((addr_ % kPageSize) + (count_ - 4) > kPageSize)
         violations_.add("0x02 at " + hex(addr_, 6) + " with " + std::to_string(count_ - 4) +
                         " bytes wraps inside its page");
@@ -199,6 +200,7 @@ void W25qChip::finish() {
       if (count_ != 4) return cut_short("0x20");
       if (!wel_) return violations_.add("0x20 sector erase without WEL: ignored");
       const std::uint32_t sector = addr_ & (part_.capacity - 1) & ~(kSectorSize - 1);
+      if (sector >= protect_from_ && sector < protect_to_) return;  // protected: not executed
       std::memcpy(before_.data(), &mem_[sector], kSectorSize);
       return execute(sector, kSectorSize, nullptr, timing_.sector_erase_ns);
     }

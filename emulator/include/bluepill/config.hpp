@@ -17,6 +17,9 @@ struct Config {
   std::filesystem::path flash_file;
   std::filesystem::path w25q_file;
   bool w25q = true;  // a W25Q16 on SPI1 (chip select PA4)
+  // Its first 64 KB (block 0, all the layout uses) write-protected, as status register bits or
+  // WPS block locks left by another project would: programs and erases there are not executed.
+  bool w25q_protected = false;
   // After power-on the W25Q ignores Write Enable for this long (tPUW: up to 10 ms in the W25Q16
   // datasheets; the CPU starts at once here, without the MCU's own reset delay).
   double w25q_write_inhibit_us = 10'000;

@@ -19,6 +19,7 @@
 //  - 0x02 page program: data bytes go to consecutive addresses that WRAP inside the 256-byte
 //    page (more than 256 bytes: the last 256 count). Programming only turns 1 bits into 0.
 //  - 0x20 erases the 4 KB sector holding the address to 0xFF.
+//  - Write protection (protect()): 0x02 and 0x20 inside the protected range are not executed.
 //  - 0x03 read: 3 address bytes, then any number of bytes, continuing across the chip (wrapping
 //    from the last address to 0).
 //  - tPP page program 3 ms max, tSE 4 KB sector erase 45 ms typ / 400 ms max (kW25qTypical uses
@@ -97,6 +98,15 @@ class W25qChip final : public ota::SpiBus, public StoredMemory {
   void power_up(std::uint64_t inhibit_ns);
   std::uint64_t write_enables_ignored() const { return wren_ignored_; }  // within tPUW
 
+  // Write protection as the status registers' BP/TB/SEC/CMP bits, or WPS = 1 with its block
+  // locks (set at every power-up), would set it: page program and sector erase addressed in
+  // [from, to) are not executed, silently (WEL stays set; no violation: silicon does the same),
+  // and reads are unaffected. from == to: nothing protected.
+  void protect(std::uint32_t from, std::uint32_t to) {
+    protect_from_ = from;
+    protect_to_ = to;
+  }
+
   std::uint8_t status();  // status register 1 now (BUSY, WEL)
   bool busy() { return (status() & 0x01) != 0; }
   bool powered_down() const { return powered_down_; }  // after 0xB9, until 0xAB or a power cycle
@@ -121,6 +131,7 @@ class W25qChip final : public ota::SpiBus, public StoredMemory {
   std::uint64_t seen_epoch_;
   std::uint64_t write_inhibit_until_ = 0;  // ns on now_: 0x06 ignored before (tPUW)
   std::uint64_t wren_ignored_ = 0;
+  std::uint32_t protect_from_ = 0, protect_to_ = 0;
 
   // volatile state
   bool wel_ = false;
