@@ -225,6 +225,11 @@ TEST_F(OtaCli, FilesThatCannotBeUsedSayWhy) {
   EXPECT_EQ(ota({"image", "build", bin.string(), "-o", (dir / "no-dir" / "x.ota").string(), "-l", "internal", "-v", "2"}, &out), 9);
   EXPECT_NE(out.find("cannot write"), std::string::npos) << out;
   EXPECT_NE(out.find("No such file or directory"), std::string::npos) << out;
+  // A text file (a link map, say) given without --layout: not an application of either layout,
+  // not "does not fit the external layout", which no one asked for.
+  const auto text = write("app.map", std::vector<std::uint8_t>(600, 'x'));
+  EXPECT_EQ(ota({"image", "build", text.string(), "-o", (dir / "t.ota").string()}, &out), 9);
+  EXPECT_NE(out.find("not an application of either layout: vector table"), std::string::npos) << out;
 }
 
 TEST(AppInfo, FoundOnlyWithItsMagicAndCheckWord) {

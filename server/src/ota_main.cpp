@@ -147,8 +147,10 @@ int cmd_image_build(const std::string& in, const std::string& out, const std::st
     l = built;
     version = info.version;
   } else if (Error e = check_image(l ? *l : kExternalLayout, bytes); e && (!l || !version)) {
-    // (Not an application at all, a bootloader say: asking for --layout and --version would not help.)
-    std::fprintf(stderr, "ota image: %s: %s\n", in.c_str(), e.text.c_str());
+    // (Not an application at all, a bootloader say: asking for --layout and --version would not
+    // help. Without --layout it is checked as for the external layout, the larger one.)
+    std::fprintf(stderr, "ota image: %s: %s%s\n", in.c_str(), l ? "" : "not an application of either layout: ",
+                 e.text.c_str());
     return kBadInput;
   } else if (!l || !version) {
     std::fprintf(stderr,
