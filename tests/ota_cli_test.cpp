@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <termios.h>
@@ -17,6 +18,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -531,6 +533,63 @@ TEST_F(OtaCli, JsonLinesAreValidUtf8WhateverTheyQuote) {
   EXPECT_NE(line.find("a\xEF\xBF\xBD\\\"b\\u0009c\xc3\xa9: No such file"), std::string::npos) << line;
   EXPECT_EQ(line.find('\xff'), std::string::npos) << line;
   EXPECT_EQ(line.find('\t'), std::string::npos) << line;
+}
+
+// A link that holds the device's answers for 2.5 s once the download is under way (a modem's
+// buffers, a cellular latency spike): with the default reply timeout (1.5 s) the push sends
+// frames again that were still on their way; with --reply-timeout 5 it waits them out. Both end
+// upgraded.
+TEST_F(OtaCli, AReplyTimeoutAboveTheLinksDelaysSendsNothingTwice) {
+  const std::string img = make_ota(dir, ota::kInternalLayout, 2, 9000).string();
+  for (const bool raised : {false, true}) {
+    SCOPED_TRACE(raised ? "--reply-timeout 5" : "default");
+    std::vector<std::string> args = {OTA_TOOL, "push", img, "--listen", "127.0.0.1:0", "--json", "--timeout", "20"};
+    if (raised) args.insert(args.end(), {"--reply-timeout", "5"});
+    Process push(args);
+    const auto listening = push.wait_for("{\"t_ms\":", 10s);
+    ASSERT_TRUE(listening) << push.output();
+    const auto port = static_cast<std::uint16_t>(std::stoi(field(*listening, "port")));
+    std::thread modem([port] {
+      sim::Device dev(ota::kInternalLayout, 1);
+      dev.factory_install(sim::make_app_image(ota::kInternalLayout, 1, 12 * 1024));
+      dev.boot();
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(port);
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) return;
+      std::size_t received = 0;
+      std::vector<std::uint8_t> held;
+      std::optional<std::chrono::steady_clock::time_point> release;
+      for (const auto end = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < end;) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 10) > 0) {
+          std::uint8_t buf[4096];
+          const ssize_t n = ::read(fd, buf, sizeof buf);
+          if (n <= 0) break;
+          received += static_cast<std::size_t>(n);
+          dev.receive(buf, static_cast<std::size_t>(n));
+        }
+        const auto out = dev.take_output();
+        held.insert(held.end(), out.begin(), out.end());
+        if (!release && received > 600) release = std::chrono::steady_clock::now() + 2500ms;  // DATA under way
+        if (release && std::chrono::steady_clock::now() < *release) continue;
+        if (!held.empty() && ::send(fd, held.data(), held.size(), MSG_NOSIGNAL) < 0) break;
+        held.clear();
+      }
+      ::close(fd);
+    });
+    EXPECT_EQ(push.wait(60s), 0) << push.output();
+    modem.join();
+    const std::size_t retries = lines_of(push.output(), "retry").size();
+    if (raised) {
+      EXPECT_EQ(retries, 0u) << push.output();
+      EXPECT_EQ(field(lines_of(push.output(), "result").at(0), "resends"), "0") << push.output();
+    } else {
+      EXPECT_GE(retries, 1u) << push.output();
+    }
+  }
 }
 
 // What a device said before the port was opened (a HELLO left from before its reset, unread) is

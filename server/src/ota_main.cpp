@@ -239,6 +239,7 @@ struct PushArgs {
   std::uint32_t baud = 115200;
   bool json = false, force = false, recover = false;
   double timeout_s = 30;
+  double reply_timeout_s = 1.5;
   unsigned window = 0, packet = kMaxChunk;
 };
 
@@ -251,6 +252,7 @@ PushOptions push_options(const PushArgs& a, const Image& img) {
   opt.session.recover = a.recover;
   opt.session.window = static_cast<std::uint8_t>(a.window);
   opt.session.packet_size = static_cast<std::uint16_t>(a.packet);
+  opt.session.reply_timeout_ms = static_cast<std::uint32_t>(a.reply_timeout_s * 1000);
   opt.session.hello_timeout_ms = static_cast<std::uint32_t>(a.timeout_s * 1000);
   opt.session.reboot_timeout_ms = static_cast<std::uint32_t>(a.timeout_s * 1000);
   opt.connect_timeout_ms = static_cast<std::uint32_t>(a.timeout_s * 1000);
@@ -534,6 +536,10 @@ int main(int argc, char** argv) {
                                                        std::end(ota::host::kSerialRates))))
       ->capture_default_str();
   push->add_option("-t,--timeout", p.timeout_s, "seconds to wait for the device (hello, reboot, connect)")->check(seconds_up_to(86400.0))->capture_default_str();
+  const char* reply_help =
+      "seconds without an answer before frames are sent again; raise it on a slow or laggy link (a modem below "
+      "~2 kbit/s, seconds of latency), where frames still on their way would be sent again behind themselves";
+  push->add_option("--reply-timeout", p.reply_timeout_s, reply_help)->check(seconds_up_to(600.0))->capture_default_str();
   push->add_option("-w,--window", p.window, "frames in flight (0: as the device allows)")->check(CLI::Range(0u, 255u))->capture_default_str();
   push->add_option("--packet", p.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();
   push->add_flag("--json", p.json, "JSON lines instead of text (and of the progress bar on a terminal)");
@@ -563,6 +569,7 @@ int main(int argc, char** argv) {
   serve->add_option("--idle", sv.idle_s, "stop once no device has had an update under way for this many seconds (default: never)")
       ->check(seconds_up_to(2592000.0));  // up to 30 days
   serve->add_option("-t,--timeout", sv.push.timeout_s, "seconds to wait for each device (hello, reboot)")->check(seconds_up_to(86400.0))->capture_default_str();
+  serve->add_option("--reply-timeout", sv.push.reply_timeout_s, reply_help)->check(seconds_up_to(600.0))->capture_default_str();
   serve->add_option("-w,--window", sv.push.window, "frames in flight (0: as the device allows)")->check(CLI::Range(0u, 255u))->capture_default_str();
   serve->add_option("--packet", sv.push.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();
   serve->add_flag("--json", sv.push.json, "JSON lines, each with the connection (conn) and the device's uid");
