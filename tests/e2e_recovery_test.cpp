@@ -590,6 +590,24 @@ TEST_P(Recovery, AChipThatCannotWriteZerosOverDataNeverInstallsAndKeepsV1) {
   EXPECT_NE(s.detail().find("could not install"), std::string::npos) << s.detail();
 }
 
+// A link with 2.5 s of latency each way (a congested cellular link): the session learns the
+// round trip (from START, then from the packets) and waits for it instead of its 1.5 s, so
+// the largest image goes through without a flood of copies, and the report is acknowledged.
+TEST_P(Recovery, ALinkWithSecondsOfLatencyIsNotFloodedWithResends) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Config cfg;
+  cfg.latency_ms = 2500;
+  bluepill::Board b(cfg);
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  const auto img = fw.largest_app(2, 2);
+  ota::host::Session s(img, 2);
+  e2e::run(b, s);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+  EXPECT_EQ(s.detail().find("report not acknowledged"), std::string::npos) << s.detail();
+  EXPECT_LE(s.resends(), s.packet_count() / 10) << "copies of frames still on their way";
+}
+
 // The board's own check behind WithoutACrystalEverythingRunsOnTheHsi: a USART1 rate that the far
 // end does not use stops the run with an error (here the far end is set to 9600 baud).
 TEST(LinkRate, AUsartAtAnotherRateThanTheFarEndIsAnError) {

@@ -537,8 +537,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   push->add_option("-t,--timeout", p.timeout_s, "seconds to wait for the device (hello, reboot, connect)")->check(seconds_up_to(86400.0))->capture_default_str();
   const char* reply_help =
-      "seconds without an answer before frames are sent again; raise it on a slow or laggy link (a modem below "
-      "~2 kbit/s, seconds of latency), where frames still on their way would be sent again behind themselves";
+      "seconds without an answer before frames are sent again (at least: longer round trips are measured and "
+      "waited for); raise it on a link below ~2 kbit/s, where frames still on their way would go again behind themselves";
   push->add_option("--reply-timeout", p.reply_timeout_s, reply_help)->check(seconds_up_to(600.0))->capture_default_str();
   push->add_option("-w,--window", p.window, "frames in flight (0: as the device allows)")->check(CLI::Range(0u, 255u))->capture_default_str();
   push->add_option("--packet", p.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();

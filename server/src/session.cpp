@@ -12,6 +12,9 @@
 namespace ota::host {
 
 namespace {
+// The reply timeout follows the round trips measured, up to this.
+constexpr std::uint64_t kMaxReplyTimeoutMs = 60'000;
+constexpr std::uint64_t kNotTimed = ~std::uint64_t{0};  // sent more than once: no round trip
 // RECOVER's period: several fit in the bootloader's listening window (kRecoverWindowMs).
 constexpr std::uint64_t kRecoverIntervalMs = kRecoverWindowMs / 5;
 // ABORTs sent for another image's download the device still holds, before giving up.
@@ -140,7 +143,7 @@ void Session::interrupt(std::uint64_t now) {
   send_frame(MsgType::abort, nullptr, 0, true);
   event("abort", "stopped by the user: ABORT sent, waiting for the device to confirm it");
   stopping_ = true;
-  stop_deadline_ = now + 2 * std::uint64_t{opt_.reply_timeout_ms};
+  stop_deadline_ = now + 2 * reply_timeout();
 }
 
 // What the device answered after the user's ABORT (interrupt()).
@@ -189,6 +192,11 @@ void Session::send_frame(MsgType t, const std::uint8_t* payload, std::size_t len
 }
 
 void Session::send_start(std::uint64_t now) {
+  // START's reply times a round trip from the first START: on a link with seconds of latency
+  // every START times out and goes again before the first reply, and the time since the first
+  // is the only measure there is (an overestimate when a START was lost, which the packets'
+  // round trips then bring down).
+  if (phase_ != Phase::start) start_sent_at_ = now;
   phase_ = Phase::start;
   last_progress_ = now;
   Start s;
@@ -218,6 +226,7 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
     case MsgType::start_reply: {
       StartReply r;
       if (phase_ != Phase::start || !decode(f, r)) return;
+      if (start_sent_at_ != kNotTimed && start_sent_at_ <= now) measured(now - start_sent_at_);
       const bool other_download = r.status == Status::busy && device_ && device_->report != Report::download_ok;
       if (other_download && aborts_ < kMaxAborts) {
         // Another image's download was left unfinished (its server went away): drop it. The
@@ -262,6 +271,8 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
       if (phase_ != Phase::download || f.len != 2) return;
       const std::uint32_t n = get_u16(f.payload);
       if (n > base_ && n <= count_) {
+        if (n <= sent_at_.size() && sent_at_[n - 1] != kNotTimed && sent_at_[n - 1] <= now)
+          measured(now - sent_at_[n - 1]);
         base_ = n;
         next_ = std::max(next_, base_);
         sent_ = std::max(sent_, base_);
@@ -505,7 +516,7 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
   send_start(now);
 }
 
-void Session::pump(std::uint64_t) {
+void Session::pump(std::uint64_t now) {
   std::uint8_t p[2 + kMaxChunk];
   while (next_ < count_ && next_ < base_ + std::min(window_, in_flight_)) {
     const std::uint32_t off = next_ * packet_size_;
@@ -515,6 +526,8 @@ void Session::pump(std::uint64_t) {
     std::copy_n(image_.data() + off, n, p + 2);
     send_frame(MsgType::data, p, 2 + n, false);
     ++frames_sent_;
+    if (sent_at_.size() < count_) sent_at_.assign(count_, kNotTimed);
+    sent_at_[next_] = next_ < sent_ ? kNotTimed : now;  // Karn's rule, as for START
     if (next_ < sent_) ++resends_;
     ++next_;
     sent_ = std::max(sent_, next_);
@@ -531,6 +544,26 @@ void Session::acknowledged(std::uint32_t packets, std::uint64_t now) {
     furthest_ = packets;
     retries_ = 0;
   }
+}
+
+// A round trip measured (START to its reply, a DATA packet sent once to the ACK that covers it):
+// the reply timeout follows the smoothed round trip and its variation, as TCP's timer does
+// (RFC 6298), so that a link with seconds of latency (a congested cellular link) does not time
+// out on frames still on their way. It never drops below opt_.reply_timeout_ms. (The first window
+// of a link that is slow in rate, not in latency, still times out before the first ACK: START's
+// round trip is short there; --reply-timeout is the answer for now.)
+void Session::measured(std::uint64_t rtt) {
+  if (srtt_ == 0) {
+    srtt_ = rtt;
+    rttvar_ = rtt / 2;
+  } else {
+    rttvar_ = (3 * rttvar_ + (srtt_ > rtt ? srtt_ - rtt : rtt - srtt_)) / 4;
+    srtt_ = (7 * srtt_ + rtt) / 8;
+  }
+}
+
+std::uint64_t Session::reply_timeout() const {
+  return std::min<std::uint64_t>(kMaxReplyTimeoutMs, std::max<std::uint64_t>(opt_.reply_timeout_ms, srtt_ + 4 * rttvar_));
 }
 
 void Session::rehello(std::uint64_t now) {
@@ -557,7 +590,7 @@ void Session::on_tick(std::uint64_t now) {
                                        "by then: `ota status` tells)");
     return;
   }
-  const bool quiet = now - last_progress_ >= opt_.reply_timeout_ms;
+  const bool quiet = now - last_progress_ >= reply_timeout();
   switch (phase_) {
     case Phase::hello:
     case Phase::reboot: {

@@ -42,7 +42,9 @@ struct SessionOptions {
   bool query = false;
   std::uint32_t hello_interval_ms = 500;  // HELLO_REQ period while waiting for the device
   std::uint32_t hello_timeout_ms = 10000;
-  std::uint32_t reply_timeout_ms = 1500;  // no progress for this long: re-send
+  // No progress for this long: re-send. The session raises it to the round trips it measures
+  // (srtt + 4 x rttvar, as TCP's timer), never below this.
+  std::uint32_t reply_timeout_ms = 1500;
   // Re-sends, refusals (NAKs) and device restarts in a row without a packet stored beyond the
   // furthest one so far; one more ends the session (timeout).
   std::uint32_t max_retries = 12;
@@ -128,6 +130,8 @@ class Session {
   bool end_reported(const char* why);
   void event(std::string kind, std::string text);
   void progress(std::uint64_t now) { last_progress_ = now; retries_ = 0; }
+  void measured(std::uint64_t rtt);
+  std::uint64_t reply_timeout() const;
   void acknowledged(std::uint32_t packets, std::uint64_t now);
   bool retry_spent() { return ++retries_ > opt_.max_retries; }
 
@@ -149,6 +153,10 @@ class Session {
   std::uint32_t resends_ = 0;
   std::uint32_t retries_ = 0;
   std::uint32_t furthest_ = 0;  // the most packets the device has said it holds, this session
+  std::uint64_t start_sent_at_ = 0;      // when START went out (if once)
+  std::vector<std::uint64_t> sent_at_;   // per packet: when it went out (if once)
+  std::uint64_t srtt_ = 0;               // smoothed round trip (0: none measured yet)
+  std::uint64_t rttvar_ = 0;
   bool stopping_ = false;  // the user stopped it: ABORT sent, waiting for the device's answer
   std::uint64_t stop_deadline_ = 0;
   bool restarted_ = false;      // the device restarted during the download (HELLO, NAK no_session)
