@@ -951,3 +951,58 @@ TEST_F(OtaServe, TheTextOutputLeavesOutRedialsOfDevicesAlreadyDone) {
   EXPECT_NE(out.find("1 device(s): 1 upgraded or up to date"), std::string::npos) << out;
   EXPECT_TRUE(redial->wait_for("boot 1: application v2", 10s)) << redial->output();
 }
+
+namespace {
+// A second Ctrl-C while the push waits for the device's answer to its ABORT stops it at once,
+// and the result is still `interrupted` (130), not a session left pending (exit 8).
+TEST_F(OtaCli, ASecondCtrlCWhileTheAbortIsUnansweredIsStillInterrupted) {
+  int master = -1, slave = -1;
+  char name[256];
+  ASSERT_EQ(::openpty(&master, &slave, name, nullptr, nullptr), 0);
+  termios t{};
+  ASSERT_EQ(::tcgetattr(slave, &t), 0);
+  ::cfmakeraw(&t);
+  ASSERT_EQ(::tcsetattr(slave, TCSANOW, &t), 0);
+  Process push({OTA_TOOL, "push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--port", name, "--json",
+                "--timeout", "20"});
+  ASSERT_TRUE(next_event(push, "open")) << push.output();
+  ota::Hello h;
+  h.app_version = 1;
+  h.window = 8;
+  h.staging_capacity = ota::kInternalLayout.image_limit;
+  std::uint8_t payload[ota::Hello::kSize];
+  ota::encode(h, payload);
+  std::uint8_t frame[ota::encoded_size_max(ota::Hello::kSize)];
+  const std::size_t n = ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::hello), payload, sizeof payload,
+                                          frame, sizeof frame);
+  ASSERT_EQ(::write(master, frame, n), static_cast<ssize_t>(n));
+  ASSERT_TRUE(next_event(push, "start")) << push.output();  // START sent; the "device" says nothing more
+  push.signal(SIGINT);
+  ASSERT_TRUE(next_event(push, "abort")) << push.output();  // waiting for the ABORT's answer (3 s)
+  push.signal(SIGINT);                                       // the user insists
+  EXPECT_EQ(push.wait(10s), 130) << push.output();
+  const auto results = lines_of(push.output(), "result");
+  ASSERT_EQ(results.size(), 1u) << push.output();
+  EXPECT_EQ(field(results[0], "outcome"), "interrupted") << results[0];
+  ::close(master);
+  ::close(slave);
+}
+}  // namespace
+
+namespace {
+// `nohup ota serve ...` (or a service started with SIGHUP ignored) survives its terminal: a
+// SIGHUP ignored when the tool started stays ignored (asio's signal_set would install a handler
+// whatever the inherited disposition).
+TEST_F(OtaCli, AHangupIgnoredAtStartStaysIgnored) {
+  const std::string img = make_ota(dir, ota::kInternalLayout, 2, 9000).string();
+  auto* const old = std::signal(SIGHUP, SIG_IGN);  // as nohup does; inherited across fork and exec
+  Process serve({OTA_TOOL, "serve", img, "--listen", "127.0.0.1:0", "--json"});
+  std::signal(SIGHUP, old);
+  ASSERT_TRUE(serve.wait_for("{\"t_ms\":", 10s)) << serve.output();  // listening
+  serve.signal(SIGHUP);
+  const auto summary = serve.wait_for("{\"t_ms\":", 1500ms);
+  EXPECT_FALSE(summary) << "nohup'ed serve stopped on SIGHUP: " << *summary;
+  serve.signal(SIGINT);
+  EXPECT_EQ(serve.wait(10s), 130) << serve.output();
+}
+}  // namespace

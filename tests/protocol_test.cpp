@@ -1632,3 +1632,72 @@ TEST(ProtocolDeviation, ANewSessionIsNotRefusedByAnAbandonedDownload) {
 }
 
 }  // namespace
+
+namespace {
+ota::host::Session review_session(std::uint32_t reply_timeout_ms) {
+  ota::host::SessionOptions o;
+  o.reply_timeout_ms = reply_timeout_ms;
+  o.max_retries = 100;
+  return ota::host::Session(app_image(2, 4096), 2, o);
+}
+void review_hello(ota::host::Session& s, std::uint64_t now) {
+  ota::Hello h;
+  h.window = 8;
+  h.app_version = 1;
+  h.staging_capacity = ota::kInternalLayout.image_limit;
+  const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
+  s.on_bytes(hello.data(), hello.size(), now);
+}
+std::size_t review_retries(ota::host::Session& s) {
+  std::size_t n = 0;
+  for (const auto& e : s.take_events()) n += e.kind == "retry";
+  return n;
+}
+}  // namespace
+
+// `--reply-timeout` takes up to 600 s: the 60 s cap is on the measured round trip only, not on
+// the user's floor (a 120 s reply timeout does not re-send after 60 s).
+TEST(ProtocolSession, AReplyTimeoutAboveSixtySecondsIsHonoured) {
+  auto s = review_session(120'000);
+  s.begin(0);
+  review_hello(s, 1);
+  ASSERT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+  s.take_events();
+  s.on_tick(61'000);
+  EXPECT_EQ(review_retries(s), 0u) << "START re-sent after 61 s with a 120 s reply timeout";
+}
+
+// START refused busy (another download): ABORT and a new START, whose reply is timed from that
+// START, not from the first (which would measure two round trips as one).
+TEST(ProtocolSession, TheStartAfterABusyAbortIsTimedFromItself) {
+  auto s = review_session(100);
+  s.begin(0);
+  review_hello(s, 0);  // START at 0
+  const Bytes busy = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::busy, 0}));
+  s.on_bytes(busy.data(), busy.size(), 1000);  // RTT 1000; ABORT + START at 1000
+  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(ok.data(), ok.size(), 2000);  // RTT 1000 again; DATA at 2000
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  s.take_events();
+  // Two samples of 1000 ms: srtt 1000, rttvar 375 -> timeout 2500 ms, due at 4500.
+  s.on_tick(4600);
+  EXPECT_EQ(review_retries(s), 1u) << "the timeout was computed from a 2000 ms sample (due at 5625)";
+}
+
+// After a reply timeout no packet sent before it times a round trip (Karn's rule, as TCP after a
+// timeout): the ACK answering the re-sent oldest packet (the ACKs were lost, not the data) would
+// otherwise span the whole timeout and raise the reply timeout above the floor.
+TEST(ProtocolSession, AnAckAfterAReplyTimeoutIsNoRoundTripSample) {
+  auto s = review_session(1500);
+  s.begin(0);
+  review_hello(s, 1);
+  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(ok.data(), ok.size(), 10);  // RTT 9 ms; packets 0..7 sent at 10
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  s.on_tick(1510);                       // their ACKs were lost: packet 0 again
+  ASSERT_EQ(review_retries(s), 1u);
+  const Bytes ack = frame_bytes(MsgType::data_ack, {8, 0});  // the device had all 8
+  s.on_bytes(ack.data(), ack.size(), 1515);  // sample 1505 ms for packet 7 (sent at 10, "once")
+  s.on_tick(1515 + 1501);
+  EXPECT_EQ(review_retries(s), 1u) << "the reply timeout grew from a sample that spans a timeout";
+}

@@ -980,3 +980,73 @@ TEST(PushTcp, AChattyStrangerThatDialledFirstDoesNotKeepTheDeviceOut) {
 }
 
 }  // namespace
+
+namespace {
+// A connection is replaced as mute only after two reply timeouts without a word: a device whose
+// first answer takes a few hundred ms (a cellular modem's latency) is not dropped to make room
+// for a port scanner that dialled just after it.
+TEST(ServeTcp, ADeviceAboutToSayHelloIsNotDroppedForALaterStranger) {
+  const auto img = v2_image();
+  ota::host::ServeOptions opt;
+  opt.devices = 1;
+  opt.max_connections = 1;
+  opt.push.session.hello_timeout_ms = 20'000;
+  TcpServe serve(img, opt);
+  ModemDevice dev(1, 1);
+  dev.first_answer_delay = 400ms;  // its link's latency: it answers HELLO_REQ 400 ms later
+  dev.dial(serve.port);
+  std::this_thread::sleep_for(100ms);
+  Stranger scanner(serve.port);  // says nothing
+  const auto r = serve.finish(6s);
+  EXPECT_FALSE(r.interrupted) << "the device was dropped for the mute newcomer and not served within 6 s";
+  ASSERT_EQ(r.ended.size(), 1u);
+  EXPECT_EQ(r.ended[0].report.outcome, ota::host::Outcome::upgraded) << r.ended[0].report.detail;
+}
+}  // namespace
+
+namespace {
+// serve --recover refuses a bootloader only when this serve gave its device the whole image: a
+// device that ended up to date (nothing was sent to it) and whose bootloader then hears RECOVER
+// (it was reset while its modem was connected) is no failed upgrade.
+TEST(ServeTcp, ABootloaderOfADeviceThatWasUpToDateIsNoFailedUpgrade) {
+  const auto img = v2_image();
+  ota::host::ServeOptions opt;
+  opt.idle_ms = 1500;
+  opt.push.session.recover = true;
+  opt.push.session.recover_fleet = true;
+  std::mutex m;
+  std::vector<ota::host::DeviceReport> ended;
+  ota::host::ServeObserver obs;
+  obs.ended = [&](const ota::host::DeviceReport& d) {
+    std::lock_guard<std::mutex> lock(m);
+    ended.push_back(d);
+  };
+  TcpServe serve(img, opt, obs);
+  auto say_hello = [&](ota::Role role, std::uint32_t version) {
+    ota::Hello h;
+    h.role = role;
+    h.app_version = version;
+    h.window = 8;
+    h.staging_capacity = ota::kInternalLayout.image_limit;
+    for (std::size_t i = 0; i < sizeof h.uid; ++i) h.uid[i] = static_cast<std::uint8_t>(i + 1);
+    std::uint8_t payload[ota::Hello::kSize];
+    ota::encode(h, payload);
+    std::uint8_t frame[ota::encoded_size_max(ota::Hello::kSize) + 1];
+    frame[0] = 0;
+    const std::size_t n = 1 + ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::hello), payload,
+                                                sizeof payload, frame + 1, sizeof frame - 1);
+    Stranger s(serve.port);
+    EXPECT_EQ(::send(s.fd, frame, n, MSG_NOSIGNAL), static_cast<ssize_t>(n));
+    std::this_thread::sleep_for(300ms);
+  };
+  say_hello(ota::Role::application, 2);  // runs the image: up to date
+  say_hello(ota::Role::recovery, 0);     // later reset, its bootloader hears RECOVER
+  serve.finish(10s);
+  std::lock_guard<std::mutex> lock(m);
+  ASSERT_GE(ended.size(), 1u);
+  EXPECT_EQ(ended[0].report.outcome, ota::host::Outcome::up_to_date) << ended[0].report.detail;
+  for (const auto& d : ended)
+    EXPECT_NE(d.report.outcome, ota::host::Outcome::upgrade_failed)
+        << "a device that was never sent the image is said to have failed its upgrade: " << d.report.detail;
+}
+}  // namespace

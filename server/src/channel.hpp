@@ -46,6 +46,7 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
   // Called once when the channel stops; without it the channel stops the io_context.
   std::function<void()> on_stop;
   bool link_lost() const { return link_lost_; }
+  bool stopped() const { return stopped_; }
   // Stopped with bytes the link never took: the caller drops them (tcflush) before closing.
   bool abandoned() const { return abandoned_; }
   // The connection is given up from outside (the device dialled again): as if it had dropped.
@@ -195,12 +196,17 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
   std::uint32_t last_acked_ = 0xFFFFFFFF;
 };
 
-// SIGINT, SIGTERM and SIGHUP (the terminal or ssh session of the user went away) while a push
-// runs: `on` is called (the push ends `interrupted`).
+// SIGINT, SIGTERM and SIGHUP (the terminal or ssh session of the user went away; not when
+// started under nohup) while a push runs: `on` is called (the push ends `interrupted`).
 // A second signal stops at once, even if the ABORT cannot be written (a stuck adapter).
 class Interrupts {
  public:
-  explicit Interrupts(asio::io_context& io) : io_(io), set_(io, SIGINT, SIGTERM, SIGHUP) { arm(); }
+  explicit Interrupts(asio::io_context& io) : io_(io), set_(io, SIGINT, SIGTERM) {
+    // SIGHUP only if it is not ignored: `nohup ota serve ...` must outlive its terminal.
+    struct sigaction old {};
+    if (::sigaction(SIGHUP, nullptr, &old) == 0 && old.sa_handler != SIG_IGN) set_.add(SIGHUP);
+    arm();
+  }
   std::function<void()> on;
   bool fired() const { return fired_; }
   bool forced() const { return forced_; }  // a second signal came

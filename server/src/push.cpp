@@ -72,6 +72,17 @@ std::string open_serial(const std::string& port, std::uint32_t baud, int& fd) {
   return {};
 }
 
+
+// A second signal stops the push at once, before its session could end (it was waiting for the
+// device to answer the ABORT): the report says so instead of an outcome still pending.
+PushReport stopped_at_once(PushReport r) {
+  if (r.outcome == Outcome::pending) {
+    r.outcome = Outcome::interrupted;
+    r.detail = "stopped at once by a second signal (the device had not answered the ABORT)";
+  }
+  return r;
+}
+
 }  // namespace
 
 PushReport push_serial(const std::string& port, const Image& img, const PushOptions& opt,
@@ -109,7 +120,7 @@ PushReport push_serial(const std::string& port, const Image& img, const PushOpti
   // closing it waits for a stuck adapter to take it (up to its closing_wait, 30 s).
   if (interrupts.forced() || ch->abandoned()) ::tcflush(sp.native_handle(), TCOFLUSH);
   ::ioctl(sp.native_handle(), TIOCNXCL);  // the flag belongs to the tty: others may open it again
-  return report_of(session, t0, 0);
+  return stopped_at_once(report_of(session, t0, 0));
 }
 
 namespace {
@@ -407,7 +418,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     if (!spoke() && r.device) session_report.device = r.device;
     r = std::move(session_report);
     if (!device_uid && spoke()) device_uid = uid_of(*session.device());
-    if (interrupts.fired()) return r;
+    if (interrupts.fired()) return stopped_at_once(std::move(r));
     if (!push_goes_on()) {
       if (spoke() && (session.outcome() == Outcome::link_lost || (silent && *silent)))  // the limit
         r.detail += "; the link was lost " + std::to_string(losses + 1) + " times in a row without progress";

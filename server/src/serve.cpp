@@ -35,6 +35,7 @@ struct Device {
   DeviceReport last;
   std::uint32_t resends = 0;   // over the connections that dropped
   std::uint32_t live = 0;      // connection now talking to it (0: none)
+  bool downloaded = false;     // a session of this serve got the whole image to it (RESULT ok)
 };
 
 class Server {
@@ -48,7 +49,7 @@ class Server {
     if (session_options_.recover_fleet)
       session_options_.recover_again = [this](const Hello& h) {
         const auto it = devices_.find(uid_of(h));
-        return it == devices_.end() || !it->second.ended;
+        return it == devices_.end() || !it->second.downloaded;
       };
     if (session_options_.force)
       session_options_.force_for = [this](const Hello& h) {
@@ -91,11 +92,16 @@ class Server {
  private:
   std::uint64_t now() const { return ms_since(t0_); }
 
-  // At max_connections a newcomer is still accepted while a connection that has not said HELLO
-  // holds a slot (a port scanner, a modem whose board is off): it takes the oldest such slot, so
-  // that mute connections cannot keep devices waiting for a whole hello timeout.
+  // At max_connections a newcomer is still accepted while a connection that has said nothing for
+  // kMuteMs holds a slot (a port scanner, a modem whose board is off): it takes the oldest such
+  // slot, so that mute connections cannot keep devices waiting for a whole hello timeout. (One
+  // younger than that may be a device about to answer: the newcomer waits for it to age.)
   void accept() {
-    if (closing_ || accepting_ || (conns_.size() >= opt_.max_connections && !oldest_mute())) return;
+    if (closing_ || accepting_) return;
+    if (conns_.size() >= opt_.max_connections && !oldest_mute()) {
+      check_mutes_later();
+      return;
+    }
     accepting_ = true;
     auto c = std::make_shared<Connection>(io_, next_id_, img_, session_options_);
     acceptor_.async_accept(c->sock, [this, c](std::error_code ec) {
@@ -152,6 +158,7 @@ class Server {
 
   void on_event(Connection& c, const Event& e, std::uint64_t ms) {
     const auto& dev = c.session.device();
+    if (e.kind == "downloaded" && dev && !c.turned_away) devices_[uid_of(*dev)].downloaded = true;
     if (e.kind == "hello" && dev && !c.turned_away) {
       Device& d = devices_[uid_of(*dev)];
       c.again = d.ended;
@@ -182,11 +189,27 @@ class Server {
       obs_.event(c.id, dev, e, ms, c.again);
   }
 
-  // The connection that has been open longest without its device saying HELLO, if any.
+  // Two reply timeouts, as push_tcp gives a newcomer to say who it is.
+  std::uint64_t mute_ms() const { return 2 * std::uint64_t{opt_.push.session.reply_timeout_ms}; }
+  static bool is_mute(const Connection& c) { return !c.session.device() && !c.dropped && !c.ch->stopped(); }
+
+  // The connection open longest without its device saying HELLO, once that is mute_ms(), if any.
   std::shared_ptr<Connection> oldest_mute() const {
     for (const auto& [id, c] : conns_)  // ids grow with time
-      if (!c->session.device() && !c->dropped) return c;
+      if (is_mute(*c)) return ms_since(c->t0) >= mute_ms() ? c : nullptr;
     return nullptr;
+  }
+
+  // All slots taken and the oldest mute connection not mute for long enough: accept once it is.
+  void check_mutes_later() {
+    for (const auto& [id, c] : conns_)
+      if (is_mute(*c)) {
+        retry_.expires_after(std::chrono::milliseconds(mute_ms() - std::min(mute_ms(), ms_since(c->t0)) + 1));
+        retry_.async_wait([this](std::error_code e) {
+          if (!e) accept();
+        });
+        return;
+      }
   }
 
   // A connection's channel stopped: its session has its outcome.

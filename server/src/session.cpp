@@ -234,6 +234,7 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
         if (aborts_ == 0) event("abort", "device is busy with another download; aborting it");
         ++aborts_;
         send_frame(MsgType::abort, nullptr, 0, true);
+        phase_ = Phase::hello;  // (so that send_start() times the new START from itself)
         send_start(now);
         return;
       }
@@ -474,9 +475,9 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
   }
   if (h.role == Role::recovery && opt_.recover_fleet && opt_.recover_again && !opt_.recover_again(h)) {
     // Its bootloader answering proves the application it installed does not run.
-    finish(Outcome::upgrade_failed, "its bootloader answers RECOVER after this device's update in this serve: its "
-                                    "application does not run (crashes or hangs?), and the image is not sent twice "
-                                    "(`ota push --recover` sends it again)");
+    finish(Outcome::upgrade_failed, "its bootloader answers RECOVER after this serve gave the device the whole "
+                                    "image: its application does not run (crashes or hangs?), and the image is not "
+                                    "sent twice (`ota push --recover` sends it again)");
     return;
   }
   const bool force = opt_.force_for ? opt_.force_for(h) : opt_.force;
@@ -563,7 +564,8 @@ void Session::measured(std::uint64_t rtt) {
 }
 
 std::uint64_t Session::reply_timeout() const {
-  return std::min<std::uint64_t>(kMaxReplyTimeoutMs, std::max<std::uint64_t>(opt_.reply_timeout_ms, srtt_ + 4 * rttvar_));
+  // (The cap is on what was measured, not on what the user asked for.)
+  return std::max<std::uint64_t>(opt_.reply_timeout_ms, std::min<std::uint64_t>(kMaxReplyTimeoutMs, srtt_ + 4 * rttvar_));
 }
 
 void Session::rehello(std::uint64_t now) {
@@ -631,6 +633,9 @@ void Session::on_tick(std::uint64_t now) {
       // re-send but the last packet: the device answers it with its RESULT again.
       else if (phase_ == Phase::download) {
         in_flight_ = 1;  // the oldest packet alone; its answer says what the device has
+        // An ACK from now on may answer a copy sent after the timeout: no round trip is timed
+        // from the packets sent before it (Karn's rule, as TCP after a timeout).
+        for (std::uint32_t i = base_; i < sent_ && i < sent_at_.size(); ++i) sent_at_[i] = kNotTimed;
         go_back(std::min(base_, count_ - 1), now);
       }
       else {

@@ -34,8 +34,9 @@ struct SessionOptions {
   // that dials in during its bootloader's listening window must not change product).
   bool recover_fleet = false;
   // With recover_fleet: false for a device whose bootloader must not be offered the image again
-  // (ota serve: one that has ended once in this serve; had its application crashed or hung, its
-  // bootloader would answer RECOVER after every reset and take the same image over and over).
+  // (ota serve: one that this serve already gave the whole image; its application crashed or
+  // hung, or its bootloader would not answer RECOVER: given again, the same image would be
+  // installed after every reset).
   std::function<bool(const Hello&)> recover_again;
   // Only ask who the device is (`ota status`): the first HELLO (the bootloader's, with `recover`)
   // ends the session as `answered`; nothing is offered, no report is acknowledged.
