@@ -82,6 +82,29 @@ int dial(const std::string& port) {
   return fd;
 }
 
+// A pty in raw mode, both ends open: the tests below play the device on `master`.
+void open_raw_pty(int& master, int& slave, char (&name)[256]) {
+  ASSERT_EQ(::openpty(&master, &slave, name, nullptr, nullptr), 0);
+  termios t{};
+  ASSERT_EQ(::tcgetattr(slave, &t), 0);
+  ::cfmakeraw(&t);
+  ASSERT_EQ(::tcsetattr(slave, TCSANOW, &t), 0);
+}
+
+// What a device running application `version` (internal layout) says: one HELLO frame, on `fd`.
+void say_hello(int fd, std::uint32_t version) {
+  ota::Hello h;
+  h.app_version = version;
+  h.window = 8;
+  h.staging_capacity = ota::kInternalLayout.image_limit;
+  std::uint8_t payload[ota::Hello::kSize];
+  ota::encode(h, payload);
+  std::uint8_t frame[ota::encoded_size_max(ota::Hello::kSize)];
+  const std::size_t n = ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::hello), payload, sizeof payload,
+                                          frame, sizeof frame);
+  ASSERT_EQ(::write(fd, frame, n), static_cast<ssize_t>(n));
+}
+
 class OtaCli : public ::testing::Test {
  protected:
   fs::path dir;
@@ -597,21 +620,8 @@ TEST_F(OtaCli, AReplyTimeoutAboveTheLinksDelaysSendsNothingTwice) {
 TEST_F(OtaCli, BytesReceivedBeforeThePortWasOpenedAreNoAnswer) {
   int master = -1, slave = -1;
   char name[256];
-  ASSERT_EQ(::openpty(&master, &slave, name, nullptr, nullptr), 0);
-  termios t{};
-  ASSERT_EQ(::tcgetattr(slave, &t), 0);
-  ::cfmakeraw(&t);
-  ASSERT_EQ(::tcsetattr(slave, TCSANOW, &t), 0);
-  ota::Hello h;
-  h.app_version = 7;
-  h.window = 8;
-  h.staging_capacity = ota::kInternalLayout.image_limit;
-  std::uint8_t payload[ota::Hello::kSize];
-  ota::encode(h, payload);
-  std::uint8_t frame[ota::encoded_size_max(ota::Hello::kSize)];
-  const std::size_t n = ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::hello), payload, sizeof payload,
-                                          frame, sizeof frame);
-  ASSERT_EQ(::write(master, frame, n), static_cast<ssize_t>(n));
+  ASSERT_NO_FATAL_FAILURE(open_raw_pty(master, slave, name));
+  ASSERT_NO_FATAL_FAILURE(say_hello(master, 7));
   std::string out;
   EXPECT_EQ(ota({"status", "--port", name, "--json", "--timeout", "1"}, &out), 5) << out;
   EXPECT_EQ(out.find("\"app_version\":7"), std::string::npos) << out;
@@ -958,24 +968,11 @@ namespace {
 TEST_F(OtaCli, ASecondCtrlCWhileTheAbortIsUnansweredIsStillInterrupted) {
   int master = -1, slave = -1;
   char name[256];
-  ASSERT_EQ(::openpty(&master, &slave, name, nullptr, nullptr), 0);
-  termios t{};
-  ASSERT_EQ(::tcgetattr(slave, &t), 0);
-  ::cfmakeraw(&t);
-  ASSERT_EQ(::tcsetattr(slave, TCSANOW, &t), 0);
+  ASSERT_NO_FATAL_FAILURE(open_raw_pty(master, slave, name));
   Process push({OTA_TOOL, "push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--port", name, "--json",
                 "--timeout", "20"});
   ASSERT_TRUE(next_event(push, "open")) << push.output();
-  ota::Hello h;
-  h.app_version = 1;
-  h.window = 8;
-  h.staging_capacity = ota::kInternalLayout.image_limit;
-  std::uint8_t payload[ota::Hello::kSize];
-  ota::encode(h, payload);
-  std::uint8_t frame[ota::encoded_size_max(ota::Hello::kSize)];
-  const std::size_t n = ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::hello), payload, sizeof payload,
-                                          frame, sizeof frame);
-  ASSERT_EQ(::write(master, frame, n), static_cast<ssize_t>(n));
+  ASSERT_NO_FATAL_FAILURE(say_hello(master, 1));
   ASSERT_TRUE(next_event(push, "start")) << push.output();  // START sent; the "device" says nothing more
   push.signal(SIGINT);
   ASSERT_TRUE(next_event(push, "abort")) << push.output();  // waiting for the ABORT's answer (3 s)
