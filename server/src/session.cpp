@@ -234,8 +234,8 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
         if (aborts_ == 0) event("abort", "device is busy with another download; aborting it");
         ++aborts_;
         send_frame(MsgType::abort, nullptr, 0, true);
-        phase_ = Phase::hello;  // (so that send_start() times the new START from itself)
         send_start(now);
+        start_sent_at_ = now;  // a new exchange: its reply is timed from this START
         return;
       }
       if (other_download) {
