@@ -984,9 +984,7 @@ TEST_F(OtaCli, ASecondCtrlCWhileTheAbortIsUnansweredIsStillInterrupted) {
   ::close(master);
   ::close(slave);
 }
-}  // namespace
 
-namespace {
 // `nohup ota serve ...` (or a service started with SIGHUP ignored) survives its terminal: a
 // SIGHUP ignored when the tool started stays ignored (asio's signal_set would install a handler
 // whatever the inherited disposition).

@@ -1210,18 +1210,34 @@ void drive(ota::host::Session& session, ota::UpdateClient& client, Capture& link
   }
 }
 
+// The HELLO of a device (internal layout unless said, window 8), fed to the session at `now`.
+struct DeviceHello {
+  ota::Role role = ota::Role::application;
+  std::uint32_t version = 1;
+  std::uint32_t product = 0;
+  ota::Report report = ota::Report::none;
+  ota::LayoutId layout = ota::LayoutId::internal;
+};
+void hello_to(ota::host::Session& s, std::uint64_t now, const DeviceHello& d = {}) {
+  ota::Hello h;
+  h.layout = d.layout;
+  h.role = d.role;
+  h.window = 8;
+  h.app_version = d.version;
+  h.product = d.product;
+  h.report = d.report;
+  h.staging_capacity = ota::kInternalLayout.image_limit;
+  const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
+  s.on_bytes(hello.data(), hello.size(), now);
+}
+
 // A device that answers with numbers beyond the image (a bug, or another image's state): the
 // server trusts none of them. START_REPLY resuming past the last packet ends the push as a
 // protocol error; a DATA_ACK beyond the last packet is ignored (it must not count as progress).
 TEST(ProtocolDeviation, NumbersBeyondTheImageAreNotTrusted) {
   auto handshake = [](ota::host::Session& s) {
     s.begin(0);
-    ota::Hello h;
-    h.window = 8;
-    h.app_version = 1;
-    h.staging_capacity = ota::kInternalLayout.image_limit;
-    const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
-    s.on_bytes(hello.data(), hello.size(), 1);
+    hello_to(s, 1);
     s.take_output();
   };
   const Bytes img = app_image(2, 4096);
@@ -1293,15 +1309,7 @@ TEST(ProtocolSession, TheWordsOfAnEndNameTheCause) {
   auto say_hello = [](ota::host::Session& s, ota::Role role, std::uint32_t version, ota::Report report,
                       ota::LayoutId layout = ota::LayoutId::internal) {
     s.begin(0);
-    ota::Hello h;
-    h.layout = layout;
-    h.role = role;
-    h.window = 8;
-    h.app_version = version;
-    h.report = report;
-    h.staging_capacity = ota::kInternalLayout.image_limit;
-    const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
-    s.on_bytes(hello.data(), hello.size(), 1);
+    hello_to(s, 1, {.role = role, .version = version, .report = report, .layout = layout});
   };
   {  // The same version: only the numbers were compared.
     ota::host::Session s(img, 2);
@@ -1405,14 +1413,7 @@ TEST(ProtocolSession, AnImageOfAnotherProductIsRefusedBeforeItIsSent) {
     o.recover = c.recover;
     ota::host::Session s(img, 2, o);
     s.begin(0);
-    ota::Hello h;
-    h.role = c.role;
-    h.window = 8;
-    h.app_version = c.role == ota::Role::application ? 1 : 0;
-    h.product = c.device;
-    h.staging_capacity = ota::kInternalLayout.image_limit;
-    const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
-    s.on_bytes(hello.data(), hello.size(), 1);
+    hello_to(s, 1, {.role = c.role, .version = c.role == ota::Role::application ? 1u : 0u, .product = c.device});
     if (c.offered) {
       EXPECT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
     } else if (c.recover) {  // an application answering a --recover push: waited past, not refused
@@ -1434,12 +1435,7 @@ TEST(ProtocolSession, AStopWaitsForTheDeviceToAnswerItsAbort) {
   o.reply_timeout_ms = 1000;
   ota::host::Session s(app_image(2, 4096), 2, o);
   s.begin(0);
-  ota::Hello h;
-  h.window = 8;
-  h.app_version = 1;
-  h.staging_capacity = ota::kInternalLayout.image_limit;
-  const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
-  s.on_bytes(hello.data(), hello.size(), 1);
+  hello_to(s, 1);
   const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
   s.on_bytes(reply.data(), reply.size(), 2);
   ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
@@ -1478,14 +1474,7 @@ TEST(ProtocolSession, AFleetRecoveryUpdatesApplicationsAndBootloadersOfItsOwnPro
     return ota::host::Session(img, 2, o);
   };
   auto hello = [](ota::host::Session& s, ota::Role role, std::uint32_t product) {
-    ota::Hello h;
-    h.role = role;
-    h.window = 8;
-    h.app_version = role == ota::Role::application ? 1 : 0;
-    h.product = product;
-    h.staging_capacity = ota::kInternalLayout.image_limit;
-    const Bytes b = frame_bytes(MsgType::hello, encoded(h));
-    s.on_bytes(b.data(), b.size(), 100);
+    hello_to(s, 100, {.role = role, .version = role == ota::Role::application ? 1u : 0u, .product = product});
   };
   {  // Silent: RECOVER, ten times in 100 ms, and the timeout names both that could have answered.
     auto s = session(true);
@@ -1631,24 +1620,14 @@ TEST(ProtocolDeviation, ANewSessionIsNotRefusedByAnAbandonedDownload) {
   EXPECT_EQ(b.outcome(), ota::host::Outcome::upgraded) << b.detail();
 }
 
-}  // namespace
-
-namespace {
-ota::host::Session review_session(std::uint32_t reply_timeout_ms) {
+// A session whose reply timeout is `reply_timeout_ms`, with retries to spare.
+ota::host::Session timing_session(std::uint32_t reply_timeout_ms) {
   ota::host::SessionOptions o;
   o.reply_timeout_ms = reply_timeout_ms;
   o.max_retries = 100;
   return ota::host::Session(app_image(2, 4096), 2, o);
 }
-void review_hello(ota::host::Session& s, std::uint64_t now) {
-  ota::Hello h;
-  h.window = 8;
-  h.app_version = 1;
-  h.staging_capacity = ota::kInternalLayout.image_limit;
-  const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
-  s.on_bytes(hello.data(), hello.size(), now);
-}
-std::size_t review_retries(ota::host::Session& s) {
+std::size_t retries_told(ota::host::Session& s) {
   std::size_t n = 0;
   for (const auto& e : s.take_events()) n += e.kind == "retry";
   return n;
@@ -1658,21 +1637,21 @@ std::size_t review_retries(ota::host::Session& s) {
 // `--reply-timeout` takes up to 600 s: the 60 s cap is on the measured round trip only, not on
 // the user's floor (a 120 s reply timeout does not re-send after 60 s).
 TEST(ProtocolSession, AReplyTimeoutAboveSixtySecondsIsHonoured) {
-  auto s = review_session(120'000);
+  auto s = timing_session(120'000);
   s.begin(0);
-  review_hello(s, 1);
+  hello_to(s, 1);
   ASSERT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
   s.take_events();
   s.on_tick(61'000);
-  EXPECT_EQ(review_retries(s), 0u) << "START re-sent after 61 s with a 120 s reply timeout";
+  EXPECT_EQ(retries_told(s), 0u) << "START re-sent after 61 s with a 120 s reply timeout";
 }
 
 // START refused busy (another download): ABORT and a new START, whose reply is timed from that
 // START, not from the first (which would measure two round trips as one).
 TEST(ProtocolSession, TheStartAfterABusyAbortIsTimedFromItself) {
-  auto s = review_session(100);
+  auto s = timing_session(100);
   s.begin(0);
-  review_hello(s, 0);  // START at 0
+  hello_to(s, 0);  // START at 0
   const Bytes busy = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::busy, 0}));
   s.on_bytes(busy.data(), busy.size(), 1000);  // RTT 1000; ABORT + START at 1000
   const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
@@ -1681,23 +1660,23 @@ TEST(ProtocolSession, TheStartAfterABusyAbortIsTimedFromItself) {
   s.take_events();
   // Two samples of 1000 ms: srtt 1000, rttvar 375 -> timeout 2500 ms, due at 4500.
   s.on_tick(4600);
-  EXPECT_EQ(review_retries(s), 1u) << "the timeout was computed from a 2000 ms sample (due at 5625)";
+  EXPECT_EQ(retries_told(s), 1u) << "the timeout was computed from a 2000 ms sample (due at 5625)";
 }
 
 // After a reply timeout no packet sent before it times a round trip (Karn's rule, as TCP after a
 // timeout): the ACK answering the re-sent oldest packet (the ACKs were lost, not the data) would
 // otherwise span the whole timeout and raise the reply timeout above the floor.
 TEST(ProtocolSession, AnAckAfterAReplyTimeoutIsNoRoundTripSample) {
-  auto s = review_session(1500);
+  auto s = timing_session(1500);
   s.begin(0);
-  review_hello(s, 1);
+  hello_to(s, 1);
   const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
   s.on_bytes(ok.data(), ok.size(), 10);  // RTT 9 ms; packets 0..7 sent at 10
   ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
   s.on_tick(1510);                       // their ACKs were lost: packet 0 again
-  ASSERT_EQ(review_retries(s), 1u);
+  ASSERT_EQ(retries_told(s), 1u);
   const Bytes ack = frame_bytes(MsgType::data_ack, {8, 0});  // the device had all 8
   s.on_bytes(ack.data(), ack.size(), 1515);  // sample 1505 ms for packet 7 (sent at 10, "once")
   s.on_tick(1515 + 1501);
-  EXPECT_EQ(review_retries(s), 1u) << "the reply timeout grew from a sample that spans a timeout";
+  EXPECT_EQ(retries_told(s), 1u) << "the reply timeout grew from a sample that spans a timeout";
 }

@@ -979,9 +979,7 @@ TEST(PushTcp, AChattyStrangerThatDialledFirstDoesNotKeepTheDeviceOut) {
   EXPECT_EQ(dev.device().running_version(), 2u);
 }
 
-}  // namespace
 
-namespace {
 // A connection is replaced as mute only after two reply timeouts without a word: a device whose
 // first answer takes a few hundred ms (a cellular modem's latency) is not dropped to make room
 // for a port scanner that dialled just after it.
@@ -1002,9 +1000,7 @@ TEST(ServeTcp, ADeviceAboutToSayHelloIsNotDroppedForALaterStranger) {
   ASSERT_EQ(r.ended.size(), 1u);
   EXPECT_EQ(r.ended[0].report.outcome, ota::host::Outcome::upgraded) << r.ended[0].report.detail;
 }
-}  // namespace
 
-namespace {
 // serve --recover refuses a bootloader only when this serve gave its device the whole image: a
 // device that ended up to date (nothing was sent to it) and whose bootloader then hears RECOVER
 // (it was reset while its modem was connected) is no failed upgrade.

@@ -31,13 +31,20 @@ TEST_P(SiliconFault, StrictStopsWithTheReason) {
               r.message.find("by zero (CCR.DIV_0_TRP)") != std::string::npos)
       << r.message;
 }
-TEST_P(SiliconFault, LenientTakesTheFault) {
+namespace {
+// Lenient, `program` runs into its HardFault handler, which stops with BKPT 2.
+void run_to_hardfault(std::unique_ptr<bluepill::Board>& b, const char* program) {
   bluepill::Config cfg;
   cfg.strict = false;
-  auto b = board_with(GetParam(), cfg);
+  b = board_with(program, cfg);
   const auto r = b->run_for_us(1000);
   ASSERT_EQ(r.stop, bluepill::Stop::breakpoint) << r.message;
-  EXPECT_EQ(r.bkpt, 2u);
+  ASSERT_EQ(r.bkpt, 2u);
+}
+}  // namespace
+TEST_P(SiliconFault, LenientTakesTheFault) {
+  std::unique_ptr<bluepill::Board> b;
+  run_to_hardfault(b, GetParam());
 }
 // The programs made with FAULT_PROBE (fw/fault_probe.hpp).
 const std::vector<const char*> kProbes = {"rule_ldmdb_unaligned", "rule_strd_wb_unaligned", "rule_ldrd_post_unaligned",
@@ -53,12 +60,8 @@ INSTANTIATE_TEST_SUITE_P(Programs, SiliconFault, ::testing::ValuesIn(all_fault_p
 // Lenient, the fault is taken at the instruction itself: the stacked PC is its address.
 class FaultProbe : public ::testing::TestWithParam<const char*> {};
 TEST_P(FaultProbe, LenientStacksTheFaultingInstruction) {
-  bluepill::Config cfg;
-  cfg.strict = false;
-  auto b = board_with(GetParam(), cfg);
-  const auto r = b->run_for_us(1000);
-  ASSERT_EQ(r.stop, bluepill::Stop::breakpoint) << r.message;
-  EXPECT_EQ(r.bkpt, 2u);
+  std::unique_ptr<bluepill::Board> b;
+  ASSERT_NO_FATAL_FAILURE(run_to_hardfault(b, GetParam()));
   EXPECT_EQ(result(*b, 1), 0xFAu);
   EXPECT_NE(result(*b, 0), 0x600Du) << "the instruction completed";
   EXPECT_GE(result(*b, 4), 0x08000000u) << "the instruction's address, in flash";
@@ -70,12 +73,8 @@ INSTANTIATE_TEST_SUITE_P(Programs, FaultProbe, ::testing::ValuesIn(kProbes));
 // Lenient, the UsageFault escalates to HardFault (SHCSR.USGFAULTENA clear): CFSR.UNALIGNED and
 // HFSR.FORCED are set, as the handler reads them.
 TEST(SiliconRules, UnalignedLdrdEscalatesToHardFaultWithItsStatus) {
-  bluepill::Config cfg;
-  cfg.strict = false;
-  auto b = board_with("rule_ldrd", cfg);
-  const auto r = b->run_for_us(1000);
-  ASSERT_EQ(r.stop, bluepill::Stop::breakpoint) << r.message;
-  EXPECT_EQ(r.bkpt, 2u);
+  std::unique_ptr<bluepill::Board> b;
+  ASSERT_NO_FATAL_FAILURE(run_to_hardfault(b, "rule_ldrd"));
   EXPECT_EQ(result(*b, 1), 0xFAu);
   EXPECT_EQ(result(*b, 3) & (1u << 24), 1u << 24) << "CFSR " << std::hex << result(*b, 3);
   EXPECT_EQ(result(*b, 4) & (1u << 30), 1u << 30) << "HFSR " << std::hex << result(*b, 4);

@@ -1,11 +1,6 @@
 // PM0056 4.4.7: with CCR.DIV_0_TRP set, UDIV/SDIV by zero takes a UsageFault (HardFault here:
 // SHCSR.USGFAULTENA clear) instead of giving 0.
-#include "fw.hpp"
-
-extern "C" void hardfault_handler() {
-  RESULT(1) = 0xFA;
-  __asm volatile("bkpt 0x02");
-}
+#include "fault_record.hpp"
 
 int main() {
   RESULT(0) = 0;

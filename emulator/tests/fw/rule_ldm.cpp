@@ -1,11 +1,6 @@
 // PM0056 2.2.5: an LDM at an address that is not word-aligned (what GCC may emit for a struct
 // copied through a misaligned pointer) always takes a UsageFault, whatever CCR.UNALIGN_TRP says.
-#include "fw.hpp"
-
-extern "C" void hardfault_handler() {
-  RESULT(1) = 0xFA;
-  __asm volatile("bkpt 0x02");
-}
+#include "fault_record.hpp"
 
 int main() {
   RESULT(0) = 0;

@@ -1,13 +1,6 @@
 // PM0056 2.2.5 / 4.4.x: LDRD at an address that is not word-aligned always takes a UsageFault
 // (escalated to HardFault: SHCSR.USGFAULTENA is clear), whatever CCR.UNALIGN_TRP says.
-#include "fw.hpp"
-
-extern "C" void hardfault_handler() {
-  RESULT(1) = 0xFA;
-  RESULT(3) = REG(0xE000ED28);  // CFSR: UNALIGNED (bit 24)
-  RESULT(4) = REG(0xE000ED2C);  // HFSR: FORCED (bit 30), the UsageFault escalated
-  __asm volatile("bkpt 0x02");
-}
+#include "fault_record.hpp"
 
 int main() {
   RESULT(0) = 0;

@@ -1,14 +1,7 @@
 // with SHCSR.USGFAULTENA set, an unaligned LDRD takes the UsageFault (vector 6, here
 // start.S's default_handler: BKPT 0xEE), not HardFault, and CFSR.UNALIGNED (bit 24) is set
 // (PM0056 4.4.9/4.4.15). Lenient mode only. The HardFault handler records CFSR and HFSR.
-#include "fw.hpp"
-
-extern "C" void hardfault_handler() {
-  RESULT(1) = 0xFA;
-  RESULT(3) = REG(0xE000ED28);  // CFSR
-  RESULT(4) = REG(0xE000ED2C);  // HFSR
-  __asm volatile("bkpt 0x02");
-}
+#include "fault_record.hpp"
 
 int main() {
   RESULT(0) = 0;
