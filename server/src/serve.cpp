@@ -93,7 +93,7 @@ class Server {
   std::uint64_t now() const { return ms_since(t0_); }
 
   // At max_connections a newcomer is still accepted while a connection that has said nothing for
-  // kMuteMs holds a slot (a port scanner, a modem whose board is off): it takes the oldest such
+  // mute_ms() holds a slot (a port scanner, a modem whose board is off): it takes the oldest such
   // slot, so that mute connections cannot keep devices waiting for a whole hello timeout. (One
   // younger than that may be a device about to answer: the newcomer waits for it to age.)
   void accept() {
@@ -193,23 +193,26 @@ class Server {
   std::uint64_t mute_ms() const { return 2 * std::uint64_t{opt_.push.session.reply_timeout_ms}; }
   static bool is_mute(const Connection& c) { return !c.session.device() && !c.dropped && !c.ch->stopped(); }
 
-  // The connection open longest without its device saying HELLO, once that is mute_ms(), if any.
-  std::shared_ptr<Connection> oldest_mute() const {
+  // The connection open longest without its device saying HELLO, if any.
+  std::shared_ptr<Connection> first_mute() const {
     for (const auto& [id, c] : conns_)  // ids grow with time
-      if (is_mute(*c)) return ms_since(c->t0) >= mute_ms() ? c : nullptr;
+      if (is_mute(*c)) return c;
     return nullptr;
+  }
+  // The same, once it has been mute for mute_ms().
+  std::shared_ptr<Connection> oldest_mute() const {
+    const auto c = first_mute();
+    return c && ms_since(c->t0) >= mute_ms() ? c : nullptr;
   }
 
   // All slots taken and the oldest mute connection not mute for long enough: accept once it is.
   void check_mutes_later() {
-    for (const auto& [id, c] : conns_)
-      if (is_mute(*c)) {
-        retry_.expires_after(std::chrono::milliseconds(mute_ms() - std::min(mute_ms(), ms_since(c->t0)) + 1));
-        retry_.async_wait([this](std::error_code e) {
-          if (!e) accept();
-        });
-        return;
-      }
+    const auto c = first_mute();
+    if (!c) return;
+    retry_.expires_after(std::chrono::milliseconds(mute_ms() - std::min(mute_ms(), ms_since(c->t0)) + 1));
+    retry_.async_wait([this](std::error_code e) {
+      if (!e) accept();
+    });
   }
 
   // A connection's channel stopped: its session has its outcome.

@@ -123,8 +123,7 @@ bool Session::end_reported(const char* why) {
 void Session::on_link_lost(std::uint64_t) {
   if (done() || end_reported("link lost before the device cleared its report")) return;
   if (stopping_) {
-    finish(Outcome::interrupted, "stopped by the user during " + std::string(to_string(phase_)) +
-                                     "; then the link was lost before the device answered the ABORT");
+    finish(Outcome::interrupted, stopped_by_user() + "; then the link was lost before the device answered the ABORT");
     return;
   }
   finish(Outcome::link_lost, std::string("link lost during ") + to_string(phase_));
@@ -137,7 +136,7 @@ void Session::interrupt(std::uint64_t now) {
   if (done() || end_reported("stopped before the device cleared its report")) return;
   if (stopping_) return;
   if (phase_ != Phase::start && phase_ != Phase::download) {
-    finish(Outcome::interrupted, std::string("stopped by the user during ") + to_string(phase_));
+    finish(Outcome::interrupted, stopped_by_user());
     return;
   }
   send_frame(MsgType::abort, nullptr, 0, true);
@@ -146,9 +145,11 @@ void Session::interrupt(std::uint64_t now) {
   stop_deadline_ = now + 2 * reply_timeout();
 }
 
+std::string Session::stopped_by_user() const { return std::string("stopped by the user during ") + to_string(phase_); }
+
 // What the device answered after the user's ABORT (interrupt()).
 void Session::on_stopping_frame(const Frame& f) {
-  const std::string stopped = std::string("stopped by the user during ") + to_string(phase_);
+  const std::string stopped = stopped_by_user();
   Hello h;
   Result r;
   if (f.type == static_cast<std::uint8_t>(MsgType::hello) && decode(f, h)) {
@@ -226,7 +227,7 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
     case MsgType::start_reply: {
       StartReply r;
       if (phase_ != Phase::start || !decode(f, r)) return;
-      if (start_sent_at_ != kNotTimed && start_sent_at_ <= now) measured(now - start_sent_at_);
+      if (start_sent_at_ <= now) measured(now - start_sent_at_);
       const bool other_download = r.status == Status::busy && device_ && device_->report != Report::download_ok;
       if (other_download && aborts_ < kMaxAborts) {
         // Another image's download was left unfinished (its server went away): drop it. The
@@ -587,7 +588,7 @@ void Session::on_tick(std::uint64_t now) {
   if (done()) return;
   if (stopping_) {
     if (now >= stop_deadline_)
-      finish(Outcome::interrupted, std::string("stopped by the user during ") + to_string(phase_) +
+      finish(Outcome::interrupted, stopped_by_user() +
                                        "; the device did not answer the ABORT (it may have had the whole image "
                                        "by then: `ota status` tells)");
     return;

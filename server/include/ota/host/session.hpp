@@ -119,6 +119,7 @@ class Session {
  private:
   void on_frame(const Frame& f, std::uint64_t now);
   void on_stopping_frame(const Frame& f);
+  std::string stopped_by_user() const;  // "stopped by the user during <phase>"
   void on_hello(const Hello& h, std::uint64_t now);
   void handshake(const Hello& h, std::uint64_t now);
   void send_frame(MsgType t, const std::uint8_t* payload, std::size_t len, bool flush);
