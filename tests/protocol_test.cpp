@@ -1447,12 +1447,42 @@ TEST(ProtocolSession, AStopWaitsForTheDeviceToAnswerItsAbort) {
   EXPECT_FALSE(s.done()) << "ended before the device answered";
   const Bytes ack = frame_bytes(MsgType::data_ack, {4, 0});
   s.on_bytes(ack.data(), ack.size(), 500);  // a frame in flight: no answer yet
+  EXPECT_EQ(s.packets_acked(), 4u) << "an ACK for the DATA sent before the ABORT did not count";
   s.on_tick(2009);
   EXPECT_FALSE(s.done());
   s.on_tick(2010);
   EXPECT_EQ(s.outcome(), ota::host::Outcome::interrupted);
   EXPECT_NE(s.detail().find("the device did not answer the ABORT (it may have had the whole image"), std::string::npos)
       << s.detail();
+}
+
+// The ABORT's answer is a HELLO from the device being updated: one from another uid (a clone on
+// a shared line) is no answer; and however long the reply timeout, the wait ends after
+// kMaxStopWaitMs (a service manager stopping `ota serve` gives it 90 s).
+TEST(ProtocolSession, AStopTakesOnlyItsDevicesAnswerAndWaitsAMinuteAtMost) {
+  ota::host::SessionOptions o;
+  o.reply_timeout_ms = 600'000;  // --reply-timeout 600
+  ota::host::Session s(app_image(2, 4096), 2, o);
+  s.begin(0);
+  hello_to(s, 1);
+  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(reply.data(), reply.size(), 2);
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  s.interrupt(10);
+  ota::Hello other;
+  other.uid[0] = 0x5A;  // hello_to()'s device has uid 0
+  other.window = 8;
+  other.app_version = 1;
+  other.session_crc = s.image_crc();
+  other.session_next = 3;
+  const Bytes hello = frame_bytes(MsgType::hello, encoded(other));
+  s.on_bytes(hello.data(), hello.size(), 20);
+  EXPECT_FALSE(s.done()) << "another device's HELLO was taken as the answer: " << s.detail();
+  s.on_tick(10 + ota::host::kMaxStopWaitMs - 1);
+  EXPECT_FALSE(s.done());
+  s.on_tick(10 + ota::host::kMaxStopWaitMs);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::interrupted);
+  EXPECT_NE(s.detail().find("did not answer the ABORT"), std::string::npos) << s.detail();
 }
 
 // `ota serve --recover` (recover_fleet): RECOVER goes out every 10 ms until the device answers;
@@ -1661,6 +1691,20 @@ TEST(ProtocolSession, TheStartAfterABusyAbortIsTimedFromItself) {
   // Two samples of 1000 ms: srtt 1000, rttvar 375 -> timeout 2500 ms, due at 4500.
   s.on_tick(4600);
   EXPECT_EQ(retries_told(s), 1u) << "the timeout was computed from a 2000 ms sample (due at 5625)";
+}
+
+// A round trip of 0 ms (a reply within the same millisecond) is a measurement like any other: the
+// next sample is smoothed into it, not taken as the first.
+TEST(ProtocolSession, AZeroMillisecondRoundTripIsAMeasurement) {
+  auto s = timing_session(100);
+  s.begin(0);
+  hello_to(s, 10);  // START at 10
+  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(ok.data(), ok.size(), 10);  // RTT 0; packets 0..7 sent at 10
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  const Bytes ack = frame_bytes(MsgType::data_ack, {1, 0});
+  s.on_bytes(ack.data(), ack.size(), 810);  // RTT 800: rttvar 200, srtt 100 -> 900 ms
+  EXPECT_EQ(s.reply_timeout(), 900u) << "800 ms taken as the first sample (800 + 4 x 400)";
 }
 
 // After a reply timeout no packet sent before it times a round trip (Karn's rule, as TCP after a

@@ -295,8 +295,15 @@ class ModemDevice {
     if (thread_.joinable()) thread_.join();
   }
   sim::Device& device() { return dev_; }
+  std::size_t bytes_received() const { return received_total_; }  // from the server, all connections
   std::chrono::milliseconds pace{0};  // a pause after each burst read: a slow link
   std::chrono::milliseconds first_answer_delay{0};  // before the first answer on a connection
+  std::chrono::milliseconds answer_delay{0};  // before every answer: a link with that latency
+  // How long since the device last answered (since it dialled, before its first answer).
+  std::chrono::milliseconds silent_for() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 last_answer_.load());
+  }
 
  private:
   void relay(std::uint16_t port, std::size_t stall_after, Then then, std::chrono::milliseconds pause) {
@@ -306,6 +313,7 @@ class ModemDevice {
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     bool open = ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0;
+    last_answer_ = std::chrono::steady_clock::now();
     std::size_t received = 0;
     std::uint8_t buf[4096];
     while (open && !quit_) {
@@ -320,10 +328,13 @@ class ModemDevice {
       const ssize_t n = ::read(fd, buf, sizeof buf);
       if (n <= 0) break;
       if (received == 0) std::this_thread::sleep_for(first_answer_delay);
+      std::this_thread::sleep_for(answer_delay);
       received += static_cast<std::size_t>(n);
+      received_total_ += static_cast<std::size_t>(n);
       dev_.receive(buf, static_cast<std::size_t>(n));
       const auto out = dev_.take_output();
       if (!out.empty() && ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) < 0) break;  // closed by the server: no SIGPIPE
+      if (!out.empty()) last_answer_ = std::chrono::steady_clock::now();
       std::this_thread::sleep_for(pace);
     }
     if (open && received >= stall_after && then == Then::go_silent) silent_.push_back(fd);  // held open
@@ -336,6 +347,8 @@ class ModemDevice {
   std::vector<int> silent_;  // connections left half-open, closed at the end of the test
   std::atomic<bool> quit_{false};
   std::atomic<bool> idle_{false};
+  std::atomic<std::chrono::steady_clock::time_point> last_answer_{std::chrono::steady_clock::now()};
+  std::atomic<std::size_t> received_total_{0};
 };
 
 // push_tcp on an ephemeral port, run by a thread; `port` once it listens. Its events are kept.
@@ -880,6 +893,79 @@ TEST(PushTcp, ALinkThatDropsWithoutProgressGivesUpAfterMaxReconnects) {
   EXPECT_NE(r.detail.find("the link was lost 4 times in a row without progress"), std::string::npos)
       << r.detail << "\n" << ::testing::PrintToString(push.events);
   EXPECT_EQ(dev.device().running_version(), 1u);
+}
+
+// A device on a link with 2 s of latency (a congested cellular link) is silent for 2 s between
+// its answers, longer than the 1.5 s reply timeout it starts with; the session learns the round
+// trip and waits longer (srtt + 4 x rttvar). Whether the device "still talks" is judged by that
+// measured timeout too: a clone with its uid that dials 1.7 s into one of those silences is
+// turned away, not taken for the device redialling over a half-open link (which would drop the
+// device's live connection and update the clone instead).
+template <class Server>
+void a_clone_dials_into_a_silence_of_a_laggy_link(Server& server) {
+  ModemDevice dev(1, 1), clone(1, 1);  // one seed: one uid
+  dev.answer_delay = 2000ms;
+  dev.dial(server.port);
+  // Into the download (the START's reply came: the round trip is measured), a silence of 1.7 s.
+  bool dialled = false;
+  for (auto t = std::chrono::steady_clock::now(); !dialled && std::chrono::steady_clock::now() - t < 30s;) {
+    std::this_thread::sleep_for(10ms);
+    if (dev.bytes_received() < 1024 || dev.silent_for() < 1700ms) continue;  // DATA came
+    clone.dial(server.port);
+    dialled = true;
+  }
+  ASSERT_TRUE(dialled) << "the download never began";
+  EXPECT_TRUE(clone.wait_idle(5s)) << "the clone was kept";
+  EXPECT_EQ(clone.device().running_version(), 1u) << "the clone was updated";
+}
+
+TEST(PushTcp, ACloneDiallingIntoASilenceOfALaggyLinkIsTurnedAway) {
+  ota::host::Image img;
+  img.version = 2;
+  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 4 * 1024);
+  TcpPush push(img, {});
+  ASSERT_NO_FATAL_FAILURE(a_clone_dials_into_a_silence_of_a_laggy_link(push));
+  ASSERT_EQ(push.result.wait_for(60s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail << "\n" << ::testing::PrintToString(push.events);
+  EXPECT_EQ(push.told("still talks") + push.told("talks again"), 1) << ::testing::PrintToString(push.events);
+}
+
+// The same in `ota serve`: the clone's HELLO is a duplicate of a device that still talks.
+TEST(ServeTcp, ACloneDiallingIntoASilenceOfALaggyLinkIsTurnedAway) {
+  ota::host::Image img;
+  img.version = 2;
+  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 4 * 1024);
+  ota::host::ServeOptions opt;
+  opt.devices = 1;
+  std::atomic<int> duplicates{0};
+  ota::host::ServeObserver obs;
+  obs.event = [&](std::uint32_t, const std::optional<ota::Hello>&, const ota::host::Event& e, std::uint64_t, bool) {
+    duplicates += e.kind == "duplicate";
+  };
+  TcpServe serve(img, opt, obs);
+  ASSERT_NO_FATAL_FAILURE(a_clone_dials_into_a_silence_of_a_laggy_link(serve));
+  const auto r = serve.finish(60s);
+  ASSERT_EQ(r.ended.size(), 1u);
+  EXPECT_EQ(r.ended[0].report.outcome, ota::host::Outcome::upgraded) << r.ended[0].report.detail;
+  EXPECT_EQ(r.ended[0].conn, 1u) << "the clone's connection took over";
+  EXPECT_EQ(duplicates, 1);
+}
+
+// With no reconnect allowed (max_reconnects 0), the first loss ends the push, and says so (not
+// "lost 1 times in a row").
+TEST(PushTcp, NoReconnectAllowedEndsAtTheFirstLossAndSaysSo) {
+  const auto img = v2_image();
+  ota::host::PushOptions opt;
+  opt.max_reconnects = 0;
+  TcpPush push(img, opt);
+  ModemDevice dev(1, 1);
+  dev.dial(push.port, 10, ModemDevice::Then::close);
+  ASSERT_EQ(push.result.wait_for(10s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::link_lost) << r.detail;
+  EXPECT_NE(r.detail.find("; the link was lost (no reconnect allowed)"), std::string::npos) << r.detail;
+  EXPECT_EQ(r.detail.find("times"), std::string::npos) << r.detail;
 }
 
 // A connection that says nothing (a port scanner, a modem whose MCU is off, a slowloris) would

@@ -243,12 +243,21 @@ inline Uid uid_of(const Hello& h) {
 // reply timeout, in the hello, start or download phase): over a modem that lost its carrier the
 // link is dead without a FIN, and the device may dial again and resume. A device that times out
 // while it talks (it keeps refusing) has answered; one that did not come back after its reset
-// (the reboot phase, where silence is expected) has failed. The silence keeps growing after the
-// session ends: callers decide this once, when it ends.
+// (the reboot phase, where silence is expected) has failed. Silence is judged by the session's
+// reply timeout, which grows with the round trips measured: on a link with seconds of latency a
+// device that answers every few seconds talks. The silence keeps growing after the session ends:
+// callers decide this once, when it ends.
 template <class Stream>
-bool went_silent(const Session& s, const Channel<Stream>& ch, const SessionOptions& o) {
+bool went_silent(const Session& s, const Channel<Stream>& ch) {
   return s.outcome() == Outcome::timeout && s.device() && s.ended_in() != Phase::reboot &&
-         ch.silent_ms() >= o.reply_timeout_ms;
+         ch.silent_ms() >= s.reply_timeout();
+}
+
+// The device of a session talks on its channel: it said HELLO, and its silence is shorter than a
+// reply timeout (a newcomer with its uid is then another device, not it dialling again).
+template <class Stream>
+bool still_talks(const Session& s, const Channel<Stream>& ch) {
+  return s.device() && !s.foreign_device() && ch.silent_ms() < s.reply_timeout();
 }
 
 // Where a connection comes from, as a person reads it: an IPv4 peer of a dual-stack socket

@@ -325,14 +325,14 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     // another device, dropped, or (over a link that may be dead without a FIN: a modem that lost
     // its carrier) stopped answering. Told as a "disconnect", not the push's "done".
     std::optional<bool> silent;  // went_silent(), decided once
+    // Losses in a row before this connection's. (A loss after progress starts the count again: a
+    // modem that loses its carrier every few KB still gets the whole image through.)
+    auto losses_before = [&] { return session.packets_acked() > acked_at_loss ? 0 : losses; };
     auto push_goes_on = [&] {
       const Outcome o = session.outcome();
       if (!spoke()) return o == Outcome::link_lost || o == Outcome::timeout;
-      if (!silent) silent = went_silent(session, *ch, opt.session);
-      // (A loss after progress starts the count again: a modem that loses its carrier every few
-      // KB still gets the whole image through.)
-      const std::uint32_t in_a_row = session.packets_acked() > acked_at_loss ? 0 : losses;
-      return in_a_row < opt.max_reconnects && (o == Outcome::link_lost || *silent);
+      if (!silent) silent = went_silent(session, *ch);
+      return losses_before() < opt.max_reconnects && (o == Outcome::link_lost || *silent);
     };
     PushObserver per_connection = obs;
     per_connection.event = [&](const Event& e, std::uint64_t ms) {
@@ -371,7 +371,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
         }
         // (Bytes from a connection that never said HELLO, a console or a modem's chatter, are
         // no device talking.)
-        const bool device_talks = spoke() && ch->silent_ms() < opt.session.reply_timeout_ms;
+        const bool device_talks = still_talks(session, *ch);
         if (probe || device_talks) {
           turn_away(incoming, probe ? "another connection is being asked who it is"
                                     : "the device being updated still talks");
@@ -383,7 +383,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
                                                                    : std::nullopt;
             if (!h) turn_away(s, "it did not say HELLO");
             else if (expected && uid_of(*h) != *expected) turn_away(s, "another device (uid " + uid_hex(*h) + ")");
-            else if (spoke() && ch->silent_ms() < opt.session.reply_timeout_ms) turn_away(s, "the device being updated talks again");
+            else if (still_talks(session, *ch)) turn_away(s, "the device being updated talks again");
             else {
               redialled.emplace(std::move(s));
               redial_confirmed = true;
@@ -420,8 +420,11 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     if (!device_uid && spoke()) device_uid = uid_of(*session.device());
     if (interrupts.fired()) return stopped_at_once(std::move(r));
     if (!push_goes_on()) {
-      if (spoke() && (session.outcome() == Outcome::link_lost || (silent && *silent)))  // the limit
-        r.detail += "; the link was lost " + std::to_string(losses + 1) + " times in a row without progress";
+      if (spoke() && (session.outcome() == Outcome::link_lost || (silent && *silent))) {  // the limit
+        const std::uint32_t in_a_row = losses_before() + 1;
+        r.detail += in_a_row == 1 ? std::string("; the link was lost (no reconnect allowed)")
+                                  : "; the link was lost " + std::to_string(in_a_row) + " times in a row without progress";
+      }
       return r;
     }
     if (!spoke()) {

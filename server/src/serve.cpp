@@ -163,7 +163,7 @@ class Server {
       Device& d = devices_[uid_of(*dev)];
       c.again = d.ended;
       if (const auto old = conns_.find(d.live); d.live != c.id && old != conns_.end()) {
-        if (old->second->ch->silent_ms() >= opt_.push.session.reply_timeout_ms) {
+        if (!still_talks(old->second->session, *old->second->ch)) {
           // The same device on an older connection that has gone quiet: it dialled again over a
           // link left half-open (a modem that lost its carrier sends no FIN or RST). The new
           // connection takes over.
@@ -254,7 +254,7 @@ class Server {
   // went silent mid-update (went_silent(), channel.hpp). The device may dial again and resume;
   // until it does it has not ended.
   bool may_dial_again(Connection& c) const {
-    if (!c.silent) c.silent = went_silent(c.session, *c.ch, opt_.push.session);
+    if (!c.silent) c.silent = went_silent(c.session, *c.ch);
     return c.session.outcome() == Outcome::link_lost || *c.silent;
   }
 

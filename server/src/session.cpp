@@ -142,17 +142,23 @@ void Session::interrupt(std::uint64_t now) {
   send_frame(MsgType::abort, nullptr, 0, true);
   event("abort", "stopped by the user: ABORT sent, waiting for the device to confirm it");
   stopping_ = true;
-  stop_deadline_ = now + 2 * reply_timeout();
+  stop_deadline_ = now + std::min(2 * reply_timeout(), kMaxStopWaitMs);
 }
 
 std::string Session::stopped_by_user() const { return std::string("stopped by the user during ") + to_string(phase_); }
 
-// What the device answered after the user's ABORT (interrupt()).
+// What the device answered after the user's ABORT (interrupt()). The DATA frames sent before the
+// ABORT are still acknowledged meanwhile: they count, as in the download. A HELLO from another
+// uid (a clone on the same link) is no answer.
 void Session::on_stopping_frame(const Frame& f) {
   const std::string stopped = stopped_by_user();
   Hello h;
   Result r;
-  if (f.type == static_cast<std::uint8_t>(MsgType::hello) && decode(f, h)) {
+  if (f.type == static_cast<std::uint8_t>(MsgType::data_ack) && f.len == 2 && phase_ == Phase::download) {
+    const std::uint32_t n = get_u16(f.payload);
+    if (n > base_ && n <= count_) base_ = n;
+  } else if (f.type == static_cast<std::uint8_t>(MsgType::hello) && decode(f, h)) {
+    if (device_ && !std::equal(std::begin(h.uid), std::end(h.uid), std::begin(device_->uid))) return;
     device_ = h;
     const bool ours = h.session_crc == crc_ && h.session_next != kNoSession && h.session_next != 0;
     finish(Outcome::interrupted,
@@ -555,7 +561,8 @@ void Session::acknowledged(std::uint32_t packets, std::uint64_t now) {
 // of a link that is slow in rate, not in latency, still times out before the first ACK: START's
 // round trip is short there; --reply-timeout is the answer for now.)
 void Session::measured(std::uint64_t rtt) {
-  if (srtt_ == 0) {
+  if (!rtt_measured_) {
+    rtt_measured_ = true;
     srtt_ = rtt;
     rttvar_ = rtt / 2;
   } else {

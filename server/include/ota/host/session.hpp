@@ -75,6 +75,10 @@ std::string product_hex(std::uint32_t product);  // 8 uppercase hex digits
 // What a HELLO says, in one line: who runs, on which layout, its pending report and download.
 std::string describe(const Hello& h);
 
+// The longest a stopped session waits for the device to answer its ABORT: under systemd's
+// default stop timeout (90 s), whatever the reply timeout.
+inline constexpr std::uint64_t kMaxStopWaitMs = 60'000;
+
 enum class Phase : std::uint8_t { hello, start, download, reboot, report_ack, done };
 const char* to_string(Phase p);
 
@@ -96,8 +100,8 @@ class Session {
   void on_link_lost(std::uint64_t now_ms);
   // The user stops the push (Ctrl-C): a download under way is ABORTed (the device keeps what it
   // stored, so the next push resumes), and the session ends `interrupted` once the device has
-  // answered (or 2 reply timeouts have passed): the frames already sent may have completed the
-  // download first, which detail() then says.
+  // answered (or 2 reply timeouts have passed, at most kMaxStopWaitMs): the frames already sent
+  // may have completed the download first, which detail() then says.
   void interrupt(std::uint64_t now_ms);
 
   std::vector<std::uint8_t> take_output();
@@ -115,6 +119,9 @@ class Session {
   std::uint32_t frames_sent() const { return frames_sent_; }
   std::uint32_t resends() const { return resends_; }
   std::uint32_t image_crc() const { return crc_; }
+  // How long a silence means "no answer" now: reply_timeout_ms, or more where the round trips
+  // measured are longer. The transports judge "is the device still talking" by it too.
+  std::uint64_t reply_timeout() const;
 
  private:
   void on_frame(const Frame& f, std::uint64_t now);
@@ -133,7 +140,6 @@ class Session {
   void event(std::string kind, std::string text);
   void progress(std::uint64_t now) { last_progress_ = now; retries_ = 0; }
   void measured(std::uint64_t rtt);
-  std::uint64_t reply_timeout() const;
   void acknowledged(std::uint32_t packets, std::uint64_t now);
   bool retry_spent() { return ++retries_ > opt_.max_retries; }
 
@@ -157,7 +163,8 @@ class Session {
   std::uint32_t furthest_ = 0;  // the most packets the device has said it holds, this session
   std::uint64_t start_sent_at_ = 0;      // when START went out (if once)
   std::vector<std::uint64_t> sent_at_;   // per packet: when it went out (if once)
-  std::uint64_t srtt_ = 0;               // smoothed round trip (0: none measured yet)
+  bool rtt_measured_ = false;            // srtt_ and rttvar_ hold a measurement
+  std::uint64_t srtt_ = 0;               // smoothed round trip
   std::uint64_t rttvar_ = 0;
   bool stopping_ = false;  // the user stopped it: ABORT sent, waiting for the device's answer
   std::uint64_t stop_deadline_ = 0;
