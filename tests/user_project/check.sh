@@ -2,7 +2,7 @@
 # The test user_project: a firmware project outside the OTA tree (this folder) builds against it
 # as docs/client-library.md says, and its images work: the factory image boots v1 on the emulated
 # board, and `ota push` updates it to v2 over a pty. Built with a receive ring of 10 frames
-# (OTA_USART1_RX_RING) instead of 23. The program in docs/client-library.md ("Integration") is
+# (OTA_USART1_RX_RING, 2,640 bytes: a window of 9, the ring never exactly full) instead of 23. The program in docs/client-library.md ("Integration") is
 # cut out of the document, built and updated too, and so is a slow application.
 # usage: check.sh OTA_TREE BUILD_DIR BLUEPILL OTA
 set -euo pipefail
@@ -81,6 +81,7 @@ push_v2() {
   "$ota" push "$image" --port "$pty" --timeout 30 >"$work/push.log" 2>&1 ||
     { cat "$work/push.log"; fail "push"; }
   grep -q "upgraded.*v$version " "$work/push.log" || fail "push did not upgrade to v$version: $(cat "$work/push.log")"
+  if [ -n "${no_resends:-}" ]; then grep -q ", 0 re-sent)" "$work/push.log" || fail "frames re-sent: $(cat "$work/push.log")"; fi
   kill -TERM "$board"
   wait "$board" 2>/dev/null || true
   board=
@@ -95,8 +96,17 @@ grep -q "^my app v2" <<<"$out" || fail "no v2 banner after the update: $out"
 
 # A slow application (500 ms of its own work in every pass of its loop), in real time: it reads
 # all the ring holds in each pass, so the download keeps pace (one buffer per pass would take
-# 64 B per 500 ms, and the server's re-sends would overrun the ring).
-push_v2 "$work/v2.ota" "$work/busy.bin" --realtime --image "$build/internal/bootloader.elf" --image "$build/internal/my-app-busy.elf"
+# 64 B per 500 ms, and the server's re-sends would overrun the ring). The v2 it takes ends in 8 KB
+# without a 0x00 (a table, a font, compressed data): its DATA frames are the largest, 264 bytes,
+# and a window of them arrives while the loop works; one that filled the ring exactly would read
+# as empty and be lost, each time it is sent again.
+python3 - "$build/internal/my-app-v2.bin" "$work/v2-table.bin" <<'PY'
+import sys
+open(sys.argv[2], "wb").write(open(sys.argv[1], "rb").read() + b"\x5a" * 8192)
+PY
+"$ota" image build "$work/v2-table.bin" -o "$work/v2-table.ota" >/dev/null
+no_resends=1 push_v2 "$work/v2-table.ota" "$work/busy.bin" --realtime --image "$build/internal/bootloader.elf" \
+  --image "$build/internal/my-app-busy.elf"
 
 # The documentation's program, built as its CMake says, v1 to v12 (a version of two digits).
 "$ota" image build "$build/internal/docs-sample-v12.elf" -o "$work/docs-v12.ota" >/dev/null

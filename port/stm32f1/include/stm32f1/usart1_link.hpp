@@ -37,11 +37,13 @@ inline std::size_t receive_pending(ota::UpdateClient& client) {
 }
 
 // DATA frames the server may keep in flight (ota::DeviceInfo::window): as many whole frames as
-// the RX ring holds, so that nothing is lost while the CPU is stalled by flash operations. The
-// 6 KB ring holds 23: 6 KB in flight, against the 3.5 KB a 300 ms round trip at 115200 baud needs
-// to keep the line busy, plus the device's own delays (page erases, programming, the ACK's way).
+// the RX ring holds short of full (a ring exactly full reads as empty: usart1::available()), so
+// that nothing is lost while the CPU is stalled by flash operations. The 6 KB ring holds 23: 6 KB
+// in flight, against the 3.5 KB a 300 ms round trip at 115200 baud needs to keep the line busy,
+// plus the device's own delays (page erases, programming, the ACK's way).
 inline constexpr std::size_t kLargestFrame = ota::encoded_size_max(2 + ota::kMaxChunk);
-inline constexpr std::uint8_t kLinkWindow = static_cast<std::uint8_t>(usart1::kRxRing / kLargestFrame);
-static_assert(kLinkWindow >= 1, "the RX ring must hold at least one whole DATA frame");
+inline constexpr std::uint8_t kLinkWindow = static_cast<std::uint8_t>((usart1::kRxRing - 1) / kLargestFrame);
+static_assert(kLinkWindow >= 1, "the RX ring must hold one whole DATA frame and a byte more");
+static_assert(kLinkWindow * kLargestFrame < usart1::kRxRing, "a full window must leave the ring short of full");
 
 }  // namespace stm32f1
