@@ -8,6 +8,7 @@
 #include "ota/bytes.hpp"
 #include "ota/crc.hpp"
 #include "sim/device.hpp"
+#include "sim/wire.hpp"
 #include "support.hpp"
 
 namespace {
@@ -390,6 +391,50 @@ TEST_P(ClientTest, UnknownMessageIsNaked) {
   ota::Nak k;
   ASSERT_TRUE(ota::decode(raw.last(), k));
   EXPECT_EQ(k.status, Status::unknown_message);
+}
+
+// A line that echoes (half-duplex or RS-485 with the receiver left on, a modem with echo on)
+// hands the device its own frames back. A frame of the device's direction is not answered: a
+// NAK to its own HELLO would come back and be answered again, for ever, and send every server back
+// to `next`. Nor is it a frame from a server (the bootloader's idle reset counts those).
+TEST_P(ClientTest, ItsOwnFramesEchoedBackAreNotAnswered) {
+  test::Parts parts(L);
+  test::FrameWire wire;
+  ota::UpdateClient client(parts.map, wire, ota::DeviceInfo{});
+  client.boot();
+  ASSERT_FALSE(wire.out.empty());  // HELLO
+  const std::vector<std::uint8_t> echo = std::exchange(wire.out, {});
+  client.receive(echo.data(), echo.size());
+  EXPECT_TRUE(wire.out.empty()) << "the device answered its own HELLO";
+  for (const ota::MsgType t : {ota::MsgType::hello, ota::MsgType::start_reply, ota::MsgType::data_ack,
+                               ota::MsgType::data_nak, ota::MsgType::result, static_cast<ota::MsgType>(0xFF)}) {
+    const std::uint8_t payload[3] = {};
+    test::FrameWire::send_to(client, t, payload, sizeof payload);
+    EXPECT_TRUE(wire.out.empty()) << "answered a frame of type 0x" << std::hex << int(t);
+    wire.out.clear();
+  }
+  EXPECT_EQ(client.frames_received(), 0u) << "an echo counted as a frame from a server";
+}
+
+// A whole update over a line that echoes the device: what it sends reaches the server and also
+// comes back to it ahead of the server's next bytes.
+TEST_P(ClientTest, AnUpdateSucceedsOverALineThatEchoesTheDevice) {
+  sim::Device d{L};
+  d.factory_install(sim::make_app_image(L, 1, 8 * 1024));
+  d.boot();
+  const auto v2 = sim::make_app_image(L, 2, 12 * 1024);
+  auto heard = std::make_shared<std::vector<std::uint8_t>>();
+  sim::WireOptions w;
+  w.max_ms = 120'000;
+  w.to_server = [heard](std::vector<std::uint8_t>& up) { heard->insert(heard->end(), up.begin(), up.end()); };
+  w.to_device = [heard](std::vector<std::uint8_t>& down) {
+    down.insert(down.begin(), heard->begin(), heard->end());
+    heard->clear();
+  };
+  ota::host::Session s(v2, 2);
+  sim::run_session(d, s, w);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+  EXPECT_EQ(d.running_version(), 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, ClientTest,

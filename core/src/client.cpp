@@ -25,6 +25,10 @@ void UpdateClient::receive(std::uint8_t byte) {
 }
 
 void UpdateClient::on_frame(const Frame& f) {
+  // A frame of the device's own direction (0x80-0xFF) is its own echo (a half-duplex or RS-485
+  // line that hears itself, a modem with echo on) or another device on a shared line: no server
+  // sent it. Answered, each echoed answer would be answered again, for ever.
+  if (f.type & 0x80) return;
   ++frames_;
   switch (static_cast<MsgType>(f.type)) {
     case MsgType::hello_request:
