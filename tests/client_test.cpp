@@ -23,6 +23,11 @@ static_assert(!std::is_constructible_v<ota::Journal, const ota::FlashMap&&>);
 static_assert(!std::is_constructible_v<ota::Installer, const ota::FlashMap&&>);
 static_assert(std::is_constructible_v<ota::Installer, const ota::FlashMap&>);
 static_assert(std::is_constructible_v<ota::UpdateClient, const ota::FlashMap&, ota::Link&, const ota::DeviceInfo&>);
+// Its frame decoder points into its own buffer: a copy or a move would decode into the original's.
+static_assert(!std::is_copy_constructible_v<ota::UpdateClient> && !std::is_move_constructible_v<ota::UpdateClient>);
+static_assert(!std::is_copy_assignable_v<ota::UpdateClient> && !std::is_move_assignable_v<ota::UpdateClient>);
+static_assert(!std::is_copy_constructible_v<ota::FrameDecoderBuffer<64>> &&
+              !std::is_move_constructible_v<ota::FrameDecoderBuffer<64>>);
 
 // A scripted server: sends frames to the device and decodes what comes back.
 struct Raw {
@@ -391,6 +396,25 @@ TEST_P(ClientTest, UnknownMessageIsNaked) {
   ota::Nak k;
   ASSERT_TRUE(ota::decode(raw.last(), k));
   EXPECT_EQ(k.status, Status::unknown_message);
+}
+
+// A map for the external layout made without its W25Q (a host build, where the layout is chosen
+// at run time; a firmware image's map cannot be made so: tests/compile_check): the client says
+// HELLO and refuses START with flash_error, as with a W25Q that does not answer; it does not
+// follow a null pointer.
+TEST(ClientWithoutItsW25q, SaysHelloAndRefusesStartWithAFlashError) {
+  sim::PowerSupply power;
+  sim::InternalFlash internal(power);
+  const ota::FlashMap map{ota::kExternalLayout, internal, nullptr};
+  test::FrameWire wire;
+  ota::UpdateClient client(map, wire, ota::DeviceInfo{});
+  client.boot();
+  const ota::Hello h = wire.reply<ota::Hello>();
+  EXPECT_EQ(h.layout, ota::LayoutId::external);
+  const auto img = sim::make_app_image(ota::kExternalLayout, 2, 4096);
+  test::FrameWire::start(client, start_for(img, 2));
+  EXPECT_EQ(wire.reply<ota::StartReply>().status, Status::flash_error);
+  EXPECT_EQ(internal.violations(), 0u);
 }
 
 // A line that echoes (half-duplex or RS-485 with the receiver left on, a modem with echo on)

@@ -48,6 +48,10 @@ class FrameDecoder {
   enum class Event : std::uint8_t { none, frame, error };
 
   FrameDecoder(std::uint8_t* buffer, std::size_t capacity) : buf_(buffer), cap_(capacity) {}
+  // It points into its buffer (a FrameDecoderBuffer's own storage): a copy would decode into
+  // the original's, dead once the original is (a client returned from a function by value).
+  FrameDecoder(const FrameDecoder&) = delete;
+  FrameDecoder& operator=(const FrameDecoder&) = delete;
 
   // Feeds one byte. On Event::frame, frame() is valid; on Event::error, error() says why.
   Event feed(std::uint8_t byte);

@@ -20,7 +20,7 @@ constexpr std::uint32_t kPollLimit = 400'000;
 InternalFlash internal(kLayout.app.base);  // bootloader pages below app.base are refused
 Spi1 spi;
 ota::BasicW25qFlash<Spi1> w25q(spi, ota::kW25qUsed, kPollLimit);
-const ota::FlashMap map{internal, &w25q};
+const ota::FlashMap map{internal, w25q};
 static_assert(&ota::FlashMap::layout == &kLayout, "the core is built for this layout");
 
 }  // namespace

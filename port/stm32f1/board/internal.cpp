@@ -8,7 +8,7 @@ namespace {
 
 constexpr const ota::Layout& kLayout = ota::kInternalLayout;
 InternalFlash internal(kLayout.app.base);  // bootloader pages below app.base are refused
-const ota::FlashMap map{internal, nullptr};
+const ota::FlashMap map{internal};
 static_assert(&ota::FlashMap::layout == &kLayout, "the core is built for this layout");
 
 }  // namespace
