@@ -53,9 +53,12 @@ class UpdateClient {
 
   // True once the download is verified and "OTA-START" written: reset when the link has drained.
   bool reset_requested() const { return reset_requested_; }
+  // From an accepted START until the download ends, is ABORTed or the device resets. The client
+  // keeps no clock: a server that goes away mid-download leaves it true (to show "updating" only
+  // while frames come, watch frames_received() against your own clock).
   bool downloading() const { return active_; }
-  // Frames received whole (CRC right, any type), modulo 256: a change says that a server is
-  // there; line noise does not make frames. The bootloader's recovery idle timer watches it.
+  // Frames received whole (CRC right, of the server's direction), modulo 256: a change says that
+  // a server is there; line noise and the device's own echo do not make frames. The bootloader's recovery idle timer watches it.
   std::uint8_t frames_received() const { return frames_; }
 
  private:
