@@ -160,6 +160,38 @@ TEST_P(E2ePowerCut, ACutInTheFlagMoveIsFinishedRightAfterPowerOn) {
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
+// A cut while REPORT_ACK is on its way leaves v2's upgrade report pending ("OTA-SUCCESS" not
+// cleared). A rebuilt v2 (a hot fix that kept the version number) pushed with --force is sent and
+// installed: the pending report says that some v2 was installed, not this one (it was reported
+// upgraded without being sent).
+TEST_P(E2ePowerCut, AForcedPushAfterACutInTheReportIsNotUpgradedWithoutBeingSent) {
+  const e2e::Firmware fw(GetParam());
+  const auto v2 = fw.app_bin(2);
+  const auto v2_rebuilt = fw.largest_app(2, 9);  // same version, other bytes
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1);
+  Session first(v2, 2, opts());
+  e2e::WireOptions w;
+  w.step_us = 20;
+  w.stop_at = [&](double) { return first.phase() == Phase::report_ack; };
+  const auto r = e2e::run(b, first, w);
+  ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
+  ASSERT_EQ(first.phase(), Phase::report_ack) << first.detail();
+  b.power_cut();  // REPORT_ACK is lost with the power
+  b.power_on();
+  ASSERT_EQ(e2e::boot_to_banner(b), 2) << b.uart_output();
+  ASSERT_EQ(flag_text(b, *fw.layout), "success");
+
+  auto o = opts();
+  o.force = true;
+  Session forced(v2_rebuilt, 2, o);
+  ASSERT_NE(e2e::run(b, forced).stop, bluepill::Stop::error);
+  EXPECT_EQ(forced.outcome(), Outcome::upgraded) << forced.detail();
+  EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, v2_rebuilt)) << "the board still runs the first v2 build: "
+                                                           << forced.detail();
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, E2ePowerCut, ::testing::Values("internal", "external"),
                          [](const auto& i) { return i.param; });
 

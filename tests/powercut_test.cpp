@@ -141,6 +141,38 @@ TEST_P(PowerCut, TwoCutsAtRandomPoints) {
   }
 }
 
+// A cut right before the application clears "OTA-SUCCESS" (the REPORT_ACK of the first session
+// never took effect) leaves v2's upgrade report pending. The operator then pushes a rebuilt image
+// of the same version with --force: the server clears the old report and sends the image (it
+// called the push upgraded without sending anything).
+TEST_P(PowerCut, AForcedPushOverAReportLeftByACutIsNotUpgradedWithoutBeingSent) {
+  auto ref = fresh(1);
+  Session s(img.v2, 2, quick());
+  sim::run_session(*ref, s);
+  ASSERT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
+  const std::uint64_t ops = ref->power().count();  // the last one: the flag clear of REPORT_ACK
+
+  auto d = fresh(7);
+  d->power().plan_cut(ops - 1, sim::CutMode::before);
+  Session first(img.v2, 2, quick());
+  sim::run_session(*d, first);
+  ASSERT_TRUE(d->dead());
+  d->power_cycle();
+  ASSERT_EQ(d->running_version(), 2u);
+  d->take_output();
+
+  // v2 rebuilt (a hot fix, same version number), pushed with --force.
+  const auto v2b = sim::make_app_image(L, 2, L.image_limit - 1500);
+  ASSERT_NE(v2b, img.v2);
+  auto o = quick();
+  o.force = true;
+  Session forced(v2b, 2, o);
+  sim::run_session(*d, forced);
+  EXPECT_EQ(forced.outcome(), Outcome::upgraded) << forced.detail();
+  EXPECT_TRUE(std::equal(v2b.begin(), v2b.end(), d->app_region().begin()))
+      << "the device still runs the old v2 build: " << forced.detail();
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, PowerCut,
                          ::testing::Values(&ota::kInternalLayout, &ota::kExternalLayout),
                          test::LayoutName());

@@ -448,15 +448,18 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
 // The device announced itself and no download is under way: decide what to do.
 void Session::handshake(const Hello& h, std::uint64_t now) {
   const bool ours = h.app_version == version_ && h.role == Role::application;
+  const bool force = opt_.force_for ? opt_.force_for(h) : opt_.force;
   if (h.report == Report::download_ok) {  // an install is pending: wait for it
     phase_ = Phase::reboot;
     phase_start_ = now;
     return;
   }
   if (h.report == Report::upgrade_ok) {
-    // Acknowledge; ours ends the session, an older one is cleared before we go on.
+    // Acknowledge; ours ends the session, an older one is cleared before we go on. Forced over
+    // the same version, the report says only that some build of that version was installed (its
+    // acknowledgement lost with a power cut, say), not this image: cleared, and the image sent.
     send_frame(MsgType::report_ack, nullptr, 0, true);
-    if (ours) {
+    if (ours && !force) {
       phase_ = Phase::report_ack;
       progress(now);
     }
@@ -487,7 +490,6 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
                                     "sent twice (`ota push --recover` sends it again)");
     return;
   }
-  const bool force = opt_.force_for ? opt_.force_for(h) : opt_.force;
   if (ours && !force) {
     finish(Outcome::up_to_date, "device already runs v" + std::to_string(version_) +
                                     " (versions are compared, not contents: --force sends this image anyway)");
