@@ -671,6 +671,35 @@ TEST(NoW25q, ExternalLayoutStillRunsItsApplication) {
   EXPECT_LT(r.virtual_ms, 300.0) << "the device kept polling the missing chip";
 }
 
+// SPI1 itself stops (bluepill::SpiFault, a broken peripheral): no byte the W25Q driver sends
+// completes. The bootloader must report a flash failure and start the application at once: not
+// wait out 400k status polls of 10k loops each (minutes; with the hardware watchdog option, a
+// reset loop), nor take what its buffers held for the chip's answer. The application's client
+// then refuses an update with a flash error.
+class BrokenSpi1 : public ::testing::TestWithParam<bluepill::SpiFault> {};
+
+TEST_P(BrokenSpi1, IsAFlashFailureNotAHangNorStaleBytes) {
+  const e2e::Firmware fw("external");
+  bluepill::Config cfg;
+  cfg.spi1_fault = GetParam();
+  bluepill::Board b(cfg);
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b, 3e6), 1) << b.uart_output() << b.diagnostics().error_text();
+  EXPECT_NE(b.uart_output().find("install: flash failure"), std::string::npos) << b.uart_output();
+  ota::host::Session s(fw.app_bin(2), 2);
+  const auto r = e2e::run(b, s);
+  ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::refused) << s.detail();
+  EXPECT_NE(s.detail().find("flash error"), std::string::npos) << s.detail();
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, BrokenSpi1, ::testing::Values(bluepill::SpiFault::frames_never_start),
+                         [](const auto& info) {
+                           return info.param == bluepill::SpiFault::frames_never_start ? "FramesNeverStart"
+                                                                                       : "FramesNeverEnd";
+                         });
+
 // An external-layout board whose update to the largest v2 is cut short mid-install: the W25Q's
 // wiring fails (a loose contact, a cracked joint) once kCopied pages of the application are copied.
 class W25qLost : public ::testing::Test {

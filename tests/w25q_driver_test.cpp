@@ -279,6 +279,57 @@ TEST(W25qDriver, EraseFailsWhenTheSectorDoesNotReadBlank) {
   EXPECT_TRUE(direct.erase(0x2000));  // the same chip, erased for real: passes
 }
 
+// A bus whose peripheral stops in the middle of a 0x03 read, once armed: after `good` data
+// bytes it clocks nothing more, leaves rx as it was and says so through failed(), as
+// stm32f1::Spi1 does after a timeout. /CS still moves (a GPIO on the port).
+class StallingBus final : public ota::SpiBus {
+ public:
+  explicit StallingBus(ota::SpiBus& inner) : inner_(inner) {}
+  void arm(std::size_t good) {
+    armed_ = true;
+    good_ = good;
+  }
+  void select(bool asserted) override {
+    count_ = 0;
+    inner_.select(asserted);
+  }
+  void transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) override {
+    for (std::size_t i = 0; i < len; ++i) {
+      if (count_ == 0) op_ = tx != nullptr ? tx[i] : 0xFF;
+      if (armed_ && op_ == 0x03 && count_ >= 4 + good_) failed_ = true;
+      if (failed_) return;
+      inner_.transfer(tx != nullptr ? tx + i : nullptr, rx != nullptr ? rx + i : nullptr, 1);
+      ++count_;
+    }
+  }
+  bool failed() const override { return failed_; }
+
+ private:
+  ota::SpiBus& inner_;
+  bool armed_ = false, failed_ = false;
+  std::size_t good_ = 0, count_ = 0;
+  std::uint8_t op_ = 0;
+};
+
+// The buffer already holds what the chip would have sent (a retry of the same read, say): a
+// read whose bus stopped halfway must fail, not return those bytes as read.
+TEST(W25qDriver, AReadOnABusThatFailedHalfwayFails) {
+  sim::PowerSupply power;
+  sim::W25qChip chip(power);
+  StallingBus bus(chip);
+  ota::W25qFlash flash(bus, kSize, kPolls);
+  const Bytes data = pattern(64, 5);
+  ASSERT_TRUE(flash.erase(0));
+  ASSERT_TRUE(flash.write(0, data.data(), data.size()));
+  Bytes back = data;
+  ASSERT_TRUE(flash.read(0, back.data(), back.size()));  // the bus still works
+  bus.arm(10);
+  EXPECT_FALSE(flash.read(0, back.data(), back.size()));
+  EXPECT_TRUE(bus.failed());
+  EXPECT_FALSE(flash.read(0, back.data(), 1)) << "a failed bus fails every later read too";
+  EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();
+}
+
 TEST(W25qDriver, WaitsOutBusyOnAClockThatAdvances) {
   sim::PowerSupply power;
   sim::W25qChip chip(power);

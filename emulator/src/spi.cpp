@@ -40,7 +40,8 @@ void Spi::update_cs() {
   else if (a.is_af(4)) asserted = (cr1_ & kSpe) && (cr2_ & kSsoe) && !(cr1_ & kSsm);
   if (asserted == cs_) return;
   settle();
-  if (busy_) error(std::string("W25Q chip select ") + (asserted ? "asserted" : "released") +
+  // (A frame stalled by SpiFault::frames_never_end clocks no bit: nothing is cut.)
+  if (busy_ && frame_end_ != kNever) error(std::string("W25Q chip select ") + (asserted ? "asserted" : "released") +
                    " while SPI1 is still shifting a frame (wait for BSY=0): the chip sees a cut byte");
   cs_ = asserted;
   if (w25q_) chip_.w25q_select(cs_);
@@ -67,7 +68,8 @@ void Spi::start(std::uint16_t v, Cycles at) {
   shifting_ = v;
   busy_ = true;
   txfull_ = false;
-  frame_end_ = at + frame_cycles();
+  // SpiFault::frames_never_end: the frame stays on the wire.
+  frame_end_ = chip_.config().spi1_fault == SpiFault::frames_never_end ? kNever : at + frame_cycles();
   schedule();
 }
 
@@ -100,7 +102,7 @@ void Spi::settle() {
 
 void Spi::schedule() {
   chip_.cancel(event_);
-  if (!busy_ || !(cr2_ & (kRxdmaen | kTxdmaen | kErrie | kRxneie | kTxeie))) return;
+  if (!busy_ || frame_end_ == kNever || !(cr2_ & (kRxdmaen | kTxdmaen | kErrie | kRxneie | kTxeie))) return;
   event_ = chip_.at(frame_end_, [this](Cycles) {
     event_ = 0;
     settle();
@@ -184,7 +186,7 @@ void Spi::write32(std::uint32_t off, std::uint32_t v) {
         break;
       }
       if (txfull_) error("SPI1 DR written while TXE=0: the byte waiting in the TX buffer is lost");
-      if (!busy_) start(static_cast<std::uint16_t>(v), chip_.now());
+      if (!busy_ && chip_.config().spi1_fault != SpiFault::frames_never_start) start(static_cast<std::uint16_t>(v), chip_.now());
       else {
         txbuf_ = static_cast<std::uint16_t>(v);
         txfull_ = true;

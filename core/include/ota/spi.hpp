@@ -20,6 +20,10 @@ class SpiBus {
   // With the chip deselected it still clocks the bytes out (the W25Q ignores them): the driver
   // waits that way, in SCK periods, where the chip needs /CS high for a while.
   virtual void transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) = 0;
+  // True once a transfer could not complete (a bus that can time out, such as an SPI peripheral
+  // that stopped); rx then holds nothing the chip sent, and the driver fails the operation under
+  // way. A bus class given to BasicW25qFlash directly may have it too (stm32f1::Spi1 does).
+  virtual bool failed() const { return false; }
 
  protected:
   ~SpiBus() = default;

@@ -22,7 +22,9 @@
 // write() and erase() read back what they did (the ota::Flash contract: true only if verified).
 // Every wait for BUSY to clear reads the status register at most `poll_limit` times and then
 // fails (returns false); nothing here can hang. A chip that is absent or unpowered reads 0xFF,
-// i.e. BUSY forever, so every call fails after poll_limit status reads.
+// i.e. BUSY forever, so every call fails after poll_limit status reads. A bus that failed
+// (Bus::failed(): a transfer that timed out) fails every read, write and erase that used it: a
+// read does not return what the buffer held before, a verify does not compare stale bytes.
 #pragma once
 
 #include <cstddef>
@@ -79,6 +81,13 @@ class BasicW25qFlash final : public Flash {
   static constexpr std::uint8_t kWel = 0x02;   // SR1 bit 1: write enable latch
 
   bool wait_ready();
+  // The bus's verdict, for a bus that can fail (ota/spi.hpp). A transfer on a failed bus leaves
+  // rx as it was: the status polls then keep the BUSY they started with and identify()'s zeroed
+  // id fails, so only stream() needs to ask.
+  bool bus_failed() {
+    if constexpr (requires(Bus& b) { b.failed(); }) return spi_.failed();
+    return false;
+  }
   bool identify(std::uint32_t* jedec_id);  // the JEDEC id check of probe(), without waiting
   bool present() {
     if (absent_) absent_ = !identify(nullptr);
@@ -164,7 +173,7 @@ bool BasicW25qFlash<Bus>::stream(std::uint32_t addr, std::uint8_t* dst, const st
     same = same && b == (expect ? expect[i] : 0xFF);
   }
   spi_.select(false);
-  return same;
+  return same && !bus_failed();
 }
 
 template <class Bus>

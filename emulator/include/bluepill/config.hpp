@@ -11,6 +11,13 @@ namespace bluepill {
 // random one within the datasheet range (min..max; W25Q: typ/2..max, no minimum is given).
 enum class TimingMode : std::uint8_t { typical, maximum, random };
 
+// A broken SPI1, to test the firmware's timeouts (a working chip never does this; an SPI1 whose
+// kernel clock or shifter stopped would). frames_never_start: a byte written to DR stays in the
+// TX buffer for good (TXE stays 0, RXNE never sets, BSY stays 0). frames_never_end: the first
+// frame started stays on the wire (BSY stays 1, RXNE never sets; the next byte waits behind it,
+// TXE 0). The W25Q sees no clock either way.
+enum class SpiFault : std::uint8_t { none, frames_never_start, frames_never_end };
+
 struct Config {
   // Internal flash and W25Q contents are loaded from these files if they exist (raw images:
   // 64 KB, and the W25Q's whole capacity) and written back at power-off. Empty: memory only.
@@ -23,6 +30,7 @@ struct Config {
   // After power-on the W25Q ignores Write Enable for this long (tPUW: up to 10 ms in the W25Q16
   // datasheets; the CPU starts at once here, without the MCU's own reset delay).
   double w25q_write_inhibit_us = 10'000;
+  SpiFault spi1_fault = SpiFault::none;
   bool hse = true;   // the 8 MHz crystal; false: HSE never gets ready (nor a PLL fed by it)
   // The crystal's start-up time, HSEON to HSERDY: 2 ms typical for 8 MHz (DS5319 tSU(HSE));
   // crystals and load capacitors at their limits, or a cold board, take several times that.

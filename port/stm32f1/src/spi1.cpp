@@ -11,13 +11,22 @@ using namespace reg;
 constexpr gpio::Pin kCs{gpio::Port::A, 4};
 constexpr std::uint32_t kByteLoops = 10'000;  // one byte takes 8 SCK periods; never this long
 
+// Spi1::failed(): the state of the one SPI1, kept here rather than in the object, so that the
+// driver's calls need no `this` (smaller).
+bool failed_ = false;
+
+// A flag that does not come in time fails the bus for good (until init): the byte under way
+// will not complete, so there is nothing left to wait for.
 bool wait(std::uint32_t flag) {
   for (std::uint32_t i = 0; i < kByteLoops; ++i)
     if (SPI1().SR & flag) return true;
+  failed_ = true;
   return false;
 }
 
 }  // namespace
+
+bool Spi1::failed() const { return failed_; }
 
 void Spi1::init(std::uint32_t pclk2_hz, std::uint32_t max_hz) {
   RCC().APB2ENR |= rcc_apb2::SPI1 | rcc_apb2::IOPA;
@@ -38,6 +47,7 @@ void Spi1::init(std::uint32_t pclk2_hz, std::uint32_t max_hz) {
   // SSM + SSI: NSS is driven by software and held high, so master mode does not fault (MODF).
   SPI1().CR1 = spi_cr1::MSTR | spi_cr1::SSM | spi_cr1::SSI | br << spi_cr1::BR_SHIFT;
   SPI1().CR1 |= spi_cr1::SPE;
+  failed_ = false;
 }
 
 void Spi1::select(bool asserted) {
@@ -48,7 +58,7 @@ void Spi1::select(bool asserted) {
 
 void Spi1::transfer(const std::uint8_t* tx, std::uint8_t* rx, std::size_t len) {
   Spi& s = SPI1();
-  for (std::size_t i = 0; i < len; ++i) {
+  for (std::size_t i = 0; i < len && !failed_; ++i) {  // a failed bus sends nothing more
     if (!wait(spi_sr::TXE)) return;
     s.DR = tx ? tx[i] : 0xFF;
     if (!wait(spi_sr::RXNE)) return;
