@@ -51,8 +51,13 @@ void Spi1::init(std::uint32_t pclk2_hz, std::uint32_t max_hz) {
 }
 
 void Spi1::select(bool asserted) {
-  while (SPI1().SR & spi_sr::BSY) {  // the last byte has fully left before CS rises
-  }
+  // The last byte has fully left before CS moves. A BSY that does not clear fails the bus, and
+  // CS moves all the same: a stalled shifter clocks nothing, so the chip sees no cut byte.
+  for (std::uint32_t i = 0; SPI1().SR & spi_sr::BSY; ++i)
+    if (i == kByteLoops) {
+      failed_ = true;
+      break;
+    }
   gpio::write(kCs, !asserted);
 }
 
