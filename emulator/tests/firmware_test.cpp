@@ -188,6 +188,15 @@ TEST(PortSelfTestOnAClone, SaysWhenZerosCannotBeWrittenOverDataAndThenStaysPut) 
   }
 }
 
+// SPI1 taken back by Spi1::init from an application that drove it with DMA and interrupts (its
+// CR2 enables, a DMA channel reading SPI1_DR): the W25Q answers the driver again, not the DMA.
+TEST_F(PortSelfTest, Spi1InitTakesSpi1BackFromAnApplicationsDmaAndInterrupts) {
+  EXPECT_EQ(printed("w25q probe"), "00000001") << b.uart_output();
+  EXPECT_EQ(printed("spi1 cr2 after init"), "00000000");
+  EXPECT_EQ(printed("w25q probe after the application"), "00000001");
+  EXPECT_EQ(printed("spi1 failed"), "00000000");
+}
+
 // A device interrupt handler defined by its CMSIS name (port/stm32f1/src/irq_names.hpp) is the
 // one the vector table calls: the self-test's USART1_IRQHandler ran once for TXE.
 TEST_F(PortSelfTest, AnInterruptHandlerDefinedByItsCmsisNameIsCalled) {

@@ -5,12 +5,15 @@
 // board it checks a clone chip before it is fielded (docs/flashing.md, "Clone chips").
 #include <cstdint>
 
+#include "ota/layout.hpp"
+#include "ota/w25q.hpp"
 #include "stm32f1/board.hpp"
 #include "stm32f1/clock.hpp"
 #include "stm32f1/cpu.hpp"
 #include "stm32f1/crc.hpp"
 #include "stm32f1/internal_flash.hpp"
 #include "stm32f1/iwdg.hpp"
+#include "stm32f1/spi1.hpp"
 #include "stm32f1/systick.hpp"
 #include "stm32f1/usart1.hpp"
 
@@ -28,6 +31,8 @@ void print(const char* name, std::uint32_t value) {
 }
 
 volatile std::uint32_t usart1_irqs = 0;
+
+volatile std::uint32_t& reg32(std::uint32_t addr) { return *reinterpret_cast<volatile std::uint32_t*>(addr); }
 
 }  // namespace
 
@@ -83,6 +88,27 @@ int main() {
   print("update map app erase", map.internal.erase(l.app.base + 0x400));
   print("update map boot erase", map.internal.erase(0x08000000));
   print("update map staging write", map.internal.write(page + 32, data, 2));
+
+  // SPI1 handed back by an application that drove it with DMA and interrupts of its own (a
+  // display, a second SPI device): CR2's enables left set (TXEIE RXNEIE ERRIE TXDMAEN RXDMAEN),
+  // DMA1 channel 2 still reading SPI1_DR into a buffer, circularly. Spi1::init (the external
+  // board's flash_map) must take SPI1 back: with RXDMAEN set the DMA takes each byte the W25Q
+  // sends before the driver sees RXNE. The board's W25Q is there whatever the layout.
+  Spi1 spi;
+  spi.init(clocks.pclk2);
+  ota::BasicW25qFlash<Spi1> w25q(spi, ota::kW25qUsed, 400'000);
+  print("w25q probe", w25q.probe(nullptr));
+  static std::uint8_t sink[16];
+  reg32(0x40021014) |= 1u;                                        // RCC_AHBENR.DMA1EN
+  reg32(0x40020024) = 0x4001300C;                                 // CPAR2: SPI1_DR
+  reg32(0x40020028) = reinterpret_cast<std::uintptr_t>(sink);    // CMAR2
+  reg32(0x40020020) = sizeof sink;                                // CNDTR2
+  reg32(0x4002001C) = 1u << 7 | 1u << 5 | 1u;                     // CCR2: MINC, CIRC, EN
+  reg32(0x40013004) = 0xE3;                                       // SPI1_CR2
+  spi.init(clocks.pclk2);
+  print("spi1 cr2 after init", reg32(0x40013004));
+  print("w25q probe after the application", w25q.probe(nullptr));
+  print("spi1 failed", spi.failed());
 
   usart1::flush();
   *reinterpret_cast<volatile std::uint32_t*>(0xE000E104) = 1u << (37 - 32);  // NVIC ISER1: USART1

@@ -44,6 +44,10 @@ void Spi1::init(std::uint32_t pclk2_hz, std::uint32_t max_hz) {
   for (const auto& p : kPins) gpio::configure(p.pin, p.mode);
   std::uint32_t br = 0;  // SCK = pclk2 / 2^(br + 1), br 0..7 (RM0008 §25.5.1)
   while (br < 7 && (pclk2_hz >> (br + 1)) > max_hz) ++br;
+  // No DMA requests, no interrupts, no SSOE (RM0008 §25.5.2): the driver polls, and an
+  // application that drove SPI1 with them (a DMA channel reading DR would take the W25Q's bytes
+  // before the driver sees RXNE) may have left them set before it calls flash_map() again.
+  SPI1().CR2 = 0;
   // SSM + SSI: NSS is driven by software and held high, so master mode does not fault (MODF).
   SPI1().CR1 = spi_cr1::MSTR | spi_cr1::SSM | spi_cr1::SSI | br << spi_cr1::BR_SHIFT;
   SPI1().CR1 |= spi_cr1::SPE;
