@@ -109,7 +109,7 @@ int main() {
   ota::Installer installer(map);
   iwdg::feed();  // the install has the whole timeout; the recovery loop feeds on every pass
   const ota::Installer::Result r = installer.run();
-  if (r != ota::Installer::Result::nothing) say("install: ", ota::to_string(r));
+  if (r != ota::Installer::Result::nothing) say("install: ", ota::to_string(r, map.layout.staging.medium));
   if (r == ota::Installer::Result::failed && supply::low() && !installer.app_valid()) {
     // The supply sagged under the install, with the application half copied: wait for it to
     // come back (or go), then start again; the install resumes. Recovery mode would wait for a

@@ -127,13 +127,13 @@ bool Installer::app_valid() const {
          vector_table_sane(map_.layout, vt[0], vt[1], map_.layout.app.size);
 }
 
-const char* to_string(Installer::Result r) {
+const char* to_string(Installer::Result r, Medium staging) {
   switch (r) {
     case Installer::Result::nothing: return "nothing to install";
     case Installer::Result::installed: return "installed";
     case Installer::Result::finished: return "finished an interrupted install";
     case Installer::Result::refused: return "staged image refused";
-    case Installer::Result::failed: return "flash failure";
+    case Installer::Result::failed: return staging == Medium::external ? "flash/W25Q failure" : "flash failure";
   }
   return "?";
 }

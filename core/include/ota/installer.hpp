@@ -64,6 +64,9 @@ class Installer {
   Journal journal_;
 };
 
-const char* to_string(Installer::Result r);
+// `staging`: the medium of the layout's staging area. On the external layout a failure names
+// the W25Q too ("flash/W25Q failure"): its likeliest cause there is a chip that is missing, loose
+// or write-protected, which the text on a terminal should say (the server's message does).
+const char* to_string(Installer::Result r, Medium staging = Medium::internal);
 
 }  // namespace ota
