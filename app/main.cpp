@@ -59,8 +59,7 @@ int main() {
   usart1::init(clocks.pclk2, 115200);
   systick::start(clocks.hclk);
   iwdg::start(kWatchdog);
-  gpio::configure(kLed, gpio::Mode::output_2mhz);
-  gpio::write(kLed, true);  // off
+  gpio::configure_output(kLed, gpio::Mode::output_2mhz, true);  // off from its first instant
   banner();
 
   Usart1Link link;

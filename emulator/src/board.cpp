@@ -116,8 +116,10 @@ void Board::erase_flash() {
 void Board::new_chip(ResetCause cause) {
   chip_ = std::make_unique<Chip>(*state_, cfg_, cause);
   chip_->set_breakpoints(&breakpoints_);
-  led_ = false;
-  chip_->gpioc.on_change = [this](Gpio&) {
+  led_ = pc13_output_ = false;
+  chip_->gpioc.on_change = [this](Gpio& c) {
+    if (c.is_output(13) && !pc13_output_ && !c.level(13)) ++led_lit_as_configured_;
+    pc13_output_ = c.is_output(13);
     const bool on = led_on();
     if (on != led_) ++led_changes_;
     led_ = on;

@@ -73,6 +73,20 @@ TEST_P(Firmware, BinImagesAtTheirAddressesBoot) {
   boot_and_check(b);
 }
 
+// The application's LED (PC13, lit when low) starts off: the pin becomes an output already
+// driving high, not low for the instructions until its level is written (a flash at every boot),
+// and then it blinks.
+TEST_P(Firmware, TheLedIsNeverLitWhenItsPinBecomesAnOutput) {
+  bluepill::Board b;
+  b.load_image(image(GetParam(), "factory.hex"));
+  b.power_on();
+  ASSERT_EQ(b.run_until_output("app v", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+  ASSERT_EQ(b.run_for_us(1.2e6).stop, bluepill::Stop::limit) << b.diagnostics().error_text();
+  EXPECT_EQ(b.led_lit_as_configured(), 0u);
+  EXPECT_GE(b.led_changes(), 2u) << "the LED blinks";
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
 // The bootloader hands the application a chip as after a reset: stopped at the application's
 // first instruction, the clock, the peripheral clocks and the pins it used are back to their
 // reset values (RM0008 §7.3, §9.2), VTOR and MSP are the application's, SysTick is off.

@@ -111,6 +111,9 @@ class Board {
   double now_us() const { return static_cast<double>(now_ns()) / 1000.0; }
   bool led_on() const;                // PC13 driven low
   std::uint32_t led_changes() const { return led_changes_; }
+  // Times PC13 became an output already driving low: the LED lit the instant its pin was made an
+  // output (firmware that wants it off at first writes the level before the mode).
+  std::uint32_t led_lit_as_configured() const { return led_lit_as_configured_; }
   bool pin(char port, int n) const;   // level of a GPIO pin
   std::uint32_t reg(int n) const;     // r0..r15 (13 = SP, 14 = LR, 15 = PC), 16 = xPSR
   bool read_memory(std::uint32_t addr, void* dst, std::size_t len) const;  // SRAM or flash
@@ -153,6 +156,8 @@ class Board {
   std::uint32_t resets_ = 0;
   ResetCause last_reset_{};
   std::uint32_t led_changes_ = 0;
+  std::uint32_t led_lit_as_configured_ = 0;
+  bool pc13_output_ = false;
   std::size_t reported_ = 0;  // diagnostics already returned in a RunResult
   bool led_ = false;
   // the wire

@@ -10,16 +10,24 @@ reg::Gpio& regs(Port p) {
   return *reinterpret_cast<reg::Gpio*>(0x40010800u + 0x400u * static_cast<unsigned>(p));
 }
 
+void enable_clock(Port port) { reg::RCC().APB2ENR |= reg::rcc_apb2::IOPA << static_cast<unsigned>(port); }
+
 }  // namespace
 
 void configure(Pin p, Mode m) {
-  reg::RCC().APB2ENR |= reg::rcc_apb2::IOPA << static_cast<unsigned>(p.port);
+  enable_clock(p.port);
   reg::Gpio& g = regs(p.port);
   reg::R& cr = p.n < 8 ? g.CRL : g.CRH;
   const unsigned shift = 4u * (p.n % 8u);
   const auto bits = static_cast<std::uint32_t>(m);
   cr = (cr & ~(0xFu << shift)) | ((bits & 0xFu) << shift);
   if (bits & 0x30u) write(p, bits & 0x10u);  // the pull direction is the ODR bit
+}
+
+void configure_output(Pin p, Mode m, bool high) {
+  enable_clock(p.port);
+  write(p, high);  // ODR first: the output drives this level from its first instant
+  configure(p, m);
 }
 
 void write(Pin p, bool high) {

@@ -24,6 +24,10 @@ struct Pin {
 };
 
 void configure(Pin p, Mode m);  // also enables the port clock
+// An output (m: output_2mhz, output_50mhz) that starts at `high`: the level is written first,
+// then the mode, so the pin never drives the other level, not even for an instant (an LED that
+// should start off does not flash). Also enables the port clock, which the level needs.
+void configure_output(Pin p, Mode m, bool high);
 void write(Pin p, bool high);
 bool read(Pin p);
 void toggle(Pin p);
