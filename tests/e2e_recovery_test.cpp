@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <initializer_list>
 #include <utility>
 
 #include "bluepill/chip.hpp"  // ResetCause
@@ -775,6 +776,31 @@ TEST_F(W25qLost, AChipLeftInPowerDownAcrossAResetIsWokenAndTheInstallFinishes) {
   b.w25q().select(false);
   ASSERT_TRUE(b.w25q().powered_down());
   ASSERT_NO_FATAL_FAILURE(expect_the_install_finishes(b.uart_output().size()));
+  EXPECT_EQ(b.w25q().violations(), 0u) << b.w25q().last_violation();
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
+// An application that keeps its own data in the W25Q past block 0 suspended an erase there
+// (0x75, to read something in between), and the MCU was reset before it resumed it: SUS survives
+// an MCU reset, and while it is set the chip refuses every erase and program, so the install
+// could not clear its flags (nor would any later download stage), until a power cycle. The
+// bootloader resumes the suspended erase (0x7A): it completes, and the install finishes.
+TEST_F(W25qLost, AnEraseAnApplicationLeftSuspendedIsResumedAndTheInstallFinishes) {
+  ASSERT_NO_FATAL_FAILURE(install_until_page_copied());
+  b.reset_pin();
+  ASSERT_FALSE(b.w25q().busy());
+  const auto send = [&](std::initializer_list<std::uint8_t> bytes) {
+    const std::vector<std::uint8_t> v(bytes);
+    b.w25q().select(true);
+    b.w25q().transfer(v.data(), nullptr, v.size());
+    b.w25q().select(false);
+  };
+  send({0x06});
+  send({0x20, 0x01, 0x00, 0x00});  // the sector at 64 KB
+  send({0x75});
+  ASSERT_TRUE(b.w25q().suspended());
+  ASSERT_NO_FATAL_FAILURE(expect_the_install_finishes(b.uart_output().size()));
+  EXPECT_FALSE(b.w25q().suspended());
   EXPECT_EQ(b.w25q().violations(), 0u) << b.w25q().last_violation();
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }

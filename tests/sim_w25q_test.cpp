@@ -301,6 +301,68 @@ bool has_mix(std::span<const std::uint8_t> s) {
   return ones > 0 && ones < 8 * s.size();
 }
 
+// 0x75 suspends a running erase or program: SUS (status register 2 bit 7) sets, BUSY clears
+// within tSUS; erase and program are refused while it is suspended; 0x7A resumes it for the
+// time it had left (a program elsewhere may run meanwhile). Either is ignored, silently, when
+// there is nothing to suspend or resume.
+// A power cycle clears SUS and tears the suspended operation.
+TEST(SimW25q, SuspendAndResume) {
+  PowerSupply power(3);
+  W25qChip chip(power);
+  std::uint64_t now = 1'000;
+  chip.set_timing([&] { return now; }, sim::kW25qTypical);
+  const auto sus = [&] { return xfer(chip, {0x35}, 1)[1]; };
+  xfer(chip, {0x75});
+  xfer(chip, {0x7A});
+  EXPECT_FALSE(chip.suspended());
+  EXPECT_EQ(sus(), 0x00);
+  wren(chip);
+  program(chip, 0x1000, {0x00});
+  now += 700'000;
+  wren(chip);
+  erase(chip, 0x1000);
+  now += 10'000'000;  // 10 of 45 ms
+  xfer(chip, {0x75});
+  EXPECT_TRUE(chip.suspended());
+  EXPECT_TRUE(chip.busy()) << "for tSUS";
+  now += 20'000;
+  EXPECT_FALSE(chip.busy());
+  EXPECT_EQ(sus(), 0x80);
+  wren(chip);
+  erase(chip, 0x2000);
+  EXPECT_EQ(chip.violations(), 1u);
+  EXPECT_NE(chip.last_violation().find("suspend"), std::string::npos) << chip.last_violation();
+  program(chip, 0x1010, {0x00});  // into the suspended sector: refused too
+  EXPECT_EQ(chip.violations(), 2u);
+  program(chip, 0x5000, {0x00});  // elsewhere: taken, as silicon does during an erase suspend
+  now += 700'000;
+  EXPECT_EQ(read(chip, 0x5000, 1), Bytes{0x00});
+  EXPECT_EQ(chip.violations(), 2u);
+  xfer(chip, {0x7A});
+  EXPECT_FALSE(chip.suspended());
+  now += 34'999'999;
+  EXPECT_TRUE(chip.busy()) << "the 35 ms the erase had left";
+  now += 1;
+  EXPECT_EQ(status(chip), 0x00);
+  EXPECT_EQ(read(chip, 0x1000, 1), Bytes{0xFF});
+
+  wren(chip);
+  program(chip, 0x3000, Bytes(256, 0x00));
+  now += 700'000;
+  wren(chip);
+  erase(chip, 0x3000);
+  now += 1'000'000;
+  xfer(chip, {0x75});
+  now += 20'000;
+  ASSERT_TRUE(chip.suspended());
+  chip.power_cut();
+  power.power_on();
+  EXPECT_FALSE(chip.suspended());
+  EXPECT_EQ(sus(), 0x00);
+  EXPECT_TRUE(has_mix(chip.bytes().subspan(0x3000, 256))) << "the suspended erase is torn";
+  EXPECT_EQ(chip.violations(), 2u);
+}
+
 TEST(SimW25q, PowerCutWhileBusyTearsTheOperation) {
   PowerSupply power(5);
   W25qChip chip(power);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <utility>
 #include <vector>
 
@@ -338,6 +339,40 @@ TEST(W25qDriver, WaitsOutBusyOnAClockThatAdvances) {
   ota::W25qFlash flash(chip, kSize, 100'000);
   ASSERT_NO_FATAL_FAILURE(expect_erase_write_read(flash, 0x10, 600, 3));
   EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();  // never spoke to a BUSY chip
+}
+
+// An application suspended an erase of its own sector (0x75), and the MCU was reset: SUS
+// survives that, and while it is set the chip refuses every erase and program. probe() resumes
+// it (0x7A, which a chip with nothing suspended ignores): the application's erase completes,
+// instead of being aborted (as 66h + 99h would, corrupting its sector), and ours work again.
+TEST(W25qDriver, ProbeResumesAnOperationLeftSuspended) {
+  sim::PowerSupply power;
+  sim::W25qChip chip(power);
+  std::uint64_t now = 0;
+  chip.set_timing([&] { return now; }, sim::kW25qTypical);
+  const auto send = [&](std::initializer_list<std::uint8_t> bytes) {
+    const Bytes b(bytes);
+    chip.select(true);
+    chip.transfer(b.data(), nullptr, b.size());
+    chip.select(false);
+  };
+  send({0x06});
+  send({0x02, 0x01, 0x00, 0x00, 0x00});  // the application's data at 64 KB, past block 0
+  now += 1'000'000;
+  send({0x06});
+  send({0x20, 0x01, 0x00, 0x00});
+  now += 1'000'000;
+  send({0x75});
+  now += 1'000'000;
+  ASSERT_TRUE(chip.suspended());
+  ASSERT_FALSE(chip.busy());
+  chip.set_timing([&] { return now += 10'000; }, sim::kW25qTypical);  // every look: +10 us
+  ota::W25qFlash flash(chip, kSize, 100'000);
+  EXPECT_TRUE(flash.probe(nullptr));
+  EXPECT_FALSE(chip.suspended());
+  EXPECT_FALSE(chip.busy()) << "the application's erase completed within the probe's wait";
+  ASSERT_NO_FATAL_FAILURE(expect_erase_write_read(flash, 0x3000, 300, 9));
+  EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();
 }
 
 // For tPUW after power-up the chip ignores 0x06: the driver sends it again until WEL sets, for

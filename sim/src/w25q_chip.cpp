@@ -1,6 +1,7 @@
 #include "sim/w25q_chip.hpp"
 
 #include <cstring>
+#include <utility>
 
 #include "util.hpp"
 
@@ -17,6 +18,11 @@ constexpr std::uint8_t kReadStatus1 = 0x05;
 constexpr std::uint8_t kJedecId = 0x9F;
 constexpr std::uint8_t kReleasePowerDown = 0xAB;
 constexpr std::uint8_t kPowerDown = 0xB9;
+constexpr std::uint8_t kReadStatus2 = 0x35;
+constexpr std::uint8_t kSuspend = 0x75;
+constexpr std::uint8_t kResume = 0x7A;
+constexpr std::uint64_t kSuspendNs = 20'000;  // tSUS
+constexpr std::uint8_t kSus = 0x80;           // SR2 bit 7
 constexpr std::uint64_t kReleaseNs = 3'000;  // tRES1
 constexpr std::uint8_t kBusy = 0x01;
 constexpr std::uint8_t kWel = 0x02;
@@ -35,7 +41,8 @@ void W25qChip::set_timing(Clock now, W25qTiming timing) {
 bool W25qChip::in_progress() { return running_ && now_ && now_() < done_at_; }
 
 void W25qChip::lose_volatile() {
-  wel_ = selected_ = ignored_ = running_ = powered_down_ = releasing_ = false;
+  wel_ = selected_ = ignored_ = running_ = powered_down_ = releasing_ = suspended_ = false;
+  suspending_until_ = 0;
   count_ = 0;
 }
 
@@ -44,7 +51,7 @@ void W25qChip::lose_volatile() {
 void W25qChip::sync() {
   if (power_.epoch() != seen_epoch_) {
     seen_epoch_ = power_.epoch();
-    if (in_progress()) tear();
+    tear_all();
     lose_volatile();
     return;
   }
@@ -57,12 +64,13 @@ void W25qChip::sync() {
 std::uint8_t W25qChip::status() {
   sync();
   if (power_.dead()) return kHighZ;
-  return static_cast<std::uint8_t>((in_progress() ? kBusy : 0) | (wel_ ? kWel : 0));
+  const bool suspending = now_ && now_() < suspending_until_;
+  return static_cast<std::uint8_t>((in_progress() || suspending ? kBusy : 0) | (wel_ ? kWel : 0));
 }
 
 void W25qChip::power_cut() {
   sync();
-  if (in_progress()) tear();
+  tear_all();
   power_.cut();
   seen_epoch_ = power_.epoch();
   lose_volatile();
@@ -112,9 +120,9 @@ std::uint8_t W25qChip::shift(std::uint8_t in) {
     if (powered_down_ && op_ != kReleasePowerDown) {
       ignored_ = true;
       violations_.add("command " + hex(op_, 2) + " in power-down (only 0xAB is recognised)");
-    } else if (in_progress() && op_ != kReadStatus1) {
+    } else if (busy() && op_ != kReadStatus1 && !(op_ == kSuspend && in_progress())) {
       ignored_ = true;
-      if (op_ != kReleasePowerDown)  // documented as ignored while BUSY: not a misuse
+      if (op_ != kReleasePowerDown && op_ != kResume)  // documented as ignored while BUSY: not a misuse
         violations_.add("command " + hex(op_, 2) + " while BUSY (only 0x05 is accepted)");
     }
     return kHighZ;
@@ -125,6 +133,8 @@ std::uint8_t W25qChip::shift(std::uint8_t in) {
   switch (op_) {
     case kReadStatus1:
       return status();
+    case kReadStatus2:
+      return suspended_ ? kSus : 0;
     case kJedecId:
       return i <= 3 ? static_cast<std::uint8_t>(part_.jedec_id >> (8 * (3 - i))) : kHighZ;
     case kReleasePowerDown:
@@ -172,7 +182,26 @@ void W25qChip::finish() {
       }
       return;
     case kReadStatus1:
+    case kReadStatus2:
     case kJedecId:
+      return;
+    case kSuspend:
+      if (count_ != 1) return cut_short("0x75");
+      if (!in_progress() || suspended_) return;  // nothing to suspend: ignored
+      suspended_ = true;
+      suspended_erase_ = op_len_ == kSectorSize;
+      suspend_left_ns_ = done_at_ - now_();
+      running_ = false;
+      swap_suspended();  // kept aside: a 0x02 may run while it is suspended
+      suspending_until_ = now_() + kSuspendNs;
+      return;
+    case kResume:
+      if (count_ != 1) return cut_short("0x7A");
+      if (!suspended_ || busy()) return;  // accepted only with SUS = 1 and BUSY = 0
+      suspended_ = false;
+      swap_suspended();  // BUSY = 0: whatever ran meanwhile is complete
+      running_ = true;
+      done_at_ = now_ ? now_() + suspend_left_ns_ : 0;
       return;
     case kReadData:
       if (count_ < 4) cut_short("0x03");
@@ -181,6 +210,9 @@ void W25qChip::finish() {
       if (count_ < 5) return cut_short("0x02");
       if (!wel_) return violations_.add("0x02 page program without WEL: ignored");
       const std::uint32_t page = addr_ & (part_.capacity - 1) & ~(kPageSize - 1);
+      if (suspended_ && (!suspended_erase_ || page - susp_addr_ < susp_len_))
+        return violations_.add("0x02 at " + hex(addr_, 6) + " during a suspended " +
+                               (suspended_erase_ ? "erase of its sector" : "page program") + " (SUS = 1): ignored");
       if (page >= protect_from_ && page < protect_to_) return;  // protected: not executed
       if ((addr_ % kPageSize) + (count_ - 4) > kPageSize)
         violations_.add("0x02 at " + hex(addr_, 6) + " with " + std::to_string(count_ - 4) +
@@ -199,6 +231,7 @@ void W25qChip::finish() {
     case kSectorErase: {
       if (count_ != 4) return cut_short("0x20");
       if (!wel_) return violations_.add("0x20 sector erase without WEL: ignored");
+      if (suspended_) return violations_.add("0x20 sector erase during an erase/program suspend (SUS = 1): ignored");
       const std::uint32_t sector = addr_ & (part_.capacity - 1) & ~(kSectorSize - 1);
       if (sector >= protect_from_ && sector < protect_to_) return;  // protected: not executed
       std::memcpy(before_.data(), &mem_[sector], kSectorSize);
@@ -230,6 +263,21 @@ void W25qChip::execute(std::uint32_t addr, std::uint32_t len, const std::uint8_t
   running_ = true;
   done_at_ = now_ ? now_() + duration_ns : 0;
   sync();  // instant mode: completes (and clears WEL) here
+}
+
+void W25qChip::tear_all() {
+  if (in_progress()) tear();
+  if (suspended_) {
+    swap_suspended();
+    tear();
+    swap_suspended();
+  }
+}
+
+void W25qChip::swap_suspended() {
+  std::swap(op_addr_, susp_addr_);
+  std::swap(op_len_, susp_len_);
+  std::swap(before_, susp_before_);
 }
 
 // mem_ holds the operation's result: each bit where it differs from before_ randomly keeps its

@@ -19,6 +19,12 @@
 //                        tRES1 (3 us). Ignored while BUSY and harmless when not powered down.
 //                        An application may power the chip down to save current; an MCU reset
 //                        does not wake it, so probe() sends it first.
+//   0x7A Erase/Program Resume  resumes an erase or program suspended by 0x75 (SUS = 1); ignored
+//                        unless SUS = 1 and BUSY = 0. While SUS is set the chip refuses every
+//                        erase (and program, but outside an erase-suspended sector), and an MCU
+//                        reset does not clear it: probe() sends it, after 0xAB, so that an
+//                        operation an application suspended completes (0x66 + 0x99, the software
+//                        reset, would abort it, corrupting its sector, and a running one too).
 // write() and erase() read back what they did (the ota::Flash contract: true only if verified).
 // Every wait for BUSY to clear reads the status register at most `poll_limit` times and then
 // fails (returns false); nothing here can hang. A chip that is absent or unpowered reads 0xFF,
@@ -52,8 +58,8 @@ class BasicW25qFlash final : public Flash {
   constexpr BasicW25qFlash(Bus& spi, std::uint32_t size, std::uint32_t poll_limit)
       : Flash(FlashGeometry{0, size, kSectorSize, 1}), spi_(spi), poll_limit_(poll_limit) {}
 
-  // Wakes the chip from power-down, waits for BUSY to clear (an erase the MCU's reset did not
-  // stop), then reads the JEDEC id (0xMMTTCC) into *jedec_id (may be null). True when a chip answered: the
+  // Wakes the chip from power-down, resumes an operation left suspended, waits for BUSY to clear
+  // (an erase the MCU's reset did not stop, or the one resumed), then reads the JEDEC id (0xMMTTCC) into *jedec_id (may be null). True when a chip answered: the
   // manufacturer byte is neither 0x00 nor 0xFF, and its capacity code does not say it is
   // smaller than `size`. After a failed probe every read, write and erase first asks for the id
   // again (one short command, no status polling, which on a missing chip would take poll_limit
@@ -73,6 +79,7 @@ class BasicW25qFlash final : public Flash {
   static constexpr std::uint8_t kReadStatus1 = 0x05;
   static constexpr std::uint8_t kJedecId = 0x9F;
   static constexpr std::uint8_t kReleasePowerDown = 0xAB;
+  static constexpr std::uint8_t kResume = 0x7A;
   // Bytes clocked with /CS high after 0xAB, which the chip ignores: tRES1 (3 us) at an SCK up to
   // 53 MHz, past the 50 MHz that 0x03 allows, so on any bus that can read the chip at all.
   static constexpr std::size_t kReleaseBytes = 20;
@@ -182,6 +189,8 @@ bool BasicW25qFlash<Bus>::probe(std::uint32_t* jedec_id) {
   command(kReleasePowerDown);
   spi_.select(false);
   spi_.transfer(nullptr, nullptr, kReleaseBytes);  // /CS high for tRES1
+  command(kResume);
+  spi_.select(false);
   if (!wait_ready()) return false;  // 0x9F is ignored while an erase is still running
   absent_ = !identify(jedec_id);
   return !absent_;

@@ -12,6 +12,14 @@
 //    0xAB releases it on /CS rising; /CS must then stay high for tRES1 (3 us on set_timing()'s
 //    clock) before the next command, or that command is ignored, as a violation. The chip
 //    always powers up out of power-down, and an MCU reset alone does not take it out.
+//  - 0x75 erase/program suspend: accepted only while a 0x20 or 0x02 runs (BUSY = 1, SUS = 0),
+//    ignored otherwise. SUS (status register 2 bit 7, read with 0x35) sets at once, BUSY clears
+//    within tSUS (20 us). While suspended, 0x20 is not allowed, nor 0x02 after a program
+//    suspend or into the erase-suspended sector: not executed, as violations. 0x7A
+//    resumes it (SUS = 1 and BUSY = 0, else ignored, silently): SUS clears, BUSY sets for the
+//    time the operation had left. SUS is volatile: a power cycle clears it, tearing the suspended
+//    operation; an MCU reset does not. (W25Q32BV/W25Q40BL datasheets, 75h/7Ah; the JV parts
+//    are the same.) Contents show the suspended operation as complete, as for one in progress.
 //  - 0x06 sets WEL, 0x04 clears it. 0x02 and 0x20 are ignored unless WEL is set; WEL clears when
 //    the operation completes. They execute on the rising edge of /CS, and only if /CS rises after
 //    a whole command: a 0x20 with exactly 3 address bytes, a 0x02 with 3 address bytes and at
@@ -110,6 +118,7 @@ class W25qChip final : public ota::SpiBus, public StoredMemory {
   std::uint8_t status();  // status register 1 now (BUSY, WEL)
   bool busy() { return (status() & 0x01) != 0; }
   bool powered_down() const { return powered_down_; }  // after 0xB9, until 0xAB or a power cycle
+  bool suspended() const { return suspended_; }  // SUS: after 0x75, until 0x7A or a power cycle
 
   const W25qPart& part() const { return part_; }
   // bytes(), load()/save() of the raw image of the whole chip, violations(): StoredMemory.
@@ -120,6 +129,8 @@ class W25qChip final : public ota::SpiBus, public StoredMemory {
   void execute(std::uint32_t addr, std::uint32_t len, const std::uint8_t* target,
                std::uint64_t duration_ns);
   void tear();
+  void tear_all();         // the operation in progress, and the suspended one
+  void swap_suspended();   // the suspended operation <-> the last executed one
   void sync();  // notice a power cut made elsewhere, complete a finished operation
   void lose_volatile();
   bool in_progress();
@@ -138,6 +149,12 @@ class W25qChip final : public ota::SpiBus, public StoredMemory {
   bool selected_ = false;
   bool ignored_ = false;     // the current command arrived while BUSY or in power-down
   bool powered_down_ = false;
+  bool suspended_ = false;          // SUS
+  bool suspended_erase_ = false;    // a 0x20 is suspended (else a 0x02)
+  std::uint32_t susp_addr_ = 0, susp_len_ = 0;     // the suspended operation, kept to tear it
+  std::array<std::uint8_t, kSectorSize> susp_before_{};
+  std::uint64_t suspend_left_ns_ = 0;   // of the suspended operation's BUSY time
+  std::uint64_t suspending_until_ = 0;  // ns on now_: BUSY until tSUS after the 0x75
   std::uint64_t released_at_ = 0;  // ns on now_ of the last release from power-down (tRES1 after it)
   bool releasing_ = false;         // released_at_ is set and tRES1 may not have passed
   std::uint32_t count_ = 0;  // bytes since /CS fell
