@@ -10,6 +10,9 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -999,5 +1002,218 @@ TEST_F(OtaCli, AHangupIgnoredAtStartStaysIgnored) {
   EXPECT_FALSE(summary) << "nohup'ed serve stopped on SIGHUP: " << *summary;
   serve.signal(SIGINT);
   EXPECT_EQ(serve.wait(10s), 130) << serve.output();
+}
+
+// review: the .ota header's layout and version are what `image info`, push and serve go by, and
+// the device goes by the app info inside the image (client.cpp layout_check; the version it
+// reports after the install). An .ota whose header contradicts its own app info (made by another
+// tool, an older ota, a hand-edited header with its CRC redone) cannot be right: it must be
+// refused as a bad input (exit 9) before any START, not downloaded in full and then refused by
+// the device (RESULT invalid_image), nor installed and called "upgrade-failed" (exit 7).
+TEST_F(OtaCli, AnOtaWhoseHeaderContradictsItsAppInfoIsRefusedBeforeStart) {
+  const fs::path fw = OTA_FIRMWARE_DIR;
+  std::vector<std::uint8_t> ext_app;  // the real example application v2, built for the external layout
+  ASSERT_FALSE(ota::host::load_file(fw / "external" / "app-v2.bin", ext_app)) << "firmware not built";
+  ASSERT_LE(ext_app.size(), ota::kInternalLayout.image_limit);
+  const auto lie = write("layout-lie.ota", ota::host::encode_ota_file({ota::LayoutId::internal, 2, 0x08002000, ext_app}));
+  std::string out;
+  EXPECT_EQ(ota({"image", "info", lie.string()}, &out), 9) << out;
+  Process dev({SIM_DEVICE, "--pty", "--layout", "internal"});
+  const auto line = dev.wait_for("pty ", 10s);
+  ASSERT_TRUE(line) << dev.output();
+  EXPECT_EQ(ota({"push", lie.string(), "--port", line->substr(4), "--json"}, &out), 9) << out;
+  EXPECT_TRUE(lines_of(out, "start").empty()) << "the image went to the device: " << out;
+  const auto results = lines_of(out, "result");
+  ASSERT_EQ(results.size(), 1u) << out;
+  EXPECT_EQ(field(results[0], "outcome"), "bad-input") << results[0];
+
+  // The version: the header says 3, the application inside says 2.
+  std::vector<std::uint8_t> int_app;
+  ASSERT_FALSE(ota::host::load_file(fw / "internal" / "app-v2.bin", int_app));
+  const auto v3 = write("version-lie.ota", ota::host::encode_ota_file({ota::LayoutId::internal, 3, 0x08002000, int_app}));
+  EXPECT_EQ(ota({"image", "info", v3.string()}, &out), 9) << out;
+  EXPECT_EQ(ota({"push", v3.string(), "--port", line->substr(4), "--json"}, &out), 9) << out;
+  EXPECT_TRUE(lines_of(out, "start").empty()) << "the image went to the device: " << out;
+}
+
+// review: an input that never ends (/dev/zero, /dev/urandom, a character device given by
+// mistake) is read until memory runs out: std::bad_alloc, "terminate called", SIGABRT, exit 134,
+// no clear message and no --json result line. An .ota holds at most 32 + 56 KB and firmware at
+// most 56 KB: reading must stop there and the input be refused (exit 9). Run under a 1 GB
+// address-space limit so that the test cannot take the machine's memory. (A FIFO without a
+// writer also waits for ever, as `cat` would.)
+TEST_F(OtaCli, InputsThatNeverEndAreRefusedNotReadForEver) {
+  auto limited = [](const std::string& args) {
+    return std::vector<std::string>{"/bin/sh", "-c", "ulimit -v 1048576; exec " + std::string(OTA_TOOL) + " " + args};
+  };
+  {
+    Process info(limited("image info /dev/zero"));
+    EXPECT_EQ(info.wait(30s), 9) << "/dev/zero: " << info.output();
+  }
+  {
+    Process push(limited("push /dev/zero --port /dev/null --json"));
+    EXPECT_EQ(push.wait(30s), 9) << "/dev/zero: " << push.output();
+    EXPECT_EQ(lines_of(push.output(), "result").size(), 1u) << push.output();
+  }
+  {
+    Process build(limited("image build /dev/zero -o " + (dir / "z.ota").string() + " -l internal -v 1"));
+    EXPECT_EQ(build.wait(30s), 9) << "/dev/zero: " << build.output();
+  }
+}
+
+// review: an .ota holds at most 32 + 56 KB, and an application at most 56 KB, yet every input is
+// read whole into memory before anything is checked: a 2 GB file (a disk image or a core dump
+// given by mistake; sparse here, so it costs no disk) takes ~10 s and 2 GB of RAM to be told that
+// it has no OTAI header, and with less memory the tool aborts (std::bad_alloc, exit 134) with no
+// clear message and no --json result line. It must be refused as too large (exit 9) at once.
+TEST_F(OtaCli, AHugeInputFileIsRefusedWithoutReadingItWhole) {
+  const auto ota_file = make_ota(dir, ota::kInternalLayout, 2, 9000);
+  const fs::path big = dir / "big.ota", bin = dir / "big.bin";
+  fs::copy_file(ota_file, big);
+  fs::resize_file(big, 2ull << 30);  // a valid image, then 2 GB of (sparse) zeros
+  fs::copy_file(fs::path(OTA_FIRMWARE_DIR) / "internal" / "app-v2.bin", bin);
+  fs::resize_file(bin, 2ull << 30);
+  auto limited = [](const std::string& args) {
+    return std::vector<std::string>{"/bin/sh", "-c", "ulimit -v 1048576; exec " + std::string(OTA_TOOL) + " " + args};
+  };
+  {
+    Process info(limited("image info " + big.string()));
+    EXPECT_EQ(info.wait(30s), 9) << info.output();
+  }
+  {
+    Process push(limited("push " + big.string() + " --port /dev/null --json"));
+    EXPECT_EQ(push.wait(30s), 9) << push.output();
+    EXPECT_EQ(lines_of(push.output(), "result").size(), 1u) << push.output();
+  }
+  {
+    Process build(limited("image build " + bin.string() + " -o " + (dir / "b.ota").string()));
+    EXPECT_EQ(build.wait(30s), 9) << build.output();
+    EXPECT_FALSE(fs::exists(dir / "b.ota"));
+  }
+}
+
+// review: `-o` is written beside and renamed over, whatever the output is: a FIFO (a script that
+// pipes the image on), a device node (`-o /dev/null` for a dry run, or `-o /dev/stdout`: run as
+// root, as in many CI containers, that replaces the system's /dev/null with a regular file) or a
+// symlink (`current.ota -> releases/v2.ota`) is replaced by a regular file, the tool says it
+// wrote the image (exit 0), and the reader of the FIFO, or the file the link names, gets nothing.
+// An output that is not a regular file must be written through, or refused (exit 9), never
+// replaced.
+TEST_F(OtaCli, AnOutputThatIsNotARegularFileIsNotReplaced) {
+  const auto elf = (fs::path(OTA_FIRMWARE_DIR) / "internal" / "app-v2.elf").string();
+  std::string out;
+  const fs::path fifo = dir / "pipe.ota";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // a reader, so that a write goes through
+  ASSERT_GE(reader, 0);
+  ota({"image", "build", elf, "-o", fifo.string()}, &out);
+  EXPECT_TRUE(fs::is_fifo(fifo)) << "the FIFO was replaced by a regular file: " << out;
+  char buf[64];
+  EXPECT_GT(::read(reader, buf, sizeof buf), 0) << "the FIFO's reader got nothing";
+  ::close(reader);
+  // A character device: a null device of our own (root only; /dev/null itself is left alone).
+  const fs::path null = dir / "null";
+  if (::mknod(null.c_str(), S_IFCHR | 0666, ::makedev(1, 3)) == 0) {
+    ota({"image", "build", elf, "-o", null.string()}, &out);
+    EXPECT_TRUE(fs::is_character_file(null)) << "-o onto a device node replaced it by a regular file: " << out;
+  }
+  // A symlink to the release file: the file it names gets the image, the link stays.
+  const fs::path target = dir / "v2.ota", link = dir / "current.ota";
+  std::ofstream(target) << "old";
+  fs::create_symlink(target, link);
+  EXPECT_EQ(ota({"image", "build", elf, "-o", link.string()}, &out), 0) << out;
+  EXPECT_TRUE(fs::is_symlink(link)) << "the symlink was replaced by a regular file";
+  EXPECT_GT(fs::file_size(target), 100u) << "the file the link names was not written";
+}
+
+// review: an image with two app info records that disagree (OTA_APP_INFO has internal linkage, so
+// a second translation unit, a library say, can put its own record in .ota_app_info; the linker
+// orders them) is built from whichever record comes first, silently: here version 1 of product
+// "some-library", although the application (whose own record says version 3 of
+// "weather-station") reports v3 in HELLO. The .ota is then mislabelled: refused as another
+// product, or as older than the device, or pushed again and again. Which record is the image's
+// cannot be told: it must be refused with a clear error (exit 9), no .ota written.
+TEST_F(OtaCli, AnImageWithTwoContradictingAppInfoRecordsIsRefused) {
+  auto img = sim::make_app_image(ota::kInternalLayout, 3, 4000);
+  const auto lib = ota::AppInfo::make(ota::LayoutId::internal, 1, "some-library");
+  const auto app = ota::AppInfo::make(ota::LayoutId::internal, 3, "weather-station");
+  std::memcpy(img.data() + 0x110, &lib, sizeof lib);
+  std::memcpy(img.data() + 0x128, &app, sizeof app);
+  std::string out;
+  EXPECT_EQ(ota({"image", "build", write("two.bin", img).string(), "-o", (dir / "two.ota").string()}, &out), 9) << out;
+  EXPECT_FALSE(fs::exists(dir / "two.ota")) << out;
+}
+
+// review: the .ota header's load address (image.hpp: "the application binary exactly as it is
+// stored at the layout's application address") is never checked: an .ota that says its binary
+// belongs at 0x08004000 (built for another base by another tool; its reset handler, 0x08002101,
+// still falls inside the image) is called "status: ok" by `image info`, and push sends it, to be
+// stored and started at 0x08002000. A load address other than the layout's application address
+// must be refused as a bad input (exit 9) before any START.
+TEST_F(OtaCli, AnOtaForAnotherLoadAddressIsRefusedBeforeStart) {
+  const auto file = write("at-0x08004000.ota", ota::host::encode_ota_file(
+      {ota::LayoutId::internal, 2, 0x08004000, sim::make_app_image(ota::kInternalLayout, 2, 9000)}));
+  std::string out;
+  EXPECT_EQ(ota({"image", "info", file.string()}, &out), 9) << out;
+  Process dev({SIM_DEVICE, "--pty", "--layout", "internal"});
+  const auto line = dev.wait_for("pty ", 10s);
+  ASSERT_TRUE(line) << dev.output();
+  EXPECT_EQ(ota({"push", file.string(), "--port", line->substr(4), "--json"}, &out), 9) << out;
+  EXPECT_TRUE(lines_of(out, "start").empty()) << "the image went to the device: " << out;
+}
+
+// review: a file whose read fails (EIO: a failing disk or USB stick, a network share; here
+// /proc/self/mem, whose first page is unmapped, as a reliable source of EIO) is not "cannot
+// read ...: Input/output error" and exit 9, as load_file means to say: libstdc++'s filebuf
+// throws std::ios_failure from underflow, istreambuf_iterator does not catch it, and the tool
+// dies with "terminate called after throwing an instance of 'std::__ios_failure'" (SIGABRT,
+// exit 134), and push --json prints no result line.
+TEST_F(OtaCli, AFileThatCannotBeReadIsABadInputNotACrash) {
+  if (!fs::exists("/proc/self/mem")) GTEST_SKIP() << "no /proc";
+  std::string out;
+  EXPECT_EQ(ota({"image", "info", "/proc/self/mem"}, &out), 9) << out;
+  EXPECT_NE(out.find("cannot read /proc/self/mem"), std::string::npos) << out;
+  EXPECT_EQ(ota({"push", "/proc/self/mem", "--port", "/dev/null", "--json"}, &out), 9) << out;
+  EXPECT_EQ(lines_of(out, "result").size(), 1u) << out;
+  EXPECT_EQ(ota({"image", "build", "/proc/self/mem", "-o", (dir / "m.ota").string(), "-l", "internal", "-v", "1"}, &out), 9) << out;
+  EXPECT_NE(out.find("cannot read /proc/self/mem"), std::string::npos) << out;
+}
+
+// review: Intel HEX input that holds two images is built silently. (1) Two files joined with cat:
+// everything after the first end-of-file record is ignored (the .ota reader calls the same thing
+// "two files joined?"). (2) Two applications merged into one file (v2's data records, then v1's
+// at the same addresses, one end-of-file record): a record at an address already given is
+// appended to the earlier one, so v1's data is dropped without a word except its last record,
+// which ends up as 8 extra bytes behind v2 (4848 bytes here, v2 is 4840): neither image, labelled
+// v2, with a CRC computed over the blend, which every device check then accepts. Data given twice
+// for one address, or after the end of the file, must be refused (exit 9), no .ota written.
+TEST_F(OtaCli, IntelHexWithTwoImagesInItIsRefused) {
+  const fs::path fw = fs::path(OTA_FIRMWARE_DIR) / "internal";
+  std::vector<std::uint8_t> v2, v1;
+  ASSERT_FALSE(ota::host::load_file(fw / "app-v2.hex", v2));
+  ASSERT_FALSE(ota::host::load_file(fw / "app.hex", v1));
+  auto joined = v2;
+  joined.insert(joined.end(), v1.begin(), v1.end());
+  std::string out;
+  EXPECT_EQ(ota({"image", "build", write("joined.hex", joined).string(), "-o", (dir / "j.ota").string()}, &out), 9) << out;
+  EXPECT_FALSE(fs::exists(dir / "j.ota"));
+  // v2 without its end-of-file record, then v1's data records and its end-of-file record.
+  const std::string eof = ":00000001FF";
+  std::string a(v2.begin(), v2.end()), b(v1.begin(), v1.end());
+  ASSERT_NE(a.find(eof), std::string::npos);
+  a.erase(a.find(eof));
+  std::vector<std::uint8_t> merged(a.begin(), a.end());
+  merged.insert(merged.end(), b.begin(), b.end());
+  EXPECT_EQ(ota({"image", "build", write("merged.hex", merged).string(), "-o", (dir / "m.ota").string()}, &out), 9) << out;
+  if (fs::exists(dir / "m.ota")) {
+    ota::host::Image img;
+    std::vector<std::uint8_t> v2_bin, v1_bin;
+    ASSERT_FALSE(ota::host::load_ota_file(dir / "m.ota", img));
+    ASSERT_FALSE(ota::host::load_file(fw / "app-v2.bin", v2_bin));
+    ASSERT_FALSE(ota::host::load_file(fw / "app.bin", v1_bin));
+    EXPECT_TRUE(img.bytes == v2_bin || img.bytes == v1_bin)
+        << "the image built is neither v2 (" << v2_bin.size() << " bytes) nor v1 (" << v1_bin.size()
+        << " bytes) but a blend of " << img.bytes.size() << " bytes: " << out;
+  }
 }
 }  // namespace

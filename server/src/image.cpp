@@ -1,16 +1,20 @@
 #include "ota/host/image.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <iterator>
-#include <map>
+#include <optional>
 
 #include "ota/app_info.hpp"
 #include "ota/bytes.hpp"
 #include "ota/crc.hpp"
 #include "ota/flash_map.hpp"
+#include "ota/host/session.hpp"
 
 namespace ota::host {
 
@@ -18,6 +22,8 @@ namespace {
 
 constexpr std::uint32_t kMagic = 0x4941544F;  // "OTAI"
 constexpr std::size_t kHeader = 32;
+// An .ota holds at most 56 KB after its header; up to 1 MB is read, to say what is wrong with it.
+constexpr std::size_t kMaxOta = kHeader + (1u << 20);
 
 std::string hex32(std::uint32_t v) {
   char b[16];
@@ -25,25 +31,40 @@ std::string hex32(std::uint32_t v) {
   return b;
 }
 
-// Chunks at absolute addresses, flattened to one binary from `base`.
-Error flatten(const std::map<std::uint32_t, std::vector<std::uint8_t>>& chunks, std::uint32_t base,
-              std::vector<std::uint8_t>& out) {
+// Data at an absolute address, and where in the input it came from.
+struct Chunk {
+  std::uint32_t addr;
+  std::vector<std::uint8_t> data;
+  std::string where;
+};
+
+// Chunks flattened to one binary from `base`. Two that give bytes for one address are two images
+// in one file (Intel HEX files merged, overlapping ELF segments): which one is meant cannot be told.
+Error flatten(std::vector<Chunk> chunks, std::uint32_t base, std::vector<std::uint8_t>& out) {
   out.clear();
-  for (const auto& [addr, data] : chunks) {
-    if (data.empty()) continue;
-    if (addr < base)
-      return Error{"data at " + hex32(addr) + " lies below the application address " + hex32(base)};
-    const std::size_t off = addr - base;
-    if (off + data.size() > 16u * 1024 * 1024) return Error{"data at " + hex32(addr) + " is far beyond the flash"};
-    if (out.size() < off + data.size()) out.resize(off + data.size(), 0xFF);
-    std::copy(data.begin(), data.end(), out.begin() + static_cast<std::ptrdiff_t>(off));
+  std::stable_sort(chunks.begin(), chunks.end(), [](const Chunk& a, const Chunk& b) { return a.addr < b.addr; });
+  std::uint64_t end = 0;  // of the data so far
+  const Chunk* last = nullptr;
+  for (const Chunk& c : chunks) {
+    if (c.data.empty()) continue;
+    if (c.addr < base)
+      return Error{"data at " + hex32(c.addr) + " lies below the application address " + hex32(base)};
+    if (last && c.addr < end)
+      return Error{c.where + " gives bytes at " + hex32(c.addr) + " that " + last->where +
+                   " gave already (two images in one file?)"};
+    const std::size_t off = c.addr - base;
+    if (off + c.data.size() > 16u * 1024 * 1024) return Error{"data at " + hex32(c.addr) + " is far beyond the flash"};
+    if (out.size() < off + c.data.size()) out.resize(off + c.data.size(), 0xFF);
+    std::copy(c.data.begin(), c.data.end(), out.begin() + static_cast<std::ptrdiff_t>(off));
+    end = std::uint64_t{c.addr} + c.data.size();
+    last = &c;
   }
   if (out.empty()) return Error{"no data"};
   return {};
 }
 
 Error read_hex(const std::vector<std::uint8_t>& text, std::uint32_t base, std::vector<std::uint8_t>& out) {
-  std::map<std::uint32_t, std::vector<std::uint8_t>> chunks;
+  std::vector<Chunk> chunks;
   std::uint32_t upper = 0;
   std::size_t line_no = 0;
   auto nib = [](char c) -> int {
@@ -55,7 +76,7 @@ Error read_hex(const std::vector<std::uint8_t>& text, std::uint32_t base, std::v
   std::string s(text.begin(), text.end());
   std::size_t pos = 0;
   bool ended = false;
-  while (pos < s.size() && !ended) {
+  while (pos < s.size()) {
     std::size_t eol = s.find('\n', pos);
     if (eol == std::string::npos) eol = s.size();
     std::string line = s.substr(pos, eol - pos);
@@ -64,6 +85,7 @@ Error read_hex(const std::vector<std::uint8_t>& text, std::uint32_t base, std::v
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
     if (line.empty()) continue;
     const std::string where = "line " + std::to_string(line_no);
+    if (ended) return Error{where + ": records after the end-of-file record (two files joined?)"};
     if (line[0] != ':' || line.size() < 11 || line.size() % 2 == 0) return Error{where + ": not an Intel HEX record"};
     std::vector<std::uint8_t> rec;
     for (std::size_t i = 1; i + 1 < line.size(); i += 2) {
@@ -79,11 +101,9 @@ Error read_hex(const std::vector<std::uint8_t>& text, std::uint32_t base, std::v
     const std::uint32_t addr = (rec[1] << 8) | rec[2];
     if ((rec[3] == 0x02 || rec[3] == 0x04) && n != 2) return Error{where + ": an address record holds 2 data bytes"};
     switch (rec[3]) {
-      case 0x00: {
-        auto& c = chunks[upper + addr];
-        c.insert(c.end(), rec.begin() + 4, rec.begin() + 4 + static_cast<std::ptrdiff_t>(n));
+      case 0x00:
+        chunks.push_back({upper + addr, {rec.begin() + 4, rec.begin() + 4 + static_cast<std::ptrdiff_t>(n)}, where});
         break;
-      }
       case 0x01: ended = true; break;
       case 0x02: upper = static_cast<std::uint32_t>(((rec[4] << 8) | rec[5]) << 4); break;
       case 0x04: upper = static_cast<std::uint32_t>(((rec[4] << 8) | rec[5]) << 16); break;
@@ -92,7 +112,7 @@ Error read_hex(const std::vector<std::uint8_t>& text, std::uint32_t base, std::v
     }
   }
   if (!ended) return Error{"no end-of-file record"};
-  return flatten(chunks, base, out);
+  return flatten(std::move(chunks), base, out);
 }
 
 Error read_elf(const std::vector<std::uint8_t>& f, std::uint32_t base, std::vector<std::uint8_t>& out) {
@@ -101,7 +121,7 @@ Error read_elf(const std::vector<std::uint8_t>& f, std::uint32_t base, std::vect
   const std::uint32_t phoff = get_u32(&f[28]);
   const std::uint16_t phentsize = get_u16(&f[42]);
   const std::uint16_t phnum = get_u16(&f[44]);
-  std::map<std::uint32_t, std::vector<std::uint8_t>> chunks;
+  std::vector<Chunk> chunks;
   for (std::uint32_t i = 0; i < phnum; ++i) {
     const std::size_t ph = phoff + static_cast<std::size_t>(i) * phentsize;
     if (ph + 32 > f.size()) return Error{"truncated program header table"};
@@ -109,9 +129,9 @@ Error read_elf(const std::vector<std::uint8_t>& f, std::uint32_t base, std::vect
     const std::uint32_t paddr = get_u32(&f[ph + 12]), filesz = get_u32(&f[ph + 16]);
     if (type != 1 || filesz == 0) continue;  // PT_LOAD with bytes in the file
     if (std::size_t(offset) + filesz > f.size()) return Error{"segment beyond the end of the file"};
-    chunks[paddr].assign(f.begin() + offset, f.begin() + offset + filesz);
+    chunks.push_back({paddr, {f.begin() + offset, f.begin() + offset + filesz}, "segment " + std::to_string(i)});
   }
-  return flatten(chunks, base, out);
+  return flatten(std::move(chunks), base, out);
 }
 
 }  // namespace
@@ -123,37 +143,71 @@ std::uint32_t Image::product() const {
   return find_image_app_info(bytes.data(), bytes.size(), info) ? info.product : 0;
 }
 
-Error load_file(const std::filesystem::path& file, std::vector<std::uint8_t>& bytes) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(file, ec)) return Error{"cannot read " + file.string() + ": a directory"};
-  errno = 0;
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return Error{"cannot open " + file.string() + ": " + std::strerror(errno ? errno : ENOENT)};
-  bytes.assign(std::istreambuf_iterator<char>(in), {});
-  if (in.bad()) return Error{"cannot read " + file.string() + ": " + std::strerror(errno ? errno : EIO)};
-  return {};
+// At most `max` bytes: a larger file is refused by its size, unread; an input without a size (a
+// device such as /dev/zero, a pipe) is read up to max + 1 bytes. Read errors (EIO) are errors.
+Error load_file(const std::filesystem::path& file, std::vector<std::uint8_t>& bytes, std::size_t max) {
+  const std::string name = file.string();
+  const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error{"cannot open " + name + ": " + std::strerror(errno)};
+  struct stat st {};
+  const auto too_large = [&] {
+    return Error{"cannot read " + name + ": larger than " + std::to_string(max >> 10) + " KB, which no firmware is"};
+  };
+  Error e;
+  if (::fstat(fd, &st) != 0) e = Error{"cannot read " + name + ": " + std::strerror(errno)};
+  else if (S_ISDIR(st.st_mode)) e = Error{"cannot read " + name + ": a directory"};
+  else if (S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) > max) e = too_large();
+  bytes.clear();
+  while (!e) {
+    std::uint8_t buf[64 * 1024];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) e = Error{"cannot read " + name + ": " + std::strerror(errno)};
+    else if (n == 0) break;
+    else if (bytes.size() + static_cast<std::size_t>(n) > max) e = too_large();
+    else bytes.insert(bytes.end(), buf, buf + n);
+  }
+  ::close(fd);
+  return e;
 }
 
-// Written beside the file and renamed over it: a write that fails half-way (a full disk) leaves
-// the old file, not a truncated one.
-Error save_file(const std::filesystem::path& file, const std::vector<std::uint8_t>& bytes) {
+// A regular file (or a new one) is written beside and renamed over: a write that fails half-way (a
+// full disk) leaves the old file, not a truncated one. A symlink is followed: the file it names is
+// written so. Anything else that exists (a FIFO, /dev/stdout) is written to as it is, not replaced.
+Error save_file(const std::filesystem::path& to, const std::vector<std::uint8_t>& bytes) {
+  std::error_code ec;
+  std::filesystem::path file = to;
+  for (int hops = 0; hops < 40 && std::filesystem::is_symlink(file, ec); ++hops) {
+    const std::filesystem::path target = std::filesystem::read_symlink(file, ec);
+    if (ec) break;
+    file = target.is_absolute() ? target : file.parent_path() / target;
+  }
+  const auto status = std::filesystem::status(file, ec);
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    if (std::filesystem::is_directory(status)) return Error{"cannot write " + to.string() + ": a directory"};
+    errno = 0;
+    std::ofstream out(file, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) return Error{"cannot write " + to.string() + ": " + std::strerror(errno ? errno : EIO)};
+    return {};
+  }
   std::filesystem::path part = file;
   part += ".part";
   errno = 0;
   std::ofstream out(part, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   out.close();
-  std::error_code ec;
   if (!out) {
     const int err = errno ? errno : EIO;
     std::filesystem::remove(part, ec);
-    return Error{"cannot write " + file.string() + ": " + std::strerror(err)};
+    return Error{"cannot write " + to.string() + ": " + std::strerror(err)};
   }
   std::filesystem::rename(part, file, ec);
   if (ec) {
     const std::string why = ec.message();
     std::filesystem::remove(part, ec);
-    return Error{"cannot write " + file.string() + ": " + why};
+    return Error{"cannot write " + to.string() + ": " + why};
   }
   return {};
 }
@@ -190,6 +244,28 @@ Error check_image(const Layout& layout, const std::vector<std::uint8_t>& bytes) 
   return {};
 }
 
+Error check_app_info_records(const std::vector<std::uint8_t>& bytes) {
+  std::optional<AppInfo> first;
+  std::size_t first_at = 0;
+  for (std::size_t off = 0; off + 8 <= bytes.size(); off += 4) {
+    if (get_u32(&bytes[off]) != AppInfo::kMagic0 || get_u32(&bytes[off + 4]) != AppInfo::kMagic1) continue;
+    const auto r = app_info_in(&bytes[off], std::min<std::size_t>(bytes.size() - off, AppInfo::kSize));
+    if (!r) continue;
+    if (!first) {
+      first = r;
+      first_at = off;
+    } else if (r->version != first->version || r->layout != first->layout || r->product != first->product) {
+      auto said = [](const AppInfo& i) {
+        return "version " + std::to_string(i.version) + " of product " + (i.product ? product_hex(i.product) : "none");
+      };
+      return Error{"two app info records that disagree: " + said(*first) + " at offset " + std::to_string(first_at) +
+                   ", " + said(*r) + " at offset " + std::to_string(off) +
+                   " (an image declares one OTA_APP_INFO: does a library declare its own?)"};
+    }
+  }
+  return {};
+}
+
 std::vector<std::uint8_t> encode_ota_file(const Image& img) {
   std::vector<std::uint8_t> f(kHeader + img.bytes.size());
   put_u32(&f[0], kMagic);
@@ -222,12 +298,27 @@ Error decode_ota_file(const std::vector<std::uint8_t>& f, Image& img) {
   img.load_address = get_u32(&f[20]);
   img.bytes.assign(f.begin() + kHeader, f.end());
   if (img.crc() != get_u32(&f[16])) return Error{"image payload is corrupted (CRC-32 mismatch)"};
+  if (img.load_address != l->app.base)
+    return Error{"its header says the image goes at " + hex32(img.load_address) + ", not at the " + l->name +
+                 " layout's application address " + hex32(l->app.base)};
+  if (Error e = check_app_info_records(img.bytes)) return e;
+  AppInfo info;
+  if (find_image_app_info(img.bytes.data(), img.bytes.size(), info)) {
+    const Layout* built = layout_by_id(static_cast<LayoutId>(info.layout));
+    if (built != l)
+      return Error{"its header says the " + std::string(l->name) + " layout, the image's app info says " +
+                   (built ? std::string(built->name) : "layout " + std::to_string(info.layout)) +
+                   " (the device would refuse it after the download)"};
+    if (info.version != img.version)
+      return Error{"its header says version " + std::to_string(img.version) + ", the image's app info says " +
+                   std::to_string(info.version)};
+  }
   return {};
 }
 
 Error load_ota_file(const std::filesystem::path& file, Image& img) {
   std::vector<std::uint8_t> f;
-  if (Error e = load_file(file, f)) return e;
+  if (Error e = load_file(file, f, kMaxOta)) return e;
   if (Error e = decode_ota_file(f, img)) return Error{file.string() + ": " + e.text};
   return {};
 }

@@ -119,6 +119,10 @@ int cmd_image_build(const std::string& in, const std::string& out, const std::st
     std::fprintf(stderr, "ota image: %s\n", e.text.c_str());
     return kBadInput;
   }
+  if (Error e = check_app_info_records(bytes)) {
+    std::fprintf(stderr, "ota image: %s: %s\n", in.c_str(), e.text.c_str());
+    return kBadInput;
+  }
   AppInfo info;
   const bool has_info = find_app_info(bytes.data(), bytes.size(), info);  // the first record, anywhere
   if (has_info && !find_image_app_info(bytes.data(), bytes.size(), info)) {

@@ -42,13 +42,23 @@ Error read_firmware(const std::filesystem::path& file, std::uint32_t base, std::
 // not point into the application area, too short to hold one.
 Error check_image(const Layout& layout, const std::vector<std::uint8_t>& bytes);
 
+// Two app info records that disagree (a library that declares OTA_APP_INFO of its own): which
+// one is the image's cannot be told.
+Error check_app_info_records(const std::vector<std::uint8_t>& bytes);
+
 std::vector<std::uint8_t> encode_ota_file(const Image& img);
+// Also refuses a header that contradicts the image: a load address other than its layout's
+// application address, a layout or version other than its app info's.
 Error decode_ota_file(const std::vector<std::uint8_t>& file, Image& img);
 Error load_ota_file(const std::filesystem::path& file, Image& img);
 // load_ota_file, then check_image on the image's layout: what `ota push` and `ota serve` send (an
 // image that could only be refused is not sent).
 Error load_usable_ota_file(const std::filesystem::path& file, Image& img);
 Error save_file(const std::filesystem::path& file, const std::vector<std::uint8_t>& bytes);
-Error load_file(const std::filesystem::path& file, std::vector<std::uint8_t>& bytes);
+// The most any input file is read: an image is at most 56 KB, an .elf with its debug information
+// a few MB. More is no firmware (a disk image, /dev/zero): refused unread.
+inline constexpr std::size_t kMaxFileBytes = 64u << 20;
+// Reads a whole file of at most `max` bytes (more: an error, the file not read whole).
+Error load_file(const std::filesystem::path& file, std::vector<std::uint8_t>& bytes, std::size_t max = kMaxFileBytes);
 
 }  // namespace ota::host
