@@ -51,10 +51,16 @@ class Server {
         const auto it = devices_.find(uid_of(h));
         return it == devices_.end() || !it->second.downloaded;
       };
+    // Each device once: not one that runs the image by this serve, nor one that this serve gave the
+    // whole image (it may redial from the new image before its old connection's end is booked),
+    // unless its install is known to have failed.
     if (session_options_.force)
       session_options_.force_for = [this](const Hello& h) {
         const auto it = devices_.find(uid_of(h));
-        return it == devices_.end() || !runs_image(it->second);
+        if (it == devices_.end()) return true;
+        const Device& d = it->second;
+        const bool install_failed = d.ended && d.last.report.outcome == Outcome::upgrade_failed;
+        return !runs_image(d) && (!d.downloaded || install_failed);
       };
   }
 
@@ -62,16 +68,29 @@ class Server {
     accept();
     arm_idle();
     io_.run();
-    // A second signal stops at once: the sessions still open end here, as interrupted.
-    for (auto& [id, c] : conns_)
-      if (const auto& dev = c->session.device(); dev && !c->turned_away) {
-        Device& d = devices_[uid_of(*dev)];
-        if (d.ended) continue;
-        DeviceReport r{id, report_of(c->session, c->t0, d.resends)};
-        r.report.outcome = Outcome::interrupted;
-        r.report.detail = "stopped at once by a second signal";
-        record_end(d, r);
+    // A second signal stops at once. A session that had ended, its end not yet booked (ended() is
+    // posted), ends as it did; the others end here, as interrupted. The observer is told of each,
+    // as of any end (`ota serve` prints a device's result from it).
+    std::vector<std::uint32_t> open;
+    for (const auto& [id, c] : conns_) open.push_back(id);
+    for (const std::uint32_t id : open) {
+      const auto it = conns_.find(id);
+      if (it == conns_.end()) continue;
+      const std::shared_ptr<Connection> c = it->second;
+      if (c->session.done()) {
+        ended(id);
+        continue;
       }
+      const auto& dev = c->session.device();
+      if (!dev || c->turned_away) continue;
+      Device& d = devices_[uid_of(*dev)];
+      if (d.ended) continue;
+      DeviceReport r{id, report_of(c->session, c->t0, d.resends)};
+      r.report.outcome = Outcome::interrupted;
+      r.report.detail = "stopped at once by a second signal";
+      record_end(d, r);
+      if (obs_.ended) obs_.ended(r);
+    }
     ServeReport r;
     r.interrupted = interrupts_.fired();
     r.idle = idle_fired_;
@@ -92,14 +111,16 @@ class Server {
  private:
   std::uint64_t now() const { return ms_since(t0_); }
 
-  // At max_connections a newcomer is still accepted while a connection that has said nothing for
-  // mute_ms() holds a slot (a port scanner, a modem whose board is off): it takes the oldest such
-  // slot, so that mute connections cannot keep devices waiting for a whole hello timeout. (One
-  // younger than that may be a device about to answer: the newcomer waits for it to age.)
+  // At max_connections a newcomer is still accepted while a slot is held by a connection that has
+  // said nothing for mute_ms() (a port scanner, a modem whose board is off), or whose device went
+  // silent mid-update for two of its reply timeouts (a link left half-open: its device may be the
+  // very newcomer, dialling again): it takes that slot, so that such connections cannot keep
+  // devices waiting for a whole hello timeout or a dead session's re-sends. (One that has not
+  // been silent that long may be a device about to answer: the newcomer waits for it.)
   void accept() {
-    if (closing_ || accepting_) return;
-    if (conns_.size() >= opt_.max_connections && !oldest_mute()) {
-      check_mutes_later();
+    if (closing_ || accepting_ || held_) return;
+    if (conns_.size() >= opt_.max_connections && !replaceable()) {
+      check_replaceable_later();
       return;
     }
     accepting_ = true;
@@ -124,15 +145,25 @@ class Server {
         return;
       }
       ++next_id_;
-      if (conns_.size() >= opt_.max_connections)
-        if (const auto mute = oldest_mute()) {
-          if (obs_.event)
-            obs_.event(mute->id, std::nullopt,
-                       Event{"disconnect", "dropped: it said nothing, and every connection slot is taken"}, now(),
-                       false);
-          mute->dropped = true;
-          mute->ch->drop();
+      if (conns_.size() >= opt_.max_connections) {
+        const auto old = replaceable();
+        if (!old) {
+          // The connection this accept was to replace has spoken after all: the newcomer waits,
+          // unserved, for the first slot that frees (ended()).
+          held_ = c;
+          return;
         }
+        if (obs_.event)
+          obs_.event(old->id, old->session.device(),
+                     Event{"disconnect",
+                           old->session.device()
+                               ? "dropped: its device has been silent for " + std::to_string(old->ch->silent_ms()) +
+                                     " ms mid-update (a half-open link?), and every connection slot is taken"
+                               : "dropped: it said nothing, and every connection slot is taken"},
+                     now(), false);
+        old->dropped = true;
+        old->ch->drop();
+      }
       start(c);
       accept();
     });
@@ -191,25 +222,35 @@ class Server {
 
   // Two reply timeouts, as push_tcp gives a newcomer to say who it is.
   std::uint64_t mute_ms() const { return 2 * std::uint64_t{opt_.push.session.reply_timeout_ms}; }
-  static bool is_mute(const Connection& c) { return !c.session.device() && !c.dropped && !c.ch->stopped(); }
 
-  // The connection open longest without its device saying HELLO, if any.
-  std::shared_ptr<Connection> first_mute() const {
+  // How long until `c` may make room for a newcomer (0: now); none if waiting will not make it so.
+  // Mute connections first (they hold no device), by age; then devices silent mid-update.
+  std::optional<std::uint64_t> replaceable_in(const Connection& c) const {
+    if (c.dropped || c.ch->stopped()) return std::nullopt;
+    if (!c.session.device()) return mute_ms() - std::min(mute_ms(), ms_since(c.t0));
+    if (c.turned_away || (c.session.phase() != Phase::start && c.session.phase() != Phase::download))
+      return std::nullopt;  // (silence is expected while a device installs)
+    const std::uint64_t quiet = 2 * c.session.reply_timeout(), silent = c.ch->silent_ms();
+    return quiet - std::min(quiet, silent);
+  }
+  // The connection that may make room now, if any: the oldest mute one, else the oldest silent one.
+  std::shared_ptr<Connection> replaceable() const {
+    std::shared_ptr<Connection> silent;
     for (const auto& [id, c] : conns_)  // ids grow with time
-      if (is_mute(*c)) return c;
-    return nullptr;
-  }
-  // The same, once it has been mute for mute_ms().
-  std::shared_ptr<Connection> oldest_mute() const {
-    const auto c = first_mute();
-    return c && ms_since(c->t0) >= mute_ms() ? c : nullptr;
+      if (replaceable_in(*c) == std::uint64_t{0}) {
+        if (!c->session.device()) return c;
+        if (!silent) silent = c;
+      }
+    return silent;
   }
 
-  // All slots taken and the oldest mute connection not mute for long enough: accept once it is.
-  void check_mutes_later() {
-    const auto c = first_mute();
-    if (!c) return;
-    retry_.expires_after(std::chrono::milliseconds(mute_ms() - std::min(mute_ms(), ms_since(c->t0)) + 1));
+  // All slots taken and none may make room yet: accept once the first may.
+  void check_replaceable_later() {
+    std::optional<std::uint64_t> soonest;
+    for (const auto& [id, c] : conns_)
+      if (const auto in = replaceable_in(*c)) soonest = std::min(soonest.value_or(*in), *in);
+    if (!soonest) return;
+    retry_.expires_after(std::chrono::milliseconds(*soonest + 1));
     retry_.async_wait([this](std::error_code e) {
       if (!e) accept();
     });
@@ -236,6 +277,7 @@ class Server {
         if (opt_.devices != 0 && end_order_.size() >= opt_.devices) close();
       }
     }
+    if (held_ && !closing_ && conns_.size() < opt_.max_connections) start(std::exchange(held_, nullptr));
     accept();
     if (conns_.empty() && closing_) io_.stop();
   }
@@ -265,8 +307,9 @@ class Server {
   // --idle counts from the last moment a device had work under way: a connection whose device
   // has not ended. Devices that dial again after they ended (a modem redials whenever its
   // connection closes) are no work, and neither is a connection that has not said HELLO; but
-  // the wait does not end while one of those is open, so a device about to say HELLO is not
-  // dropped.
+  // the wait does not end while one of those is younger than mute_ms(), so a device about to say
+  // HELLO is not dropped. (Not while any is open: a modem whose board is dead redials whenever
+  // its connection is closed, and would keep the serve going for ever.)
   void arm_idle() {
     if (opt_.idle_ms == 0 || closing_) return;
     idle_.expires_after(std::chrono::milliseconds(std::min<std::uint32_t>(opt_.idle_ms, 250)));
@@ -275,7 +318,7 @@ class Server {
       bool working = false, unknown = false;
       for (auto& [id, c] : conns_) {
         const auto& dev = c->session.device();
-        if (!dev) unknown = true;
+        if (!dev) unknown = unknown || ms_since(c->t0) < mute_ms();
         else if (const auto it = devices_.find(uid_of(*dev)); it == devices_.end() || !it->second.ended) working = true;
       }
       if (working) last_work_ms_ = now();
@@ -297,6 +340,8 @@ class Server {
     retry_.cancel();
     std::error_code ignored;
     acceptor_.close(ignored);  // new dials are refused at once, not left in the backlog
+    if (held_) held_->sock.close(ignored);  // never started: it has said nothing
+    held_.reset();
     for (auto& [id, c] : conns_)  // drop() leaves conns_ as it is: ended() is posted
       if (!c->session.device()) c->ch->drop();
     if (conns_.empty()) io_.stop();
@@ -319,6 +364,9 @@ class Server {
   asio::steady_timer retry_;  // the next accept after one failed
   Interrupts interrupts_;
   std::map<std::uint32_t, std::shared_ptr<Connection>> conns_;
+  // Accepted at max_connections to replace a mute connection that then spoke: started when a
+  // connection ends. No other accept meanwhile.
+  std::shared_ptr<Connection> held_;
   std::map<Uid, Device> devices_;  // std::map: the addresses in end_order_ stay valid
   std::vector<Device*> end_order_;
   SessionOptions session_options_;

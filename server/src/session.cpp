@@ -343,6 +343,14 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
     foreign_ = true;
     return;
   }
+  if (device_ && !std::equal(std::begin(h.uid), std::end(h.uid), std::begin(device_->uid))) {
+    // Two boards on one link (an RS-485 line, a gateway): this session serves the first that
+    // answered; the other is named, once, and not taken for it.
+    if (!other_told_)
+      event("other", "another device (uid " + uid_hex(h) + ") answers on this link too: ignored, one device per link");
+    other_told_ = true;
+    return;
+  }
   // While we wait (a device that keeps answering RECOVER, an install pending), the same HELLO
   // comes again and again: tell it once. So for the answer to an earlier HELLO_REQ that arrives
   // after START, and for the one that confirms a report was cleared.

@@ -83,7 +83,8 @@ enum class Phase : std::uint8_t { hello, start, download, reboot, report_ack, do
 const char* to_string(Phase p);
 
 struct Event {
-  // "hello", "recover", "abort", "start", "resume", "retry", "nak", "downloaded", "done"; the
+  // "hello", "other" (a second uid answers on the link), "recover", "abort", "start", "resume",
+  // "retry", "nak", "downloaded", "done"; the
   // transport adds "open", "connect" and "disconnect" (push.hpp)
   std::string kind;
   std::string text;  // one human-readable line
@@ -181,6 +182,7 @@ class Session {
   std::optional<Hello> device_;
   bool same_version_ = false;  // the download replaces the version the device runs (force)
   bool foreign_ = false;
+  bool other_told_ = false;  // a HELLO of a second uid on this link was named
   FrameDecoderBuffer<64> decoder_;
   std::vector<std::uint8_t> out_;
   std::vector<Event> events_;
