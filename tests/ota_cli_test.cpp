@@ -1004,7 +1004,7 @@ TEST_F(OtaCli, AHangupIgnoredAtStartStaysIgnored) {
   EXPECT_EQ(serve.wait(10s), 130) << serve.output();
 }
 
-// review: the .ota header's layout and version are what `image info`, push and serve go by, and
+// the .ota header's layout and version are what `image info`, push and serve go by, and
 // the device goes by the app info inside the image (client.cpp layout_check; the version it
 // reports after the install). An .ota whose header contradicts its own app info (made by another
 // tool, an older ota, a hand-edited header with its CRC redone) cannot be right: it must be
@@ -1036,7 +1036,7 @@ TEST_F(OtaCli, AnOtaWhoseHeaderContradictsItsAppInfoIsRefusedBeforeStart) {
   EXPECT_TRUE(lines_of(out, "start").empty()) << "the image went to the device: " << out;
 }
 
-// review: an input that never ends (/dev/zero, /dev/urandom, a character device given by
+// an input that never ends (/dev/zero, /dev/urandom, a character device given by
 // mistake) is read until memory runs out: std::bad_alloc, "terminate called", SIGABRT, exit 134,
 // no clear message and no --json result line. An .ota holds at most 32 + 56 KB and firmware at
 // most 56 KB: reading must stop there and the input be refused (exit 9). Run under a 1 GB
@@ -1061,7 +1061,7 @@ TEST_F(OtaCli, InputsThatNeverEndAreRefusedNotReadForEver) {
   }
 }
 
-// review: an .ota holds at most 32 + 56 KB, and an application at most 56 KB, yet every input is
+// an .ota holds at most 32 + 56 KB, and an application at most 56 KB, yet every input is
 // read whole into memory before anything is checked: a 2 GB file (a disk image or a core dump
 // given by mistake; sparse here, so it costs no disk) takes ~10 s and 2 GB of RAM to be told that
 // it has no OTAI header, and with less memory the tool aborts (std::bad_alloc, exit 134) with no
@@ -1092,7 +1092,7 @@ TEST_F(OtaCli, AHugeInputFileIsRefusedWithoutReadingItWhole) {
   }
 }
 
-// review: `-o` is written beside and renamed over, whatever the output is: a FIFO (a script that
+// `-o` is written beside and renamed over, whatever the output is: a FIFO (a script that
 // pipes the image on), a device node (`-o /dev/null` for a dry run, or `-o /dev/stdout`: run as
 // root, as in many CI containers, that replaces the system's /dev/null with a regular file) or a
 // symlink (`current.ota -> releases/v2.ota`) is replaced by a regular file, the tool says it
@@ -1126,7 +1126,7 @@ TEST_F(OtaCli, AnOutputThatIsNotARegularFileIsNotReplaced) {
   EXPECT_GT(fs::file_size(target), 100u) << "the file the link names was not written";
 }
 
-// review: an image with two app info records that disagree (OTA_APP_INFO has internal linkage, so
+// an image with two app info records that disagree (OTA_APP_INFO has internal linkage, so
 // a second translation unit, a library say, can put its own record in .ota_app_info; the linker
 // orders them) is built from whichever record comes first, silently: here version 1 of product
 // "some-library", although the application (whose own record says version 3 of
@@ -1144,7 +1144,7 @@ TEST_F(OtaCli, AnImageWithTwoContradictingAppInfoRecordsIsRefused) {
   EXPECT_FALSE(fs::exists(dir / "two.ota")) << out;
 }
 
-// review: the .ota header's load address (image.hpp: "the application binary exactly as it is
+// the .ota header's load address (image.hpp: "the application binary exactly as it is
 // stored at the layout's application address") is never checked: an .ota that says its binary
 // belongs at 0x08004000 (built for another base by another tool; its reset handler, 0x08002101,
 // still falls inside the image) is called "status: ok" by `image info`, and push sends it, to be
@@ -1162,7 +1162,7 @@ TEST_F(OtaCli, AnOtaForAnotherLoadAddressIsRefusedBeforeStart) {
   EXPECT_TRUE(lines_of(out, "start").empty()) << "the image went to the device: " << out;
 }
 
-// review: a file whose read fails (EIO: a failing disk or USB stick, a network share; here
+// a file whose read fails (EIO: a failing disk or USB stick, a network share; here
 // /proc/self/mem, whose first page is unmapped, as a reliable source of EIO) is not "cannot
 // read ...: Input/output error" and exit 9, as load_file means to say: libstdc++'s filebuf
 // throws std::ios_failure from underflow, istreambuf_iterator does not catch it, and the tool
@@ -1179,7 +1179,7 @@ TEST_F(OtaCli, AFileThatCannotBeReadIsABadInputNotACrash) {
   EXPECT_NE(out.find("cannot read /proc/self/mem"), std::string::npos) << out;
 }
 
-// review: Intel HEX input that holds two images is built silently. (1) Two files joined with cat:
+// Intel HEX input that holds two images is built silently. (1) Two files joined with cat:
 // everything after the first end-of-file record is ignored (the .ota reader calls the same thing
 // "two files joined?"). (2) Two applications merged into one file (v2's data records, then v1's
 // at the same addresses, one end-of-file record): a record at an address already given is
@@ -1217,3 +1217,56 @@ TEST_F(OtaCli, IntelHexWithTwoImagesInItIsRefused) {
   }
 }
 }  // namespace
+
+// README.md says `-o` onto "a FIFO or a device (`/dev/stdout`), writes into it", and
+// save_file's comment names /dev/stdout. But save_file resolves symlinks by hand with
+// read_symlink: /dev/stdout -> /proc/self/fd/1 -> "pipe:[N]" (a magic link whose text is no
+// path), which it joins to "/proc/self/fd/pipe:[N]", finds missing, and then tries to create
+// "/proc/self/fd/pipe:[N].part": `ota image build app.elf -o /dev/stdout | ssh host ...` exits 9,
+// "cannot write /dev/stdout: No such file or directory", and the pipe gets nothing.
+TEST_F(OtaCli, OutputToDevStdoutThroughAPipeIsWritten) {
+  const auto elf = (fs::path(OTA_FIRMWARE_DIR) / "internal" / "app-v2.elf").string();
+  Process p({"/bin/sh", "-c", std::string(OTA_TOOL) + " image build " + elf + " -o /dev/stdout | wc -c"});
+  EXPECT_EQ(p.wait(30s), 0) << p.output();
+  EXPECT_EQ(p.output().find("cannot write"), std::string::npos) << p.output();
+  // wc -c prints how many bytes came through the pipe: the .ota's header alone is 32.
+  std::uint64_t bytes = 0;
+  for (char ch : p.output())
+    if (ch >= '0' && ch <= '9') bytes = bytes * 10 + static_cast<std::uint64_t>(ch - '0');
+    else if (bytes) break;
+  EXPECT_GT(bytes, 100u) << "the pipe got nothing: " << p.output();
+}
+
+// save_file follows symlinks by hand, at most 40 hops, then goes on with whatever link it
+// stopped at as if it were the file: `-o a` where a -> b -> a (a loop: a release link pointed at
+// the wrong name) replaces the link `a` with a regular file and says it wrote the image (exit 0).
+// A loop names no file: the output cannot be written (ELOOP, exit 9, as `cp` says "Too many levels
+// of symbolic links"), and the links are left as they are.
+TEST_F(OtaCli, OutputOntoASymlinkLoopIsRefusedNotReplaced) {
+  const auto elf = (fs::path(OTA_FIRMWARE_DIR) / "internal" / "app-v2.elf").string();
+  const fs::path a = dir / "a.ota", b = dir / "b.ota";
+  fs::create_symlink(b, a);
+  fs::create_symlink(a, b);
+  std::string out;
+  EXPECT_EQ(ota({"image", "build", elf, "-o", a.string()}, &out), 9) << out;
+  EXPECT_TRUE(fs::is_symlink(a)) << "the link was replaced by a regular file: " << out;
+  EXPECT_TRUE(fs::is_symlink(b));
+}
+
+// the same hand-made symlink walk, with stdout redirected to a file: /dev/stdout ->
+// /proc/self/fd/1 -> "/path/bundle.bin", a regular file, which save_file then *replaces* (written
+// beside and renamed over) instead of writing into the descriptor the shell opened. With `>>`
+// (appending the .ota to a bundle, a log, a multi-part upload) everything the file held before is
+// gone: `printf HEADER > b; ota image build app.elf -o /dev/stdout >> b` leaves only the .ota.
+TEST_F(OtaCli, OutputToDevStdoutAppendedToAFileKeepsWhatTheFileHeld) {
+  const auto elf = (fs::path(OTA_FIRMWARE_DIR) / "internal" / "app-v2.elf").string();
+  const fs::path bundle = dir / "bundle.bin";
+  std::ofstream(bundle) << "HEADER";
+  Process p({"/bin/sh", "-c", std::string(OTA_TOOL) + " image build " + elf + " -o /dev/stdout >> " + bundle.string()});
+  EXPECT_EQ(p.wait(30s), 0) << p.output();
+  std::ifstream in(bundle, std::ios::binary);
+  std::string head(6, '\0');
+  in.read(head.data(), 6);
+  EXPECT_EQ(head, "HEADER") << "the file stdout was appended to was replaced, its contents lost";
+  EXPECT_GT(fs::file_size(bundle), 106u);
+}

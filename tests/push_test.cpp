@@ -1133,7 +1133,7 @@ TEST(ServeTcp, ABootloaderOfADeviceThatWasUpToDateIsNoFailedUpgrade) {
 }
 
 
-// review: every slot is held by a device whose link went half-open mid-download (carrier lost in
+// every slot is held by a device whose link went half-open mid-download (carrier lost in
 // one cell: no FIN, no RST), and each of those devices dials again at once. README: "One that
 // dials again (... with a new connection while the old one is half-open and quiet) resumes on
 // the new connection; the old one is dropped." At max_connections the redials wait in the
@@ -1163,7 +1163,7 @@ TEST(ServeTcp, DevicesRedialingOverHalfOpenLinksAreServedWhenEverySlotIsTaken) {
   EXPECT_EQ(running, 3);
 }
 
-// review: a modem whose board is dead (or off) but which redials at once whenever the server
+// a modem whose board is dead (or off) but which redials at once whenever the server
 // closes its connection (a modem in transparent mode) never says HELLO. Each of its connections
 // ends at the hello timeout, and the next one is there a moment later. --idle never ends: arm_idle()
 // waits while any connection has not said HELLO, and one of this modem's always has not. One such
@@ -1262,7 +1262,7 @@ TEST(ServeTcp, AConnectionServesTheFirstDeviceThatAnswersOnIt) {
   EXPECT_NE(others[0].find("404142434445464748494a4b"), std::string::npos) << others[0];
 }
 
-// review: `ota serve --force` "forces each device once". A device takes the whole image on its
+// `ota serve --force` "forces each device once". A device takes the whole image on its
 // first connection, says RESULT ok and resets to install it; the reset drops its modem's carrier
 // (the connection is left half-open, the server waits in the reboot phase). It boots the new
 // image and dials again: HELLO, running the image, upgrade OK. The redial's session decides
@@ -1337,7 +1337,7 @@ TEST(ServeTcp, ForceDoesNotSendTheImageAgainToADeviceThatRedialsAfterItsInstall)
   EXPECT_EQ(r.ended[0].report.outcome, ota::host::Outcome::upgraded) << r.ended[0].report.detail;
 }
 
-// review: max_connections is exceeded. With every slot taken and the oldest connection mute for
+// max_connections is exceeded. With every slot taken and the oldest connection mute for
 // two reply timeouts, serve accepts the next connection so as to replace it. If the mute one says
 // HELLO meanwhile (a device on a laggy link, just slow to answer), the newcomer that comes next
 // is still accepted and started, with nothing to replace: one connection more than allowed, both
@@ -1378,7 +1378,7 @@ TEST(ServeTcp, MaxConnectionsIsNotExceededWhenTheMuteConnectionAnswersAfterAll) 
                                     << ::testing::PrintToString(order);
 }
 
-// review: a second Ctrl-C (the operator does not wait for the ABORTs) stops serve at once, and
+// a second Ctrl-C (the operator does not wait for the ABORTs) stops serve at once, and
 // the devices still under way end `interrupted` in ServeReport::ended; but ServeObserver::ended,
 // which `ota serve` prints every device's result line from (text and --json), is never called
 // for them. The output then names none of the devices that were under way: the summary counts
@@ -1409,5 +1409,177 @@ TEST(ServeTcp, ASecondCtrlCStillTellsTheObserverOfEveryDeviceThatEnded) {
     EXPECT_NE(std::find(told.begin(), told.end(), d.conn), told.end())
         << "#" << d.conn << " ended " << ota::host::to_string(d.report.outcome) << " (" << d.report.detail
         << ") without the observer being told: no result line names it";
+}
+
+// serve --force over the same version: force_for now refuses a device that "this serve
+// gave the whole image" unless its install is *known* to have failed (d.ended with outcome
+// upgrade_failed). But a device whose reset after RESULT ok dropped its connection (link_lost: not
+// ended) and whose bootloader could not install the image dials again with HELLO report
+// install_failed, the old build of v2 still running. force_for says false, so the handshake takes
+// "ours && !force" and ends the device `up_to_date` ("device already runs v2 ... --force sends
+// this image anyway", though --force was given): the failed install is reported as success, and
+// the image is not offered again (before this change it was: force_for was !runs_image()).
+TEST(ServeTcp, ForcedDeviceThatRedialsReportingItsInstallFailedIsNotUpToDate) {
+  ota::host::Image img;
+  img.version = 2;
+  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 4 * 1024);
+  ota::host::ServeOptions opt;
+  opt.idle_ms = 1500;
+  opt.push.session.force = true;
+  opt.push.session.reply_timeout_ms = 300;
+  TcpServe serve(img, opt);
+  sim::Device dev(ota::kInternalLayout, 5);
+  dev.factory_install(sim::make_app_image(ota::kInternalLayout, 2, 12 * 1024));  // another build of v2
+  dev.boot();
+  (void)dev.take_output();
+  auto connect = [&] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(serve.port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+    return fd;
+  };
+  // The first connection: the whole image, up to the device's RESULT ok; then the reset drops it.
+  const int first = connect();
+  {
+    bool result = false;
+    for (auto t = std::chrono::steady_clock::now(); !result && std::chrono::steady_clock::now() - t < 10s;) {
+      pollfd p{first, POLLIN, 0};
+      if (::poll(&p, 1, 5) <= 0) continue;
+      std::uint8_t buf[4096];
+      const ssize_t n = ::read(first, buf, sizeof buf);
+      if (n <= 0) break;
+      dev.receive(buf, static_cast<std::size_t>(n));
+      const auto out = dev.take_output();
+      ota::FrameDecoderBuffer<300> d;
+      for (std::size_t i = 0; i < out.size() && !result; ++i)
+        if (d.feed(out[i]) == ota::FrameDecoder::Event::frame &&
+            d.frame().type == static_cast<std::uint8_t>(ota::MsgType::result)) {
+          (void)::send(first, out.data(), i + 1, MSG_NOSIGNAL);
+          result = true;
+        }
+      if (!result && !out.empty()) (void)::send(first, out.data(), out.size(), MSG_NOSIGNAL);
+    }
+    ASSERT_TRUE(result) << "the device never got the whole image";
+  }
+  std::this_thread::sleep_for(200ms);
+  ::close(first);  // the reset drops the modem: link lost, the device may dial again
+  std::this_thread::sleep_for(300ms);
+  // It dials again: its bootloader could not install the image, the old build of v2 runs.
+  const int second = connect();
+  ota::Hello h;
+  std::copy(std::begin(dev.info().uid), std::end(dev.info().uid), std::begin(h.uid));
+  h.app_version = 2;
+  h.window = 8;
+  h.staging_capacity = ota::kInternalLayout.image_limit;
+  h.report = ota::Report::install_failed;
+  h.session_crc = img.crc();
+  std::uint8_t payload[ota::Hello::kSize];
+  ota::encode(h, payload);
+  std::uint8_t frame[ota::encoded_size_max(ota::Hello::kSize)];
+  const std::size_t n = ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::hello), payload, sizeof payload,
+                                          frame, sizeof frame);
+  int starts = 0;
+  ota::FrameDecoderBuffer<300> from_server;
+  bool said = false;
+  for (auto t = std::chrono::steady_clock::now(); std::chrono::steady_clock::now() - t < 2s;) {
+    pollfd p{second, POLLIN, 0};
+    if (::poll(&p, 1, 5) <= 0) continue;
+    std::uint8_t buf[4096];
+    const ssize_t got = ::read(second, buf, sizeof buf);
+    if (got <= 0) break;
+    for (ssize_t i = 0; i < got; ++i)
+      if (from_server.feed(buf[i]) == ota::FrameDecoder::Event::frame) {
+        if (from_server.frame().type == static_cast<std::uint8_t>(ota::MsgType::start)) ++starts;
+        if (from_server.frame().type == static_cast<std::uint8_t>(ota::MsgType::hello_request) && !said) {
+          said = true;
+          (void)::send(second, frame, n, MSG_NOSIGNAL);
+        }
+      }
+  }
+  ::close(second);
+  const auto r = serve.finish(10s);
+  EXPECT_TRUE(said) << "the server never asked the redial who it is";
+  EXPECT_GE(starts, 1) << "the forced image was not offered again after the device reported its install failed";
+  for (const auto& d : r.ended)  // (this fake device does not answer START: it may end up lost instead)
+    EXPECT_NE(d.report.outcome, ota::host::Outcome::up_to_date)
+        << "a device that reported install_failed was booked as up to date: " << d.report.detail;
+}
+
+// `ota push --force` over TCP. The device takes the whole image, says RESULT ok and resets
+// to install it; the reset drops its modem's connection (link lost in the reboot phase: the push
+// waits for the redial). It boots the image and dials again: HELLO, running the image's version,
+// upgrade OK. Each connection has a new Session with opt.session.force, and since eaa99a0 a forced
+// handshake over "upgrade OK, ours" clears the report and sends the image again (before, it ended
+// `upgraded`): START and the whole image a second time, a second install, and again on the next
+// redial, until max_reconnects (a full download is no progress over the last) ends the push.
+// push_tcp has no force_for to say "this push already gave it the image", as serve has.
+TEST(PushTcp, AForcedPushDoesNotSendTheImageAgainToTheDeviceRedialingFromIt) {
+  ota::host::Image img;
+  img.version = 2;
+  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 4 * 1024);
+  ota::host::PushOptions opt;
+  opt.session.force = true;
+  opt.session.reply_timeout_ms = 300;
+  opt.connect_timeout_ms = 3000;
+  TcpPush push(img, opt);
+  sim::Device dev(ota::kInternalLayout, 5);
+  dev.factory_install(sim::make_app_image(ota::kInternalLayout, 1, 12 * 1024));
+  dev.boot();
+  (void)dev.take_output();
+  auto connect = [&] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(push.port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+    return fd;
+  };
+  // Relays until the server closes, `limit` passes, or (stop_at_result) the device says RESULT:
+  // what it said up to the RESULT goes out, nothing more. Counts the STARTs from the server.
+  auto relay = [&](int fd, bool stop_at_result, std::chrono::milliseconds limit) {
+    int starts = 0;
+    ota::FrameDecoderBuffer<300> from_server;
+    for (auto t = std::chrono::steady_clock::now(); std::chrono::steady_clock::now() - t < limit;) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 5) <= 0) continue;
+      std::uint8_t buf[4096];
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      for (ssize_t i = 0; i < n; ++i)
+        if (from_server.feed(buf[i]) == ota::FrameDecoder::Event::frame &&
+            from_server.frame().type == static_cast<std::uint8_t>(ota::MsgType::start))
+          ++starts;
+      dev.receive(buf, static_cast<std::size_t>(n));
+      auto out = dev.take_output();
+      if (stop_at_result) {
+        ota::FrameDecoderBuffer<300> d;
+        for (std::size_t i = 0; i < out.size(); ++i)
+          if (d.feed(out[i]) == ota::FrameDecoder::Event::frame &&
+              d.frame().type == static_cast<std::uint8_t>(ota::MsgType::result)) {
+            (void)::send(fd, out.data(), i + 1, MSG_NOSIGNAL);
+            return starts;
+          }
+      }
+      if (!out.empty()) (void)::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+    }
+    return starts;
+  };
+  const int first = connect();
+  EXPECT_EQ(relay(first, true, 10s), 1);
+  ASSERT_EQ(dev.running_version(), 2u) << "the device did not install the image";
+  std::this_thread::sleep_for(100ms);
+  ::close(first);  // the reset dropped the modem
+  std::this_thread::sleep_for(300ms);
+  const int second = connect();  // it dials again, from the image
+  const int starts_again = relay(second, false, 3s);
+  ::close(second);
+  ASSERT_EQ(push.result.wait_for(10s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(starts_again, 0) << "the device running the image it was just given was sent START (the image) again";
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail;
 }
 }  // namespace

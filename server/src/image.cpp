@@ -171,26 +171,42 @@ Error load_file(const std::filesystem::path& file, std::vector<std::uint8_t>& by
   return e;
 }
 
+namespace {
+// Appends to what `to` opens (a FIFO, a device, the file behind /dev/stdout): not replaced.
+Error write_into(const std::filesystem::path& to, const std::vector<std::uint8_t>& bytes) {
+  const int fd = ::open(to.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return Error{"cannot write " + to.string() + ": " + std::strerror(errno)};
+  Error e;
+  for (std::size_t done = 0; !e && done < bytes.size();) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) e = Error{"cannot write " + to.string() + ": " + std::strerror(errno)};
+    else done += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0 && !e) e = Error{"cannot write " + to.string() + ": " + std::strerror(errno)};
+  return e;
+}
+}  // namespace
+
 // A regular file (or a new one) is written beside and renamed over: a write that fails half-way (a
-// full disk) leaves the old file, not a truncated one. A symlink is followed: the file it names is
-// written so. Anything else that exists (a FIFO, /dev/stdout) is written to as it is, not replaced.
+// full disk) leaves the old file, not a truncated one. A symlink is followed to the file it names,
+// which is written so. What is not a regular file (a FIFO, a device) is written into, and so is
+// what a link into /proc names (/dev/stdout, /dev/fd/N: an open file, appended to as the shell
+// opened it).
 Error save_file(const std::filesystem::path& to, const std::vector<std::uint8_t>& bytes) {
   std::error_code ec;
   std::filesystem::path file = to;
-  for (int hops = 0; hops < 40 && std::filesystem::is_symlink(file, ec); ++hops) {
+  for (int hops = 0; std::filesystem::is_symlink(file, ec); ++hops) {
+    if (hops == 40) return Error{"cannot write " + to.string() + ": too many levels of symbolic links"};
     const std::filesystem::path target = std::filesystem::read_symlink(file, ec);
-    if (ec) break;
+    if (ec) return Error{"cannot write " + to.string() + ": " + ec.message()};
     file = target.is_absolute() ? target : file.parent_path() / target;
+    if (file.string().starts_with("/proc/")) return write_into(to, bytes);
   }
   const auto status = std::filesystem::status(file, ec);
   if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
     if (std::filesystem::is_directory(status)) return Error{"cannot write " + to.string() + ": a directory"};
-    errno = 0;
-    std::ofstream out(file, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) return Error{"cannot write " + to.string() + ": " + std::strerror(errno ? errno : EIO)};
-    return {};
+    return write_into(to, bytes);
   }
   std::filesystem::path part = file;
   part += ".part";

@@ -287,6 +287,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
   // come from another device do not move it and are not losses.
   auto wait_until = t0 + std::chrono::milliseconds(opt.connect_timeout_ms);
   std::optional<PushReport> went_quiet;  // the device's last connection stopped answering
+  bool delivered = false;  // a connection got the whole image to the device (RESULT ok)
   std::optional<PushReport> no_hello;    // a connection came but never said who it is
   for (;;) {
     // Wait for the device to dial in (unless it already has).
@@ -317,6 +318,12 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
                 ms_since(t0));
     SessionOptions session_options = opt.session;
     session_options.device_uid = device_uid;  // a reconnect must be the same device
+    // --force once: not again on the device that redials from the image it was given (its reset
+    // dropped the modem), unless its install failed.
+    if (delivered && !session_options.force_for)
+      session_options.force_for = [force = opt.session.force](const Hello& h) {
+        return force && h.report == Report::install_failed;
+      };
     Session session(img.bytes, img.version, session_options);
     // The device said HELLO on this connection (and is the one the push began with).
     auto spoke = [&] { return session.device() && !session.foreign_device(); };
@@ -418,6 +425,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     if (!spoke() && r.device) session_report.device = r.device;
     r = std::move(session_report);
     if (!device_uid && spoke()) device_uid = uid_of(*session.device());
+    if (spoke() && (session.ended_in() == Phase::reboot || session.ended_in() == Phase::report_ack)) delivered = true;
     if (interrupts.fired()) return stopped_at_once(std::move(r));
     if (!push_goes_on()) {
       if (spoke() && (session.outcome() == Outcome::link_lost || (silent && *silent))) {  // the limit

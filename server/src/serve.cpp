@@ -53,13 +53,14 @@ class Server {
       };
     // Each device once: not one that runs the image by this serve, nor one that this serve gave the
     // whole image (it may redial from the new image before its old connection's end is booked),
-    // unless its install is known to have failed.
+    // unless its install failed (its HELLO says so, or its session ended so).
     if (session_options_.force)
       session_options_.force_for = [this](const Hello& h) {
         const auto it = devices_.find(uid_of(h));
         if (it == devices_.end()) return true;
         const Device& d = it->second;
-        const bool install_failed = d.ended && d.last.report.outcome == Outcome::upgrade_failed;
+        const bool install_failed = h.report == Report::install_failed ||
+                                    (d.ended && d.last.report.outcome == Outcome::upgrade_failed);
         return !runs_image(d) && (!d.downloaded || install_failed);
       };
   }

@@ -463,11 +463,14 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
     return;
   }
   if (h.report == Report::upgrade_ok) {
-    // Acknowledge; ours ends the session, an older one is cleared before we go on. Forced over
-    // the same version, the report says only that some build of that version was installed (its
-    // acknowledgement lost with a power cut, say), not this image: cleared, and the image sent.
+    // Acknowledge; ours ends the session, an older one is cleared before we go on. A forced push
+    // takes the report as its own only once it has offered the image to a device that ran another
+    // version (a restart during the download, after a lost RESULT ok): otherwise the report may
+    // be an earlier build's of the same version (its acknowledgement lost with a power cut), and
+    // it is cleared and the image sent.
     send_frame(MsgType::report_ack, nullptr, 0, true);
-    if (ours && !force) {
+    const bool offered_over_another_version = count_ > 0 && !same_version_;
+    if (ours && (!force || offered_over_another_version)) {
       phase_ = Phase::report_ack;
       progress(now);
     }
