@@ -1270,3 +1270,48 @@ TEST_F(OtaCli, OutputToDevStdoutAppendedToAFileKeepsWhatTheFileHeld) {
   EXPECT_EQ(head, "HEADER") << "the file stdout was appended to was replaced, its contents lost";
   EXPECT_GT(fs::file_size(bundle), 106u);
 }
+
+// save_file's comment names /dev/fd/N with /dev/stdout, but its walk checks "/proc/" only
+// on the text of each link's target. /dev/fd/1: lstat goes through the /dev/fd -> /proc/self/fd
+// directory link, so /dev/fd/1 itself is the magic link, whose text is "pipe:[N]" or the file's
+// path: joined to "/dev/fd", never "/proc/...". Into a pipe it tries to create
+// "/dev/fd/pipe:[N].part" (exit 9, the pipe gets nothing); appended to a file, it replaces that file.
+TEST_F(OtaCli, OutputToDevFdThroughAPipeIsWritten) {
+  const auto elf = (fs::path(OTA_FIRMWARE_DIR) / "internal" / "app-v2.elf").string();
+  Process p({"/bin/sh", "-c", std::string(OTA_TOOL) + " image build " + elf + " -o /dev/fd/1 | wc -c"});
+  EXPECT_EQ(p.wait(30s), 0) << p.output();
+  EXPECT_EQ(p.output().find("cannot write"), std::string::npos) << p.output();
+  std::uint64_t bytes = 0;
+  for (char ch : p.output())
+    if (ch >= '0' && ch <= '9') bytes = bytes * 10 + static_cast<std::uint64_t>(ch - '0');
+    else if (bytes) break;
+  EXPECT_GT(bytes, 100u) << "the pipe got nothing: " << p.output();
+}
+
+TEST_F(OtaCli, OutputToDevFdAppendedToAFileKeepsWhatTheFileHeld) {
+  const auto elf = (fs::path(OTA_FIRMWARE_DIR) / "internal" / "app-v2.elf").string();
+  const fs::path bundle = dir / "bundle.bin";
+  std::ofstream(bundle) << "HEADER";
+  Process p({"/bin/sh", "-c", std::string(OTA_TOOL) + " image build " + elf + " -o /dev/fd/1 >> " + bundle.string()});
+  EXPECT_EQ(p.wait(30s), 0) << p.output();
+  std::ifstream in(bundle, std::ios::binary);
+  std::string head(6, '\0');
+  in.read(head.data(), 6);
+  EXPECT_EQ(head, "HEADER") << "the file stdout was appended to was replaced, its contents lost";
+}
+
+namespace {
+// 3e31a25 refuses every non-blank line after the end-of-file record as "records after the
+// end-of-file record (two files joined?)". Before it, everything after that record was ignored.
+// A HEX file padded after its end with Ctrl-Z (0x1A: an XMODEM/serial transfer pads to its block
+// size, and DOS-era tools end text with it) is one image, no record follows, and is now refused.
+TEST_F(OtaCli, IntelHexPaddedWithCtrlZAfterItsEndIsBuilt) {
+  const fs::path fw = fs::path(OTA_FIRMWARE_DIR) / "internal";
+  std::vector<std::uint8_t> v2;
+  ASSERT_FALSE(ota::host::load_file(fw / "app-v2.hex", v2));
+  v2.insert(v2.end(), 37, 0x1A);  // padded to a 128-byte block
+  std::string out;
+  EXPECT_EQ(ota({"image", "build", write("padded.hex", v2).string(), "-o", (dir / "p.ota").string()}, &out), 0) << out;
+  EXPECT_TRUE(fs::exists(dir / "p.ota")) << out;
+}
+}  // namespace

@@ -1582,4 +1582,258 @@ TEST(PushTcp, AForcedPushDoesNotSendTheImageAgainToTheDeviceRedialingFromIt) {
   EXPECT_EQ(starts_again, 0) << "the device running the image it was just given was sent START (the image) again";
   EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail;
 }
+// 8f5b24f says "a forced v1->v2 update whose RESULT ok was lost re-sent the image" is fixed,
+// but only for a restart within one Session (serial). Over TCP the RESULT ok is lost exactly when
+// the device's reset drops its modem: the session ends link_lost in Phase::download, `delivered`
+// stays false, and the redial's new Session (count_ == 0) clears the upgrade-OK report and sends
+// the whole image a second time, to a device that push_tcp saw running v1 on the first connection.
+TEST(PushTcp, AForcedV1ToV2PushWhoseResultOkWasLostWithTheLinkDoesNotSendTheImageAgain) {
+  ota::host::Image img;
+  img.version = 2;
+  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 4 * 1024);
+  ota::host::PushOptions opt;
+  opt.session.force = true;
+  opt.session.reply_timeout_ms = 300;
+  opt.connect_timeout_ms = 3000;
+  TcpPush push(img, opt);
+  sim::Device dev(ota::kInternalLayout, 5);
+  dev.factory_install(sim::make_app_image(ota::kInternalLayout, 1, 12 * 1024));
+  dev.boot();
+  (void)dev.take_output();
+  auto connect = [&] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(push.port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+    return fd;
+  };
+  // Relays until the server closes, `limit` passes, or (stop_at_result) the device says RESULT:
+  // the batch with the RESULT is not sent (lost with the link). Counts the STARTs from the server.
+  auto relay = [&](int fd, bool stop_at_result, std::chrono::milliseconds limit) {
+    int starts = 0;
+    ota::FrameDecoderBuffer<300> from_server;
+    for (auto t = std::chrono::steady_clock::now(); std::chrono::steady_clock::now() - t < limit;) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 5) <= 0) continue;
+      std::uint8_t buf[4096];
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      for (ssize_t i = 0; i < n; ++i)
+        if (from_server.feed(buf[i]) == ota::FrameDecoder::Event::frame &&
+            from_server.frame().type == static_cast<std::uint8_t>(ota::MsgType::start))
+          ++starts;
+      dev.receive(buf, static_cast<std::size_t>(n));
+      auto out = dev.take_output();
+      if (stop_at_result) {
+        ota::FrameDecoderBuffer<300> d;
+        for (std::size_t i = 0; i < out.size(); ++i)
+          if (d.feed(out[i]) == ota::FrameDecoder::Event::frame &&
+              d.frame().type == static_cast<std::uint8_t>(ota::MsgType::result)) {
+            return starts;  // the RESULT (and anything with it) is lost with the link
+          }
+      }
+      if (!out.empty()) (void)::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+    }
+    return starts;
+  };
+  const int first = connect();
+  EXPECT_EQ(relay(first, true, 10s), 1);
+  ASSERT_EQ(dev.running_version(), 2u) << "the device did not install the image";
+  std::this_thread::sleep_for(100ms);
+  ::close(first);  // the reset dropped the modem
+  std::this_thread::sleep_for(300ms);
+  const int second = connect();  // it dials again, from the image
+  const int starts_again = relay(second, false, 3s);
+  ::close(second);
+  ASSERT_EQ(push.result.wait_for(10s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(starts_again, 0) << "the device that ran v1 on the first connection and now reports upgrade OK with v2 "
+                                "was sent START (the whole image) again: 8f5b24f's offered_over_another_version "
+                                "holds only within one Session, and push_tcp's `delivered` needs the RESULT ok";
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail;
+}
+
+// a device on a laggy link is dropped at START while it is alive. Session::send_start says
+// a link with seconds of latency is served (every START times out and goes again before the first
+// reply; the round trip is measured from the first START). But before that first reply no round
+// trip has been measured, so reply_timeout() is --reply-timeout, and serve's replaceable_in()
+// calls the device "silent mid-update" after two of them in Phase::start: any newcomer at
+// max_connections then drops it, though its own session (max_retries reply timeouts) would have
+// served it. Before e5bb0f4 a connection that had said HELLO was never dropped for a newcomer.
+TEST(ServeTcp, ADeviceWhoseStartReplyIsDelayedByALaggyLinkIsNotDroppedForANewcomer) {
+  const auto img = v2_image();
+  ota::host::ServeOptions opt;
+  opt.devices = 2;
+  opt.max_connections = 1;
+  opt.push.session.reply_timeout_ms = 200;  // START's reply takes 700 ms: 3.5 of them, < max_retries
+  std::mutex m;
+  std::vector<std::string> dropped;
+  ota::host::ServeObserver obs;
+  obs.event = [&](std::uint32_t conn, const std::optional<ota::Hello>&, const ota::host::Event& e, std::uint64_t, bool) {
+    std::lock_guard<std::mutex> lock(m);
+    if (e.kind == "disconnect" && e.text.find("dropped") != std::string::npos)
+      dropped.push_back("#" + std::to_string(conn) + ": " + e.text);
+  };
+  TcpServe serve(img, opt, obs);
+  ModemDevice laggy(1, 1), next(2, 1);
+  laggy.dial_and_pause(serve.port, 1, 700ms);  // says HELLO, then START's answer comes 700 ms later
+  std::this_thread::sleep_for(500ms);           // in Phase::start, silent for 2.5 reply timeouts
+  next.dial(serve.port);
+  const auto r = serve.finish(10s);
+  std::lock_guard<std::mutex> lock(m);
+  EXPECT_TRUE(dropped.empty()) << "a live device was dropped to make room: " << ::testing::PrintToString(dropped);
+  EXPECT_EQ(laggy.device().running_version(), std::optional<std::uint32_t>{2});
+  EXPECT_FALSE(r.interrupted) << "--devices 2 not reached: the dropped device was never served";
+  ASSERT_FALSE(r.ended.empty());
+  EXPECT_EQ(r.ended[0].conn, 1u);
+  EXPECT_EQ(r.ended[0].report.outcome, ota::host::Outcome::upgraded)
+      << "connection #1 ended " << ota::host::to_string(r.ended[0].report.outcome) << ": " << r.ended[0].report.detail;
+}
+// push_tcp's `delivered` (8f5b24f) is set when a connection ends in Phase::reboot, but a
+// session also waits in Phase::reboot when the device's first HELLO reports an install pending
+// (download OK) of an image this push never sent: another build of the same version, staged by an
+// earlier push whose device had not reset yet. `ota push --force` of build B over v2: the device
+// says "download OK" (build A staged), its reset drops the modem, it installs build A and dials
+// again reporting upgrade OK with v2. `delivered` makes force_for false, so the report is taken as
+// this push's own: `upgraded`, without a byte of build B sent (protocol.md: a forced push over
+// the same version clears such a report and sends the image, "rather than claimed without proof").
+TEST(PushTcp, AForcedPushIsNotUpgradedByAnotherBuildsPendingInstall) {
+  ota::host::Image img;
+  img.version = 2;
+  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 4 * 1024);  // build B of v2
+  ota::host::PushOptions opt;
+  opt.session.force = true;
+  opt.session.reply_timeout_ms = 300;
+  opt.connect_timeout_ms = 3000;
+  TcpPush push(img, opt);
+  auto connect = [&] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(push.port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+    return fd;
+  };
+  auto hello = [](ota::Report report) {
+    ota::Hello h;
+    for (int i = 0; i < 12; ++i) h.uid[i] = static_cast<std::uint8_t>(0x40 + i);
+    h.app_version = 2;
+    h.window = 8;
+    h.max_chunk = 256;
+    h.staging_capacity = ota::kInternalLayout.image_limit;
+    h.report = report;
+    h.session_crc = 0x12345678;  // build A's, not this image's
+    std::uint8_t payload[ota::Hello::kSize];
+    ota::encode(h, payload);
+    std::vector<std::uint8_t> frame(ota::encoded_size_max(ota::Hello::kSize) + 1);
+    frame[0] = 0;
+    frame.resize(1 + ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::hello), payload, sizeof payload,
+                                       frame.data() + 1, frame.size() - 1));
+    return frame;
+  };
+  // Answers HELLO_REQ with `first`, REPORT_ACK with a HELLO without report; counts STARTs.
+  auto fake = [&](int fd, ota::Report first, std::chrono::milliseconds limit) {
+    int starts = 0;
+    bool acked = false;
+    ota::FrameDecoderBuffer<300> from_server;
+    for (auto t = std::chrono::steady_clock::now(); std::chrono::steady_clock::now() - t < limit;) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 5) <= 0) continue;
+      std::uint8_t buf[4096];
+      const ssize_t got = ::read(fd, buf, sizeof buf);
+      if (got <= 0) break;
+      for (ssize_t i = 0; i < got; ++i)
+        if (from_server.feed(buf[i]) == ota::FrameDecoder::Event::frame) {
+          const auto type = static_cast<ota::MsgType>(from_server.frame().type);
+          if (type == ota::MsgType::start) ++starts;
+          if (type == ota::MsgType::report_ack) acked = true;
+          if (type == ota::MsgType::hello_request || type == ota::MsgType::report_ack) {
+            const auto f = hello(acked ? ota::Report::none : first);
+            (void)::send(fd, f.data(), f.size(), MSG_NOSIGNAL);
+          }
+        }
+    }
+    return starts;
+  };
+  const int first = connect();
+  EXPECT_EQ(fake(first, ota::Report::download_ok, 400ms), 0);  // an install is pending: the push waits
+  ::close(first);  // the device resets to install build A: its modem drops
+  std::this_thread::sleep_for(300ms);
+  const int second = connect();  // build A runs, and reports its upgrade
+  const int starts = fake(second, ota::Report::upgrade_ok, 2s);
+  ::close(second);
+  ASSERT_EQ(push.result.wait_for(10s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_GE(starts, 1) << "the forced image was never offered: push ended " << ota::host::to_string(r.outcome)
+                       << " (" << r.detail << ")";
+  EXPECT_NE(r.outcome, ota::host::Outcome::upgraded)
+      << "`upgraded` claimed from another build's upgrade report, this image never sent: " << r.detail;
+}
+// check_replaceable_later() arms the retry timer only for connections that may become
+// replaceable by waiting; one whose device is in Phase::hello (a restart mid-download: NAK
+// no_session, HELLO_REQ, its answer slow) or Phase::reboot gets none. If the timer fires in that
+// moment, nothing re-arms it: when that device is back in the download and its link goes
+// half-open, a newcomer waits in the backlog until the dead session gives up (the very wait
+// e5bb0f4 removed), since only ended() calls accept() again.
+TEST(ServeTcp, ANewcomerIsServedWhenTheHalfOpenDeviceHadRestartedMidDownload) {
+  const auto img = v2_image();
+  ota::host::ServeOptions opt;
+  opt.devices = 2;
+  opt.max_connections = 1;
+  opt.push.session.reply_timeout_ms = 200;
+  opt.push.session.max_retries = 40;  // the dead session gives up ~8 s into the silence
+  TcpServe serve(img, opt);
+  sim::Device dev(ota::kInternalLayout, 7);
+  dev.factory_install(sim::make_app_image(ota::kInternalLayout, 1, 12 * 1024));
+  dev.boot();
+  (void)dev.take_output();
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(serve.port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+  std::size_t received = 0;
+  bool restarted = false, nak_sent = false, delayed = false;
+  for (auto t = std::chrono::steady_clock::now(); std::chrono::steady_clock::now() - t < 10s;) {
+    if (restarted && delayed && received >= 9000) break;  // its link goes half-open mid-download
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 5) <= 0) continue;
+    std::uint8_t buf[4096];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    ASSERT_GT(n, 0);
+    received += static_cast<std::size_t>(n);
+    dev.receive(buf, static_cast<std::size_t>(n));
+    auto out = dev.take_output();
+    if (!restarted && received >= 3000) {  // a watchdog reset mid-download; its boot HELLO is lost
+      dev.power_cycle();
+      (void)dev.take_output();
+      restarted = true;
+      continue;
+    }
+    if (out.empty()) continue;
+    if (restarted && nak_sent && !delayed) {  // the answer to HELLO_REQ is slow (a busy modem)
+      std::this_thread::sleep_for(1200ms);
+      delayed = true;
+    }
+    if (restarted) nak_sent = true;
+    (void)::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+  }
+  ASSERT_TRUE(delayed) << "the scenario did not run";
+  std::this_thread::sleep_for(500ms);  // silent for more than two reply timeouts
+  ModemDevice next(2, 1);
+  next.dial(serve.port);
+  for (auto t = std::chrono::steady_clock::now();
+       std::chrono::steady_clock::now() - t < 4s && next.device().running_version() != 2u;)
+    std::this_thread::sleep_for(10ms);
+  const bool served = next.device().running_version() == 2u;
+  ::raise(SIGINT);
+  (void)serve.result.get();
+  ::close(fd);
+  EXPECT_TRUE(served) << "the newcomer was not served within 4 s: it waited in the backlog behind a half-open "
+                         "connection silent for seconds (no retry timer was armed)";
+}
 }  // namespace

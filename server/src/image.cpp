@@ -85,7 +85,8 @@ Error read_hex(const std::vector<std::uint8_t>& text, std::uint32_t base, std::v
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
     if (line.empty()) continue;
     const std::string where = "line " + std::to_string(line_no);
-    if (ended) return Error{where + ": records after the end-of-file record (two files joined?)"};
+    if (ended && line[0] == ':') return Error{where + ": records after the end-of-file record (two files joined?)"};
+    if (ended) continue;  // (padding some tools add: Ctrl-Z, text)
     if (line[0] != ':' || line.size() < 11 || line.size() % 2 == 0) return Error{where + ": not an Intel HEX record"};
     std::vector<std::uint8_t> rec;
     for (std::size_t i = 1; i + 1 < line.size(); i += 2) {
@@ -196,13 +197,20 @@ Error write_into(const std::filesystem::path& to, const std::vector<std::uint8_t
 Error save_file(const std::filesystem::path& to, const std::vector<std::uint8_t>& bytes) {
   std::error_code ec;
   std::filesystem::path file = to;
-  for (int hops = 0; std::filesystem::is_symlink(file, ec); ++hops) {
+  // Its directory with every link resolved (/dev/fd is a link to /proc/self/fd), then its own
+  // links one by one.
+  auto real_dir = [&ec](const std::filesystem::path& f) {
+    const std::filesystem::path dir = std::filesystem::canonical(f.parent_path().empty() ? "." : f.parent_path(), ec);
+    return ec ? f : dir / f.filename();
+  };
+  file = real_dir(file);
+  for (int hops = 0; !file.string().starts_with("/proc/") && std::filesystem::is_symlink(file, ec); ++hops) {
     if (hops == 40) return Error{"cannot write " + to.string() + ": too many levels of symbolic links"};
     const std::filesystem::path target = std::filesystem::read_symlink(file, ec);
     if (ec) return Error{"cannot write " + to.string() + ": " + ec.message()};
-    file = target.is_absolute() ? target : file.parent_path() / target;
-    if (file.string().starts_with("/proc/")) return write_into(to, bytes);
+    file = real_dir(target.is_absolute() ? target : file.parent_path() / target);
   }
+  if (file.string().starts_with("/proc/")) return write_into(to, bytes);
   const auto status = std::filesystem::status(file, ec);
   if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
     if (std::filesystem::is_directory(status)) return Error{"cannot write " + to.string() + ": a directory"};

@@ -288,6 +288,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
   auto wait_until = t0 + std::chrono::milliseconds(opt.connect_timeout_ms);
   std::optional<PushReport> went_quiet;  // the device's last connection stopped answering
   bool delivered = false;  // a connection got the whole image to the device (RESULT ok)
+  bool ran_other_version = false;  // the device ran another version than the image's at first
   std::optional<PushReport> no_hello;    // a connection came but never said who it is
   for (;;) {
     // Wait for the device to dial in (unless it already has).
@@ -319,10 +320,13 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     SessionOptions session_options = opt.session;
     session_options.device_uid = device_uid;  // a reconnect must be the same device
     // --force once: not again on the device that redials from the image it was given (its reset
-    // dropped the modem), unless its install failed.
-    if (delivered && !session_options.force_for)
-      session_options.force_for = [force = opt.session.force](const Hello& h) {
-        return force && h.report == Report::install_failed;
+    // dropped the modem, RESULT ok perhaps with it), unless its install failed. An upgrade report
+    // of the image's version from a device that ran another version when the push began is the
+    // image's (whether or not RESULT ok got through).
+    if ((delivered || ran_other_version) && !session_options.force_for)
+      session_options.force_for = [force = opt.session.force, delivered, ran_other_version](const Hello& h) {
+        if (!force || h.report == Report::install_failed) return force;
+        return !delivered && !(ran_other_version && h.report == Report::upgrade_ok);
       };
     Session session(img.bytes, img.version, session_options);
     // The device said HELLO on this connection (and is the one the push began with).
@@ -343,6 +347,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     };
     PushObserver per_connection = obs;
     per_connection.event = [&](const Event& e, std::uint64_t ms) {
+      if (e.kind == "downloaded") delivered = true;
       if (!obs.event) return;
       if (e.kind == "done" && push_goes_on())
         obs.event(Event{"disconnect", session.detail() + (spoke() ? "; waiting for the device to dial again"
@@ -424,8 +429,10 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     // the push's report about the device it began with.
     if (!spoke() && r.device) session_report.device = r.device;
     r = std::move(session_report);
-    if (!device_uid && spoke()) device_uid = uid_of(*session.device());
-    if (spoke() && (session.ended_in() == Phase::reboot || session.ended_in() == Phase::report_ack)) delivered = true;
+    if (!device_uid && spoke()) {
+      device_uid = uid_of(*session.device());
+      ran_other_version = session.first_version() != img.version;
+    }
     if (interrupts.fired()) return stopped_at_once(std::move(r));
     if (!push_goes_on()) {
       if (spoke() && (session.outcome() == Outcome::link_lost || (silent && *silent))) {  // the limit

@@ -229,8 +229,9 @@ class Server {
   std::optional<std::uint64_t> replaceable_in(const Connection& c) const {
     if (c.dropped || c.ch->stopped()) return std::nullopt;
     if (!c.session.device()) return mute_ms() - std::min(mute_ms(), ms_since(c.t0));
-    if (c.turned_away || (c.session.phase() != Phase::start && c.session.phase() != Phase::download))
-      return std::nullopt;  // (silence is expected while a device installs)
+    // In the download only: its round trips are measured there (a START's reply on a laggy link
+    // may take seconds), and silence is expected while a device installs.
+    if (c.turned_away || c.session.phase() != Phase::download) return std::nullopt;
     const std::uint64_t quiet = 2 * c.session.reply_timeout(), silent = c.ch->silent_ms();
     return quiet - std::min(quiet, silent);
   }
@@ -245,12 +246,13 @@ class Server {
     return silent;
   }
 
-  // All slots taken and none may make room yet: accept once the first may.
+  // All slots taken and none may make room yet: accept once the first may (or look again after
+  // mute_ms(): a device not in its download now may be later).
   void check_replaceable_later() {
     std::optional<std::uint64_t> soonest;
     for (const auto& [id, c] : conns_)
       if (const auto in = replaceable_in(*c)) soonest = std::min(soonest.value_or(*in), *in);
-    if (!soonest) return;
+    if (!soonest) soonest = mute_ms();
     retry_.expires_after(std::chrono::milliseconds(*soonest + 1));
     retry_.async_wait([this](std::error_code e) {
       if (!e) accept();

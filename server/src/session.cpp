@@ -358,6 +358,7 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
                         ((device_->report == h.report &&
                           (phase_ == Phase::hello || phase_ == Phase::reboot || phase_ == Phase::start)) ||
                          phase_ == Phase::report_ack);
+  if (!device_) first_version_ = h.role == Role::application ? h.app_version : 0;
   device_ = h;
   if (!repeated)
     event("hello", (h.role == Role::recovery ? std::string("bootloader (recovery mode)")

@@ -114,6 +114,9 @@ class Session {
   Outcome outcome() const { return outcome_; }
   const std::string& detail() const { return detail_; }
   const std::optional<Hello>& device() const { return device_; }
+  // The application version the device's first HELLO in this session said it ran (0: its
+  // bootloader answered, or no HELLO yet).
+  std::uint32_t first_version() const { return first_version_; }
   bool foreign_device() const { return foreign_; }  // ended on a HELLO from another device_uid
   std::uint32_t packets_acked() const { return base_; }
   std::uint32_t packet_count() const { return count_; }
@@ -180,6 +183,7 @@ class Session {
   Outcome outcome_ = Outcome::pending;
   std::string detail_;
   std::optional<Hello> device_;
+  std::uint32_t first_version_ = 0;
   bool same_version_ = false;  // the download replaces the version the device runs (force)
   bool foreign_ = false;
   bool other_told_ = false;  // a HELLO of a second uid on this link was named
