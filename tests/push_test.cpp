@@ -1837,3 +1837,129 @@ TEST(ServeTcp, ANewcomerIsServedWhenTheHalfOpenDeviceHadRestartedMidDownload) {
                          "connection silent for seconds (no retry timer was armed)";
 }
 }  // namespace
+
+// review of 8c9af9b: `ran_other_version` (the device's first HELLO named another version than
+// the image's) makes force_for false for any upgrade report of the image's version on a redial,
+// though this push may never have got a byte to the device: the first connection dropped right at
+// START (the START lost with the link), and before the device dialled again another server (or
+// the device's own pending install of an earlier build) put another build of the image's version
+// on it. `ota push --force` then clears nothing, sends nothing, and claims `upgraded`: exactly what
+// protocol.md says a forced push must not do ("rather than claimed without proof"). Before
+// 8c9af9b the redial was forced: the report was cleared and the image sent.
+namespace {
+struct ForcedRedialFake {
+  std::uint16_t port;
+  int connect() const {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+    return fd;
+  }
+  static std::vector<std::uint8_t> hello(ota::Role role, std::uint32_t version, ota::Report report) {
+    ota::Hello h;
+    for (int i = 0; i < 12; ++i) h.uid[i] = static_cast<std::uint8_t>(0x50 + i);
+    h.role = role;
+    h.app_version = version;
+    h.window = 8;
+    h.max_chunk = 256;
+    h.staging_capacity = ota::kInternalLayout.image_limit;
+    h.report = report;
+    h.session_crc = 0x12345678;  // another build's
+    std::uint8_t payload[ota::Hello::kSize];
+    ota::encode(h, payload);
+    std::vector<std::uint8_t> frame(ota::encoded_size_max(ota::Hello::kSize) + 1);
+    frame[0] = 0;
+    frame.resize(1 + ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::hello), payload, sizeof payload,
+                                       frame.data() + 1, frame.size() - 1));
+    return frame;
+  }
+  // Answers HELLO_REQ (and REPORT_ACK, with a HELLO without report); counts STARTs. With
+  // close_at_start the first START ends the connection (lost with the link).
+  static int run(int fd, ota::Role role, std::uint32_t version, ota::Report first, bool close_at_start,
+                 std::chrono::milliseconds limit) {
+    int starts = 0;
+    bool acked = false;
+    ota::FrameDecoderBuffer<300> from_server;
+    for (auto t = std::chrono::steady_clock::now(); std::chrono::steady_clock::now() - t < limit;) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 5) <= 0) continue;
+      std::uint8_t buf[4096];
+      const ssize_t got = ::read(fd, buf, sizeof buf);
+      if (got <= 0) break;
+      for (ssize_t i = 0; i < got; ++i)
+        if (from_server.feed(buf[i]) == ota::FrameDecoder::Event::frame) {
+          const auto type = static_cast<ota::MsgType>(from_server.frame().type);
+          if (type == ota::MsgType::start) {
+            ++starts;
+            if (close_at_start) return starts;
+          }
+          if (type == ota::MsgType::report_ack) acked = true;
+          if (type == ota::MsgType::hello_request || type == ota::MsgType::report_ack) {
+            const auto f = hello(role, version, acked ? ota::Report::none : first);
+            (void)::send(fd, f.data(), f.size(), MSG_NOSIGNAL);
+          }
+        }
+    }
+    return starts;
+  }
+};
+}  // namespace
+
+TEST(PushTcp, AForcedPushWhoseFirstConnectionDroppedAtStartIsNotUpgradedByAnotherBuild) {
+  ota::host::Image img;
+  img.version = 2;
+  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 4 * 1024);  // build B of v2
+  ota::host::PushOptions opt;
+  opt.session.force = true;
+  opt.session.reply_timeout_ms = 300;
+  opt.connect_timeout_ms = 3000;
+  TcpPush push(img, opt);
+  ForcedRedialFake fake{push.port};
+  const int first = fake.connect();
+  // The device runs v1; the START is lost with the link: not a byte of the image reached it.
+  EXPECT_EQ(ForcedRedialFake::run(first, ota::Role::application, 1, ota::Report::none, true, 2s), 1);
+  ::close(first);
+  std::this_thread::sleep_for(300ms);  // meanwhile another server installs build A of v2
+  const int second = fake.connect();
+  const int starts = ForcedRedialFake::run(second, ota::Role::application, 2, ota::Report::upgrade_ok, false, 2s);
+  ::close(second);
+  ASSERT_EQ(push.result.wait_for(10s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_GE(starts, 1) << "the forced image was never sent to the device: push ended "
+                       << ota::host::to_string(r.outcome) << " (" << r.detail << ")";
+  EXPECT_NE(r.outcome, ota::host::Outcome::upgraded)
+      << "`upgraded` claimed from another build's upgrade report, this image never delivered: " << r.detail;
+}
+
+// review of 8c9af9b: a device first seen in its bootloader has first_version() 0, which is
+// "another version" than any image's, so the same claim follows without another server: its
+// bootloader answered the first connection (a reset, the link dropped with the START), then it
+// started the application it holds, an earlier build of v2 whose upgrade report was never
+// acknowledged (a power cut), and dialled again. The forced push takes that report as its own.
+TEST(PushTcp, AForcedPushThatFirstMetTheBootloaderIsNotUpgradedByAnEarlierBuildsReport) {
+  ota::host::Image img;
+  img.version = 2;
+  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 4 * 1024);
+  ota::host::PushOptions opt;
+  opt.session.force = true;
+  opt.session.reply_timeout_ms = 300;
+  opt.connect_timeout_ms = 3000;
+  TcpPush push(img, opt);
+  ForcedRedialFake fake{push.port};
+  const int first = fake.connect();
+  EXPECT_EQ(ForcedRedialFake::run(first, ota::Role::recovery, 0, ota::Report::none, true, 2s), 1);
+  ::close(first);
+  std::this_thread::sleep_for(300ms);
+  const int second = fake.connect();
+  const int starts = ForcedRedialFake::run(second, ota::Role::application, 2, ota::Report::upgrade_ok, false, 2s);
+  ::close(second);
+  ASSERT_EQ(push.result.wait_for(10s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_GE(starts, 1) << "the forced image was never sent to the device: push ended "
+                       << ota::host::to_string(r.outcome) << " (" << r.detail << ")";
+  EXPECT_NE(r.outcome, ota::host::Outcome::upgraded)
+      << "`upgraded` claimed from an earlier build's upgrade report, this image never delivered: " << r.detail;
+}

@@ -82,7 +82,7 @@ Error read_hex(const std::vector<std::uint8_t>& text, std::uint32_t base, std::v
     std::string line = s.substr(pos, eol - pos);
     pos = eol + 1;
     ++line_no;
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\x1A')) line.pop_back();
     if (line.empty()) continue;
     const std::string where = "line " + std::to_string(line_no);
     if (ended && line[0] == ':') return Error{where + ": records after the end-of-file record (two files joined?)"};

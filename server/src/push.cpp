@@ -288,7 +288,9 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
   auto wait_until = t0 + std::chrono::milliseconds(opt.connect_timeout_ms);
   std::optional<PushReport> went_quiet;  // the device's last connection stopped answering
   bool delivered = false;  // a connection got the whole image to the device (RESULT ok)
-  bool ran_other_version = false;  // the device ran another version than the image's at first
+  // START was accepted by the device's application of another version (not its bootloader,
+  // whose application's version is unknown)
+  bool offered_over_another_version = false;
   std::optional<PushReport> no_hello;    // a connection came but never said who it is
   for (;;) {
     // Wait for the device to dial in (unless it already has).
@@ -321,12 +323,12 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     session_options.device_uid = device_uid;  // a reconnect must be the same device
     // --force once: not again on the device that redials from the image it was given (its reset
     // dropped the modem, RESULT ok perhaps with it), unless its install failed. An upgrade report
-    // of the image's version from a device that ran another version when the push began is the
-    // image's (whether or not RESULT ok got through).
-    if ((delivered || ran_other_version) && !session_options.force_for)
-      session_options.force_for = [force = opt.session.force, delivered, ran_other_version](const Hello& h) {
+    // of the image's version is the image's once this push has had START accepted by the
+    // device's application of another version (whether or not RESULT ok got through).
+    if ((delivered || offered_over_another_version) && !session_options.force_for)
+      session_options.force_for = [force = opt.session.force, delivered, offered_over_another_version](const Hello& h) {
         if (!force || h.report == Report::install_failed) return force;
-        return !delivered && !(ran_other_version && h.report == Report::upgrade_ok);
+        return !delivered && !(offered_over_another_version && h.report == Report::upgrade_ok);
       };
     Session session(img.bytes, img.version, session_options);
     // The device said HELLO on this connection (and is the one the push began with).
@@ -429,10 +431,11 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
     // the push's report about the device it began with.
     if (!spoke() && r.device) session_report.device = r.device;
     r = std::move(session_report);
-    if (!device_uid && spoke()) {
-      device_uid = uid_of(*session.device());
-      ran_other_version = session.first_version() != img.version;
-    }
+    if (!device_uid && spoke()) device_uid = uid_of(*session.device());
+    if (const Phase e = session.ended_in(); spoke() && session.first_version() != 0 &&
+                                            session.first_version() != img.version &&
+                                            (e == Phase::download || e == Phase::reboot || e == Phase::report_ack))
+      offered_over_another_version = true;
     if (interrupts.fired()) return stopped_at_once(std::move(r));
     if (!push_goes_on()) {
       if (spoke() && (session.outcome() == Outcome::link_lost || (silent && *silent))) {  // the limit
