@@ -63,13 +63,7 @@ int main() {
   banner();
 
   Usart1Link link;
-  ota::DeviceInfo info;
-  info.role = ota::Role::application;
-  info.app_version = ota_app_info.version;
-  info.product = ota_app_info.product;
-  info.window = kLinkWindow;
-  cpu::uid(info.uid);
-  ota::UpdateClient client(board::flash_map(clocks, board::Access::update), link, info);
+  ota::UpdateClient client(board::flash_map(clocks, board::Access::update), link, application_info(ota_app_info));
   client.boot();
 
   std::uint32_t last_blink = systick::millis();

@@ -255,6 +255,17 @@ struct PendingReset {
   ota::UpdateClient client{parts.map, wire, ota::DeviceInfo{}};
 };
 
+// A window nobody set is 1: the server then waits for each ACK, which no receive buffer that
+// holds one frame can be overrun by (a larger default overran the small rings of ports that
+// forgot it).
+TEST_P(ClientTest, ADeviceInfoLeftAtItsDefaultsAsksForOneFrameInFlight) {
+  test::Parts parts(L);
+  test::FrameWire wire;
+  ota::UpdateClient client{parts.map, wire, ota::DeviceInfo{}};
+  client.boot();
+  EXPECT_EQ(wire.reply<ota::Hello>().window, 1);
+}
+
 // REPORT_ACK acknowledges an OTA-SUCCESS report only: a stray or late one must not erase an
 // OTA-START that waits for its reset.
 TEST_P(ClientTest, ReportAckDoesNotClearAPendingInstall) {

@@ -12,6 +12,7 @@
 #include "e2e/board_wire.hpp"
 #include "ota/app_info.hpp"
 #include "ota/bytes.hpp"
+#include "ota/frame.hpp"
 #include "ota/host/image.hpp"
 #include "ota/protocol.hpp"
 #include "sim/internal_flash.hpp"
@@ -221,6 +222,27 @@ TEST_P(Recovery, RecoveryModeWithAValidApplicationGoesBackToItWhenTheServerGoesA
 
 // The example application as a user sees it: it blinks PC13 and feeds the watchdog (6 s of
 // running, beyond the 4 s IWDG period, without a reset).
+// What the example application's HELLO says comes from stm32f1::application_info(): the app
+// info record's version and product, the window its 6 KB receive ring holds, the chip's UID.
+TEST_P(Recovery, TheApplicationSaysItsAppInfoUidAndTheWindowItsRingHolds) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  ota::host::Session s(fw.app_bin(2), 2);
+  const auto r = e2e::run(b, s);
+  ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
+  ASSERT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+  ASSERT_TRUE(s.device());
+  const ota::Hello& h = *s.device();  // v2's, after the install
+  EXPECT_EQ(h.role, ota::Role::application);
+  EXPECT_EQ(h.app_version, 2u);
+  EXPECT_EQ(h.product, ota::AppInfo::product_id("ota-example-app"));
+  EXPECT_EQ(h.window, (6144 - 1) / ota::encoded_size_max(2 + ota::kMaxChunk));
+  std::uint8_t uid[12];
+  for (int w = 0; w < 3; ++w) ota::put_u32(uid + 4 * w, b.config().uid[w]);
+  EXPECT_TRUE(std::equal(uid, uid + 12, h.uid));
+}
+
 TEST_P(Recovery, ExampleApplicationBlinksAndKeepsTheWatchdogFed) {
   const e2e::Firmware fw(GetParam());
   bluepill::Board b;

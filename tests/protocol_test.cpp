@@ -322,6 +322,7 @@ struct Bench {
 
   explicit Bench(std::uint32_t running_version = 1, const Bytes& app = doc_image(1)) {
     info.app_version = running_version;
+    info.window = 8;  // the worked example's
     std::copy(std::begin(kDocUid), std::end(kDocUid), info.uid);
     auto mem = flash.bytes();
     std::copy(app.begin(), app.end(),

@@ -59,13 +59,7 @@ int main() {
 #endif
 
   Usart1Link link;
-  ota::DeviceInfo info;
-  info.role = ota::Role::application;
-  info.app_version = ota_app_info.version;
-  info.product = ota_app_info.product;
-  info.window = kLinkWindow;  // what the receive ring holds
-  cpu::uid(info.uid);
-  ota::UpdateClient client(board::flash_map(clocks, board::Access::update), link, info);
+  ota::UpdateClient client(board::flash_map(clocks, board::Access::update), link, application_info(ota_app_info));
   client.boot();
 
   for (;;) {

@@ -37,7 +37,10 @@ struct DeviceInfo {
   // (kProductHeld: one whose app info it cannot find), for the server's rule.
   std::uint32_t product = 0;
   std::uint8_t uid[12] = {};
-  std::uint8_t window = 8;  // DATA frames the server may keep in flight
+  // DATA frames the server may keep in flight: as many as the receive buffer holds whole while
+  // the CPU is stalled by flash operations (stm32f1::kLinkWindow for the port's USART1 ring). Left
+  // at 1, the server waits for each ACK: slower, but no receive buffer of one frame is overrun.
+  std::uint8_t window = 1;
 };
 
 class UpdateClient {

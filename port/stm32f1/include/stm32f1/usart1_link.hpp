@@ -5,10 +5,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ota/app_info.hpp"
 #include "ota/client.hpp"
 #include "ota/frame.hpp"
 #include "ota/link.hpp"
 #include "ota/protocol.hpp"
+#include "stm32f1/cpu.hpp"
 #include "stm32f1/usart1.hpp"
 
 namespace stm32f1 {
@@ -45,5 +47,19 @@ inline constexpr std::size_t kLargestFrame = ota::encoded_size_max(2 + ota::kMax
 inline constexpr std::uint8_t kLinkWindow = static_cast<std::uint8_t>((usart1::kRxRing - 1) / kLargestFrame);
 static_assert(kLinkWindow >= 1, "the RX ring must hold one whole DATA frame and a byte more");
 static_assert(kLinkWindow * kLargestFrame < usart1::kRxRing, "a full window must leave the ring short of full");
+
+// What an application on this board says in HELLO, all of it in one call so that none is
+// forgotten: its app info record's version and product (OTA_APP_INFO: the very numbers the
+// server reads from the image), the window this ring holds, the chip's unique ID.
+//     ota::UpdateClient client(map, link, stm32f1::application_info(ota_app_info));
+inline ota::DeviceInfo application_info(const ota::AppInfo& app) {
+  ota::DeviceInfo info;
+  info.role = ota::Role::application;
+  info.app_version = app.version;
+  info.product = app.product;
+  info.window = kLinkWindow;
+  cpu::uid(info.uid);
+  return info;
+}
 
 }  // namespace stm32f1
