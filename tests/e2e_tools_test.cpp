@@ -184,12 +184,15 @@ TEST_P(E2eTools, StatusTellsWhatRunsAndWhatIsPendingAndChangesNothing) {
   EXPECT_EQ(json_field(s, "app_version"), "1") << s;
   EXPECT_EQ(json_field(s, "layout"), GetParam()) << s;
   EXPECT_EQ(json_field(s, "protocol"), "2") << s;
-  EXPECT_EQ(json_field(s, "product"), ota::host::product_hex(ota::AppInfo::product_id("ota-example-app"))) << s;
+  EXPECT_EQ(json_field(s, "product"), ota::host::hex8(ota::AppInfo::product_id("ota-example-app"))) << s;
   EXPECT_EQ(json_field(s, "report"), "none") << s;
   EXPECT_NE(s.find("\"download\":null"), std::string::npos) << s;
   ASSERT_NO_FATAL_FAILURE(stop_push_midway(board, big, SIGINT));
   s = status();
-  EXPECT_NE(s.find("\"download\":{\"image_crc\":"), std::string::npos) << s;
+  ota::host::Image big_img;
+  ASSERT_FALSE(ota::host::load_ota_file(big, big_img));
+  // Its CRC-32 as `ota image info` writes it.
+  EXPECT_NE(s.find("\"download\":{\"image_crc\":\"" + ota::host::hex8(big_img.crc()) + "\""), std::string::npos) << s;
   EXPECT_NE(json_field(s, "next"), "0") << s;
   std::string out;
   ASSERT_EQ(push_pty(board, big, out), 0) << out;
@@ -203,7 +206,7 @@ TEST_P(E2eTools, StatusTellsWhatRunsAndWhatIsPendingAndChangesNothing) {
   ASSERT_EQ(held.wait(60s), 0) << held.output();
   s = held.output().substr(held.output().rfind("\"event\":\"status\""));
   EXPECT_EQ(json_field(s, "role"), "recovery") << s;
-  EXPECT_EQ(json_field(s, "product"), ota::host::product_hex(ota::AppInfo::product_id("ota-example-app"))) << s;
+  EXPECT_EQ(json_field(s, "product"), ota::host::hex8(ota::AppInfo::product_id("ota-example-app"))) << s;
 }
 
 // Ctrl-C mid-download: the ABORT goes out behind the DATA frames already sent. The example
@@ -289,8 +292,8 @@ TEST_P(E2eTools, AnImageOfAnotherProductIsRefusedAndV1KeepsRunning) {
   Process board(args);
   std::string out;
   EXPECT_EQ(push_pty(board, file, out), 3) << out;
-  EXPECT_NE(json_field(out, "detail").find("the image is for product " + ota::host::product_hex(other.product) +
-                                           ", the device runs product " + ota::host::product_hex(info.product)),
+  EXPECT_NE(json_field(out, "detail").find("the image is for product " + ota::host::hex8(other.product) +
+                                           ", the device runs product " + ota::host::hex8(info.product)),
             std::string::npos) << out;
   ota::host::Image img;
   ASSERT_FALSE(ota::host::load_ota_file(file, img));

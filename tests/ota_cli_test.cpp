@@ -185,7 +185,7 @@ TEST_F(OtaCli, TheImagesAppInfoGivesLayoutAndVersion) {
     EXPECT_FALSE(fs::exists(bad));
     EXPECT_EQ(ota({"image", "build", elf, "-o", ota_file.string(), "-v", "2", "-l", layout}, &out), 0) << out;
     // The example application's product, as the build and `image info` show it.
-    const std::string product = ota::host::product_hex(ota::AppInfo::product_id("ota-example-app"));
+    const std::string product = ota::host::hex8(ota::AppInfo::product_id("ota-example-app"));
     EXPECT_NE(out.find("version 2, product " + product + ","), std::string::npos) << out;
     EXPECT_EQ(ota({"image", "info", ota_file.string()}, &out), 0) << out;
     EXPECT_NE(out.find("product:   " + product + "\n"), std::string::npos) << out;

@@ -1407,16 +1407,16 @@ TEST(ProtocolSession, AnImageOfAnotherProductIsRefusedBeforeItIsSent) {
     ota::Role role;
     bool force, recover, offered;
   };
-  const std::string app_refusal = "the image is for product " + ota::host::product_hex(ours) +
-                                  ", the device runs product " + ota::host::product_hex(theirs) +
+  const std::string app_refusal = "the image is for product " + ota::host::hex8(ours) +
+                                  ", the device runs product " + ota::host::hex8(theirs) +
                                   " (a device takes its own product's images only; `ota push --recover` reaches its "
                                   "bootloader, which takes any)";
-  const std::string held_refusal = "the image is for product " + ota::host::product_hex(ours) +
+  const std::string held_refusal = "the image is for product " + ota::host::hex8(ours) +
                                    ", and the device's bootloader holds an application whose product it cannot "
                                    "tell: push with --recover to replace it whatever it is";
-  const std::string theirs_held_refusal = "the image is for product " + ota::host::product_hex(ours) +
+  const std::string theirs_held_refusal = "the image is for product " + ota::host::hex8(ours) +
                                           ", and the device's bootloader holds an application of product " +
-                                          ota::host::product_hex(theirs) + ": push with --recover to replace it";
+                                          ota::host::hex8(theirs) + ": push with --recover to replace it";
   for (const Case c : {Case{ours, theirs, ota::Role::application, false, false, false},
                        Case{ours, theirs, ota::Role::application, true, false, false},
                        Case{ours, theirs, ota::Role::application, false, true, false},

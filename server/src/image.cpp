@@ -280,7 +280,7 @@ Error check_app_info_records(const std::vector<std::uint8_t>& bytes) {
       first_at = off;
     } else if (r->version != first->version || r->layout != first->layout || r->product != first->product) {
       auto said = [](const AppInfo& i) {
-        return "version " + std::to_string(i.version) + " of product " + (i.product ? product_hex(i.product) : "none");
+        return "version " + std::to_string(i.version) + " of product " + (i.product ? hex8(i.product) : "none");
       };
       return Error{"two app info records that disagree: " + said(*first) + " at offset " + std::to_string(first_at) +
                    ", " + said(*r) + " at offset " + std::to_string(off) +

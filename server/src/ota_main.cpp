@@ -182,7 +182,7 @@ int cmd_image_build(const std::string& in, const std::string& out, const std::st
     return kBadInput;
   }
   std::printf("%s: %s layout, version %u, product %s, %zu bytes, CRC-32 %08X\n", out.c_str(), l->name,
-              img.version, img.product() ? product_hex(img.product()).c_str() : "none", img.bytes.size(), img.crc());
+              img.version, img.product() ? hex8(img.product()).c_str() : "none", img.bytes.size(), img.crc());
   return kOk;
 }
 
@@ -195,7 +195,7 @@ int cmd_image_info(const std::string& file) {
   const Layout* l = layout_by_id(img.layout);
   std::printf("file:      %s\nlayout:    %s\nversion:   %u\nproduct:   %s\nsize:      %zu bytes (limit %u)\n"
               "crc32:     %08X\nload at:   0x%08X\n",
-              file.c_str(), l->name, img.version, img.product() ? product_hex(img.product()).c_str() : "none",
+              file.c_str(), l->name, img.version, img.product() ? hex8(img.product()).c_str() : "none",
               img.bytes.size(), l->image_limit, img.crc(), img.load_address);
   if (Error e = check_image(*l, img.bytes)) {
     std::printf("status:    UNUSABLE: %s\n", e.text.c_str());
@@ -370,7 +370,7 @@ int cmd_status(const PushArgs& a) {
     const std::string product = h.product == 0 ? "null"
                                 : h.product == kProductHeld && h.role == Role::recovery
                                     ? "\"held\""
-                                    : "\"" + product_hex(h.product) + "\"";
+                                    : "\"" + hex8(h.product) + "\"";
     std::printf("{\"t_ms\":%llu,\"event\":\"status\",\"uid\":\"%s\",\"protocol\":%u,\"role\":\"%s\",\"app_version\":%u,"
                 "\"product\":%s,\"layout\":\"%s\",\"staging_capacity\":%u,\"window\":%u,\"max_chunk\":%u,\"report\":\"%s\","
                 "\"download\":%s,\"exit\":%d}\n",
@@ -380,7 +380,7 @@ int cmd_status(const PushArgs& a) {
                 h.staging_capacity, h.window, h.max_chunk, report,
                 h.session_next == kNoSession
                     ? "null"
-                    : ("{\"image_crc\":" + std::to_string(h.session_crc) + ",\"next\":" + std::to_string(h.session_next) + "}").c_str(),
+                    : ("{\"image_crc\":\"" + hex8(h.session_crc) + "\",\"next\":" + std::to_string(h.session_next) + "}").c_str(),
                 code);
   } else {
     std::printf("device %s: %s\n", uid_hex(h).c_str(), describe(h).c_str());

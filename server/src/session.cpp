@@ -20,12 +20,13 @@ constexpr std::uint64_t kRecoverIntervalMs = kRecoverWindowMs / 5;
 // ABORTs sent for another image's download the device still holds, before giving up.
 constexpr std::uint8_t kMaxAborts = 3;
 
+}  // namespace
+
 std::string hex8(std::uint32_t v) {
   char b[9];
   std::snprintf(b, sizeof b, "%08X", static_cast<unsigned>(v));
   return b;
 }
-}  // namespace
 
 std::string uid_hex(const Hello& h) {
   std::string s;
@@ -34,15 +35,13 @@ std::string uid_hex(const Hello& h) {
   return s;
 }
 
-std::string product_hex(std::uint32_t product) { return hex8(product); }
-
 std::string describe(const Hello& h) {
   const Layout* l = layout_by_id(h.layout);
   std::string s = h.role == Role::recovery ? std::string("bootloader in recovery mode")
                                            : "application v" + std::to_string(h.app_version);
   if (h.role == Role::recovery && h.product == kProductHeld) s += ", holding a valid application";
-  else if (h.role == Role::recovery && h.product != 0) s += ", holding an application of product " + product_hex(h.product);
-  else if (h.product != 0) s += " of product " + product_hex(h.product);
+  else if (h.role == Role::recovery && h.product != 0) s += ", holding an application of product " + hex8(h.product);
+  else if (h.product != 0) s += " of product " + hex8(h.product);
   s += std::string(", ") + (l ? l->name : "unknown") + " layout, images up to " +
        std::to_string(h.staging_capacity) + " bytes; ";
   s += h.report == Report::upgrade_ok      ? "reports an upgrade not yet acknowledged"
@@ -482,16 +481,16 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
   // starting) names its product (kProductHeld: none it could find) and takes another product,
   // but only from a push that asked for it with --recover (not from a fleet's serve).
   if ((h.role == Role::application || !opt_.recover || opt_.recover_fleet) && !products_match(opt_.product, h.product)) {
-    const std::string image = "the image is for product " + product_hex(opt_.product);
+    const std::string image = "the image is for product " + hex8(opt_.product);
     finish(Outcome::refused,
            h.role == Role::application
-               ? image + ", the device runs product " + product_hex(h.product) +
+               ? image + ", the device runs product " + hex8(h.product) +
                      " (a device takes its own product's images only; `ota push --recover` reaches its "
                      "bootloader, which takes any)"
            : h.product == kProductHeld
                ? image + ", and the device's bootloader holds an application whose product it cannot "
                          "tell: push with --recover to replace it whatever it is"
-               : image + ", and the device's bootloader holds an application of product " + product_hex(h.product) +
+               : image + ", and the device's bootloader holds an application of product " + hex8(h.product) +
                      ": push with --recover to replace it");
     return;
   }

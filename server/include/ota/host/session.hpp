@@ -71,7 +71,7 @@ enum class Outcome : std::uint8_t {
 };
 const char* to_string(Outcome o);
 std::string uid_hex(const Hello& h);  // 24 lowercase hex digits
-std::string product_hex(std::uint32_t product);  // 8 uppercase hex digits
+std::string hex8(std::uint32_t v);     // 8 uppercase hex digits: a product id, a CRC-32
 // What a HELLO says, in one line: who runs, on which layout, its pending report and download.
 std::string describe(const Hello& h);
 
