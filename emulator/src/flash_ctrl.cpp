@@ -51,6 +51,12 @@ void FlashCtrl::write32(std::uint32_t off, std::uint32_t v) {
       if (((v ^ acr_) & 0x10) && (sysclk >= 24'000'000 || chip_.rcc.hclk() != sysclk))
         error("FLASH_ACR.PRFTBE switched at SYSCLK " + std::to_string(sysclk) +
               " Hz: only below 24 MHz and without an AHB prescaler (RM0008 3.3.3)");
+      // RM0008 3.3.3: half cycle access "can be used only with a low-frequency clock of 8 MHz or
+      // less. It can be generated from the HSI or the HSE but not from the PLL", and not with an
+      // AHB prescaler.
+      if ((v & 0x08) && !chip_.rcc.half_cycle_allowed())
+        error("FLASH_ACR.HLFCYA set while SYSCLK runs at " + std::to_string(sysclk) +
+              " Hz from the PLL or with an AHB prescaler: half cycle access is for an undivided 8 MHz HSI/HSE only");
       acr_ = v & 0x1F;
       break;
     }

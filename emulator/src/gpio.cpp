@@ -7,6 +7,7 @@ namespace bluepill {
 void Gpio::reset() {
   crl_ = crh_ = 0x44444444;  // all floating inputs
   odr_ = lckr_ = 0;
+  lock_step_ = 0;
   if (!external_set_) external_ = port_ == 'A' ? static_cast<std::uint16_t>(1u << 10) : 0;  // PA10 = RX idles high
   changed();
 }
@@ -56,23 +57,58 @@ std::uint32_t Gpio::read32(std::uint32_t off) {
     }
     case 0x0C: return odr_;
     case 0x10: case 0x14: return 0;  // write-only
-    case 0x18: return lckr_;
+    case 0x18:
+      // RM0008 9.2.7: "Write 1, Write 0, Write 1, Read 0, Read 1": the read after the third
+      // write still shows LCKK = 0 and completes the lock.
+      if (lock_step_ == 3) {
+        lock_step_ = 4;
+        return lckr_ & 0xFFFF;
+      }
+      return lock_step_ == 4 ? (lckr_ & 0xFFFF) | 0x10000 : lckr_ & 0xFFFF;
     default: return unmodelled_read(off);
   }
 }
 
 void Gpio::write32(std::uint32_t off, std::uint32_t v) {
   switch (off) {
-    case 0x00: crl_ = v; break;
-    case 0x04: crh_ = v; break;
+    case 0x00: crl_ = cr_locked_write(crl_, v, 0); break;
+    case 0x04: crh_ = cr_locked_write(crh_, v, 8); break;
     case 0x08: error("write to read-only " + where(off)); return;
     case 0x0C: odr_ = v & 0xFFFF; break;
     case 0x10: odr_ = (odr_ & ~(v >> 16) & 0xFFFF) | (v & 0xFFFF); break;  // BSRR: set wins over reset (RM0008 9.2.5)
     case 0x14: odr_ &= ~(v & 0xFFFF); break;
-    case 0x18: lckr_ = v & 0x1FFFF; return;  // locking is not enforced
+    case 0x18: {
+      // RM0008 9.2.7: LCK bits can only be written while LCKK is 0; LCKK only through the key
+      // sequence (1, 0, 1 with LCK unchanged), and any error in the sequence aborts it.
+      if (lock_step_ == 4) {
+        error("write to " + where(off) + " after the port configuration was locked: ignored until reset");
+        return;
+      }
+      const std::uint32_t lck = v & 0xFFFF, kk = (v >> 16) & 1;
+      const bool same = lck == (lckr_ & 0xFFFF);
+      if (kk && (lock_step_ == 0 || lock_step_ == 3)) lock_step_ = 1;
+      else if (!kk && lock_step_ == 1 && same) lock_step_ = 2;
+      else if (kk && lock_step_ == 2 && same) lock_step_ = 3;
+      else lock_step_ = 0;
+      lckr_ = lck;
+      return;
+    }
     default: unmodelled_write(off, v); return;
   }
   changed();
+}
+
+// RM0008 9.2.7: once LCKK is set, the CRL/CRH fields of the pins whose LCK bit is set keep their
+// configuration until the next reset; a write that would change them is reported.
+std::uint32_t Gpio::cr_locked_write(std::uint32_t old, std::uint32_t v, unsigned first_pin) {
+  if (lock_step_ != 4) return v;
+  std::uint32_t keep = 0;
+  for (unsigned i = 0; i < 8; ++i)
+    if ((lckr_ >> (first_pin + i)) & 1u) keep |= 0xFu << (4 * i);
+  if ((old ^ v) & keep)
+    error("write of " + hex32(v) + " to " + where(first_pin ? 4 : 0) +
+          " changes the configuration of a locked pin (GPIOx_LCKR): ignored until reset");
+  return (v & ~keep) | (old & keep);
 }
 
 void Afio::reset() {

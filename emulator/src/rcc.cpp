@@ -23,10 +23,13 @@ void Rcc::reset() {
   bdcr_ = 0;  // the backup domain is not modelled beyond its register
   csr_lsion_ = 0;
   csr_lsi_forced_ = false;
+  lsi_ready_at_ = 0;
   hsi_ready_at_ = 0;  // HSI runs (and is ready) out of reset
   hse_ready_at_ = kNever;
   pll_on_at_ = 0;
 }
+
+Cycles Rcc::chip_now_plus_lsi_startup() const { return chip_.now() + us_to_cycles(kLsiStartupUs); }
 
 // What the new clock tree must respect (DS5319 limits, RM0008 3.3.3 flash wait states).
 void Rcc::check_clocks() {
@@ -36,6 +39,15 @@ void Rcc::check_clocks() {
   if (chip_.flash.latency() < need)
     error("SYSCLK " + std::to_string(sysclk()) + " Hz needs FLASH_ACR.LATENCY >= " + std::to_string(need) +
           " (it is " + std::to_string(chip_.flash.latency()) + "): the CPU would read wrong instructions");
+  // RM0008 3.3.3: "The prefetch buffer must be kept on when using a prescaler different from 1 on
+  // the AHB clock"; the half cycle access only with SYSCLK of 8 MHz from HSI or HSE, undivided.
+  if (hclk() != sysclk() && !chip_.flash.prefetch())
+    error("AHB prescaler (HCLK " + std::to_string(hclk()) + " Hz, SYSCLK " + std::to_string(sysclk()) +
+          " Hz) with the flash prefetch buffer off: RM0008 3.3.3 says keep it on with an AHB prescaler");
+  if (chip_.flash.half_cycle() && !half_cycle_allowed())
+    error("FLASH_ACR.HLFCYA set while SYSCLK runs at " + std::to_string(sysclk()) +
+          " Hz from the PLL or with an AHB prescaler: half cycle access is for an undivided 8 MHz HSI/HSE only "
+          "(RM0008 3.3.3)");
 }
 
 void Rcc::settle() {
@@ -143,7 +155,8 @@ std::uint32_t Rcc::read32(std::uint32_t off) {
     case 0x1C: return apb1enr_;
     case 0x20: return bdcr_;
     case 0x24: {
-      const bool lsi = csr_lsion_ || csr_lsi_forced_;
+      // DS5319: the LSI takes up to 85 us (tsu(LSI)) from LSION to LSIRDY.
+      const bool lsi = (csr_lsion_ || csr_lsi_forced_) && chip_.now() >= lsi_ready_at_;
       return (chip_.reset_flags() & kCsrFlags) | csr_lsion_ | (lsi ? 2u : 0u);
     }
     default: return unmodelled_read(off);
@@ -178,7 +191,14 @@ void Rcc::write32(std::uint32_t off, std::uint32_t v) {
         hse_ready_at_ = chip_.config().hse && !chip_.board().hse_failed
                             ? chip_.now() + us_to_cycles(chip_.config().hse_startup_us)
                             : kNever;
-      if (rise & kPllon) pll_on_at_ = chip_.now();
+      if (rise & kPllon) {
+        pll_on_at_ = chip_.now();
+        // DS5319, PLL characteristics: fPLL_OUT 16..72 MHz.
+        const std::uint32_t out = pll_out();
+        if (out < 16'000'000 || out > 72'000'000)
+          error("PLL switched on for " + std::to_string(out) + " Hz (CFGR " + hex32(cfgr_ & kPllBits) +
+                "): DS5319 specifies its output at 16..72 MHz");
+      }
       settle();
       break;
     }
@@ -228,6 +248,7 @@ void Rcc::write32(std::uint32_t off, std::uint32_t v) {
     case 0x1C: apb1enr_ = v & 0x3AFEC9FFu; break;
     case 0x20: bdcr_ = (v & 0x00018305u) | ((v & 1u) << 1); break;  // LSERDY follows LSEON
     case 0x24:
+      if ((v & 1u) && !csr_lsion_ && !csr_lsi_forced_) lsi_ready_at_ = chip_now_plus_lsi_startup();
       csr_lsion_ = v & 1u;
       if (v & (1u << 24)) chip_.reset_flags() = 0;  // RMVF
       break;

@@ -291,6 +291,11 @@ void Scs::write(std::uint32_t off, unsigned size, std::uint32_t value) {
         break;
       }
       aircr_prigroup_ = (value >> 8) & 7;
+      // PM0056 4.4.5: VECTRESET is "Reserved for Debug use [...] you must write 0 to this bit,
+      // otherwise behavior is unpredictable" (on silicon it resets the core, not the peripherals).
+      if (value & 1)
+        error("AIRCR written with VECTRESET (" + hex32(value) +
+              "): reserved for debug use, unpredictable from software (PM0056 4.4.5); use SYSRESETREQ");
       if (value & 4) chip_.request_reset(ResetCause::software);       // SYSRESETREQ
       else if (value & 1) chip_.request_reset(ResetCause::software);  // VECTRESET (core only on silicon)
       attention();

@@ -18,7 +18,7 @@ void Spi::reset() {
   sr_ = 0;
   crcpr_ = 7;
   rx_ = txbuf_ = shifting_ = 0;
-  busy_ = txfull_ = false;
+  busy_ = txfull_ = ovr_dr_read_ = false;
   chip_.cancel(event_);
   update_cs();
   chip_.irq(irq::spi1, false);
@@ -89,7 +89,9 @@ void Spi::settle() {
       chip_.w25q_transfer(tx, rx, static_cast<std::size_t>(n));
       in = n == 2 ? static_cast<std::uint16_t>(rx[0] << 8 | rx[1]) : rx[0];
     }
-    if (sr_ & kRxne) sr_ |= kOvr;  // the new frame is lost
+    // RM0008 25.3.10: a frame that ends while RXNE is still set overruns (OVR), and every frame
+    // after it is lost too until OVR is cleared (DR read, then SR read).
+    if (sr_ & (kRxne | kOvr)) sr_ |= kOvr;
     else {
       rx_ = in;
       sr_ |= kRxne;
@@ -123,6 +125,7 @@ void Spi::update_irq_dma() {
 std::uint8_t Spi::dma_read_dr() {
   settle();
   sr_ &= ~kRxne;
+  ovr_dr_read_ = (sr_ & kOvr) != 0;
   return static_cast<std::uint8_t>(rx_);
 }
 
@@ -133,10 +136,20 @@ std::uint32_t Spi::read32(std::uint32_t off) {
   switch (off) {
     case 0x00: return cr1_;
     case 0x04: return cr2_;
-    case 0x08: return sr_ | (txfull_ ? 0 : kTxe) | (busy_ ? kBsy : 0);
+    case 0x08: {
+      const std::uint32_t v = sr_ | (txfull_ ? 0 : kTxe) | (busy_ ? kBsy : 0);
+      // RM0008 25.3.10: OVR is cleared by a read of DR followed by a read of SR (this one).
+      if (ovr_dr_read_ && (sr_ & kOvr)) {
+        sr_ &= ~kOvr;
+        update_irq_dma();
+      }
+      ovr_dr_read_ = false;
+      return v;
+    }
     case 0x0C: {
       const std::uint16_t v = rx_;
-      sr_ &= ~(kRxne | kOvr);
+      sr_ &= ~kRxne;
+      ovr_dr_read_ = (sr_ & kOvr) != 0;  // step 1 of clearing OVR; the SR read that follows is step 2
       update_irq_dma();
       return v;
     }

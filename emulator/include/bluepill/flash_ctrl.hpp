@@ -31,6 +31,8 @@ class FlashCtrl final : public WordRegisters {
   bool busy() const { return op_ != Op::none; }
   Cycles busy_until() const { return done_at_; }
   std::uint32_t latency() const { return acr_ & 7; }
+  bool half_cycle() const { return (acr_ & 0x08) != 0; }  // HLFCYA
+  bool prefetch() const { return (acr_ & 0x10) != 0; }    // PRFTBE
   // Power is lost now: an operation in progress is torn.
   void power_cut(std::mt19937_64& rng);
 

@@ -45,6 +45,10 @@ class Gpio final : public WordRegisters {
   int enable_bit_;
   char port_;
   std::uint32_t crl_ = 0, crh_ = 0, odr_ = 0, lckr_ = 0;
+  // LCKR key sequence (RM0008 9.2.7): 0 none, 1..3 after writing LCKK 1, 0, 1 with the same LCK
+  // bits, 4 once the read that completes it has happened (LCKK = 1: locked until reset).
+  int lock_step_ = 0;
+  std::uint32_t cr_locked_write(std::uint32_t old, std::uint32_t v, unsigned first_pin);
   std::uint16_t external_ = 0;
   bool external_set_ = false;
 };

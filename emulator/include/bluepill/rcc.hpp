@@ -28,6 +28,9 @@ class Rcc final : public WordRegisters {
   std::uint32_t pclk2() const;
   // FLASH_ACR.LATENCY that SYSCLK needs (RM0008 3.3.3): 0 up to 24 MHz, 1 up to 48, 2 above.
   std::uint32_t wait_states_needed() const;
+  // FLASH_ACR.HLFCYA is usable (RM0008 3.3.3): SYSCLK of 8 MHz from HSI or HSE, not from the PLL,
+  // and no AHB prescaler.
+  bool half_cycle_allowed() const { return ((cfgr_ >> 2) & 3) != 2 && hclk() == sysclk(); }
 
   // Peripheral clock enables (bit numbers of the ENR registers).
   bool ahb_enabled(int bit) const { return (ahbenr_ >> bit) & 1; }
@@ -39,7 +42,10 @@ class Rcc final : public WordRegisters {
     settle();
     return (cr_ & 2u) != 0;
   }
-  void force_lsi() { csr_lsi_forced_ = true; }  // IWDG started: LSI runs whatever LSION says
+  void force_lsi() {  // IWDG started: LSI runs whatever LSION says
+    if (!csr_lsion_ && !csr_lsi_forced_) lsi_ready_at_ = chip_now_plus_lsi_startup();
+    csr_lsi_forced_ = true;
+  }
   // The crystal stops now (RM0008 §7.2.7). With CSSON and HSE ready: HSE is switched off, a PLL
   // fed by it too, SYSCLK falls back to HSI, CSSF is set and the NMI is pending. Without CSS a
   // system clock that depended on HSE simply stops: the CPU halts (only the IWDG, clocked by
@@ -50,6 +56,7 @@ class Rcc final : public WordRegisters {
   static constexpr std::uint32_t kHse = 8'000'000;
   static constexpr double kHsiStartupUs = 2;   // DS5319 tsu(HSI), max
   static constexpr double kPllLockUs = 200;    // DS5319 tLOCK, max
+  static constexpr double kLsiStartupUs = 85;  // DS5319 tsu(LSI), max
 
  protected:
   std::uint32_t read32(std::uint32_t offset) override;
@@ -65,6 +72,8 @@ class Rcc final : public WordRegisters {
   std::uint32_t ahbenr_ = 0, apb2enr_ = 0, apb1enr_ = 0, bdcr_ = 0;
   std::uint32_t csr_lsion_ = 0;
   bool csr_lsi_forced_ = false;
+  Cycles lsi_ready_at_ = 0;  // LSIRDY rises then (the LSI started when LSION or the IWDG turned it on)
+  Cycles chip_now_plus_lsi_startup() const;
   Cycles hsi_ready_at_ = 0, hse_ready_at_ = kNever, pll_on_at_ = 0;  // kNever: not starting
 };
 

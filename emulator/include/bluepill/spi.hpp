@@ -3,7 +3,8 @@
 // A DR write while TXE=1 starts a frame at once if the shifter is idle (TXE set again, BSY set),
 // else waits in the TX buffer (TXE=0). A frame lasts 8 (16 with DFF) SCK periods at PCLK2 /
 // (2 << BR); when it ends the byte is exchanged with the device, RXNE is set (OVR if RXNE was
-// still set: the new byte is lost) and the next buffered byte starts. Chip select is the
+// still set: the new byte is lost, and so is every later one until OVR is cleared by a DR read
+// followed by an SR read, RM0008 25.3.10) and the next buffered byte starts. Chip select is the
 // board's PA4: a GPIO output, or the hardware NSS (SSOE) when PA4 is an alternate function.
 // Reported errors: chip select moving while a frame is on the wire (the device sees a cut
 // byte), frames while SCK/MOSI (PA5/PA7) are not alternate-function outputs, master mode
@@ -47,6 +48,7 @@ class Spi final : public WordRegisters {
   std::uint32_t cr1_ = 0, cr2_ = 0, sr_ = 0, crcpr_ = 7;
   std::uint16_t rx_ = 0, txbuf_ = 0, shifting_ = 0;
   bool busy_ = false, txfull_ = false;
+  bool ovr_dr_read_ = false;  // DR read while OVR was set: the next SR read clears OVR
   Cycles frame_end_ = 0;
   bool cs_ = false;
   bool warned_pins_ = false;
