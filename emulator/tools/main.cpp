@@ -110,6 +110,11 @@ int main(int argc, char** argv) {
                           ->excludes(pty_opt);
   app.add_flag("--stdio", stdio, "bridge USART1 to stdin/stdout (the default)")->excludes(pty_opt)->excludes(connect_opt);
   app.add_flag("--realtime", cfg.realtime, "pace virtual time to wall-clock time");
+  app.add_option("--baud", cfg.link_baud,
+                 "the far end's rate: USART1 set more than 2.5 % away from it is an error (firmware built "
+                 "with OTA_USART1_BAUD)")
+      ->default_str("115200")
+      ->check(CLI::Range(1200u, 4500000u));
   app.add_option("--latency-ms", cfg.latency_ms, "one-way link latency in virtual milliseconds")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--cycles-per-instruction", cfg.cycles_per_instruction,

@@ -78,7 +78,7 @@ push_v2() {
   for _ in $(seq 100); do grep -q "USART1 on " "$work/board.log" && break; sleep 0.1; done
   pty=$(grep -m1 "USART1 on " "$work/board.log" | awk '{print $NF}')
   [ -n "$pty" ] || fail "no pty: $(cat "$work/board.log")"
-  "$ota" push "$image" --port "$pty" --timeout 30 >"$work/push.log" 2>&1 ||
+  "$ota" push "$image" --port "$pty" --timeout 30 ${push_args:-} >"$work/push.log" 2>&1 ||
     { cat "$work/push.log"; fail "push"; }
   grep -q "upgraded.*v$version " "$work/push.log" || fail "push did not upgrade to v$version: $(cat "$work/push.log")"
   if [ -n "${no_resends:-}" ]; then grep -q ", 0 re-sent)" "$work/push.log" || fail "frames re-sent: $(cat "$work/push.log")"; fi
@@ -115,6 +115,23 @@ want=12 push_v2 "$work/docs-v12.ota" "$work/docs.bin" --image "$build/internal/b
 out=$("$bp" -q --flash "$work/docs.bin" --run-us 500000 </dev/null | tr -d '\000') ||
   fail "the documentation's program stopped after the update: $out"
 grep -q $'^my app v12\r$' <<<"$out" || fail "no v12 banner from the documentation's program: $out"
+# The link at another rate (a radio module's 9600): bootloader and application built with
+# OTA_USART1_BAUD=9600 run USART1 at it (the board, told the far end's rate, stops at any other),
+# and a push at 9600 updates v1 to v2. A rate the bootloader's RECOVER window cannot take is
+# refused at configure time.
+if cmake -S "$tree/tests/user_project" -B "$work/baud-low" -DOTA_DIR="$tree" -DOTA_USART1_BAUD=4800 \
+     -DCMAKE_TOOLCHAIN_FILE="$tree/cmake/arm-none-eabi.cmake" >"$work/baud-low.log" 2>&1; then
+  fail "configured with OTA_USART1_BAUD=4800"
+fi
+grep -q "OTA_USART1_BAUD=4800: want 9600 to 2250000 baud" "$work/baud-low.log" || fail "no clear error: $(cat "$work/baud-low.log")"
+cmake -S "$tree/tests/user_project" -B "$work/baud" -DOTA_DIR="$tree" -DCMAKE_BUILD_TYPE=MinSizeRel \
+  -DCMAKE_TOOLCHAIN_FILE="$tree/cmake/arm-none-eabi.cmake" -DOTA_USART1_BAUD=9600 >"$work/baud.log" 2>&1 ||
+  { cat "$work/baud.log"; fail "configure at 9600 baud"; }
+cmake --build "$work/baud" -j 2 --target factory_internal my_app_v2 >"$work/baud.log" 2>&1 ||
+  { tail -40 "$work/baud.log"; fail "build at 9600 baud"; }
+"$ota" image build "$work/baud/internal/my-app-v2.elf" -o "$work/v2-9600.ota" >/dev/null
+push_args="--baud 9600" push_v2 "$work/v2-9600.ota" "$work/baud.bin" --baud 9600 \
+  --image "$work/baud/internal/factory.hex"
 # Last, as it leaves the build tree with an image that does not link: a link that fails (v1
 # grown past its region) leaves no .bin or .hex of the earlier build behind.
 [ -s "$build/internal/my-app.bin" ] || fail "no my-app.bin before the failing link"

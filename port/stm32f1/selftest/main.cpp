@@ -44,7 +44,7 @@ extern "C" void USART1_IRQHandler() {
 
 int main() {
   const clock::Tree clocks = clock::init();
-  usart1::init(clocks.pclk2, 115200);
+  usart1::init(clocks.pclk2, usart1::kBaud);
   crc::enable();
   // The check value of CRC-32 is that of "123456789" (9 bytes: two words and a tail byte).
   static constexpr std::uint8_t kCheck[] = {'1', '2', '3', '4', '5', '6', '7', '8', '9'};
