@@ -132,6 +132,25 @@ cmake --build "$work/baud" -j 2 --target factory_internal my_app_v2 >"$work/baud
 "$ota" image build "$work/baud/internal/my-app-v2.elf" -o "$work/v2-9600.ota" >/dev/null
 push_args="--baud 9600" push_v2 "$work/v2-9600.ota" "$work/baud.bin" --baud 9600 \
   --image "$work/baud/internal/factory.hex"
+# ... and its bootloader hears RECOVER at 9600 after a press of the reset button: the way back for
+# a device whose application hangs.
+"$bp" -q --flash "$work/baud.bin" --pty --realtime --baud 9600 >"$work/board.log" 2>&1 &
+board=$!
+for _ in $(seq 100); do grep -q "USART1 on " "$work/board.log" && break; sleep 0.1; done
+pty=$(grep -m1 "USART1 on " "$work/board.log" | awk '{print $NF}')
+[ -n "$pty" ] || fail "no pty: $(cat "$work/board.log")"
+"$ota" status --port "$pty" --baud 9600 --recover --json --timeout 20 >"$work/status.log" 2>&1 &
+status=$!
+for _ in $(seq 12); do
+  sleep 1
+  kill -0 "$status" 2>/dev/null || break
+  kill -USR1 "$board"
+done
+wait "$status" || fail "status --recover at 9600: $(cat "$work/status.log")"
+grep -q '"role":"recovery"' "$work/status.log" || fail "the bootloader did not answer RECOVER at 9600: $(cat "$work/status.log")"
+kill -TERM "$board"
+wait "$board" 2>/dev/null || true
+board=
 # Last, as it leaves the build tree with an image that does not link: a link that fails (v1
 # grown past its region) leaves no .bin or .hex of the earlier build behind.
 [ -s "$build/internal/my-app.bin" ] || fail "no my-app.bin before the failing link"
