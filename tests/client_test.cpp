@@ -266,6 +266,37 @@ TEST_P(ClientTest, ADeviceInfoLeftAtItsDefaultsAsksForOneFrameInFlight) {
   EXPECT_EQ(wire.reply<ota::Hello>().window, 1);
 }
 
+// A server asking for recovery sends RECOVER every 10 ms until someone presses reset: a running
+// client answers the first of the run, then one in 32, and a frame of another type starts a new
+// run (a HELLO_REQ is always answered).
+TEST_P(ClientTest, ARunOfRecoversIsAnsweredOnceAndThenOneInThirtyTwo) {
+  test::Parts parts(L);
+  test::FrameWire wire;
+  ota::UpdateClient client{parts.map, wire, ota::DeviceInfo{}};
+  const auto hellos = [&] {
+    ota::FrameDecoderBuffer<64> dec;
+    int n = 0;
+    for (std::uint8_t b : std::exchange(wire.out, {}))
+      n += dec.feed(b) == ota::FrameDecoder::Event::frame && dec.frame().type == static_cast<std::uint8_t>(ota::MsgType::hello);
+    return n;
+  };
+  const auto recovers = [&](int n) {
+    for (int i = 0; i < n; ++i) test::FrameWire::send_to(client, ota::MsgType::recover, nullptr, 0);
+  };
+  recovers(1);
+  EXPECT_EQ(hellos(), 1) << "the first RECOVER is answered at once";
+  recovers(31);
+  EXPECT_EQ(hellos(), 0);
+  recovers(1);
+  EXPECT_EQ(hellos(), 1) << "the 33rd";
+  recovers(300);  // past the count's wrap at 256
+  EXPECT_EQ(hellos(), 9);  // the 64th, 96th, ... 320th
+  test::FrameWire::send_to(client, ota::MsgType::hello_request, nullptr, 0);
+  EXPECT_EQ(hellos(), 1);
+  recovers(2);
+  EXPECT_EQ(hellos(), 1) << "a new run after the HELLO_REQ";
+}
+
 // REPORT_ACK acknowledges an OTA-SUCCESS report only: a stray or late one must not erase an
 // OTA-START that waits for its reset.
 TEST_P(ClientTest, ReportAckDoesNotClearAPendingInstall) {

@@ -30,9 +30,16 @@ void UpdateClient::on_frame(const Frame& f) {
   // sent it. Answered, each echoed answer would be answered again, for ever.
   if (f.type & 0x80) return;
   ++frames_;
-  switch (static_cast<MsgType>(f.type)) {
+  const auto type = static_cast<MsgType>(f.type);
+  // RECOVER, when already running: say who we are, to the first of a run of RECOVERs and then to
+  // one in kRecoverAnswerEvery. A server sends them every 10 ms until someone presses reset, and
+  // a HELLO per RECOVER (50 bytes: 52 ms at 9600 baud) would keep the line and the main loop busy
+  // for all that time.
+  if (type != MsgType::recover) recovers_ = 0;
+  else if (recovers_++ % kRecoverAnswerEvery != 0) return;
+  switch (type) {
     case MsgType::hello_request:
-    case MsgType::recover:  // already running: say who we are
+    case MsgType::recover:
       send_hello();
       return;
     case MsgType::start: {

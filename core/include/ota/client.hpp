@@ -101,6 +101,8 @@ class UpdateClient {
   bool finished_ = false;         // the download ended; result_ is repeated to late DATA
   bool reset_requested_ = false;
   std::uint8_t frames_ = 0;
+  static constexpr std::uint8_t kRecoverAnswerEvery = 32;  // divides 256: the count may wrap
+  std::uint8_t recovers_ = 0;  // RECOVERs in a row (frames of other types end a run)
   Result result_;
 };
 
