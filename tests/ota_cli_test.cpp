@@ -369,6 +369,25 @@ TEST_F(OtaCli, PushOverPty) {
   EXPECT_TRUE(dev.wait_for("boot 2: application v2 (installed)", 10s)) << dev.output();
 }
 
+// docs/flashing.md says to push with `ota push --baud N` at the rate the firmware was built with
+// (OTA_USART1_BAUD): every rate it can be built for reaches the link.
+TEST_F(OtaCli, PushesAtEveryRateTheFirmwareCanBeBuiltFor) {
+  for (const std::uint32_t baud : {OTA_USART1_RATES}) {
+    const std::string rate = std::to_string(baud);
+    SCOPED_TRACE(rate);
+    Process dev({SIM_DEVICE, "--pty", "--layout", "internal"});
+    const auto line = dev.wait_for("pty ", 10s);
+    ASSERT_TRUE(line) << dev.output();
+    const std::string pty = line->substr(4);
+    std::string out;
+    const int rc = ota({"push", make_ota(dir, ota::kInternalLayout, 2, 4000).string(), "--port", pty, "--json",
+                        "--baud", rate}, &out);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("\"outcome\":\"upgraded\""), std::string::npos) << out;
+    EXPECT_NE(out.find("at " + rate + " baud"), std::string::npos) << out;
+  }
+}
+
 // The device already runs the image's version: up to date, unless --force; forced, the image is
 // downloaded and installed again, and the upgrade report proves it.
 TEST_F(OtaCli, ForceInstallsTheVersionTheDeviceAlreadyRuns) {

@@ -15,7 +15,7 @@ namespace bluepill {
 namespace {
 constexpr std::uint32_t kPinrstf = 1u << 26, kPorrstf = 1u << 27, kSftrstf = 1u << 28, kIwdgrstf = 1u << 29;
 constexpr Cycles kPollPeriod = kTimeHz / 10'000;        // 100 us
-constexpr Cycles kDefaultFrame = 10 * kTimeHz / 115200;  // 8N1 at 115200 baud
+constexpr Cycles kDefaultFrame = 10 * kTimeHz / 115200;  // 8N1 at 115200 baud (no link rate set)
 std::int64_t wall_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -362,8 +362,9 @@ void Board::uart_send(const std::vector<std::uint8_t>& bytes) {
 
 void Board::schedule_rx() {
   if (rx_.empty() || state_->sched.pending(rx_event_)) return;
+  // A byte takes the USART's frame time; while the USART is off, the far end's (it is lost).
   Cycles frame = chip_ ? chip_->usart1.frame_cycles() : 0;
-  if (frame == 0) frame = kDefaultFrame;
+  if (frame == 0) frame = cfg_.link_baud ? 10 * kTimeHz / cfg_.link_baud : kDefaultFrame;
   const Cycles start = std::max({rx_.front().first, rx_wire_free_, state_->sched.now});
   rx_event_ = state_->sched.at(start + frame, [this](Cycles when) {
     rx_event_ = 0;

@@ -123,7 +123,7 @@ if cmake -S "$tree/tests/user_project" -B "$work/baud-low" -DOTA_DIR="$tree" -DO
      -DCMAKE_TOOLCHAIN_FILE="$tree/cmake/arm-none-eabi.cmake" >"$work/baud-low.log" 2>&1; then
   fail "configured with OTA_USART1_BAUD=4800"
 fi
-grep -q "OTA_USART1_BAUD=4800: want 9600 to 2250000 baud" "$work/baud-low.log" || fail "no clear error: $(cat "$work/baud-low.log")"
+grep -q "OTA_USART1_BAUD=4800: want one of 9600, " "$work/baud-low.log" || fail "no clear error: $(cat "$work/baud-low.log")"
 cmake -S "$tree/tests/user_project" -B "$work/baud" -DOTA_DIR="$tree" -DCMAKE_BUILD_TYPE=MinSizeRel \
   -DCMAKE_TOOLCHAIN_FILE="$tree/cmake/arm-none-eabi.cmake" -DOTA_USART1_BAUD=9600 >"$work/baud.log" 2>&1 ||
   { cat "$work/baud.log"; fail "configure at 9600 baud"; }

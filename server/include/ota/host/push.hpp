@@ -15,7 +15,8 @@
 namespace ota::host {
 
 // The serial rates push_serial can set (the standard termios rates, 0 excepted: it hangs up
-// the line); the CLI offers exactly these. The device's firmware runs 115200.
+// the line); the CLI offers exactly these. The firmware runs 115200 unless built with another of
+// these (OTA_USART1_BAUD).
 inline constexpr std::uint32_t kSerialRates[] = {1200,   2400,   4800,   9600,   19200,   38400,
                                                  57600,  115200, 230400, 460800, 500000,  576000,
                                                  921600, 1000000, 1500000, 2000000};
