@@ -46,7 +46,7 @@ Device::Device(const ota::Layout& layout, std::uint64_t seed)
       external_(chip_, ota::kW25qUsed, 1000),
       map_{layout_, internal_, &external_},
       wire_(this) {
-  info_.window = 8;  // the link takes every frame it is given: the server's default window
+  info_.window = 8;  // its link loses no frame: a window of 8, as the protocol tests were written for
   for (int i = 0; i < 12; ++i) info_.uid[i] = static_cast<std::uint8_t>(seed >> (i % 8 * 8)) ^ static_cast<std::uint8_t>(0x5A + i);
 }
 
