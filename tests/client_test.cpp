@@ -297,6 +297,31 @@ TEST_P(ClientTest, ARunOfRecoversIsAnsweredOnceAndThenOneInThirtyTwo) {
   EXPECT_EQ(hellos(), 1) << "a new run after the HELLO_REQ";
 }
 
+// A server that stops while it sends RECOVER (`ota status --recover` given up, a modem that
+// dials again) sends nothing else, and the client, which keeps no clock, cannot tell the next
+// server's RECOVERs from the old run: the next answer comes within 32 of them (320 ms at the
+// server's 10 ms period), well inside any server's wait for a HELLO.
+TEST_P(ClientTest, ARunAServerLeftIsContinuedByTheNextAndAnsweredWithin32) {
+  test::Parts parts(L);
+  test::FrameWire wire;
+  ota::UpdateClient client{parts.map, wire, ota::DeviceInfo{}};
+  const auto hellos = [&] {
+    ota::FrameDecoderBuffer<64> dec;
+    int n = 0;
+    for (std::uint8_t b : std::exchange(wire.out, {}))
+      n += dec.feed(b) == ota::FrameDecoder::Event::frame && dec.frame().type == static_cast<std::uint8_t>(ota::MsgType::hello);
+    return n;
+  };
+  const auto recover = [&] { test::FrameWire::send_to(client, ota::MsgType::recover, nullptr, 0); };
+  recover();  // server 1: answered
+  recover();  // (in flight when it stopped)
+  ASSERT_EQ(hellos(), 1);
+  recover();  // server 2's first RECOVER
+  int waited = 0;
+  while (hellos() == 0 && waited < 64) recover(), ++waited;
+  EXPECT_EQ(waited, 30) << "the next server's first answer came after " << waited << " more RECOVERs";
+}
+
 // REPORT_ACK acknowledges an OTA-SUCCESS report only: a stray or late one must not erase an
 // OTA-START that waits for its reset.
 TEST_P(ClientTest, ReportAckDoesNotClearAPendingInstall) {
