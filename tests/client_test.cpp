@@ -266,35 +266,41 @@ TEST_P(ClientTest, ADeviceInfoLeftAtItsDefaultsAsksForOneFrameInFlight) {
   EXPECT_EQ(wire.reply<ota::Hello>().window, 1);
 }
 
-// A server asking for recovery sends RECOVER every 10 ms until someone presses reset: a running
-// client answers the first of the run, then one in 32, and a frame of another type starts a new
-// run (a HELLO_REQ is always answered).
-TEST_P(ClientTest, ARunOfRecoversIsAnsweredOnceAndThenOneInThirtyTwo) {
-  test::Parts parts(L);
+// A running client fed RECOVERs, counting the HELLOs it answers with.
+struct RecoverRun {
+  explicit RecoverRun(const ota::Layout& l) : parts(l) {}
+  test::Parts parts;
   test::FrameWire wire;
   ota::UpdateClient client{parts.map, wire, ota::DeviceInfo{}};
-  const auto hellos = [&] {
+  void recovers(int n) {
+    for (int i = 0; i < n; ++i) test::FrameWire::send_to(client, ota::MsgType::recover, nullptr, 0);
+  }
+  int hellos() {  // since the last call
     ota::FrameDecoderBuffer<64> dec;
     int n = 0;
     for (std::uint8_t b : std::exchange(wire.out, {}))
       n += dec.feed(b) == ota::FrameDecoder::Event::frame && dec.frame().type == static_cast<std::uint8_t>(ota::MsgType::hello);
     return n;
-  };
-  const auto recovers = [&](int n) {
-    for (int i = 0; i < n; ++i) test::FrameWire::send_to(client, ota::MsgType::recover, nullptr, 0);
-  };
-  recovers(1);
-  EXPECT_EQ(hellos(), 1) << "the first RECOVER is answered at once";
-  recovers(31);
-  EXPECT_EQ(hellos(), 0);
-  recovers(1);
-  EXPECT_EQ(hellos(), 1) << "the 33rd";
-  recovers(300);  // past the count's wrap at 256
-  EXPECT_EQ(hellos(), 9);  // the 64th, 96th, ... 320th
-  test::FrameWire::send_to(client, ota::MsgType::hello_request, nullptr, 0);
-  EXPECT_EQ(hellos(), 1);
-  recovers(2);
-  EXPECT_EQ(hellos(), 1) << "a new run after the HELLO_REQ";
+  }
+};
+
+// A server asking for recovery sends RECOVER every 10 ms until someone presses reset: a running
+// client answers the first of the run, then one in 32, and a frame of another type starts a new
+// run (a HELLO_REQ is always answered).
+TEST_P(ClientTest, ARunOfRecoversIsAnsweredOnceAndThenOneInThirtyTwo) {
+  RecoverRun r(L);
+  r.recovers(1);
+  EXPECT_EQ(r.hellos(), 1) << "the first RECOVER is answered at once";
+  r.recovers(31);
+  EXPECT_EQ(r.hellos(), 0);
+  r.recovers(1);
+  EXPECT_EQ(r.hellos(), 1) << "the 33rd";
+  r.recovers(300);  // past the count's wrap at 256
+  EXPECT_EQ(r.hellos(), 9);  // the 64th, 96th, ... 320th
+  test::FrameWire::send_to(r.client, ota::MsgType::hello_request, nullptr, 0);
+  EXPECT_EQ(r.hellos(), 1);
+  r.recovers(2);
+  EXPECT_EQ(r.hellos(), 1) << "a new run after the HELLO_REQ";
 }
 
 // A server that stops while it sends RECOVER (`ota status --recover` given up, a modem that
@@ -302,23 +308,12 @@ TEST_P(ClientTest, ARunOfRecoversIsAnsweredOnceAndThenOneInThirtyTwo) {
 // server's RECOVERs from the old run: the next answer comes within 32 of them (320 ms at the
 // server's 10 ms period), well inside any server's wait for a HELLO.
 TEST_P(ClientTest, ARunAServerLeftIsContinuedByTheNextAndAnsweredWithin32) {
-  test::Parts parts(L);
-  test::FrameWire wire;
-  ota::UpdateClient client{parts.map, wire, ota::DeviceInfo{}};
-  const auto hellos = [&] {
-    ota::FrameDecoderBuffer<64> dec;
-    int n = 0;
-    for (std::uint8_t b : std::exchange(wire.out, {}))
-      n += dec.feed(b) == ota::FrameDecoder::Event::frame && dec.frame().type == static_cast<std::uint8_t>(ota::MsgType::hello);
-    return n;
-  };
-  const auto recover = [&] { test::FrameWire::send_to(client, ota::MsgType::recover, nullptr, 0); };
-  recover();  // server 1: answered
-  recover();  // (in flight when it stopped)
-  ASSERT_EQ(hellos(), 1);
-  recover();  // server 2's first RECOVER
+  RecoverRun r(L);
+  r.recovers(2);  // server 1: the first answered, the second in flight when it stopped
+  ASSERT_EQ(r.hellos(), 1);
+  r.recovers(1);  // server 2's first RECOVER
   int waited = 0;
-  while (hellos() == 0 && waited < 64) recover(), ++waited;
+  while (r.hellos() == 0 && waited < 64) r.recovers(1), ++waited;
   EXPECT_EQ(waited, 30) << "the next server's first answer came after " << waited << " more RECOVERs";
 }
 
