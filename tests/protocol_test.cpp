@@ -1750,3 +1750,28 @@ TEST(ProtocolSession, AnAckAfterAReplyTimeoutIsNoRoundTripSample) {
   s.on_tick(1515 + 1501);
   EXPECT_EQ(retries_told(s), 1u) << "the reply timeout grew from a sample that spans a timeout";
 }
+
+// No HELLO within the hello timeout, but bytes came, and none made a frame: the detail says what
+// that may mean (text of an application without the client, or a link at another baud rate,
+// whose every byte is garbled). Bytes that made a frame, or no bytes at all, say nothing of it.
+TEST(ProtocolSession, AHelloTimeoutAfterBytesThatMadeNoFrameNamesTheBaudRate) {
+  const auto run = [](const Bytes& heard) {
+    ota::host::SessionOptions o;
+    o.hello_timeout_ms = 1000;
+    ota::host::Session s(app_image(2, 4096), 2, o);
+    s.begin(0);
+    if (!heard.empty()) s.on_bytes(heard.data(), heard.size(), 100);
+    s.on_tick(1001);
+    EXPECT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
+    return s.detail();
+  };
+  const Bytes garbled{0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
+  EXPECT_NE(run(garbled).find("the device sent 9 bytes but no frame: text from an application without the "
+                              "update client, or a link at another baud rate"),
+            std::string::npos);
+  EXPECT_EQ(run({}).find("bytes but no frame"), std::string::npos);
+  // A frame of the device's own kind (a DATA_ACK nobody asked for) came: the rate is right.
+  Bytes framed = frame_bytes(MsgType::data_ack, {0, 0});
+  framed.insert(framed.end(), garbled.begin(), garbled.end());
+  EXPECT_EQ(run(framed).find("bytes but no frame"), std::string::npos);
+}

@@ -106,9 +106,22 @@ void Session::ask_hello() {
 }
 
 void Session::on_bytes(const std::uint8_t* data, std::size_t len, std::uint64_t now) {
+  bytes_heard_ += len;
   for (std::size_t i = 0; i < len && !done(); ++i) {
-    if (decoder_.feed(data[i]) == FrameDecoder::Event::frame) on_frame(decoder_.frame(), now);
+    if (decoder_.feed(data[i]) == FrameDecoder::Event::frame) {
+      framed_ = true;
+      on_frame(decoder_.frame(), now);
+    }
   }
+}
+
+// Bytes came and not one frame: text of an application without the client, or every byte
+// garbled, as a link at another rate than the device's garbles them.
+std::string Session::unframed_bytes() const {
+  if (bytes_heard_ == 0 || framed_) return "";
+  return "; the device sent " + std::to_string(bytes_heard_) +
+         " bytes but no frame: text from an application without the update client, or a link at "
+         "another baud rate than the device's (`--baud`, or the modem's serial side)";
 }
 
 // In the report phase the device has already said it runs our image with "upgrade OK": whatever
@@ -629,9 +642,9 @@ void Session::on_tick(std::uint64_t now) {
                                            std::to_string(kRecoverWindowMs) +
                                            " ms after a reset; an emulated board needs --realtime. Without --recover "
                                            "the application itself takes an update)"
-                                 : recovering && opt_.recover_fleet ? "no HELLO: neither an application nor a bootloader answered RECOVER"
-                                 : recovering ? "no bootloader answered RECOVER"
-                                                         : "no HELLO from the device");
+                                 : recovering && opt_.recover_fleet ? "no HELLO: neither an application nor a bootloader answered RECOVER" + unframed_bytes()
+                                 : recovering ? "no bootloader answered RECOVER" + unframed_bytes()
+                                                         : "no HELLO from the device" + unframed_bytes());
       } else if (now - last_hello_req_ >= (recovering ? kRecoverIntervalMs : opt_.hello_interval_ms)) {
         last_hello_req_ = now;
         if (recovering) ask_hello();

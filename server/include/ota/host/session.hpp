@@ -131,6 +131,7 @@ class Session {
   void on_frame(const Frame& f, std::uint64_t now);
   void on_stopping_frame(const Frame& f);
   std::string stopped_by_user() const;  // "stopped by the user during <phase>"
+  std::string unframed_bytes() const;   // what bytes that made no frame may say, when all were such
   void on_hello(const Hello& h, std::uint64_t now);
   void handshake(const Hello& h, std::uint64_t now);
   void send_frame(MsgType t, const std::uint8_t* payload, std::size_t len, bool flush);
@@ -188,6 +189,8 @@ class Session {
   bool foreign_ = false;
   bool other_told_ = false;  // a HELLO of a second uid on this link was named
   FrameDecoderBuffer<64> decoder_;
+  std::uint64_t bytes_heard_ = 0;  // from the device
+  bool framed_ = false;            // a frame came (any type, CRC right)
   std::vector<std::uint8_t> out_;
   std::vector<Event> events_;
 };
