@@ -132,7 +132,7 @@ TEST(BaudRate, BytesSentBeforeTheReceiverIsOnTakeTheirTimeAtTheLinksRate) {
 }
 
 // `ota push --recover` (or `ota status --recover`) on a device whose application runs: the
-// server sends RECOVER every 10 ms until the user presses reset (a HELLO for each would take 52 ms
+// server sends RECOVER every 10 ms until the user presses reset (a HELLO for each would take 48 ms
 // at 9600 baud; the client answers one in 32). The application must keep running meanwhile (its
 // main loop, its LED, its watchdog fed), for the 10 s a user may take to reach the button.
 TEST_P(BaudRates, ARunningApplicationKeepsRunningWhileRecoverIsSent) {

@@ -1751,9 +1751,9 @@ TEST(ProtocolSession, AnAckAfterAReplyTimeoutIsNoRoundTripSample) {
   EXPECT_EQ(retries_told(s), 1u) << "the reply timeout grew from a sample that spans a timeout";
 }
 
-// No HELLO within the hello timeout, but bytes came, and none made a frame: the detail says what
-// that may mean (text of an application without the client, or a link at another baud rate,
-// whose every byte is garbled). Bytes that made a frame, or no bytes at all, say nothing of it.
+// No HELLO within the hello timeout, but bytes came that made neither a frame nor text: the detail
+// names a link at another baud rate (whose every byte is garbled). Bytes with a frame of the
+// device's among them, or no bytes at all, say nothing of it.
 TEST(ProtocolSession, AHelloTimeoutAfterBytesThatMadeNoFrameNamesTheBaudRate) {
   const auto run = [](const Bytes& heard) {
     ota::host::SessionOptions o;
@@ -1766,12 +1766,104 @@ TEST(ProtocolSession, AHelloTimeoutAfterBytesThatMadeNoFrameNamesTheBaudRate) {
     return s.detail();
   };
   const Bytes garbled{0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
-  EXPECT_NE(run(garbled).find("the device sent 9 bytes but no frame: text from an application without the "
-                              "update client, or a link at another baud rate"),
+  EXPECT_NE(run(garbled).find("the device sent 9 bytes that made neither a frame nor text: a link at another "
+                              "baud rate"),
             std::string::npos);
-  EXPECT_EQ(run({}).find("bytes but no frame"), std::string::npos);
+  EXPECT_EQ(run({}).find("that made neither"), std::string::npos);
   // A frame of the device's own kind (a DATA_ACK nobody asked for) came: the rate is right.
   Bytes framed = frame_bytes(MsgType::data_ack, {0, 0});
   framed.insert(framed.end(), garbled.begin(), garbled.end());
-  EXPECT_EQ(run(framed).find("bytes but no frame"), std::string::npos);
+  EXPECT_EQ(run(framed).find("that made neither"), std::string::npos);
+}
+
+// A line that hears itself (an RS-485 adapter, a modem with echo on: protocol.md 2 names both)
+// gives the server its own HELLO_REQs back, whole frames. They say nothing of the device: a device
+// at another baud rate on such a line sends only garble, and the rate is still named.
+TEST(ProtocolSession, TheServersOwnEchoIsNoFrameFromTheDevice) {
+  ota::host::SessionOptions o;
+  o.hello_timeout_ms = 1000;
+  o.hello_interval_ms = 500;
+  ota::host::Session s(app_image(2, 4096), 2, o);
+  s.begin(0);
+  const Bytes garbled{0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
+  for (std::uint64_t t : {100u, 600u}) {
+    const Bytes echo = s.take_output();  // the HELLO_REQ just sent, heard back
+    ASSERT_FALSE(echo.empty());
+    s.on_bytes(echo.data(), echo.size(), t);
+    s.on_bytes(garbled.data(), garbled.size(), t + 1);
+    s.on_tick(t + 400);
+  }
+  s.on_tick(1001);
+  ASSERT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
+  EXPECT_NE(s.detail().find("another baud rate"), std::string::npos)
+      << "the server's own echoed HELLO_REQ counted as a frame from the device: " << s.detail();
+}
+
+// Garble that decodes, by chance, to a frame with a valid CRC (1 in 65536 per stretch between two
+// 00s, and a link at the wrong rate makes many such stretches) is no frame of the device's either:
+// a type no device sends, or a device type of the wrong length, is not one the session can use.
+TEST(ProtocolSession, AFrameOfNoDeviceTypeIsNoSignTheRateIsRight) {
+  const Bytes garbled{0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
+  for (const Bytes& lucky : {frame_bytes(0x37, {0xE0, 0x1C}), frame_bytes(0xC6, {0x80}),
+                             frame_bytes(MsgType::result, {0x78})}) {
+    SCOPED_TRACE(to_hex(lucky));
+    ota::host::SessionOptions o;
+    o.hello_timeout_ms = 1000;
+    ota::host::Session s(app_image(2, 4096), 2, o);
+    s.begin(0);
+    Bytes heard = garbled;
+    heard.push_back(0x00);  // the stretch the lucky one is
+    heard.insert(heard.end(), lucky.begin(), lucky.end());
+    heard.insert(heard.end(), garbled.begin(), garbled.end());
+    s.on_bytes(heard.data(), heard.size(), 100);
+    s.on_tick(1001);
+    ASSERT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
+    EXPECT_NE(s.detail().find("another baud rate"), std::string::npos) << s.detail();
+  }
+}
+
+// A device at another rate than the push arises most plainly after a download: the new image was
+// built for another OTA_USART1_BAUD, and after its reset the device speaks only garble. The
+// reboot timeout names the rate: the frames of the download before it do not count.
+TEST(ProtocolSession, ARebootTimeoutAfterBytesThatMadeNoFrameNamesTheBaudRate) {
+  const Bytes img = app_image(2, 4096);
+  ota::host::SessionOptions o;
+  o.reboot_timeout_ms = 5000;
+  ota::host::Session s(img, 2, o);
+  s.begin(0);
+  hello_to(s, 1, {.version = 1});
+  ASSERT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 16}));
+  s.on_bytes(reply.data(), reply.size(), 2);
+  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(img.data(), img.size())}));
+  s.on_bytes(result.data(), result.size(), 3);
+  ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
+  const Bytes garbled{0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE, 0x00, 0xF8, 0x80, 0x78, 0x00};
+  s.on_bytes(garbled.data(), garbled.size(), 200);
+  s.on_tick(5003);
+  ASSERT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
+  EXPECT_NE(s.detail().find("another baud rate"), std::string::npos) << s.detail();
+}
+
+// `ota push --recover` on the device it is for, an application that crashes at boot: the board
+// resets again and again and each time its bootloader prints its line ("boot internal\r\n\0",
+// protocol.md 1.3) at the link's rate, legible. When the RECOVERs miss its 50 ms window (an
+// emulated board without --realtime) the push says what the device printed, and blames no baud
+// rate.
+TEST(ProtocolSession, TheBootloadersOwnLineIsNotTakenForAnotherBaudRate) {
+  ota::host::SessionOptions o;
+  o.recover = true;
+  o.hello_timeout_ms = 1000;
+  ota::host::Session s(app_image(2, 4096), 2, o);
+  s.begin(0);
+  const std::string line = "boot internal\r\n";
+  Bytes boot(line.begin(), line.end());
+  boot.push_back(0);
+  for (std::uint64_t t = 100; t < 1000; t += 300) s.on_bytes(boot.data(), boot.size(), t);
+  s.on_tick(1001);
+  ASSERT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
+  EXPECT_EQ(s.detail().find("another baud rate"), std::string::npos) << s.detail();
+  EXPECT_NE(s.detail().find("the device printed text but sent no frame (its last line: \"boot internal\")"),
+            std::string::npos)
+      << s.detail();
 }

@@ -1708,3 +1708,67 @@ TEST(PushTcp, AForcedPushThatFirstMetTheBootloaderIsNotUpgradedByAnEarlierBuilds
 }
 
 }  // namespace
+
+// `ota serve`: a board behind a modem whose serial side runs at another rate talks garble all the
+// time. With every slot taken it is dropped for a newcomer after two reply timeouts without a
+// HELLO, and the words on it say what it sent (another baud rate), not that it said nothing.
+TEST(ServeTcp, AConnectionDroppedForANewcomerAfterGarbleIsNotSaidToHaveSaidNothing) {
+  const auto img = v2_image();
+  ota::host::ServeOptions opt;
+  opt.devices = 1;
+  opt.max_connections = 1;
+  opt.push.session.hello_timeout_ms = 20'000;
+  std::mutex m;
+  std::vector<std::string> dropped;
+  ota::host::ServeObserver obs;
+  obs.event = [&](std::uint32_t, const std::optional<ota::Hello>& dev, const ota::host::Event& e, std::uint64_t, bool) {
+    if (e.kind == "disconnect" && !dev) {
+      std::lock_guard<std::mutex> l(m);
+      dropped.push_back(e.text);
+    }
+  };
+  TcpServe serve(img, opt, obs);
+  std::atomic<bool> quit{false};
+  std::thread garble([&] {
+    Stranger s(serve.port);
+    const std::uint8_t bytes[] = {0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
+    while (!quit && ::send(s.fd, bytes, sizeof bytes, MSG_NOSIGNAL) > 0) std::this_thread::sleep_for(100ms);
+  });
+  std::this_thread::sleep_for(300ms);
+  ModemDevice dev(1, 1);
+  dev.dial(serve.port);
+  const auto r = serve.finish(15s);
+  quit = true;
+  garble.join();
+  ASSERT_EQ(r.ended.size(), 1u);
+  EXPECT_EQ(r.ended[0].report.outcome, ota::host::Outcome::upgraded) << r.ended[0].report.detail;
+  std::lock_guard<std::mutex> l(m);
+  ASSERT_FALSE(dropped.empty()) << "the garbling connection was not dropped for the device";
+  for (const std::string& d : dropped) {
+    EXPECT_EQ(d.find("it said nothing"), std::string::npos) << d;
+    EXPECT_NE(d.find("another baud rate"), std::string::npos) << d;
+  }
+}
+
+// `ota push --listen`: when no device said HELLO, the push's final words are those of a
+// connection that did not. A modem whose serial side runs at another rate connects and sends
+// garble until its hello timeout (the session names the baud rate); a stray connection that
+// closes at once afterwards does not replace that report.
+TEST(PushTcp, TheBaudRateHintOfAGarblingConnectionSurvivesALaterStrayConnection) {
+  const auto img = v2_image();
+  ota::host::PushOptions opt;
+  opt.connect_timeout_ms = 4000;
+  opt.session.hello_timeout_ms = 1000;
+  TcpPush push(img, opt);
+  {
+    Stranger s(push.port);
+    const std::uint8_t bytes[] = {0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
+    for (int i = 0; i < 15 && ::send(s.fd, bytes, sizeof bytes, MSG_NOSIGNAL) > 0; ++i) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_GE(push.wait_told("another baud rate", 1), 1) << "the garbling connection's hello timeout names the rate";
+  Stranger stray(push.port, true);
+  ASSERT_EQ(push.result.wait_for(10s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::timeout) << r.detail;
+  EXPECT_NE(r.detail.find("another baud rate"), std::string::npos) << r.detail;
+}

@@ -33,7 +33,7 @@ void UpdateClient::on_frame(const Frame& f) {
   const auto type = static_cast<MsgType>(f.type);
   // RECOVER, when already running: say who we are, to the first of a run of RECOVERs and then to
   // one in kRecoverAnswerEvery. A server sends them every 10 ms until someone presses reset, and
-  // a HELLO per RECOVER (50 bytes: 52 ms at 9600 baud) would keep the line and the main loop busy
+  // a HELLO per RECOVER (about 46 bytes: 48 ms at 9600 baud) would keep the line and the main loop busy
   // for all that time.
   if (type != MsgType::recover) recovers_ = 0;
   else if (recovers_++ % kRecoverAnswerEvery != 0) return;

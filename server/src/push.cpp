@@ -292,6 +292,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
   // whose application's version is unknown)
   bool offered_over_another_version = false;
   std::optional<PushReport> no_hello;    // a connection came but never said who it is
+  bool no_hello_sent_bytes = false;      // ... and what it sent is said (Session::unframed_bytes)
   for (;;) {
     // Wait for the device to dial in (unless it already has).
     asio::ip::tcp::socket sock(io);
@@ -446,7 +447,13 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
       return r;
     }
     if (!spoke()) {
-      if (!session.foreign_device()) no_hello = r;
+      // The report of a connection that sent bytes outlives later ones that sent none (a stray
+      // connection must not hide a modem at another baud rate).
+      const bool sent_bytes = !session.unframed_bytes().empty();
+      if (!session.foreign_device() && (sent_bytes || !no_hello_sent_bytes)) {
+        no_hello = r;
+        no_hello_sent_bytes = sent_bytes;
+      }
       continue;  // not the device: the wait for it goes on as it was
     }
     losses = session.packets_acked() > acked_at_loss ? 1 : losses + 1;

@@ -160,7 +160,8 @@ class Server {
                            old->session.device()
                                ? "dropped: its device has been silent for " + std::to_string(old->ch->silent_ms()) +
                                      " ms mid-update (a half-open link?), and every connection slot is taken"
-                               : "dropped: it said nothing, and every connection slot is taken"},
+                               : "dropped: it said no HELLO" + old->session.unframed_bytes() +
+                                     ", and every connection slot is taken"},
                      now(), false);
         old->dropped = true;
         old->ch->drop();

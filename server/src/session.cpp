@@ -106,22 +106,76 @@ void Session::ask_hello() {
 }
 
 void Session::on_bytes(const std::uint8_t* data, std::size_t len, std::uint64_t now) {
-  bytes_heard_ += len;
   for (std::size_t i = 0; i < len && !done(); ++i) {
-    if (decoder_.feed(data[i]) == FrameDecoder::Event::frame) {
-      framed_ = true;
-      on_frame(decoder_.frame(), now);
-    }
+    const FrameDecoder::Event e = decoder_.feed(data[i]);
+    tally(data[i], e);
+    if (e == FrameDecoder::Event::frame) on_frame(decoder_.frame(), now);
   }
 }
 
-// Bytes came and not one frame: text of an application without the client, or every byte
-// garbled, as a link at another rate than the device's garbles them.
+namespace {
+// A frame the device sends, whole: garble that passes the CRC by chance (1 in 65536 per stretch)
+// rarely makes one, and our own frames echoed back are of the other direction.
+bool device_frame(const Frame& f) {
+  Hello h;
+  StartReply sr;
+  Nak n;
+  Result r;
+  switch (static_cast<MsgType>(f.type)) {
+    case MsgType::hello: return decode(f, h);
+    case MsgType::start_reply: return decode(f, sr);
+    case MsgType::data_ack: return f.len == 2;
+    case MsgType::data_nak: return decode(f, n);
+    case MsgType::result: return decode(f, r);
+    default: return false;
+  }
+}
+}  // namespace
+
+// Each byte counted as text or not; a stretch up to a 0x00 that made a frame is not counted.
+void Session::tally(std::uint8_t b, FrameDecoder::Event e) {
+  if (b != kFrameDelimiter) {
+    const bool text = (b >= 0x20 && b < 0x7F) || b == '\r' || b == '\n' || b == '\t';
+    ++(text ? stretch_text_ : stretch_other_);
+    if (b == '\r' || b == '\n') {
+      if (!line_.empty()) last_line_ = std::exchange(line_, {});
+    } else if (text && line_.size() < 60) {
+      line_ += static_cast<char>(b);
+    }
+    return;
+  }
+  if (e == FrameDecoder::Event::frame) {
+    framed_ = framed_ || device_frame(decoder_.frame());
+    line_.clear();
+  } else {
+    text_bytes_ += stretch_text_;
+    other_bytes_ += stretch_other_;
+    ++zero_bytes_;
+  }
+  stretch_text_ = stretch_other_ = 0;
+}
+
+void Session::forget_unframed() {
+  text_bytes_ = zero_bytes_ = other_bytes_ = 0;
+  stretch_text_ = stretch_other_ = 0;
+  line_.clear();
+  last_line_.clear();
+  framed_ = false;
+}
+
+// Bytes came and no frame of the device's: text at the right rate (what it printed says who it
+// is), or bytes that are no text, as a link at another rate than the device's garbles them.
 std::string Session::unframed_bytes() const {
-  if (bytes_heard_ == 0 || framed_) return "";
-  return "; the device sent " + std::to_string(bytes_heard_) +
-         " bytes but no frame: text from an application without the update client, or a link at "
-         "another baud rate than the device's (`--baud`, or the modem's serial side)";
+  if (framed_) return "";
+  const std::uint64_t text = text_bytes_ + stretch_text_, other = other_bytes_ + stretch_other_;
+  if (text > 0 && other * 8 <= text)
+    return "; the device printed text but sent no frame" +
+           (last_line_.empty() ? std::string() : " (its last line: \"" + last_line_ + "\")");
+  const std::uint64_t n = text + zero_bytes_ + other;
+  if (n == 0) return "";
+  return "; the device sent " + std::to_string(n) + (n == 1 ? " byte" : " bytes") +
+         " that made neither a frame nor text: a link at another baud rate than the device's (`--baud`, or "
+         "the modem's serial side)";
 }
 
 // In the report phase the device has already said it runs our image with "upgrade OK": whatever
@@ -138,7 +192,8 @@ void Session::on_link_lost(std::uint64_t) {
     finish(Outcome::interrupted, stopped_by_user() + "; then the link was lost before the device answered the ABORT");
     return;
   }
-  finish(Outcome::link_lost, std::string("link lost during ") + to_string(phase_));
+  finish(Outcome::link_lost, std::string("link lost during ") + to_string(phase_) +
+                                 (phase_ == Phase::hello || phase_ == Phase::reboot ? unframed_bytes() : ""));
 }
 
 // During START or the download the ABORT goes out behind what was already sent: up to a window of
@@ -337,6 +392,7 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
         event("downloaded", "download OK, device installs and restarts");
         phase_ = Phase::reboot;
         phase_start_ = last_hello_req_ = now;
+        forget_unframed();  // what the new image says after its reset
       } else if (r.status == Status::crc_mismatch) {
         finish(Outcome::checksum_failed, "device computed CRC-32 " + hex8(r.crc) + ", image has " + hex8(crc_));
       } else {
@@ -635,7 +691,8 @@ void Session::on_tick(std::uint64_t now) {
       if (now - phase_start_ >= limit) {
         finish(Outcome::timeout, phase_ == Phase::reboot ? "device did not come back after the download (a new "
                                                            "application that hangs or has no update client never "
-                                                           "answers: `ota push --recover` reaches its bootloader)"
+                                                           "answers: `ota push --recover` reaches its bootloader)" +
+                                                               unframed_bytes()
                                  : recovering && told_reset_
                                      ? "no bootloader answered RECOVER: only the application answered (reset the "
                                        "device while this waits: its bootloader listens " +

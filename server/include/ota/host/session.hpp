@@ -126,12 +126,17 @@ class Session {
   // How long a silence means "no answer" now: reply_timeout_ms, or more where the round trips
   // measured are longer. The transports judge "is the device still talking" by it too.
   std::uint64_t reply_timeout() const;
+  // When no frame of the device's came (since the start, or the reboot phase): "; the device
+  // printed text ..." or "; the device sent N bytes that made neither a frame nor text: a link at
+  // another baud rate ...". Empty otherwise. The words that end the session include it.
+  std::string unframed_bytes() const;
 
  private:
   void on_frame(const Frame& f, std::uint64_t now);
   void on_stopping_frame(const Frame& f);
   std::string stopped_by_user() const;  // "stopped by the user during <phase>"
-  std::string unframed_bytes() const;   // what bytes that made no frame may say, when all were such
+  void tally(std::uint8_t byte, FrameDecoder::Event e);
+  void forget_unframed();
   void on_hello(const Hello& h, std::uint64_t now);
   void handshake(const Hello& h, std::uint64_t now);
   void send_frame(MsgType t, const std::uint8_t* payload, std::size_t len, bool flush);
@@ -189,8 +194,13 @@ class Session {
   bool foreign_ = false;
   bool other_told_ = false;  // a HELLO of a second uid on this link was named
   FrameDecoderBuffer<64> decoder_;
-  std::uint64_t bytes_heard_ = 0;  // from the device
-  bool framed_ = false;            // a frame came (any type, CRC right)
+  // Since the session began or reached the reboot phase: bytes outside any frame (text, 0x00s,
+  // anything else), the last text line, and whether a frame of the device's came (a frame of the
+  // server's direction is our own echo; one that does not decode is garble that passed the CRC).
+  std::uint64_t text_bytes_ = 0, zero_bytes_ = 0, other_bytes_ = 0;
+  std::uint32_t stretch_text_ = 0, stretch_other_ = 0;  // the bytes since the last 0x00
+  std::string line_, last_line_;
+  bool framed_ = false;
   std::vector<std::uint8_t> out_;
   std::vector<Event> events_;
 };
