@@ -1766,7 +1766,7 @@ TEST(ProtocolSession, AHelloTimeoutAfterBytesThatMadeNoFrameNamesTheBaudRate) {
     return s.detail();
   };
   const Bytes garbled{0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
-  EXPECT_NE(run(garbled).find("the device sent 9 bytes that made neither a frame nor text: a link at another "
+  EXPECT_NE(run(garbled).find("the device sent 7 bytes that made neither a frame nor text: a link at another "
                               "baud rate"),
             std::string::npos);
   EXPECT_EQ(run({}).find("that made neither"), std::string::npos);
@@ -1866,4 +1866,111 @@ TEST(ProtocolSession, TheBootloadersOwnLineIsNotTakenForAnotherBaudRate) {
   EXPECT_NE(s.detail().find("the device printed text but sent no frame (its last line: \"boot internal\")"),
             std::string::npos)
       << s.detail();
+}
+
+// What a session says of bytes that made no frame of the device's.
+
+namespace {
+std::string hello_timeout_after(const Bytes& heard) {
+  ota::host::SessionOptions o;
+  o.hello_timeout_ms = 1000;
+  ota::host::Session s(app_image(2, 4096), 2, o);
+  s.begin(0);
+  if (!heard.empty()) s.on_bytes(heard.data(), heard.size(), 100);
+  s.on_tick(1001);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
+  return s.detail();
+}
+}  // namespace
+
+// A line that hears only itself (RS-485 adapter or modem with echo on, no device answering):
+// the server's HELLO_REQs come back whole, each with the 0x00 that flushes the device's partial
+// frame in front. Those flush 0x00s are the server's own bytes too: they are not told as
+// "the device sent N bytes ... a link at another baud rate".
+TEST(ProtocolSessionUnframed, AnEchoOnlyLineBlamesNoBaudRate) {
+  ota::host::SessionOptions o;
+  o.hello_timeout_ms = 1000;
+  o.hello_interval_ms = 200;
+  ota::host::Session s(app_image(2, 4096), 2, o);
+  s.begin(0);
+  for (std::uint64_t t = 10; t < 1000; t += 10) {
+    const Bytes echo = s.take_output();
+    if (!echo.empty()) s.on_bytes(echo.data(), echo.size(), t);
+    s.on_tick(t);
+  }
+  s.on_tick(1001);
+  ASSERT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
+  EXPECT_EQ(s.detail().find("another baud rate"), std::string::npos) << s.detail();
+  EXPECT_EQ(s.detail().find("the device sent"), std::string::npos) << s.detail();
+}
+
+// A device whose install is pending answers HELLO with download_ok: the session goes to the
+// reboot phase from the handshake. The frame-seen flag of before the reboot must be forgotten
+// there as it is after RESULT ok: a new application without the update client that prints its
+// banner is told, as on the other path into the reboot phase.
+TEST(ProtocolSessionUnframed, TheRebootPhaseFromAPendingInstallForgetsTheFramesBefore) {
+  ota::host::SessionOptions o;
+  o.reboot_timeout_ms = 5000;
+  ota::host::Session s(app_image(2, 4096), 2, o);
+  s.begin(0);
+  hello_to(s, 1, {.version = 1, .report = ota::Report::download_ok});
+  ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
+  static const char raw[] = "install: installed\r\n\0boot internal\r\n\0my app v2 (no client)\r\n";
+  const std::string text(raw, sizeof raw - 1);
+  const Bytes b(text.begin(), text.end());
+  s.on_bytes(b.data(), b.size(), 200);
+  s.on_tick(5002);
+  ASSERT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
+  EXPECT_NE(s.detail().find("the device printed text but sent no frame"), std::string::npos) << s.detail();
+}
+
+// An application that prints a prompt or a banner without a line end: what it printed is the
+// only hint of who it is, and it is quoted.
+TEST(ProtocolSessionUnframed, TextWithoutALineEndIsStillNamed) {
+  const std::string text = "MyApp 1.0 ready> ";
+  const std::string d = hello_timeout_after(Bytes(text.begin(), text.end()));
+  EXPECT_NE(d.find("the device printed text but sent no frame"), std::string::npos) << d;
+  EXPECT_NE(d.find("MyApp 1.0 ready>"), std::string::npos) << d;
+}
+
+// A line longer than 60 characters is quoted cut to 60, and shows that it was cut.
+TEST(ProtocolSessionUnframed, ALongLineIsNotQuotedAsIfWhole) {
+  const std::string line(59, 'a');
+  const std::string text = line + "XYZ and more of the line\r\n";
+  const std::string d = hello_timeout_after(Bytes(text.begin(), text.end()));
+  EXPECT_EQ(d.find("\"" + line + "X\")"), std::string::npos) << "cut line quoted as whole: " << d;
+  EXPECT_NE(d.find("\"" + line + "X...\")"), std::string::npos) << d;
+}
+
+// After RESULT ok the old application may answer a HELLO_REQ once more before its reset (the
+// session expects it: "not restarted yet"). That HELLO is the old image's, not the new one's:
+// the new application that prints only its banner (no update client) is still told.
+TEST(ProtocolSessionUnframed, TheOldImagesHelloBeforeItsResetHidesNothingOfTheNewOnes) {
+  const Bytes img = app_image(2, 4096);
+  ota::host::SessionOptions o;
+  o.reboot_timeout_ms = 5000;
+  ota::host::Session s(img, 2, o);
+  s.begin(0);
+  hello_to(s, 1, {.version = 1});
+  ASSERT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 16}));
+  s.on_bytes(reply.data(), reply.size(), 2);
+  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(img.data(), img.size())}));
+  s.on_bytes(result.data(), result.size(), 3);
+  ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
+  hello_to(s, 500, {.version = 1, .report = ota::Report::download_ok});  // not restarted yet
+  ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
+  static const char raw[] = "install: installed\r\n\0boot internal\r\n\0my app v2 (no client)\r\n";
+  const Bytes b(raw, raw + sizeof raw - 1);
+  s.on_bytes(b.data(), b.size(), 600);
+  s.on_tick(5003);
+  ASSERT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
+  EXPECT_NE(s.detail().find("the device printed text but sent no frame"), std::string::npos) << s.detail();
+}
+
+// Only 0x00s (a line held low: a break, an unpowered board, the adapter's RX on ground; also the
+// delimiters a client sends) do not say "another baud rate".
+TEST(ProtocolSessionUnframed, OnlyZeroBytesAreNotSurelyAnotherBaudRate) {
+  const std::string d = hello_timeout_after(Bytes(4, 0x00));
+  EXPECT_EQ(d.find("another baud rate"), std::string::npos) << d;
 }

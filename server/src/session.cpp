@@ -138,44 +138,50 @@ void Session::tally(std::uint8_t b, FrameDecoder::Event e) {
     const bool text = (b >= 0x20 && b < 0x7F) || b == '\r' || b == '\n' || b == '\t';
     ++(text ? stretch_text_ : stretch_other_);
     if (b == '\r' || b == '\n') {
-      if (!line_.empty()) last_line_ = std::exchange(line_, {});
-    } else if (text && line_.size() < 60) {
+      if (!line_.empty()) last_line_ = std::exchange(line_, {}) + (std::exchange(line_cut_, false) ? "..." : "");
+    } else if (text && line_.size() < kLineKept) {
       line_ += static_cast<char>(b);
+    } else if (text) {
+      line_cut_ = true;
     }
     return;
   }
   if (e == FrameDecoder::Event::frame) {
     framed_ = framed_ || device_frame(decoder_.frame());
     line_.clear();
+    line_cut_ = false;
   } else {
     text_bytes_ += stretch_text_;
     other_bytes_ += stretch_other_;
-    ++zero_bytes_;
   }
   stretch_text_ = stretch_other_ = 0;
 }
 
 void Session::forget_unframed() {
-  text_bytes_ = zero_bytes_ = other_bytes_ = 0;
+  text_bytes_ = other_bytes_ = 0;
   stretch_text_ = stretch_other_ = 0;
   line_.clear();
+  line_cut_ = false;
   last_line_.clear();
   framed_ = false;
 }
 
 // Bytes came and no frame of the device's: text at the right rate (what it printed says who it
 // is), or bytes that are no text, as a link at another rate than the device's garbles them.
+// 0x00s say neither (a line held low, a client's delimiters, our own echoed flush).
 std::string Session::unframed_bytes() const {
   if (framed_) return "";
   const std::uint64_t text = text_bytes_ + stretch_text_, other = other_bytes_ + stretch_other_;
-  if (text > 0 && other * 8 <= text)
+  if (text > 0 && other * 8 <= text) {
+    const std::string last = line_.empty() ? last_line_ : line_ + (line_cut_ ? "..." : "");
     return "; the device printed text but sent no frame" +
-           (last_line_.empty() ? std::string() : " (its last line: \"" + last_line_ + "\")");
-  const std::uint64_t n = text + zero_bytes_ + other;
+           (last.empty() ? std::string() : " (its last line: \"" + last + "\")");
+  }
+  const std::uint64_t n = text + other;
   if (n == 0) return "";
   return "; the device sent " + std::to_string(n) + (n == 1 ? " byte" : " bytes") +
-         " that made neither a frame nor text: a link at another baud rate than the device's (`--baud`, or "
-         "the modem's serial side)";
+         " that made neither a frame nor text: a link at another baud rate than the device's (a serial "
+         "push's `--baud`, or the modem's serial side)";
 }
 
 // In the report phase the device has already said it runs our image with "upgrade OK": whatever
@@ -482,7 +488,10 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
       handshake(h, now);
       return;
     case Phase::reboot:
-      if (h.report == Report::download_ok) return;  // not restarted yet
+      if (h.report == Report::download_ok) {  // not restarted yet: what follows is the new image's
+        forget_unframed();
+        return;
+      }
       if (ours && h.report == Report::upgrade_ok) {
         send_frame(MsgType::report_ack, nullptr, 0, true);
         phase_ = Phase::report_ack;
@@ -529,6 +538,7 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
   if (h.report == Report::download_ok) {  // an install is pending: wait for it
     phase_ = Phase::reboot;
     phase_start_ = now;
+    forget_unframed();  // what the new image says after its reset
     return;
   }
   if (h.report == Report::upgrade_ok) {

@@ -197,9 +197,11 @@ class Session {
   // Since the session began or reached the reboot phase: bytes outside any frame (text, 0x00s,
   // anything else), the last text line, and whether a frame of the device's came (a frame of the
   // server's direction is our own echo; one that does not decode is garble that passed the CRC).
-  std::uint64_t text_bytes_ = 0, zero_bytes_ = 0, other_bytes_ = 0;
+  std::uint64_t text_bytes_ = 0, other_bytes_ = 0;
   std::uint32_t stretch_text_ = 0, stretch_other_ = 0;  // the bytes since the last 0x00
+  static constexpr std::size_t kLineKept = 60;          // characters of a line quoted
   std::string line_, last_line_;
+  bool line_cut_ = false;                               // line_ had more than kLineKept
   bool framed_ = false;
   std::vector<std::uint8_t> out_;
   std::vector<Event> events_;
