@@ -1751,20 +1751,24 @@ TEST(ProtocolSession, AnAckAfterAReplyTimeoutIsNoRoundTripSample) {
   EXPECT_EQ(retries_told(s), 1u) << "the reply timeout grew from a sample that spans a timeout";
 }
 
+// What a session says of bytes that made no frame of the device's: its detail after a hello
+// timeout, `heard` having come at 100 ms.
+std::string hello_timeout_after(const Bytes& heard) {
+  ota::host::SessionOptions o;
+  o.hello_timeout_ms = 1000;
+  ota::host::Session s(app_image(2, 4096), 2, o);
+  s.begin(0);
+  if (!heard.empty()) s.on_bytes(heard.data(), heard.size(), 100);
+  s.on_tick(1001);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
+  return s.detail();
+}
+
 // No HELLO within the hello timeout, but bytes came that made neither a frame nor text: the detail
 // names a link at another baud rate (whose every byte is garbled). Bytes with a frame of the
 // device's among them, or no bytes at all, say nothing of it.
 TEST(ProtocolSession, AHelloTimeoutAfterBytesThatMadeNoFrameNamesTheBaudRate) {
-  const auto run = [](const Bytes& heard) {
-    ota::host::SessionOptions o;
-    o.hello_timeout_ms = 1000;
-    ota::host::Session s(app_image(2, 4096), 2, o);
-    s.begin(0);
-    if (!heard.empty()) s.on_bytes(heard.data(), heard.size(), 100);
-    s.on_tick(1001);
-    EXPECT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
-    return s.detail();
-  };
+  const auto run = hello_timeout_after;
   const Bytes garbled{0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
   EXPECT_NE(run(garbled).find("the device sent 7 bytes that made neither a frame nor text: a link at another "
                               "baud rate"),
@@ -1822,6 +1826,17 @@ TEST(ProtocolSession, AFrameOfNoDeviceTypeIsNoSignTheRateIsRight) {
   }
 }
 
+// Session `s` (for `img`) begins and the device verifies its download: RESULT ok at 3 ms.
+void verified_download(ota::host::Session& s, const Bytes& img) {
+  s.begin(0);
+  hello_to(s, 1, {.version = 1});
+  EXPECT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 16}));
+  s.on_bytes(reply.data(), reply.size(), 2);
+  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(img.data(), img.size())}));
+  s.on_bytes(result.data(), result.size(), 3);
+}
+
 // A device at another rate than the push arises most plainly after a download: the new image was
 // built for another OTA_USART1_BAUD, and after its reset the device speaks only garble. The
 // reboot timeout names the rate: the frames of the download before it do not count.
@@ -1830,13 +1845,7 @@ TEST(ProtocolSession, ARebootTimeoutAfterBytesThatMadeNoFrameNamesTheBaudRate) {
   ota::host::SessionOptions o;
   o.reboot_timeout_ms = 5000;
   ota::host::Session s(img, 2, o);
-  s.begin(0);
-  hello_to(s, 1, {.version = 1});
-  ASSERT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
-  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 16}));
-  s.on_bytes(reply.data(), reply.size(), 2);
-  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(img.data(), img.size())}));
-  s.on_bytes(result.data(), result.size(), 3);
+  verified_download(s, img);
   ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
   const Bytes garbled{0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE, 0x00, 0xF8, 0x80, 0x78, 0x00};
   s.on_bytes(garbled.data(), garbled.size(), 200);
@@ -1868,20 +1877,6 @@ TEST(ProtocolSession, TheBootloadersOwnLineIsNotTakenForAnotherBaudRate) {
       << s.detail();
 }
 
-// What a session says of bytes that made no frame of the device's.
-
-namespace {
-std::string hello_timeout_after(const Bytes& heard) {
-  ota::host::SessionOptions o;
-  o.hello_timeout_ms = 1000;
-  ota::host::Session s(app_image(2, 4096), 2, o);
-  s.begin(0);
-  if (!heard.empty()) s.on_bytes(heard.data(), heard.size(), 100);
-  s.on_tick(1001);
-  EXPECT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
-  return s.detail();
-}
-}  // namespace
 
 // A line that hears only itself (RS-485 adapter or modem with echo on, no device answering):
 // the server's HELLO_REQs come back whole, each with the 0x00 that flushes the device's partial
@@ -1950,13 +1945,7 @@ TEST(ProtocolSessionUnframed, TheOldImagesHelloBeforeItsResetHidesNothingOfTheNe
   ota::host::SessionOptions o;
   o.reboot_timeout_ms = 5000;
   ota::host::Session s(img, 2, o);
-  s.begin(0);
-  hello_to(s, 1, {.version = 1});
-  ASSERT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
-  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 16}));
-  s.on_bytes(reply.data(), reply.size(), 2);
-  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(img.data(), img.size())}));
-  s.on_bytes(result.data(), result.size(), 3);
+  verified_download(s, img);
   ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
   hello_to(s, 500, {.version = 1, .report = ota::Report::download_ok});  // not restarted yet
   ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
