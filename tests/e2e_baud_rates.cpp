@@ -33,18 +33,28 @@ e2e::WireOptions long_run() {
   return w;
 }
 
-class BaudRates : public ::testing::TestWithParam<Param> {};
+class BaudRates : public ::testing::TestWithParam<Param> {
+ protected:
+  const std::uint32_t baud = std::get<0>(GetParam());
+  const e2e::Firmware fw = firmware_at(baud, std::get<1>(GetParam()));
+  // The board's far end runs at the rate.
+  bluepill::Config config() const {
+    bluepill::Config c;
+    c.link_baud = baud;
+    return c;
+  }
+  // Factory-fresh (bootloader and v1), powered on, v1's banner out.
+  void boot_fresh(bluepill::Board& b) const {
+    e2e::factory_fresh(b, fw);
+    ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output() << b.diagnostics().error_text();
+  }
+};
 
 // With the crystal: a whole update at the rate, no rule of the board broken (the board stops
 // with an error when USART1 is more than 2.5 % from the far end's rate).
 TEST_P(BaudRates, AnUpdateRunsOnTheCrystal) {
-  const auto& [baud, layout] = GetParam();
-  const e2e::Firmware fw = firmware_at(baud, layout);
-  bluepill::Config cfg;
-  cfg.link_baud = baud;
-  bluepill::Board b(cfg);
-  e2e::factory_fresh(b, fw);
-  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output() << b.diagnostics().error_text();
+  bluepill::Board b(config());
+  ASSERT_NO_FATAL_FAILURE(boot_fresh(b));
   ota::host::Session s(fw.app_bin(2), 2);
   const auto r = e2e::run(b, s, long_run());
   ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
@@ -57,12 +67,9 @@ TEST_P(BaudRates, AnUpdateRunsOnTheCrystal) {
 // its tolerance over temperature, as the project requires of 115200: the link still works at
 // every rate the option accepts.
 TEST_P(BaudRates, AnUpdateRunsOnTheHsiFallbackOverItsTolerance) {
-  const auto& [baud, layout] = GetParam();
-  const e2e::Firmware fw = firmware_at(baud, layout);
   for (const double hsi_error : {0.0, 0.01, -0.02, 0.025}) {
     SCOPED_TRACE("HSI off by " + std::to_string(hsi_error * 100) + " %");
-    bluepill::Config cfg;
-    cfg.link_baud = baud;
+    bluepill::Config cfg = config();
     cfg.hse = false;
     cfg.hsi_error = hsi_error;
     bluepill::Board b(cfg);
@@ -80,13 +87,8 @@ TEST_P(BaudRates, AnUpdateRunsOnTheHsiFallbackOverItsTolerance) {
 // `ota push --recover` at the rate: the reset button pressed while the server sends RECOVER, the
 // bootloader hears it in its 50 ms window, stays in recovery mode and takes v2.
 TEST_P(BaudRates, TheBootloaderHearsRecoverAndTakesTheImage) {
-  const auto& [baud, layout] = GetParam();
-  const e2e::Firmware fw = firmware_at(baud, layout);
-  bluepill::Config cfg;
-  cfg.link_baud = baud;
-  bluepill::Board b(cfg);
-  e2e::factory_fresh(b, fw);
-  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output() << b.diagnostics().error_text();
+  bluepill::Board b(config());
+  ASSERT_NO_FATAL_FAILURE(boot_fresh(b));
   ota::host::SessionOptions o;
   o.recover = true;
   ota::host::Session s(fw.app_bin(2), 2, o);
@@ -136,13 +138,8 @@ TEST(BaudRate, BytesSentBeforeTheReceiverIsOnTakeTheirTimeAtTheLinksRate) {
 // at 9600 baud; the client answers one in 32). The application must keep running meanwhile (its
 // main loop, its LED, its watchdog fed), for the 10 s a user may take to reach the button.
 TEST_P(BaudRates, ARunningApplicationKeepsRunningWhileRecoverIsSent) {
-  const auto& [baud, layout] = GetParam();
-  const e2e::Firmware fw = firmware_at(baud, layout);
-  bluepill::Config cfg;
-  cfg.link_baud = baud;
-  bluepill::Board b(cfg);
-  e2e::factory_fresh(b, fw);
-  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output() << b.diagnostics().error_text();
+  bluepill::Board b(config());
+  ASSERT_NO_FATAL_FAILURE(boot_fresh(b));
   const std::uint32_t resets = b.resets(), changes = b.led_changes();
   ota::host::SessionOptions o;
   o.recover = true;
@@ -160,17 +157,13 @@ TEST_P(BaudRates, ARunningApplicationKeepsRunningWhileRecoverIsSent) {
 // the hardware watchdog option (as Recovery.TheHardwareWatchdogOptionDoesNotInterruptTheLargestUpdate
 // at 115200): no watchdog reset, no frame re-sent, at the rate.
 TEST_P(BaudRates, TheLargestUpdateAtTheSlowestTimings) {
-  const auto& [baud, layout] = GetParam();
-  const e2e::Firmware fw = firmware_at(baud, layout);
-  bluepill::Config cfg;
-  cfg.link_baud = baud;
+  bluepill::Config cfg = config();
   cfg.hardware_watchdog = true;
   cfg.cycles_per_instruction = 2;
   cfg.lsi_hz = 60'000;
   cfg.timing = bluepill::TimingMode::maximum;
   bluepill::Board b(cfg);
-  e2e::factory_fresh(b, fw);
-  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output() << b.diagnostics().error_text();
+  ASSERT_NO_FATAL_FAILURE(boot_fresh(b));
   const auto v2 = fw.largest_app(2, 2);
   ota::host::Session s(v2, 2);
   const auto r = e2e::run(b, s, long_run());

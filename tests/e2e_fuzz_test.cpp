@@ -430,18 +430,19 @@ class Gen {
     }
   }
 
+  // A press of the reset button or a power cycle, one or the other at random.
+  void reset_or_power_cycle() {
+    const bool cut = chance(0.5);
+    steps.push_back({cut ? Step::power_cycle : Step::reset_pin, {}, 0});
+    note(cut ? "power cycle" : "reset");
+  }
+
   // A reset or power cycle, then at once hostile bytes into the bootloader's 50 ms listening
   // window: damaged RECOVERs, RECOVER with a payload, other frames, garbage.
   void gen_boot_window() {
     const int rounds = 1 + static_cast<int>(u(3));
     for (int r = 0; r < rounds; ++r) {
-      if (chance(0.5)) {
-        steps.push_back({Step::power_cycle, {}, 0});
-        note("power cycle");
-      } else {
-        steps.push_back({Step::reset_pin, {}, 0});
-        note("reset");
-      }
+      reset_or_power_cycle();
       const int n = 2 + static_cast<int>(u(8));
       for (int i = 0; i < n; ++i) {
         switch (u(7)) {
@@ -481,13 +482,7 @@ class Gen {
       wait(3000);
       if (cut > start_len) send(Bytes(all.begin() + static_cast<std::ptrdiff_t>(start_len), all.end()));
       if (chance(0.3)) wait(u(30000));
-      if (chance(0.5)) {
-        steps.push_back({Step::power_cycle, {}, 0});
-        note("power cycle");
-      } else {
-        steps.push_back({Step::reset_pin, {}, 0});
-        note("reset");
-      }
+      reset_or_power_cycle();
       if (recover_after && chance(0.5)) {
         steps.push_back({Step::enter_recovery, {}, 0});
         note("RECOVER");

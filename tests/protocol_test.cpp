@@ -1751,6 +1751,10 @@ TEST(ProtocolSession, AnAckAfterAReplyTimeoutIsNoRoundTripSample) {
   EXPECT_EQ(retries_told(s), 1u) << "the reply timeout grew from a sample that spans a timeout";
 }
 
+// What a device at another baud rate than the server's sends: bytes that are mostly no text, with
+// 0x00s among them.
+const Bytes kGarbled{0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
+
 // What a session says of bytes that made no frame of the device's: its detail after a hello
 // timeout, `heard` having come at 100 ms.
 std::string hello_timeout_after(const Bytes& heard) {
@@ -1769,14 +1773,13 @@ std::string hello_timeout_after(const Bytes& heard) {
 // device's among them, or no bytes at all, say nothing of it.
 TEST(ProtocolSession, AHelloTimeoutAfterBytesThatMadeNoFrameNamesTheBaudRate) {
   const auto run = hello_timeout_after;
-  const Bytes garbled{0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
-  EXPECT_NE(run(garbled).find("the device sent 7 bytes that made neither a frame nor text: a link at another "
+  EXPECT_NE(run(kGarbled).find("the device sent 7 bytes that made neither a frame nor text: a link at another "
                               "baud rate"),
             std::string::npos);
   EXPECT_EQ(run({}).find("that made neither"), std::string::npos);
   // A frame of the device's own kind (a DATA_ACK nobody asked for) came: the rate is right.
   Bytes framed = frame_bytes(MsgType::data_ack, {0, 0});
-  framed.insert(framed.end(), garbled.begin(), garbled.end());
+  framed.insert(framed.end(), kGarbled.begin(), kGarbled.end());
   EXPECT_EQ(run(framed).find("that made neither"), std::string::npos);
 }
 
@@ -1789,12 +1792,11 @@ TEST(ProtocolSession, TheServersOwnEchoIsNoFrameFromTheDevice) {
   o.hello_interval_ms = 500;
   ota::host::Session s(app_image(2, 4096), 2, o);
   s.begin(0);
-  const Bytes garbled{0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
   for (std::uint64_t t : {100u, 600u}) {
     const Bytes echo = s.take_output();  // the HELLO_REQ just sent, heard back
     ASSERT_FALSE(echo.empty());
     s.on_bytes(echo.data(), echo.size(), t);
-    s.on_bytes(garbled.data(), garbled.size(), t + 1);
+    s.on_bytes(kGarbled.data(), kGarbled.size(), t + 1);
     s.on_tick(t + 400);
   }
   s.on_tick(1001);
@@ -1807,7 +1809,6 @@ TEST(ProtocolSession, TheServersOwnEchoIsNoFrameFromTheDevice) {
 // 00s, and a link at the wrong rate makes many such stretches) is no frame of the device's either:
 // a type no device sends, or a device type of the wrong length, is not one the session can use.
 TEST(ProtocolSession, AFrameOfNoDeviceTypeIsNoSignTheRateIsRight) {
-  const Bytes garbled{0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
   for (const Bytes& lucky : {frame_bytes(0x37, {0xE0, 0x1C}), frame_bytes(0xC6, {0x80}),
                              frame_bytes(MsgType::result, {0x78})}) {
     SCOPED_TRACE(to_hex(lucky));
@@ -1815,10 +1816,10 @@ TEST(ProtocolSession, AFrameOfNoDeviceTypeIsNoSignTheRateIsRight) {
     o.hello_timeout_ms = 1000;
     ota::host::Session s(app_image(2, 4096), 2, o);
     s.begin(0);
-    Bytes heard = garbled;
+    Bytes heard = kGarbled;
     heard.push_back(0x00);  // the stretch the lucky one is
     heard.insert(heard.end(), lucky.begin(), lucky.end());
-    heard.insert(heard.end(), garbled.begin(), garbled.end());
+    heard.insert(heard.end(), kGarbled.begin(), kGarbled.end());
     s.on_bytes(heard.data(), heard.size(), 100);
     s.on_tick(1001);
     ASSERT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
@@ -1826,28 +1827,35 @@ TEST(ProtocolSession, AFrameOfNoDeviceTypeIsNoSignTheRateIsRight) {
   }
 }
 
-// Session `s` (for `img`) begins and the device verifies its download: RESULT ok at 3 ms.
-void verified_download(ota::host::Session& s, const Bytes& img) {
-  s.begin(0);
-  hello_to(s, 1, {.version = 1});
-  EXPECT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
-  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 16}));
-  s.on_bytes(reply.data(), reply.size(), 2);
-  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(img.data(), img.size())}));
-  s.on_bytes(result.data(), result.size(), 3);
-}
+// A session whose download the device verified (RESULT ok at 3 ms): in its reboot phase, with a
+// reboot timeout of 5 s.
+struct VerifiedDownload {
+  const Bytes img = app_image(2, 4096);
+  ota::host::Session s{img, 2, [] {
+                          ota::host::SessionOptions o;
+                          o.reboot_timeout_ms = 5000;
+                          return o;
+                        }()};
+  VerifiedDownload() {
+    s.begin(0);
+    hello_to(s, 1, {.version = 1});
+    EXPECT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+    const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 16}));
+    s.on_bytes(reply.data(), reply.size(), 2);
+    const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(img.data(), img.size())}));
+    s.on_bytes(result.data(), result.size(), 3);
+  }
+};
 
 // A device at another rate than the push arises most plainly after a download: the new image was
 // built for another OTA_USART1_BAUD, and after its reset the device speaks only garble. The
 // reboot timeout names the rate: the frames of the download before it do not count.
 TEST(ProtocolSession, ARebootTimeoutAfterBytesThatMadeNoFrameNamesTheBaudRate) {
-  const Bytes img = app_image(2, 4096);
-  ota::host::SessionOptions o;
-  o.reboot_timeout_ms = 5000;
-  ota::host::Session s(img, 2, o);
-  verified_download(s, img);
+  VerifiedDownload v;
+  ota::host::Session& s = v.s;
   ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
-  const Bytes garbled{0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE, 0x00, 0xF8, 0x80, 0x78, 0x00};
+  Bytes garbled = kGarbled;
+  garbled.insert(garbled.end(), {0x00, 0xF8, 0x80, 0x78, 0x00});
   s.on_bytes(garbled.data(), garbled.size(), 200);
   s.on_tick(5003);
   ASSERT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
@@ -1941,11 +1949,8 @@ TEST(ProtocolSessionUnframed, ALongLineIsNotQuotedAsIfWhole) {
 // session expects it: "not restarted yet"). That HELLO is the old image's, not the new one's:
 // the new application that prints only its banner (no update client) is still told.
 TEST(ProtocolSessionUnframed, TheOldImagesHelloBeforeItsResetHidesNothingOfTheNewOnes) {
-  const Bytes img = app_image(2, 4096);
-  ota::host::SessionOptions o;
-  o.reboot_timeout_ms = 5000;
-  ota::host::Session s(img, 2, o);
-  verified_download(s, img);
+  VerifiedDownload v;
+  ota::host::Session& s = v.s;
   ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
   hello_to(s, 500, {.version = 1, .report = ota::Report::download_ok});  // not restarted yet
   ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();

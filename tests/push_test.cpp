@@ -1709,6 +1709,9 @@ TEST(PushTcp, AForcedPushThatFirstMetTheBootloaderIsNotUpgradedByAnEarlierBuilds
 
 }  // namespace
 
+// What a device at another baud rate than the server's sends: bytes that are mostly no text.
+constexpr std::uint8_t kGarbled[] = {0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
+
 // `ota serve`: a board behind a modem whose serial side runs at another rate talks garble all the
 // time. With every slot taken it is dropped for a newcomer after two reply timeouts without a
 // HELLO, and the words on it say what it sent (another baud rate), not that it said nothing.
@@ -1731,8 +1734,7 @@ TEST(ServeTcp, AConnectionDroppedForANewcomerAfterGarbleIsNotSaidToHaveSaidNothi
   std::atomic<bool> quit{false};
   std::thread garble([&] {
     Stranger s(serve.port);
-    const std::uint8_t bytes[] = {0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
-    while (!quit && ::send(s.fd, bytes, sizeof bytes, MSG_NOSIGNAL) > 0) std::this_thread::sleep_for(100ms);
+    while (!quit && ::send(s.fd, kGarbled, sizeof kGarbled, MSG_NOSIGNAL) > 0) std::this_thread::sleep_for(100ms);
   });
   std::this_thread::sleep_for(300ms);
   ModemDevice dev(1, 1);
@@ -1762,8 +1764,7 @@ TEST(PushTcp, TheBaudRateHintOfAGarblingConnectionSurvivesALaterStrayConnection)
   TcpPush push(img, opt);
   {
     Stranger s(push.port);
-    const std::uint8_t bytes[] = {0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
-    for (int i = 0; i < 15 && ::send(s.fd, bytes, sizeof bytes, MSG_NOSIGNAL) > 0; ++i) std::this_thread::sleep_for(100ms);
+    for (int i = 0; i < 15 && ::send(s.fd, kGarbled, sizeof kGarbled, MSG_NOSIGNAL) > 0; ++i) std::this_thread::sleep_for(100ms);
   }
   ASSERT_GE(push.wait_told("another baud rate", 1), 1) << "the garbling connection's hello timeout names the rate";
   Stranger stray(push.port, true);

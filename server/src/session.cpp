@@ -138,7 +138,11 @@ void Session::tally(std::uint8_t b, FrameDecoder::Event e) {
     const bool text = (b >= 0x20 && b < 0x7F) || b == '\r' || b == '\n' || b == '\t';
     ++(text ? stretch_text_ : stretch_other_);
     if (b == '\r' || b == '\n') {
-      if (!line_.empty()) last_line_ = std::exchange(line_, {}) + (std::exchange(line_cut_, false) ? "..." : "");
+      if (!line_.empty()) {
+        last_line_ = line_so_far();
+        line_.clear();
+        line_cut_ = false;
+      }
     } else if (text && line_.size() < kLineKept) {
       line_ += static_cast<char>(b);
     } else if (text) {
@@ -157,6 +161,8 @@ void Session::tally(std::uint8_t b, FrameDecoder::Event e) {
   stretch_text_ = stretch_other_ = 0;
 }
 
+std::string Session::line_so_far() const { return line_ + (line_cut_ ? "..." : ""); }
+
 void Session::forget_unframed() {
   text_bytes_ = other_bytes_ = 0;
   stretch_text_ = stretch_other_ = 0;
@@ -173,7 +179,7 @@ std::string Session::unframed_bytes() const {
   if (framed_) return "";
   const std::uint64_t text = text_bytes_ + stretch_text_, other = other_bytes_ + stretch_other_;
   if (text > 0 && other * 8 <= text) {
-    const std::string last = line_.empty() ? last_line_ : line_ + (line_cut_ ? "..." : "");
+    const std::string last = line_.empty() ? last_line_ : line_so_far();
     return "; the device printed text but sent no frame" +
            (last.empty() ? std::string() : " (its last line: \"" + last + "\")");
   }

@@ -137,6 +137,7 @@ class Session {
   std::string stopped_by_user() const;  // "stopped by the user during <phase>"
   void tally(std::uint8_t byte, FrameDecoder::Event e);
   void forget_unframed();
+  std::string line_so_far() const;  // the line being received, "..." after it when cut
   void on_hello(const Hello& h, std::uint64_t now);
   void handshake(const Hello& h, std::uint64_t now);
   void send_frame(MsgType t, const std::uint8_t* payload, std::size_t len, bool flush);
