@@ -25,15 +25,18 @@ host: deps firmware
 	@cmake --build $(HOST) -j $(JOBS)
 
 test: host firmware
+	@scripts/check-firmware-rate $(FIRMWARE) $@
 	@cd $(HOST) && ctest --output-on-failure -j $(JOBS)
 
 demo: host firmware
+	@scripts/check-firmware-rate $(FIRMWARE) $@
 	@scripts/demo
 
 sizes: firmware
 	@cmake --build $(FIRMWARE) --target sizes
 
 bench: host firmware
+	@scripts/check-firmware-rate $(FIRMWARE) $@
 	@scripts/bench
 
 clean:
