@@ -1968,3 +1968,28 @@ TEST(ProtocolSessionUnframed, OnlyZeroBytesAreNotSurelyAnotherBaudRate) {
   const std::string d = hello_timeout_after(Bytes(4, 0x00));
   EXPECT_EQ(d.find("another baud rate"), std::string::npos) << d;
 }
+
+// docs/protocol.md 2.9: a START refused `busy` by a device whose HELLO reported no pending
+// install is answered with ABORT and START again (an ABORT may be lost like any frame), three
+// times at most; the fourth `busy` ends the session refused, saying so.
+TEST(ProtocolSession, ABusyDeviceGetsThreeAbortsThenTheSessionEndsRefused) {
+  ota::host::Session s(app_image(2, 4096), 2);
+  s.begin(0);
+  hello_to(s, 1);  // application v1, no pending report: a busy START means another download
+  ASSERT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+  s.take_output();
+  const Bytes busy = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::busy, 0}));
+  for (int round = 1; round <= 3; ++round) {
+    s.on_bytes(busy.data(), busy.size(), 10 * round);
+    ASSERT_FALSE(s.done()) << "busy #" << round << " ended the session: " << s.detail();
+    const auto sent = decode_stream(s.take_output());
+    ASSERT_EQ(sent.size(), 2u) << "busy #" << round;
+    EXPECT_EQ(sent[0].type, static_cast<std::uint8_t>(MsgType::abort)) << "busy #" << round;
+    EXPECT_EQ(sent[1].type, static_cast<std::uint8_t>(MsgType::start)) << "busy #" << round;
+  }
+  s.on_bytes(busy.data(), busy.size(), 40);
+  EXPECT_TRUE(decode_stream(s.take_output()).empty()) << "a fourth ABORT or START was sent";
+  ASSERT_TRUE(s.done());
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::refused);
+  EXPECT_EQ(s.detail(), "busy with another download, which 3 ABORTs did not end");
+}
