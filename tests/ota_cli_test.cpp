@@ -1227,11 +1227,14 @@ TEST_F(OtaCli, OutputToAStdoutLinkThroughAPipeIsWritten) {
     Process p({"/bin/sh", "-c", std::string(OTA_TOOL) + " image build " + elf + " -o " + link + " | wc -c"});
     EXPECT_EQ(p.wait(30s), 0) << p.output();
     EXPECT_EQ(p.output().find("cannot write"), std::string::npos) << p.output();
-    // wc -c prints how many bytes came through the pipe: the .ota's header alone is 32.
+    // wc -c prints how many bytes came through the pipe (the last line; the summary, on stderr,
+    // comes before it): the .ota's header alone is 32.
+    std::string last = p.output();
+    while (!last.empty() && last.back() == '\n') last.pop_back();
+    last = last.substr(last.rfind('\n') + 1);
     std::uint64_t bytes = 0;
-    for (char ch : p.output())
+    for (char ch : last)
       if (ch >= '0' && ch <= '9') bytes = bytes * 10 + static_cast<std::uint64_t>(ch - '0');
-      else if (bytes) break;
     EXPECT_GT(bytes, 100u) << "the pipe got nothing: " << p.output();
   }
 }
@@ -1251,8 +1254,33 @@ TEST_F(OtaCli, OutputToAStdoutLinkAppendedToAFileKeepsWhatTheFileHeld) {
     std::string head(6, '\0');
     in.read(head.data(), 6);
     EXPECT_EQ(head, "HEADER") << "the file stdout was appended to was replaced, its contents lost";
-    EXPECT_GT(fs::file_size(bundle), 106u);
+    const fs::path named = dir / "named.ota";
+    std::string out;
+    ASSERT_EQ(ota({"image", "build", elf, "-o", named.string()}, &out), 0) << out;
+    EXPECT_EQ(fs::file_size(bundle), 6 + fs::file_size(named)) << "the bundle holds more than HEADER and the .ota";
   }
+}
+
+// The .ota written through stdout is an .ota and nothing else: the summary line ("/dev/stdout:
+// internal layout, version 2, ...") goes to stderr then (it went into the pipe behind the image,
+// or over its header when stdout was redirected to a file).
+TEST_F(OtaCli, AnImageBuiltOntoStdoutIsAUsableOtaWithTheSummaryOnStderr) {
+  const auto elf = (fs::path(OTA_FIRMWARE_DIR) / "internal" / "app-v2.elf").string();
+  {
+    Process p({"/bin/sh", "-c", std::string(OTA_TOOL) + " image build " + elf + " -o /dev/stdout | " + OTA_TOOL +
+                                    " image info /dev/stdin"});
+    EXPECT_EQ(p.wait(30s), 0) << "the piped .ota does not pass `ota image info`: " << p.output();
+  }
+  const fs::path file = dir / "redirected.ota", named = dir / "named.ota";
+  Process p({"/bin/sh", "-c", std::string(OTA_TOOL) + " image build " + elf + " -o /dev/stdout > " + file.string()});
+  ASSERT_EQ(p.wait(30s), 0) << p.output();
+  EXPECT_NE(p.output().find("/dev/stdout: internal layout, version 2"), std::string::npos)
+      << "no summary on stderr: " << p.output();
+  std::string out;
+  ASSERT_EQ(ota({"image", "build", elf, "-o", named.string()}, &out), 0) << out;
+  EXPECT_NE(out.find(named.string() + ": internal layout, version 2"), std::string::npos) << out;
+  EXPECT_EQ(fs::file_size(file), fs::file_size(named)) << "the redirected .ota differs from one written by name";
+  EXPECT_EQ(ota({"image", "info", file.string()}, &out), 0) << "the redirected .ota does not pass `ota image info`: " << out;
 }
 
 // `-o a` where a -> b -> a (a loop: a release link pointed at the wrong name) names no file: the

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ota/app_info.hpp"
@@ -181,8 +182,14 @@ int cmd_image_build(const std::string& in, const std::string& out, const std::st
     std::fprintf(stderr, "ota image: %s\n", e.text.c_str());
     return kBadInput;
   }
-  std::printf("%s: %s layout, version %u, product %s, %zu bytes, CRC-32 %08X\n", out.c_str(), l->name,
-              img.version, img.product() ? hex8(img.product()).c_str() : "none", img.bytes.size(), img.crc());
+  // The summary goes to stdout, unless the .ota itself went there (`-o /dev/stdout | ...`,
+  // `-o /dev/stdout > v2.ota`): then to stderr, or it would be written into the .ota.
+  struct stat written, console;
+  const bool into_stdout = ::stat(out.c_str(), &written) == 0 && ::fstat(STDOUT_FILENO, &console) == 0 &&
+                           written.st_dev == console.st_dev && written.st_ino == console.st_ino;
+  std::fprintf(into_stdout ? stderr : stdout, "%s: %s layout, version %u, product %s, %zu bytes, CRC-32 %08X\n",
+               out.c_str(), l->name, img.version, img.product() ? hex8(img.product()).c_str() : "none",
+               img.bytes.size(), img.crc());
   return kOk;
 }
 
