@@ -1309,4 +1309,30 @@ TEST_F(OtaCli, IntelHexPaddedWithCtrlZAfterItsEndIsBuilt) {
   EXPECT_EQ(ota({"image", "build", write("padded.hex", v2).string(), "-o", (dir / "p.ota").string()}, &out), 0) << out;
   EXPECT_TRUE(fs::exists(dir / "p.ota")) << out;
 }
+// README, `ota serve --json`: every line but `listening` and the `summary` has `conn`, `uid` and
+// `again` (progress lines had no `again`).
+TEST_F(OtaServe, EveryJsonLineOfAConnectionHasConnUidAndAgain) {
+  auto srv = serve({"--devices", "1", "--timeout", "20"});
+  auto dev = device(7);
+  ASSERT_EQ(srv->wait(60s), 0) << srv->output();
+  const std::string out = srv->output();
+  ASSERT_FALSE(lines_of(out, "progress").empty()) << out;
+  std::set<std::string> lacking, kinds;  // "event: field" for each event kind whose line lacks a field
+  for (std::size_t at = 0, nl; at < out.size(); at = nl + 1) {
+    nl = out.find('\n', at);
+    if (nl == std::string::npos) nl = out.size();
+    const std::string l = out.substr(at, nl - at);
+    if (l.rfind("{\"t_ms\":", 0) != 0) continue;
+    const std::string event = field(l, "event");
+    kinds.insert(event);
+    if (event == "listening" || event == "summary") continue;
+    for (const char* key : {"conn", "uid", "again"})
+      if (l.find("\"" + std::string(key) + "\":") == std::string::npos) lacking.insert(event + ": " + key);
+  }
+  for (const char* kind : {"connect", "hello", "progress", "result", "summary"})
+    EXPECT_TRUE(kinds.count(kind)) << "no " << kind << " line:\n" << out;
+  std::string told;
+  for (const auto& x : lacking) told += "\n  " + x;
+  EXPECT_TRUE(lacking.empty()) << "lines without a field the README promises:" << told << "\n" << out;
+}
 }  // namespace

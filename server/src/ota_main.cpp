@@ -438,7 +438,7 @@ int cmd_serve(const ServeArgs& a) {
   };
   std::map<std::uint32_t, std::uint32_t> decile;  // per connection
   obs.progress = [&](std::uint32_t conn, const std::optional<Hello>& dev, std::uint32_t acked, std::uint32_t total,
-                     std::uint64_t ms) {
+                     std::uint64_t ms, bool again) {
     if (total == 0) return;
     const std::uint32_t d = acked * 10 / total;
     std::uint32_t& last = decile.try_emplace(conn, 0).first->second;
@@ -446,8 +446,9 @@ int cmd_serve(const ServeArgs& a) {
     last = d;
     const std::string uid = dev ? uid_hex(*dev) : "";
     if (json)
-      std::printf("{\"t_ms\":%llu,\"event\":\"progress\",\"conn\":%u,\"uid\":\"%s\",\"acked\":%u,\"total\":%u}\n",
-                  static_cast<unsigned long long>(ms), conn, uid.c_str(), acked, total);
+      std::printf("{\"t_ms\":%llu,\"event\":\"progress\",\"conn\":%u,\"uid\":\"%s\",\"again\":%s,\"acked\":%u,"
+                  "\"total\":%u}\n",
+                  static_cast<unsigned long long>(ms), conn, uid.c_str(), again ? "true" : "false", acked, total);
     else
       std::printf("[%7.3f s] #%-3u progress   %s%s%u%% (%u/%u packets)\n", static_cast<double>(ms) / 1000.0, conn,
                   uid.c_str(), uid.empty() ? "" : ": ", acked * 100 / total, acked, total);

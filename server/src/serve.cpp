@@ -180,7 +180,7 @@ class Server {
     Connection* raw = c.get();
     c->obs.event = [this, raw](const Event& e, std::uint64_t ms) { on_event(*raw, e, ms); };
     c->obs.progress = [this, raw](std::uint32_t acked, std::uint32_t total, std::uint64_t ms) {
-      if (obs_.progress) obs_.progress(raw->id, raw->session.device(), acked, total, ms);
+      if (obs_.progress) obs_.progress(raw->id, raw->session.device(), acked, total, ms, raw->again);
     };
     c->ch = std::make_shared<Channel<asio::ip::tcp::socket>>(io_, c->sock, c->session, c->obs, t0_);
     c->ch->on_stop = [this, id] { asio::post(io_, [this, id] { ended(id); }); };

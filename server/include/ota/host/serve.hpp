@@ -47,7 +47,7 @@ struct ServeObserver {
   std::function<void(std::uint32_t conn, const std::optional<Hello>& device, const Event&, std::uint64_t ms, bool again)>
       event;
   std::function<void(std::uint32_t conn, const std::optional<Hello>& device, std::uint32_t acked, std::uint32_t total,
-                     std::uint64_t ms)>
+                     std::uint64_t ms, bool again)>
       progress;
   // A device's session ended (other than by a dropped link or a device that stopped answering:
   // it may dial again); `again` for one that had ended before.
