@@ -536,6 +536,24 @@ TEST_F(OtaCli, JsonConsumersGetAResultLineForEveryFailure) {
   ASSERT_TRUE(listening) << first.output();
   EXPECT_EQ(ota({"serve", good.string(), "--listen", "127.0.0.1:" + field(*listening, "port"), "--json"}, &out), 2);
   EXPECT_EQ(lines_of(out, "summary").size() + lines_of(out, "result").size(), 1u) << "serve --json, port in use: " << out;
+  // A failure before any device is the same short line from every command (README): t_ms,
+  // event, outcome, exit, detail and nothing else; the text on stderr too.
+  const std::string in_use = "127.0.0.1:" + field(*listening, "port");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> no_link = {
+      {{"push", good.string(), "--port", "/dev/null", "--json"}, "ota push: "},
+      {{"push", good.string(), "--listen", in_use, "--json"}, "ota push: "},
+      {{"status", "--listen", in_use, "--json"}, "ota status: "},
+      {{"serve", good.string(), "--listen", in_use, "--json"}, "ota serve: "}};
+  for (const auto& [args, text] : no_link) {
+    SCOPED_TRACE(args[0] + " " + args[args.size() - 3] + " " + args[args.size() - 2]);
+    EXPECT_EQ(ota(args, &out), 2) << out;
+    const auto results = lines_of(out, "result");
+    ASSERT_EQ(results.size(), 1u) << out;
+    EXPECT_EQ(field(results[0], "outcome"), "no-link") << out;
+    EXPECT_EQ(results[0].find("\"uid\""), std::string::npos) << "not the short line: " << results[0];
+    EXPECT_NE(results[0].find("\"detail\":\""), std::string::npos) << results[0];
+    EXPECT_NE(out.find(text), std::string::npos) << "no text on stderr: " << out;
+  }
 }
 
 // `-t nan` is a usage error, not a timeout of 0 ms (CLI::Range lets NaN through: every comparison

@@ -339,8 +339,8 @@ int cmd_push(const PushArgs& a) {
   const PushReport r = run_push(a, img, opt, obs, t_start);
   if (bar_open) std::printf("\n");
   const int code = exit_code(r.outcome);
-  if (r.outcome == Outcome::no_link && !a.json)  // the link named on the command line: a usage error, said as one
-    std::fprintf(stderr, "ota push: %s\n", r.detail.c_str());
+  if (r.outcome == Outcome::no_link)  // the link named on the command line: a usage error, said as one
+    fail(a.json, "push", "no-link", code, r.detail);
   else
     print_result(a.json, r.elapsed_ms, r, img.version, code, 0);
   return code;
@@ -359,8 +359,7 @@ int cmd_status(const PushArgs& a) {
   const PushReport r = run_push(a, img, opt, obs, t_start);
   const int code = exit_code(r.outcome);
   if (r.outcome == Outcome::no_link) {
-    if (!a.json) std::fprintf(stderr, "ota status: %s\n", r.detail.c_str());
-    else print_result(true, r.elapsed_ms, r, 0, code, 0);
+    fail(a.json, "status", "no-link", code, r.detail);
     return code;
   }
   if (r.outcome != Outcome::answered || !r.device) {
@@ -563,7 +562,7 @@ int main(int argc, char** argv) {
   PushArgs st;
   auto* status = app.add_subcommand("status", "ask a device who it is (version, layout, pending report and download); changes nothing");
   auto* st_port = status->add_option("-p,--port", st.port, "serial port (e.g. /dev/ttyUSB0, or a pty)");
-  auto* st_listen = status->add_option("--listen", st.listen, "wait for the device to connect over TCP: PORT or HOST:PORT");
+  auto* st_listen = status->add_option("--listen", st.listen, "wait for the device to connect over TCP: PORT (every interface, IPv6 and IPv4) or HOST:PORT");
   st_port->excludes(st_listen);
   status->add_option("-b,--baud", st.baud, "serial baud rate")
       ->check(CLI::IsMember(std::vector<std::uint32_t>(std::begin(ota::host::kSerialRates),
