@@ -55,7 +55,7 @@ void say(const char* a, const char* b) {
     const auto app = ota::app_info_in(reinterpret_cast<const std::uint8_t*>(map.layout.app.base), ota::kAppInfoWindow);
     product = app ? app->product : ota::kProductHeld;
   }
-  ota::DeviceInfo info{ota::Role::recovery, 0, product, {}, kLinkWindow};
+  ota::DeviceInfo info{ota::Role::recovery, 0, product, {}, kLinkWindow, usart1::kBaud};
   cpu::uid(info.uid);
   ota::UpdateClient client(map, link, info);
   client.boot();

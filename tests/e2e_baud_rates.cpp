@@ -6,12 +6,17 @@
 // (e2e_recovery_test: WithoutACrystalEverythingRunsOnTheHsi, the HSI anywhere in -2 .. +2.5 %).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <tuple>
 #include <utility>
 
+#include <unistd.h>
+
 #include "e2e/board_wire.hpp"
+#include "process.hpp"
 #include "ota/frame.hpp"
 #include "ota/host/session.hpp"
 #include "ota/protocol.hpp"
@@ -175,6 +180,58 @@ TEST_P(BaudRates, TheLargestUpdateAtTheSlowestTimings) {
   for (const auto& d : b.diagnostics().all()) watchdog_resets += d.text.find("watchdog reset") != std::string::npos;
   EXPECT_EQ(watchdog_resets, 0u);
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
+// An application built for 9600 baud offered to a device whose firmware runs at 115200 (a release
+// built in a tree configured for a bench test): installed, it would talk at a rate its adapter or
+// modem does not, out of reach. The application's client refuses it once downloaded (the rate is
+// in its app info), before "OTA-START", and so does the bootloader in recovery mode; v1 keeps
+// running. Over a serial port `ota push` refuses it from HELLO, before START (exit 3).
+TEST(BaudRate, AnApplicationBuiltForAnotherRateIsRefused) {
+  const e2e::Firmware fw("internal"), slow = firmware_at(9600, "internal");
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  ota::host::SessionOptions o;
+  o.image_link_baud = 9600;  // a server that does not know the link's rate (TCP)
+  ota::host::Session s(slow.app_bin(2), 2, o);
+  ASSERT_NE(e2e::run(b, s).stop, bluepill::Stop::error);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::refused) << s.detail();
+  EXPECT_NE(s.detail().find("another link rate than 9600 baud"), std::string::npos) << s.detail();
+  b.reset_pin();
+  EXPECT_EQ(e2e::boot_to_banner(b), 1) << "v1 no longer runs: " << b.uart_output();
+  // The bootloader, in recovery mode after RECOVER: the same.
+  o.recover = true;
+  ota::host::Session r(slow.app_bin(2), 2, o);
+  bool pressed = false;
+  e2e::WireOptions w;
+  w.stop_at = [&](double) {
+    if (!std::exchange(pressed, true)) b.reset_pin();
+    return false;
+  };
+  ASSERT_NE(e2e::run(b, r, w).stop, bluepill::Stop::error);
+  EXPECT_EQ(r.outcome(), ota::host::Outcome::refused) << r.detail();
+  bool recovery = false;
+  for (const auto& e : r.take_events()) recovery |= e.kind == "hello" && e.text.find("bootloader (recovery mode)") == 0;
+  EXPECT_TRUE(recovery) << "not refused by the bootloader";
+  EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, fw.app_bin(1)));
+
+  // `ota push --port`: refused from the device's HELLO, nothing sent.
+  const std::string dir = ::testing::TempDir() + "rate_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string ota_file = dir + "/slow-v2.ota";
+  test::Process build({OTA_TOOL, "image", "build", slow.app_elf(2), "-o", ota_file});
+  ASSERT_EQ(build.wait(std::chrono::seconds(30)), 0) << build.output();
+  EXPECT_NE(build.output().find("9600 baud"), std::string::npos) << build.output();
+  test::Process board({BLUEPILL, "-q", "--image", fw.bootloader_elf(), "--image", fw.app_elf(1), "--pty"});
+  const auto line = board.wait_for("bluepill: USART1 on ", std::chrono::seconds(20));
+  ASSERT_TRUE(line) << board.output();
+  test::Process push({OTA_TOOL, "push", ota_file, "--port", line->substr(line->rfind(' ') + 1), "--timeout", "30"});
+  EXPECT_EQ(push.wait(std::chrono::seconds(60)), 3) << push.output();
+  EXPECT_NE(push.output().find("talks at 9600 baud (its app info says so), the device at 115200"), std::string::npos)
+      << push.output();
+  EXPECT_EQ(push.output().find("start "), std::string::npos) << "START was sent: " << push.output();
+  std::filesystem::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Ends, BaudRates,

@@ -283,9 +283,36 @@ TEST(AppInfo, FoundOnlyWithItsMagicAndCheckWord) {
   img[8 + 16] ^= 1;
   EXPECT_FALSE(ota::find_app_info(img.data(), img.size(), got));
 
+  // A link rate, and a rate changed without its check word.
+  const auto rated = named.at_link_baud(9600);
+  std::fill(img.begin(), img.end(), 0xFF);
+  std::memcpy(img.data() + 8, &rated, sizeof rated);
+  ASSERT_TRUE(ota::find_app_info(img.data(), img.size(), got));
+  EXPECT_EQ(got.link_baud, 9600u);
+  EXPECT_EQ(got.product, ota::AppInfo::product_id("weather-station"));
+  img[8 + 20] ^= 1;
+  EXPECT_FALSE(ota::find_app_info(img.data(), img.size(), got));
+
+  // The 24-byte record before the rate ("INFO", its check word at +20): found with its product,
+  // naming no rate, whatever follows it.
+  const std::uint32_t product = ota::AppInfo::product_id("weather-station");
+  const std::uint32_t record24[7] = {ota::AppInfo::kMagic0, ota::AppInfo::kMagic1Before, 4, 1, product,
+                                     ota::AppInfo::check_of(4, 1, product), 9600};
+  std::fill(img.begin(), img.end(), 0xFF);
+  std::memcpy(img.data() + 8, record24, sizeof record24);
+  ASSERT_TRUE(ota::find_app_info(img.data(), img.size(), got));
+  EXPECT_EQ(got.version, 4u);
+  EXPECT_EQ(got.product, product);
+  EXPECT_EQ(got.link_baud, 0u);
+  ASSERT_TRUE(ota::find_app_info(img.data(), 8 + 24, got)) << "a 24-byte record at the end of what is searched";
+  EXPECT_EQ(got.product, product);
+  // ... and with the new magic it is not a record: its check word is not where the new one's is.
+  std::memcpy(img.data() + 12, &ota::AppInfo::kMagic1, 4);
+  EXPECT_FALSE(ota::find_app_info(img.data(), img.size(), got));
+
   // The first release's 20-byte record (no product, its check word at +16): found, naming none,
   // also at the very end of what is searched.
-  const std::uint32_t old_record[5] = {ota::AppInfo::kMagic0, ota::AppInfo::kMagic1, 5, 2,
+  const std::uint32_t old_record[5] = {ota::AppInfo::kMagic0, ota::AppInfo::kMagic1Before, 5, 2,
                                        ota::AppInfo::check_of(5, 2, 0)};
   std::fill(img.begin(), img.end(), 0xFF);
   std::memcpy(img.data() + 44, old_record, sizeof old_record);
@@ -1165,10 +1192,17 @@ TEST_F(OtaCli, AnImageWithTwoContradictingAppInfoRecordsIsRefused) {
   const auto lib = ota::AppInfo::make(ota::LayoutId::internal, 1, "some-library");
   const auto app = ota::AppInfo::make(ota::LayoutId::internal, 3, "weather-station");
   std::memcpy(img.data() + 0x110, &lib, sizeof lib);
-  std::memcpy(img.data() + 0x128, &app, sizeof app);
+  std::memcpy(img.data() + 0x130, &app, sizeof app);
   std::string out;
   EXPECT_EQ(ota({"image", "build", write("two.bin", img).string(), "-o", (dir / "two.ota").string()}, &out), 9) << out;
   EXPECT_FALSE(fs::exists(dir / "two.ota")) << out;
+  // Two that differ in the link rate only (a library built for another OTA_USART1_BAUD).
+  const auto slow = app.at_link_baud(9600), fast = app.at_link_baud(115200);
+  std::memcpy(img.data() + 0x110, &slow, sizeof slow);
+  std::memcpy(img.data() + 0x130, &fast, sizeof fast);
+  EXPECT_EQ(ota({"image", "build", write("rates.bin", img).string(), "-o", (dir / "rates.ota").string()}, &out), 9)
+      << out;
+  EXPECT_NE(out.find("at 9600 baud at offset 272, version 3 of product"), std::string::npos) << out;
 }
 
 // An .ota whose header puts the binary anywhere but at its layout's application address (here

@@ -1993,3 +1993,35 @@ TEST(ProtocolSession, ABusyDeviceGetsThreeAbortsThenTheSessionEndsRefused) {
   EXPECT_EQ(s.outcome(), ota::host::Outcome::refused);
   EXPECT_EQ(s.detail(), "busy with another download, which 3 ABORTs did not end");
 }
+
+// An image whose app info names another link rate than the serial port's (the device answered at
+// the port's rate) is refused from HELLO, before START, saying how to build it; over TCP the
+// link's rate is unknown: it is offered, and a device's invalid_image then names the rate as a
+// possible cause.
+TEST(ProtocolSession, AnImageForAnotherLinkRateIsRefusedBeforeStartOnASerialPort) {
+  ota::host::SessionOptions o;
+  o.image_link_baud = 9600;
+  o.link_baud = 115200;
+  ota::host::Session serial(app_image(2, 4096), 2, o);
+  serial.begin(0);
+  hello_to(serial, 1);
+  ASSERT_TRUE(serial.done());
+  EXPECT_EQ(serial.outcome(), ota::host::Outcome::refused);
+  EXPECT_EQ(serial.detail(), "the image's application talks at 9600 baud (its app info says so), the device at "
+                             "115200: build it with -DOTA_USART1_BAUD=115200");
+  for (const std::uint32_t port : {9600u, 0u}) {
+    SCOPED_TRACE(port);
+    o.link_baud = port;  // the same rate, or TCP
+    ota::host::Session s(app_image(2, 4096), 2, o);
+    s.begin(0);
+    hello_to(s, 1);
+    EXPECT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+    const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+    s.on_bytes(reply.data(), reply.size(), 2);
+    const Bytes refused = frame_bytes(MsgType::result, encoded(ota::Result{Status::invalid_image, 0}));
+    s.on_bytes(refused.data(), refused.size(), 3);
+    ASSERT_TRUE(s.done());
+    EXPECT_EQ(s.outcome(), ota::host::Outcome::refused);
+    EXPECT_EQ(s.detail().find("another link rate than 9600 baud") != std::string::npos, port == 0) << s.detail();
+  }
+}

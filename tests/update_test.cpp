@@ -309,6 +309,48 @@ TEST_P(UpdateTest, AnImageOfAnotherProductIsNotInstalled) {
   expect_runs(own, 2);
 }
 
+// A device whose link runs at 115200 refuses, once downloaded, an image whose app info names
+// another rate (built with another OTA_USART1_BAUD: installed, it would talk at a rate its modem
+// does not), before "OTA-START", in its application and in recovery alike; an image of its own
+// rate, or naming none, goes in. (`ota push` over a serial port refuses it before sending, from
+// the port's rate: protocol_test.)
+TEST_P(UpdateTest, AnImageForAnotherLinkRateIsNotInstalled) {
+  auto with_rate = [&](const std::vector<std::uint8_t>& base, std::uint32_t version, std::uint32_t baud) {
+    auto img = base;
+    const auto info = ota::AppInfo::make(L.id, version).at_link_baud(baud);
+    std::memcpy(img.data() + 0xEC, &info, sizeof info);
+    return img;
+  };
+  dev.set_link_baud(115200);
+  dev.factory_install(with_rate(v1, 1, 115200));
+  dev.power_cycle();
+  Session slow(with_rate(v2, 2, 9600), 2);
+  sim::run_session(dev, slow);
+  EXPECT_EQ(slow.outcome(), Outcome::refused) << slow.detail();
+  EXPECT_NE(slow.detail().find("not a valid application"), std::string::npos) << slow.detail();
+  const auto flag = dev.region(L.flags);
+  EXPECT_NE(std::string(flag.begin(), flag.begin() + 9), "OTA-START");
+  dev.power_cycle();
+  EXPECT_EQ(dev.running_version(), 1u);
+  // Nor from the bootloader: without a valid application, in recovery.
+  std::vector<std::uint8_t> blank(L.app.size, 0xFF);
+  dev.factory_install(blank);
+  dev.power_cycle();
+  ASSERT_TRUE(dev.in_recovery());
+  Session again(with_rate(v2, 2, 9600), 2);
+  sim::run_session(dev, again);
+  EXPECT_EQ(again.outcome(), Outcome::refused) << again.detail();
+  ASSERT_TRUE(dev.in_recovery());
+  for (const std::uint32_t baud : {115200u, 0u}) {
+    SCOPED_TRACE(baud);
+    const auto own = with_rate(v2, 2 + (baud == 0), baud);
+    Session s(own, 2 + (baud == 0));
+    sim::run_session(dev, s);
+    EXPECT_EQ(s.outcome(), Outcome::upgraded) << s.detail();
+    expect_runs(own, 2 + (baud == 0));
+  }
+}
+
 // The device's answers are lost for a while (a slow device, a link that stalls): the server's
 // reply timeout re-sends only the oldest unacknowledged packet, not its whole window, which the
 // device may still hold unread (a slow main loop: a window of re-sends would overrun its ring)

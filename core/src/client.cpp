@@ -214,9 +214,12 @@ void UpdateClient::finish_download() {
 // the other layout would run here on the other layout's flash map, stage its next update where
 // this bootloader never looks, and never report. It also names the product: another product's
 // application is refused by an application that names its own (not by the bootloader, so that
-// `ota push --recover` can put any product on the board). Looked for in the image's first kAppInfoWindow
+// `ota push --recover` can put any product on the board), and the link's rate: an image built for
+// another OTA_USART1_BAUD would talk at a rate its adapter or modem does not, out of reach (the
+// bootloader refuses it too: its application would be reached only by a reset into recovery).
+// Looked for in the image's first kAppInfoWindow
 // bytes, kScanStep at a time with a record's length of overlap; an image without it passes.
-// invalid_image: built for the other layout; flash_error: staging could not be read.
+// invalid_image: built for the other layout or rate; flash_error: staging could not be read.
 Status UpdateClient::layout_check() const {
   constexpr std::uint32_t kScanStep = 64;
   const Layout& l = map_.layout;
@@ -227,6 +230,7 @@ Status UpdateClient::layout_check() const {
     if (!map_.device(l.staging).read(l.staging.base + off, buf, n)) return Status::flash_error;
     if (const std::optional<AppInfo> info = app_info_in(buf, n))
       return info->layout != static_cast<std::uint32_t>(l.id) ||
+                     (info->link_baud && info_.link_baud && info->link_baud != info_.link_baud) ||
                      (info_.role == Role::application && !products_match(info->product, info_.product))
                  ? Status::invalid_image
                  : Status::ok;

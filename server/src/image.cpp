@@ -144,6 +144,11 @@ std::uint32_t Image::product() const {
   return find_image_app_info(bytes.data(), bytes.size(), info) ? info.product : 0;
 }
 
+std::uint32_t Image::link_baud() const {
+  AppInfo info;
+  return find_image_app_info(bytes.data(), bytes.size(), info) ? info.link_baud : 0;
+}
+
 // At most `max` bytes: a larger file is refused by its size, unread; an input without a size (a
 // device such as /dev/zero, a pipe) is read up to max + 1 bytes. Read errors (EIO) are errors.
 Error load_file(const std::filesystem::path& file, std::vector<std::uint8_t>& bytes, std::size_t max) {
@@ -272,15 +277,19 @@ Error check_app_info_records(const std::vector<std::uint8_t>& bytes) {
   std::optional<AppInfo> first;
   std::size_t first_at = 0;
   for (std::size_t off = 0; off + 8 <= bytes.size(); off += 4) {
-    if (get_u32(&bytes[off]) != AppInfo::kMagic0 || get_u32(&bytes[off + 4]) != AppInfo::kMagic1) continue;
+    if (get_u32(&bytes[off]) != AppInfo::kMagic0 ||
+        (get_u32(&bytes[off + 4]) != AppInfo::kMagic1 && get_u32(&bytes[off + 4]) != AppInfo::kMagic1Before))
+      continue;
     const auto r = app_info_in(&bytes[off], std::min<std::size_t>(bytes.size() - off, AppInfo::kSize));
     if (!r) continue;
     if (!first) {
       first = r;
       first_at = off;
-    } else if (r->version != first->version || r->layout != first->layout || r->product != first->product) {
+    } else if (r->version != first->version || r->layout != first->layout || r->product != first->product ||
+               r->link_baud != first->link_baud) {
       auto said = [](const AppInfo& i) {
-        return "version " + std::to_string(i.version) + " of product " + (i.product ? hex8(i.product) : "none");
+        return "version " + std::to_string(i.version) + " of product " + (i.product ? hex8(i.product) : "none") +
+               (i.link_baud ? " at " + std::to_string(i.link_baud) + " baud" : "");
       };
       return Error{"two app info records that disagree: " + said(*first) + " at offset " + std::to_string(first_at) +
                    ", " + said(*r) + " at offset " + std::to_string(off) +

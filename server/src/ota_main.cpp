@@ -101,6 +101,11 @@ std::string json_escape(const std::string& s) {
   return o;
 }
 
+// The link rate the image's app info names, as `ota image` prints it.
+std::string link_rate(const Image& img) {
+  return img.link_baud() ? std::to_string(img.link_baud()) + " baud" : "any rate";
+}
+
 // The layout and version come from the image's OTA_APP_INFO record (ota/app_info.hpp) when it has
 // one; -l and -v may repeat them but not contradict them (an image labelled with the wrong layout
 // or version installs an application that cannot be updated again, or is pushed forever). An
@@ -187,9 +192,9 @@ int cmd_image_build(const std::string& in, const std::string& out, const std::st
   struct stat written, console;
   const bool into_stdout = ::stat(out.c_str(), &written) == 0 && ::fstat(STDOUT_FILENO, &console) == 0 &&
                            written.st_dev == console.st_dev && written.st_ino == console.st_ino;
-  std::fprintf(into_stdout ? stderr : stdout, "%s: %s layout, version %u, product %s, %zu bytes, CRC-32 %08X\n",
+  std::fprintf(into_stdout ? stderr : stdout, "%s: %s layout, version %u, product %s, %s, %zu bytes, CRC-32 %08X\n",
                out.c_str(), l->name, img.version, img.product() ? hex8(img.product()).c_str() : "none",
-               img.bytes.size(), img.crc());
+               link_rate(img).c_str(), img.bytes.size(), img.crc());
   return kOk;
 }
 
@@ -200,10 +205,10 @@ int cmd_image_info(const std::string& file) {
     return kBadInput;
   }
   const Layout* l = layout_by_id(img.layout);
-  std::printf("file:      %s\nlayout:    %s\nversion:   %u\nproduct:   %s\nsize:      %zu bytes (limit %u)\n"
-              "crc32:     %08X\nload at:   0x%08X\n",
+  std::printf("file:      %s\nlayout:    %s\nversion:   %u\nproduct:   %s\nlink:      %s\n"
+              "size:      %zu bytes (limit %u)\ncrc32:     %08X\nload at:   0x%08X\n",
               file.c_str(), l->name, img.version, img.product() ? hex8(img.product()).c_str() : "none",
-              img.bytes.size(), l->image_limit, img.crc(), img.load_address);
+              link_rate(img).c_str(), img.bytes.size(), l->image_limit, img.crc(), img.load_address);
   if (Error e = check_image(*l, img.bytes)) {
     std::printf("status:    UNUSABLE: %s\n", e.text.c_str());
     return kBadInput;
@@ -260,6 +265,8 @@ PushOptions push_options(const PushArgs& a, const Image& img) {
   opt.session.force = a.force;
   opt.session.layout = img.layout;
   opt.session.product = img.product();
+  opt.session.image_link_baud = img.link_baud();
+  if (!a.port.empty()) opt.session.link_baud = a.baud;
   opt.session.recover = a.recover;
   opt.session.window = static_cast<std::uint8_t>(a.window);
   opt.session.packet_size = static_cast<std::uint16_t>(a.packet);

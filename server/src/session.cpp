@@ -407,6 +407,11 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
         forget_unframed();  // what the new image says after its reset
       } else if (r.status == Status::crc_mismatch) {
         finish(Outcome::checksum_failed, "device computed CRC-32 " + hex8(r.crc) + ", image has " + hex8(crc_));
+      } else if (r.status == Status::invalid_image && opt_.image_link_baud && !opt_.link_baud) {
+        // Over TCP the link's rate is the modem's, unknown here: the device may be refusing that.
+        finish(Outcome::refused, std::string("download failed: ") + to_string(r.status) +
+                                     " (built for another layout, or for another link rate than " +
+                                     std::to_string(opt_.image_link_baud) + " baud, the image's?)");
       } else {
         finish(Outcome::refused, std::string("download failed: ") + to_string(r.status));
       }
@@ -465,6 +470,15 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
     const Layout* has = layout_by_id(h.layout);
     finish(Outcome::refused, std::string("image is built for the ") + (want ? want->name : "?") +
                                  " layout, the device has the " + (has ? has->name : "unknown") + " layout");
+    return;
+  }
+  if (opt_.image_link_baud && opt_.link_baud && opt_.image_link_baud != opt_.link_baud) {
+    // The device answers at this link's rate, the image's application would talk at another: the
+    // device would refuse it after the download (client.cpp), and installed it could not be
+    // reached over this link again.
+    finish(Outcome::refused, "the image's application talks at " + std::to_string(opt_.image_link_baud) +
+                                 " baud (its app info says so), the device at " + std::to_string(opt_.link_baud) +
+                                 ": build it with -DOTA_USART1_BAUD=" + std::to_string(opt_.link_baud));
     return;
   }
   const bool ours = h.app_version == version_ && h.role == Role::application;

@@ -23,19 +23,23 @@
 namespace ota {
 
 struct AppInfo {
-  static constexpr std::uint32_t kMagic0 = 0x2D41544F;  // "OTA-"
-  static constexpr std::uint32_t kMagic1 = 0x4F464E49;  // "INFO"
-  static constexpr std::size_t kSize = 24;
+  static constexpr std::uint32_t kMagic0 = 0x2D41544F;        // "OTA-"
+  static constexpr std::uint32_t kMagic1 = 0x32464E49;        // "INF2": the record with the link's rate
+  static constexpr std::uint32_t kMagic1Before = 0x4F464E49;  // "INFO": the 20- and 24-byte records before it
+  static constexpr std::size_t kSize = 28;
 
   std::uint32_t magic0 = kMagic0;
   std::uint32_t magic1 = kMagic1;
   std::uint32_t version = 0;
-  std::uint32_t layout = 0;   // LayoutId
-  std::uint32_t product = 0;  // product_id(name), 0: none named
-  std::uint32_t check = 0;    // check_of(version, layout, product)
+  std::uint32_t layout = 0;     // LayoutId
+  std::uint32_t product = 0;    // product_id(name), 0: none named
+  std::uint32_t link_baud = 0;  // the rate of the link its update client talks over, 0: none named
+  std::uint32_t check = 0;      // check_of(version, layout, product, link_baud)
 
-  static constexpr std::uint32_t check_of(std::uint32_t version, std::uint32_t layout, std::uint32_t product) {
-    return ~(version ^ (layout * 0x9E3779B9u) ^ (product * 0x85EBCA6Bu) ^ kMagic1);
+  // (Without a rate, the check word of the records before this one.)
+  static constexpr std::uint32_t check_of(std::uint32_t version, std::uint32_t layout, std::uint32_t product,
+                                          std::uint32_t link_baud = 0) {
+    return ~(version ^ (layout * 0x9E3779B9u) ^ (product * 0x85EBCA6Bu) ^ (link_baud * 0xC2B2AE35u) ^ kMagic1Before);
   }
   // FNV-1a of the name; never 0, which means "no product" (an empty name), nor kProductHeld.
   static constexpr std::uint32_t product_id(std::string_view name) {
@@ -44,10 +48,16 @@ struct AppInfo {
     for (const char c : name) h = (h ^ static_cast<std::uint8_t>(c)) * 0x01000193u;
     return h == 0 ? 1 : h == 0xFFFFFFFFu ? 0xFFFFFFFEu : h;
   }
-  static constexpr AppInfo make(LayoutId layout, std::uint32_t version, std::string_view product = {}) {
+  static constexpr AppInfo make(LayoutId layout, std::uint32_t version, std::string_view product = {},
+                                std::uint32_t link_baud = 0) {
     const auto l = static_cast<std::uint32_t>(layout);
     const std::uint32_t p = product_id(product);
-    return AppInfo{kMagic0, kMagic1, version, l, p, check_of(version, l, p)};
+    return AppInfo{kMagic0, kMagic1, version, l, p, link_baud, check_of(version, l, p, link_baud)};
+  }
+  // The same record naming the link's rate: an update client on a link at another rate refuses
+  // the image (installed, it would talk at a rate its adapter or modem does not).
+  constexpr AppInfo at_link_baud(std::uint32_t baud) const {
+    return AppInfo{kMagic0, kMagic1, version, layout, product, baud, check_of(version, layout, product, baud)};
   }
 };
 // In a recovery HELLO: the bootloader holds a valid application whose app info it cannot find.
@@ -65,8 +75,8 @@ static_assert(sizeof(AppInfo) == AppInfo::kSize);
 inline constexpr std::uint32_t kAppInfoWindow = 512 + AppInfo::kSize;
 
 // Finds the record in an image (4-byte aligned, magic and check word right). False if none. Also
-// the 20-byte record of the first release, without a product (its check word where `product`
-// is now): it names none.
+// the records before it ("INFO"): 24 bytes, without a rate (its check word where `link_baud` is
+// now), and the first release's 20 bytes, without a product either: they name none.
 bool find_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out);
 // The same search, returning the record: no AppInfo to construct beforehand (in a firmware image
 // its defaults are a copy of 24 bytes of flash at every call site).
@@ -78,10 +88,15 @@ inline bool find_image_app_info(const std::uint8_t* image, std::size_t len, AppI
 
 }  // namespace ota
 
+// OTA_LINK_BAUD: the rate of the link the application's update client talks over, set by the port
+// that owns the link (port/stm32f1: OTA_USART1_BAUD); 0 where none is fixed.
+#ifndef OTA_LINK_BAUD
+#define OTA_LINK_BAUD 0
+#endif
 #ifdef OTA_FIXED_LAYOUT
 #define OTA_APP_INFO(...)                                                        \
   [[gnu::used, gnu::section(".ota_app_info")]] constexpr ota::AppInfo ota_app_info = \
-      ota::AppInfo::make(OTA_FIXED_LAYOUT.id, __VA_ARGS__)
+      ota::AppInfo::make(OTA_FIXED_LAYOUT.id, __VA_ARGS__).at_link_baud(OTA_LINK_BAUD)
 #else
 #define OTA_APP_INFO(...)                                                                      \
   static_assert(sizeof(#__VA_ARGS__) == 0, "OTA_APP_INFO needs the image's layout: link the image " \

@@ -41,6 +41,9 @@ struct DeviceInfo {
   // the CPU is stalled by flash operations (stm32f1::kLinkWindow for the port's USART1 ring). Left
   // at 1, the server waits for each ACK: slower, but no receive buffer of one frame is overrun.
   std::uint8_t window = 1;
+  // The rate of the link this client talks over (stm32f1: usart1::kBaud), 0 if not fixed: an image
+  // whose app info names another is refused (installed, it could not be reached over this link).
+  std::uint32_t link_baud = 0;
 };
 
 class UpdateClient {

@@ -49,6 +49,9 @@ class Device {
   void receive(const std::uint8_t* data, std::size_t len);
   std::vector<std::uint8_t> take_output();
   const ota::DeviceInfo& info() const { return info_; }  // what its HELLO says (uid, version, ...)
+  // The rate its link runs at, as the firmware's OTA_USART1_BAUD (its clients refuse an image whose
+  // app info names another); 0, as by default: not fixed. Applies from the next boot.
+  void set_link_baud(std::uint32_t baud) { info_.link_baud = baud; }
 
   bool dead() const { return power_.dead(); }
   bool running_application() const { return running_ && role_ == ota::Role::application; }

@@ -58,6 +58,7 @@ inline ota::DeviceInfo application_info(const ota::AppInfo& app) {
   info.app_version = app.version;
   info.product = app.product;
   info.window = kLinkWindow;
+  info.link_baud = usart1::kBaud;
   cpu::uid(info.uid);
   return info;
 }

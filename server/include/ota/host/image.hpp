@@ -26,6 +26,8 @@ struct Image {
   std::uint32_t crc() const;
   // The product its app info names (0: none), found where a device looks for it.
   std::uint32_t product() const;
+  // The link rate its app info names (0: none), where a device looks for it.
+  std::uint32_t link_baud() const;
 };
 
 // The result of a check or a load: empty error means success.

@@ -25,6 +25,8 @@ struct SessionOptions {
   std::function<bool(const Hello&)> force_for;
   std::optional<LayoutId> layout;         // the layout the image was built for, if known
   std::uint32_t product = 0;              // the image's product id (app_info.hpp), 0: none named
+  std::uint32_t image_link_baud = 0;      // the link rate its app info names, 0: none
+  std::uint32_t link_baud = 0;            // the rate this link runs at (a serial port), 0: unknown (TCP)
   // Recover a device whose application crashes at boot: send RECOVER every few milliseconds so
   // that one lands in the bootloader's listening window, and talk only to the bootloader.
   bool recover = false;
