@@ -209,6 +209,28 @@ TEST_P(E2eTools, StatusTellsWhatRunsAndWhatIsPendingAndChangesNothing) {
   EXPECT_EQ(json_field(s, "product"), ota::host::hex8(ota::AppInfo::product_id("ota-example-app"))) << s;
 }
 
+// `bluepill --flash` keeps the flash in its file as the board runs, not only at a clean exit: a
+// board killed (kill -9, the power cut a user reaches for; a CI timeout) after an update boots
+// the new application from its file, not the old one with the old journal.
+TEST_P(E2eTools, AKilledBoardKeepsWhatItWroteInItsFlashFiles) {
+  const std::string flash = (dir / "board.bin").string(), w25q = (dir / "board.w25q").string();
+  auto args = board_args();
+  args.insert(args.end(), {"--flash", flash, "--w25q", w25q, "--pty"});
+  auto board = std::make_unique<Process>(args);
+  std::string out;
+  ASSERT_EQ(push_pty(*board, image(2), out), 0) << out;
+  std::this_thread::sleep_for(1s);  // a quarter of a second at most: what a kill may lose
+  board->signal(SIGKILL);
+  board->wait(10s);
+  board = std::make_unique<Process>(std::vector<std::string>{BLUEPILL, "-q", "--flash", flash, "--w25q", w25q, "--pty"});
+  pty_.clear();
+  Process st({OTA_TOOL, "status", "--port", pty_of(*board), "--json", "--timeout", "20"});
+  ASSERT_EQ(st.wait(60s), 0) << st.output();
+  const std::string s = st.output().substr(st.output().rfind("\"event\":\"status\""));
+  EXPECT_EQ(json_field(s, "app_version"), "2") << "the board lost the update it had installed: " << s;
+  EXPECT_EQ(json_field(s, "report"), "none") << s;
+}
+
 // Ctrl-C mid-download: the ABORT goes out behind the DATA frames already sent. The example
 // application (20-25 packets, fewer than the board's window of 23 plus what its ring holds) is
 // then all on its way, and the board completes the download before the ABORT reaches it: the

@@ -12,6 +12,10 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string_view>
 #include <sys/file.h>
 #include <iostream>
 
@@ -82,6 +86,10 @@ bool parse_number(const std::string& text, unsigned long max, unsigned long& out
 }
 
 }  // namespace
+
+std::string_view as_text(std::span<const std::uint8_t> b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
 
 int main(int argc, char** argv) {
   CLI::App app{"bluepill: an emulated STM32F103C8 Blue Pill with a W25Q16 on SPI1"};
@@ -260,7 +268,29 @@ int main(int argc, char** argv) {
     }
     bluepill::RunResult r{};
     const double limit_us = cut_at_us > 0 ? cut_at_us : run_us > 0 ? run_us : 1e18;
+    // The flash files follow the board as it runs, not only at its exit: a board killed (kill -9,
+    // a CI timeout) keeps what it wrote up to a quarter of a second before, as a board whose power
+    // was cut then would (each file is written beside and renamed over, whole).
+    auto contents = [&] {
+      std::size_t h = 0;
+      if (!flash_file.empty()) h = std::hash<std::string_view>{}(as_text(board.flash().bytes()));
+      if (!w25q_file.empty()) h ^= std::hash<std::string_view>{}(as_text(board.w25q().bytes())) * 31;
+      return h;
+    };
+    std::optional<std::size_t> saved;  // (the images just loaded are saved at the first check)
+    auto last_save = std::chrono::steady_clock::now();
+    auto keep_files = [&] {
+      if (flash_file.empty() && w25q_file.empty()) return;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_save < std::chrono::milliseconds(250)) return;
+      last_save = now;
+      if (const std::size_t h = contents(); h != saved) {
+        board.save();
+        saved = h;
+      }
+    };
     auto done = [&] {
+      keep_files();
       return g_stop != 0 || g_reset != 0 ||
              (!exit_on.empty() && board.uart_output().find(exit_on) != std::string::npos);
     };
