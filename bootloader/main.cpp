@@ -104,7 +104,7 @@ int main() {
   supply::watch();  // no flash program or erase on a sagging supply
   usart1::init(clocks.pclk2, usart1::kBaud);
   const ota::FlashMap& map = board::flash_map(clocks, board::Access::install);
-  say("boot ", map.layout.name);
+  say(ota::kBootLine, map.layout.name);
 
   ota::Installer installer(map);
   iwdg::feed();  // the install has the whole timeout; the recovery loop feeds on every pass

@@ -299,6 +299,23 @@ TEST_P(E2eTools, RecoverBringsBackABoardWhoseApplicationHangs) {
   EXPECT_NE(push.output().find("bootloader (recovery mode)"), std::string::npos) << push.output();
 }
 
+// A board whose application faults at once resets over and over (--lenient: a fault resets the
+// board instead of stopping it). `ota status` without --recover gets no HELLO, and says that the
+// bootloader keeps starting and that --recover reaches it; with --recover it answers.
+TEST_P(E2eTools, StatusOnABoardThatResetsOverAndOverNamesRecover) {
+  const fs::path crash = dir / "crash.bin";
+  ASSERT_FALSE(ota::host::save_file(crash, fw.crashing_app(2)));
+  Process board({BLUEPILL, "-q", "--image", fw.bootloader_elf(), "--bin-base", "0x08002000", "--image",
+                 crash.string(), "--pty", "--realtime", "--lenient"});
+  Process st({OTA_TOOL, "status", "--port", pty_of(board), "--timeout", "3"});
+  ASSERT_EQ(st.wait(30s), 5) << st.output();
+  EXPECT_NE(st.output().find("times and no frame came: it resets over and over"), std::string::npos) << st.output();
+  EXPECT_NE(st.output().find("`--recover` reaches its bootloader"), std::string::npos) << st.output();
+  Process held({OTA_TOOL, "status", "--port", pty_of(board), "--recover", "--timeout", "30"});
+  ASSERT_EQ(held.wait(60s), 0) << held.output();
+  EXPECT_NE(held.output().find("bootloader in recovery mode"), std::string::npos) << held.output();
+}
+
 // v2 of the example application relabelled as another product (its app info rewritten): `ota
 // push` does not offer it to the board's application, which names its product in HELLO, and
 // the application refuses it too when a server sends it all the same; v1 keeps running.

@@ -2025,3 +2025,33 @@ TEST(ProtocolSession, AnImageForAnotherLinkRateIsRefusedBeforeStartOnASerialPort
     EXPECT_EQ(s.detail().find("another link rate than 9600 baud") != std::string::npos, port == 0) << s.detail();
   }
 }
+
+// A device whose application crashes or hangs at boot resets over and over: its bootloader's
+// first line (kBootLine) comes again and again, and no frame. The hello timeout says so and names
+// --recover (a plain push or status would wait for ever); an application's own line that repeats,
+// or the bootloader's once or twice, do not.
+TEST(ProtocolSessionUnframed, TheBootloadersLineOverAndOverIsADeviceThatResetsOverAndOver) {
+  auto text = [](const std::string& t) { return Bytes(t.begin(), t.end()); };
+  std::string loop;
+  for (int i = 0; i < 4; ++i) loop += std::string(ota::kBootLine) + "internal\r\nthermo starting\r\n";
+  std::string d = hello_timeout_after(text(loop + "boot int"));  // cut mid-line by the timeout
+  EXPECT_NE(d.find("the device's bootloader started 4 times and no frame came: it resets over and over"),
+            std::string::npos) << d;
+  EXPECT_NE(d.find("`--recover` reaches its bootloader"), std::string::npos) << d;
+  d = hello_timeout_after(text("boot internal\r\napp v1 uid 0123\r\nboot internal\r\napp v1 uid 0123\r\n"));
+  EXPECT_EQ(d.find("resets over and over"), std::string::npos) << d;
+  EXPECT_NE(d.find("its last line: \"app v1 uid 0123\""), std::string::npos) << d;
+  d = hello_timeout_after(text("tick\r\ntick\r\ntick\r\ntick\r\n"));
+  EXPECT_EQ(d.find("resets over and over"), std::string::npos) << d;
+  // With --recover the server already asks the bootloader: no advice to do so.
+  ota::host::SessionOptions o;
+  o.recover = true;
+  o.hello_timeout_ms = 1000;
+  ota::host::Session s(app_image(2, 4096), 2, o);
+  s.begin(0);
+  const Bytes heard = text(loop);
+  s.on_bytes(heard.data(), heard.size(), 100);
+  s.on_tick(1001);
+  EXPECT_NE(s.detail().find("resets over and over"), std::string::npos) << s.detail();
+  EXPECT_EQ(s.detail().find("`--recover` reaches"), std::string::npos) << s.detail();
+}

@@ -140,6 +140,7 @@ void Session::tally(std::uint8_t b, FrameDecoder::Event e) {
     if (b == '\r' || b == '\n') {
       if (!line_.empty()) {
         last_line_ = line_so_far();
+        boot_lines_ += last_line_.rfind(kBootLine, 0) == 0;
         line_.clear();
         line_cut_ = false;
       }
@@ -169,6 +170,7 @@ void Session::forget_unframed() {
   line_.clear();
   line_cut_ = false;
   last_line_.clear();
+  boot_lines_ = 0;
   framed_ = false;
 }
 
@@ -179,6 +181,10 @@ std::string Session::unframed_bytes() const {
   if (framed_) return "";
   const std::uint64_t text = text_bytes_ + stretch_text_, other = other_bytes_ + stretch_other_;
   if (text > 0 && other * 8 <= text) {
+    if (boot_lines_ >= 3)  // the bootloader's first line again and again
+      return "; the device's bootloader started " + std::to_string(boot_lines_) +
+             " times and no frame came: it resets over and over (an application that crashes or hangs at boot, "
+             "and its watchdog)" + (opt_.recover ? "" : "; `--recover` reaches its bootloader");
     const std::string last = line_.empty() ? last_line_ : line_so_far();
     return "; the device printed text but sent no frame" +
            (last.empty() ? std::string() : " (its last line: \"" + last + "\")");

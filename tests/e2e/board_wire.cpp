@@ -33,14 +33,23 @@ std::vector<std::uint8_t> Firmware::largest_app(std::uint32_t version, std::uint
   return bytes;
 }
 
-std::vector<std::uint8_t> Firmware::hanging_app(std::uint32_t version) const {
+std::vector<std::uint8_t> Firmware::with_reset_handler(std::uint32_t version, std::span<const std::uint8_t> code) const {
   auto img = app_bin(version);
   while (img.size() % 4) img.push_back(0xFF);
   const std::uint32_t at = layout->app.base + static_cast<std::uint32_t>(img.size());
-  static constexpr std::uint8_t kHang[] = {0x72, 0xB6, 0x30, 0xBF, 0xFD, 0xE7};  // cpsid i; wfi; b wfi
-  img.insert(img.end(), std::begin(kHang), std::end(kHang));
+  img.insert(img.end(), code.begin(), code.end());
   for (int i = 0; i < 4; ++i) img[4 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((at | 1u) >> (8 * i));
   return img;
+}
+
+std::vector<std::uint8_t> Firmware::hanging_app(std::uint32_t version) const {
+  static constexpr std::uint8_t kHang[] = {0x72, 0xB6, 0x30, 0xBF, 0xFD, 0xE7};  // cpsid i; wfi; b wfi
+  return with_reset_handler(version, kHang);
+}
+
+std::vector<std::uint8_t> Firmware::crashing_app(std::uint32_t version) const {
+  static constexpr std::uint8_t kCrash[] = {0x00, 0xDE, 0xFE, 0xE7};  // udf #0; b .
+  return with_reset_handler(version, kCrash);
 }
 
 std::vector<std::uint8_t> Firmware::relabelled_app(std::uint32_t version, const char* product) const {

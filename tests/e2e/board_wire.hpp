@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -30,8 +31,15 @@ struct Firmware {
   // an application stuck waiting for an interrupt it never enabled), appended to the image: it
   // passes every check of START, of the install and of the bootloader's jump.
   std::vector<std::uint8_t> hanging_app(std::uint32_t version) const;
+  // The same with a reset handler that faults at once (UDF): on a board run --lenient, a device
+  // that resets over and over.
+  std::vector<std::uint8_t> crashing_app(std::uint32_t version) const;
   // The application with its app info rewritten to name another product.
   std::vector<std::uint8_t> relabelled_app(std::uint32_t version, const char* product) const;
+
+ private:
+  // The application with `code` appended as its reset handler.
+  std::vector<std::uint8_t> with_reset_handler(std::uint32_t version, std::span<const std::uint8_t> code) const;
 };
 
 // A factory-fresh board: bootloader + application v1 programmed, powered on, banner printed.

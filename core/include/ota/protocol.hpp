@@ -21,6 +21,9 @@ inline constexpr std::uint16_t kMinChunk = 16;   // packet 0 must hold the vecto
 inline constexpr std::uint16_t kNoSession = 0xFFFF;
 // How long a bootloader listens for RECOVER before it starts a valid application.
 inline constexpr std::uint32_t kRecoverWindowMs = 50;
+// The bootloader's first line after every reset: this, then its layout's name ("boot internal").
+// A server that hears it again and again, and no frame, knows the device resets over and over.
+inline constexpr char kBootLine[] = "boot ";
 // A bootloader that RECOVER kept in recovery mode (its application is valid) resets, and so starts
 // the application, after this long without a frame from the server (bytes that make no frame,
 // such as line noise, do not count): a --recover push that was stopped, or a server that went

@@ -205,6 +205,7 @@ class Session {
   static constexpr std::size_t kLineKept = 60;          // characters of a line quoted
   std::string line_, last_line_;
   bool line_cut_ = false;                               // line_ had more than kLineKept
+  std::uint32_t boot_lines_ = 0;                        // the bootloader's kBootLine lines among them
   bool framed_ = false;
   std::vector<std::uint8_t> out_;
   std::vector<Event> events_;
