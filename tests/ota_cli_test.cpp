@@ -214,6 +214,12 @@ TEST_F(OtaCli, TheImagesAppInfoGivesLayoutAndVersion) {
   EXPECT_NE(out.find("this is a bootloader or factory image"), std::string::npos) << out;
   EXPECT_EQ(out.find("give --layout"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(dir / "b.ota"));
+  // A factory image as a .bin (under another name): the application's record lies 8 KB in, but
+  // what is wrong is the file, not where the record sits.
+  fs::copy_file(fw / "internal" / "factory.bin", dir / "first.bin");
+  EXPECT_EQ(ota({"image", "build", (dir / "first.bin").string(), "-o", (dir / "f.ota").string()}, &out), 9);
+  EXPECT_NE(out.find("this is a bootloader or factory image"), std::string::npos) << out;
+  EXPECT_EQ(out.find("right after the vector table"), std::string::npos) << out;
   // -o naming the input itself: refused, the input left as it was.
   const auto elf = dir / "mine.elf";
   fs::copy_file(fw / "internal" / "app-v2.elf", elf);

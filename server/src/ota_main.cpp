@@ -132,6 +132,13 @@ int cmd_image_build(const std::string& in, const std::string& out, const std::st
   AppInfo info;
   const bool has_info = find_app_info(bytes.data(), bytes.size(), info);  // the first record, anywhere
   if (has_info && !find_image_app_info(bytes.data(), bytes.size(), info)) {
+    // A factory image (bootloader and application) holds the application's record 8 KB in: say
+    // what the file is rather than where the record should be.
+    if (Error e = check_image(l ? *l : kExternalLayout, bytes)) {
+      std::fprintf(stderr, "ota image: %s: not an application%s: %s\n", in.c_str(), l ? "" : " of either layout",
+                   e.text.c_str());
+      return kBadInput;
+    }
     std::fprintf(stderr,
                  "ota image: %s: its app info lies beyond the first %u bytes, where devices look for it (keep "
                  "the .ota_app_info section right after the vector table)\n",
