@@ -49,13 +49,15 @@ void say(const char* a, const char* b) {
 [[noreturn]] void recovery(const ota::FlashMap& map, bool app_valid, bool reset_when_idle) {
   Usart1Link link;
   // A valid application held (RECOVER brought us here): its product, so that a server offers
-  // another product's image only with --recover (kProductHeld: it names none we can find).
-  std::uint32_t product = 0;
+  // another product's image only with --recover (kProductHeld: it names none we can find), and
+  // its version, so that the server's version rules hold here too (0: none found).
+  std::uint32_t product = 0, version = 0;
   if (app_valid) {
     const auto app = ota::app_info_in(reinterpret_cast<const std::uint8_t*>(map.layout.app.base), ota::kAppInfoWindow);
     product = app ? app->product : ota::kProductHeld;
+    if (app) version = app->version;
   }
-  ota::DeviceInfo info{ota::Role::recovery, 0, product, {}, kLinkWindow, usart1::kBaud};
+  ota::DeviceInfo info{ota::Role::recovery, version, product, {}, kLinkWindow, usart1::kBaud};
   cpu::uid(info.uid);
   ota::UpdateClient client(map, link, info);
   client.boot();

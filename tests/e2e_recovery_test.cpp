@@ -186,6 +186,55 @@ TEST_P(Recovery, AnotherProductGoesInOnlyThroughRecover) {
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
+// The bootloader's HELLO names the version of the application it holds, so that a --recover push
+// or serve follows the version rules as with the application: a healthy v2 caught in its
+// bootloader's listening window is not rolled back to v1 without --force, nor given v2 again by a
+// serve (a push --recover, asked to recover this very device, sends v2 again).
+TEST_P(Recovery, ARecoverPushKeepsTheVersionRulesOfTheApplicationHeld) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  ota::host::Session up(fw.app_bin(2), 2);
+  ASSERT_NE(e2e::run(b, up).stop, bluepill::Stop::error);
+  ASSERT_EQ(up.outcome(), ota::host::Outcome::upgraded) << up.detail();
+  auto recover_push = [&](std::uint32_t version, bool force, bool fleet) {
+    ota::host::SessionOptions o;
+    o.recover = true;
+    o.recover_fleet = fleet;
+    o.force = force;
+    auto s = std::make_unique<ota::host::Session>(fw.app_bin(version), version, o);
+    bool pressed = false;
+    e2e::WireOptions w;
+    w.stop_at = [&](double) {
+      if (!std::exchange(pressed, true)) b.reset_pin();
+      return false;
+    };
+    EXPECT_NE(e2e::run(b, *s, w).stop, bluepill::Stop::error);
+    bool held = false;
+    for (const auto& e : s->take_events())
+      held |= e.kind == "hello" && e.text.find("bootloader (recovery mode)") == 0 &&
+              e.text.find("holding application v2") != std::string::npos;
+    EXPECT_TRUE(held) << "no HELLO from the bootloader naming v2: " << s->detail();
+    return s;
+  };
+  for (const bool fleet : {false, true}) {
+    SCOPED_TRACE(fleet ? "ota serve --recover" : "ota push --recover");
+    auto older = recover_push(1, false, fleet);
+    EXPECT_EQ(older->outcome(), ota::host::Outcome::refused) << older->detail();
+    EXPECT_EQ(older->detail(), "device's bootloader holds v2, newer than the image's v1 (--force to downgrade)");
+    if (!fleet) continue;  // `ota push --recover` sends the same version again: asked to recover the device
+    auto same = recover_push(2, false, fleet);
+    EXPECT_EQ(same->outcome(), ota::host::Outcome::up_to_date) << same->detail();
+    EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, fw.app_bin(2)));
+  }
+  auto again = recover_push(2, false, false);
+  EXPECT_EQ(again->outcome(), ota::host::Outcome::upgraded) << again->detail();
+  auto forced = recover_push(1, true, false);
+  EXPECT_EQ(forced->outcome(), ota::host::Outcome::upgraded) << forced->detail();
+  EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, fw.app_bin(1)));
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
 // RECOVER kept the bootloader in recovery mode, and then the server went away (the --recover push
 // was stopped, the link died) with the application still valid: after kRecoveryIdleMs without a
 // frame the bootloader resets and starts it, not before. Line noise meanwhile (bytes every 2 s,

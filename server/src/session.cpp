@@ -39,8 +39,10 @@ std::string describe(const Hello& h) {
   const Layout* l = layout_by_id(h.layout);
   std::string s = h.role == Role::recovery ? std::string("bootloader in recovery mode")
                                            : "application v" + std::to_string(h.app_version);
+  const std::string held = h.app_version ? "application v" + std::to_string(h.app_version) : "an application";
   if (h.role == Role::recovery && h.product == kProductHeld) s += ", holding a valid application";
-  else if (h.role == Role::recovery && h.product != 0) s += ", holding an application of product " + hex8(h.product);
+  else if (h.role == Role::recovery && h.product != 0) s += ", holding " + held + " of product " + hex8(h.product);
+  else if (h.role == Role::recovery && h.app_version != 0) s += ", holding application v" + std::to_string(h.app_version);
   else if (h.product != 0) s += " of product " + hex8(h.product);
   s += std::string(", ") + (l ? l->name : "unknown") + " layout, images up to " +
        std::to_string(h.staging_capacity) + " bytes; ";
@@ -452,7 +454,9 @@ void Session::on_hello(const Hello& h, std::uint64_t now) {
   if (!device_) first_version_ = h.role == Role::application ? h.app_version : 0;
   device_ = h;
   if (!repeated)
-    event("hello", (h.role == Role::recovery ? std::string("bootloader (recovery mode)")
+    event("hello", (h.role == Role::recovery ? std::string("bootloader (recovery mode)") +
+                                                   (h.app_version ? ", holding application v" + std::to_string(h.app_version)
+                                                                  : "")
                                                : "application v" + std::to_string(h.app_version)) +
                      (h.report == Report::upgrade_ok && h.role == Role::recovery
                           ? ", reports an install that no server has acknowledged (its application has "
@@ -606,14 +610,29 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
                                     "sent twice (`ota push --recover` sends it again)");
     return;
   }
+  // A bootloader names the version of the valid application it holds (0: none, or a bootloader
+  // before it did): the same rules, so that a healthy device caught in its bootloader's listening
+  // window by a --recover serve is neither rolled back nor given its own version again.
+  const bool versioned = h.role == Role::application || h.app_version != 0;
+  const char* runs = h.role == Role::application ? "device runs v" : "device's bootloader holds v";
   if (ours && !force) {
     finish(Outcome::up_to_date, "device already runs v" + std::to_string(version_) +
                                     " (versions are compared, not contents: --force sends this image anyway)");
     return;
   }
+  // (`ota push --recover` does send it: the user asked to recover this device, whose application
+  // may be damaged or crash later than its HELLO, with the version it had.)
+  if (h.role == Role::recovery && versioned && h.app_version == version_ && !force &&
+      (!opt_.recover || opt_.recover_fleet)) {
+    finish(Outcome::up_to_date, runs + std::to_string(version_) + " already, which it starts after " +
+                                    std::to_string(kRecoveryIdleMs / 1000) +
+                                    " s without a server (versions are compared, not contents: --force sends this image "
+                                    "anyway)");
+    return;
+  }
   // An older image is most likely the wrong file; on a fleet it would roll every device back.
-  if (h.role == Role::application && h.app_version > version_ && !force) {
-    finish(Outcome::refused, "device runs v" + std::to_string(h.app_version) + ", newer than the image's v" +
+  if (versioned && h.app_version > version_ && !force) {
+    finish(Outcome::refused, runs + std::to_string(h.app_version) + ", newer than the image's v" +
                                  std::to_string(version_) + " (--force to downgrade)");
     return;
   }
