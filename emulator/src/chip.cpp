@@ -5,6 +5,7 @@
 #include <unicorn/unicorn.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -86,8 +87,29 @@ struct ChipCallbacks {
     return (h1 & 0xF000) == 0xC000 || (h1 & 0xFE00) == 0xE800 || (h1 & 0xFFD0) == 0xFB90;
   }
 
+  // The first half-word of the instruction at `a` (flash, its alias at 0, or SRAM); 0 elsewhere.
+  static std::uint16_t halfword_at(const Chip& c, std::uint32_t a) {
+    std::uint16_t h = 0;
+    if (in_flash(a) && flash_offset(a) + 2 <= kFlashSize) std::memcpy(&h, &c.mirror_[flash_offset(a)], 2);
+    else if (a >= kSramBase && a - kSramBase + 2 <= kSramSize) std::memcpy(&h, &c.b_.sram[a - kSramBase], 2);
+    return h;
+  }
+
   static void code(uc_engine* uc, std::uint64_t addr, std::uint32_t, void* ud) {
     auto& h = *static_cast<Chip::Hook*>(ud);
+    // Unicorn (QEMU) keeps an IT block's state in its translation: stopped at the IT instruction
+    // or inside the block (where a translation block ends, at a 1 KB boundary, say), it resumes
+    // with the state one instruction ahead, and an instruction runs under its neighbour's
+    // condition. So the CPU is never stopped there: the block runs whole first (a time limit
+    // or an interrupt comes up to four instructions late, as an interrupt's latency may).
+    const bool in_it_block = h.it_left > 0;
+    if (in_it_block) {
+      --h.it_left;
+    } else if (const std::uint16_t insn = halfword_at(*h.chip, static_cast<std::uint32_t>(addr));
+               (insn & 0xFF00) == 0xBF00 && (insn & 0x000F) != 0) {
+      h.it_left = static_cast<std::uint8_t>(4 - std::countr_zero(static_cast<unsigned>(insn & 0x000F)));
+    }
+    const bool may_stop = !in_it_block && h.it_left == 0;
     if (h.chip != nullptr && may_fault(*h.chip, static_cast<std::uint32_t>(addr))) {
       std::uint32_t at = 0;
       if (const char* what = misaligned_multiple(*h.chip, static_cast<std::uint32_t>(addr), at)) {
@@ -112,7 +134,7 @@ struct ChipCallbacks {
         return;
       }
     }
-    if (*h.now >= h.stop_at || *h.instructions >= h.instr_stop) {
+    if (may_stop && (*h.now >= h.stop_at || *h.instructions >= h.instr_stop)) {
       h.stopped = true;
       uc_emu_stop(uc);
       return;
@@ -505,6 +527,7 @@ ChipStop Chip::run(Cycles until_time, std::uint64_t until_instr, const std::func
     resume_pc_.reset();
     if (hook_.bp_hit) hook_.skip_bp = start & ~1u;  // go on from the breakpoint we stopped at
     hook_.bp_hit = false;
+    hook_.it_left = 0;  // (stops never fall inside an IT block, but a breakpoint or a fault may)
     ++slices_;
     const uc_err err = uc_emu_start(uc_, start | 1, 0xFFFFFFFF, 0, 0);
     sync_flash_mirror();

@@ -81,3 +81,23 @@ TEST(Board, ASleepingCpuSkipsAhead) {
   EXPECT_GT(b->now_us(), 9'900.0);
   EXPECT_LT(b->instructions(), 20'000u) << "10 ms at 72 MHz, but the CPU sleeps in WFI between SysTicks";
 }
+
+// An IT block runs each of its instructions under its own condition, whatever stops the emulated
+// CPU around it: SysTick every 41 cycles, and runs of a fraction of a microsecond. The block
+// straddles a 1 KB boundary, where Unicorn (QEMU) ends a translation block: stopped at its IT
+// instruction, the CPU resumed with the block's state one instruction ahead, and a "ls" move ran
+// where "hi" held (4,211 of 40,000 calls wrong before the emulator stopped stopping there). An
+// application's flash write loop, laid out so by GCC, programmed 0xFF for a byte now and then.
+TEST(Exceptions, AnItBlockKeepsItsConditionsWhereverTheCpuStops) {
+  auto b = board_with("it_block");
+  run_to_end(*b, 20e6);
+  EXPECT_EQ((result(*b, 2) & ~1u) % 1024, 0u) << "the block does not straddle the 1 KB boundary the test is for";
+  EXPECT_GT(result(*b, 1), 1000u) << "SysTick did not come during the loop";
+  EXPECT_EQ(result(*b, 0), 0u) << "calls whose IT block ran an instruction under the wrong condition";
+  b = board_with("it_block");
+  bluepill::RunResult r{};
+  for (int i = 0; i < 20'000'000 && (r = b->run_for_us(0.37)).stop == bluepill::Stop::limit; ++i) {
+  }
+  ASSERT_EQ(r.stop, bluepill::Stop::breakpoint) << bluepill::to_string(r.stop) << ": " << r.message;
+  EXPECT_EQ(result(*b, 0), 0u) << "calls whose IT block ran an instruction under the wrong condition";
+}

@@ -135,6 +135,7 @@ class Chip {
     const std::vector<std::uint32_t>* breakpoints;  // debugger breakpoints, null if none
     std::uint32_t skip_bp;                          // resume over the breakpoint stopped at
     bool bp_hit;
+    std::uint8_t it_left;  // instructions of the IT block under way still to run (never stopped inside)
     Chip* chip;  // for the alignment check (PM0056 2.2.5)
   } hook_{};
 
