@@ -316,6 +316,19 @@ TEST_P(E2eTools, StatusOnABoardThatResetsOverAndOverNamesRecover) {
   EXPECT_NE(held.output().find("bootloader in recovery mode"), std::string::npos) << held.output();
 }
 
+// A push at another rate than the firmware's, on a board run --lenient (which goes on past the
+// mismatch, as a real board does): every byte is garbled both ways, no HELLO comes, and the
+// tool says the bytes it got were no frame nor text, a link at another baud rate.
+TEST_P(E2eTools, AnotherRateThanTheFirmwaresIsNamedAsSuch) {
+  auto args = board_args();
+  args.insert(args.end(), {"--pty", "--realtime", "--lenient", "--baud", "9600"});
+  Process board(args);
+  Process st({OTA_TOOL, "status", "--port", pty_of(board), "--baud", "9600", "--timeout", "3"});
+  ASSERT_EQ(st.wait(30s), 5) << st.output();
+  EXPECT_NE(st.output().find("that made neither a frame nor text: a link at another baud rate"), std::string::npos)
+      << st.output();
+}
+
 // v2 of the example application relabelled as another product (its app info rewritten): `ota
 // push` does not offer it to the board's application, which names its product in HELLO, and
 // the application refuses it too when a server sends it all the same; v1 keeps running.
@@ -516,7 +529,7 @@ TEST_P(E2eTools, ServeRecoverBringsBackAHangingBoardAndUpdatesARunningOne) {
   for (std::string l; std::getline(lines, l);) {
     const bool hello = l.find("\"event\":\"hello\"") != std::string::npos;
     upgraded += l.find("\"event\":\"result\"") != std::string::npos && json_field(l, "outcome") == "upgraded";
-    bootloader_hellos += hello && l.find("\"text\":\"bootloader (recovery mode)\"") != std::string::npos &&
+    bootloader_hellos += hello && l.find("\"text\":\"bootloader (recovery mode)") != std::string::npos &&
                          l.find(hanging_uid) != std::string::npos;
     application_hellos += hello && l.find("\"text\":\"application v1\"") != std::string::npos &&
                           l.find(healthy_uid) != std::string::npos;

@@ -39,9 +39,30 @@ Cycles Usart::frame_cycles() const {
 // (A USART whose clock is gated off receives nothing either, whatever its registers hold.)
 bool Usart::receiver_on() const { return (cr1_ & kUe) && (cr1_ & kRe) && brr_ != 0 && clocked(); }
 
+// A byte sent at `from` baud as the receiver at `to` baud samples it: the start bit's falling edge
+// starts it, each data bit is read at the middle of its own bit time (the 16x oversampling's
+// majority, RM0008 27.3.3), the stop bit after them; `framing` if that reads 0. At a rate too far
+// from the sender's the bits are read off the wrong bit times: the byte is garbled.
+std::uint8_t Usart::resampled(std::uint8_t byte, std::uint64_t from, std::uint64_t to, bool& framing) {
+  auto level = [&](double t) {  // the line at t sender bit times after the start edge
+    const auto bit = static_cast<unsigned>(t);
+    return bit == 0 ? 0u : bit <= 8 ? (byte >> (bit - 1)) & 1u : 1u;  // start, data LSB first, stop/idle
+  };
+  const double scale = static_cast<double>(from) / static_cast<double>(to);  // sender bit times per receiver bit
+  std::uint8_t out = 0;
+  for (unsigned k = 0; k < 8; ++k) out |= static_cast<std::uint8_t>(level((k + 1.5) * scale) << k);
+  framing = level(9.5 * scale) == 0;
+  return out;
+}
+
+bool Usart::rate_mismatch() const {
+  const std::uint64_t want = chip_.config().link_baud, got = baud();
+  return want != 0 && (got * 1000 < want * 975 || got * 1000 > want * 1025);
+}
+
 void Usart::check_link(bool tx) {
   const std::uint64_t want = chip_.config().link_baud, got = baud();
-  if (!warned_baud_ && want != 0 && (got * 1000 < want * 975 || got * 1000 > want * 1025)) {
+  if (!warned_baud_ && rate_mismatch()) {
     warned_baud_ = true;
     error("USART1 runs at " + std::to_string(got) + " baud (PCLK2 " + std::to_string(chip_.rcc.pclk2()) +
           " Hz / BRR " + std::to_string(brr_) + "), the far end at " + std::to_string(want) +
@@ -149,7 +170,11 @@ void Usart::start_frame(Cycles at) {
 void Usart::frame_done(Cycles when) {
   tx_event_ = 0;
   shifting_ = false;
-  if (chip_.gpioa.is_af(9) && chip_.board().uart_tx) chip_.board().uart_tx(shift_, when);
+  if (chip_.gpioa.is_af(9) && chip_.board().uart_tx) {
+    bool framing = false;  // (the far end's: not ours to flag)
+    // Lenient, a rate off the far end's goes on: as the far end reads it.
+    chip_.board().uart_tx(rate_mismatch() ? resampled(shift_, baud(), chip_.config().link_baud, framing) : shift_, when);
+  }
   if (!(sr_ & kTxe) && (cr1_ & kUe) && (cr1_ & kTe)) start_frame(when);
   else sr_ |= kTc;
   update_irq();
@@ -170,8 +195,9 @@ bool Usart::receive(std::uint8_t byte, Cycles when) {
     sr_ |= kOre;
     warning("USART1 overrun: a byte arrived while RXNE was still set; it is lost (ORE set)");
   } else {
-    rdr_ = byte;
-    sr_ |= kRxne;
+    bool framing = false;
+    rdr_ = rate_mismatch() ? resampled(byte, chip_.config().link_baud, baud(), framing) : byte;
+    sr_ |= kRxne | (framing ? kFe : 0u);
   }
   chip_.cancel(idle_event_);
   idle_event_ = chip_.at(when + frame_cycles(), [this](Cycles) {

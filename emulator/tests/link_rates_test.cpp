@@ -64,4 +64,33 @@ TEST(LinkRates, RatesLeftOutOfTheListAreOffOnAHotHsi) {
     EXPECT_NE(run_on_hsi(baud, 0.025).find("USART1 runs at"), std::string::npos) << baud;
 }
 
+// Lenient (--lenient), a USART1 off the far end's rate is reported once and the board goes on,
+// as a real one would: every byte garbled both ways, as the receiver samples another rate's bits
+// (the firmware's echo of five bytes, and its 'R' before them, arrive as other bytes, with
+// framing errors), not passed intact.
+TEST(LinkRates, LenientARateOffTheFarEndsGarblesTheBytesBothWays) {
+  for (const std::uint32_t far : {115200u, 9600u}) {
+    SCOPED_TRACE(far);
+    bluepill::Config cfg;
+    cfg.link_baud = far;
+    cfg.strict = false;
+    auto b = bptest::board_with("usart_rx", cfg);  // USART1 at 115200
+    b->run_for_us(5'000);  // its clock and USART1 are up
+    b->uart_send("ABCDE");
+    b->run_for_us(20'000);
+    const std::string out = b->uart_output();
+    if (far == 115200) {
+      EXPECT_EQ(out.substr(0, 7), "RBCDEFO") << "the control: the same rate both ends";
+      continue;
+    }
+    ASSERT_FALSE(out.empty()) << "nothing came out";
+    EXPECT_EQ(out.find('R'), std::string::npos) << out;
+    EXPECT_EQ(out.find("BCDEF"), std::string::npos) << out;
+    EXPECT_NE(b->diagnostics().error_text().find("USART1 runs at 115200 baud"), std::string::npos)
+        << b->diagnostics().error_text();
+    EXPECT_EQ(b->diagnostics().errors(), 1u) << "reported once: " << b->diagnostics().error_text();
+  }
+}
+
 }  // namespace
+

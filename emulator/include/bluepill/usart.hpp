@@ -54,6 +54,8 @@ class Usart final : public WordRegisters {
   void update_irq();
   void update_dma();
   void check_link(bool tx);  // the rate against the far end's, the TX/RX pin modes (each reported once)
+  bool rate_mismatch() const;  // more than 2.5 % off the far end's (Config::link_baud): bytes are garbled
+  static std::uint8_t resampled(std::uint8_t byte, std::uint64_t from, std::uint64_t to, bool& framing);
 
   std::uint32_t sr_ = 0, brr_ = 0, cr1_ = 0, cr2_ = 0, cr3_ = 0, gtpr_ = 0;
   std::uint8_t tdr_ = 0, shift_ = 0, rdr_ = 0;
