@@ -77,6 +77,19 @@ grep -q "one.bin: in use by another bluepill" "$T/err2" || fail "second board me
 kill -TERM "$first"
 wait "$first" || fail "first board: $(cat "$T/err")"
 [ "$(stat -c %s "$T/one.bin")" = 65536 ] || fail "the first board's flash file was not written"
+# The same once the first board has run a while: its flash file, saved as it runs (renamed
+# over), must stay locked (a quarter of a second or more after its start).
+fresh
+"$BP" --image "$FW/usart_rx.elf" --flash "$T/two.bin" </dev/null >"$T/out" 2>"$T/err" &
+first=$!
+for _ in $(seq 400); do [ -s "$T/out" ] && break; sleep 0.05; done
+sleep 1
+if "$BP" --flash "$T/two.bin" --run-us 1000 </dev/null 2>"$T/err2"; then
+  kill -TERM "$first"; wait "$first" || true
+  fail "a second board on one flash file ran once the first had saved it as it runs"
+fi
+kill -TERM "$first"
+wait "$first" || fail "first board: $(cat "$T/err")"
 
 # SIGUSR1 presses the reset button: the program (it prints R, then waits for input) starts again,
 # on the same link. reset_run [BLUEPILL ARGS...]

@@ -183,11 +183,23 @@ int main(int argc, char** argv) {
   }
   // Two boards on one flash file would each write their own copy at exit, and the second would
   // not see the first's writes: one board per file.
-  for (const std::string* file : {&flash_file, &w25q_file}) {
-    if (file->empty()) continue;
-    const int fd = ::open(file->c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);  // held until exit
-    if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      std::cerr << "bluepill: " << *file << ": " << (fd < 0 ? std::strerror(errno) : "in use by another bluepill")
+  // The lock is on the file the name leads to: each save writes a new one and renames it over
+  // (stored_memory.cpp), so the lock moves to it after every save (keep_files below).
+  int lock_fds[2] = {-1, -1};  // flash, W25Q; held until exit
+  auto lock = [](const std::string& file) {
+    const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      errno = EWOULDBLOCK;
+      return -1;
+    }
+    return fd;
+  };
+  for (int i = 0; i < 2; ++i) {
+    const std::string& file = i == 0 ? flash_file : w25q_file;
+    if (file.empty()) continue;
+    if ((lock_fds[i] = lock(file)) < 0) {
+      std::cerr << "bluepill: " << file << ": " << (errno == EWOULDBLOCK ? "in use by another bluepill" : std::strerror(errno))
                 << "\n";
       return 2;
     }
@@ -287,6 +299,14 @@ int main(int argc, char** argv) {
       if (const std::size_t h = contents(); h != saved) {
         board.save();
         saved = h;
+        for (int i = 0; i < 2; ++i) {  // the saved files are new ones: lock them
+          const std::string& file = i == 0 ? flash_file : w25q_file;
+          if (file.empty()) continue;
+          if (const int fd = lock(file); fd >= 0) {
+            ::close(lock_fds[i]);
+            lock_fds[i] = fd;
+          }
+        }
       }
     };
     auto done = [&] {
