@@ -2,9 +2,11 @@
 // and the download rules (order, duplicates, gaps, corrupted frames, resume) hold.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
+#include "ota/app_info.hpp"
 #include "ota/bytes.hpp"
 #include "ota/crc.hpp"
 #include "sim/device.hpp"
@@ -528,3 +530,42 @@ INSTANTIATE_TEST_SUITE_P(Layouts, ClientTest,
                          test::LayoutName());
 
 }  // namespace
+
+// Bootloaders are never updated over the air, so every device in the field keeps the reader of
+// the release it left the factory with. This is the reader before the link rate (the 24-byte
+// "INFO" record and the first release's 20 bytes). Given an
+// application built now, it must still find the record: otherwise such a bootloader in recovery
+// says kProductHeld ("an application whose product it cannot tell"), and `ota serve --recover`, or
+// any push without --recover to a bootloader in recovery, refuses every device of the fleet.
+namespace previous_release {
+constexpr std::uint32_t kMagic0 = 0x2D41544F, kMagic1 = 0x4F464E49;
+constexpr std::uint32_t check_of(std::uint32_t version, std::uint32_t layout, std::uint32_t product) {
+  return ~(version ^ (layout * 0x9E3779B9u) ^ (product * 0x85EBCA6Bu) ^ kMagic1);
+}
+bool finds_app_info(const std::uint8_t* image, std::size_t len, std::uint32_t& product_out) {
+  for (std::size_t off = 0; off + 20 <= len; off += 4) {
+    const std::uint8_t* p = image + off;
+    if (ota::get_u32(p) != kMagic0 || ota::get_u32(p + 4) != kMagic1) continue;
+    const std::uint32_t version = ota::get_u32(p + 8), layout = ota::get_u32(p + 12), fifth = ota::get_u32(p + 16);
+    std::uint32_t product = 0;
+    if (off + 24 <= len && ota::get_u32(p + 20) == check_of(version, layout, fifth)) product = fifth;
+    else if (fifth != check_of(version, layout, 0)) continue;
+    product_out = product;
+    return true;
+  }
+  return false;
+}
+}  // namespace previous_release
+
+TEST(AppInfoCompatibility, ABootloaderOfThePreviousReleaseFindsTheRecordOfAnApplicationBuiltNow) {
+  for (const std::uint32_t baud : {115200u, 0u}) {
+    SCOPED_TRACE(baud);
+    const auto info = ota::AppInfo::make(ota::LayoutId::internal, 3, "thermo").at_link_baud(baud);
+    std::vector<std::uint8_t> image(512, 0xFF);
+    std::memcpy(image.data() + 0x130, &info, sizeof info);
+    std::uint32_t product = 0;
+    EXPECT_TRUE(previous_release::finds_app_info(image.data(), image.size(), product))
+        << "such a bootloader holding it says kProductHeld in recovery";
+    EXPECT_EQ(product, ota::AppInfo::product_id("thermo"));
+  }
+}

@@ -11,30 +11,25 @@ bool find_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out) {
 }
 
 std::optional<AppInfo> app_info_in(const std::uint8_t* image, std::size_t len) {
-  // Before this record ("INFO"): 24 bytes, magic0, magic1, version, layout, product and the check
-  // word check_of(version, layout, product) where `link_baud` is now; the first release's 20
-  // bytes had that check word, check_of(version, layout, 0), where `product` is.
+  // The first release's record: magic0, magic1, version, layout, then its check word,
+  // check_of(version, layout, 0), where a record now has its product. The link rate and its check
+  // word after the first 24 bytes are read only when both are there and agree.
   constexpr std::size_t kFirstReleaseSize = 20;
   for (std::size_t off = 0; off + kFirstReleaseSize <= len; off += 4) {
     const std::uint8_t* p = image + off;
-    const std::uint32_t magic1 = get_u32(p + 4);
-    if (get_u32(p) != AppInfo::kMagic0) continue;
+    if (get_u32(p) != AppInfo::kMagic0 || get_u32(p + 4) != AppInfo::kMagic1) continue;
     const std::uint32_t version = get_u32(p + 8), layout = get_u32(p + 12), fifth = get_u32(p + 16);
-    std::uint32_t product = fifth, baud = 0, check;
-    if (magic1 == AppInfo::kMagic1) {
-      if (off + AppInfo::kSize > len) continue;
-      baud = get_u32(p + 20);
-      check = get_u32(p + 24);
-    } else if (magic1 != AppInfo::kMagic1Before) {
+    std::uint32_t product = 0, baud = 0;
+    if (off + 24 <= len && get_u32(p + 20) == AppInfo::check_of(version, layout, fifth)) {
+      product = fifth;
+      if (off + AppInfo::kSize <= len &&
+          get_u32(p + 28) == AppInfo::rate_check_of(version, layout, product, get_u32(p + 24)))
+        baud = get_u32(p + 24);
+    } else if (fifth != AppInfo::check_of(version, layout, 0)) {
       continue;
-    } else if (off + 24 <= len && get_u32(p + 20) == AppInfo::check_of(version, layout, fifth)) {
-      check = get_u32(p + 20);
-    } else {  // the first release's 20 bytes
-      product = 0;
-      check = fifth;
     }
-    if (check == AppInfo::check_of(version, layout, product, baud))
-      return AppInfo{AppInfo::kMagic0, AppInfo::kMagic1, version, layout, product, baud, check};
+    return AppInfo{AppInfo::kMagic0, AppInfo::kMagic1, version, layout, product, AppInfo::check_of(version, layout, product),
+                   baud, AppInfo::rate_check_of(version, layout, product, baud)};
   }
   return std::nullopt;
 }

@@ -277,9 +277,7 @@ Error check_app_info_records(const std::vector<std::uint8_t>& bytes) {
   std::optional<AppInfo> first;
   std::size_t first_at = 0;
   for (std::size_t off = 0; off + 8 <= bytes.size(); off += 4) {
-    if (get_u32(&bytes[off]) != AppInfo::kMagic0 ||
-        (get_u32(&bytes[off + 4]) != AppInfo::kMagic1 && get_u32(&bytes[off + 4]) != AppInfo::kMagic1Before))
-      continue;
+    if (get_u32(&bytes[off]) != AppInfo::kMagic0 || get_u32(&bytes[off + 4]) != AppInfo::kMagic1) continue;
     const auto r = app_info_in(&bytes[off], std::min<std::size_t>(bytes.size() - off, AppInfo::kSize));
     if (!r) continue;
     if (!first) {

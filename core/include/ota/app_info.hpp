@@ -23,23 +23,28 @@
 namespace ota {
 
 struct AppInfo {
-  static constexpr std::uint32_t kMagic0 = 0x2D41544F;        // "OTA-"
-  static constexpr std::uint32_t kMagic1 = 0x32464E49;        // "INF2": the record with the link's rate
-  static constexpr std::uint32_t kMagic1Before = 0x4F464E49;  // "INFO": the 20- and 24-byte records before it
-  static constexpr std::size_t kSize = 28;
+  static constexpr std::uint32_t kMagic0 = 0x2D41544F;  // "OTA-"
+  static constexpr std::uint32_t kMagic1 = 0x4F464E49;  // "INFO"
+  static constexpr std::uint32_t kRateMagic = 0x45544152;  // "RATE"
+  static constexpr std::size_t kSize = 32;
 
+  // The first 24 bytes are the record a reader before the link rate takes whole (a bootloader in
+  // the field is never updated): the rate and its own check word follow, where it looks no more.
   std::uint32_t magic0 = kMagic0;
   std::uint32_t magic1 = kMagic1;
   std::uint32_t version = 0;
-  std::uint32_t layout = 0;     // LayoutId
-  std::uint32_t product = 0;    // product_id(name), 0: none named
-  std::uint32_t link_baud = 0;  // the rate of the link its update client talks over, 0: none named
-  std::uint32_t check = 0;      // check_of(version, layout, product, link_baud)
+  std::uint32_t layout = 0;      // LayoutId
+  std::uint32_t product = 0;     // product_id(name), 0: none named
+  std::uint32_t check = 0;       // check_of(version, layout, product)
+  std::uint32_t link_baud = 0;   // the rate of the link its update client talks over, 0: none named
+  std::uint32_t rate_check = 0;  // rate_check_of(version, layout, product, link_baud)
 
-  // (Without a rate, the check word of the records before this one.)
-  static constexpr std::uint32_t check_of(std::uint32_t version, std::uint32_t layout, std::uint32_t product,
-                                          std::uint32_t link_baud = 0) {
-    return ~(version ^ (layout * 0x9E3779B9u) ^ (product * 0x85EBCA6Bu) ^ (link_baud * 0xC2B2AE35u) ^ kMagic1Before);
+  static constexpr std::uint32_t check_of(std::uint32_t version, std::uint32_t layout, std::uint32_t product) {
+    return ~(version ^ (layout * 0x9E3779B9u) ^ (product * 0x85EBCA6Bu) ^ kMagic1);
+  }
+  static constexpr std::uint32_t rate_check_of(std::uint32_t version, std::uint32_t layout, std::uint32_t product,
+                                               std::uint32_t link_baud) {
+    return check_of(version, layout, product) ^ (link_baud * 0xC2B2AE35u) ^ kRateMagic;
   }
   // FNV-1a of the name; never 0, which means "no product" (an empty name), nor kProductHeld.
   static constexpr std::uint32_t product_id(std::string_view name) {
@@ -48,16 +53,15 @@ struct AppInfo {
     for (const char c : name) h = (h ^ static_cast<std::uint8_t>(c)) * 0x01000193u;
     return h == 0 ? 1 : h == 0xFFFFFFFFu ? 0xFFFFFFFEu : h;
   }
-  static constexpr AppInfo make(LayoutId layout, std::uint32_t version, std::string_view product = {},
-                                std::uint32_t link_baud = 0) {
+  static constexpr AppInfo make(LayoutId layout, std::uint32_t version, std::string_view product = {}) {
     const auto l = static_cast<std::uint32_t>(layout);
     const std::uint32_t p = product_id(product);
-    return AppInfo{kMagic0, kMagic1, version, l, p, link_baud, check_of(version, l, p, link_baud)};
+    return AppInfo{kMagic0, kMagic1, version, l, p, check_of(version, l, p), 0, rate_check_of(version, l, p, 0)};
   }
   // The same record naming the link's rate: an update client on a link at another rate refuses
   // the image (installed, it would talk at a rate its adapter or modem does not).
   constexpr AppInfo at_link_baud(std::uint32_t baud) const {
-    return AppInfo{kMagic0, kMagic1, version, layout, product, baud, check_of(version, layout, product, baud)};
+    return AppInfo{kMagic0, kMagic1, version, layout, product, check, baud, rate_check_of(version, layout, product, baud)};
   }
 };
 // In a recovery HELLO: the bootloader holds a valid application whose app info it cannot find.
@@ -75,8 +79,8 @@ static_assert(sizeof(AppInfo) == AppInfo::kSize);
 inline constexpr std::uint32_t kAppInfoWindow = 512 + AppInfo::kSize;
 
 // Finds the record in an image (4-byte aligned, magic and check word right). False if none. Also
-// the records before it ("INFO"): 24 bytes, without a rate (its check word where `link_baud` is
-// now), and the first release's 20 bytes, without a product either: they name none.
+// the records before it: 24 bytes, without the rate and its check word (names none), and the
+// first release's 20 bytes, without a product either (its check word where `product` is now).
 bool find_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out);
 // The same search, returning the record: no AppInfo to construct beforehand (in a firmware image
 // its defaults are a copy of 24 bytes of flash at every call site).
