@@ -183,10 +183,12 @@ std::string Session::unframed_bytes() const {
   if (framed_) return "";
   const std::uint64_t text = text_bytes_ + stretch_text_, other = other_bytes_ + stretch_other_;
   if (text > 0 && other * 8 <= text) {
-    if (boot_lines_ >= 3)  // the bootloader's first line again and again
+    // The bootloader's first line again and again: a device that resets over and over. (Not with
+    // --recover: the user was asked to press reset, and each press says it too.)
+    if (boot_lines_ >= 3 && !opt_.recover)
       return "; the device's bootloader started " + std::to_string(boot_lines_) +
              " times and no frame came: it resets over and over (an application that crashes or hangs at boot, "
-             "and its watchdog)" + (opt_.recover ? "" : "; `--recover` reaches its bootloader");
+             "and its watchdog); `--recover` reaches its bootloader";
     const std::string last = line_.empty() ? last_line_ : line_so_far();
     return "; the device printed text but sent no frame" +
            (last.empty() ? std::string() : " (its last line: \"" + last + "\")");
@@ -626,8 +628,9 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
       (!opt_.recover || opt_.recover_fleet)) {
     finish(Outcome::up_to_date, runs + std::to_string(version_) + " already, which it starts after " +
                                     std::to_string(kRecoveryIdleMs / 1000) +
-                                    " s without a server (versions are compared, not contents: --force sends this image "
-                                    "anyway)");
+                                    " s without a server (if that application is why it answered RECOVER, crashing at "
+                                    "boot, this image does not mend it; versions are compared, not contents: --force "
+                                    "sends this image anyway)");
     return;
   }
   // An older image is most likely the wrong file; on a fleet it would roll every device back.
