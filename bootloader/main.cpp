@@ -53,7 +53,8 @@ void say(const char* a, const char* b) {
   // its version, so that the server's version rules hold here too (0: none found).
   std::uint32_t product = 0, version = 0;
   if (app_valid) {
-    const auto app = ota::app_info_in(reinterpret_cast<const std::uint8_t*>(map.layout.app.base), ota::kAppInfoWindow);
+    const auto app = ota::app_info_in(reinterpret_cast<const std::uint8_t*>(map.layout.app.base), ota::kAppInfoWindow,
+                                      ota::kAppInfoWindow - ota::AppInfo::kSize);
     product = app ? app->product : ota::kProductHeld;
     if (app) version = app->version;
   }

@@ -2055,3 +2055,53 @@ TEST(ProtocolSessionUnframed, TheBootloadersLineOverAndOverIsADeviceThatResetsOv
   EXPECT_EQ(s.detail().find("resets over and over"), std::string::npos) << s.detail();
   EXPECT_NE(s.detail().find("its last line: \"thermo starting\""), std::string::npos) << s.detail();
 }
+
+// after the download of a `push --recover`, the user presses no reset any more: an
+// installed application that crashes at boot makes its bootloader print its line again and
+// again, and the reboot timeout should name the reset loop as it does without --recover. The
+// `!opt_.recover` of unframed_bytes() hides it in the reboot phase too.
+TEST(ProtocolSessionUnframed, AResetLoopAfterARecoverPushIsStillNamed) {
+  ota::host::SessionOptions o;
+  o.recover = true;
+  o.reboot_timeout_ms = 5000;
+  const Bytes img = app_image(2, 4096);
+  ota::host::Session s(img, 2, o);
+  s.begin(0);
+  hello_to(s, 1, {.role = ota::Role::recovery, .version = 0});
+  ASSERT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 16}));
+  s.on_bytes(reply.data(), reply.size(), 2);
+  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(img.data(), img.size())}));
+  s.on_bytes(result.data(), result.size(), 3);
+  ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
+  std::string loop;
+  for (int i = 0; i < 4; ++i) loop += std::string(ota::kBootLine) + "internal\r\nthermo starting\r\n";
+  const Bytes b(loop.begin(), loop.end());
+  s.on_bytes(b.data(), b.size(), 200);
+  s.on_tick(5004);
+  ASSERT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
+  EXPECT_NE(s.detail().find("resets over and over"), std::string::npos) << s.detail();
+}
+
+// `ota push --recover` sends an image of the version the bootloader holds (the new rule
+// lets it through), but same_version_ stays false for a recovery HELLO: the device that comes
+// back running that same version without a report is called upgraded, although the version
+// proves nothing (a forced push over the application's own version says upgrade_failed).
+TEST(ProtocolSession, ARecoverPushOverTheHeldVersionIsNotUpgradedByItsVersionAlone) {
+  ota::host::SessionOptions o;
+  o.recover = true;
+  o.reboot_timeout_ms = 5000;
+  const Bytes img = app_image(2, 4096);
+  ota::host::Session s(img, 2, o);
+  s.begin(0);
+  hello_to(s, 1, {.role = ota::Role::recovery, .version = 2});
+  ASSERT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 16}));
+  s.on_bytes(reply.data(), reply.size(), 2);
+  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(img.data(), img.size())}));
+  s.on_bytes(result.data(), result.size(), 3);
+  ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
+  hello_to(s, 100, {.version = 2});  // v2 runs, no report
+  ASSERT_TRUE(s.done());
+  EXPECT_NE(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+}

@@ -520,6 +520,32 @@ TEST_F(ResumeAtTheEnd, ALostResultAndALostBootHelloStillEndUpgraded) {
   EXPECT_EQ(dev.running_version(), 2u);
 }
 
+// the device's layout_check scans 64 bytes at a time plus AppInfo::kSize of overlap; a
+// record that starts 4 or 8 bytes past a 64-byte step (68, 72, 132, ...) has its first 24 bytes
+// inside the earlier chunk but not its rate: app_info_in returns it there without the rate and
+// the device takes an image built for another link rate. (The host finds the rate: the same
+// image at 0xEC is refused.)
+TEST_P(UpdateTest, AnImageForAnotherLinkRateIsRefusedWhereverItsRecordStarts) {
+  for (const std::uint32_t at : {0x50u, 0x44u, 0x48u, 0x84u, 0x1C8u}) {  // 0x50: whole in one chunk (refused)
+    SCOPED_TRACE(at);
+    sim::Device dev{L};
+    dev.set_link_baud(115200);
+    dev.factory_install(v1);
+    dev.boot();
+    auto img = sim::make_app_image(L, 2, 8192);
+    const auto info = ota::AppInfo::make(L.id, 2).at_link_baud(9600);
+    std::memcpy(img.data() + at, &info, sizeof info);
+    ota::AppInfo seen;
+    ASSERT_TRUE(ota::find_image_app_info(img.data(), img.size(), seen));
+    ASSERT_EQ(seen.link_baud, 9600u);  // as the host reads it
+    Session s(img, 2);
+    sim::run_session(dev, s);
+    EXPECT_EQ(s.outcome(), Outcome::refused) << s.detail();
+    dev.power_cycle();
+    EXPECT_EQ(dev.running_version(), 1u);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, UpdateTest,
                          ::testing::Values(&ota::kInternalLayout, &ota::kExternalLayout),
                          test::LayoutName());

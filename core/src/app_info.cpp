@@ -10,12 +10,12 @@ bool find_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out) {
   return found.has_value();
 }
 
-std::optional<AppInfo> app_info_in(const std::uint8_t* image, std::size_t len) {
+std::optional<AppInfo> app_info_in(const std::uint8_t* image, std::size_t len, std::size_t starts) {
   // The first release's record: magic0, magic1, version, layout, then its check word,
   // check_of(version, layout, 0), where a record now has its product. The link rate and its check
   // word after the first 24 bytes are read only when both are there and agree.
   constexpr std::size_t kFirstReleaseSize = 20;
-  for (std::size_t off = 0; off + kFirstReleaseSize <= len; off += 4) {
+  for (std::size_t off = 0; off + kFirstReleaseSize <= len && off < starts; off += 4) {
     const std::uint8_t* p = image + off;
     if (get_u32(p) != AppInfo::kMagic0 || get_u32(p + 4) != AppInfo::kMagic1) continue;
     const std::uint32_t version = get_u32(p + 8), layout = get_u32(p + 12), fifth = get_u32(p + 16);

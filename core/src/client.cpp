@@ -228,7 +228,9 @@ Status UpdateClient::layout_check() const {
     const std::uint32_t left = session_.image_size - off;
     const std::uint32_t n = left < sizeof buf ? left : static_cast<std::uint32_t>(sizeof buf);
     if (!map_.device(l.staging).read(l.staging.base + off, buf, n)) return Status::flash_error;
-    if (const std::optional<AppInfo> info = app_info_in(buf, n))
+    // A record that starts past the step may not be whole here (its rate): the next piece has it
+    // (after the last, none counts: it would start past the first 512 bytes).
+    if (const std::optional<AppInfo> info = app_info_in(buf, n, n == sizeof buf ? kScanStep : n))
       return info->layout != static_cast<std::uint32_t>(l.id) ||
                      (info->link_baud && info_.link_baud && info->link_baud != info_.link_baud) ||
                      (info_.role == Role::application && !products_match(info->product, info_.product))

@@ -305,6 +305,8 @@ int main(int argc, char** argv) {
           if (const int fd = lock(file); fd >= 0) {
             ::close(lock_fds[i]);
             lock_fds[i] = fd;
+          } else {  // another bluepill took it between the save's rename and this lock
+            std::cerr << "bluepill: " << file << ": taken by another bluepill while saving: two boards now write it\n";
           }
         }
       }

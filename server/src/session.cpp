@@ -183,9 +183,10 @@ std::string Session::unframed_bytes() const {
   if (framed_) return "";
   const std::uint64_t text = text_bytes_ + stretch_text_, other = other_bytes_ + stretch_other_;
   if (text > 0 && other * 8 <= text) {
-    // The bootloader's first line again and again: a device that resets over and over. (Not with
-    // --recover: the user was asked to press reset, and each press says it too.)
-    if (boot_lines_ >= 3 && !opt_.recover)
+    // The bootloader's first line again and again: a device that resets over and over. (Not while
+    // a --recover push waits for its bootloader: the user was asked to press reset, and each press
+    // says it too.)
+    if (boot_lines_ >= 3 && !(opt_.recover && phase_ == Phase::hello))
       return "; the device's bootloader started " + std::to_string(boot_lines_) +
              " times and no frame came: it resets over and over (an application that crashes or hangs at boot, "
              "and its watchdog); `--recover` reaches its bootloader";
@@ -653,7 +654,8 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
     finish(Outcome::timeout, "device restarts during the download without getting further");
     return;
   }
-  same_version_ = ours;
+  // (Also over the version the bootloader holds: coming back with it proves nothing either.)
+  same_version_ = ours || (h.role == Role::recovery && versioned && h.app_version == version_);
   // A power of two, so that it divides every staging unit.
   packet_size_ = std::bit_floor(std::min<std::uint16_t>(opt_.packet_size, h.max_chunk));
   window_ = std::max<std::uint32_t>(1, opt_.window ? std::min(opt_.window, h.window) : h.window);

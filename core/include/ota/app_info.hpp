@@ -84,10 +84,15 @@ inline constexpr std::uint32_t kAppInfoWindow = 512 + AppInfo::kSize;
 bool find_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out);
 // The same search, returning the record: no AppInfo to construct beforehand (in a firmware image
 // its defaults are a copy of 24 bytes of flash at every call site).
-std::optional<AppInfo> app_info_in(const std::uint8_t* image, std::size_t len);
+// Only records that start in the first `starts` bytes count (a scan in pieces: one that starts
+// later is read whole from the next piece).
+std::optional<AppInfo> app_info_in(const std::uint8_t* image, std::size_t len, std::size_t starts = ~std::size_t{0});
 // The record as a device sees it in an image of `len` bytes: within its first kAppInfoWindow.
 inline bool find_image_app_info(const std::uint8_t* image, std::size_t len, AppInfo& out) {
-  return find_app_info(image, len < kAppInfoWindow ? len : kAppInfoWindow, out);
+  const std::optional<AppInfo> found =
+      app_info_in(image, len < kAppInfoWindow ? len : kAppInfoWindow, kAppInfoWindow - AppInfo::kSize);
+  if (found) out = *found;
+  return found.has_value();
 }
 
 }  // namespace ota
