@@ -1756,10 +1756,11 @@ TEST(ProtocolSession, AnAckAfterAReplyTimeoutIsNoRoundTripSample) {
 const Bytes kGarbled{0xF8, 0x80, 0x78, 0x00, 0xE0, 0x1C, 0x00, 0x86, 0xFE};
 
 // What a session says of bytes that made no frame of the device's: its detail after a hello
-// timeout, `heard` having come at 100 ms.
-std::string hello_timeout_after(const Bytes& heard) {
+// timeout, `heard` having come at 100 ms (`recover`: of an `ota push --recover`).
+std::string hello_timeout_after(const Bytes& heard, bool recover = false) {
   ota::host::SessionOptions o;
   o.hello_timeout_ms = 1000;
+  o.recover = recover;
   ota::host::Session s(app_image(2, 4096), 2, o);
   s.begin(0);
   if (!heard.empty()) s.on_bytes(heard.data(), heard.size(), 100);
@@ -1772,7 +1773,7 @@ std::string hello_timeout_after(const Bytes& heard) {
 // names a link at another baud rate (whose every byte is garbled). Bytes with a frame of the
 // device's among them, or no bytes at all, say nothing of it.
 TEST(ProtocolSession, AHelloTimeoutAfterBytesThatMadeNoFrameNamesTheBaudRate) {
-  const auto run = hello_timeout_after;
+  auto run = [](const Bytes& heard) { return hello_timeout_after(heard); };
   EXPECT_NE(run(kGarbled).find("the device sent 7 bytes that made neither a frame nor text: a link at another "
                               "baud rate"),
             std::string::npos);
@@ -1828,17 +1829,20 @@ TEST(ProtocolSession, AFrameOfNoDeviceTypeIsNoSignTheRateIsRight) {
 }
 
 // A session whose download the device verified (RESULT ok at 3 ms): in its reboot phase, with a
-// reboot timeout of 5 s.
+// reboot timeout of 5 s. The device's HELLO is `device` (application v1 unless said); `recover`:
+// the session of an `ota push --recover`.
 struct VerifiedDownload {
   const Bytes img = app_image(2, 4096);
-  ota::host::Session s{img, 2, [] {
-                          ota::host::SessionOptions o;
-                          o.reboot_timeout_ms = 5000;
-                          return o;
-                        }()};
-  VerifiedDownload() {
+  ota::host::Session s;
+  explicit VerifiedDownload(const DeviceHello& device = {.version = 1}, bool recover = false)
+      : s(img, 2, [recover] {
+          ota::host::SessionOptions o;
+          o.reboot_timeout_ms = 5000;
+          o.recover = recover;
+          return o;
+        }()) {
     s.begin(0);
-    hello_to(s, 1, {.version = 1});
+    hello_to(s, 1, device);
     EXPECT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
     const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 16}));
     s.on_bytes(reply.data(), reply.size(), 2);
@@ -2044,35 +2048,17 @@ TEST(ProtocolSessionUnframed, TheBootloadersLineOverAndOverIsADeviceThatResetsOv
   d = hello_timeout_after(text("tick\r\ntick\r\ntick\r\ntick\r\n"));
   EXPECT_EQ(d.find("resets over and over"), std::string::npos) << d;
   // With --recover the user is pressing reset, as asked: bootloader lines are no reset loop.
-  ota::host::SessionOptions o;
-  o.recover = true;
-  o.hello_timeout_ms = 1000;
-  ota::host::Session s(app_image(2, 4096), 2, o);
-  s.begin(0);
-  const Bytes heard = text(loop);
-  s.on_bytes(heard.data(), heard.size(), 100);
-  s.on_tick(1001);
-  EXPECT_EQ(s.detail().find("resets over and over"), std::string::npos) << s.detail();
-  EXPECT_NE(s.detail().find("its last line: \"thermo starting\""), std::string::npos) << s.detail();
+  d = hello_timeout_after(text(loop), true);
+  EXPECT_EQ(d.find("resets over and over"), std::string::npos) << d;
+  EXPECT_NE(d.find("its last line: \"thermo starting\""), std::string::npos) << d;
 }
 
-// after the download of a `push --recover`, the user presses no reset any more: an
-// installed application that crashes at boot makes its bootloader print its line again and
-// again, and the reboot timeout should name the reset loop as it does without --recover. The
-// `!opt_.recover` of unframed_bytes() hides it in the reboot phase too.
+// After the download of an `ota push --recover` the user presses reset no more: an installed
+// application that crashes at boot makes its bootloader print its line again and again, and the
+// reboot timeout names the reset loop as it does without --recover.
 TEST(ProtocolSessionUnframed, AResetLoopAfterARecoverPushIsStillNamed) {
-  ota::host::SessionOptions o;
-  o.recover = true;
-  o.reboot_timeout_ms = 5000;
-  const Bytes img = app_image(2, 4096);
-  ota::host::Session s(img, 2, o);
-  s.begin(0);
-  hello_to(s, 1, {.role = ota::Role::recovery, .version = 0});
-  ASSERT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
-  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 16}));
-  s.on_bytes(reply.data(), reply.size(), 2);
-  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(img.data(), img.size())}));
-  s.on_bytes(result.data(), result.size(), 3);
+  VerifiedDownload v({.role = ota::Role::recovery, .version = 0}, true);
+  ota::host::Session& s = v.s;
   ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
   std::string loop;
   for (int i = 0; i < 4; ++i) loop += std::string(ota::kBootLine) + "internal\r\nthermo starting\r\n";
@@ -2083,23 +2069,12 @@ TEST(ProtocolSessionUnframed, AResetLoopAfterARecoverPushIsStillNamed) {
   EXPECT_NE(s.detail().find("resets over and over"), std::string::npos) << s.detail();
 }
 
-// `ota push --recover` sends an image of the version the bootloader holds (the new rule
-// lets it through), but same_version_ stays false for a recovery HELLO: the device that comes
-// back running that same version without a report is called upgraded, although the version
-// proves nothing (a forced push over the application's own version says upgrade_failed).
+// `ota push --recover` sends an image of the version the bootloader holds: the device that comes
+// back running that same version without a report is not called upgraded on its version alone
+// (as a forced push over the application's own version says upgrade_failed).
 TEST(ProtocolSession, ARecoverPushOverTheHeldVersionIsNotUpgradedByItsVersionAlone) {
-  ota::host::SessionOptions o;
-  o.recover = true;
-  o.reboot_timeout_ms = 5000;
-  const Bytes img = app_image(2, 4096);
-  ota::host::Session s(img, 2, o);
-  s.begin(0);
-  hello_to(s, 1, {.role = ota::Role::recovery, .version = 2});
-  ASSERT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
-  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 16}));
-  s.on_bytes(reply.data(), reply.size(), 2);
-  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(img.data(), img.size())}));
-  s.on_bytes(result.data(), result.size(), 3);
+  VerifiedDownload v({.role = ota::Role::recovery, .version = 2}, true);
+  ota::host::Session& s = v.s;
   ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
   hello_to(s, 100, {.version = 2});  // v2 runs, no report
   ASSERT_TRUE(s.done());
