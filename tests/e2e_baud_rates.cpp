@@ -97,17 +97,9 @@ TEST_P(BaudRates, TheBootloaderHearsRecoverAndTakesTheImage) {
   ota::host::SessionOptions o;
   o.recover = true;
   ota::host::Session s(fw.app_bin(2), 2, o);
-  bool pressed = false;
-  e2e::WireOptions w = long_run();
-  w.stop_at = [&](double) {
-    if (!std::exchange(pressed, true)) b.reset_pin();
-    return false;
-  };
-  ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
+  ASSERT_NE(e2e::run(b, s, e2e::reset_pressed_once(b, long_run())).stop, bluepill::Stop::error);
   EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
-  bool recovery = false;
-  for (const auto& e : s.take_events()) recovery |= e.kind == "hello" && e.text.find("bootloader (recovery mode)") == 0;
-  EXPECT_TRUE(recovery) << "the bootloader took it";
+  EXPECT_TRUE(e2e::heard_bootloader(s)) << "the bootloader took it";
   EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, fw.app_bin(2)));
   EXPECT_EQ(s.resends(), 0u);
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
@@ -203,17 +195,9 @@ TEST(BaudRate, AnApplicationBuiltForAnotherRateIsRefused) {
   // The bootloader, in recovery mode after RECOVER: the same.
   o.recover = true;
   ota::host::Session r(slow.app_bin(2), 2, o);
-  bool pressed = false;
-  e2e::WireOptions w;
-  w.stop_at = [&](double) {
-    if (!std::exchange(pressed, true)) b.reset_pin();
-    return false;
-  };
-  ASSERT_NE(e2e::run(b, r, w).stop, bluepill::Stop::error);
+  ASSERT_NE(e2e::run(b, r, e2e::reset_pressed_once(b)).stop, bluepill::Stop::error);
   EXPECT_EQ(r.outcome(), ota::host::Outcome::refused) << r.detail();
-  bool recovery = false;
-  for (const auto& e : r.take_events()) recovery |= e.kind == "hello" && e.text.find("bootloader (recovery mode)") == 0;
-  EXPECT_TRUE(recovery) << "not refused by the bootloader";
+  EXPECT_TRUE(e2e::heard_bootloader(r)) << "not refused by the bootloader";
   EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, fw.app_bin(1)));
 
   // `ota push --port`: refused from the device's HELLO, nothing sent.

@@ -171,17 +171,9 @@ TEST_P(Recovery, AnotherProductGoesInOnlyThroughRecover) {
   o.recover = true;
   ota::host::Session s(other, 2, o);
   // The reset button, pressed while the push sends RECOVER.
-  bool pressed = false;
-  e2e::WireOptions w;
-  w.stop_at = [&](double) {
-    if (!std::exchange(pressed, true)) b.reset_pin();
-    return false;
-  };
-  ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
+  ASSERT_NE(e2e::run(b, s, e2e::reset_pressed_once(b)).stop, bluepill::Stop::error);
   EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
-  bool held = false;
-  for (const auto& e : s.take_events()) held |= e.kind == "hello" && e.text.find("bootloader (recovery mode)") == 0;
-  EXPECT_TRUE(held) << "the bootloader took it";
+  EXPECT_TRUE(e2e::heard_bootloader(s)) << "the bootloader took it";
   EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, other));
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
@@ -203,18 +195,9 @@ TEST_P(Recovery, ARecoverPushKeepsTheVersionRulesOfTheApplicationHeld) {
     o.recover_fleet = fleet;
     o.force = force;
     auto s = std::make_unique<ota::host::Session>(fw.app_bin(version), version, o);
-    bool pressed = false;
-    e2e::WireOptions w;
-    w.stop_at = [&](double) {
-      if (!std::exchange(pressed, true)) b.reset_pin();
-      return false;
-    };
-    EXPECT_NE(e2e::run(b, *s, w).stop, bluepill::Stop::error);
-    bool held = false;
-    for (const auto& e : s->take_events())
-      held |= e.kind == "hello" && e.text.find("bootloader (recovery mode)") == 0 &&
-              e.text.find("holding application v2") != std::string::npos;
-    EXPECT_TRUE(held) << "no HELLO from the bootloader naming v2: " << s->detail();
+    EXPECT_NE(e2e::run(b, *s, e2e::reset_pressed_once(b)).stop, bluepill::Stop::error);
+    EXPECT_TRUE(e2e::heard_bootloader(*s, "holding application v2")) << "no HELLO from the bootloader naming v2: "
+                                                                       << s->detail();
     return s;
   };
   for (const bool fleet : {false, true}) {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <random>
 #include <stdexcept>
+#include <utility>
 
 #include "ota/app_info.hpp"
 #include "ota/host/image.hpp"
@@ -81,6 +82,22 @@ int boot_to_banner(bluepill::Board& b, double max_us) {
   if (r.stop != bluepill::Stop::condition) return -1;
   const std::string& out = b.uart_output();
   return std::stoi(out.substr(out.find("app v", from) + 5));
+}
+
+WireOptions reset_pressed_once(bluepill::Board& b, WireOptions opt) {
+  opt.stop_at = [&b, pressed = false](double) mutable {
+    if (!std::exchange(pressed, true)) b.reset_pin();
+    return false;
+  };
+  return opt;
+}
+
+bool heard_bootloader(ota::host::Session& s, std::string_view also) {
+  bool heard = false;
+  for (const auto& e : s.take_events())
+    heard |= e.kind == "hello" && e.text.starts_with("bootloader (recovery mode)") &&
+             e.text.find(also) != std::string::npos;
+  return heard;
 }
 
 WireResult run(bluepill::Board& b, ota::host::Session& s, const WireOptions& opt) {

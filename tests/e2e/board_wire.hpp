@@ -8,6 +8,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bluepill/board.hpp"
@@ -66,6 +67,14 @@ struct WireOptions {
 // Runs `session` against the board's USART1 until the session is done, the board stops (error,
 // power off) or stop_at says so. The session's clock is the board's virtual milliseconds.
 WireResult run(bluepill::Board& b, ota::host::Session& s, const WireOptions& opt = {});
+
+// `opt` with the board's reset button pressed once, at the run's first step: how a user lets a
+// --recover push's RECOVER reach the bootloader.
+WireOptions reset_pressed_once(bluepill::Board& b, WireOptions opt = {});
+
+// The session heard its device's bootloader (a HELLO "bootloader (recovery mode)", with `also` in
+// it); takes the session's events.
+bool heard_bootloader(ota::host::Session& s, std::string_view also = {});
 
 // The application area of the board's internal flash equals `image` (byte for byte, over its size).
 bool app_area_is(bluepill::Board& b, const ota::Layout& l, const std::vector<std::uint8_t>& image);
