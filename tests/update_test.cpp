@@ -20,6 +20,13 @@ namespace {
 using ota::host::Outcome;
 using ota::host::Session;
 
+// `img` with the app info record `info` written at `at` (0xEC: right after a synthetic image's
+// vector table).
+std::vector<std::uint8_t> with_app_info(std::vector<std::uint8_t> img, const ota::AppInfo& info, std::size_t at = 0xEC) {
+  std::memcpy(img.data() + at, &info, sizeof info);
+  return img;
+}
+
 // A link that goes dead (nothing reaches the device) once `frames` frames have passed.
 sim::WireOptions link_dead_after(std::size_t frames) {
   sim::WireOptions w;
@@ -64,6 +71,16 @@ class UpdateTest : public ::testing::TestWithParam<const ota::Layout*> {
     EXPECT_TRUE(resumed);
     EXPECT_LT(s.frames_sent(), ota::packet_count_for(static_cast<std::uint32_t>(v2.size()), 256) - saved);
     expect_runs(v2, 2);
+  }
+  // The session ended refused by the device after its download ("not a valid application"),
+  // before "OTA-START": after a power cycle v1 still runs.
+  void expect_refused_after_download(const Session& s) {
+    EXPECT_EQ(s.outcome(), Outcome::refused) << s.detail();
+    EXPECT_NE(s.detail().find("not a valid application"), std::string::npos) << s.detail();
+    const auto flag = dev.region(L.flags);
+    EXPECT_NE(std::string(flag.begin(), flag.begin() + 9), "OTA-START");
+    dev.power_cycle();
+    EXPECT_EQ(dev.running_version(), 1u);
   }
   void expect_runs(const std::vector<std::uint8_t>& img, std::uint32_t version) {
     EXPECT_EQ(dev.running_version(), version);
@@ -252,12 +269,7 @@ TEST_P(UpdateTest, ALinkLostWhileTheReportIsClearedIsStillUpgraded) {
 // size (the record then spans two packets). An image that names this layout goes in.
 TEST_P(UpdateTest, AnImageBuiltForTheOtherLayoutIsNotInstalled) {
   const ota::LayoutId other = L.id == ota::LayoutId::internal ? ota::LayoutId::external : ota::LayoutId::internal;
-  auto with_info = [&](ota::LayoutId layout, std::size_t at) {
-    auto img = v2;
-    const auto info = ota::AppInfo::make(layout, 2);
-    std::memcpy(img.data() + at, &info, sizeof info);
-    return img;
-  };
+  auto with_info = [&](ota::LayoutId layout, std::size_t at) { return with_app_info(v2, ota::AppInfo::make(layout, 2), at); };
   for (const std::uint16_t packet : {std::uint16_t{256}, std::uint16_t{16}}) {
     ota::host::SessionOptions o;
     o.packet_size = packet;
@@ -287,21 +299,13 @@ TEST_P(UpdateTest, AnImageBuiltForTheOtherLayoutIsNotInstalled) {
 // HELLO's product: protocol_test.)
 TEST_P(UpdateTest, AnImageOfAnotherProductIsNotInstalled) {
   auto with_info = [&](const std::vector<std::uint8_t>& base, std::uint32_t version, const char* product) {
-    auto img = base;
-    const auto info = ota::AppInfo::make(L.id, version, product);
-    std::memcpy(img.data() + 0xEC, &info, sizeof info);
-    return img;
+    return with_app_info(base, ota::AppInfo::make(L.id, version, product));
   };
   dev.factory_install(with_info(v1, 1, "weather-station"));
   dev.power_cycle();
   Session other(with_info(v2, 2, "door-lock"), 2);
   sim::run_session(dev, other);
-  EXPECT_EQ(other.outcome(), Outcome::refused) << other.detail();
-  EXPECT_NE(other.detail().find("not a valid application"), std::string::npos) << other.detail();
-  const auto flag = dev.region(L.flags);
-  EXPECT_NE(std::string(flag.begin(), flag.begin() + 9), "OTA-START");
-  dev.power_cycle();
-  EXPECT_EQ(dev.running_version(), 1u);
+  expect_refused_after_download(other);
   const auto own = with_info(v2, 2, "weather-station");
   Session s(own, 2);
   sim::run_session(dev, s);
@@ -316,22 +320,14 @@ TEST_P(UpdateTest, AnImageOfAnotherProductIsNotInstalled) {
 // the port's rate: protocol_test.)
 TEST_P(UpdateTest, AnImageForAnotherLinkRateIsNotInstalled) {
   auto with_rate = [&](const std::vector<std::uint8_t>& base, std::uint32_t version, std::uint32_t baud) {
-    auto img = base;
-    const auto info = ota::AppInfo::make(L.id, version).at_link_baud(baud);
-    std::memcpy(img.data() + 0xEC, &info, sizeof info);
-    return img;
+    return with_app_info(base, ota::AppInfo::make(L.id, version).at_link_baud(baud));
   };
   dev.set_link_baud(115200);
   dev.factory_install(with_rate(v1, 1, 115200));
   dev.power_cycle();
   Session slow(with_rate(v2, 2, 9600), 2);
   sim::run_session(dev, slow);
-  EXPECT_EQ(slow.outcome(), Outcome::refused) << slow.detail();
-  EXPECT_NE(slow.detail().find("not a valid application"), std::string::npos) << slow.detail();
-  const auto flag = dev.region(L.flags);
-  EXPECT_NE(std::string(flag.begin(), flag.begin() + 9), "OTA-START");
-  dev.power_cycle();
-  EXPECT_EQ(dev.running_version(), 1u);
+  expect_refused_after_download(slow);
   // Nor from the bootloader: without a valid application, in recovery.
   std::vector<std::uint8_t> blank(L.app.size, 0xFF);
   dev.factory_install(blank);
@@ -377,8 +373,7 @@ TEST_P(UpdateTest, AReplyTimeoutResendsOnePacketNotAWindow) {
 TEST(SimDevice, TheVersionOfARealApplicationIsItsAppInfos) {
   auto img = sim::make_app_image(ota::kInternalLayout, 3, 4096);
   EXPECT_EQ(sim::app_image_version(img), 3u);
-  const auto info = ota::AppInfo::make(ota::LayoutId::internal, 7);
-  std::memcpy(img.data() + 0xEC, &info, sizeof info);
+  img = with_app_info(img, ota::AppInfo::make(ota::LayoutId::internal, 7));
   EXPECT_EQ(sim::app_image_version(img), 7u);
   std::fill(img.begin() + sim::kVersionOffset, img.begin() + sim::kVersionOffset + 4, 0xFF);
   EXPECT_EQ(sim::app_image_version(img), 7u);
@@ -520,11 +515,10 @@ TEST_F(ResumeAtTheEnd, ALostResultAndALostBootHelloStillEndUpgraded) {
   EXPECT_EQ(dev.running_version(), 2u);
 }
 
-// the device's layout_check scans 64 bytes at a time plus AppInfo::kSize of overlap; a
-// record that starts 4 or 8 bytes past a 64-byte step (68, 72, 132, ...) has its first 24 bytes
-// inside the earlier chunk but not its rate: app_info_in returns it there without the rate and
-// the device takes an image built for another link rate. (The host finds the rate: the same
-// image at 0xEC is refused.)
+// The device's layout_check scans 64 bytes at a time plus AppInfo::kSize of overlap: a record
+// that starts 4 or 8 bytes past a 64-byte step (68, 72, 132, ...) has its first 24 bytes inside
+// the earlier piece but not its rate, and is read whole from the next. An image built for another
+// link rate is refused wherever its record starts in the first 512 bytes, as the host reads it.
 TEST_P(UpdateTest, AnImageForAnotherLinkRateIsRefusedWhereverItsRecordStarts) {
   for (const std::uint32_t at : {0x50u, 0x44u, 0x48u, 0x84u, 0x1C8u}) {  // 0x50: whole in one chunk (refused)
     SCOPED_TRACE(at);
@@ -532,9 +526,7 @@ TEST_P(UpdateTest, AnImageForAnotherLinkRateIsRefusedWhereverItsRecordStarts) {
     dev.set_link_baud(115200);
     dev.factory_install(v1);
     dev.boot();
-    auto img = sim::make_app_image(L, 2, 8192);
-    const auto info = ota::AppInfo::make(L.id, 2).at_link_baud(9600);
-    std::memcpy(img.data() + at, &info, sizeof info);
+    const auto img = with_app_info(sim::make_app_image(L, 2, 8192), ota::AppInfo::make(L.id, 2).at_link_baud(9600), at);
     ota::AppInfo seen;
     ASSERT_TRUE(ota::find_image_app_info(img.data(), img.size(), seen));
     ASSERT_EQ(seen.link_baud, 9600u);  // as the host reads it
