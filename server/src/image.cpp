@@ -139,14 +139,10 @@ Error read_elf(const std::vector<std::uint8_t>& f, std::uint32_t base, std::vect
 
 std::uint32_t Image::crc() const { return crc32(bytes.data(), bytes.size()); }
 
-std::uint32_t Image::product() const {
+std::optional<AppInfo> Image::app_info() const {
   AppInfo info;
-  return find_image_app_info(bytes.data(), bytes.size(), info) ? info.product : 0;
-}
-
-std::uint32_t Image::link_baud() const {
-  AppInfo info;
-  return find_image_app_info(bytes.data(), bytes.size(), info) ? info.link_baud : 0;
+  if (!find_image_app_info(bytes.data(), bytes.size(), info)) return std::nullopt;
+  return info;
 }
 
 // At most `max` bytes: a larger file is refused by its size, unread; an input without a size (a

@@ -617,6 +617,7 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
   // before it did): the same rules, so that a healthy device caught in its bootloader's listening
   // window by a --recover serve is neither rolled back nor given its own version again.
   const bool versioned = h.role == Role::application || h.app_version != 0;
+  const bool held_ours = h.role == Role::recovery && versioned && h.app_version == version_;
   const char* runs = h.role == Role::application ? "device runs v" : "device's bootloader holds v";
   if (ours && !force) {
     finish(Outcome::up_to_date, "device already runs v" + std::to_string(version_) +
@@ -625,8 +626,7 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
   }
   // (`ota push --recover` does send it: the user asked to recover this device, whose application
   // may be damaged or crash later than its HELLO, with the version it had.)
-  if (h.role == Role::recovery && versioned && h.app_version == version_ && !force &&
-      (!opt_.recover || opt_.recover_fleet)) {
+  if (held_ours && !force && (!opt_.recover || opt_.recover_fleet)) {
     finish(Outcome::up_to_date, runs + std::to_string(version_) + " already, which it starts after " +
                                     std::to_string(kRecoveryIdleMs / 1000) +
                                     " s without a server (if that application is why it answered RECOVER, crashing at "
@@ -655,7 +655,7 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
     return;
   }
   // (Also over the version the bootloader holds: coming back with it proves nothing either.)
-  same_version_ = ours || (h.role == Role::recovery && versioned && h.app_version == version_);
+  same_version_ = ours || held_ours;
   // A power of two, so that it divides every staging unit.
   packet_size_ = std::bit_floor(std::min<std::uint16_t>(opt_.packet_size, h.max_chunk));
   window_ = std::max<std::uint32_t>(1, opt_.window ? std::min(opt_.window, h.window) : h.window);

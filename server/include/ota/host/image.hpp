@@ -11,9 +11,11 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "ota/app_info.hpp"
 #include "ota/layout.hpp"
 
 namespace ota::host {
@@ -24,10 +26,11 @@ struct Image {
   std::uint32_t load_address = 0;
   std::vector<std::uint8_t> bytes;
   std::uint32_t crc() const;
-  // The product its app info names (0: none), found where a device looks for it.
-  std::uint32_t product() const;
-  // The link rate its app info names (0: none), where a device looks for it.
-  std::uint32_t link_baud() const;
+  // Its app info record, found where a device looks for it; none without one.
+  std::optional<AppInfo> app_info() const;
+  // The product and the link rate that record names (0: none).
+  std::uint32_t product() const { return app_info().value_or(AppInfo{}).product; }
+  std::uint32_t link_baud() const { return app_info().value_or(AppInfo{}).link_baud; }
 };
 
 // The result of a check or a load: empty error means success.
