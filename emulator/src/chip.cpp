@@ -26,11 +26,16 @@ struct ChipCallbacks {
   // fault at an address that is not word-aligned, whatever CCR.UNALIGN_TRP says; only single
   // LDR/STR/LDRH/STRH may be unaligned. Unicorn (QEMU 5) performs them. Called before the
   // instruction at `a` executes; returns its name and sets `at` when it would fault.
+  // The `n` bytes of code at `a` (flash, its alias at 0, or SRAM); null elsewhere.
+  static const std::uint8_t* code_at(const Chip& c, std::uint32_t a, std::uint32_t n) {
+    if (in_flash(a) && flash_offset(a) + n <= kFlashSize) return &c.mirror_[flash_offset(a)];
+    if (a >= kSramBase && a - kSramBase + n <= kSramSize) return &c.b_.sram[a - kSramBase];
+    return nullptr;
+  }
+
   static const char* misaligned_multiple(Chip& c, std::uint32_t a, std::uint32_t& at) {
     std::uint16_t hw[2] = {};
-    const std::uint8_t* code = nullptr;
-    if (in_flash(a) && flash_offset(a) + 4 <= kFlashSize) code = &c.mirror_[flash_offset(a)];
-    else if (a >= kSramBase && a - kSramBase + 4 <= kSramSize) code = &c.b_.sram[a - kSramBase];
+    const std::uint8_t* code = code_at(c, a, 4);
     if (code == nullptr) return nullptr;
     std::memcpy(hw, code, 4);
     const std::uint16_t h1 = hw[0], h2 = hw[1];
@@ -87,11 +92,10 @@ struct ChipCallbacks {
     return (h1 & 0xF000) == 0xC000 || (h1 & 0xFE00) == 0xE800 || (h1 & 0xFFD0) == 0xFB90;
   }
 
-  // The first half-word of the instruction at `a` (flash, its alias at 0, or SRAM); 0 elsewhere.
+  // The first half-word of the instruction at `a`; 0 where no code is.
   static std::uint16_t halfword_at(const Chip& c, std::uint32_t a) {
     std::uint16_t h = 0;
-    if (in_flash(a) && flash_offset(a) + 2 <= kFlashSize) std::memcpy(&h, &c.mirror_[flash_offset(a)], 2);
-    else if (a >= kSramBase && a - kSramBase + 2 <= kSramSize) std::memcpy(&h, &c.b_.sram[a - kSramBase], 2);
+    if (const std::uint8_t* code = code_at(c, a, 2)) std::memcpy(&h, code, 2);
     return h;
   }
 

@@ -195,8 +195,9 @@ int main(int argc, char** argv) {
     }
     return fd;
   };
+  const std::string* const files[2] = {&flash_file, &w25q_file};
   for (int i = 0; i < 2; ++i) {
-    const std::string& file = i == 0 ? flash_file : w25q_file;
+    const std::string& file = *files[i];
     if (file.empty()) continue;
     if ((lock_fds[i] = lock(file)) < 0) {
       std::cerr << "bluepill: " << file << ": " << (errno == EWOULDBLOCK ? "in use by another bluepill" : std::strerror(errno))
@@ -300,7 +301,7 @@ int main(int argc, char** argv) {
         board.save();
         saved = h;
         for (int i = 0; i < 2; ++i) {  // the saved files are new ones: lock them
-          const std::string& file = i == 0 ? flash_file : w25q_file;
+          const std::string& file = *files[i];
           if (file.empty()) continue;
           if (const int fd = lock(file); fd >= 0) {
             ::close(lock_fds[i]);
