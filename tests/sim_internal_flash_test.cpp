@@ -1,5 +1,6 @@
 // sim::InternalFlash and sim::PowerSupply: the STM32F1 programming rules and power cuts.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <bit>
@@ -315,6 +316,36 @@ TEST(SimInternalFlash, FileRoundTrip) {
   EXPECT_FALSE(h.load(file));  // wrong size: refused, unchanged
   EXPECT_TRUE(all_ff(h));
   EXPECT_FALSE(h.load(file.string() + ".missing"));
+  std::filesystem::remove(file);
+}
+
+// The hook sees the new copy written whole while the name still leads to the old contents, and
+// the copy it saw is the one that takes the name (so a lock taken there covers the name at once).
+TEST(SimInternalFlash, SaveCallsItsHookOnTheWholeNewCopyBeforeItTakesTheName) {
+  PowerSupply power;
+  InternalFlash f(power);
+  const std::filesystem::path file = ::testing::TempDir() + "sim_internal_flash_hook.bin";
+  ASSERT_TRUE(f.save(file));  // the old contents: erased
+  ASSERT_EQ(f.program_halfword(kBase, 0x1234), InternalFlash::Program::ok);
+  int calls = 0;
+  struct stat copy {};
+  ASSERT_TRUE(f.save(file, [&](const std::filesystem::path& part) {
+    ++calls;
+    EXPECT_NE(part, file);
+    EXPECT_EQ(std::filesystem::file_size(part), InternalFlash::kSize);
+    InternalFlash seen(power);
+    EXPECT_TRUE(seen.load(part));
+    EXPECT_EQ(seen.bytes()[0], 0x34);  // the new contents, whole
+    InternalFlash old(power);
+    EXPECT_TRUE(old.load(file));
+    EXPECT_EQ(old.bytes()[0], 0xFF);  // the name: still the old file
+    EXPECT_EQ(::stat(part.c_str(), &copy), 0);
+  }));
+  EXPECT_EQ(calls, 1);
+  struct stat now {};
+  ASSERT_EQ(::stat(file.c_str(), &now), 0);
+  EXPECT_EQ(now.st_ino, copy.st_ino);
+  EXPECT_FALSE(std::filesystem::exists(file.string() + ".part"));
   std::filesystem::remove(file);
 }
 

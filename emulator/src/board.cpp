@@ -81,10 +81,14 @@ std::uint64_t Board::instructions() const { return state_->instructions; }
 std::uint64_t Board::now_ns() const { return cycles_to_ns(state_->sched.now); }
 
 void Board::save() const {
-  if (!cfg_.flash_file.empty() && !state_->flash.save(cfg_.flash_file))
-    throw std::runtime_error("cannot write " + cfg_.flash_file.string());
-  if (!cfg_.w25q_file.empty() && !state_->w25q.save(cfg_.w25q_file))
-    throw std::runtime_error("cannot write " + cfg_.w25q_file.string());
+  auto save = [&](const sim::StoredMemory& part, const std::filesystem::path& file) {
+    if (file.empty()) return;
+    sim::StoredMemory::BeforeRename hook;
+    if (cfg_.before_save_rename) hook = [&](const std::filesystem::path& copy) { cfg_.before_save_rename(copy, file); };
+    if (!part.save(file, hook)) throw std::runtime_error("cannot write " + file.string());
+  };
+  save(state_->flash, cfg_.flash_file);
+  save(state_->w25q, cfg_.w25q_file);
 }
 
 void Board::load_image(const std::string& file, std::uint32_t bin_base) {

@@ -183,8 +183,9 @@ int main(int argc, char** argv) {
   }
   // Two boards on one flash file would each write their own copy at exit, and the second would
   // not see the first's writes: one board per file.
-  // The lock is on the file the name leads to: each save writes a new one and renames it over
-  // (stored_memory.cpp), so the lock moves to it after every save (keep_files below).
+  // The lock is on the file the name leads to: each save writes a new copy and renames it over
+  // (stored_memory.cpp), so the new copy is locked before it takes the name (before_save_rename
+  // below): whoever opens the name finds a locked file, the old one or the new one.
   int lock_fds[2] = {-1, -1};  // flash, W25Q; held until exit
   auto lock = [](const std::string& file) {
     const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -205,6 +206,15 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  cfg.before_save_rename = [&](const std::filesystem::path& part, const std::filesystem::path& file) {
+    const int i = file == cfg.flash_file ? 0 : 1;
+    if (const int fd = lock(part.string()); fd >= 0) {
+      ::close(lock_fds[i]);
+      lock_fds[i] = fd;
+    } else {  // the part file is another process's: the name may now lead to an unlocked file
+      std::cerr << "bluepill: " << part.string() << ": cannot lock it: " << std::strerror(errno) << "\n";
+    }
+  };
 
   std::string connect_host;
   unsigned long connect_port = 0;
@@ -300,16 +310,6 @@ int main(int argc, char** argv) {
       if (const std::size_t h = contents(); h != saved) {
         board.save();
         saved = h;
-        for (int i = 0; i < 2; ++i) {  // the saved files are new ones: lock them
-          const std::string& file = *files[i];
-          if (file.empty()) continue;
-          if (const int fd = lock(file); fd >= 0) {
-            ::close(lock_fds[i]);
-            lock_fds[i] = fd;
-          } else {  // another bluepill took it between the save's rename and this lock
-            std::cerr << "bluepill: " << file << ": taken by another bluepill while saving: two boards now write it\n";
-          }
-        }
       }
     };
     auto done = [&] {

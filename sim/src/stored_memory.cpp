@@ -15,7 +15,7 @@ bool StoredMemory::load(const std::filesystem::path& file) {
 
 // Written beside the file and renamed over it: a process killed while it saves leaves the old
 // contents, never a truncated file (which would load as a factory-fresh part).
-bool StoredMemory::save(const std::filesystem::path& file) const {
+bool StoredMemory::save(const std::filesystem::path& file, const BeforeRename& before_rename) const {
   std::filesystem::path part = file;
   part += ".part";
   {
@@ -23,6 +23,7 @@ bool StoredMemory::save(const std::filesystem::path& file) const {
     out.write(reinterpret_cast<const char*>(mem_.data()), static_cast<std::streamsize>(mem_.size()));
     if (!out.flush()) return false;
   }
+  if (before_rename) before_rename(part);
   std::error_code ec;
   std::filesystem::rename(part, file, ec);
   if (ec) std::filesystem::remove(part, ec);

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 
 namespace bluepill {
 
@@ -23,6 +24,10 @@ struct Config {
   // 64 KB, and the W25Q's whole capacity) and written back at power-off. Empty: memory only.
   std::filesystem::path flash_file;
   std::filesystem::path w25q_file;
+  // Called with each file's new copy before it is renamed over the file (sim::StoredMemory::save),
+  // with the file's name: the bluepill tool locks the new copy there, so that the name never
+  // leads to an unlocked file. Empty: nothing is called.
+  std::function<void(const std::filesystem::path& part, const std::filesystem::path& file)> before_save_rename;
   bool w25q = true;  // a W25Q16 on SPI1 (chip select PA4)
   // Its first 64 KB (block 0, all the layout uses) write-protected, as status register bits or
   // WPS block locks left by another project would: programs and erases there are not executed.

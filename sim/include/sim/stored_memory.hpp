@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -22,7 +23,11 @@ class StoredMemory {
   // Raw image of the whole part. load() fails (and changes nothing) unless the file has exactly
   // the part's size.
   bool load(const std::filesystem::path& file);
-  bool save(const std::filesystem::path& file) const;
+  // Written whole beside the file (`file` + ".part") and renamed over it. `before_rename`, if
+  // given, is called with that part file once it is written and before it takes the name (to
+  // lock it: whoever opens the name then finds a locked file, the old one or the new one).
+  using BeforeRename = std::function<void(const std::filesystem::path& part)>;
+  bool save(const std::filesystem::path& file, const BeforeRename& before_rename = {}) const;
 
   std::uint64_t violations() const { return violations_.count(); }
   const std::string& last_violation() const { return violations_.last(); }
