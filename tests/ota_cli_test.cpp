@@ -108,6 +108,22 @@ void say_hello(int fd, std::uint32_t version) {
   ASSERT_EQ(::write(fd, frame, n), static_cast<ssize_t>(n));
 }
 
+// ota-sim-device on a pty of its own, as a test's device: `pty` is its path, empty (and the test
+// failed) when it named none.
+struct SimDeviceOnPty {
+  Process proc;
+  std::string pty;
+  explicit SimDeviceOnPty(const std::string& layout, const std::vector<std::string>& more = {})
+      : proc([&] {
+          std::vector<std::string> argv = {SIM_DEVICE, "--pty", "--layout", layout};
+          argv.insert(argv.end(), more.begin(), more.end());
+          return argv;
+        }()) {
+    if (const auto line = proc.wait_for("pty ", 10s)) pty = line->substr(4);
+    else ADD_FAILURE() << "ota-sim-device named no pty: " << proc.output();
+  }
+};
+
 class OtaCli : public ::testing::Test {
  protected:
   fs::path dir;
@@ -383,22 +399,19 @@ TEST_F(OtaCli, RefusesWhatCannotWork) {
   }
 }
 
-
 // Also --baud, --window and --packet as they reach the link and the session.
 TEST_F(OtaCli, PushOverPty) {
-  Process dev({SIM_DEVICE, "--pty", "--layout", "internal"});
-  const auto line = dev.wait_for("pty ", 10s);
-  ASSERT_TRUE(line) << dev.output();
-  const std::string pty = line->substr(4);
+  SimDeviceOnPty dev("internal");
+  ASSERT_FALSE(dev.pty.empty());
   std::string out;
-  const int rc = ota({"push", make_ota(dir, ota::kInternalLayout, 2, 20000).string(), "--port", pty, "--json",
+  const int rc = ota({"push", make_ota(dir, ota::kInternalLayout, 2, 20000).string(), "--port", dev.pty, "--json",
                       "--baud", "57600", "--window", "3", "--packet", "128"}, &out);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("\"outcome\":\"upgraded\""), std::string::npos) << out;
   EXPECT_NE(out.find("\"device_version\":2"), std::string::npos) << out;
   EXPECT_NE(out.find("at 57600 baud"), std::string::npos) << out;
   EXPECT_NE(out.find("20000 bytes in 157 packets of 128, window 3"), std::string::npos) << out;
-  EXPECT_TRUE(dev.wait_for("boot 2: application v2 (installed)", 10s)) << dev.output();
+  EXPECT_TRUE(dev.proc.wait_for("boot 2: application v2 (installed)", 10s)) << dev.proc.output();
 }
 
 // docs/flashing.md says to push with `ota push --baud N` at the rate the firmware was built with
@@ -407,12 +420,10 @@ TEST_F(OtaCli, PushesAtEveryRateTheFirmwareCanBeBuiltFor) {
   for (const std::uint32_t baud : {OTA_USART1_RATES}) {
     const std::string rate = std::to_string(baud);
     SCOPED_TRACE(rate);
-    Process dev({SIM_DEVICE, "--pty", "--layout", "internal"});
-    const auto line = dev.wait_for("pty ", 10s);
-    ASSERT_TRUE(line) << dev.output();
-    const std::string pty = line->substr(4);
+    SimDeviceOnPty dev("internal");
+    ASSERT_FALSE(dev.pty.empty());
     std::string out;
-    const int rc = ota({"push", make_ota(dir, ota::kInternalLayout, 2, 4000).string(), "--port", pty, "--json",
+    const int rc = ota({"push", make_ota(dir, ota::kInternalLayout, 2, 4000).string(), "--port", dev.pty, "--json",
                         "--baud", rate}, &out);
     EXPECT_EQ(rc, 0) << out;
     EXPECT_NE(out.find("\"outcome\":\"upgraded\""), std::string::npos) << out;
@@ -423,17 +434,15 @@ TEST_F(OtaCli, PushesAtEveryRateTheFirmwareCanBeBuiltFor) {
 // The device already runs the image's version: up to date, unless --force; forced, the image is
 // downloaded and installed again, and the upgrade report proves it.
 TEST_F(OtaCli, ForceInstallsTheVersionTheDeviceAlreadyRuns) {
-  Process dev({SIM_DEVICE, "--pty", "--layout", "internal", "--version", "2"});
-  const auto line = dev.wait_for("pty ", 10s);
-  ASSERT_TRUE(line) << dev.output();
-  const std::string pty = line->substr(4);
+  SimDeviceOnPty dev("internal", {"--version", "2"});
+  ASSERT_FALSE(dev.pty.empty());
   const std::string img = make_ota(dir, ota::kInternalLayout, 2, 20000).string();
   std::string out;
-  EXPECT_EQ(ota({"push", img, "--port", pty, "--json"}, &out), 0) << out;
+  EXPECT_EQ(ota({"push", img, "--port", dev.pty, "--json"}, &out), 0) << out;
   EXPECT_NE(out.find("\"outcome\":\"up-to-date\""), std::string::npos) << out;
-  EXPECT_EQ(ota({"push", img, "--port", pty, "--json", "--force"}, &out), 0) << out;
+  EXPECT_EQ(ota({"push", img, "--port", dev.pty, "--json", "--force"}, &out), 0) << out;
   EXPECT_NE(out.find("\"outcome\":\"upgraded\""), std::string::npos) << out;
-  EXPECT_TRUE(dev.wait_for("boot 2: application v2 (installed)", 10s)) << dev.output();
+  EXPECT_TRUE(dev.proc.wait_for("boot 2: application v2 (installed)", 10s)) << dev.proc.output();
 }
 
 TEST_F(OtaCli, PushOverTcpToADeviceThatDialsIn) {
@@ -482,11 +491,10 @@ TEST_F(OtaCli, ADeviceThatReconnectsFinishesThePush) {
 }
 
 TEST_F(OtaCli, WrongLayoutIsRefusedWithExitCode3) {
-  Process dev({SIM_DEVICE, "--pty", "--layout", "external"});
-  const auto line = dev.wait_for("pty ", 10s);
-  ASSERT_TRUE(line);
+  SimDeviceOnPty dev("external");
+  ASSERT_FALSE(dev.pty.empty());
   std::string out;
-  EXPECT_EQ(ota({"push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--port", line->substr(4)}, &out), 3);
+  EXPECT_EQ(ota({"push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--port", dev.pty}, &out), 3);
   EXPECT_NE(out.find("built for the internal layout"), std::string::npos) << out;
 }
 
@@ -494,14 +502,13 @@ TEST_F(OtaCli, WrongLayoutIsRefusedWithExitCode3) {
 // but the device comes back running the version the application itself says. The push must not
 // call that an upgrade: exit 7 and what the device runs.
 TEST_F(OtaCli, ADeviceThatComesBackOnAnotherVersionIsUpgradeFailedWithExitCode7) {
-  Process dev({SIM_DEVICE, "--pty", "--layout", "internal"});
-  const auto line = dev.wait_for("pty ", 10s);
-  ASSERT_TRUE(line) << dev.output();
+  SimDeviceOnPty dev("internal");
+  ASSERT_FALSE(dev.pty.empty());
   const auto bin = write("v2.bin", sim::make_app_image(ota::kInternalLayout, 2, 9000));
   const auto img = dir / "claims-v3.ota";
   std::string out;
   ASSERT_EQ(ota({"image", "build", bin.string(), "-o", img.string(), "-v", "3", "-l", "internal"}, &out), 0) << out;
-  EXPECT_EQ(ota({"push", img.string(), "--port", line->substr(4), "--json"}, &out), 7) << out;
+  EXPECT_EQ(ota({"push", img.string(), "--port", dev.pty, "--json"}, &out), 7) << out;
   EXPECT_NE(out.find("\"outcome\":\"upgrade-failed\""), std::string::npos) << out;
   EXPECT_NE(out.find("\"exit\":7"), std::string::npos) << out;
   EXPECT_NE(out.find("came back running v2"), std::string::npos) << out;
@@ -1086,10 +1093,9 @@ TEST_F(OtaCli, AnOtaWhoseHeaderContradictsItsAppInfoIsRefusedBeforeStart) {
   const auto lie = write("layout-lie.ota", ota::host::encode_ota_file({ota::LayoutId::internal, 2, 0x08002000, ext_app}));
   std::string out;
   EXPECT_EQ(ota({"image", "info", lie.string()}, &out), 9) << out;
-  Process dev({SIM_DEVICE, "--pty", "--layout", "internal"});
-  const auto line = dev.wait_for("pty ", 10s);
-  ASSERT_TRUE(line) << dev.output();
-  EXPECT_EQ(ota({"push", lie.string(), "--port", line->substr(4), "--json"}, &out), 9) << out;
+  SimDeviceOnPty dev("internal");
+  ASSERT_FALSE(dev.pty.empty());
+  EXPECT_EQ(ota({"push", lie.string(), "--port", dev.pty, "--json"}, &out), 9) << out;
   EXPECT_TRUE(lines_of(out, "start").empty()) << "the image went to the device: " << out;
   const auto results = lines_of(out, "result");
   ASSERT_EQ(results.size(), 1u) << out;
@@ -1100,7 +1106,7 @@ TEST_F(OtaCli, AnOtaWhoseHeaderContradictsItsAppInfoIsRefusedBeforeStart) {
   ASSERT_FALSE(ota::host::load_file(fw / "internal" / "app-v2.bin", int_app));
   const auto v3 = write("version-lie.ota", ota::host::encode_ota_file({ota::LayoutId::internal, 3, 0x08002000, int_app}));
   EXPECT_EQ(ota({"image", "info", v3.string()}, &out), 9) << out;
-  EXPECT_EQ(ota({"push", v3.string(), "--port", line->substr(4), "--json"}, &out), 9) << out;
+  EXPECT_EQ(ota({"push", v3.string(), "--port", dev.pty, "--json"}, &out), 9) << out;
   EXPECT_TRUE(lines_of(out, "start").empty()) << "the image went to the device: " << out;
 }
 
@@ -1219,10 +1225,9 @@ TEST_F(OtaCli, AnOtaForAnotherLoadAddressIsRefusedBeforeStart) {
       {ota::LayoutId::internal, 2, 0x08004000, sim::make_app_image(ota::kInternalLayout, 2, 9000)}));
   std::string out;
   EXPECT_EQ(ota({"image", "info", file.string()}, &out), 9) << out;
-  Process dev({SIM_DEVICE, "--pty", "--layout", "internal"});
-  const auto line = dev.wait_for("pty ", 10s);
-  ASSERT_TRUE(line) << dev.output();
-  EXPECT_EQ(ota({"push", file.string(), "--port", line->substr(4), "--json"}, &out), 9) << out;
+  SimDeviceOnPty dev("internal");
+  ASSERT_FALSE(dev.pty.empty());
+  EXPECT_EQ(ota({"push", file.string(), "--port", dev.pty, "--json"}, &out), 9) << out;
   EXPECT_TRUE(lines_of(out, "start").empty()) << "the image went to the device: " << out;
 }
 
