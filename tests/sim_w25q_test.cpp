@@ -484,4 +484,20 @@ TEST(SimW25q, FileRoundTrip) {
   std::filesystem::remove(file);
 }
 
+// W25Q16JV datasheet 8.2.4, Read Status Register-1 (05h), -2 (35h) and -3 (15h): "The Read
+// Status Register instructions may be used at any time, even while a Program, Erase or Write
+// Status Register cycle is in progress". (The model took only 0x05 while BUSY: 0x35 counted as
+// a firmware violation and read 0xFF, SUS = 1 during a plain erase, which silicon never shows.)
+TEST(SimW25q, StatusRegister2IsReadableWhileBusy) {
+  PowerSupply power;
+  W25qChip chip(power);
+  std::uint64_t now = 1'000;
+  chip.set_timing([&] { return now; }, sim::kW25qTypical);
+  wren(chip);
+  erase(chip, 0x0);
+  ASSERT_TRUE(chip.busy());
+  EXPECT_EQ(xfer(chip, {0x35}, 1)[1], 0x00) << "SUS reads 0: nothing is suspended";
+  EXPECT_EQ(chip.violations(), 0u) << chip.last_violation();
+}
+
 }  // namespace

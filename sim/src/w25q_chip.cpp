@@ -120,10 +120,11 @@ std::uint8_t W25qChip::shift(std::uint8_t in) {
     if (powered_down_ && op_ != kReleasePowerDown) {
       ignored_ = true;
       violations_.add("command " + hex(op_, 2) + " in power-down (only 0xAB is recognised)");
-    } else if (busy() && op_ != kReadStatus1 && !(op_ == kSuspend && in_progress())) {
+    } else if (busy() && op_ != kReadStatus1 && op_ != kReadStatus2 && !(op_ == kSuspend && in_progress())) {
+      // (The status registers may be read at any time, W25Q16JV datasheet 8.2.4.)
       ignored_ = true;
       if (op_ != kReleasePowerDown && op_ != kResume)  // documented as ignored while BUSY: not a misuse
-        violations_.add("command " + hex(op_, 2) + " while BUSY (only 0x05 is accepted)");
+        violations_.add("command " + hex(op_, 2) + " while BUSY (only status reads and 0x75 are accepted)");
     }
     return kHighZ;
   }

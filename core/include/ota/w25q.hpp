@@ -10,8 +10,9 @@
 //                        so write() splits at page boundaries. Only turns 1 bits into 0.
 //   0x20 Sector Erase    4 KB, address inside the sector.
 //   0x03 Read Data       address + any number of bytes.
-//   0x05 Read Status 1   BUSY = bit 0, WEL = bit 1; repeated while /CS stays low. The only
-//                        command the chip accepts while BUSY.
+//   0x05 Read Status 1   BUSY = bit 0, WEL = bit 1; repeated while /CS stays low. With the
+//                        other status reads and Suspend (0x75), the only commands the chip
+//                        accepts while BUSY (datasheet 8.2.4).
 //   0x9F JEDEC ID        manufacturer, memory type, capacity (log2 of the size in bytes).
 //                        Parts above 16 MB are refused (4-byte address mode, see identify()).
 //   0xAB Release Power-down  takes the chip out of the power-down state (0xB9), the only command
