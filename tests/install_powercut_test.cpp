@@ -161,6 +161,101 @@ TEST_P(InstallPowerCut, RecoveryDownloadReplacingAFailedInstallUnderCuts) {
   }
 }
 
+// A unit marker whose program was cut after clearing one bit: a partially programmed half-word,
+// which reads as set (0xFFFE) while the download resumes past it and the first install begins,
+// and which may read back as erased (0xFFFF) later (a marginal cell). The download was verified
+// by its CRC-32 and the install has already zeroed the application's vector table: a marker that
+// now reads unset must not make the next boot refuse and wipe the only whole image, leaving the
+// device with a half-copied application and nothing to install.
+TEST_P(InstallPowerCut, ATornUnitMarkerThatReadsErasedLaterDoesNotLoseAnInstallUnderWay) {
+  const ota::Layout& L = *GetParam();
+  const auto v1 = sim::make_app_image(L, 1, 9000);
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  Staged s(L, 3, v1, v2);
+  auto journal = s.p.region(L.journal());
+  const std::uint32_t marker = ota::Journal::kUnitsOffset + 2 * 3;  // unit 3's marker
+  journal[marker] = 0xFE;  // torn: one bit of 0x0000 programmed, the rest still erased
+  journal[marker + 1] = 0xFF;
+  ASSERT_TRUE(ota::Journal(s.p.map).unit_done(3));
+  ASSERT_TRUE(s.install_cut_at(100, sim::CutMode::torn));  // the install has begun
+  ASSERT_FALSE(ota::Installer(s.p.map).app_valid()) << "the cut left the application half copied";
+  journal[marker] = 0xFF;  // the marginal bit now reads erased
+  ota::Installer boot(s.p.map);
+  const Result r = boot.run();
+  EXPECT_TRUE(r == Result::installed || r == Result::failed) << ota::to_string(r);
+  EXPECT_EQ(ota::FlagStore(s.p.map).read() == ota::Flag::start || s.app_is(v2), true)
+      << "neither the install is still pending nor v2 installed";
+  ota::JournalRecord rec;
+  EXPECT_TRUE(boot.app_valid() || ota::Journal(s.p.map).read(rec))
+      << "the application is half copied and the staged image's journal was wiped: no whole image left";
+}
+
+// A program cut near its end can leave cells that read programmed but hold too little charge: a
+// marginal cell reads right at the next boot and may read erased later. Whatever such a program
+// wrote must be erased and written again, not trusted because it reads right. Two places: the
+// vector table, the install's very last program (cut there, the copy's CRC-32 matches at the next
+// boot), and a page of the body (cut in its last half-word, the page reads equal to staging).
+
+// The vector table's program cut in its last half-word, every bit of it reading programmed.
+TEST_P(InstallPowerCut, AVectorTableProgramCutAtItsEndIsWrittenAgainNotTrusted) {
+  const ota::Layout& L = *GetParam();
+  const auto v1 = sim::make_app_image(L, 1, 9000);
+  const auto v2 = sim::make_app_image(L, 2, 3000);
+  Staged s(L, 9, v1, v2);
+  auto app = s.p.region(L.app);
+  // The operation that programs the vector table: the first whose cut leaves the rest of v2 in
+  // place and the table erased.
+  std::uint64_t vt_op = 0;
+  for (std::uint64_t k = 1; vt_op == 0; ++k) {
+    Staged t(L, 9, v1, v2);
+    ASSERT_TRUE(t.install_cut_at(k, sim::CutMode::before));
+    const auto a = t.p.region(L.app);
+    if (std::equal(v2.begin() + 8, v2.end(), a.begin() + 8) && a[7] == 0xFF) vt_op = k;
+  }
+  ASSERT_TRUE(s.install_cut_at(vt_op, sim::CutMode::before));
+  std::copy_n(v2.begin(), 8, app.begin());  // the cut program, reading whole
+  const std::uint32_t erases = s.p.internal.erases(L.app.base - sim::InternalFlash::kBase);
+  ota::Installer boot(s.p.map);
+  const Result r = boot.run();
+  ASSERT_EQ(r, Result::installed) << ota::to_string(r);
+  EXPECT_TRUE(boot.app_valid() && s.app_is(v2));
+  EXPECT_EQ(s.p.internal.erases(L.app.base - sim::InternalFlash::kBase), erases + 1)
+      << "the vector table a cut program left was trusted, not erased and written again";
+  EXPECT_EQ(s.p.violations(), 0u);
+}
+
+// A page of the body whose last program was cut, every bit of it reading programmed.
+TEST_P(InstallPowerCut, APageProgramCutAtItsEndIsWrittenAgainNotTrusted) {
+  const ota::Layout& L = *GetParam();
+  const auto v1 = sim::make_app_image(L, 1, 9000);
+  const auto v2 = sim::make_app_image(L, 2, 3000);
+  constexpr std::size_t kPage = sim::InternalFlash::kPage;
+  const auto page1_done = [&](Staged& t) {
+    const auto a = t.p.region(L.app);
+    return std::equal(v2.begin() + kPage, v2.begin() + 2 * kPage, a.begin() + kPage);
+  };
+  // The operation after the last program of page 1 (the first cut before which page 1 is whole).
+  std::uint64_t after = 0;
+  for (std::uint64_t k = 1; after == 0; ++k) {
+    Staged t(L, 4, v1, v2);
+    ASSERT_TRUE(t.install_cut_at(k, sim::CutMode::before));
+    if (page1_done(t)) after = k;
+  }
+  Staged s(L, 4, v1, v2);
+  ASSERT_TRUE(s.install_cut_at(after - 1, sim::CutMode::before));
+  auto app = s.p.region(L.app);
+  ASSERT_FALSE(page1_done(s));
+  std::copy(v2.begin() + kPage, v2.begin() + 2 * kPage, app.begin() + kPage);  // the cut program, reading whole
+  const std::uint32_t page1 = L.app.base - sim::InternalFlash::kBase + kPage;
+  const std::uint32_t erases = s.p.internal.erases(page1);
+  ota::Installer boot(s.p.map);
+  ASSERT_EQ(boot.run(), Result::installed);
+  EXPECT_TRUE(boot.app_valid() && s.app_is(v2));
+  EXPECT_EQ(s.p.internal.erases(page1), erases + 1)
+      << "a page a cut program may have left marginal was trusted, not erased and written again";
+  EXPECT_EQ(s.p.violations(), 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, InstallPowerCut, ::testing::Values(&ota::kInternalLayout, &ota::kExternalLayout),
                          test::LayoutName());
 

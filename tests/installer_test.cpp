@@ -84,9 +84,13 @@ TEST_P(InstallerTest, ResetHandlerBeyondTheImageIsRefusedAndTheAppUntouched) {
   EXPECT_TRUE(inst.app_valid());
 }
 
-TEST_P(InstallerTest, IncompleteJournalIsRefused) {
+// Staging holds the image's first 4 KB only (a download cut short, its flag set all the same):
+// refused on its CRC-32, the application untouched.
+TEST_P(InstallerTest, IncompleteImageIsRefused) {
   const auto v2 = sim::make_app_image(L, 2, 20000);
   stage(v2);
+  auto staged = parts.region(L.staging);
+  std::fill(staged.begin() + 4096, staged.begin() + 20000, 0xFF);
   ASSERT_TRUE(journal.begin({20000, ota::crc32(v2.data(), v2.size()), 2, 256, 79}));  // no unit marked
   ASSERT_TRUE(flags.set(ota::Flag::start));
   EXPECT_EQ(ota::Installer(parts.map).run(), ota::Installer::Result::refused);
@@ -122,14 +126,22 @@ TEST_P(InstallerTest, APageThatReadsBlankIsErasedAgainBeforeItIsProgrammed) {
   EXPECT_EQ(parts.internal.erases(page5), before + 1);
 }
 
-TEST_P(InstallerTest, ACopyCutBeforeItsMarkerIsNotRedone) {
+// Copied whole, marker not yet set: the cut may have come inside the last program, the vector
+// table's, which may then read right and fade later. Its page only is written again.
+TEST_P(InstallerTest, ACopyCutBeforeItsMarkerWritesItsFirstPageOnlyAgain) {
   const auto v2 = sim::make_app_image(L, 2, 20000);
   stage(v2);
   std::copy(v2.begin(), v2.end(), parts.region(L.app).begin());  // copied, marker not yet set
+  const std::uint32_t first = L.app.base - sim::InternalFlash::kBase;
+  std::vector<std::uint32_t> erases;
+  for (std::uint32_t off = 0; off < 20000; off += ota::kFlashPage) erases.push_back(parts.internal.erases(first + off));
   const std::uint64_t ops_before = parts.power.count();
   EXPECT_EQ(ota::Installer(parts.map).run(), ota::Installer::Result::installed);
   EXPECT_TRUE(app_is(v2));
-  EXPECT_LE(parts.power.count() - ops_before, 1u + 2u + 1u);  // marker, flag move, journal
+  for (std::uint32_t off = 0; off < 20000; off += ota::kFlashPage)
+    EXPECT_EQ(parts.internal.erases(first + off), erases[off / ota::kFlashPage] + (off == 0 ? 1 : 0)) << off;
+  // zeroing the table (2), the page (an erase, 8 programs), the table, marker, flag move, journal
+  EXPECT_LE(parts.power.count() - ops_before, 2u + 1u + 8u + 1u + 1u + 2u + 1u);
 }
 
 TEST_P(InstallerTest, RollsForwardWhenTheCopyWasMarkedInstalled) {
@@ -159,16 +171,17 @@ TEST_P(InstallerTest, APageBlankOnlyAtItsStartIsErasedBeforeItIsWritten) {
   EXPECT_EQ(parts.violations(), 0u);
 }
 
-// The staged image is complete but for its last unit's marker: refused, whatever the CRC says
-// (check_staged requires every unit of the image marked done).
-TEST_P(InstallerTest, AJournalMissingItsLastUnitIsRefused) {
+// The staged image is whole but its last unit's marker reads unset (a marker whose program a cut
+// ended can read set while the download goes on and unset later): the CRC-32 says it is whole,
+// and it is installed, not refused and thrown away.
+TEST_P(InstallerTest, AWholeImageIsInstalledWhateverItsUnitMarkersRead) {
   const auto v2 = sim::make_app_image(L, 2, 20000);
   stage(v2);
   ASSERT_TRUE(journal.begin({20000, ota::crc32(v2.data(), v2.size()), 2, 256,
                              static_cast<std::uint16_t>(ota::packet_count_for(20000, 256))}));
   for (std::uint32_t u = 0; u + 1 < journal.units_for(20000); ++u) ASSERT_TRUE(journal.mark_unit_done(u));
-  EXPECT_EQ(ota::Installer(parts.map).run(), ota::Installer::Result::refused);
-  EXPECT_TRUE(app_is(v1));
+  EXPECT_EQ(ota::Installer(parts.map).run(), ota::Installer::Result::installed);
+  EXPECT_TRUE(app_is(v2));
 }
 
 // An "installed" marker with no valid record (a journal erase torn after the install, the flag
@@ -313,14 +326,14 @@ TEST_P(InstallerFaultTest, AFlagThatCannotBeReadIsNoVerdict) {
   EXPECT_TRUE(app_is(v2));
 }
 
-// The journal lives in staging too: a read error on its record or on a unit's marker is no
-// verdict either. Taken as "no record" or "unit not done", it would clear OTA-START and the
-// journal, and throw away a download the server was told had succeeded.
+// The journal lives in staging too: a read error on its record is no verdict either. Taken as
+// "no record", it would clear OTA-START and the journal, and throw away a download the server was
+// told had succeeded. (The units' markers are not read by the install at all.)
 TEST_P(InstallerFaultTest, UnreadableJournalIsRetriedNotRefused) {
   const auto v2 = sim::make_app_image(L, 2, 20000);
   const ota::Region j = L.journal();
-  for (const ota::Region part : {ota::Region{j.medium, j.base + ota::Journal::kRecordOffset, ota::Journal::kRecordSize},
-                                 ota::Region{j.medium, j.base + ota::Journal::kUnitsOffset + 2, 2}}) {
+  {
+    const ota::Region part{j.medium, j.base + ota::Journal::kRecordOffset, ota::Journal::kRecordSize};
     stage(v2);
     staging_part().unreadable = part;
     staging_part().unreadable_times = 1;  // one glitch

@@ -42,10 +42,9 @@ bool Installer::finish() { return flags_.set(Flag::success) && journal_.clear();
 Installer::Check Installer::check_staged(const JournalRecord& r) {
   const Layout& l = map_.layout;
   if (r.image_size < kVectorTable || r.image_size > l.image_limit) return Check::bad;
-  // Counting stops at the first marker not read as set: read again, only "unset" is a verdict.
-  const std::uint32_t done = journal_.units_done();
-  if (done < journal_.units_for(r.image_size))
-    return journal_.unit_mark(done) == Found::no ? Check::bad : Check::unreadable;
+  // The units' markers are not asked: the CRC-32 says whether the staged image is whole, where a
+  // marker whose program a cut ended may read set at one boot and unset at the next (a marginal
+  // cell), after the install has begun.
   Flash& staging = map_.device(l.staging);
   VectorWords vt;
   std::uint32_t crc = 0;
@@ -60,8 +59,13 @@ bool Installer::copy(const JournalRecord& r) {
   const Layout& l = map_.layout;
   Flash& app = map_.internal;
   const std::uint32_t page = app.geometry().erase_size;
-  std::uint32_t crc = 0;
-  if (crc32_of(app, l.app.base, r.image_size, crc) && crc == r.image_crc) return true;  // done before a cut
+  // A program a cut ended may leave cells that read right now and erased later (too little
+  // charge): nothing such a program may have written is trusted because it reads right. An
+  // application without a sane vector table is an install under way (or none at all): every page
+  // is erased and written again. With one, the install begins here, and only its first page is
+  // sure to be written again (its vector table is zeroed below), should the last program, that of
+  // the table, have been cut before the marker: the copy's CRC-32 matches then.
+  const bool all = !app_valid();
   // The vector table is zeroed before anything is erased and written last, in the very last
   // program, once everything else is verified with it; its page is copied after the others. Until
   // then the application has no valid vector table, so that app_valid() can never let a
@@ -71,13 +75,13 @@ bool Installer::copy(const JournalRecord& r) {
   // half-word torn and the rest erased: never a sane table either.
   if (!zero_vector_table()) return false;  // a zero that did not take: nothing is erased yet
   for (std::uint32_t off = page; off < r.image_size; off += page)
-    if (!copy_page(off)) return false;
+    if (!copy_page(off, all)) return false;
   std::uint8_t vt[kVectorTable];
-  if (!copy_page(0) || !map_.device(l.staging).read(l.staging.base, vt, sizeof vt)) {
+  if (!copy_page(0, all) || !map_.device(l.staging).read(l.staging.base, vt, sizeof vt)) {
     zero_vector_table();  // whatever a failed erase of the page left
     return false;
   }
-  crc = crc32(vt, sizeof vt);
+  std::uint32_t crc = crc32(vt, sizeof vt);
   if (!crc32_of(app, l.app.base + kVectorTable, r.image_size - kVectorTable, crc) || crc != r.image_crc)
     return false;
   if (app.write(l.app.base, vt, sizeof vt)) return true;  // verified by the port
@@ -94,16 +98,16 @@ bool Installer::zero_vector_table() {
   return app.write(base + 6, kZeros, 2) && app.write(base, kZeros, 6);
 }
 
-bool Installer::copy_page(std::uint32_t off) {
+bool Installer::copy_page(std::uint32_t off, bool always) {
   const Layout& l = map_.layout;
   Flash& src = map_.device(l.staging);
   Flash& dst = map_.internal;
   const std::uint32_t page = dst.geometry().erase_size;
   std::uint8_t a[kChunk];
   std::uint8_t b[kChunk];
-  // A page that already holds what staging has is left alone (a resumed install, or an image that
+  // Unless `always`, a page that already holds what staging has is left alone (an image that
   // differs in a few pages only).
-  bool equal = true;
+  bool equal = !always;
   for (std::uint32_t c = 0; c < page && equal; c += kChunk) {
     if (!src.read(l.staging.base + off + c, a, kChunk) || !dst.read(l.app.base + off + c, b, kChunk))
       return false;

@@ -5,14 +5,14 @@
 //   1. journal "installed" marker set -> the copy is done and verified: finish the flag move
 //      (flag area to "OTA-SUCCESS", journal erased). Nothing of the application is touched.
 //   2. flag "OTA-START" -> check the staged image BEFORE touching the application: a valid
-//      journal record whose units are all done, CRC-32 of the staging area equal to the record's,
-//      a sane vector table. Refused: flag and journal are cleared, the application stays as it is.
+//      journal record, CRC-32 of the staging area equal to the record's, a sane vector table. Refused: flag and journal are cleared, the application stays as it is.
 //      Staging unreadable, the journal included (a read error, not a verdict): failed, nothing
 //      changed, tried again.
-//      Accepted: unless the application already has the image's CRC-32 (a copy cut before its
-//      marker), zero the application's vector table, copy the other pages, each erased first
-//      (pages already equal are skipped, so a resumed install or an image that differs in a few
-//      pages only costs what differs), the first page last but for its vector table, verify
+//      Accepted: zero the application's vector table, copy the other pages, each erased first
+//      (pages already equal are skipped when the install begins, so that an image that differs
+//      in a few pages only costs what differs; an install resumed after a cut, found without a
+//      sane vector table, writes every page again: a program a cut ended may have left cells
+//      that read right now and fade later), the first page last but for its vector table, verify
 //      the CRC-32 of the copy with the staged vector table in its place, write the vector table,
 //      set the "installed" marker, then finish as in 1.
 //   3. otherwise nothing to do.
@@ -55,7 +55,7 @@ class Installer {
   enum class Check : std::uint8_t { ok, bad, unreadable };
   Check check_staged(const JournalRecord& r);
   bool copy(const JournalRecord& r);
-  bool copy_page(std::uint32_t offset);
+  bool copy_page(std::uint32_t offset, bool always);
   bool zero_vector_table();
   bool finish();
 
