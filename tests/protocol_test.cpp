@@ -1482,6 +1482,81 @@ TEST(ProtocolSession, AStopWaitsForTheDeviceToAnswerItsAbort) {
       << s.detail();
 }
 
+// A stop after the device said RESULT ok (the whole image is verified on it; it installs it at
+// its reset) is no stopped download: nothing is ABORTed, nothing is left to resume. The result
+// says what the device does with the image, as a stop whose ABORT came "too late" does; not only
+// "stopped during reboot", which reads as an update to push again.
+TEST(ProtocolSession, AStopAfterTheDownloadSaysTheDeviceInstallsTheImage) {
+  ota::host::Session s(app_image(2, 4096), 2);
+  s.begin(0);
+  hello_to(s, 1);
+  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(reply.data(), reply.size(), 2);
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  const Bytes ok = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(app_image(2, 4096).data(), 4096)}));
+  s.on_bytes(ok.data(), ok.size(), 50);
+  ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
+  s.take_output();
+  s.interrupt(60);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::interrupted);
+  EXPECT_NE(s.detail().find("install"), std::string::npos)
+      << "the result does not say that the device has the whole image and installs it: " << s.detail();
+}
+
+// The frames sent before the ABORT completed the download, and the device's RESULT ok was lost
+// on the link (a garbled frame): the device answers the ABORT with a HELLO that reports a verified
+// image waiting for its install (download OK, all packets held). README: "when those frames
+// completed the download first, the result says so, "too late", and the device installs the
+// image". The result must not say that the next push resumes the download.
+TEST(ProtocolSession, AStopWhoseAbortCameAfterTheWholeImageSaysSoEvenWithoutTheResult) {
+  const Bytes img = app_image(2, 4096);
+  ota::host::Session s(img, 2);
+  s.begin(0);
+  hello_to(s, 1);
+  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(reply.data(), reply.size(), 2);
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  s.take_output();
+  s.interrupt(10);
+  ota::Hello h;
+  h.layout = ota::LayoutId::internal;
+  h.role = ota::Role::application;
+  h.window = 8;
+  h.app_version = 1;
+  h.staging_capacity = ota::kInternalLayout.image_limit;
+  std::copy(std::begin(s.device()->uid), std::end(s.device()->uid), h.uid);
+  h.report = ota::Report::download_ok;  // OTA-START: it installs the image at its reset
+  h.session_crc = ota::crc32(img.data(), img.size());
+  h.session_next = static_cast<std::uint16_t>(s.packet_count());
+  const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
+  s.on_bytes(hello.data(), hello.size(), 100);
+  ASSERT_EQ(s.outcome(), ota::host::Outcome::interrupted) << s.detail();
+  EXPECT_EQ(s.detail().find("the next push resumes"), std::string::npos) << s.detail();
+  EXPECT_NE(s.detail().find("install"), std::string::npos)
+      << "the device has the whole image and installs it; the result says: " << s.detail();
+}
+
+// A device that said HELLO reporting an older upgrade, was sent REPORT_ACK, and then said nothing
+// more: the session times out in its hello phase. The device did say HELLO; the result must not
+// say that none came (which points at the wrong baud rate, wiring or a device that is off).
+TEST(ProtocolSession, ADeviceSilentAfterItsHelloIsNotSaidToHaveSentNoHello) {
+  ota::host::SessionOptions o;
+  o.hello_timeout_ms = 10'000;
+  ota::host::Session s(app_image(2, 4096), 2, o);
+  s.begin(0);
+  DeviceHello d;
+  d.report = ota::Report::upgrade_ok;  // of its v1: acknowledged before the update goes on
+  hello_to(s, 1, d);
+  ASSERT_TRUE(s.device());
+  const auto sent = decode_stream(s.take_output());
+  ASSERT_FALSE(sent.empty());
+  EXPECT_EQ(sent.back().type, static_cast<std::uint8_t>(MsgType::report_ack));
+  for (std::uint64_t t = 5; t <= 10'005 && !s.done(); t += 5) s.on_tick(t);
+  ASSERT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
+  EXPECT_EQ(s.detail().find("no HELLO from the device"), std::string::npos)
+      << "the device said HELLO (uid " << ota::host::uid_hex(*s.device()) << "); the result says: " << s.detail();
+}
+
 // The ABORT's answer is a HELLO from the device being updated: one from another uid (a clone on
 // a shared line) is no answer; and however long the reply timeout, the wait ends after
 // kMaxStopWaitMs (a service manager stopping `ota serve` gives it 90 s).

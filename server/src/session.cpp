@@ -219,6 +219,9 @@ void Session::on_link_lost(std::uint64_t) {
                                  (phase_ == Phase::hello || phase_ == Phase::reboot ? unframed_bytes() : ""));
 }
 
+// What a device that holds the whole image, verified, does with it.
+constexpr const char* kInstallsIt = "; the device holds the whole image and installs it now (`ota status` tells when it runs)";
+
 // During START or the download the ABORT goes out behind what was already sent: up to a window of
 // DATA frames, which may complete the download before the ABORT arrives. So the session waits
 // for the device's answer (HELLO to the ABORT, or RESULT) and says which it was.
@@ -226,7 +229,8 @@ void Session::interrupt(std::uint64_t now) {
   if (done() || end_reported("stopped before the device cleared its report")) return;
   if (stopping_) return;
   if (phase_ != Phase::start && phase_ != Phase::download) {
-    finish(Outcome::interrupted, stopped_by_user());
+    // After RESULT ok the device holds the whole image, verified, and installs it at its reset.
+    finish(Outcome::interrupted, stopped_by_user() + (phase_ == Phase::reboot ? kInstallsIt : ""));
     return;
   }
   send_frame(MsgType::abort, nullptr, 0, true);
@@ -251,6 +255,13 @@ void Session::on_stopping_frame(const Frame& f) {
     if (device_ && !std::equal(std::begin(h.uid), std::end(h.uid), std::begin(device_->uid))) return;
     device_ = h;
     const bool ours = h.session_crc == crc_ && h.session_next != kNoSession && h.session_next != 0;
+    // The frames before the ABORT completed the download and its RESULT ok was lost: the HELLO
+    // reports the verified image (OTA-START), which the device installs.
+    if (ours && h.report == Report::download_ok) {
+      base_ = next_ = count_;
+      finish(Outcome::interrupted, stopped + ", too late: the whole image had reached the device before the ABORT" + kInstallsIt);
+      return;
+    }
     finish(Outcome::interrupted,
            stopped + (ours ? "; the device keeps " + std::to_string(h.session_next) + " of " +
                                  std::to_string(count_) + " packets, the next push resumes there"
@@ -259,8 +270,7 @@ void Session::on_stopping_frame(const Frame& f) {
     if (r.status == Status::ok) base_ = next_ = count_;
     finish(Outcome::interrupted,
            stopped + (r.status == Status::ok
-                          ? ", too late: the whole image had reached the device before the ABORT, and it "
-                            "installs it now (`ota status` tells when it runs)"
+                          ? std::string(", too late: the whole image had reached the device before the ABORT") + kInstallsIt
                           : std::string(", and the download ended before the ABORT: ") + to_string(r.status)));
   }
 }
@@ -753,6 +763,8 @@ void Session::on_tick(std::uint64_t now) {
                                                            "application that hangs or has no update client never "
                                                            "answers: `ota push --recover` reaches its bootloader)" +
                                                                unframed_bytes()
+                                 : device_ ? "the device said HELLO, then nothing more (it did not answer after "
+                                             "its report was acknowledged)" + unframed_bytes()
                                  : recovering && told_reset_
                                      ? "no bootloader answered RECOVER: only the application answered (reset the "
                                        "device while this waits: its bootloader listens " +
