@@ -1045,6 +1045,38 @@ TEST(ServeTcp, ACloneDiallingIntoASilenceOfALaggyLinkIsTurnedAway) {
   EXPECT_EQ(duplicates, 1);
 }
 
+// A device on a link whose latency is past the configured reply timeout (here 700 ms against
+// 300 ms: seconds against 1.5 s on a congested cellular link, "seconds of latency are waited
+// out") goes silent mid-download on a half-open connection, and redials once the session has
+// heard nothing for longer than its measured reply timeout. The newcomer is asked who it is; its
+// HELLO takes a round trip of that link to come. It is the device: it must take over and the
+// download resume on it, not be turned away as a connection that "did not say HELLO" because the
+// question was given only two of the configured, not of the measured, reply timeouts.
+TEST(PushTcp, ADeviceRedialingOverAHalfOpenLaggyLinkIsAskedLongEnoughToAnswer) {
+  ota::host::Image img;
+  img.version = 2;
+  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 4 * 1024);
+  ota::host::PushOptions opt;
+  opt.session.reply_timeout_ms = 300;
+  opt.session.max_retries = 4;  // the dead connection alone would hold the push for long
+  opt.session.hello_interval_ms = 2'000;  // one HELLO_REQ at a time on the laggy link
+  opt.connect_timeout_ms = 5000;
+  TcpPush push(img, opt);
+  auto dev = std::make_unique<ModemDevice>(1, 1);
+  dev->answer_delay = 700ms;
+  dev->dial(push.port, 1024, ModemDevice::Then::go_silent);  // START and a window of DATA, then silence
+  ASSERT_TRUE(dev->wait_idle(30s));
+  // Silent for longer than the session's measured reply timeout (srtt + 4 x rttvar, 2-2.6 s here).
+  std::this_thread::sleep_for(3500ms);
+  dev->dial(push.port);  // the same device, over the same laggy link
+  const bool ended = push.result.wait_for(60s) == std::future_status::ready;
+  EXPECT_EQ(push.told("did not say HELLO"), 0) << ::testing::PrintToString(push.events);
+  dev.reset();  // closes the half-open connection too: a push still waiting on it ends
+  const auto r = push.result.get();
+  EXPECT_TRUE(ended) << "the redialled device was not served";
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail << "\n" << ::testing::PrintToString(push.events);
+}
+
 // With no reconnect allowed (max_reconnects 0), the first loss ends the push, and says so (not
 // "lost 1 times in a row").
 TEST(PushTcp, NoReconnectAllowedEndsAtTheFirstLossAndSaysSo) {

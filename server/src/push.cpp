@@ -127,14 +127,16 @@ namespace {
 
 // Asks a connection that just came in who it is: HELLO_REQ (after a 00 that ends anything
 // partial) every hello_interval until a HELLO arrives, the connection fails or two reply timeouts
-// pass (a device answers at once); then done(socket, the HELLO or null). Only the answer is used:
-// a session that then runs on the connection asks again.
+// pass (`reply_timeout_ms`: the session's, measured on its link: a device answers after a round
+// trip of it); then done(socket, the HELLO or null). Only the answer is used: a session that then
+// runs on the connection asks again.
 class HelloProbe : public std::enable_shared_from_this<HelloProbe> {
  public:
   using Done = std::function<void(asio::ip::tcp::socket&, const Hello*)>;
-  HelloProbe(asio::io_context& io, asio::ip::tcp::socket s, const SessionOptions& o, Done done)
+  HelloProbe(asio::io_context& io, asio::ip::tcp::socket s, const SessionOptions& o, std::uint64_t reply_timeout_ms,
+             Done done)
       : sock_(std::move(s)), ask_timer_(io), limit_(io), interval_(o.hello_interval_ms), done_(std::move(done)) {
-    limit_.expires_after(std::chrono::milliseconds(2 * o.reply_timeout_ms));
+    limit_.expires_after(std::chrono::milliseconds(2 * reply_timeout_ms));
     request_[0] = 0;
     request_len_ = 1 + encode_frame(static_cast<std::uint8_t>(MsgType::hello_request), nullptr, 0,
                                     request_.data() + 1, request_.size() - 1);
@@ -391,7 +393,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
           turn_away(incoming, probe ? "another connection is being asked who it is"
                                     : "the device being updated still talks");
         } else {
-          probe = std::make_shared<HelloProbe>(io, std::move(incoming), opt.session,
+          probe = std::make_shared<HelloProbe>(io, std::move(incoming), opt.session, session.reply_timeout(),
                                                [&](asio::ip::tcp::socket& s, const Hello* h) {
             const std::optional<Uid> expected = device_uid ? device_uid
                                                 : session.device() ? std::optional<Uid>(uid_of(*session.device()))
