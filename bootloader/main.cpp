@@ -1,7 +1,8 @@
 // The bootloader (both layouts; the layout comes with the ota_board_<layout> library).
 //   1. the IWDG if the option bytes started it, clocks, the supply watch (no flash writes on a
 //      sagging supply), USART1, banner "boot <layout>"
-//   2. ota::Installer::run(): finishes or performs a pending install (see ota/installer.hpp)
+//   2. ota::Installer::run(): finishes or performs a pending install (see ota/installer.hpp); one
+//      the supply stopped (supply.hpp) waits up to kSupplyWaitMs for it, then resets to resume
 //   3. a valid application: listen briefly for RECOVER (ota/recover.hpp), then stop the
 //      peripherals, start the watchdog and jump to it
 //   4. otherwise recovery: the OTA client over USART1 takes an image into staging, then resets,
@@ -34,6 +35,10 @@ namespace {
 // in each loop. A feed of a watchdog that is not running does nothing, so the feeds are
 // unconditional.
 constexpr iwdg::Setting kWatchdog = iwdg::setting_for(15'000);
+
+// How long an install the supply stopped waits for it to come back (a power-down, however slow its
+// hold-up capacitors, is over by then) before recovery mode.
+constexpr std::uint32_t kSupplyWaitMs = 10'000;
 
 // Text lines go out before the first frame; the 0x00 that ends them makes a frame decoder on the
 // other side drop them as one bad frame and start clean.
@@ -113,18 +118,23 @@ int main() {
   iwdg::feed();  // the install has the whole timeout; the recovery loop feeds on every pass
   const ota::Installer::Result r = installer.run();
   if (r != ota::Installer::Result::nothing) say("install: ", ota::to_string(r, map.layout.staging.medium));
+  systick::start(clocks.hclk);  // for the waits below and recovery; jump_to_image stops it
   if (r == ota::Installer::Result::failed && supply::low() && !installer.app_valid()) {
     // The supply sagged under the install, with the application half copied: wait for it to
-    // come back (or go), then start again; the install resumes. Recovery mode would wait for a
-    // server instead. (A whole application is started instead, below: the device keeps working
-    // on a supply that stays low, and the next boot tries the install again.)
+    // come back (or go: a power-down), then start again; the install resumes. A supply that stays
+    // low that long is no power-down: recovery mode then, below, so that the device answers (its
+    // failed install reported) and, idle, resets to try again. (A whole application is started
+    // instead, below: the device keeps working on a supply that stays low, and the next boot
+    // tries the install again.)
     say("supply low", "");
-    while (supply::low()) iwdg::feed();
-    usart1::flush();
-    cpu::reset();
+    const std::uint32_t since = systick::millis();
+    while (supply::low() && systick::millis() - since < kSupplyWaitMs) iwdg::feed();
+    if (!supply::low()) {
+      usart1::flush();
+      cpu::reset();
+    }
   }
   const bool app_valid = installer.app_valid();
-  systick::start(clocks.hclk);  // for the listening window and recovery; jump_to_image stops it
   if (app_valid && !recovery_requested()) {
     usart1::flush();
     usart1::deinit();  // the DMA stops; jump_to_image resets the peripherals

@@ -986,6 +986,47 @@ TEST(SupplySag, DuringTheInstallTheBootloaderWaitsAndFinishesIt) {
   }
 }
 
+// The supply sags to 2.75 V (below the voltage detector's 2.78 V, inside what the STM32 and the
+// W25Q run on: 2.0 V and 2.7 V) once the install has zeroed the old vector table, and stays
+// there. The bootloader must not wait for a supply that does not come back: the device has to end
+// in recovery mode (taking an image over USART1) or in a whole application, as it does when the
+// same supply meets an install that has not begun (ASupplyThatStaysLowKeepsTheOldApplicationRunning).
+TEST(SupplySag, ASupplyThatStaysLowMidInstallStillLeavesADeviceThatAnswers) {
+  for (const char* layout : {"internal", "external"}) {
+    SCOPED_TRACE(layout);
+    const e2e::Firmware fw(layout);
+    const ota::Layout& l = *fw.layout;
+    bluepill::Board b;
+    e2e::factory_fresh(b, fw);
+    ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+    const std::size_t start = b.uart_output().size();
+    ota::host::Session s(fw.largest_app(2, 11), 2);
+    bool sagged = false;
+    e2e::WireOptions w;
+    w.step_us = 200;
+    w.stop_at = [&](double) {
+      std::uint8_t vt[8];
+      if (!sagged && b.read_memory(l.app.base, vt, sizeof vt) &&
+          std::all_of(vt, vt + 8, [](std::uint8_t x) { return x == 0x00; })) {
+        sagged = true;  // the install has begun: the old vector table is zeroed
+        b.set_supply_volts(2.75);  // and it stays there
+      }
+      return sagged;
+    };
+    ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
+    ASSERT_TRUE(sagged) << "the install never began";
+    // 20 s of virtual time at 2.75 V: recovery mode or an application must come up.
+    const std::size_t boot = b.uart_output().rfind("boot ");
+    const auto r = b.run_until([&] {
+      const std::string out = b.uart_output().substr(start);
+      return out.find("recovery") != std::string::npos || out.find("app v") != std::string::npos;
+    }, 20e6);
+    EXPECT_EQ(r.stop, bluepill::Stop::condition)
+        << "after 20 s at 2.75 V the device neither runs an application nor takes an image: "
+        << (boot == std::string::npos ? std::string("(no boot line)") : b.uart_output().substr(boot));
+  }
+}
+
 // Hard limits (the goals are measured by `make bench`): the bootloader fits its 8 KB, each
 // application its update limit, so that it can be replaced over the air.
 TEST(FirmwareSize, ImagesFitTheirRegions) {
