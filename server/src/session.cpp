@@ -763,8 +763,6 @@ void Session::on_tick(std::uint64_t now) {
                                                            "application that hangs or has no update client never "
                                                            "answers: `ota push --recover` reaches its bootloader)" +
                                                                unframed_bytes()
-                                 : device_ ? "the device said HELLO, then nothing more (it did not answer after "
-                                             "its report was acknowledged)" + unframed_bytes()
                                  : recovering && told_reset_
                                      ? "no bootloader answered RECOVER: only the application answered (reset the "
                                        "device while this waits: its bootloader listens " +
@@ -773,7 +771,9 @@ void Session::on_tick(std::uint64_t now) {
                                            "the application itself takes an update)"
                                  : recovering && opt_.recover_fleet ? "no HELLO: neither an application nor a bootloader answered RECOVER" + unframed_bytes()
                                  : recovering ? "no bootloader answered RECOVER" + unframed_bytes()
-                                                         : "no HELLO from the device" + unframed_bytes());
+                                 : device_ ? "the device said HELLO, then nothing more (it did not answer after "
+                                             "its report was acknowledged)" + unframed_bytes()
+                                           : "no HELLO from the device" + unframed_bytes());
       } else if (now - last_hello_req_ >= (recovering ? kRecoverIntervalMs : opt_.hello_interval_ms)) {
         last_hello_req_ = now;
         if (recovering) ask_hello();
