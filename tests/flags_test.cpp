@@ -27,24 +27,6 @@ TEST_P(FlagsTest, TextsAreWrittenAtOffsetZeroAndReadBack) {
   EXPECT_EQ(p.internal.violations() + p.chip.violations(), 0u);
 }
 
-// An erase a cut ended near its end can read blank and not hold: a flag is written over an area
-// erased just now, whatever it read before. (A flag already set is left as it is.)
-TEST_P(FlagsTest, AFlagIsWrittenOverAFreshErasureEvenWhenTheAreaReadsBlank) {
-  Parts p(*GetParam());
-  const ota::Region& r = p.layout.flags;
-  auto erases = [&] {
-    return r.medium == ota::Medium::internal ? p.internal.erases(r.base - sim::InternalFlash::kBase) : p.chip.erases(r.base);
-  };
-  ota::FlagStore flags(p.map);
-  ASSERT_EQ(flags.read(), ota::Flag::none);
-  const std::uint32_t before = erases();
-  ASSERT_TRUE(flags.set(ota::Flag::start));
-  EXPECT_EQ(erases(), before + 1);
-  ASSERT_TRUE(flags.set(ota::Flag::start));
-  EXPECT_EQ(erases(), before + 1);
-  EXPECT_EQ(flags.read(), ota::Flag::start);
-}
-
 TEST_P(FlagsTest, TornTextsReadAsNeitherFlag) {
   // Every torn program of one text over blank, and every torn erase of one text, must read as
   // "torn" or as the state it came from or went to: never as the other flag.
@@ -59,7 +41,7 @@ TEST_P(FlagsTest, TornTextsReadAsNeitherFlag) {
     if (tear_erase) {
       ASSERT_TRUE(flags.set(text));
     }
-    p.power.plan_cut(p.power.count() + (tear_erase ? 0 : 1), sim::CutMode::torn);  // set(): an erase, then the text
+    p.power.plan_cut(p.power.count(), sim::CutMode::torn);
     if (tear_erase) flags.clear();
     else flags.set(text);
     p.power.power_on();

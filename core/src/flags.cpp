@@ -35,13 +35,11 @@ Flag FlagStore::read() const {
 
 bool FlagStore::clear() { return read() == Flag::none || dev().erase(map_.layout.flags.base); }
 
-// Erased first even when it reads blank: an erase a cut ended near its end can read blank and not
-// hold, and a text programmed over it could fade into another later.
 bool FlagStore::set(Flag f) {
   if (f == Flag::none) return clear();
   if (f != Flag::start && f != Flag::success) return false;
-  return read() == f || (dev().erase(map_.layout.flags.base) &&
-                         dev().write(map_.layout.flags.base, kTexts[static_cast<int>(f)], kFlagBytes));
+  return read() == f ||
+         (clear() && dev().write(map_.layout.flags.base, kTexts[static_cast<int>(f)], kFlagBytes));
 }
 
 // Stored as magic, the record copied whole (16 bytes, little-endian), CRC-32 of the 20 before.

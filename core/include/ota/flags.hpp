@@ -39,8 +39,7 @@ class FlagStore {
   explicit FlagStore(const FlashMap&&) = delete;  // it keeps a reference: no temporary
 
   Flag read() const;
-  // Unless the flag is already set: erases the area, even a blank one, then writes the text
-  // (verified by the port).
+  // Erases the area if bytes 0-11 are not blank, then writes the text (verified by the port).
   bool set(Flag f);
   // Erases the area unless it is already blank.
   bool clear();
