@@ -94,8 +94,13 @@ bool Journal::clear() {
 }  // namespace ota
 
 static_assert(ota::Journal::kUnitsOffset + 2 * (ota::kInternalLayout.image_limit / ota::kFlashPage) <=
-                  ota::kInternalLayout.staging_unit,
-              "journal markers fit the internal journal page");
+                  ota::Journal::kCopyOffset,
+              "unit markers end before the copy markers");
 static_assert(ota::Journal::kUnitsOffset + 2 * (ota::kExternalLayout.image_limit / ota::kW25qSector) <=
+                  ota::Journal::kCopyOffset,
+              "unit markers end before the copy markers");
+static_assert(ota::Journal::kCopyOffset + 2 * (ota::kInternalLayout.image_limit / ota::kFlashPage) <=
+                  ota::kInternalLayout.staging_unit &&
+                  ota::Journal::kCopyOffset + 2 * (ota::kExternalLayout.image_limit / ota::kFlashPage) <=
                   ota::kExternalLayout.staging_unit,
-              "journal markers fit the external journal sector");
+              "copy markers fit the journal");

@@ -11,6 +11,7 @@ namespace {
 constexpr std::uint32_t kChunk = 128;
 constexpr std::uint32_t kVectorTable = 8;  // initial SP and reset vector
 constexpr std::uint8_t kZeros[kVectorTable] = {};
+constexpr std::uint32_t kNoPage = ~std::uint32_t{0};
 // The first two vector table words (initial SP, reset vector), read whole: the Cortex-M3 and the
 // hosts that run this code are little-endian, as the table is.
 using VectorWords = std::uint32_t[2];
@@ -59,13 +60,19 @@ bool Installer::copy(const JournalRecord& r) {
   const Layout& l = map_.layout;
   Flash& app = map_.internal;
   const std::uint32_t page = app.geometry().erase_size;
-  // A program a cut ended may leave cells that read right now and erased later (too little
-  // charge): nothing such a program may have written is trusted because it reads right. An
-  // application without a sane vector table is an install under way (or none at all): every page
-  // is erased and written again. With one, the install begins here, and only its first page is
-  // sure to be written again (its vector table is zeroed below), should the last program, that of
-  // the table, have been cut before the marker: the copy's CRC-32 matches then.
-  const bool all = !app_valid();
+  // Each page that differs is marked begun in the journal before its erase (copy_page). A program
+  // a cut ended may leave cells that read right now and erased later (too little charge): the
+  // page a cut may have stopped, the last one begun (they go 1, 2, ... and the first last), is
+  // written again however it reads; the others, equal, are skipped, so that an install stopped
+  // again and again still gets on, and a page both images share is left alone (worn, it may no
+  // longer erase). None begun: an application that already has the image's CRC-32 had it before
+  // this install (the same image again): nothing to do.
+  std::uint32_t last = kNoPage;
+  for (std::uint32_t off = page; off < r.image_size; off += page)
+    if (journal_.copy_begun(off / page)) last = off;
+  if (journal_.copy_begun(0)) last = 0;
+  std::uint32_t crc = 0;
+  if (last == kNoPage && crc32_of(app, l.app.base, r.image_size, crc) && crc == r.image_crc) return true;
   // The vector table is zeroed before anything is erased and written last, in the very last
   // program, once everything else is verified with it; its page is copied after the others. Until
   // then the application has no valid vector table, so that app_valid() can never let a
@@ -75,13 +82,13 @@ bool Installer::copy(const JournalRecord& r) {
   // half-word torn and the rest erased: never a sane table either.
   if (!zero_vector_table()) return false;  // a zero that did not take: nothing is erased yet
   for (std::uint32_t off = page; off < r.image_size; off += page)
-    if (!copy_page(off, all)) return false;
+    if (!copy_page(off, off == last)) return false;
   std::uint8_t vt[kVectorTable];
-  if (!copy_page(0, all) || !map_.device(l.staging).read(l.staging.base, vt, sizeof vt)) {
+  if (!copy_page(0, last == 0) || !map_.device(l.staging).read(l.staging.base, vt, sizeof vt)) {
     zero_vector_table();  // whatever a failed erase of the page left
     return false;
   }
-  std::uint32_t crc = crc32(vt, sizeof vt);
+  crc = crc32(vt, sizeof vt);
   if (!crc32_of(app, l.app.base + kVectorTable, r.image_size - kVectorTable, crc) || crc != r.image_crc)
     return false;
   if (app.write(l.app.base, vt, sizeof vt)) return true;  // verified by the port
@@ -106,7 +113,7 @@ bool Installer::copy_page(std::uint32_t off, bool always) {
   std::uint8_t a[kChunk];
   std::uint8_t b[kChunk];
   // Unless `always`, a page that already holds what staging has is left alone (an image that
-  // differs in a few pages only).
+  // differs in a few pages only, or a resumed install).
   bool equal = !always;
   for (std::uint32_t c = 0; c < page && equal; c += kChunk) {
     if (!src.read(l.staging.base + off + c, a, kChunk) || !dst.read(l.app.base + off + c, b, kChunk))
@@ -114,6 +121,7 @@ bool Installer::copy_page(std::uint32_t off, bool always) {
     equal = bytes_equal(a, b, kChunk);
   }
   if (equal) return true;
+  if (!journal_.mark_copy_begun(off / page)) return false;
   // Erased even if it reads blank: an erase cut near its end can read blank and not hold.
   if (!dst.erase(l.app.base + off)) return false;
   for (std::uint32_t c = 0; c < page; c += kChunk) {  // writes are verified by the port

@@ -71,6 +71,7 @@ class Journal {
   static constexpr std::uint32_t kRecordSize = 24;
   static constexpr std::uint32_t kInstalledOffset = 32;
   static constexpr std::uint32_t kUnitsOffset = 64;
+  static constexpr std::uint32_t kCopyOffset = 128;  // one marker per application page
   static constexpr std::uint32_t kMagic = 0x4A41544F;  // "OTAJ"
 
   explicit Journal(const FlashMap& map) : map_(map) {}
@@ -88,6 +89,10 @@ class Journal {
   bool mark_unit_done(std::uint32_t unit);
   bool installed() const;
   bool mark_installed();
+  // The install's copy of application page `page` began (marked before its erase). A marker that
+  // cannot be read counts as set.
+  bool copy_begun(std::uint32_t page) const { return marker(kCopyOffset + 2 * page) != Found::no; }
+  bool mark_copy_begun(std::uint32_t page) { return set_marker(kCopyOffset + 2 * page); }
   // Erases the journal unless it is already blank.
   bool clear();
 

@@ -5,19 +5,22 @@
 //   1. journal "installed" marker set -> the copy is done and verified: finish the flag move
 //      (flag area to "OTA-SUCCESS", journal erased). Nothing of the application is touched.
 //   2. flag "OTA-START" -> check the staged image BEFORE touching the application: a valid
-//      journal record, CRC-32 of the staging area equal to the record's, a sane vector table. Refused: flag and journal are cleared, the application stays as it is.
+//      journal record, CRC-32 of the staging area equal to the record's, a sane vector table.
+//      Refused: flag and journal are cleared, the application stays as it is.
 //      Staging unreadable, the journal included (a read error, not a verdict): failed, nothing
 //      changed, tried again.
-//      Accepted: zero the application's vector table, copy the other pages, each erased first
-//      (pages already equal are skipped when the install begins, so that an image that differs
-//      in a few pages only costs what differs; an install resumed after a cut, found without a
-//      sane vector table, writes every page again: a program a cut ended may have left cells
-//      that read right now and fade later), the first page last but for its vector table, verify
-//      the CRC-32 of the copy with the staged vector table in its place, write the vector table,
-//      set the "installed" marker, then finish as in 1.
+//      Accepted: unless the application already has the image's CRC-32 and no page of this
+//      install began (the same image again), zero the application's vector table, copy the other
+//      pages, each marked begun in the journal and erased first (pages already equal are
+//      skipped, so that an image that differs in a few pages only costs what differs; but the
+//      last page begun, the one a cut may have stopped, is written again however it reads: a
+//      program a cut ended may have left cells that read right now and fade later), the first
+//      page last but for its vector table, verify the CRC-32 of the copy with the staged vector
+//      table in its place, write the vector table, set the "installed" marker, then finish as in 1.
 //   3. otherwise nothing to do.
-// Every step can be cut by a power loss and redone: staging is never written during an install,
-// the flag stays "OTA-START" until the copy is verified, and the marker carries the rest.
+// Every step can be cut by a power loss and redone: the staged image is never written during an
+// install (only its journal), the flag stays "OTA-START" until the copy is verified, and the
+// marker carries the rest.
 //
 // app_valid() decides whether the application may be started: its vector table is sane. An
 // install zeros the vector table first (an erase of its page that is cut or fails may leave old
