@@ -1557,6 +1557,57 @@ TEST(ProtocolSession, ADeviceSilentAfterItsHelloIsNotSaidToHaveSentNoHello) {
       << "the device said HELLO (uid " << ota::host::uid_hex(*s.device()) << "); the result says: " << s.detail();
 }
 
+// review: a device that restarted mid-download (DATA_NAK no_session) is asked who it is again and
+// says nothing more (it died, or hangs). No report was ever sent to it, yet the timeout result says
+// that "it did not answer after its report was acknowledged", which sends the user after a report
+// that does not exist.
+TEST(ProtocolSession, ASilentDeviceAfterARestartIsNotSaidToHaveHadItsReportAcknowledged) {
+  ota::host::SessionOptions o;
+  o.hello_timeout_ms = 10'000;
+  ota::host::Session s(app_image(2, 4096), 2, o);
+  s.begin(0);
+  hello_to(s, 1);
+  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(reply.data(), reply.size(), 2);
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  const Bytes nak = frame_bytes(MsgType::data_nak, encoded(ota::Nak{Status::no_session, 0}));
+  s.on_bytes(nak.data(), nak.size(), 10);
+  ASSERT_EQ(s.phase(), ota::host::Phase::hello) << s.detail();
+  for (const auto& f : decode_stream(s.take_output()))
+    ASSERT_NE(f.type, static_cast<std::uint8_t>(MsgType::report_ack)) << "a REPORT_ACK was sent";
+  for (std::uint64_t t = 15; t <= 10'020 && !s.done(); t += 5) s.on_tick(t);
+  ASSERT_EQ(s.outcome(), ota::host::Outcome::timeout) << s.detail();
+  EXPECT_EQ(s.detail().find("report was acknowledged"), std::string::npos)
+      << "no report was acknowledged in this session; the result says: " << s.detail();
+}
+
+// review: a device whose first HELLO reports another image waiting for its install (download OK
+// of some other push's image: session_crc is not this image's) sends the session to wait for that
+// install (Phase::reboot) before anything is sent. A stop there must not say that "the device holds
+// the whole image and installs it": it holds none of this image.
+TEST(ProtocolSession, AStopWhileAnotherImageIsPendingDoesNotSayTheDeviceHoldsThisOne) {
+  const Bytes img = app_image(2, 4096);
+  ota::host::Session s(img, 2);
+  s.begin(0);
+  ota::Hello h;
+  h.layout = ota::LayoutId::internal;
+  h.role = ota::Role::application;
+  h.window = 8;
+  h.app_version = 1;
+  h.staging_capacity = ota::kInternalLayout.image_limit;
+  h.report = ota::Report::download_ok;  // OTA-START of another image
+  h.session_crc = ota::crc32(img.data(), img.size()) ^ 0x5A5A5A5A;
+  h.session_next = 16;
+  const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
+  s.on_bytes(hello.data(), hello.size(), 1);
+  ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
+  ASSERT_EQ(s.packet_count(), 0u) << "nothing of this image was offered";
+  s.interrupt(20);
+  ASSERT_EQ(s.outcome(), ota::host::Outcome::interrupted) << s.detail();
+  EXPECT_EQ(s.detail().find("holds the whole image"), std::string::npos)
+      << "the device never got this image; the result says: " << s.detail();
+}
+
 // The ABORT's answer is a HELLO from the device being updated: one from another uid (a clone on
 // a shared line) is no answer; and however long the reply timeout, the wait ends after
 // kMaxStopWaitMs (a service manager stopping `ota serve` gives it 90 s).

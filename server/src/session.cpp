@@ -229,8 +229,12 @@ void Session::interrupt(std::uint64_t now) {
   if (done() || end_reported("stopped before the device cleared its report")) return;
   if (stopping_) return;
   if (phase_ != Phase::start && phase_ != Phase::download) {
-    // After RESULT ok the device holds the whole image, verified, and installs it at its reset.
-    finish(Outcome::interrupted, stopped_by_user() + (phase_ == Phase::reboot ? kInstallsIt : ""));
+    // After RESULT ok (or a HELLO that reports this image downloaded) the device holds the whole
+    // image, verified, and installs it at its reset. (Waiting for another image's install, it
+    // holds none of this one.)
+    const bool holds_it = (count_ > 0 && base_ == count_) ||
+                          (device_ && device_->report == Report::download_ok && device_->session_crc == crc_);
+    finish(Outcome::interrupted, stopped_by_user() + (phase_ == Phase::reboot && holds_it ? kInstallsIt : ""));
     return;
   }
   send_frame(MsgType::abort, nullptr, 0, true);
@@ -771,8 +775,8 @@ void Session::on_tick(std::uint64_t now) {
                                            "the application itself takes an update)"
                                  : recovering && opt_.recover_fleet ? "no HELLO: neither an application nor a bootloader answered RECOVER" + unframed_bytes()
                                  : recovering ? "no bootloader answered RECOVER" + unframed_bytes()
-                                 : device_ ? "the device said HELLO, then nothing more (it did not answer after "
-                                             "its report was acknowledged)" + unframed_bytes()
+                                 : device_ ? "the device said HELLO, then nothing more (it may have reset or hung)" +
+                                                 unframed_bytes()
                                            : "no HELLO from the device" + unframed_bytes());
       } else if (now - last_hello_req_ >= (recovering ? kRecoverIntervalMs : opt_.hello_interval_ms)) {
         last_hello_req_ = now;
