@@ -10,17 +10,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <filesystem>
 #include <functional>
 #include <optional>
 #include <span>
 #include <string_view>
-#include <sys/file.h>
 #include <iostream>
 
 #include "bluepill/board.hpp"
 #include "bluepill/chip.hpp"
+#include "bluepill/file_lock.hpp"
 #include "bluepill/gdb.hpp"
 
 namespace {
@@ -183,37 +182,22 @@ int main(int argc, char** argv) {
   }
   // Two boards on one flash file would each write their own copy at exit, and the second would
   // not see the first's writes: one board per file.
-  // The lock is on the file the name leads to: each save writes a new copy and renames it over
-  // (stored_memory.cpp), so the new copy is locked before it takes the name (before_save_rename
-  // below): whoever opens the name finds a locked file, the old one or the new one.
-  int lock_fds[2] = {-1, -1};  // flash, W25Q; held until exit
-  auto lock = [](const std::string& file) {
-    const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd);
-      errno = EWOULDBLOCK;
-      return -1;
-    }
-    return fd;
-  };
+  // The lock follows each save's new copy (bluepill/file_lock.hpp): whoever opens the name finds
+  // a locked file, the old one or the new one.
+  bluepill::FileLock locks[2];  // flash, W25Q; held until exit
   const std::string* const files[2] = {&flash_file, &w25q_file};
   for (int i = 0; i < 2; ++i) {
     const std::string& file = *files[i];
     if (file.empty()) continue;
-    if ((lock_fds[i] = lock(file)) < 0) {
+    if (!locks[i].take(file)) {
       std::cerr << "bluepill: " << file << ": " << (errno == EWOULDBLOCK ? "in use by another bluepill" : std::strerror(errno))
                 << "\n";
       return 2;
     }
   }
   cfg.before_save_rename = [&](const std::filesystem::path& part, const std::filesystem::path& file) {
-    const int i = file == cfg.flash_file ? 0 : 1;
-    if (const int fd = lock(part.string()); fd >= 0) {
-      ::close(lock_fds[i]);
-      lock_fds[i] = fd;
-    } else {  // the part file is another process's: the name may now lead to an unlocked file
+    if (!locks[file == cfg.flash_file ? 0 : 1].renew(part))  // the part file is another process's
       std::cerr << "bluepill: " << part.string() << ": cannot lock it: " << std::strerror(errno) << "\n";
-    }
   };
 
   std::string connect_host;
