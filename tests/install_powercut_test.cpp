@@ -256,7 +256,7 @@ TEST_P(InstallPowerCut, APageProgramCutAtItsEndIsWrittenAgainNotTrusted) {
   EXPECT_EQ(s.p.violations(), 0u);
 }
 
-// review: a supply that sags again and again (a radio's transmit bursts) stops the install at
+// A supply that sags again and again (a radio's transmit bursts) stops the install at
 // about the same point after every boot (the flash drivers refuse to start an operation below the
 // detector's threshold: "before"). Each boot used to get further, the pages already written
 // skipped; an install that writes every page again once resumed never gets past that point.
@@ -275,6 +275,59 @@ TEST_P(InstallPowerCut, AnInstallStoppedEveryFewOperationsStillEnds) {
   EXPECT_FALSE(cut) << "after " << boots << " boots, each stopped " << kOpsPerBoot
                     << " flash operations in, the install has not ended";
   EXPECT_TRUE(s.app_is(v2) && ota::Installer(s.p.map).app_valid());
+}
+
+// The copy markers are the only record of which page a cut program may have left
+// marginal, and they live in the journal, which a recovery download of another image erases
+// (Journal::begin). An install of v2 cut at the end of page 1's last program (page 1 reads whole,
+// marginal), whose next boot fails (a W25Q that does not answer once: recovery mode), then the
+// server pushes v3, a rebuild that differs from v2 in its last page only. v3's install finds no
+// marker and skips page 1 because it reads equal: the marginal cells are trusted for good. (Before
+// the markers, an application without a sane vector table had every page written again.)
+TEST_P(InstallPowerCut, AMarginalPageLeftByAFailedInstallIsWrittenAgainByTheRecoveryImage) {
+  const ota::Layout& L = *GetParam();
+  const auto v1 = sim::make_app_image(L, 1, 9000);
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  auto v3 = v2;
+  v3[19 * 1024 + 100] ^= 0x5A;  // a rebuild: only the last page differs from v2
+  constexpr std::size_t kPage = sim::InternalFlash::kPage;
+  const auto page1_done = [&](Staged& t) {
+    const auto a = t.p.region(L.app);
+    return std::equal(v2.begin() + kPage, v2.begin() + 2 * kPage, a.begin() + kPage);
+  };
+  std::uint64_t after = 0;  // the first cut before which page 1 is whole
+  for (std::uint64_t k = 1; after == 0; ++k) {
+    Staged t(L, 4, v1, v2);
+    ASSERT_TRUE(t.install_cut_at(k, sim::CutMode::before));
+    if (page1_done(t)) after = k;
+  }
+  Staged s(L, 4, v1, v2);
+  ASSERT_TRUE(s.install_cut_at(after - 1, sim::CutMode::before));
+  auto app = s.p.region(L.app);
+  ASSERT_FALSE(page1_done(s));
+  std::copy(v2.begin() + kPage, v2.begin() + 2 * kPage, app.begin() + kPage);  // cut program, reading whole
+  ASSERT_FALSE(ota::Installer(s.p.map).app_valid());
+  // Recovery mode: the server pushes v3 (the client clears the flag and begins a new journal).
+  const ota::Start start3 = start_for(v3, 3);
+  {
+    FrameWire w;
+    ota::DeviceInfo info;
+    info.role = ota::Role::recovery;
+    ota::UpdateClient c(s.p.map, w, info);
+    c.boot();
+    FrameWire::start(c, start3);
+    for (std::uint16_t i = 0; i < start3.packet_count; ++i) FrameWire::data(c, v3, i);
+    ASSERT_TRUE(c.reset_requested());
+  }
+  const std::uint32_t page1 = L.app.base - sim::InternalFlash::kBase + kPage;
+  const std::uint32_t erases = s.p.internal.erases(page1);
+  ota::Installer boot(s.p.map);
+  ASSERT_EQ(boot.run(), Result::installed);
+  EXPECT_TRUE(boot.app_valid() && s.app_is(v3));
+  EXPECT_EQ(s.p.internal.erases(page1), erases + 1)
+      << "the page v2's cut install may have left marginal was trusted by v3's install: its marker "
+         "was erased with v2's journal";
+  EXPECT_EQ(s.p.violations(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, InstallPowerCut, ::testing::Values(&ota::kInternalLayout, &ota::kExternalLayout),

@@ -1557,7 +1557,7 @@ TEST(ProtocolSession, ADeviceSilentAfterItsHelloIsNotSaidToHaveSentNoHello) {
       << "the device said HELLO (uid " << ota::host::uid_hex(*s.device()) << "); the result says: " << s.detail();
 }
 
-// review: a device that restarted mid-download (DATA_NAK no_session) is asked who it is again and
+// A device that restarted mid-download (DATA_NAK no_session) is asked who it is again and
 // says nothing more (it died, or hangs). No report was ever sent to it, yet the timeout result says
 // that "it did not answer after its report was acknowledged", which sends the user after a report
 // that does not exist.
@@ -1581,7 +1581,7 @@ TEST(ProtocolSession, ASilentDeviceAfterARestartIsNotSaidToHaveHadItsReportAckno
       << "no report was acknowledged in this session; the result says: " << s.detail();
 }
 
-// review: a device whose first HELLO reports another image waiting for its install (download OK
+// A device whose first HELLO reports another image waiting for its install (download OK
 // of some other push's image: session_crc is not this image's) sends the session to wait for that
 // install (Phase::reboot) before anything is sent. A stop there must not say that "the device holds
 // the whole image and installs it": it holds none of this image.

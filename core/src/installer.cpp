@@ -66,11 +66,17 @@ bool Installer::copy(const JournalRecord& r) {
   // written again however it reads; the others, equal, are skipped, so that an install stopped
   // again and again still gets on, and a page both images share is left alone (worn, it may no
   // longer erase). None begun: an application that already has the image's CRC-32 had it before
-  // this install (the same image again): nothing to do.
+  // this install (the same image again): nothing to do. None begun and no sane vector table: an
+  // install this journal does not remember (one that failed, whose journal a new download then
+  // erased) may have left any page marginal: every page is written. A marker that cannot be read
+  // is no answer: failed, tried again.
   std::uint32_t last = kNoPage;
-  for (std::uint32_t off = page; off < r.image_size; off += page)
-    if (journal_.copy_begun(off / page)) last = off;
-  if (journal_.copy_begun(0)) last = 0;
+  for (std::uint32_t off = 0; off < r.image_size; off += page) {
+    const Found f = journal_.copy_mark(off / page);
+    if (f == Found::unknown) return false;
+    if (f == Found::yes && last != 0) last = off;  // page 0, copied last, stays last
+  }
+  const bool all = last == kNoPage && !app_valid();
   std::uint32_t crc = 0;
   if (last == kNoPage && crc32_of(app, l.app.base, r.image_size, crc) && crc == r.image_crc) return true;
   // The vector table is zeroed before anything is erased and written last, in the very last
@@ -82,9 +88,9 @@ bool Installer::copy(const JournalRecord& r) {
   // half-word torn and the rest erased: never a sane table either.
   if (!zero_vector_table()) return false;  // a zero that did not take: nothing is erased yet
   for (std::uint32_t off = page; off < r.image_size; off += page)
-    if (!copy_page(off, off == last)) return false;
+    if (!copy_page(off, all || off == last)) return false;
   std::uint8_t vt[kVectorTable];
-  if (!copy_page(0, last == 0) || !map_.device(l.staging).read(l.staging.base, vt, sizeof vt)) {
+  if (!copy_page(0, all || last == 0) || !map_.device(l.staging).read(l.staging.base, vt, sizeof vt)) {
     zero_vector_table();  // whatever a failed erase of the page left
     return false;
   }
@@ -121,8 +127,9 @@ bool Installer::copy_page(std::uint32_t off, bool always) {
     equal = bytes_equal(a, b, kChunk);
   }
   if (equal) return true;
-  // A marker that does not take (a worn journal page: it wears first) costs only its own purpose,
-  // as before markers were kept: the install goes on.
+  // A marker that does not take (a worn journal page: it wears first) leaves this page without
+  // its guard against a marginal program, should a cut end it: the install goes on all the same
+  // rather than stop for good on a worn journal.
   journal_.mark_copy_begun(off / page);
   // Erased even if it reads blank: an erase cut near its end can read blank and not hold.
   if (!dst.erase(l.app.base + off)) return false;

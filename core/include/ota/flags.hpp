@@ -89,9 +89,8 @@ class Journal {
   bool mark_unit_done(std::uint32_t unit);
   bool installed() const;
   bool mark_installed();
-  // The install's copy of application page `page` began (marked before its erase). A marker that
-  // cannot be read counts as set.
-  bool copy_begun(std::uint32_t page) const { return marker(kCopyOffset + 2 * page) != Found::no; }
+  // Whether the install's copy of application page `page` began (marked before its erase).
+  Found copy_mark(std::uint32_t page) const { return marker(kCopyOffset + 2 * page); }
   bool mark_copy_begun(std::uint32_t page) { return set_marker(kCopyOffset + 2 * page); }
   // Erases the journal unless it is already blank.
   bool clear();
