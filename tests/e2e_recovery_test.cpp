@@ -793,8 +793,9 @@ class W25qLost : public ::testing::Test {
     ota::host::Session s(v2, 2);
     e2e::WireOptions w;
     w.step_us = 200;
-    // (Once the W25Q is idle again: the next page's copy marker goes to its journal.)
-    w.stop_at = [&](double) { return v2_page(kCopied) && !b.w25q().busy(); };
+    // (Once the W25Q is idle again, with no command under way: the next page's copy marker goes
+    // to its journal, and a reset that raised /CS mid-command would start a program.)
+    w.stop_at = [&](double) { return v2_page(kCopied) && !b.w25q().busy() && !b.w25q().selected(); };
     ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
     ASSERT_TRUE(v2_page(kCopied)) << "no install: " << s.detail();
     ASSERT_FALSE(v2_page(kCopied + 1)) << "the copy is already over";

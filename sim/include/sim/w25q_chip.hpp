@@ -117,6 +117,7 @@ class W25qChip final : public ota::SpiBus, public StoredMemory {
 
   std::uint8_t status();  // status register 1 now (BUSY, WEL)
   bool busy() { return (status() & 0x01) != 0; }
+  bool selected() const { return selected_; }  // /CS low: a command under way
   bool powered_down() const { return powered_down_; }  // after 0xB9, until 0xAB or a power cycle
   bool suspended() const { return suspended_; }  // SUS: after 0x75, until 0x7A or a power cycle
 
