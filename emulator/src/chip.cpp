@@ -457,7 +457,9 @@ void Chip::w25q_select(bool asserted) {
                                                                sim::kW25qMax.page_program_ns)),
                             static_cast<std::uint64_t>(uniform(b_.rng, sim::kW25qTypical.sector_erase_ns / 2.0,
                                                                sim::kW25qMax.sector_erase_ns))};
-    b_.w25q.set_timing([this] { return cycles_to_ns(b_.sched.now); }, t);
+    // The clock of the board, which outlives this chip (a reset or power cycle makes a new one):
+    // the W25Q keeps the callback across them.
+    b_.w25q.set_timing([s = &b_] { return cycles_to_ns(s->sched.now); }, t);
   }
   const std::uint64_t seen = b_.w25q.violations();
   const bool was_busy = !asserted && b_.w25q.busy();
