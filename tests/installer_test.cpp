@@ -106,9 +106,10 @@ TEST_P(InstallerTest, IdenticalPagesAreNotRewritten) {
   EXPECT_TRUE(app_is(v2));
   // The page that differs and the vector table page (always rewritten, last): its copy marker,
   // an erase and eight programs (128-byte chunks of a 1 KB page) each, the two that zero the old
-  // vector table first and the new table's own program, + marker + flag move + journal.
+  // vector table first and the new table's own program, + the install's "began" mark +
+  // installed marker + flag move + journal.
   const std::uint64_t ops = parts.power.count() - ops_before;
-  EXPECT_LE(ops, 2 * (1u + 1u + 8u) + 2u + 1u + 1u + 2u + 1u);
+  EXPECT_LE(ops, 2 * (1u + 1u + 8u) + 2u + 1u + 1u + 1u + 2u + 1u);
 }
 
 // An install cut after a page's erase finds it blank. An erase cut near its end reads blank but
@@ -644,6 +645,34 @@ TEST_P(InstallerFaultTest, AWornPageBothImagesShareDoesNotStopAResumedInstall) {
   EXPECT_TRUE(app_is(v2));
 }
 
+// The same worn page both images share, with the cut early: after the old vector table was zeroed
+// and before the first page's copy marker (or a W25Q read glitch in the first page's compare:
+// any failure there). The next boot finds no page begun and no sane vector table, takes it for
+// "an install the journal forgot" and writes every page: it erases the worn page, marks it
+// begun, fails, and from then on writes it again as "the last page begun" at every boot.
+TEST_P(InstallerFaultTest, AWornSharedPageDoesNotStopAnInstallCutBeforeItsFirstPage) {
+  auto v2 = sim::make_app_image(L, 2, 20000);
+  constexpr std::uint32_t kShared = 3;
+  std::copy_n(v1.begin() + kShared * ota::kFlashPage, ota::kFlashPage, v2.begin() + kShared * ota::kFlashPage);
+  stage(v2);
+  internal.bad_erase = L.app.base + kShared * ota::kFlashPage;  // worn: its erase fails
+  parts.power.reset_count();
+  parts.power.plan_cut(2, sim::CutMode::before);  // ops 0-1 zero the table; op 2 is page 1's marker
+  EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::failed);
+  ASSERT_TRUE(parts.power.dead()) << "the cut did not come";
+  parts.power.cancel_cut();
+  parts.power.power_on();
+  ASSERT_FALSE(ota::Installer(faulty).app_valid()) << "the cut came before the table was zeroed";
+  for (std::uint32_t p = 0; p < 20; ++p) ASSERT_EQ(journal.copy_mark(p), ota::Found::no) << "page " << p;
+  ota::Installer::Result r = ota::Installer::Result::failed;
+  int boot = 0;
+  for (; boot < 5 && r == ota::Installer::Result::failed; ++boot) r = ota::Installer(faulty).run();
+  EXPECT_EQ(r, ota::Installer::Result::installed)
+      << "after " << boot << " boots: the install cut before its first page went to 'every page', "
+         "erased the worn page both images share, and fails at every boot";
+  EXPECT_TRUE(app_is(v2));
+}
+
 // An install of the very image the application already holds (a copy finished but for its
 // marker, or a push of the same build with --force) used to leave the application as it was. Now
 // its vector table is zeroed and its first page erased: on a first page that no longer erases the
@@ -687,6 +716,65 @@ TEST_P(InstallerFaultTest, AMarkerReadErrorDoesNotLetTheLastPageBegunBeSkipped) 
   EXPECT_TRUE(app_is(v2));
   EXPECT_EQ(parts.internal.erases(page3), erases + 1)
       << "the last page begun, which a cut may have left marginal, was trusted because it reads equal";
+}
+
+// The same read error, but one that stays (a W25Q region that no longer reads, a marker cell gone
+// bad): every boot fails before it writes anything, the application has no vector table, and the
+// device waits in recovery mode for ever. The recovery client takes the same image again (it
+// resumes: the journal is kept, the bad marker with it), and another image cannot help either:
+// the marker is read at every install of more than 3 pages. Before, the marker counted as set and
+// the install ended; a marker that cannot be read could count as "begun" for the rewrite (every
+// page from it written again) instead of stopping the install.
+TEST_P(InstallerFaultTest, ACopyMarkerThatNeverReadsDoesNotStopTheInstallForEver) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  leave_install_cut_in_page_3(parts, L, v2, {1, 2, 3});
+  auto& j = part_of(L.journal());
+  j.unreadable = ota::Region{L.journal().medium, L.journal().base + ota::Journal::kCopyOffset + 2 * 3, 2};
+  j.unreadable_times = -1;  // for good
+  ota::JournalRecord rec;
+  ASSERT_TRUE(ota::Journal(faulty).read(rec)) << "the record itself reads";
+  ota::Installer::Result r = ota::Installer::Result::failed;
+  int boot = 0;
+  for (; boot < 10 && r == ota::Installer::Result::failed; ++boot) r = ota::Installer(faulty).run();
+  EXPECT_EQ(r, ota::Installer::Result::installed)
+      << "after " << boot << " boots (" << ota::to_string(r, L.staging.medium)
+      << "): one copy marker that cannot be read fails every boot, the device in recovery for ever";
+  EXPECT_TRUE(app_is(v2));
+  EXPECT_TRUE(ota::Installer(faulty).app_valid());
+}
+
+// "Page 0, copied last, stays last" assumes no other page is begun after page 0's marker. One is
+// when a copy failed its CRC-32 (a staging read that glitched while page 4 was copied: page 0
+// was marked and written, the verify failed): the next boot finds page 4 different, marks it
+// and writes it again, and a cut ends its last program (page 4 reads whole, marginal). The boot
+// after takes page 0 for the last page begun and skips page 4 because it reads equal.
+TEST_P(InstallerFaultTest, APageBegunAfterThePage0MarkerIsStillWrittenAgainAfterACut) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  constexpr std::uint32_t kPage = ota::kFlashPage;
+  staging_part().flaky_bit = L.staging.base + 4 * kPage + 100;  // page 4 copied wrong
+  ASSERT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::failed);
+  ASSERT_EQ(journal.copy_mark(0), ota::Found::yes) << "page 0 was begun";
+  staging_part().flaky_bit = 0xFFFFFFFF;
+  // Boot 2: zero the table (2), page 4's marker, erase, 8 programs: cut before the last program.
+  parts.power.reset_count();
+  parts.power.plan_cut(2 + 1 + 1 + 7, sim::CutMode::before);
+  EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::failed);
+  ASSERT_TRUE(parts.power.dead());
+  parts.power.cancel_cut();
+  parts.power.power_on();
+  auto app = parts.region(L.app);
+  ASSERT_FALSE(std::equal(v2.begin() + 4 * kPage, v2.begin() + 5 * kPage, app.begin() + 4 * kPage))
+      << "the cut did not come in page 4's last program";
+  std::copy(v2.begin() + 4 * kPage, v2.begin() + 5 * kPage, app.begin() + 4 * kPage);  // cut program, reading whole
+  const std::uint32_t page4 = L.app.base - sim::InternalFlash::kBase + 4 * kPage;
+  const std::uint32_t erases = parts.internal.erases(page4);
+  ASSERT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::installed);
+  EXPECT_TRUE(app_is(v2));
+  EXPECT_EQ(parts.internal.erases(page4), erases + 1)
+      << "page 4, the page a cut may have left marginal, was trusted: page 0's older marker was taken for the last page begun";
+  EXPECT_EQ(parts.violations(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, InstallerFaultTest,

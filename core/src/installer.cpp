@@ -66,19 +66,22 @@ bool Installer::copy(const JournalRecord& r) {
   // written again however it reads; the others, equal, are skipped, so that an install stopped
   // again and again still gets on, and a page both images share is left alone (worn, it may no
   // longer erase). None begun: an application that already has the image's CRC-32 had it before
-  // this install (the same image again): nothing to do. None begun and no sane vector table: an
-  // install this journal does not remember (one that failed, whose journal a new download then
-  // erased) may have left any page marginal: every page is written. A marker that cannot be read
-  // is no answer: failed, tried again.
+  // this install (the same image again): nothing to do. Every page is written where the journal
+  // cannot tell which page is the last begun: no sane vector table and no mark that this install
+  // began (one that failed, whose journal a new download then erased, may have left any page
+  // marginal), a copy that failed its check (pages were begun again after the first), or a
+  // marker that cannot be read.
+  bool all = (journal_.install_mark(Journal::kBeganOffset) != Found::yes && !app_valid()) ||
+             journal_.install_mark(Journal::kRecopyOffset) != Found::no;
   std::uint32_t last = kNoPage;
   for (std::uint32_t off = 0; off < r.image_size; off += page) {
     const Found f = journal_.copy_mark(off / page);
-    if (f == Found::unknown) return false;
+    all = all || f == Found::unknown;
     if (f == Found::yes && last != 0) last = off;  // page 0, copied last, stays last
   }
-  const bool all = last == kNoPage && !app_valid();
   std::uint32_t crc = 0;
   if (last == kNoPage && crc32_of(app, l.app.base, r.image_size, crc) && crc == r.image_crc) return true;
+  journal_.set_install_mark(Journal::kBeganOffset);  // (one that does not take: see copy_page)
   // The vector table is zeroed before anything is erased and written last, in the very last
   // program, once everything else is verified with it; its page is copied after the others. Until
   // then the application has no valid vector table, so that app_valid() can never let a
@@ -95,8 +98,10 @@ bool Installer::copy(const JournalRecord& r) {
     return false;
   }
   crc = crc32(vt, sizeof vt);
-  if (!crc32_of(app, l.app.base + kVectorTable, r.image_size - kVectorTable, crc) || crc != r.image_crc)
+  if (!crc32_of(app, l.app.base + kVectorTable, r.image_size - kVectorTable, crc) || crc != r.image_crc) {
+    journal_.set_install_mark(Journal::kRecopyOffset);
     return false;
+  }
   if (app.write(l.app.base, vt, sizeof vt)) return true;  // verified by the port
   zero_vector_table();  // whatever the failed program left must not be started
   return false;

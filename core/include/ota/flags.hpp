@@ -70,6 +70,8 @@ class Journal {
   static constexpr std::uint32_t kRecordOffset = 0;
   static constexpr std::uint32_t kRecordSize = 24;
   static constexpr std::uint32_t kInstalledOffset = 32;
+  static constexpr std::uint32_t kBeganOffset = 34;   // the install began (before it wrote anything)
+  static constexpr std::uint32_t kRecopyOffset = 36;  // a copy failed its check: write every page
   static constexpr std::uint32_t kUnitsOffset = 64;
   static constexpr std::uint32_t kCopyOffset = 128;  // one marker per application page
   static constexpr std::uint32_t kMagic = 0x4A41544F;  // "OTAJ"
@@ -92,6 +94,9 @@ class Journal {
   // Whether the install's copy of application page `page` began (marked before its erase).
   Found copy_mark(std::uint32_t page) const { return marker(kCopyOffset + 2 * page); }
   bool mark_copy_begun(std::uint32_t page) { return set_marker(kCopyOffset + 2 * page); }
+  // The install's own markers, at kBeganOffset and kRecopyOffset.
+  Found install_mark(std::uint32_t offset) const { return marker(offset); }
+  bool set_install_mark(std::uint32_t offset) { return set_marker(offset); }
   // Erases the journal unless it is already blank.
   bool clear();
 

@@ -14,8 +14,8 @@
 //      pages, each marked begun in the journal and erased first (pages already equal are
 //      skipped, so that an image that differs in a few pages only costs what differs; but the
 //      last page begun, the one a cut may have stopped, is written again however it reads: a
-//      program a cut ended may have left cells that read right now and fade later; every page,
-//      with none begun and no sane vector table: an install the journal forgot), the first
+//      program a cut ended may have left cells that read right now and fade later; every page
+//      where the journal cannot say which is the last begun, see copy()), the first
 //      page last but for its vector table, verify the CRC-32 of the copy with the staged vector
 //      table in its place, write the vector table, set the "installed" marker, then finish as in 1.
 //   3. otherwise nothing to do.
