@@ -1225,6 +1225,8 @@ struct DeviceHello {
   std::uint32_t product = 0;
   ota::Report report = ota::Report::none;
   ota::LayoutId layout = ota::LayoutId::internal;
+  std::uint32_t session_crc = 0;  // a download it holds (all uids zero: the same device throughout)
+  std::uint16_t session_next = ota::kNoSession;
 };
 void hello_to(ota::host::Session& s, std::uint64_t now, const DeviceHello& d = {}) {
   ota::Hello h;
@@ -1235,6 +1237,8 @@ void hello_to(ota::host::Session& s, std::uint64_t now, const DeviceHello& d = {
   h.product = d.product;
   h.report = d.report;
   h.staging_capacity = ota::kInternalLayout.image_limit;
+  h.session_crc = d.session_crc;
+  h.session_next = d.session_next;
   const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
   s.on_bytes(hello.data(), hello.size(), now);
 }
@@ -1518,18 +1522,11 @@ TEST(ProtocolSession, AStopWhoseAbortCameAfterTheWholeImageSaysSoEvenWithoutTheR
   ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
   s.take_output();
   s.interrupt(10);
-  ota::Hello h;
-  h.layout = ota::LayoutId::internal;
-  h.role = ota::Role::application;
-  h.window = 8;
-  h.app_version = 1;
-  h.staging_capacity = ota::kInternalLayout.image_limit;
-  std::copy(std::begin(s.device()->uid), std::end(s.device()->uid), h.uid);
-  h.report = ota::Report::download_ok;  // OTA-START: it installs the image at its reset
-  h.session_crc = ota::crc32(img.data(), img.size());
-  h.session_next = static_cast<std::uint16_t>(s.packet_count());
-  const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
-  s.on_bytes(hello.data(), hello.size(), 100);
+  DeviceHello d;
+  d.report = ota::Report::download_ok;  // OTA-START: it installs the image at its reset
+  d.session_crc = ota::crc32(img.data(), img.size());
+  d.session_next = static_cast<std::uint16_t>(s.packet_count());
+  hello_to(s, 100, d);
   ASSERT_EQ(s.outcome(), ota::host::Outcome::interrupted) << s.detail();
   EXPECT_EQ(s.detail().find("the next push resumes"), std::string::npos) << s.detail();
   EXPECT_NE(s.detail().find("install"), std::string::npos)
@@ -1589,17 +1586,11 @@ TEST(ProtocolSession, AStopWhileAnotherImageIsPendingDoesNotSayTheDeviceHoldsThi
   const Bytes img = app_image(2, 4096);
   ota::host::Session s(img, 2);
   s.begin(0);
-  ota::Hello h;
-  h.layout = ota::LayoutId::internal;
-  h.role = ota::Role::application;
-  h.window = 8;
-  h.app_version = 1;
-  h.staging_capacity = ota::kInternalLayout.image_limit;
-  h.report = ota::Report::download_ok;  // OTA-START of another image
-  h.session_crc = ota::crc32(img.data(), img.size()) ^ 0x5A5A5A5A;
-  h.session_next = 16;
-  const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
-  s.on_bytes(hello.data(), hello.size(), 1);
+  DeviceHello d;
+  d.report = ota::Report::download_ok;  // OTA-START of another image
+  d.session_crc = ota::crc32(img.data(), img.size()) ^ 0x5A5A5A5A;
+  d.session_next = 16;
+  hello_to(s, 1, d);
   ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
   ASSERT_EQ(s.packet_count(), 0u) << "nothing of this image was offered";
   s.interrupt(20);
