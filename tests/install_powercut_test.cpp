@@ -5,6 +5,8 @@
 // end with exactly v2 installed, and whatever it is left with must never start a mixed copy.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "ota/installer.hpp"
 #include "sim/device.hpp"
 #include "support.hpp"
@@ -42,6 +44,28 @@ struct Staged {
   const ota::Layout& L;
   test::Parts p;
 };
+
+constexpr std::size_t kPage = sim::InternalFlash::kPage;
+
+// Whether the application area holds page `page` of `img`.
+bool app_page_is(Staged& s, const std::vector<std::uint8_t>& img, std::size_t page) {
+  const auto a = s.p.region(s.L.app);
+  return std::equal(img.begin() + page * kPage, img.begin() + (page + 1) * kPage, a.begin() + page * kPage);
+}
+
+// The first operation of v2's install (on a board as Staged(L, seed, v1, v2) leaves it) before
+// which a cut leaves `holds` true; 0, and the test failed, if the install ends first.
+std::uint64_t first_cut_where(const ota::Layout& L, std::uint64_t seed, const std::vector<std::uint8_t>& v1,
+                              const std::vector<std::uint8_t>& v2, const std::function<bool(Staged&)>& holds) {
+  for (std::uint64_t k = 1;; ++k) {
+    Staged t(L, seed, v1, v2);
+    if (!t.install_cut_at(k, sim::CutMode::before)) {
+      ADD_FAILURE() << "the install ended before the state looked for";
+      return 0;
+    }
+    if (holds(t)) return k;
+  }
+}
 
 class InstallPowerCut : public ::testing::TestWithParam<const ota::Layout*> {};
 
@@ -205,13 +229,11 @@ TEST_P(InstallPowerCut, AVectorTableProgramCutAtItsEndIsWrittenAgainNotTrusted) 
   auto app = s.p.region(L.app);
   // The operation that programs the vector table: the first whose cut leaves the rest of v2 in
   // place and the table erased.
-  std::uint64_t vt_op = 0;
-  for (std::uint64_t k = 1; vt_op == 0; ++k) {
-    Staged t(L, 9, v1, v2);
-    ASSERT_TRUE(t.install_cut_at(k, sim::CutMode::before));
+  const std::uint64_t vt_op = first_cut_where(L, 9, v1, v2, [&](Staged& t) {
     const auto a = t.p.region(L.app);
-    if (std::equal(v2.begin() + 8, v2.end(), a.begin() + 8) && a[7] == 0xFF) vt_op = k;
-  }
+    return std::equal(v2.begin() + 8, v2.end(), a.begin() + 8) && a[7] == 0xFF;
+  });
+  ASSERT_GT(vt_op, 0u);
   ASSERT_TRUE(s.install_cut_at(vt_op, sim::CutMode::before));
   std::copy_n(v2.begin(), 8, app.begin());  // the cut program, reading whole
   const std::uint32_t erases = s.p.internal.erases(L.app.base - sim::InternalFlash::kBase);
@@ -229,18 +251,10 @@ TEST_P(InstallPowerCut, APageProgramCutAtItsEndIsWrittenAgainNotTrusted) {
   const ota::Layout& L = *GetParam();
   const auto v1 = sim::make_app_image(L, 1, 9000);
   const auto v2 = sim::make_app_image(L, 2, 3000);
-  constexpr std::size_t kPage = sim::InternalFlash::kPage;
-  const auto page1_done = [&](Staged& t) {
-    const auto a = t.p.region(L.app);
-    return std::equal(v2.begin() + kPage, v2.begin() + 2 * kPage, a.begin() + kPage);
-  };
+  const auto page1_done = [&](Staged& t) { return app_page_is(t, v2, 1); };
   // The operation after the last program of page 1 (the first cut before which page 1 is whole).
-  std::uint64_t after = 0;
-  for (std::uint64_t k = 1; after == 0; ++k) {
-    Staged t(L, 4, v1, v2);
-    ASSERT_TRUE(t.install_cut_at(k, sim::CutMode::before));
-    if (page1_done(t)) after = k;
-  }
+  const std::uint64_t after = first_cut_where(L, 4, v1, v2, page1_done);
+  ASSERT_GT(after, 0u);
   Staged s(L, 4, v1, v2);
   ASSERT_TRUE(s.install_cut_at(after - 1, sim::CutMode::before));
   auto app = s.p.region(L.app);
@@ -290,17 +304,9 @@ TEST_P(InstallPowerCut, AMarginalPageLeftByAFailedInstallIsWrittenAgainByTheReco
   const auto v2 = sim::make_app_image(L, 2, 20000);
   auto v3 = v2;
   v3[19 * 1024 + 100] ^= 0x5A;  // a rebuild: only the last page differs from v2
-  constexpr std::size_t kPage = sim::InternalFlash::kPage;
-  const auto page1_done = [&](Staged& t) {
-    const auto a = t.p.region(L.app);
-    return std::equal(v2.begin() + kPage, v2.begin() + 2 * kPage, a.begin() + kPage);
-  };
-  std::uint64_t after = 0;  // the first cut before which page 1 is whole
-  for (std::uint64_t k = 1; after == 0; ++k) {
-    Staged t(L, 4, v1, v2);
-    ASSERT_TRUE(t.install_cut_at(k, sim::CutMode::before));
-    if (page1_done(t)) after = k;
-  }
+  const auto page1_done = [&](Staged& t) { return app_page_is(t, v2, 1); };
+  const std::uint64_t after = first_cut_where(L, 4, v1, v2, page1_done);  // page 1 whole before it
+  ASSERT_GT(after, 0u);
   Staged s(L, 4, v1, v2);
   ASSERT_TRUE(s.install_cut_at(after - 1, sim::CutMode::before));
   auto app = s.p.region(L.app);
