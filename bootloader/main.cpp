@@ -2,7 +2,8 @@
 //   1. the IWDG if the option bytes started it, clocks, the supply watch (no flash writes on a
 //      sagging supply), USART1, banner "boot <layout>"
 //   2. ota::Installer::run(): finishes or performs a pending install (see ota/installer.hpp); one
-//      the supply stopped (supply.hpp) waits up to kSupplyWaitMs for it, then resets to resume
+//      the supply stopped (supply.hpp) waits up to kSupplyWaitMs for it and resets to resume, or,
+//      the supply still low, goes on to 4
 //   3. a valid application: listen briefly for RECOVER (ota/recover.hpp), then stop the
 //      peripherals, start the watchdog and jump to it
 //   4. otherwise recovery: the OTA client over USART1 takes an image into staging, then resets,
