@@ -908,6 +908,26 @@ TEST_F(OtaServe, IdleAndCtrlCEndAServeWithASummary) {
   EXPECT_EQ(field(summary[0], "exit"), "130");
 }
 
+// `ota serve --json | head -3`: the reader of the output goes away. The serve stops as Ctrl-C
+// stops it, ABORTing a download under way, and ends with 130; it is not killed by SIGPIPE (141)
+// between two frames.
+TEST_F(OtaServe, AClosedOutputStopsTheServeAsCtrlCDoes) {
+  auto srv = serve({});
+  const int under_way = ghost_says_hello(*srv, 41);
+  srv->close_output();
+  auto d = device(42);  // its connection is the next line the serve writes
+  EXPECT_EQ(srv->wait(30s), 130);
+  bool aborted = false;
+  ota::FrameDecoderBuffer<ota::kMaxChunk + 8> dec;
+  std::uint8_t b[512];
+  for (ssize_t n; !aborted && (n = ::recv(under_way, b, sizeof b, 0)) > 0;)
+    for (ssize_t i = 0; i < n && !aborted; ++i)
+      aborted = dec.feed(b[i]) == ota::FrameDecoder::Event::frame &&
+                dec.frame().type == static_cast<std::uint8_t>(ota::MsgType::abort);
+  EXPECT_TRUE(aborted) << "the download under way got no ABORT";
+  ::close(under_way);
+}
+
 // A device whose modem lost its carrier dials again while its old connection is still open on
 // our side (half-open: no FIN, no RST). The new connection's HELLO names the same uid: it takes
 // over, the old one is dropped, and the device is counted once, upgraded, not lost.

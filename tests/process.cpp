@@ -88,6 +88,11 @@ void Process::signal(int sig) {
   if (pid_ > 0 && !exited_) ::kill(pid_, sig);
 }
 
+void Process::close_output() {
+  if (out_ >= 0) close(out_);
+  out_ = -1;
+}
+
 void Process::kill() {
   if (pid_ > 0 && !exited_) {
     ::kill(pid_, SIGKILL);

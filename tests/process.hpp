@@ -25,6 +25,8 @@ class Process {
   // Exit code, or -1 after the timeout (the process is then killed).
   int wait(std::chrono::milliseconds timeout);
   void kill();
+  // Closes the read end of the child's stdout and stderr, as `| head` does once it has its lines.
+  void close_output();
   void signal(int sig);  // e.g. SIGINT, as Ctrl-C in a terminal would
 
  private:

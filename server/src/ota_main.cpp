@@ -6,9 +6,11 @@
 //   3 refused by the device
 //   4 total checksum mismatch             5 timeout                6 link lost
 //   7 device came back without the image  8 protocol error         9 bad input file
-//   130 stopped by SIGINT/SIGTERM (a running download is ABORTed; the next push resumes it)
+//   130 stopped by SIGINT/SIGTERM/SIGHUP or a closed stdout (a running download is ABORTed; the next push resumes it)
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iterator>
@@ -58,6 +60,29 @@ const Layout* layout_named(const std::string& name) {
   if (name == "external") return &kExternalLayout;
   return nullptr;
 }
+
+// Set while a push or serve talks to a device.
+bool talking = false;
+
+// Standard output whose reader went away (`ota serve --json | head -5`): SIGPIPE is ignored, so
+// the write fails with EPIPE instead of killing the tool between two frames. While a device is
+// talked to, that stops the run as SIGTERM does: a download under way is ABORTed, and the tool
+// ends with 130.
+void flush_out() {
+  static bool told = false;
+  if (std::fflush(stdout) == 0 || errno != EPIPE || told) return;
+  told = true;
+  std::fprintf(stderr, "ota: standard output was closed: stopping\n");
+  if (talking) std::raise(SIGTERM);
+}
+
+// `talking` for the life of one run.
+struct Talking {
+  Talking() { talking = true; }
+  ~Talking() { talking = false; }
+  Talking(const Talking&) = delete;
+  Talking& operator=(const Talking&) = delete;
+};
 
 // A JSON string's contents: quotes, backslashes and control characters escaped, and bytes that
 // are not UTF-8 (a file name is any bytes) as U+FFFD, so that every line parses as JSON.
@@ -243,7 +268,7 @@ void print_result(bool json, std::uint64_t t_ms, const PushReport& r, std::uint3
                 to_string(r.outcome), r.detail.empty() ? "" : ": ", r.detail.c_str(),
                 static_cast<double>(r.elapsed_ms) / 1000.0, r.resends);
   }
-  std::fflush(stdout);
+  flush_out();
 }
 
 // A failure before any session (the image file, the listening address) as the one --json line a
@@ -254,7 +279,7 @@ void fail(bool json, const char* tool, const char* outcome, int code, const std:
   if (!json) return;
   std::printf("{\"t_ms\":0,\"event\":\"result\",\"outcome\":\"%s\",\"exit\":%d,\"detail\":\"%s\"}\n", outcome, code,
               json_escape(text).c_str());
-  std::fflush(stdout);
+  flush_out();
 }
 
 struct PushArgs {
@@ -295,19 +320,20 @@ void print_listening(bool json, std::chrono::steady_clock::time_point t_start, s
                 static_cast<unsigned long long>(ms_since(t_start)), port);
   else
     std::printf("listening on port %u for %s\n", port, whom);
-  std::fflush(stdout);
+  flush_out();
 }
 
 // One session event as a --json line.
 void print_event_json(const Event& e, std::uint64_t ms) {
   std::printf("{\"t_ms\":%llu,\"event\":\"%s\",\"text\":\"%s\"}\n", static_cast<unsigned long long>(ms),
               e.kind.c_str(), json_escape(e.text).c_str());
-  std::fflush(stdout);
+  flush_out();
 }
 
 // One device's session over the serial port or the TCP address of `a` (push and status).
 PushReport run_push(const PushArgs& a, const Image& img, const PushOptions& opt, const PushObserver& obs,
                     std::chrono::steady_clock::time_point t_start) {
+  const Talking talking;
   if (!a.port.empty()) return push_serial(a.port, img, opt, obs);
   return push_tcp(a.listen, img, opt, obs,
                   [&](std::uint16_t port) { print_listening(a.json, t_start, port, "the device"); });
@@ -328,7 +354,7 @@ int cmd_push(const PushArgs& a) {
     if (a.json) return print_event_json(e, ms);
     if (bar_open) std::printf("\n"), bar_open = false;
     std::printf("[%7.3f s] %-10s %s\n", static_cast<double>(ms) / 1000.0, e.kind.c_str(), e.text.c_str());
-    std::fflush(stdout);
+    flush_out();
   };
   std::uint32_t last_decile = 0;
   obs.progress = [&](std::uint32_t acked, std::uint32_t total, std::uint64_t ms) {
@@ -347,7 +373,7 @@ int cmd_push(const PushArgs& a) {
       std::printf("[%7.3f s] progress   %u%% (%u/%u packets)\n", static_cast<double>(ms) / 1000.0, pct, acked, total);
     }
     last_decile = pct / 10;
-    std::fflush(stdout);
+    flush_out();
   };
 
   const PushReport r = run_push(a, img, opt, obs, t_start);
@@ -405,7 +431,7 @@ int cmd_status(const PushArgs& a) {
   } else {
     std::printf("device %s: %s\n", uid_hex(h).c_str(), describe(h).c_str());
   }
-  std::fflush(stdout);
+  flush_out();
   return code;
 }
 
@@ -447,7 +473,7 @@ int cmd_serve(const ServeArgs& a) {
     else
       std::printf("[%7.3f s] #%-3u %-10s %s%s%s\n", static_cast<double>(ms) / 1000.0, conn, e.kind.c_str(),
                   uid.empty() ? "" : uid.c_str(), uid.empty() ? "" : ": ", e.text.c_str());
-    std::fflush(stdout);
+    flush_out();
   };
   std::map<std::uint32_t, std::uint32_t> decile;  // per connection
   obs.progress = [&](std::uint32_t conn, const std::optional<Hello>& dev, std::uint32_t acked, std::uint32_t total,
@@ -465,7 +491,7 @@ int cmd_serve(const ServeArgs& a) {
     else
       std::printf("[%7.3f s] #%-3u progress   %s%s%u%% (%u/%u packets)\n", static_cast<double>(ms) / 1000.0, conn,
                   uid.c_str(), uid.empty() ? "" : ": ", acked * 100 / total, acked, total);
-    std::fflush(stdout);
+    flush_out();
   };
   // A device that dials again after it ended, and is up to date or ends as it did before (one
   // the image is refused to, say), gets its line in --json only: a modem redials every time its
@@ -480,9 +506,12 @@ int cmd_serve(const ServeArgs& a) {
     printed[uid] = d.report.outcome;
     print_result(json, ms_since(t_start), d.report, img.version, exit_code(d.report.outcome), d.conn, d.again);
   };
-  const ServeReport r = serve_tcp(a.push.listen, img, opt, obs, [&](std::uint16_t port) {
-    print_listening(json, t_start, port, "devices");
-  });
+  const ServeReport r = [&] {
+    const Talking talking;
+    return serve_tcp(a.push.listen, img, opt, obs, [&](std::uint16_t port) {
+      print_listening(json, t_start, port, "devices");
+    });
+  }();
   if (!r.error.empty()) {
     fail(json, "serve", "no-link", kUsage, r.error);
     return kUsage;
@@ -535,6 +564,7 @@ CLI::Validator seconds_up_to(double max) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // see flush_out(); sockets are written with MSG_NOSIGNAL anyway
   CLI::App app{"ota: build update images and push them to STM32F103 devices"};
   app.require_subcommand(1);
 
