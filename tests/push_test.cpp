@@ -387,8 +387,9 @@ TEST(PushSerial, TheLineGetsTheRateAndIsExclusiveWhileThePushRuns) {
 class ModemDevice {
  public:
   enum class Then { close, go_silent };
+  // Version 0: no application, the bootloader waits in recovery mode.
   ModemDevice(std::uint64_t seed, std::uint32_t version) : dev_(ota::kInternalLayout, seed) {
-    dev_.factory_install(sim::make_app_image(ota::kInternalLayout, version, 12 * 1024));
+    if (version != 0) dev_.factory_install(sim::make_app_image(ota::kInternalLayout, version, 12 * 1024));
     dev_.boot();
   }
   ~ModemDevice() {
@@ -426,6 +427,10 @@ class ModemDevice {
   std::chrono::milliseconds pace{0};  // a pause after each burst read: a slow link
   std::chrono::milliseconds first_answer_delay{0};  // before the first answer on a connection
   std::chrono::milliseconds answer_delay{0};  // before every answer: a link with that latency
+  // Each connection hears nothing but RECOVER until one comes: a device that was reset as it
+  // dialled, its bootloader in its listening window (bootloader/main.cpp), which takes RECOVER
+  // and nothing else, then stays in recovery mode.
+  bool deaf_until_recover = false;
   // How long since the device last answered (since it dialled, before its first answer).
   std::chrono::milliseconds silent_for() const {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
@@ -439,6 +444,8 @@ class ModemDevice {
     last_answer_ = std::chrono::steady_clock::now();
     std::size_t received = 0;
     std::uint8_t buf[4096];
+    bool deaf = deaf_until_recover;
+    ota::FrameDecoderBuffer<64> window;  // what the listening window makes of the bytes
     while (open && !quit_) {
       if (received >= stall_after) {
         if (pause.count() == 0) break;
@@ -454,7 +461,17 @@ class ModemDevice {
       std::this_thread::sleep_for(answer_delay);
       received += static_cast<std::size_t>(n);
       received_total_ += static_cast<std::size_t>(n);
-      dev_.receive(buf, static_cast<std::size_t>(n));
+      std::size_t from = 0;  // the bytes the device hears
+      for (; deaf && from < static_cast<std::size_t>(n); ++from)
+        deaf = !(window.feed(buf[from]) == ota::FrameDecoder::Event::frame &&
+                 window.frame().type == static_cast<std::uint8_t>(ota::MsgType::recover));
+      if (deaf) continue;
+      if (from > 0) {  // the RECOVER the window heard: the device answers it
+        std::uint8_t recover[ota::encoded_size_max(0)];
+        dev_.receive(recover, ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::recover), nullptr, 0,
+                                                recover, sizeof recover));
+      }
+      dev_.receive(buf + from, static_cast<std::size_t>(n) - from);
       const auto out = dev_.take_output();
       if (!out.empty() && ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) < 0) break;  // closed by the server: no SIGPIPE
       if (!out.empty()) last_answer_ = std::chrono::steady_clock::now();
@@ -1075,6 +1092,33 @@ TEST(PushTcp, ADeviceRedialingOverAHalfOpenLaggyLinkIsAskedLongEnoughToAnswer) {
   const auto r = push.result.get();
   EXPECT_TRUE(ended) << "the redialled device was not served";
   EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail << "\n" << ::testing::PrintToString(push.events);
+}
+
+// `push --recover`: the device's modem loses its carrier mid-download (the connection left
+// half-open) and the device is reset as it dials again, its bootloader in its listening window,
+// where only RECOVER is heard. The newcomer is asked with RECOVER, as the session would ask it,
+// not HELLO_REQ, which the window does not answer: it is the device, and the download resumes on it.
+TEST(PushTcp, ARecoverPushAsksARedialWithRecover) {
+  const auto img = v2_image();
+  ota::host::PushOptions opt;
+  opt.session.recover = true;
+  opt.session.reply_timeout_ms = 1000;
+  opt.session.max_retries = 30;  // the dead connection alone would hold the push for 30 s
+  opt.connect_timeout_ms = 5000;
+  TcpPush push(img, opt);
+  ModemDevice dev(1, 0);
+  dev.deaf_until_recover = true;
+  dev.dial(push.port, 8 * 1024, ModemDevice::Then::go_silent);
+  ASSERT_TRUE(dev.wait_idle(10s));
+  std::this_thread::sleep_for(1200ms);  // silent for more than a reply timeout
+  dev.dial(push.port);
+  const bool ended = push.result.wait_for(15s) == std::future_status::ready;
+  EXPECT_EQ(push.told("did not say HELLO"), 0) << ::testing::PrintToString(push.events);
+  dev.hang_up();
+  const auto r = push.result.get();
+  EXPECT_TRUE(ended) << "the redialled device was not served";
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail << "\n" << ::testing::PrintToString(push.events);
+  EXPECT_EQ(dev.device().running_version(), 2u);
 }
 
 // With no reconnect allowed (max_reconnects 0), the first loss ends the push, and says so (not

@@ -125,20 +125,21 @@ PushReport push_serial(const std::string& port, const Image& img, const PushOpti
 
 namespace {
 
-// Asks a connection that just came in who it is: HELLO_REQ (after a 00 that ends anything
-// partial) every hello_interval until a HELLO arrives, the connection fails or two reply timeouts
-// pass (`reply_timeout_ms`: the session's, measured on its link: a device answers after a round
-// trip of it); then done(socket, the HELLO or null). Only the answer is used: a session that then
-// runs on the connection asks again.
+// Asks a connection that just came in who it is, as the session's hello phase asks: HELLO_REQ,
+// or RECOVER for a --recover push (a device reset as it dialled is in its bootloader's listening
+// window, which hears nothing else), each after a 00 that ends anything partial, until a HELLO
+// arrives, the connection fails or two reply timeouts pass (`reply_timeout_ms`: the session's,
+// measured on its link: a device answers after a round trip of it); then done(socket, the HELLO
+// or null). Only the answer is used: a session that then runs on the connection asks again.
 class HelloProbe : public std::enable_shared_from_this<HelloProbe> {
  public:
   using Done = std::function<void(asio::ip::tcp::socket&, const Hello*)>;
   HelloProbe(asio::io_context& io, asio::ip::tcp::socket s, const SessionOptions& o, std::uint64_t reply_timeout_ms,
              Done done)
-      : sock_(std::move(s)), ask_timer_(io), limit_(io), interval_(o.hello_interval_ms), done_(std::move(done)) {
+      : sock_(std::move(s)), ask_timer_(io), limit_(io), interval_(hello_ask_interval_ms(o)), done_(std::move(done)) {
     limit_.expires_after(std::chrono::milliseconds(2 * reply_timeout_ms));
     request_[0] = 0;
-    request_len_ = 1 + encode_frame(static_cast<std::uint8_t>(MsgType::hello_request), nullptr, 0,
+    request_len_ = 1 + encode_frame(static_cast<std::uint8_t>(hello_ask(o)), nullptr, 0,
                                     request_.data() + 1, request_.size() - 1);
   }
   void start() {

@@ -102,10 +102,14 @@ void Session::begin(std::uint64_t now) {
   ask_hello();
 }
 
-// In the hello phase: HELLO_REQ, or RECOVER when recovering a device that crashes at boot.
-void Session::ask_hello() {
-  send_frame(opt_.recover ? MsgType::recover : MsgType::hello_request, nullptr, 0, true);
+MsgType hello_ask(const SessionOptions& o) { return o.recover ? MsgType::recover : MsgType::hello_request; }
+
+std::uint32_t hello_ask_interval_ms(const SessionOptions& o) {
+  return o.recover ? static_cast<std::uint32_t>(kRecoverIntervalMs) : o.hello_interval_ms;
 }
+
+// In the hello phase: HELLO_REQ, or RECOVER when recovering a device that crashes at boot.
+void Session::ask_hello() { send_frame(hello_ask(opt_), nullptr, 0, true); }
 
 void Session::on_bytes(const std::uint8_t* data, std::size_t len, std::uint64_t now) {
   for (std::size_t i = 0; i < len && !done(); ++i) {
@@ -778,7 +782,7 @@ void Session::on_tick(std::uint64_t now) {
                                  : device_ ? "the device said HELLO, then nothing more (it may have reset or hung)" +
                                                  unframed_bytes()
                                            : "no HELLO from the device" + unframed_bytes());
-      } else if (now - last_hello_req_ >= (recovering ? kRecoverIntervalMs : opt_.hello_interval_ms)) {
+      } else if (now - last_hello_req_ >= (recovering ? hello_ask_interval_ms(opt_) : opt_.hello_interval_ms)) {
         last_hello_req_ = now;
         if (recovering) ask_hello();
         else send_frame(MsgType::hello_request, nullptr, 0, true);

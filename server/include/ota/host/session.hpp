@@ -57,6 +57,12 @@ struct SessionOptions {
   std::optional<std::array<std::uint8_t, 12>> device_uid;
 };
 
+// How the hello phase asks who is on the link, and how often: HELLO_REQ every hello_interval_ms,
+// or, with `recover`, RECOVER often enough that one lands in the bootloader's listening window.
+// A connection that dials in during a push is asked the same way (push_tcp).
+MsgType hello_ask(const SessionOptions& o);
+std::uint32_t hello_ask_interval_ms(const SessionOptions& o);
+
 enum class Outcome : std::uint8_t {
   pending,
   upgraded,         // the device reported upgrade OK running the image's version
