@@ -1,6 +1,8 @@
 // sim::InternalFlash and sim::PowerSupply: the STM32F1 programming rules and power cuts.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <csignal>
 
 #include <algorithm>
 #include <bit>
@@ -316,6 +318,31 @@ TEST(SimInternalFlash, FileRoundTrip) {
   EXPECT_FALSE(h.load(file));  // wrong size: refused, unchanged
   EXPECT_TRUE(all_ff(h));
   EXPECT_FALSE(h.load(file.string() + ".missing"));
+  std::filesystem::remove(file);
+}
+
+// A save the disk cannot take (here: the file size limit, as a full disk) fails, keeps the old
+// file whole and leaves no part file behind to fill the disk further.
+TEST(SimInternalFlash, ASaveThatCannotBeWrittenLeavesTheOldFileAndNoPartFile) {
+  PowerSupply power;
+  InternalFlash f(power);
+  const std::filesystem::path file = ::testing::TempDir() + "sim_internal_flash_full.bin";
+  ASSERT_TRUE(f.save(file));  // the old contents: erased
+  ASSERT_EQ(f.program_halfword(kBase, 0x1234), InternalFlash::Program::ok);
+  rlimit was{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &was), 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // the write fails with EFBIG instead
+  rlimit small = was;
+  small.rlim_cur = InternalFlash::kSize / 2;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  const bool saved = f.save(file);
+  ::setrlimit(RLIMIT_FSIZE, &was);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_FALSE(saved);
+  EXPECT_FALSE(std::filesystem::exists(file.string() + ".part"));
+  InternalFlash old(power);
+  EXPECT_TRUE(old.load(file));
+  EXPECT_TRUE(all_ff(old));
   std::filesystem::remove(file);
 }
 

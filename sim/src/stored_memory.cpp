@@ -21,7 +21,12 @@ bool StoredMemory::save(const std::filesystem::path& file, const BeforeRename& b
   {
     std::ofstream out(part, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(mem_.data()), static_cast<std::streamsize>(mem_.size()));
-    if (!out.flush()) return false;
+    if (!out.flush()) {  // a full disk, say: the old file stays, and no half copy beside it
+      out.close();
+      std::error_code ignored;
+      std::filesystem::remove(part, ignored);
+      return false;
+    }
   }
   if (before_rename) before_rename(part);
   std::error_code ec;

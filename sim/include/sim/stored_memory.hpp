@@ -26,6 +26,7 @@ class StoredMemory {
   // Written whole beside the file (`file` + ".part") and renamed over it. `before_rename`, if
   // given, is called with that part file once it is written and before it takes the name (to
   // lock it: whoever opens the name then finds a locked file, the old one or the new one).
+  // A save that fails (the disk is full) leaves the old file as it was, and no part file.
   using BeforeRename = std::function<void(const std::filesystem::path& part)>;
   bool save(const std::filesystem::path& file, const BeforeRename& before_rename = {}) const;
 
