@@ -56,7 +56,7 @@ void banner() {
 int main() {
   const clock::Tree clocks = clock::init();
   supply::watch();  // no flash program or erase on a sagging supply
-  usart1::init(clocks.pclk2, usart1::kBaud);
+  usart1::init(clocks.pclk2);
   systick::start(clocks.hclk);
   iwdg::start(kWatchdog);
   gpio::configure_output(kLed, gpio::Mode::output_2mhz, true);  // off from its first instant

@@ -111,7 +111,7 @@ int main() {
   if (iwdg::started_by_hardware()) iwdg::start(kWatchdog);
   const clock::Tree clocks = clock::init();
   supply::watch();  // no flash program or erase on a sagging supply
-  usart1::init(clocks.pclk2, usart1::kBaud);
+  usart1::init(clocks.pclk2);
   const ota::FlashMap& map = board::flash_map(clocks, board::Access::install);
   say(ota::kBootLine, map.layout.name);
 

@@ -44,7 +44,7 @@ extern "C" void SysTick_Handler() { systick::ticks = systick::ticks + 1; }
 int main() {
   const clock::Tree clocks = clock::init();
   supply::watch();  // no flash program or erase on a sagging supply
-  usart1::init(clocks.pclk2, usart1::kBaud);
+  usart1::init(clocks.pclk2);
   systick::start(clocks.hclk);
   iwdg::start(iwdg::setting_for(4000));
 #ifdef MY_APP_OWN_SYSTICK

@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
 #include "ota/layout.hpp"
 
@@ -97,6 +99,26 @@ inline bool find_image_app_info(const std::uint8_t* image, std::size_t len, AppI
 
 }  // namespace ota
 
+namespace ota {
+
+// Reached only by an OTA_APP_INFO version below 0 or above 4294967295: its name is the error.
+inline void OTA_APP_INFO_version_must_be_from_0_to_4294967295() {}
+
+// OTA_APP_INFO's record. The version must be a whole number that fits 32 bits, or the build
+// fails: 1.2 would be truncated to 1 (so would 1.3: every release "up to date" on devices that
+// run 1), -1 would wrap to the highest version (no later release installed without --force).
+template <class Version>
+consteval AppInfo app_info_record(LayoutId layout, Version version, std::string_view product = {}) {
+  static_assert(std::is_integral_v<Version> && !std::is_same_v<Version, bool>,
+                "OTA_APP_INFO: the version is a whole number (release 1.2 could be 102, or 1002)");
+  if constexpr (std::is_integral_v<Version>)
+    if (std::cmp_less(version, 0) || std::cmp_greater(version, 0xFFFFFFFFu))
+      OTA_APP_INFO_version_must_be_from_0_to_4294967295();
+  return AppInfo::make(layout, static_cast<std::uint32_t>(version), product);
+}
+
+}  // namespace ota
+
 // OTA_LINK_BAUD: the rate of the link the application's update client talks over, set by the port
 // that owns the link (port/stm32f1: OTA_USART1_BAUD); 0 where none is fixed.
 #ifndef OTA_LINK_BAUD
@@ -105,7 +127,7 @@ inline bool find_image_app_info(const std::uint8_t* image, std::size_t len, AppI
 #ifdef OTA_FIXED_LAYOUT
 #define OTA_APP_INFO(...)                                                        \
   [[gnu::used, gnu::section(".ota_app_info")]] constexpr ota::AppInfo ota_app_info = \
-      ota::AppInfo::make(OTA_FIXED_LAYOUT.id, __VA_ARGS__).at_link_baud(OTA_LINK_BAUD)
+      ota::app_info_record(OTA_FIXED_LAYOUT.id, __VA_ARGS__).at_link_baud(OTA_LINK_BAUD)
 #else
 #define OTA_APP_INFO(...)                                                                      \
   static_assert(sizeof(#__VA_ARGS__) == 0, "OTA_APP_INFO needs the image's layout: link the image " \

@@ -22,7 +22,7 @@ std::size_t head() {
 
 }  // namespace
 
-void init(std::uint32_t pclk2_hz, std::uint32_t baud) {
+void init(std::uint32_t pclk2_hz) {
   RCC().AHBENR |= rcc_ahbenr::DMA1EN;
   RCC().APB2ENR |= rcc_apb2::USART1;
   gpio::configure({gpio::Port::A, 9}, gpio::Mode::alternate_50mhz);  // TX
@@ -31,7 +31,7 @@ void init(std::uint32_t pclk2_hz, std::uint32_t baud) {
   Usart& u = USART1();
   u.CR1 = 0;
   // BRR = fck / baud with 4 fraction bits = USARTDIV * 16 (RM0008 §27.3.4): 72 MHz -> 625.
-  u.BRR = (pclk2_hz + baud / 2) / baud;
+  u.BRR = (pclk2_hz + kBaud / 2) / kBaud;
   DmaChannel& ch = rx_channel();
   ch.CCR = 0;
   ch.CPAR = reinterpret_cast<std::uintptr_t>(&u.DR);

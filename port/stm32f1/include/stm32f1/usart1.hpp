@@ -18,14 +18,17 @@ namespace stm32f1::usart1 {
 inline constexpr std::size_t kRxRing = OTA_USART1_RX_RING;
 static_assert(kRxRing <= 65535, "the DMA counts the ring in 16 bits (CNDTR)");
 
-// The link's rate, 8N1: the bootloader's, and the applications' that pass it to init(). The
-// CMake cache variable OTA_USART1_BAUD sets another (the adapter's or modem's on the other end).
+// The link's rate, 8N1: the bootloader's and the applications'. The CMake cache variable
+// OTA_USART1_BAUD sets another (the adapter's or modem's on the other end).
 #ifndef OTA_USART1_BAUD
 #define OTA_USART1_BAUD 115200
 #endif
 inline constexpr std::uint32_t kBaud = OTA_USART1_BAUD;
 
-void init(std::uint32_t pclk2_hz, std::uint32_t baud);
+// Starts USART1 at kBaud, the rate the image's app info names, and no other: an application that
+// set its own would, installed, talk at a rate nothing on the other end understands, and with its
+// watchdog fed no reset would bring the bootloader back to be reached.
+void init(std::uint32_t pclk2_hz);
 // Bytes received and not yet read. The ring cannot tell an overflow: after kRxRing + k bytes
 // arrive unread, only the last k are seen (all kRxRing before them are lost, and exactly kRxRing
 // reads as none). The OTA window keeps a server below that; a frame broken by it is re-sent.
