@@ -211,6 +211,20 @@ TEST_F(PortSelfTest, Spi1InitTakesSpi1BackFromAnApplicationsDmaAndInterrupts) {
   EXPECT_EQ(printed("spi1 failed"), "00000000");
 }
 
+// The supply watch (port/stm32f1/src/supply.cpp) that an application takes apart after watch()
+// (PWR's clock, the detector, its level: HAL code does) says low, and the flash driver writes
+// nothing, until watch() again: an update then fails with flash errors instead of writing on a
+// supply nobody watches. Before watch() nothing is refused.
+TEST_F(PortSelfTest, ASupplyWatchTakenApartByTheApplicationRefusesFlashWrites) {
+  EXPECT_EQ(printed("supply low before watch"), "00000000") << b.uart_output();
+  EXPECT_EQ(printed("supply low watched"), "00000000");
+  EXPECT_EQ(printed("supply low detector off"), "00000001");
+  EXPECT_EQ(printed("flash write detector off"), "00000000");
+  EXPECT_EQ(printed("supply low lower level"), "00000001");
+  EXPECT_EQ(printed("supply low pwr clock off"), "00000001");
+  EXPECT_EQ(printed("supply low watched again"), "00000000");
+}
+
 // A device interrupt handler defined by its CMSIS name (port/stm32f1/src/irq_names.hpp) is the
 // one the vector table calls: the self-test's USART1_IRQHandler ran once for TXE.
 TEST_F(PortSelfTest, AnInterruptHandlerDefinedByItsCmsisNameIsCalled) {

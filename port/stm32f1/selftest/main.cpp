@@ -14,6 +14,7 @@
 #include "stm32f1/internal_flash.hpp"
 #include "stm32f1/iwdg.hpp"
 #include "stm32f1/spi1.hpp"
+#include "stm32f1/supply.hpp"
 #include "stm32f1/systick.hpp"
 #include "stm32f1/usart1.hpp"
 
@@ -44,7 +45,7 @@ extern "C" void USART1_IRQHandler() {
 
 int main() {
   const clock::Tree clocks = clock::init();
-  usart1::init(clocks.pclk2, usart1::kBaud);
+  usart1::init(clocks.pclk2);
   crc::enable();
   // The check value of CRC-32 is that of "123456789" (9 bytes: two words and a tail byte).
   static constexpr std::uint8_t kCheck[] = {'1', '2', '3', '4', '5', '6', '7', '8', '9'};
@@ -79,6 +80,26 @@ int main() {
   print("hsi off", rcc_cr & 1u);
   print("flash without hsi", flash.erase(page + ota::kFlashPage) && flash.write(page + ota::kFlashPage, data, 4));
   print("hsi back on", rcc_cr & 1u);
+
+  // The supply watch taken apart by an application after watch(): PWR's clock off, the detector
+  // off, a lower level. Each leaves low() true (no flash write is known to be safe) until
+  // watch() again; the emulated supply is 3.3 V, so only the watch's state speaks.
+  volatile std::uint32_t& apb1enr = reg32(0x4002101C);
+  volatile std::uint32_t& pwr_cr = reg32(0x40007000);
+  print("supply low before watch", supply::low());
+  supply::watch();
+  print("supply low watched", supply::low());
+  pwr_cr = pwr_cr & ~(1u << 4);  // PVDE
+  print("supply low detector off", supply::low());
+  print("flash write detector off", flash.write(page + 64, data, 2));
+  supply::watch();
+  pwr_cr = (pwr_cr & ~(7u << 5)) | 2u << 5;  // PLS: 2.3 V
+  print("supply low lower level", supply::low());
+  supply::watch();
+  apb1enr = apb1enr & ~(1u << 28);  // PWREN
+  print("supply low pwr clock off", supply::low());
+  supply::watch();
+  print("supply low watched again", supply::low());
 
   // The flash map an application gets (Access::update): the application area and the bootloader
   // are out of its reach, however it is asked; staging is not.

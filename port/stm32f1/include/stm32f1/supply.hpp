@@ -3,6 +3,9 @@
 // down to about 1.9 V, far below the W25Q16JV's 2.7 V minimum: the flash drivers refuse to start a
 // program or erase while low() (the update client then reports a flash error and the server
 // re-sends once the supply is back). Call watch() once at start-up; before that low() is false.
+// The detector and PWR's clock then belong to the watch: an application that turns either off
+// or sets another level (HAL code often does) makes low() true until watch() is called again,
+// so that every update fails with a flash error rather than writing on an unwatched supply.
 #pragma once
 
 namespace stm32f1::supply {
