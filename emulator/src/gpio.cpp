@@ -72,7 +72,16 @@ std::uint32_t Gpio::read32(std::uint32_t off) {
 void Gpio::write32(std::uint32_t off, std::uint32_t v) {
   switch (off) {
     case 0x00: crl_ = cr_locked_write(crl_, v, 0); break;
-    case 0x04: crh_ = cr_locked_write(crh_, v, 8); break;
+    case 0x04:
+      crh_ = cr_locked_write(crh_, v, 8);
+      // DS5319 (pin descriptions, PC13-PC15): supplied through the power switch, these pins may
+      // drive at 2 MHz at most (30 pF) and must not source current: a blue pill's LED on PC13
+      // sinks, from an output set to 2 MHz.
+      for (int pin = 13; port_ == 'C' && pin <= 15; ++pin)
+        if (const std::uint32_t speed = (crh_ >> (4 * (pin - 8))) & 3; speed == 1 || speed == 3)
+          warning("PC" + std::to_string(pin) + " set as a " + (speed == 1 ? "10" : "50") +
+                  " MHz output: DS5319 allows PC13-PC15 2 MHz at most (output_2mhz)");
+      break;
     case 0x08: error("write to read-only " + where(off)); return;
     case 0x0C: odr_ = v & 0xFFFF; break;
     case 0x10: odr_ = (odr_ & ~(v >> 16) & 0xFFFF) | (v & 0xFFFF); break;  // BSRR: set wins over reset (RM0008 9.2.5)

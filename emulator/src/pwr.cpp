@@ -19,7 +19,7 @@ bool Pwr::held_in_reset() const { return chip_.rcc.apb1_in_reset(28); }
 
 bool Pwr::pvd_output() {
   if (!(cr_ & kPvde)) return below_ = false;
-  const double level = 0.1 * static_cast<double>((cr_ & kPlsMask) >> 5);
+  const double level = 0.1 * static_cast<double>((cr_ & kPlsMask) >> 5) + chip_.config().pvd_offset_volts;
   const double vdd = chip_.board().supply_volts;
   below_ = below_ ? vdd < 2.18 + level : vdd < 2.08 + level;
   return below_;

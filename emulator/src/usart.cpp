@@ -159,8 +159,7 @@ void Usart::write_dr(std::uint32_t v) {
 void Usart::start_frame(Cycles at) {
   shift_ = tdr_;
   shifting_ = true;
-  sr_ |= kTxe;
-  sr_ &= ~kTc;
+  sr_ |= kTxe;  // (TC is not cleared by a frame starting: only by SR read then DR write, or a 0)
   check_link(true);
   tx_event_ = chip_.at(at + frame_cycles(), [this](Cycles when) { frame_done(when); });
   update_irq();

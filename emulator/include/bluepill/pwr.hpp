@@ -1,7 +1,8 @@
 // Power control (RM0008 section 5.4), the programmable voltage detector only: PWR_CR.PVDE enables
 // it, PLS (bits 7:5) picks the threshold, PWR_CSR.PVDO reads 1 while VDD is below it. VDD is the
 // board's supply (Board::set_supply_volts). Thresholds (DS5319, typical): level n falls at
-// 2.08 + 0.1 n V and rises at 2.18 + 0.1 n V (100 mV hysteresis). DBP is stored; the low-power
+// 2.08 + 0.1 n V and rises at 2.18 + 0.1 n V (100 mV hysteresis), each moved by
+// Config::pvd_offset_volts (the spread from part to part). DBP is stored; the low-power
 // bits (LPDS, PDDS, CWUF, CSBF, EWUP) are not modelled.
 #pragma once
 

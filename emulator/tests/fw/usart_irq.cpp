@@ -44,6 +44,7 @@ int main() {
   uart_putc('R');
   while (lines == 0) __asm volatile("wfi");
   for (uint32_t i = 0; i < len; ++i) out[i] = (line[i] >= 'a' && line[i] <= 'z') ? static_cast<char>(line[i] - 32) : line[i];
+  USART1_SR = ~(1u << 6);  // TC cleared by a 0, as RM0008 27.3.13 asks before a DMA transmission
   DMA1_CPAR(4) = 0x40013804;
   DMA1_CMAR(4) = reinterpret_cast<uint32_t>(out);
   DMA1_CNDTR(4) = len;
