@@ -1130,25 +1130,36 @@ TEST_F(OtaCli, AnOtaWhoseHeaderContradictsItsAppInfoIsRefusedBeforeStart) {
   EXPECT_TRUE(lines_of(out, "start").empty()) << "the image went to the device: " << out;
 }
 
+// `ota args` with 1 GB of memory at most: of address space (ulimit -v), or, in a build with
+// AddressSanitizer (make test-sanitize), whose shadow memory takes terabytes of address space,
+// of resident memory (its hard_rss_limit_mb). Over the limit the tool dies (not exit 9).
+namespace {
+std::vector<std::string> memory_limited(const std::string& args) {
+#if defined(__SANITIZE_ADDRESS__)
+  const std::string limit = "export ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}hard_rss_limit_mb=1024\"; ";
+#else
+  const std::string limit = "ulimit -v 1048576; ";
+#endif
+  return {"/bin/sh", "-c", limit + "exec " + std::string(OTA_TOOL) + " " + args};
+}
+}  // namespace
+
 // An input that never ends (/dev/zero, /dev/urandom, a character device given by mistake) is
 // read no further than any firmware could be, and refused (exit 9; it was read until memory ran
-// out: bad_alloc, exit 134, no --json result line). Run under a 1 GB address-space limit so that
-// the test cannot take the machine's memory. (A FIFO without a writer waits for ever, as `cat`.)
+// out: bad_alloc, exit 134, no --json result line). Run under a 1 GB memory limit so that the
+// test cannot take the machine's memory. (A FIFO without a writer waits for ever, as `cat`.)
 TEST_F(OtaCli, InputsThatNeverEndAreRefusedNotReadForEver) {
-  auto limited = [](const std::string& args) {
-    return std::vector<std::string>{"/bin/sh", "-c", "ulimit -v 1048576; exec " + std::string(OTA_TOOL) + " " + args};
-  };
   {
-    Process info(limited("image info /dev/zero"));
+    Process info(memory_limited("image info /dev/zero"));
     EXPECT_EQ(info.wait(30s), 9) << "/dev/zero: " << info.output();
   }
   {
-    Process push(limited("push /dev/zero --port /dev/null --json"));
+    Process push(memory_limited("push /dev/zero --port /dev/null --json"));
     EXPECT_EQ(push.wait(30s), 9) << "/dev/zero: " << push.output();
     EXPECT_EQ(lines_of(push.output(), "result").size(), 1u) << push.output();
   }
   {
-    Process build(limited("image build /dev/zero -o " + (dir / "z.ota").string() + " -l internal -v 1"));
+    Process build(memory_limited("image build /dev/zero -o " + (dir / "z.ota").string() + " -l internal -v 1"));
     EXPECT_EQ(build.wait(30s), 9) << "/dev/zero: " << build.output();
   }
 }
@@ -1163,20 +1174,17 @@ TEST_F(OtaCli, AHugeInputFileIsRefusedWithoutReadingItWhole) {
   fs::resize_file(big, 2ull << 30);  // a valid image, then 2 GB of (sparse) zeros
   fs::copy_file(fs::path(OTA_FIRMWARE_DIR) / "internal" / "app-v2.bin", bin);
   fs::resize_file(bin, 2ull << 30);
-  auto limited = [](const std::string& args) {
-    return std::vector<std::string>{"/bin/sh", "-c", "ulimit -v 1048576; exec " + std::string(OTA_TOOL) + " " + args};
-  };
   {
-    Process info(limited("image info " + big.string()));
+    Process info(memory_limited("image info " + big.string()));
     EXPECT_EQ(info.wait(30s), 9) << info.output();
   }
   {
-    Process push(limited("push " + big.string() + " --port /dev/null --json"));
+    Process push(memory_limited("push " + big.string() + " --port /dev/null --json"));
     EXPECT_EQ(push.wait(30s), 9) << push.output();
     EXPECT_EQ(lines_of(push.output(), "result").size(), 1u) << push.output();
   }
   {
-    Process build(limited("image build " + bin.string() + " -o " + (dir / "b.ota").string()));
+    Process build(memory_limited("image build " + bin.string() + " -o " + (dir / "b.ota").string()));
     EXPECT_EQ(build.wait(30s), 9) << build.output();
     EXPECT_FALSE(fs::exists(dir / "b.ota"));
   }
