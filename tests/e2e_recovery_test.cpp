@@ -949,6 +949,21 @@ TEST(SupplySag, NoFlashWritesWhileTheSupplyIsLowAndTheDownloadGoesOn) {
   }
 }
 
+// A supply that stays low (or a supply watch the application took apart after watch(), which
+// counts as low for good) has every flash write refused, and the update fails with flash errors:
+// the server's detail names the supply as a cause, not only the W25Q's wiring or protection.
+TEST(SupplySag, AnUpdateRefusedForALowSupplyIsNotBlamedOnTheW25qAlone) {
+  const e2e::Firmware fw("external");
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  b.set_supply_volts(2.6);  // and it stays there
+  ota::host::Session s(fw.app_bin(2), 2);
+  ASSERT_NE(e2e::run(b, s).stop, bluepill::Stop::error) << b.diagnostics().error_text();
+  EXPECT_NE(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+  EXPECT_NE(s.detail().find("supply"), std::string::npos) << s.detail();
+}
+
 // The supply sags while the bootloader installs: the install stops at the first refused write,
 // the bootloader waits for the supply and starts again, and the install completes without a
 // second push (recovery mode would wait for a server).

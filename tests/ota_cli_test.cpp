@@ -928,6 +928,33 @@ TEST_F(OtaServe, AClosedOutputStopsTheServeAsCtrlCDoes) {
   ::close(under_way);
 }
 
+// `ota serve --json | tee log`, then Ctrl-C in the terminal: SIGINT reaches both, tee dies, and
+// the serve's first line after the SIGINT (its "abort" event) meets a closed output. That is
+// still one stop asked for by the user: the serve ABORTs and waits for the device to confirm (up
+// to 2 reply timeouts); the closed output is no second signal that would stop it at once.
+TEST_F(OtaServe, CtrlCWithTheOutputClosedIsNotASecondSignal) {
+  auto srv = serve({});
+  const int under_way = ghost_says_hello(*srv, 43);
+  srv->close_output();
+  srv->signal(SIGINT);
+  bool aborted = false;
+  ota::FrameDecoderBuffer<ota::kMaxChunk + 8> dec;
+  std::uint8_t b[512];
+  for (ssize_t n; !aborted && (n = ::recv(under_way, b, sizeof b, 0)) > 0;)
+    for (ssize_t i = 0; i < n && !aborted; ++i)
+      aborted = dec.feed(b[i]) == ota::FrameDecoder::Event::frame &&
+                dec.frame().type == static_cast<std::uint8_t>(ota::MsgType::abort);
+  ASSERT_TRUE(aborted) << "the download under way got no ABORT";
+  // The serve waits for the device's answer: the connection stays open meanwhile.
+  pollfd pfd{under_way, POLLIN, 0};
+  const int ready = ::poll(&pfd, 1, 700);
+  ssize_t got = 1;
+  if (ready > 0) got = ::recv(under_way, b, sizeof b, MSG_DONTWAIT);
+  EXPECT_NE(got, 0) << "the serve closed the connection at once, without waiting for the ABORT's answer";
+  EXPECT_EQ(srv->wait(30s), 130);
+  ::close(under_way);
+}
+
 // A device whose modem lost its carrier dials again while its old connection is still open on
 // our side (half-open: no FIN, no RST). The new connection's HELLO names the same uid: it takes
 // over, the old one is dropped, and the device is counted once, upgraded, not lost.

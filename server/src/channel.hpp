@@ -201,11 +201,23 @@ class Channel : public std::enable_shared_from_this<Channel<Stream>> {
 // A second signal stops at once, even if the ABORT cannot be written (a stuck adapter).
 class Interrupts {
  public:
-  explicit Interrupts(asio::io_context& io) : io_(io), set_(io, SIGINT, SIGTERM) {
+  explicit Interrupts(asio::io_context& io) : io_(io), set_(io, SIGINT, SIGTERM), outer_(active_) {
     // SIGHUP only if it is not ignored: `nohup ota serve ...` must outlive its terminal.
     struct sigaction old {};
     if (::sigaction(SIGHUP, nullptr, &old) == 0 && old.sa_handler != SIG_IGN) set_.add(SIGHUP);
+    active_ = this;
     arm();
+  }
+  ~Interrupts() { active_ = outer_; }
+  Interrupts(const Interrupts&) = delete;
+  Interrupts& operator=(const Interrupts&) = delete;
+  // stop_as_if_interrupted() (push.hpp): as a first signal, on this thread's run; never a second.
+  static void request_stop() {
+    if (!active_) return;
+    Interrupts* self = active_;
+    asio::post(self->io_, [self] {
+      if (active_ == self && !self->fired_) self->fire();
+    });
   }
   std::function<void()> on;
   bool fired() const { return fired_; }
@@ -220,13 +232,19 @@ class Interrupts {
         io_.stop();
         return;
       }
-      fired_ = true;
-      if (on) on();
+      fire();
       arm();
     });
   }
+  void fire() {
+    fired_ = true;
+    if (on) on();
+  }
+  // The run of this thread (push_serial, push_tcp, serve_tcp): one at a time per thread.
+  inline static thread_local Interrupts* active_ = nullptr;
   asio::io_context& io_;
   asio::signal_set set_;
+  Interrupts* outer_;
   bool fired_ = false;
   bool forced_ = false;
 };

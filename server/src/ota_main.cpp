@@ -61,28 +61,17 @@ const Layout* layout_named(const std::string& name) {
   return nullptr;
 }
 
-// Set while a push or serve talks to a device.
-bool talking = false;
-
 // Standard output whose reader went away (`ota serve --json | head -5`): SIGPIPE is ignored, so
 // the write fails with EPIPE instead of killing the tool between two frames. While a device is
-// talked to, that stops the run as SIGTERM does: a download under way is ABORTed, and the tool
-// ends with 130.
+// talked to, that stops the run as a first Ctrl-C does: a download under way is ABORTed, and the
+// tool ends with 130. (After a Ctrl-C that also ended the reader, `| tee`, it is no second one.)
 void flush_out() {
   static bool told = false;
   if (std::fflush(stdout) == 0 || errno != EPIPE || told) return;
   told = true;
   std::fprintf(stderr, "ota: standard output was closed: stopping\n");
-  if (talking) std::raise(SIGTERM);
+  stop_as_if_interrupted();
 }
-
-// `talking` for the life of one run.
-struct Talking {
-  Talking() { talking = true; }
-  ~Talking() { talking = false; }
-  Talking(const Talking&) = delete;
-  Talking& operator=(const Talking&) = delete;
-};
 
 // A JSON string's contents: quotes, backslashes and control characters escaped, and bytes that
 // are not UTF-8 (a file name is any bytes) as U+FFFD, so that every line parses as JSON.
@@ -333,7 +322,6 @@ void print_event_json(const Event& e, std::uint64_t ms) {
 // One device's session over the serial port or the TCP address of `a` (push and status).
 PushReport run_push(const PushArgs& a, const Image& img, const PushOptions& opt, const PushObserver& obs,
                     std::chrono::steady_clock::time_point t_start) {
-  const Talking talking;
   if (!a.port.empty()) return push_serial(a.port, img, opt, obs);
   return push_tcp(a.listen, img, opt, obs,
                   [&](std::uint16_t port) { print_listening(a.json, t_start, port, "the device"); });
@@ -506,12 +494,9 @@ int cmd_serve(const ServeArgs& a) {
     printed[uid] = d.report.outcome;
     print_result(json, ms_since(t_start), d.report, img.version, exit_code(d.report.outcome), d.conn, d.again);
   };
-  const ServeReport r = [&] {
-    const Talking talking;
-    return serve_tcp(a.push.listen, img, opt, obs, [&](std::uint16_t port) {
-      print_listening(json, t_start, port, "devices");
-    });
-  }();
+  const ServeReport r = serve_tcp(a.push.listen, img, opt, obs, [&](std::uint16_t port) {
+    print_listening(json, t_start, port, "devices");
+  });
   if (!r.error.empty()) {
     fail(json, "serve", "no-link", kUsage, r.error);
     return kUsage;

@@ -123,6 +123,8 @@ PushReport push_serial(const std::string& port, const Image& img, const PushOpti
   return stopped_at_once(report_of(session, t0, 0));
 }
 
+void stop_as_if_interrupted() { Interrupts::request_stop(); }
+
 namespace {
 
 // Asks a connection that just came in who it is, as the session's hello phase asks: HELLO_REQ,

@@ -415,11 +415,16 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
       }
       event("nak", std::string(to_string(k.status)) + " at packet " + std::to_string(k.next));
       if (retry_spent()) {
-        const bool w25q = k.status == Status::flash_error && device_ && device_->layout == LayoutId::external;
+        // (A device refuses every flash write while its supply watch says low: a supply that
+        // stays low, or an application that took the watch apart, docs/client-library.md.)
+        const bool flash = k.status == Status::flash_error;
+        const bool w25q = flash && device_ && device_->layout == LayoutId::external;
         finish(Outcome::timeout, std::string("device keeps refusing: ") + to_string(k.status) +
-                                     (w25q ? " (it cannot write its external flash: is the W25Q write-protected, or "
-                                             "a wire loose? docs/flashing.md)"
-                                           : ""));
+                                     (w25q    ? " (it cannot write its external flash: is the W25Q write-protected, "
+                                                "a wire loose, or the device's supply low? docs/flashing.md)"
+                                      : flash ? " (is the device's supply low? its flash is not written below the "
+                                                "voltage detector's threshold)"
+                                              : ""));
         return;
       }
       go_back(k.next, now);

@@ -107,14 +107,19 @@ inline void OTA_APP_INFO_version_must_be_from_0_to_4294967295() {}
 // OTA_APP_INFO's record. The version must be a whole number that fits 32 bits, or the build
 // fails: 1.2 would be truncated to 1 (so would 1.3: every release "up to date" on devices that
 // run 1), -1 would wrap to the highest version (no later release installed without --force).
+// (An enumerator counts as the whole number it stands for.)
 template <class Version>
 consteval AppInfo app_info_record(LayoutId layout, Version version, std::string_view product = {}) {
-  static_assert(std::is_integral_v<Version> && !std::is_same_v<Version, bool>,
-                "OTA_APP_INFO: the version is a whole number (release 1.2 could be 102, or 1002)");
-  if constexpr (std::is_integral_v<Version>)
-    if (std::cmp_less(version, 0) || std::cmp_greater(version, 0xFFFFFFFFu))
-      OTA_APP_INFO_version_must_be_from_0_to_4294967295();
-  return AppInfo::make(layout, static_cast<std::uint32_t>(version), product);
+  if constexpr (std::is_enum_v<Version>) {
+    return app_info_record(layout, static_cast<std::underlying_type_t<Version>>(version), product);
+  } else {
+    static_assert(std::is_integral_v<Version> && !std::is_same_v<Version, bool>,
+                  "OTA_APP_INFO: the version is a whole number (release 1.2 could be 102, or 1002)");
+    if constexpr (std::is_integral_v<Version>)
+      if (std::cmp_less(version, 0) || std::cmp_greater(version, 0xFFFFFFFFu))
+        OTA_APP_INFO_version_must_be_from_0_to_4294967295();
+    return AppInfo::make(layout, static_cast<std::uint32_t>(version), product);
+  }
 }
 
 }  // namespace ota

@@ -51,4 +51,10 @@ PushReport push_serial(const std::string& port, const Image& img, const PushOpti
 PushReport push_tcp(const std::string& listen, const Image& img, const PushOptions& opt,
                     const PushObserver& obs, std::function<void(std::uint16_t)> on_listening = {});
 
+// Stops the push or serve that runs on this thread as a first SIGINT would (a download under way
+// is ABORTed, the device's answer waited for), for a cause that is no signal: the tool's output
+// closed, say. Nothing if a signal already stopped it, or if none runs. Safe to call from an
+// observer: the stop happens after it returns.
+void stop_as_if_interrupted();
+
 }  // namespace ota::host
