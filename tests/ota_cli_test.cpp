@@ -805,6 +805,17 @@ class OtaServe : public OtaCli {
     EXPECT_TRUE(next_event(srv, "start")) << srv.output();
     return fd;
   }
+  // Reads the server's frames on `fd` until an ABORT (true), or the connection's end (false).
+  static bool reads_abort(int fd) {
+    ota::FrameDecoderBuffer<ota::kMaxChunk + 8> dec;
+    std::uint8_t b[512];
+    for (ssize_t n; (n = ::recv(fd, b, sizeof b, 0)) > 0;)
+      for (ssize_t i = 0; i < n; ++i)
+        if (dec.feed(b[i]) == ota::FrameDecoder::Event::frame &&
+            dec.frame().type == static_cast<std::uint8_t>(ota::MsgType::abort))
+          return true;
+    return false;
+  }
   std::string port;
 };
 
@@ -917,14 +928,7 @@ TEST_F(OtaServe, AClosedOutputStopsTheServeAsCtrlCDoes) {
   srv->close_output();
   auto d = device(42);  // its connection is the next line the serve writes
   EXPECT_EQ(srv->wait(30s), 130);
-  bool aborted = false;
-  ota::FrameDecoderBuffer<ota::kMaxChunk + 8> dec;
-  std::uint8_t b[512];
-  for (ssize_t n; !aborted && (n = ::recv(under_way, b, sizeof b, 0)) > 0;)
-    for (ssize_t i = 0; i < n && !aborted; ++i)
-      aborted = dec.feed(b[i]) == ota::FrameDecoder::Event::frame &&
-                dec.frame().type == static_cast<std::uint8_t>(ota::MsgType::abort);
-  EXPECT_TRUE(aborted) << "the download under way got no ABORT";
+  EXPECT_TRUE(reads_abort(under_way)) << "the download under way got no ABORT";
   ::close(under_way);
 }
 
@@ -937,18 +941,12 @@ TEST_F(OtaServe, CtrlCWithTheOutputClosedIsNotASecondSignal) {
   const int under_way = ghost_says_hello(*srv, 43);
   srv->close_output();
   srv->signal(SIGINT);
-  bool aborted = false;
-  ota::FrameDecoderBuffer<ota::kMaxChunk + 8> dec;
-  std::uint8_t b[512];
-  for (ssize_t n; !aborted && (n = ::recv(under_way, b, sizeof b, 0)) > 0;)
-    for (ssize_t i = 0; i < n && !aborted; ++i)
-      aborted = dec.feed(b[i]) == ota::FrameDecoder::Event::frame &&
-                dec.frame().type == static_cast<std::uint8_t>(ota::MsgType::abort);
-  ASSERT_TRUE(aborted) << "the download under way got no ABORT";
+  ASSERT_TRUE(reads_abort(under_way)) << "the download under way got no ABORT";
   // The serve waits for the device's answer: the connection stays open meanwhile.
   pollfd pfd{under_way, POLLIN, 0};
   const int ready = ::poll(&pfd, 1, 700);
   ssize_t got = 1;
+  std::uint8_t b[64];
   if (ready > 0) got = ::recv(under_way, b, sizeof b, MSG_DONTWAIT);
   EXPECT_NE(got, 0) << "the serve closed the connection at once, without waiting for the ABORT's answer";
   EXPECT_EQ(srv->wait(30s), 130);
