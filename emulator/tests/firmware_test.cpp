@@ -211,6 +211,18 @@ TEST_F(PortSelfTest, Spi1InitTakesSpi1BackFromAnApplicationsDmaAndInterrupts) {
   EXPECT_EQ(printed("spi1 failed"), "00000000");
 }
 
+// SPI1 taken back by Spi1::init from an application that used it transmit-only (RM0008 25.3.5:
+// TXE before each byte, BSY after the last, DR never read), which leaves RXNE and OVR set
+// (RM0008 25.3.10: "the OVR bit is set ... the newly received value is lost"; cleared by a DR
+// read then an SR read). Spi1::init neither reads DR nor SR, so its transfer() takes the stale
+// RXNE for the first answer and reads every W25Q byte one late: the JEDEC id is shifted
+// (0xFF, 0xEF, 0x40 instead of 0xEF, 0x40, 0x15) and the probe fails.
+TEST_F(PortSelfTest, Spi1InitTakesSpi1BackFromATransmitOnlyApplication) {
+  EXPECT_EQ(printed("spi1 rxne ovr after a tx-only application"), "00000041") << b.uart_output();
+  EXPECT_EQ(printed("w25q probe after a tx-only application"), "00000001");
+  EXPECT_EQ(printed("w25q id after a tx-only application"), "00ef4015");
+}
+
 // The supply watch (port/stm32f1/src/supply.cpp) that an application takes apart after watch()
 // (PWR's clock, the detector, its level: HAL code does) says low, and the flash driver writes
 // nothing, until watch() again: an update then fails with flash errors instead of writing on a

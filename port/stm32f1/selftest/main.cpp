@@ -131,6 +131,26 @@ int main() {
   print("w25q probe after the application", w25q.probe(nullptr));
   print("spi1 failed", spi.failed());
 
+  // SPI1 handed back by an application that only sent on it (a display on its own chip select,
+  // /CS of the W25Q high), by RM0008 25.3.5's transmit-only procedure: TXE before each byte,
+  // BSY = 0 after the last, DR never read. Each byte still lands in the RX buffer, so RXNE
+  // stays set and OVR rises (RM0008 25.3.10). Spi1::init (the external board's flash_map) must
+  // take SPI1 back from that too: a driver that trusts the stale RXNE reads every W25Q answer
+  // one byte late.
+  for (int i = 0; i < 4; ++i) {
+    while (!(reg32(0x40013008) & 2u)) {  // SPI1_SR.TXE
+    }
+    reg32(0x4001300C) = 0x5A;
+  }
+  while (reg32(0x40013008) & 0x80u) {  // SPI1_SR.BSY
+  }
+  print("spi1 rxne ovr after a tx-only application", reg32(0x40013008) & 0x41u);
+  spi.init(clocks.pclk2);
+  print("w25q probe after a tx-only application", w25q.probe(nullptr));
+  std::uint32_t id = 0;
+  w25q.probe(&id);
+  print("w25q id after a tx-only application", id);
+
   usart1::flush();
   *reinterpret_cast<volatile std::uint32_t*>(0xE000E104) = 1u << (37 - 32);  // NVIC ISER1: USART1
   asm volatile("cpsie i" ::: "memory");

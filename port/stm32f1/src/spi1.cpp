@@ -48,6 +48,11 @@ void Spi1::init(std::uint32_t pclk2_hz, std::uint32_t max_hz) {
   // application that drove SPI1 with them (a DMA channel reading DR would take the W25Q's bytes
   // before the driver sees RXNE) may have left them set before it calls flash_map() again.
   SPI1().CR2 = 0;
+  // What an application left in the receiver goes: a DR read then an SR read clear RXNE and OVR
+  // (a transmit-only user never reads DR; a stale RXNE would have every answer read one byte
+  // late), and that SR read followed by the CR1 write below clears MODF (RM0008 §25.3.10).
+  (void)SPI1().DR;
+  (void)SPI1().SR;
   // SSM + SSI: NSS is driven by software and held high, so master mode does not fault (MODF).
   SPI1().CR1 = spi_cr1::MSTR | spi_cr1::SSM | spi_cr1::SSI | br << spi_cr1::BR_SHIFT;
   SPI1().CR1 |= spi_cr1::SPE;
