@@ -510,6 +510,42 @@ TEST_P(Recovery, ASupplyThatStaysLowKeepsTheOldApplicationRunning) {
   expect_upgrade_to_v2(b, fw);
 }
 
+// After an install that failed before it touched the application (a supply that sagged), the
+// device runs v1 and its flag still says OTA-START for v2 (HELLO: install_failed): every reset
+// tries v2 again. The operator, told "upgrade-failed ... runs v1 as before", pushes v1 to keep the
+// device on it. That push used to end `up-to-date` and leave the OTA-START armed, so that the next
+// reset, hours later, installed v2 behind every server's back. It sends v1 instead, whose packet 0
+// takes the flag down, and ends upgraded to v1 with nothing armed.
+TEST_P(Recovery, APushOfTheRunningVersionDisarmsAFailedInstallOfAnother) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  ota::host::Session s(fw.app_bin(2), 2);
+  const std::size_t from = b.uart_output().size();
+  std::size_t boot_at = std::string::npos;
+  e2e::WireOptions w;
+  w.step_us = 100;
+  w.stop_at = [&](double) {
+    if (boot_at == std::string::npos && (boot_at = b.uart_output().find("boot ", from)) != std::string::npos)
+      b.set_supply_volts(2.75);
+    return false;
+  };
+  ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
+  ASSERT_EQ(s.outcome(), ota::host::Outcome::upgrade_failed) << s.detail();
+  b.set_supply_volts(3.3);
+
+  ota::host::Session keep(fw.app_bin(1), 1);  // "stay on v1"
+  ASSERT_NE(e2e::run(b, keep).stop, bluepill::Stop::error);
+  ASSERT_EQ(keep.outcome(), ota::host::Outcome::upgraded) << keep.detail();
+  // The next reset (a power cut, the watchdog, the button).
+  const std::size_t before = b.uart_output().size();
+  b.reset_pin();
+  EXPECT_EQ(e2e::boot_to_banner(b), 1) << "the push of v1 ended " << ota::host::to_string(keep.outcome()) << " ("
+                                       << keep.detail() << "), and the next reset installed v2:\n"
+                                       << b.uart_output().substr(before);
+}
+
 // A fault that stays on the flag and journal pages (worn out first: docs/design.md, "Wear"),
 // here write protection from just after "OTA-START" was written. The install copies and verifies
 // the new application, vector table included, then cannot set its marker nor move the flag. The

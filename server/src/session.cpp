@@ -642,14 +642,19 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
   const bool versioned = h.role == Role::application || h.app_version != 0;
   const bool held_ours = h.role == Role::recovery && versioned && h.app_version == version_;
   const char* runs = h.role == Role::application ? "device runs v" : "device's bootloader holds v";
-  if (ours && !force) {
+  // A failed install of another image stays armed: every reset tries it again. A push of the
+  // version the device has means "keep this one", so the image is sent all the same: its packet 0
+  // takes the flag down (client.cpp), and the device ends with this version installed and
+  // nothing armed, instead of an "up to date" that the next power cut turns into the other image.
+  const bool armed_other = h.report == Report::install_failed && h.session_crc != crc_;
+  if (ours && !force && !armed_other) {
     finish(Outcome::up_to_date, "device already runs v" + std::to_string(version_) +
                                     " (versions are compared, not contents: --force sends this image anyway)");
     return;
   }
   // (`ota push --recover` does send it: the user asked to recover this device, whose application
   // may be damaged or crash later than its HELLO, with the version it had.)
-  if (held_ours && !force && (!opt_.recover || opt_.recover_fleet)) {
+  if (held_ours && !force && !armed_other && (!opt_.recover || opt_.recover_fleet)) {
     finish(Outcome::up_to_date, runs + std::to_string(version_) + " already, which it starts after " +
                                     std::to_string(kRecoveryIdleMs / 1000) +
                                     " s without a server (if that application is why it answered RECOVER, crashing at "
@@ -685,7 +690,11 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
   count_ = packet_count_for(static_cast<std::uint32_t>(image_.size()), packet_size_);
   event("start", std::to_string(image_.size()) + " bytes in " + std::to_string(count_) +
                      " packets of " + std::to_string(packet_size_) + ", window " +
-                     std::to_string(window_));
+                     std::to_string(window_) +
+                     (armed_other && !force && (ours || held_ours)
+                          ? " (the device has this version, but a failed install of another image is "
+                            "armed, which its next reset would try again: this image replaces it)"
+                          : ""));
   send_start(now);
 }
 
