@@ -4,8 +4,8 @@
 //   2. ota::Installer::run(): finishes or performs a pending install (see ota/installer.hpp); one
 //      the supply stopped (supply.hpp) waits up to kSupplyWaitMs for it and resets to resume, or,
 //      the supply still low, goes on to 4
-//   3. a valid application: listen briefly for RECOVER (ota/recover.hpp), then stop the
-//      peripherals, start the watchdog and jump to it
+//   3. a valid application: listen briefly for RECOVER (ota/recover.hpp; not when 2 has just
+//      installed it), then stop the peripherals, start the watchdog and jump to it
 //   4. otherwise recovery: the OTA client over USART1 takes an image into staging, then resets,
 //      and the next boot installs it. After ota::kRecoveryIdleMs without a frame from the server
 //      it also resets when the next boot may do better: RECOVER brought it here with a valid
@@ -89,14 +89,14 @@ void say(const char* a, const char* b) {
   }
 }
 
-// Listens kRecoverWindowMs for RECOVER (ota/recover.hpp). The bytes read here are consumed; the
+// Listens `window_ms` (kRecoverWindowMs) for RECOVER (ota/recover.hpp). The bytes read here are consumed; the
 // server keeps sending RECOVER and HELLO_REQ until the recovery client answers, so nothing it
 // needs is lost.
-bool recovery_requested() {
+bool recovery_requested(std::uint32_t window_ms) {
   ota::RecoverWatch watch;
   const std::uint32_t start = systick::millis();
   bool seen = false;
-  while (!seen && systick::millis() - start < ota::kRecoverWindowMs) {
+  while (!seen && systick::millis() - start < window_ms) {
     std::uint8_t buf[16];
     const std::size_t n = usart1::read(buf, sizeof buf);
     seen = watch.feed(buf, n);
@@ -136,7 +136,12 @@ int main() {
     }
   }
   const bool app_valid = installer.app_valid();
-  if (app_valid && !recovery_requested()) {
+  // An application installed now gets its first start without the window: RECOVERs that came
+  // during the install (a `--recover` server whose link came back while the install ran) would
+  // otherwise keep a good new application from starting and from reporting its upgrade. One
+  // that crashes resets without an install, and the window of that boot catches it.
+  const bool just_installed = r == ota::Installer::Result::installed || r == ota::Installer::Result::finished;
+  if (app_valid && !recovery_requested(just_installed ? 0 : ota::kRecoverWindowMs)) {
     usart1::flush();
     usart1::deinit();  // the DMA stops; jump_to_image resets the peripherals
     clock::reset();  // the application starts on the reset clock, as after a power-on

@@ -3,6 +3,7 @@
 // where a test needs it, a relay that damages or cuts the link.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -12,6 +13,8 @@
 
 #include "e2e/board_wire.hpp"
 #include "ota/app_info.hpp"
+#include "ota/bytes.hpp"
+#include "ota/frame.hpp"
 #include "e2e/relay.hpp"
 #include "ota/host/image.hpp"
 #include "ota/host/push.hpp"
@@ -586,6 +589,78 @@ TEST_P(E2eTools, WrongTotalChecksumFailsAndV1KeepsRunning) {
   EXPECT_EQ(again->wait(120s), 0) << again->output();
   EXPECT_EQ(json_field(again->output(), "outcome"), "up-to-date") << again->output();
   EXPECT_EQ(again->output().find("reports download OK"), std::string::npos) << again->output();
+}
+
+// `ota serve --recover` sends RECOVER every 10 ms on every new connection until its device
+// answers. A modem that loses its connection when the board resets after RESULT ok (one that
+// hangs up with the MCU's reset, or redials whenever its connection closes) is back while the
+// bootloader installs: the RECOVERs wait in the UART ring. The bootloader used to hear them in its
+// listening window after the (successful) install and stay in recovery mode holding v2; the serve
+// acknowledged that upgrade report, then, having given this device the whole image, ended it
+// `upgrade-failed` ("its application does not run"), exit 7, about a board whose v2 ran fine. The
+// boot that installs an application now starts it without the window.
+TEST_P(E2eTools, ServeRecoverDoesNotCallAnInstalledBoardFailedWhenItsModemRedialsDuringTheInstall) {
+  Process serve({OTA_TOOL, "serve", largest_image(), "--listen", "127.0.0.1:0", "--recover", "--devices", "1", "--json",
+                 "--timeout", "60"});
+  const std::uint16_t port = listening(serve);
+  std::atomic<e2e::Relay*> self{nullptr};
+  auto dec = std::make_shared<ota::FrameDecoderBuffer<64>>();
+  auto cut = std::make_shared<std::atomic<bool>>(false);
+  // The modem loses its connection once the device has sent RESULT ok (at the server's next
+  // bytes: its first HELLO_REQ of the reboot phase), and dials again at once.
+  // (Its first connection carries nothing to the board for 1.5 s, as a modem that takes its
+  // time: the board's application answers it, not its bootloader at power-on.)
+  const auto t0 = std::chrono::steady_clock::now();
+  e2e::Relay modem(port, [&self, dec, cut, t0](std::vector<std::uint8_t>& bytes, bool to_device) {
+    if (to_device && std::chrono::steady_clock::now() - t0 < 1500ms) bytes.clear();
+    if (to_device || *cut) return;
+    for (const std::uint8_t b : bytes)
+      if (dec->feed(b) == ota::FrameDecoder::Event::frame && dec->frame().type == 0x85 && dec->frame().len == 5 &&
+          dec->frame().payload[0] == 0 && self.load()) {
+        *cut = true;
+        self.load()->cut_after(1);
+        return;
+      }
+  });
+  self = &modem;
+  auto args = board_args();
+  args.insert(args.end(), {"--realtime", "--connect", "127.0.0.1:" + std::to_string(modem.port())});
+  Process board(args);
+  const int rc = serve.wait(120s);
+  const std::string out = serve.output();
+  EXPECT_TRUE(*cut) << out;
+  EXPECT_EQ(rc, 0) << out;
+  const auto result = out.rfind("\"event\":\"result\"");
+  ASSERT_NE(result, std::string::npos) << out;
+  EXPECT_EQ(json_field(out.substr(result), "outcome"), "upgraded") << out;
+}
+
+// A .bin cut short (a copy or a download of the file that stopped part-way) is no valid
+// application, but when its reset handler survives the cut it used to pass every check: `ota
+// image build` made an .ota of it, the device took it (the vector table fits, the CRC-32 is the
+// cut file's own) and installed it, and the board then reset for ever. The image's end as the
+// linker placed it (OTA_APP_INFO's second record) now tells the tool how long the file must be.
+TEST_P(E2eTools, ATruncatedBinIsRefusedAndTheBoardKeepsAWorkingApplication) {
+  auto bytes = fw.app_bin(2);
+  const std::uint32_t reset = ota::get_u32(bytes.data() + 4) & ~1u;
+  bytes.resize(reset - fw.layout->app.base + 512);  // cut 512 bytes past the reset handler's entry
+  const fs::path bin = dir / "app-v2-cut.bin";
+  ASSERT_FALSE(ota::host::save_file(bin, bytes));
+  const std::string cut = (dir / "cut.ota").string();
+  Process build({OTA_TOOL, "image", "build", bin.string(), "-o", cut});
+  const int built = build.wait(30s);
+  EXPECT_EQ(built, 9) << "a truncated .bin must be refused as a bad input: " << build.output();
+  EXPECT_NE(build.output().find("cut short"), std::string::npos) << build.output();
+  if (built != 0) return;
+  // Built all the same: what a push of it does to a board running v1.
+  auto args = board_args();
+  args.insert(args.end(), {"--pty", "--realtime", "--lenient"});
+  Process board(args);
+  Process push({OTA_TOOL, "push", cut, "--port", pty_of(board), "--json", "--timeout", "10"});
+  const int pushed = push.wait(120s);
+  Process st({OTA_TOOL, "status", "--port", pty_of(board), "--timeout", "3"});
+  EXPECT_EQ(st.wait(30s), 0) << "the board no longer runs an application that answers: " << st.output()
+                             << "\npush (exit " << pushed << "): " << push.output();
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, E2eTools, ::testing::Values("internal", "external"),

@@ -266,6 +266,19 @@ Error check_image(const Layout& layout, const std::vector<std::uint8_t>& bytes) 
                       ? "; a reset handler in the bootloader's 8 KB: this is a bootloader or factory image, "
                         "not an application (a .bin is taken to start at the application address)"
                       : "")};
+  // Where the linker ended the image (OTA_APP_INFO's second record, ota/app_info.hpp): a file
+  // shorter than that was cut short. (Images without the record, older ones, are not checked.)
+  for (std::size_t off = 0; off + 12 <= std::min<std::size_t>(bytes.size(), kAppInfoWindow + 12); off += 4) {
+    if (get_u32(&bytes[off]) != AppInfo::kMagic0 || get_u32(&bytes[off + 4]) != AppInfo::kEndMagic) continue;
+    const std::uint32_t end = get_u32(&bytes[off + 8]);
+    if (end < layout.app.base + off + 12 || end - layout.app.base > layout.image_limit) continue;  // not one
+    const std::uint32_t expected = end - layout.app.base;
+    if (bytes.size() < expected)
+      return Error{"image of " + std::to_string(bytes.size()) + " bytes, but its application was linked to " +
+                   std::to_string(expected) + " bytes (ends at " + hex32(end) +
+                   "): the file is cut short (a copy or download that stopped?)"};
+    break;
+  }
   return {};
 }
 

@@ -28,6 +28,7 @@ struct AppInfo {
   static constexpr std::uint32_t kMagic0 = 0x2D41544F;  // "OTA-"
   static constexpr std::uint32_t kMagic1 = 0x4F464E49;  // "INFO"
   static constexpr std::uint32_t kRateMagic = 0x45544152;  // "RATE"
+  static constexpr std::uint32_t kEndMagic = 0x2E444E45;   // "END.": the image end's record
   static constexpr std::size_t kSize = 32;
 
   // The first 24 bytes are the record a reader before the link rate takes whole (a bootloader in
@@ -129,8 +130,30 @@ consteval AppInfo app_info_record(LayoutId layout, Version version, std::string_
 #ifndef OTA_LINK_BAUD
 #define OTA_LINK_BAUD 0
 #endif
+// On the target, OTA_APP_INFO also leaves a second record, right after the first (sections.ld):
+// "OTA-", "END." and the address of the first byte after the image, as the linker placed it
+// (__image_end). The host tools refuse an image shorter than that: a .bin cut short by a copy or
+// a download that stopped still has its vector table, app info and a CRC of its own, and
+// installed it would leave a device that resets for ever. (Not in the AppInfo itself: an address
+// is known at link time only, and the first record's fields are compile-time constants.)
+#if defined(OTA_FIXED_LAYOUT) && defined(__arm__)
+extern "C" const char __image_end[];  // port/stm32f1/ld/sections.ld
+namespace ota {
+struct ImageEndRecord {
+  std::uint32_t magic0, magic1;
+  const char* end;
+};
+static_assert(sizeof(ImageEndRecord) == 12);
+}  // namespace ota
+#define OTA_IMAGE_END_RECORD                                                               \
+  [[gnu::used, gnu::section(".ota_app_info.end")]] constexpr ota::ImageEndRecord ota_image_end{ \
+      ota::AppInfo::kMagic0, ota::AppInfo::kEndMagic, __image_end};
+#else
+#define OTA_IMAGE_END_RECORD
+#endif
 #ifdef OTA_FIXED_LAYOUT
 #define OTA_APP_INFO(...)                                                        \
+  OTA_IMAGE_END_RECORD                                                           \
   [[gnu::used, gnu::section(".ota_app_info")]] constexpr ota::AppInfo ota_app_info = \
       ota::app_info_record(OTA_FIXED_LAYOUT.id, __VA_ARGS__).at_link_baud(OTA_LINK_BAUD)
 #else

@@ -1,6 +1,7 @@
 // The bootloader's listening window: a device whose application crashes right after the jump
 // (before its update client runs) would otherwise reset and crash forever. After every reset the
-// bootloader feeds what the UART received to a RecoverWatch for kRecoverWindowMs; a server asked
+// bootloader feeds what the UART received to a RecoverWatch for kRecoverWindowMs (except on the
+// boot that installed the application: its first start is not held back); a server asked
 // to recover a device (`ota push --recover`) keeps sending RECOVER, and one that lands in the
 // window keeps the bootloader in recovery mode. Normal updates never send RECOVER.
 #pragma once
