@@ -949,9 +949,11 @@ TEST(ServeTcp, ADeviceThatStopsAnsweringHasNotEndedAndResumesWhenItDialsAgain) {
   EXPECT_TRUE(r.lost.empty());
   EXPECT_EQ(dev.device().running_version(), 2u);
 
-  // One that never dials again is lost (as a dropped link is: exit 6), and its report says so.
+  // One that never dials again is lost (as a dropped link is: exit 6), and its report says so,
+  // once --idle has passed after the -t it has to dial again.
   opt.devices = 0;
   opt.idle_ms = 1000;
+  opt.push.connect_timeout_ms = 1000;
   TcpServe quiet(img, opt);
   ModemDevice gone(2, 1);
   gone.dial(quiet.port, 8 * 1024, ModemDevice::Then::go_silent);
@@ -1350,6 +1352,7 @@ TEST(ServeTcp, AConnectionServesTheFirstDeviceThatAnswersOnIt) {
   const auto img = v2_image();
   ota::host::ServeOptions opt;
   opt.idle_ms = 1000;
+  opt.push.connect_timeout_ms = 1000;  // the time the lost device has to dial again
   std::mutex m;
   std::vector<std::string> others;
   ota::host::ServeObserver obs;

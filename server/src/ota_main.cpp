@@ -383,7 +383,14 @@ int cmd_status(const PushArgs& a) {
   opt.session.layout.reset();
   const auto t_start = std::chrono::steady_clock::now();
   PushObserver obs;
+  // The text output is the device's answer alone; what asks the user to act (reset the device so
+  // that its bootloader hears RECOVER) goes to stderr, as it happens.
   if (a.json) obs.event = print_event_json;
+  else
+    obs.event = [](const Event& e, std::uint64_t ms) {
+      if (e.kind != "recover") return;
+      std::fprintf(stderr, "[%7.3f s] %-10s %s\n", static_cast<double>(ms) / 1000.0, e.kind.c_str(), e.text.c_str());
+    };
   const PushReport r = run_push(a, img, opt, obs, t_start);
   const int code = exit_code(r.outcome);
   if (r.outcome == Outcome::no_link) {
@@ -466,7 +473,7 @@ int cmd_serve(const ServeArgs& a) {
   std::map<std::uint32_t, std::uint32_t> decile;  // per connection
   obs.progress = [&](std::uint32_t conn, const std::optional<Hello>& dev, std::uint32_t acked, std::uint32_t total,
                      std::uint64_t ms, bool again) {
-    if (total == 0) return;
+    if (total == 0 || (!json && again)) return;  // a redial's progress, as its events: --json only
     const std::uint32_t d = acked * 10 / total;
     std::uint32_t& last = decile.try_emplace(conn, 0).first->second;
     if (d == last && acked != total) return;
@@ -608,7 +615,7 @@ int main(int argc, char** argv) {
   serve->add_option("-n,--devices", sv.devices, "stop once this many devices have ended (default: no count)");
   serve->add_option("--idle", sv.idle_s, "stop once no device has had an update under way for this many seconds (default: never)")
       ->check(seconds_up_to(2592000.0));  // up to 30 days
-  serve->add_option("-t,--timeout", sv.push.timeout_s, "seconds to wait for each device (hello, reboot)")->check(seconds_up_to(86400.0))->capture_default_str();
+  serve->add_option("-t,--timeout", sv.push.timeout_s, "seconds to wait for each device (hello, reboot, a redial after a dropped link)")->check(seconds_up_to(86400.0))->capture_default_str();
   serve->add_option("--reply-timeout", sv.push.reply_timeout_s, reply_help)->check(seconds_up_to(600.0))->capture_default_str();
   serve->add_option("-w,--window", sv.push.window, "frames in flight (0: as the device allows)")->check(CLI::Range(0u, 255u))->capture_default_str();
   serve->add_option("--packet", sv.push.packet, "bytes per data frame (16..256, dividing 1024)")->check(CLI::IsMember({16u, 32u, 64u, 128u, 256u}))->capture_default_str();

@@ -317,6 +317,10 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
       // that may be half-open, and did not dial again.)
       if (went_quiet)
         return end(Outcome::link_lost, went_quiet->detail + "; the device went silent and did not dial again within " + wait_ms);
+      if (losses > 0 && delivered)
+        return end(Outcome::link_lost, "link lost at the reset after the download, and the device did not reconnect "
+                                       "within " + wait_ms + ": it holds the whole image, verified, and installs it "
+                                       "(`ota status` tells when it runs)");
       if (losses > 0) return end(Outcome::link_lost, "link lost and the device did not reconnect within " + wait_ms);
       if (no_hello) return end(Outcome::timeout, "no device said HELLO within " + wait_ms + " (" + no_hello->detail + ")");
       return end(Outcome::timeout, "no device connected within " + wait_ms);

@@ -26,7 +26,7 @@ struct Connection {
   bool turned_away = false;    // its uid is being updated on another, talking connection
   std::optional<bool> silent;  // its session timed out because the device went silent (once ended)
   bool again = false;          // its device had ended before this connection
-  bool dropped = false;        // given up to make room for a newcomer (its end is on its way)
+  bool dropped = false;        // given up (room for a newcomer, or the serve ends) and said so: its end is on its way
 };
 
 // What is known of one device across its connections.
@@ -36,6 +36,7 @@ struct Device {
   std::uint32_t resends = 0;   // over the connections that dropped
   std::uint32_t live = 0;      // connection now talking to it (0: none)
   bool downloaded = false;     // a session of this serve got the whole image to it (RESULT ok)
+  std::uint64_t lost_ms = 0;   // when its last connection ended with the device still under way
 };
 
 class Server {
@@ -215,7 +216,7 @@ class Server {
       }
       d.live = c.id;
     }
-    if (!obs_.event || c.turned_away) return;
+    if (!obs_.event || c.turned_away || c.dropped) return;  // (a dropped one's end was told as it was dropped)
     if (e.kind == "done" && may_dial_again(c))
       obs_.event(c.id, dev, Event{"disconnect", c.session.detail()}, ms, c.again);
     else
@@ -273,6 +274,7 @@ class Server {
       if (!d.ended) last_work_ms_ = now();  // see arm_idle()
       DeviceReport r{id, report_of(s, c->t0, d.resends), d.ended};
       if (may_dial_again(*c)) {
+        d.lost_ms = now();
         d.resends = r.report.resends;  // the next connection resumes; its re-sends add up
         if (!d.ended) d.last = r;
       } else {
@@ -309,7 +311,9 @@ class Server {
   }
 
   // --idle counts from the last moment a device had work under way: a connection whose device
-  // has not ended. Devices that dial again after they ended (a modem redials whenever its
+  // has not ended, or a device whose connection dropped mid-update (one installing the image,
+  // whose reset took its modem's connection with it) for -t after the drop, as `ota push`
+  // waits for it to dial again. Devices that dial again after they ended (a modem redials whenever its
   // connection closes) are no work, and neither is a connection that has not said HELLO; but
   // the wait does not end while one of those is younger than mute_ms(), so a device about to say
   // HELLO is not dropped. (Not while any is open: a modem whose board is dead redials whenever
@@ -325,6 +329,8 @@ class Server {
         if (!dev) unknown = unknown || ms_since(c->t0) < mute_ms();
         else if (const auto it = devices_.find(uid_of(*dev)); it == devices_.end() || !it->second.ended) working = true;
       }
+      for (const auto& [uid, d] : devices_)
+        working = working || (!d.ended && d.live == 0 && now() - d.lost_ms < opt_.push.connect_timeout_ms);
       if (working) last_work_ms_ = now();
       if (!working && !unknown && now() - last_work_ms_ >= opt_.idle_ms) {
         idle_fired_ = true;
@@ -346,8 +352,16 @@ class Server {
     acceptor_.close(ignored);  // new dials are refused at once, not left in the backlog
     if (held_) held_->sock.close(ignored);  // never started: it has said nothing
     held_.reset();
-    for (auto& [id, c] : conns_)  // drop() leaves conns_ as it is: ended() is posted
-      if (!c->session.device()) c->ch->drop();
+    for (auto& [id, c] : conns_) {  // drop() leaves conns_ as it is: ended() is posted
+      if (c->session.device() || c->dropped) continue;
+      // Said as what it is: no link lost, and what the device had sent so far is no garble (a
+      // HELLO cut short by this close, most likely).
+      if (obs_.event)
+        obs_.event(id, std::nullopt, Event{"disconnect", "closed by the serve, which is ending: it had said no HELLO yet"},
+                   now(), false);
+      c->dropped = true;
+      c->ch->drop();
+    }
     if (conns_.empty()) io_.stop();
   }
 

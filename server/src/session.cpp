@@ -205,6 +205,13 @@ std::string Session::unframed_bytes() const {
          "push's `--baud`, or the modem's serial side)";
 }
 
+// What a device that holds the whole image, verified, does with it.
+constexpr const char* kInstallsIt = "; the device holds the whole image and installs it now (`ota status` tells when it runs)";
+// The same, once the link went with the reset that installs it.
+constexpr const char* kInstalling =
+    "; the device holds the whole image, verified, and was installing it (its reset may have taken the link with it: "
+    "`ota status` tells when it runs)";
+
 // In the report phase the device has already said it runs our image with "upgrade OK": whatever
 // ends the session now (`why`) ends it upgraded. False in any other phase.
 bool Session::end_reported(const char* why) {
@@ -220,11 +227,9 @@ void Session::on_link_lost(std::uint64_t) {
     return;
   }
   finish(Outcome::link_lost, std::string("link lost during ") + to_string(phase_) +
+                                 (phase_ == Phase::reboot ? kInstalling : "") +
                                  (phase_ == Phase::hello || phase_ == Phase::reboot ? unframed_bytes() : ""));
 }
-
-// What a device that holds the whole image, verified, does with it.
-constexpr const char* kInstallsIt = "; the device holds the whole image and installs it now (`ota status` tells when it runs)";
 
 // During START or the download the ABORT goes out behind what was already sent: up to a window of
 // DATA frames, which may complete the download before the ABORT arrives. So the session waits
