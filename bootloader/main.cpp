@@ -52,15 +52,14 @@ void say(const char* a, const char* b) {
 // failed and may succeed at the next boot) the device resets after ota::kRecoveryIdleMs without
 // a frame from the server (bytes that make no frame, such as line noise, do not count); without,
 // it waits for a server forever.
-[[noreturn]] void recovery(const ota::FlashMap& map, bool app_valid, bool reset_when_idle) {
+[[noreturn]] void recovery(const ota::FlashMap& map, bool app_valid, const std::optional<ota::AppInfo>& app,
+                           bool reset_when_idle) {
   Usart1Link link;
   // A valid application held (RECOVER brought us here): its product, so that a server offers
   // another product's image only with --recover (kProductHeld: it names none we can find), and
   // its version, so that the server's version rules hold here too (0: none found).
   std::uint32_t product = 0, version = 0;
   if (app_valid) {
-    const auto app = ota::app_info_in(reinterpret_cast<const std::uint8_t*>(map.layout.app.base), ota::kAppInfoWindow,
-                                      ota::kAppInfoWindow - ota::AppInfo::kSize);
     product = app ? app->product : ota::kProductHeld;
     if (app) version = app->version;
   }
@@ -135,7 +134,15 @@ int main() {
       cpu::reset();
     }
   }
-  const bool app_valid = installer.app_valid();
+  // An application whose app info names the other layout (flashed from the other build's
+  // directory) is not started: it would stage its updates where this bootloader never looks, and
+  // every update would fail. Recovery mode instead, where an image of this layout replaces it.
+  const bool whole = installer.app_valid();
+  const std::optional<ota::AppInfo> app =
+      whole ? ota::app_info_in(reinterpret_cast<const std::uint8_t*>(map.layout.app.base), ota::kAppInfoWindow,
+                               ota::kAppInfoWindow - ota::AppInfo::kSize)
+            : std::nullopt;
+  const bool app_valid = whole && !(app && app->layout != static_cast<std::uint32_t>(map.layout.id));
   // An application installed now gets its first start without the window: RECOVERs that came
   // during the install (a `--recover` server whose link came back while the install ran) would
   // otherwise keep a good new application from starting and from reporting its upgrade. One
@@ -152,5 +159,5 @@ int main() {
     cpu::jump_to_image(map.layout.app.base);
   }
   say("recovery", "");
-  recovery(map, app_valid, app_valid || r == ota::Installer::Result::failed);
+  recovery(map, app_valid, app, app_valid || r == ota::Installer::Result::failed);
 }

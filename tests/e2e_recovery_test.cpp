@@ -97,6 +97,30 @@ TEST_P(Recovery, AnApplicationBuiltForTheOtherLayoutIsRefused) {
   }
 }
 
+// The bootloader of this layout with the application of the other one, as two st-flash or
+// OpenOCD commands run from the two build directories leave it. The bootloader used to start
+// that application: its updates then staged where this bootloader never looks, and every push
+// ended upgrade-failed, "the bootloader could not install the image (a flash operation failed,
+// or the supply is low)": a wrong diagnosis, for ever. The application's app info names its
+// layout: the bootloader stays in recovery, where `ota push` of an image of its own layout
+// repairs the board over the air.
+TEST_P(Recovery, AnApplicationOfTheOtherLayoutIsNotStartedByTheBootloader) {
+  const e2e::Firmware fw(GetParam());
+  const e2e::Firmware other(GetParam() == std::string("internal") ? "external" : "internal");
+  bluepill::Board b;
+  b.load_image(fw.bootloader_elf());
+  b.load_image(other.app_elf(1));
+  b.power_on();
+  b.run_for_us(3e6);
+  const std::string out = b.uart_output();
+  ASSERT_NE(out.find(std::string("boot ") + GetParam()), std::string::npos) << out;
+  EXPECT_EQ(out.find("app v"), std::string::npos)
+      << "the " << GetParam() << " bootloader started an application of the other layout:\n" << out;
+  ASSERT_NE(out.find("recovery"), std::string::npos) << out;
+  // Repaired over the air by an image of the bootloader's layout.
+  expect_upgrade_to_v2(b, fw);
+}
+
 TEST_P(Recovery, DamagedApplicationIsNotStartedButReplaced) {
   const e2e::Firmware fw(GetParam());
   bluepill::Board b;

@@ -1623,6 +1623,68 @@ TEST_F(OtaCli, APushWhoseDeviceDropsAtItsInstallSaysTheImageWasDelivered) {
       << "the result does not say the device got the whole image: " << detail;
 }
 
+// A simulated device on a connection of its own that takes `packets` DATA frames of a download
+// (ACKs sent back), then its connection drops (a modem that loses its carrier). Returns once closed.
+void device_that_drops_mid_download(sim::Device& dev, const std::string& port, int packets) {
+  const int fd = dial(port);
+  ASSERT_GE(fd, 0);
+  ota::FrameDecoderBuffer<ota::kMaxChunk + 8> dec;
+  int data = 0;
+  for (bool up = true; up && data < packets;) {
+    const auto out = dev.take_output();
+    if (!out.empty() && ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(out.size())) break;
+    std::uint8_t b[512];
+    const ssize_t n = ::recv(fd, b, sizeof b, 0);
+    up = n > 0;
+    for (ssize_t i = 0; up && i < n && data < packets; ++i) {
+      dev.receive(&b[i], 1);
+      if (dec.feed(b[i]) == ota::FrameDecoder::Event::frame &&
+          dec.frame().type == static_cast<std::uint8_t>(ota::MsgType::data))
+        ++data;
+    }
+  }
+  const auto out = dev.take_output();  // the last ACKs
+  if (!out.empty()) ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+  std::this_thread::sleep_for(200ms);
+  ::close(fd);
+}
+
+// `ota push --listen`: the device takes the whole image (RESULT ok) and its modem's connection
+// drops with the reset. It dials again, but its bootloader refused the staged image (a cell of
+// staging that faded after the client's check: the install checks the CRC-32 again), so it runs v1
+// with nothing staged, and the push starts the download over; that connection drops after a few
+// packets and the device does not dial again within -t. (A device of the same uid in that state
+// stands for it: the simulated one installs at once.) The result must not say that the device
+// "holds the whole image, verified, and installs it": it holds a few packets of it.
+TEST_F(OtaCli, APushWhoseLastLossWasMidDownloadDoesNotSayTheDeviceHoldsTheImage) {
+  Process push({OTA_TOOL, "push", make_ota(dir, ota::kInternalLayout, 2, 12000).string(), "--listen", "127.0.0.1:0",
+                "--json", "--timeout", "2"});
+  const auto line = push.wait_for("{\"t_ms\":", 10s);
+  ASSERT_TRUE(line) << push.output();
+  const std::string port = field(*line, "port");
+  sim::Device dev(ota::kInternalLayout, 21);
+  dev.factory_install(sim::make_app_image(ota::kInternalLayout, 1, 12 * 1024));
+  dev.boot();
+  device_that_drops_at_its_install(dev, port);
+  ASSERT_EQ(dev.running_version(), std::optional<std::uint32_t>(2));
+  bool waiting = false;  // the push has seen that connection go: the next one is a redial
+  for (auto l = push.read_line(10s); l && !waiting; l = waiting ? l : push.read_line(10s))
+    waiting = l->find("waiting for the device to dial again") != std::string::npos;
+  ASSERT_TRUE(waiting) << push.output();
+  sim::Device refused(ota::kInternalLayout, 21);  // the same uid, back on v1, nothing staged
+  refused.factory_install(sim::make_app_image(ota::kInternalLayout, 1, 12 * 1024));
+  refused.boot();
+  device_that_drops_mid_download(refused, port, 3);
+  EXPECT_EQ(push.wait(30s), 6) << push.output();
+  const std::string out = push.output();
+  ASSERT_EQ(lines_of(out, "connect").size(), 2u) << out;
+  const auto results = lines_of(out, "result");
+  ASSERT_EQ(results.size(), 1u) << out;
+  const std::string detail = field(results[0], "detail");
+  EXPECT_EQ(detail.find("holds the whole image"), std::string::npos)
+      << "the device holds a few packets of a new download, not the whole image: " << detail << "\n" << out;
+}
+
 // `ota status --recover` (README: "`--recover` to ask the bootloader"; its help: "reset the device
 // if its application answers") on a device whose application answers: as `ota push --recover`,
 // status in text mode says at once "the application answers: reset the device so that its

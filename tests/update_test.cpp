@@ -538,6 +538,46 @@ TEST_P(UpdateTest, AnImageForAnotherLinkRateIsRefusedWhereverItsRecordStarts) {
   }
 }
 
+// A flag sector that no longer takes a write (worn: docs/design.md, "Wear"; the W25Q's sector 15
+// here), with the journal's sector still good: the install copies and verifies v2, sets its
+// "installed" marker, then cannot move the flag. v2 runs, OTA-START stays, and its HELLO says
+// install_failed with no session CRC (the journal says installed: nothing is staged that is not
+// installed). The push that delivered v2 ends upgraded "(installed, but the install flag could not
+// be cleared ...)". A second push of that same v2 file must find the device up to date: no other
+// image is armed (the one armed is v2 itself, already installed), so there is nothing to disarm.
+TEST(UpdateExternal, APushOfTheVersionAnInstallWhoseFlagStuckInstalledIsUpToDate) {
+  const ota::Layout& L = ota::kExternalLayout;
+  sim::Device dev(L);
+  const auto v1 = sim::make_app_image(L, 1, 10 * 1024);
+  const auto v2 = sim::make_app_image(L, 2, 12 * 1024);
+  dev.factory_install(v1);
+  // v2 staged as a download leaves it (test::stage), through the device's own parts.
+  ota::W25qFlash ext(dev.chip(), ota::kW25qUsed, 1000);
+  const ota::FlashMap map{L, dev.internal(), &ext};
+  std::copy(v2.begin(), v2.end(), dev.chip().bytes().begin() + L.staging.base);
+  const auto n = static_cast<std::uint32_t>(v2.size());
+  ota::Journal j{map};
+  ASSERT_TRUE(j.begin({n, ota::crc32(v2.data(), n), 2, 256, static_cast<std::uint16_t>(ota::packet_count_for(n, 256))}));
+  for (std::uint32_t u = 0; u < j.units_for(n); ++u) ASSERT_TRUE(j.mark_unit_done(u));
+  ASSERT_TRUE(ota::FlagStore(map).set(ota::Flag::start));
+  dev.chip().protect(L.flags.base, L.flags.end());  // the flag sector only
+  dev.boot();
+  ASSERT_EQ(dev.last_install(), ota::Installer::Result::failed);
+  ASSERT_EQ(dev.running_version(), 2u);
+  ASSERT_TRUE(j.installed()) << "the journal says the install was done";
+
+  Session again(v2, 2);
+  sim::run_session(dev, again);
+  std::string start;
+  for (const auto& e : again.take_events())
+    if (e.kind == "start") start = e.text;
+  EXPECT_EQ(again.outcome(), Outcome::up_to_date)
+      << ota::host::to_string(again.outcome()) << ": " << again.detail() << "\nstart: " << start;
+  EXPECT_EQ(start.find("another image is armed"), std::string::npos)
+      << "the push says another image is armed; the one armed is v2, installed and running: " << start;
+  EXPECT_EQ(dev.running_version(), 2u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, UpdateTest,
                          ::testing::Values(&ota::kInternalLayout, &ota::kExternalLayout),
                          test::LayoutName());

@@ -227,7 +227,7 @@ void Session::on_link_lost(std::uint64_t) {
     return;
   }
   finish(Outcome::link_lost, std::string("link lost during ") + to_string(phase_) +
-                                 (phase_ == Phase::reboot ? kInstalling : "") +
+                                 (phase_ == Phase::reboot && delivered_ ? kInstalling : "") +
                                  (phase_ == Phase::hello || phase_ == Phase::reboot ? unframed_bytes() : ""));
 }
 
@@ -440,6 +440,7 @@ void Session::on_frame(const Frame& f, std::uint64_t now) {
       if ((phase_ != Phase::download && phase_ != Phase::start) || !decode(f, r)) return;
       if (r.status == Status::ok) {
         base_ = next_ = count_;
+        delivered_ = true;
         event("downloaded", "download OK, device installs and restarts");
         phase_ = Phase::reboot;
         phase_start_ = last_hello_req_ = now;
@@ -651,7 +652,9 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
   // version the device has means "keep this one", so the image is sent all the same: its packet 0
   // takes the flag down (client.cpp), and the device ends with this version installed and
   // nothing armed, instead of an "up to date" that the next power cut turns into the other image.
-  const bool armed_other = h.report == Report::install_failed && h.session_crc != crc_;
+  // (session_crc 0: none staged, or the journal says installed, the flag alone stuck: nothing
+  // else to install.)
+  const bool armed_other = h.report == Report::install_failed && h.session_crc != 0 && h.session_crc != crc_;
   if (ours && !force && !armed_other) {
     finish(Outcome::up_to_date, "device already runs v" + std::to_string(version_) +
                                     " (versions are compared, not contents: --force sends this image anyway)");

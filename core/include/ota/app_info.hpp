@@ -137,7 +137,9 @@ consteval AppInfo app_info_record(LayoutId layout, Version version, std::string_
 // installed it would leave a device that resets for ever. (Not in the AppInfo itself: an address
 // is known at link time only, and the first record's fields are compile-time constants.)
 #if defined(OTA_FIXED_LAYOUT) && defined(__arm__)
-extern "C" const char __image_end[];  // port/stm32f1/ld/sections.ld
+// Weak: a linker script of the user's own that defines no __image_end still links (the end then
+// reads 0, and the host tools check no length).
+extern "C" [[gnu::weak]] const char __image_end[];  // port/stm32f1/ld/sections.ld
 namespace ota {
 struct ImageEndRecord {
   std::uint32_t magic0, magic1;

@@ -189,6 +189,7 @@ class Session {
   std::uint64_t stop_deadline_ = 0;
   bool restarted_ = false;      // the device restarted during the download (HELLO, NAK no_session)
   std::uint8_t aborts_ = 0;  // ABORTs sent for a download the device had in progress
+  bool delivered_ = false;   // RESULT ok: the device holds this image, verified
   bool told_reset_ = false;  // recover: the "reset the device" hint was given
   std::uint64_t phase_start_ = 0;
   std::uint64_t last_progress_ = 0;
