@@ -405,6 +405,43 @@ TEST_P(Recovery, AFailedInstallIsReportedAndTheNextPushInstalls) {
   EXPECT_NE(b.uart_output().find("app v2 "), std::string::npos) << b.uart_output();
 }
 
+// An install of the device's own v2 fails half-way (pages 12-15 write-protected: any flash fault
+// would do): the application has no vector table, but the whole v2 of its own product is staged and
+// armed ("OTA-START"), and the bootloader retries it after every reset. Its recovery HELLO says
+// "install failed" with that image's CRC-32, but names product 0, as for a board that holds
+// nothing. A server for another product (`ota serve` of product "another-product", no
+// --recover: it must update its own product's devices only) that this device dials into used to
+// offer its image, which the bootloader took in place of the staged one and installed: the board
+// changed product without anybody asking. Such a server now refuses, and a push of the device's
+// own image resumes and installs it.
+TEST_P(Recovery, AFailedInstallDoesNotLetAnotherProductsServerChangeTheProduct) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Config cfg;
+  cfg.strict = false;  // the board reports the WRPRTERR as an error: that is the fault
+  bluepill::Board b(cfg);
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  b.set_write_protect(0b1000);  // pages 12-15: after the vector table is zeroed
+  ota::host::Session first(fw.largest_app(2, 2), 2);
+  ASSERT_NE(e2e::run(b, first).stop, bluepill::Stop::error);
+  ASSERT_EQ(first.outcome(), ota::host::Outcome::upgrade_failed) << first.detail();
+  ASSERT_NE(first.detail().find("waits in recovery mode"), std::string::npos) << first.detail();
+  b.set_write_protect(0);  // the fault is gone: the next reset would install the staged v2
+  b.diagnostics().clear();
+
+  const auto other = fw.relabelled_app(2, "another-product");
+  ota::AppInfo info;
+  ASSERT_TRUE(ota::find_app_info(other.data(), other.size(), info));
+  ota::host::SessionOptions o;
+  o.product = info.product;  // as `ota serve` sets it from the image's app info
+  ota::host::Session serve(other, 2, o);
+  ASSERT_NE(e2e::run(b, serve).stop, bluepill::Stop::error);
+  EXPECT_EQ(serve.outcome(), ota::host::Outcome::refused) << serve.detail();
+  EXPECT_NE(serve.detail().find("--recover"), std::string::npos) << serve.detail();
+  EXPECT_FALSE(e2e::app_area_is(b, *fw.layout, other)) << "the board now runs another product";
+  expect_upgrade_to_v2(b, fw, fw.largest_app(2, 2));
+}
+
 // The crystal dies while the device runs. The clock security system moves the core to HSI and
 // raises the NMI, whose handler resets the chip; the next start-up finds no HSE and runs on HSI
 // at the right baud rate. Without CSS the core would stop: the application only after its

@@ -635,6 +635,18 @@ void Session::handshake(const Hello& h, std::uint64_t now) {
                      ": push with --recover to replace it");
     return;
   }
+  // A bootloader whose install failed with the application half copied names no product (it holds
+  // no valid application), but its staged image, armed and retried at every reset, is of the
+  // device's product: replacing it with an image of a named product (not the staged one: that
+  // one resumes) would change the product unasked. Only a push that asked for it with --recover.
+  if (h.role == Role::recovery && h.report == Report::install_failed && h.product == 0 && opt_.product != 0 &&
+      h.session_crc != crc_ && (!opt_.recover || opt_.recover_fleet)) {
+    finish(Outcome::refused, "the device's bootloader holds a failed install of another image (CRC-32 " +
+                                 hex8(h.session_crc) + "), which it retries at every reset, and cannot say its product; "
+                                 "the image is for product " + hex8(opt_.product) +
+                                 ": `ota push --recover` replaces it whatever it is (or push that image again)");
+    return;
+  }
   if (h.role == Role::recovery && opt_.recover_fleet && opt_.recover_again && !opt_.recover_again(h)) {
     // Its bootloader answering proves the application it installed does not run.
     finish(Outcome::upgrade_failed, "its bootloader answers RECOVER after this serve gave the device the whole "
