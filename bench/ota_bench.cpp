@@ -89,16 +89,15 @@ int differing_pages(const std::vector<std::uint8_t>& a, const std::vector<std::u
 // What no installer avoids between the reset and the new application, at the flash timings the
 // board runs (its typical ones, DS5319 and the W25Q16JV datasheet): each differing page erased
 // (30 ms) and programmed (512 half-words of 52.5 us), the flag move's two erases of the flag
-// medium (the flag area, then the journal: internal pages, or W25Q sectors of 45 ms), and the
-// bootloader's RECOVER listening window.
+// medium (the flag area, then the journal: internal pages, or W25Q sectors of 45 ms). (The boot
+// that installs starts the application without the RECOVER listening window.)
 double install_floor_ms(const ota::Layout& l, int pages) {
   constexpr double kPageEraseMs = 30, kHalfWordMs = 0.0525;
   const auto erase_ms = [](const ota::Region& r) {
     return r.medium == ota::Medium::external ? static_cast<double>(sim::kW25qTypical.sector_erase_ns) / 1e6
                                              : kPageEraseMs;
   };
-  return pages * (kPageEraseMs + ota::kFlashPage / 2 * kHalfWordMs) + erase_ms(l.flags) + erase_ms(l.journal()) +
-         ota::kRecoverWindowMs;
+  return pages * (kPageEraseMs + ota::kFlashPage / 2 * kHalfWordMs) + erase_ms(l.flags) + erase_ms(l.journal());
 }
 
 void speed_rows() {
@@ -121,7 +120,7 @@ void speed_rows() {
 }
 
 void install_rows() {
-  std::printf("| layout | image | pages that differ | install (reset to new banner) | unavoidable: flash work + RECOVER window | ratio |\n");
+  std::printf("| layout | image | pages that differ | install (reset to new banner) | unavoidable: flash work | ratio |\n");
   std::printf("|---|---|---|---|---|---|\n");
   for (const char* name : {"internal", "external"}) {
     const e2e::Firmware fw(name);
