@@ -55,6 +55,21 @@ void expect_upgrade_to_v2(bluepill::Board& b, const e2e::Firmware& fw, std::vect
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
+// Runs `s` on `b`; once the device resets to install (its "boot " line, found at `boot_at`), the
+// supply settles at 2.75 V, just below the voltage detector, and stays there.
+void push_with_the_supply_low_from_the_install(bluepill::Board& b, ota::host::Session& s, std::size_t& boot_at) {
+  const std::size_t from = b.uart_output().size();
+  e2e::WireOptions w;
+  w.step_us = 100;
+  w.stop_at = [&](double) {
+    if (boot_at == std::string::npos && (boot_at = b.uart_output().find("boot ", from)) != std::string::npos)
+      b.set_supply_volts(2.75);
+    return false;
+  };
+  ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
+  ASSERT_NE(boot_at, std::string::npos);
+}
+
 TEST_P(Recovery, BootloaderAloneTakesAnImage) {
   const e2e::Firmware fw(GetParam());
   bluepill::Board b;
@@ -550,17 +565,8 @@ TEST_P(Recovery, ASupplyThatStaysLowKeepsTheOldApplicationRunning) {
   e2e::factory_fresh(b, fw);
   ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
   ota::host::Session s(fw.app_bin(2), 2);
-  const std::size_t from = b.uart_output().size();
   std::size_t boot_at = std::string::npos;
-  e2e::WireOptions w;
-  w.step_us = 100;
-  w.stop_at = [&](double) {
-    if (boot_at == std::string::npos && (boot_at = b.uart_output().find("boot ", from)) != std::string::npos)
-      b.set_supply_volts(2.75);  // and it stays there
-    return false;
-  };
-  ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
-  ASSERT_NE(boot_at, std::string::npos);
+  ASSERT_NO_FATAL_FAILURE(push_with_the_supply_low_from_the_install(b, s, boot_at));
   EXPECT_EQ(s.outcome(), ota::host::Outcome::upgrade_failed) << s.detail();
   EXPECT_NE(s.detail().find("runs v1 as before"), std::string::npos) << s.detail();
   EXPECT_NE(b.uart_output().find("app v1", boot_at), std::string::npos) << b.uart_output().substr(boot_at);
@@ -583,16 +589,8 @@ TEST_P(Recovery, APushOfTheRunningVersionDisarmsAFailedInstallOfAnother) {
   e2e::factory_fresh(b, fw);
   ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
   ota::host::Session s(fw.app_bin(2), 2);
-  const std::size_t from = b.uart_output().size();
   std::size_t boot_at = std::string::npos;
-  e2e::WireOptions w;
-  w.step_us = 100;
-  w.stop_at = [&](double) {
-    if (boot_at == std::string::npos && (boot_at = b.uart_output().find("boot ", from)) != std::string::npos)
-      b.set_supply_volts(2.75);
-    return false;
-  };
-  ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
+  ASSERT_NO_FATAL_FAILURE(push_with_the_supply_low_from_the_install(b, s, boot_at));
   ASSERT_EQ(s.outcome(), ota::host::Outcome::upgrade_failed) << s.detail();
   b.set_supply_volts(3.3);
 

@@ -774,17 +774,32 @@ TEST_F(OtaCli, NoDeviceTimesOutWithExitCode5) {
 
 class OtaServe : public OtaCli {
  protected:
+  // `ota serve` of v2 (internal layout) on a port of the system's choosing, with `extra`.
+  std::vector<std::string> serve_command(const std::vector<std::string>& extra, bool json) {
+    std::vector<std::string> args{OTA_TOOL, "serve", make_ota(dir, ota::kInternalLayout, 2, 12000).string(), "--listen",
+                                  "127.0.0.1:0"};
+    if (json) args.push_back("--json");
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
   // `ota serve` of v2 (internal layout) with --json and `extra`, run through `wrapper` if given
   // (a shell that sets a limit); waits for its listening port.
   std::unique_ptr<Process> serve(const std::vector<std::string>& extra, std::vector<std::string> wrapper = {}) {
     std::vector<std::string> args = std::move(wrapper);
-    args.insert(args.end(), {OTA_TOOL, "serve", make_ota(dir, ota::kInternalLayout, 2, 12000).string(), "--listen",
-                             "127.0.0.1:0", "--json"});
-    args.insert(args.end(), extra.begin(), extra.end());
+    const auto command = serve_command(extra, true);
+    args.insert(args.end(), command.begin(), command.end());
     auto p = std::make_unique<Process>(args);
     const auto line = p->wait_for("{\"t_ms\":", 10s);
     EXPECT_TRUE(line && line->find("\"listening\"") != std::string::npos) << p->output();
     if (line) port = field(*line, "port");
+    return p;
+  }
+  // The same without --json, for its text output: the port from "listening on port N".
+  std::unique_ptr<Process> serve_text(const std::vector<std::string>& extra) {
+    auto p = std::make_unique<Process>(serve_command(extra, false));
+    const auto line = p->wait_for("listening on port ", 10s);
+    EXPECT_TRUE(line) << p->output();
+    if (line) port = line->substr(18, line->find(' ', 18) - 18);
     return p;
   }
   std::unique_ptr<Process> device(std::uint64_t seed, const char* layout = "internal", std::uint32_t version = 1) {
@@ -1069,12 +1084,9 @@ TEST_F(OtaServe, ASecondDeviceWithTheSameUidIsTurnedAwayWhileTheFirstTalks) {
 // The text output is for a person: a device that dials again after it ended, up to date, is not
 // shown again (a modem redials every time its connection closes).
 TEST_F(OtaServe, TheTextOutputLeavesOutRedialsOfDevicesAlreadyDone) {
-  std::vector<std::string> args{OTA_TOOL, "serve", make_ota(dir, ota::kInternalLayout, 2, 12000).string(), "--listen",
-                                "127.0.0.1:0", "--idle", "3"};
-  Process srv(args);
-  const auto line = srv.wait_for("listening on port ", 10s);
-  ASSERT_TRUE(line) << srv.output();
-  port = line->substr(18, line->find(' ', 18) - 18);
+  auto served = serve_text({"--idle", "3"});
+  ASSERT_FALSE(port.empty()) << served->output();
+  Process& srv = *served;
   auto first = device(81);
   ASSERT_TRUE(srv.wait_for("device ", 10s)) << srv.output();  // its result line
   first.reset();
@@ -1521,12 +1533,9 @@ void device_with_a_bad_link(sim::Device& dev, const std::string& port) {
 // and fails again: the text output leaves out that redial's events, its result, and its progress
 // (it used to print ten progress lines for a connection the output otherwise never names).
 TEST_F(OtaServe, TheTextOutputLeavesOutTheProgressOfARedialThatEndsAsBefore) {
-  std::vector<std::string> args{OTA_TOOL, "serve", make_ota(dir, ota::kInternalLayout, 2, 12000).string(), "--listen",
-                                "127.0.0.1:0", "--idle", "2"};
-  Process srv(args);
-  const auto line = srv.wait_for("listening on port ", 10s);
-  ASSERT_TRUE(line) << srv.output();
-  port = line->substr(18, line->find(' ', 18) - 18);
+  auto served = serve_text({"--idle", "2"});
+  ASSERT_FALSE(port.empty()) << served->output();
+  Process& srv = *served;
   sim::Device dev(ota::kInternalLayout, 17);
   dev.factory_install(sim::make_app_image(ota::kInternalLayout, 1, 12 * 1024));
   dev.boot();

@@ -319,6 +319,11 @@ void print_event_json(const Event& e, std::uint64_t ms) {
   flush_out();
 }
 
+// An event as the text output shows it, on `out`.
+void print_event_text(std::FILE* out, const Event& e, std::uint64_t ms) {
+  std::fprintf(out, "[%7.3f s] %-10s %s\n", static_cast<double>(ms) / 1000.0, e.kind.c_str(), e.text.c_str());
+}
+
 // One device's session over the serial port or the TCP address of `a` (push and status).
 PushReport run_push(const PushArgs& a, const Image& img, const PushOptions& opt, const PushObserver& obs,
                     std::chrono::steady_clock::time_point t_start) {
@@ -341,7 +346,7 @@ int cmd_push(const PushArgs& a) {
   obs.event = [&](const Event& e, std::uint64_t ms) {
     if (a.json) return print_event_json(e, ms);
     if (bar_open) std::printf("\n"), bar_open = false;
-    std::printf("[%7.3f s] %-10s %s\n", static_cast<double>(ms) / 1000.0, e.kind.c_str(), e.text.c_str());
+    print_event_text(stdout, e, ms);
     flush_out();
   };
   std::uint32_t last_decile = 0;
@@ -388,8 +393,7 @@ int cmd_status(const PushArgs& a) {
   if (a.json) obs.event = print_event_json;
   else
     obs.event = [](const Event& e, std::uint64_t ms) {
-      if (e.kind != "recover") return;
-      std::fprintf(stderr, "[%7.3f s] %-10s %s\n", static_cast<double>(ms) / 1000.0, e.kind.c_str(), e.text.c_str());
+      if (e.kind == "recover") print_event_text(stderr, e, ms);
     };
   const PushReport r = run_push(a, img, opt, obs, t_start);
   const int code = exit_code(r.outcome);

@@ -293,7 +293,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
   auto wait_until = t0 + std::chrono::milliseconds(opt.connect_timeout_ms);
   std::optional<PushReport> went_quiet;  // the device's last connection stopped answering
   bool delivered = false;  // a connection got the whole image to the device (RESULT ok)
-  bool lost_installing = false;  // ... and the last loss was of that connection, at the reset after it
+  bool lost_installing = false;  // the last loss was of a connection that got it there, at the reset after
   // START was accepted by the device's application of another version (not its bootloader,
   // whose application's version is unknown)
   bool offered_over_another_version = false;
@@ -318,7 +318,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
       // that may be half-open, and did not dial again.)
       if (went_quiet)
         return end(Outcome::link_lost, went_quiet->detail + "; the device went silent and did not dial again within " + wait_ms);
-      if (losses > 0 && lost_installing)
+      if (lost_installing)
         return end(Outcome::link_lost, "link lost at the reset after the download, and the device did not reconnect "
                                        "within " + wait_ms + ": it holds the whole image, verified, and installs it "
                                        "(`ota status` tells when it runs)");
@@ -358,10 +358,9 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
       if (!silent) silent = went_silent(session, *ch);
       return losses_before() < opt.max_reconnects && (o == Outcome::link_lost || *silent);
     };
-    bool delivered_here = false;
     PushObserver per_connection = obs;
     per_connection.event = [&](const Event& e, std::uint64_t ms) {
-      if (e.kind == "downloaded") delivered = delivered_here = true;
+      if (e.kind == "downloaded") delivered = true;
       if (!obs.event) return;
       if (e.kind == "done" && push_goes_on())
         obs.event(Event{"disconnect", session.detail() + (spoke() ? "; waiting for the device to dial again"
@@ -467,7 +466,7 @@ PushReport push_tcp(const std::string& listen, const Image& img, const PushOptio
       }
       continue;  // not the device: the wait for it goes on as it was
     }
-    lost_installing = delivered_here;
+    lost_installing = session.delivered();
     losses = session.packets_acked() > acked_at_loss ? 1 : losses + 1;
     acked_at_loss = std::max(acked_at_loss, session.packets_acked());
     resends = r.resends;  // the device reconnects: a new session resumes the download

@@ -155,17 +155,11 @@ class Server {
           held_ = c;
           return;
         }
-        if (obs_.event)
-          obs_.event(old->id, old->session.device(),
-                     Event{"disconnect",
-                           old->session.device()
-                               ? "dropped: its device has been silent for " + std::to_string(old->ch->silent_ms()) +
-                                     " ms mid-update (a half-open link?), and every connection slot is taken"
-                               : "dropped: it said no HELLO" + old->session.unframed_bytes() +
-                                     ", and every connection slot is taken"},
-                     now(), false);
-        old->dropped = true;
-        old->ch->drop();
+        drop(*old, old->session.device()
+                       ? "dropped: its device has been silent for " + std::to_string(old->ch->silent_ms()) +
+                             " ms mid-update (a half-open link?), and every connection slot is taken"
+                       : "dropped: it said no HELLO" + old->session.unframed_bytes() +
+                             ", and every connection slot is taken");
       }
       start(c);
       accept();
@@ -221,6 +215,14 @@ class Server {
       obs_.event(c.id, dev, Event{"disconnect", c.session.detail()}, ms, c.again);
     else
       obs_.event(c.id, dev, e, ms, c.again);
+  }
+
+  // Gives `c` up, its "disconnect" event saying why (the end its session then reports is not
+  // told again: on_event).
+  void drop(Connection& c, const std::string& why) {
+    if (obs_.event) obs_.event(c.id, c.session.device(), Event{"disconnect", why}, now(), false);
+    c.dropped = true;
+    c.ch->drop();
   }
 
   // Two reply timeouts, as push_tcp gives a newcomer to say who it is.
@@ -356,11 +358,7 @@ class Server {
       if (c->session.device() || c->dropped) continue;
       // Said as what it is: no link lost, and what the device had sent so far is no garble (a
       // HELLO cut short by this close, most likely).
-      if (obs_.event)
-        obs_.event(id, std::nullopt, Event{"disconnect", "closed by the serve, which is ending: it had said no HELLO yet"},
-                   now(), false);
-      c->dropped = true;
-      c->ch->drop();
+      drop(*c, "closed by the serve, which is ending: it had said no HELLO yet");
     }
     if (conns_.empty()) io_.stop();
   }

@@ -118,6 +118,8 @@ class Session {
 
   bool done() const { return phase_ == Phase::done; }
   Phase phase() const { return phase_; }
+  // RESULT ok came: the device holds this image, verified.
+  bool delivered() const { return delivered_; }
   Phase ended_in() const { return ended_in_; }  // the phase it was in when it ended
   Outcome outcome() const { return outcome_; }
   const std::string& detail() const { return detail_; }
