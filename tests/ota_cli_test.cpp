@@ -576,7 +576,7 @@ TEST_F(OtaCli, JsonConsumersGetAResultLineForEveryFailure) {
   ASSERT_TRUE(listening) << first.output();
   EXPECT_EQ(ota({"serve", good.string(), "--listen", "127.0.0.1:" + field(*listening, "port"), "--json"}, &out), 2);
   EXPECT_EQ(lines_of(out, "summary").size() + lines_of(out, "result").size(), 1u) << "serve --json, port in use: " << out;
-  // A failure before any device is the same short line from every command (README): t_ms,
+  // A failure before any device is the same short line from every command (docs/ota-tool.md): t_ms,
   // event, outcome, exit, detail and nothing else; the text on stderr too.
   const std::string in_use = "127.0.0.1:" + field(*listening, "port");
   const std::vector<std::pair<std::vector<std::string>, std::string>> no_link = {
@@ -1437,7 +1437,7 @@ TEST_F(OtaCli, IntelHexPaddedWithCtrlZAfterItsEndIsBuilt) {
   EXPECT_EQ(ota({"image", "build", write("padded.hex", v2).string(), "-o", (dir / "p.ota").string()}, &out), 0) << out;
   EXPECT_TRUE(fs::exists(dir / "p.ota")) << out;
 }
-// README, `ota serve --json`: every line but `listening` and the `summary` has `conn`, `uid` and
+// docs/ota-tool.md, `ota serve --json`: every line but `listening` and the `summary` has `conn`, `uid` and
 // `again` (progress lines had no `again`).
 TEST_F(OtaServe, EveryJsonLineOfAConnectionHasConnUidAndAgain) {
   auto srv = serve({"--devices", "1", "--timeout", "20"});
@@ -1461,7 +1461,7 @@ TEST_F(OtaServe, EveryJsonLineOfAConnectionHasConnUidAndAgain) {
     EXPECT_TRUE(kinds.count(kind)) << "no " << kind << " line:\n" << out;
   std::string told;
   for (const auto& x : lacking) told += "\n  " + x;
-  EXPECT_TRUE(lacking.empty()) << "lines without a field the README promises:" << told << "\n" << out;
+  EXPECT_TRUE(lacking.empty()) << "lines without a field docs/ota-tool.md promises:" << told << "\n" << out;
 }
 
 // A modem redials just as the serve reaches --devices: its device's HELLO is half way through
@@ -1527,9 +1527,9 @@ void device_with_a_bad_link(sim::Device& dev, const std::string& port) {
   ::close(fd);
 }
 
-// README, `ota serve`: "the redials find the device up to date, and the text output leaves them
-// out (and the redials of a device that end as its last result did, a device the image is
-// refused to, say; `--json` shows each)". A device whose download fails its checksum dials again
+// docs/ota-tool.md, `ota serve`: "The redials find the device up to date, and the text output
+// leaves them out, as it leaves out the redials of a device that end as its last result did (a
+// device the image is refused to, say); `--json` shows each". A device whose download fails its checksum dials again
 // and fails again: the text output leaves out that redial's events, its result, and its progress
 // (it used to print ten progress lines for a connection the output otherwise never names).
 TEST_F(OtaServe, TheTextOutputLeavesOutTheProgressOfARedialThatEndsAsBefore) {
@@ -1576,7 +1576,7 @@ void device_that_drops_at_its_install(sim::Device& dev, const std::string& port)
   ::close(fd);
 }
 
-// README, `ota serve`: it stops "after `--idle S` seconds in which no device had an update under
+// docs/ota-tool.md, `ota serve`: it stops "after `--idle S` seconds in which no device had an update under
 // way". A device that has just taken the whole image (RESULT ok) and is installing it has its
 // update under way, and its modem's connection drops with that reset: the serve waits -t for it
 // to dial again, not --idle (it used to report it lost, exit 6, while the device came back a
@@ -1694,7 +1694,7 @@ TEST_F(OtaCli, APushWhoseLastLossWasMidDownloadDoesNotSayTheDeviceHoldsTheImage)
       << "the device holds a few packets of a new download, not the whole image: " << detail << "\n" << out;
 }
 
-// `ota status --recover` (README: "`--recover` to ask the bootloader"; its help: "reset the device
+// `ota status --recover` (docs/ota-tool.md: "`--recover` asks the bootloader instead"; its help: "reset the device
 // if its application answers") on a device whose application answers: as `ota push --recover`,
 // status in text mode says at once "the application answers: reset the device so that its
 // bootloader hears RECOVER" (on stderr), not only in the timeout's line once the wait is over.

@@ -1509,9 +1509,9 @@ TEST(ProtocolSession, AStopAfterTheDownloadSaysTheDeviceInstallsTheImage) {
 
 // The frames sent before the ABORT completed the download, and the device's RESULT ok was lost
 // on the link (a garbled frame): the device answers the ABORT with a HELLO that reports a verified
-// image waiting for its install (download OK, all packets held). README: "when those frames
-// completed the download first, the result says so, "too late", and the device installs the
-// image". The result must not say that the next push resumes the download.
+// image waiting for its install (download OK, all packets held). docs/ota-tool.md: "When those
+// frames completed the download first, the result says so ("too late") and the device installs
+// the image". The result must not say that the next push resumes the download.
 TEST(ProtocolSession, AStopWhoseAbortCameAfterTheWholeImageSaysSoEvenWithoutTheResult) {
   const Bytes img = app_image(2, 4096);
   ota::host::Session s(img, 2);
