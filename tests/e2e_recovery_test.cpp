@@ -291,8 +291,67 @@ TEST_P(Recovery, RecoveryModeWithAValidApplicationGoesBackToItWhenTheServerGoesA
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
+// RECOVER kept the bootloader in recovery mode with the application valid, and the server goes on
+// talking (a frame every 2 s, longer in all than kRecoveryIdleMs): the idle time counts from the
+// server's last frame, so the bootloader stays for it and does not reset into the application
+// under a server that is still there.
+TEST_P(Recovery, RecoveryModeWithAValidApplicationStaysWhileTheServerTalks) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  std::uint8_t frame[8];
+  const std::size_t n =
+      ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::recover), nullptr, 0, frame, sizeof frame);
+  const std::vector<std::uint8_t> recover(frame, frame + n);
+  b.power_on();
+  for (int i = 0; i < 200 && b.uart_output().find("recovery") == std::string::npos; ++i) {
+    b.uart_send(recover);
+    ASSERT_NE(b.run_for_us(5e3).stop, bluepill::Stop::error);
+  }
+  ASSERT_NE(b.uart_output().find("recovery"), std::string::npos) << b.uart_output();
+  b.clear_uart_output();
+  const double idle_us = ota::kRecoveryIdleMs * 1e3;
+  for (double t = 0; t < idle_us + 10e6; t += 2e6) {
+    b.uart_send(recover);  // answered with a HELLO: a server, not line noise
+    ASSERT_EQ(b.run_for_us(2e6).stop, bluepill::Stop::limit);
+  }
+  EXPECT_EQ(b.resets(), 0u);
+  EXPECT_EQ(b.uart_output().find("app v"), std::string::npos) << "left the server for the application";
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
 // The example application as a user sees it: it blinks PC13 and feeds the watchdog (6 s of
 // running, beyond the 4 s IWDG period, without a reset).
+// While a download runs the example application blinks PC13 at 5 Hz (a change every 100 ms), five
+// times its idle 1 Hz: a user sees that an update is under way. Counted over the second that
+// starts half a second into the download of the largest image (which lasts several seconds): at
+// least 5 changes (1 Hz gives 2; the flash operations of the download delay some).
+TEST_P(Recovery, ExampleApplicationBlinksFasterWhileADownloadRuns) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  ota::host::Session s(fw.largest_app(2, 2), 2);
+  double started_ms = -1;
+  std::uint32_t at_start = 0, after_a_second = 0;
+  bool measured = false;
+  e2e::WireOptions w;
+  w.stop_at = [&](double now_ms) {
+    if (started_ms < 0 && s.packets_acked() > 0) started_ms = now_ms;
+    if (started_ms >= 0 && !at_start && now_ms >= started_ms + 500) at_start = b.led_changes();
+    if (at_start && !measured && now_ms >= started_ms + 1500) {
+      after_a_second = b.led_changes();
+      measured = true;
+    }
+    return false;
+  };
+  ASSERT_NE(e2e::run(b, s, w).stop, bluepill::Stop::error);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+  ASSERT_TRUE(measured) << "the download was over within 1.5 s";
+  EXPECT_GE(after_a_second - at_start, 5u) << "PC13 blinks at 5 Hz (a change every 100 ms)";
+  EXPECT_LE(after_a_second - at_start, 12u);
+}
+
 // What the example application's HELLO says comes from stm32f1::application_info(): the app
 // info record's version and product, the window its 6 KB receive ring holds, the chip's UID.
 TEST_P(Recovery, TheApplicationSaysItsAppInfoUidAndTheWindowItsRingHolds) {
@@ -420,6 +479,59 @@ TEST_P(Recovery, AFailedInstallIsReportedAndTheNextPushInstalls) {
   EXPECT_NE(b.uart_output().find("app v2 "), std::string::npos) << b.uart_output();
 }
 
+// A flash operation that failed (a WRPRTERR of the install: pages 8-11 write-protected) leaves
+// nothing behind for the operations that follow in the same power cycle: its error flags are
+// cleared (FLASH_SR is write-1-to-clear, and a jump to the application resets nothing there), so
+// that once the fault is gone the application, started by the bootloader that met it, erases
+// and writes staging for another image (in the internal flash, in the internal layout), and that
+// image installs.
+TEST_P(Recovery, AFailedFlashOperationDoesNotFailTheOnesThatFollow) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Config cfg;
+  cfg.strict = false;  // the board reports the WRPRTERR as an error: that is the fault
+  bluepill::Board b(cfg);
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  b.set_write_protect(0b100);
+  ota::host::Session first(fw.app_bin(2), 2);
+  ASSERT_NE(e2e::run(b, first).stop, bluepill::Stop::error);
+  ASSERT_EQ(first.outcome(), ota::host::Outcome::upgrade_failed) << first.detail();
+  ASSERT_NE(b.uart_output().find(install_failure(fw)), std::string::npos) << b.uart_output();
+  b.set_write_protect(0);
+  b.diagnostics().clear();
+  expect_upgrade_to_v2(b, fw, fw.largest_app(2, 3));  // another image: staging erased and written again
+}
+
+// An install fails half-way (pages 12-15 write-protected, after the vector table is zeroed: any
+// flash fault would do), which leaves no application to start, and no server comes back for it:
+// after kRecoveryIdleMs without a frame the bootloader's recovery mode resets and the next boot
+// tries the install again, which, the fault gone meanwhile (a W25Q that answers again, say),
+// installs the staged image without any push.
+TEST_P(Recovery, AFailedInstallIsTriedAgainAfterTheIdleTimeWithoutAServer) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Config cfg;
+  cfg.strict = false;  // the board reports the WRPRTERR as an error: that is the fault
+  bluepill::Board b(cfg);
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  b.set_write_protect(0b1000);
+  const auto v2 = fw.largest_app(2, 2);
+  ota::host::Session first(v2, 2);
+  ASSERT_NE(e2e::run(b, first).stop, bluepill::Stop::error);
+  ASSERT_EQ(first.outcome(), ota::host::Outcome::upgrade_failed) << first.detail();
+  ASSERT_NE(first.detail().find("waits in recovery mode"), std::string::npos) << first.detail();
+  b.set_write_protect(0);
+  b.diagnostics().clear();
+  const std::size_t seen = b.uart_output().size();
+  ASSERT_EQ(b.run_until([&] { return b.uart_output().find("app v2", seen) != std::string::npos; },
+                        ota::kRecoveryIdleMs * 1e3 + 5e6)
+                .stop,
+            bluepill::Stop::condition)
+      << "still in recovery mode: " << b.uart_output().substr(seen);
+  EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, v2));
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
 // An install of the device's own v2 fails half-way (pages 12-15 write-protected: any flash fault
 // would do): the application has no vector table, but the whole v2 of its own product is staged and
 // armed ("OTA-START"), and the bootloader retries it after every reset. Its recovery HELLO says
@@ -526,6 +638,105 @@ TEST_P(Recovery, ACrystalThatFailedIsLeftAloneUntilThePowerIsCut) {
   }
 }
 
+// Each "boot " line after the first follows a reset the device asked for to install an image it
+// has just taken, after its last frame (RESULT): that frame left the UART whole, up to the 0x00
+// that ends it, before the reset (SR.TC), whether the application or the bootloader's recovery
+// client took the image.
+void expect_whole_frames_before_each_reset(const std::string& out) {
+  std::size_t boots = 0;
+  for (auto at = out.find("boot ", out.find("boot ") + 1); at != std::string::npos; at = out.find("boot ", at + 1)) {
+    ++boots;
+    EXPECT_EQ(out[at - 1], '\0') << "the frame before reset " << boots << " was cut";
+  }
+  EXPECT_GE(boots, 1u) << out;
+}
+
+TEST_P(Recovery, TheLastFrameBeforeTheResetToInstallLeavesTheUartWhole) {
+  const e2e::Firmware fw(GetParam());
+  {  // the application's client
+    bluepill::Board b;
+    e2e::factory_fresh(b, fw);
+    ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+    expect_upgrade_to_v2(b, fw);
+    expect_whole_frames_before_each_reset(b.uart_output());
+  }
+  {  // the bootloader's recovery client
+    bluepill::Board b;
+    b.load_image(fw.bootloader_elf());
+    expect_recovers(b, fw);
+    expect_whole_frames_before_each_reset(b.uart_output());
+  }
+}
+
+// The bootloader's last line before it starts a freshly installed application (no RECOVER window
+// then) leaves the UART whole, with the 0x00 that ends it for a frame decoder: USART1 is reset for
+// the jump only once its last byte is out (SR.TC).
+TEST_P(Recovery, TheInstallLineLeavesTheUartWholeBeforeTheNewApplicationStarts) {
+  const e2e::Firmware fw(GetParam());
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  expect_upgrade_to_v2(b, fw);
+  const std::string out = b.uart_output();
+  const auto at = out.find("install: installed");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string whole("install: installed\r\n\0", 21);
+  EXPECT_EQ(out.substr(at, whole.size()), whole) << "the line's end was cut";
+  EXPECT_LT(at, out.find("app v2 ")) << out;
+}
+
+// A crash is no crystal failure: an application that faults (a jump into erased flash) goes to
+// the handler that also takes the clock security system's NMI, and resets; the start-ups that
+// follow still run on the crystal. Only a failure the clock security system flagged (RCC_CIR.CSSF)
+// keeps them on the HSI until the power is cut.
+TEST_P(Recovery, ACrashIsNotTakenForACrystalFailure) {
+  const e2e::Firmware fw(GetParam());
+  auto crashing = fw.app_bin(1);
+  const std::uint32_t erased = fw.layout->app.base + 0x4000;  // beyond the image: 0xFFFF
+  ASSERT_LT(crashing.size(), 0x4000u);
+  for (int i = 0; i < 4; ++i) crashing[4 + i] = static_cast<std::uint8_t>((erased | 1) >> (8 * i));
+  const auto file = std::filesystem::temp_directory_path() / ("crash-hse-" + std::to_string(::getpid()) + ".bin");
+  ASSERT_FALSE(ota::host::save_file(file, crashing));
+  bluepill::Config cfg;
+  cfg.strict = false;  // the crash is the point: faults go to the firmware's handlers
+  bluepill::Board b(cfg);
+  b.load_image(fw.bootloader_elf());
+  b.load_image(file.string(), fw.layout->app.base);
+  std::filesystem::remove(file);
+  b.power_on();
+  ASSERT_EQ(b.run_until([&] { return b.resets() >= 3; }, 2e6).stop, bluepill::Stop::condition)
+      << "the application should crash and reset\n" << b.uart_output();
+  EXPECT_EQ(b.last_reset(), bluepill::ResetCause::software);
+  // The bootloader's banner comes once its clocks are set.
+  const std::size_t seen = b.uart_output().size();
+  ASSERT_EQ(b.run_until([&] { return b.uart_output().find("boot ", seen) != std::string::npos; }, 1e6).stop,
+            bluepill::Stop::condition)
+      << b.uart_output();
+  EXPECT_TRUE(on_crystal(b)) << "a crash left the bootloader on the HSI";
+  EXPECT_TRUE(sysclk_is_pll(b));
+}
+
+// The watchdog the bootloader starts before the jump gives the application its whole timeout
+// (15 s on the fastest LSI), counted from the jump: the counter is reloaded with the new setting,
+// not left to run out from where it stood. An application that hangs at once is reset by it
+// then, not sooner (an application slow to start, that feeds it late, is not reset either).
+TEST_P(Recovery, TheWatchdogStartedForTheApplicationRunsItsWholeTimeout) {
+  const e2e::Firmware fw(GetParam());
+  const auto file = std::filesystem::temp_directory_path() / ("hang-wdg-" + std::to_string(::getpid()) + ".bin");
+  ASSERT_FALSE(ota::host::save_file(file, fw.hanging_app(1)));
+  bluepill::Config cfg;
+  cfg.lsi_hz = 60'000;  // the fastest LSI: the shortest timeout
+  bluepill::Board b(cfg);
+  b.load_image(fw.bootloader_elf());
+  b.load_image(file.string(), fw.layout->app.base);
+  std::filesystem::remove(file);
+  b.power_on();
+  ASSERT_EQ(b.run_until([&] { return b.resets() >= 1; }, 40e6).stop, bluepill::Stop::condition) << b.uart_output();
+  EXPECT_EQ(b.last_reset(), bluepill::ResetCause::watchdog);
+  EXPECT_GE(b.now_us(), 15e6) << "the application was reset before its watchdog's 15 s";
+  EXPECT_LE(b.now_us(), 16e6);
+}
+
 // A bad update: the new application hangs at once, on a board without the hardware watchdog
 // option. The bootloader started the watchdog before the jump, so the hang ends in a reset
 // within its 15 s, the reset lands in the bootloader, and `ota push --recover` (which keeps
@@ -570,6 +781,9 @@ TEST_P(Recovery, ASupplyThatStaysLowKeepsTheOldApplicationRunning) {
   EXPECT_EQ(s.outcome(), ota::host::Outcome::upgrade_failed) << s.detail();
   EXPECT_NE(s.detail().find("runs v1 as before"), std::string::npos) << s.detail();
   EXPECT_NE(b.uart_output().find("app v1", boot_at), std::string::npos) << b.uart_output().substr(boot_at);
+  // At once: the bootloader waits for the supply (its "supply low" line) only with the
+  // application half copied, never with a whole one to start.
+  EXPECT_EQ(b.uart_output().find("supply low", boot_at), std::string::npos) << b.uart_output().substr(boot_at);
   EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, fw.app_bin(1)));
 
   b.set_supply_volts(3.3);

@@ -88,8 +88,9 @@ TEST_P(Firmware, TheLedIsNeverLitWhenItsPinBecomesAnOutput) {
 }
 
 // The bootloader hands the application a chip as after a reset: stopped at the application's
-// first instruction, the clock, the peripheral clocks and the pins it used are back to their
-// reset values (RM0008 §7.3, §9.2), VTOR and MSP are the application's, SysTick is off.
+// first instruction, the clock (and the flash wait states that went with it), the peripheral
+// clocks, the pins and the voltage detector it used are back to their reset values (RM0008
+// §3.3.3, §5.4.1, §7.3, §9.2), VTOR and MSP are the application's, SysTick is off.
 TEST_P(Firmware, TheApplicationStartsOnAChipInItsResetState) {
   bluepill::Board b;
   b.load_image(image(GetParam(), "factory.hex"));
@@ -108,10 +109,11 @@ TEST_P(Firmware, TheApplicationStartsOnAChipInItsResetState) {
   };
   EXPECT_EQ(word(0xE000ED08), 0x08002000u) << "VTOR";
   EXPECT_EQ(word(0xE000E010) & 1u, 0u) << "SysTick stopped";
-  EXPECT_EQ(word(0x40021000) & ((1u << 16) | (1u << 24)), 0u) << "RCC_CR: HSE and PLL off";
+  EXPECT_EQ(word(0x40021000) & ((1u << 16) | (1u << 19) | (1u << 24)), 0u) << "RCC_CR: HSE, its clock security and PLL off";
   EXPECT_EQ(word(0x40021004), 0u) << "RCC_CFGR: SYSCLK = HSI, prescalers /1";
   EXPECT_EQ(word(0x40021014), 0x14u) << "RCC_AHBENR: SRAM and FLITF only, DMA1 off";
   EXPECT_EQ(word(0x40021018), 0u) << "RCC_APB2ENR";
+  EXPECT_EQ(word(0x40022000) & 7u, 0u) << "FLASH_ACR: LATENCY back to zero wait states, as on the 8 MHz reset clock";
   // Reading DMA1 and GPIOA needs their clocks: enable, read, and leave them as found.
   auto set = [&](std::uint32_t addr, std::uint32_t v) { ASSERT_TRUE(b.debug_write(addr, &v, 4)); };
   set(0x40021014, 0x15);    // + DMA1EN
@@ -125,6 +127,10 @@ TEST_P(Firmware, TheApplicationStartsOnAChipInItsResetState) {
   EXPECT_EQ(word(0x40010804), 0x44444444u) << "GPIOA_CRH (USART1 pins PA9, PA10)";
   set(0x40021014, 0x14);
   set(0x40021018, 0);
+  // PWR (the bootloader's supply watch) likewise, through its APB1 clock.
+  set(0x4002101C, 1u << 28);  // PWREN
+  EXPECT_EQ(word(0x40007000), 0u) << "PWR_CR: the voltage detector (PVDE, PLS) off";
+  set(0x4002101C, 0);
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
@@ -141,6 +147,55 @@ TEST_P(Firmware, TheWatchdogLastsFourSecondsAtTheFastestLsi) {
   const double counts_per_s_at_60khz = 60000.0 / (4 << pr);
   EXPECT_GE(rlr / counts_per_s_at_60khz, 4.0) << "PR " << pr << " RLR " << rlr;
   EXPECT_LE(rlr, 0xFFFu);
+}
+
+// ...and the application sets that timeout itself: a hang of the running application is reset
+// within about 4 s on the fastest LSI, not after the bootloader's 15 s (meant for the longest
+// install), which it would otherwise inherit.
+TEST_P(Firmware, TheApplicationSetsItsOwnWatchdogTimeout) {
+  bluepill::Board b;
+  b.load_image(image(GetParam(), "factory.hex"));
+  b.power_on();
+  ASSERT_EQ(b.run_until_output("app v", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+  std::uint32_t pr = 0, rlr = 0;
+  ASSERT_TRUE(b.debug_read(0x40003004, &pr, 4));
+  ASSERT_TRUE(b.debug_read(0x40003008, &rlr, 4));
+  const double counts_per_s_at_60khz = 60000.0 / (4 << pr);
+  EXPECT_LE(rlr / counts_per_s_at_60khz, 4.5) << "PR " << pr << " RLR " << rlr;
+}
+
+// With the hardware watchdog option (WDG_SW = 0) the IWDG runs from reset, and the bootloader's
+// recovery mode, without an application to go back to, waits for a server for ever: it keeps the
+// watchdog fed all that time (its 15 s setting would otherwise reset it, over and over).
+TEST_P(Firmware, RecoveryModeKeepsTheHardwareWatchdogFedWhileItWaitsForAServer) {
+  bluepill::Config cfg;
+  cfg.hardware_watchdog = true;
+  cfg.lsi_hz = 60'000;  // the fastest LSI: the shortest timeout
+  bluepill::Board b(cfg);
+  b.load_image(image(GetParam(), "bootloader.elf"));
+  b.power_on();
+  ASSERT_EQ(b.run_until_output("recovery", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+  ASSERT_EQ(b.run_for_us(40e6).stop, bluepill::Stop::limit) << b.diagnostics().error_text();
+  EXPECT_EQ(b.resets(), 0u) << b.uart_output();
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
+// A crystal that does not start in time is given up: the bootloader runs on the HSI through the
+// PLL and switches HSE and its clock security off (RCC_CR.HSEON, CSSON), so that a crystal that
+// starts late is not armed for a clock security NMI the bootloader does not run on.
+TEST_P(Firmware, ACrystalThatDoesNotStartIsSwitchedOffWithItsClockSecurity) {
+  bluepill::Config cfg;
+  cfg.hse = false;
+  bluepill::Board b(cfg);
+  b.load_image(image(GetParam(), "bootloader.elf"));
+  b.power_on();
+  ASSERT_EQ(b.run_until_output("recovery", 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+  std::uint32_t cr = 0, cfgr = 0;
+  ASSERT_TRUE(b.debug_read(0x40021000, &cr, 4));
+  ASSERT_TRUE(b.debug_read(0x40021004, &cfgr, 4));
+  EXPECT_EQ(cfgr & 0xCu, 0x8u) << "SYSCLK is the PLL";
+  EXPECT_EQ(cr & ((1u << 16) | (1u << 19)), 0u) << "RCC_CR: HSEON and CSSON";
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, Firmware, ::testing::Values("internal", "external"));
@@ -200,6 +255,25 @@ TEST(PortSelfTestOnAClone, SaysWhenZerosCannotBeWrittenOverDataAndThenStaysPut) 
     ASSERT_EQ(b.run_for_us(40e6).stop, bluepill::Stop::limit) << b.diagnostics().error_text();
     EXPECT_EQ(b.resets(), 0u) << b.uart_output();
   }
+}
+
+// The port's internal flash driver locks the FPEC again after each erase and each write (FLASH_CR
+// back to LOCK alone, PER and PG clear: PM0075 §2.3): a stray store into the flash, or a wild
+// pointer, then programs and erases nothing. Seen while the self-test prints each result, after
+// the call and before the next flash operation.
+TEST(PortSelfTestFlash, TheInternalFlashDriverLocksTheFlashAfterEachEraseAndWrite) {
+  bluepill::Board b;
+  b.load_image(image("internal", "bootloader.elf"));
+  b.load_image(image("internal", "port-selftest.elf"));
+  b.power_on();
+  for (const char* after : {"flash erase=", "flash write=", "flash odd length=", "flash without hsi="}) {
+    SCOPED_TRACE(after);
+    ASSERT_EQ(b.run_until_output(after, 3e6).stop, bluepill::Stop::condition) << b.uart_output();
+    std::uint32_t cr = 0;
+    ASSERT_TRUE(b.debug_read(0x40022010, &cr, 4));
+    EXPECT_EQ(cr, 0x80u) << "FLASH_CR";
+  }
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
 // SPI1 taken back by Spi1::init from an application that drove it with DMA and interrupts (its
