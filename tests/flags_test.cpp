@@ -1,7 +1,9 @@
 // The flag store and the journal on both media, including what torn writes and erases read as.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
+#include <string>
 
 #include "ota/flags.hpp"
 #include "support.hpp"
@@ -93,6 +95,89 @@ TEST_P(FlagsTest, TornRecordIsNoRecord) {
     }
   }
   EXPECT_LT(valid, 300);  // tearing did tear
+}
+
+// The flag area holds the spec's texts padded with the erased value, all 12 bytes: what a
+// bootloader in the field, never updated, compares with.
+TEST_P(FlagsTest, TextsArePaddedWithTheErasedValue) {
+  Parts p(*GetParam());
+  ota::FlagStore flags(p.map);
+  const auto area = p.region(p.layout.flags);
+  ASSERT_TRUE(flags.set(ota::Flag::start));
+  const std::uint8_t start[12] = {'O', 'T', 'A', '-', 'S', 'T', 'A', 'R', 'T', 0xFF, 0xFF, 0xFF};
+  EXPECT_TRUE(std::equal(start, start + 12, area.begin()));
+  ASSERT_TRUE(flags.set(ota::Flag::success));
+  const std::uint8_t success[12] = {'O', 'T', 'A', '-', 'S', 'U', 'C', 'C', 'E', 'S', 'S', 0xFF};
+  EXPECT_TRUE(std::equal(success, success + 12, area.begin()));
+}
+
+// Setting the flag the area already holds costs no erase or program (the flag page wears).
+TEST_P(FlagsTest, SettingTheFlagAlreadyHeldTouchesNothing) {
+  Parts p(*GetParam());
+  ota::FlagStore flags(p.map);
+  ASSERT_TRUE(flags.set(ota::Flag::start));
+  const std::uint64_t ops = p.power.count();
+  EXPECT_TRUE(flags.set(ota::Flag::start));
+  EXPECT_EQ(p.power.count(), ops);
+}
+
+// Only "OTA-START", "OTA-SUCCESS" and blank can be set: a torn or unknown flag is refused, and the
+// area keeps what it held.
+TEST_P(FlagsTest, ATornOrUnknownFlagCannotBeSet) {
+  Parts p(*GetParam());
+  ota::FlagStore flags(p.map);
+  ASSERT_TRUE(flags.set(ota::Flag::start));
+  EXPECT_FALSE(flags.set(ota::Flag::torn));
+  EXPECT_FALSE(flags.set(ota::Flag::unknown));
+  EXPECT_EQ(flags.read(), ota::Flag::start);
+}
+
+// The journal on flash, as a bootloader in the field (never updated) reads what a newer
+// application's client writes: "OTAJ" and the record from +0, its CRC-32 at +20, the "installed"
+// marker at +32, unit markers from +64, copy markers from +128.
+TEST_P(FlagsTest, TheJournalsLayoutOnFlash) {
+  Parts p(*GetParam());
+  ota::Journal j(p.map);
+  ASSERT_TRUE(j.begin(ota::JournalRecord{20000, 0xDEADBEEF, 7, 256, 79}));
+  ASSERT_TRUE(j.mark_installed());
+  ASSERT_TRUE(j.mark_unit_done(1));
+  ASSERT_TRUE(j.mark_copy_begun(2));
+  const auto b = p.region(p.layout.journal());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(b.data()), 4), "OTAJ");
+  EXPECT_EQ(ota::get_u32(b.data() + 4), 20000u);
+  EXPECT_EQ(ota::get_u32(b.data() + 8), 0xDEADBEEFu);
+  EXPECT_EQ(ota::get_u32(b.data() + 12), 7u);
+  EXPECT_EQ(ota::get_u16(b.data() + 16), 256u);
+  EXPECT_EQ(ota::get_u16(b.data() + 18), 79u);
+  EXPECT_EQ(ota::get_u32(b.data() + 20), ota::crc32(b.data(), 20));
+  for (std::uint32_t i = 24; i < p.layout.staging_unit; ++i) {
+    const bool marker = i == 32 || i == 33 || i == 64 + 2 || i == 64 + 3 || i == 128 + 4 || i == 128 + 5;
+    EXPECT_EQ(b[i], marker ? 0x00 : 0xFF) << "journal byte " << i;
+  }
+}
+
+// A block with a right CRC-32 but without the journal's magic is no record.
+TEST_P(FlagsTest, ARecordWithoutTheJournalsMagicIsNoRecord) {
+  Parts p(*GetParam());
+  ota::Journal j(p.map);
+  ASSERT_TRUE(j.begin(ota::JournalRecord{20000, 0xDEADBEEF, 7, 256, 79}));
+  auto b = p.region(p.layout.journal());
+  b[0] = 'X';
+  ota::put_u32(b.data() + 20, ota::crc32(b.data(), 20));
+  ota::JournalRecord r;
+  EXPECT_FALSE(j.read(r));
+}
+
+// clear() leaves the journal blank whatever it held, a single torn marker byte anywhere included.
+TEST_P(FlagsTest, ClearErasesAJournalHoldingOnlyATornByte) {
+  for (const std::uint32_t at : {40u, 127u, 200u, 1023u}) {
+    Parts p(*GetParam());
+    ota::Journal j(p.map);
+    auto b = p.region(p.layout.journal());
+    b[at] = 0xFE;
+    ASSERT_TRUE(j.clear());
+    EXPECT_TRUE(std::all_of(b.begin(), b.end(), [](std::uint8_t x) { return x == 0xFF; })) << "byte " << at;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, FlagsTest,

@@ -270,6 +270,27 @@ TEST_P(InstallPowerCut, APageProgramCutAtItsEndIsWrittenAgainNotTrusted) {
   EXPECT_EQ(s.p.violations(), 0u);
 }
 
+// A cut while the old vector table is zeroed (the install's first programs of the application)
+// leaves that table whole or insane, never a sane table torn into another one (a stack pointer or
+// reset vector with a few bits cleared, which would start the old application wrongly): the
+// reset vector's high half-word, whose one set bit makes its program all or nothing, goes first.
+// Torn programs that change few bits, many seeds.
+TEST_P(InstallPowerCut, ACutWhileTheOldVectorTableIsZeroedLeavesItWholeOrInsane) {
+  const ota::Layout& L = *GetParam();
+  const auto v1 = sim::make_app_image(L, 1, 9000);
+  const auto v2 = sim::make_app_image(L, 2, 3000);
+  for (std::uint64_t k = 1; k <= 2; ++k) {  // op 0: the install's "began" mark
+    for (std::uint64_t seed = 0; seed < 300; ++seed) {
+      Staged s(L, k * 1000 + seed, v1, v2);
+      s.p.internal.set_tear_odds(32);
+      ASSERT_TRUE(s.install_cut_at(k, sim::CutMode::torn));
+      const auto a = s.p.region(L.app);
+      ASSERT_TRUE(std::equal(v1.begin(), v1.begin() + 8, a.begin()) || !ota::Installer(s.p.map).app_valid())
+          << "cut at " << k << ", seed " << seed << ": a torn vector table is sane";
+    }
+  }
+}
+
 // A supply that sags again and again (a radio's transmit bursts) stops the install at
 // about the same point after every boot (the flash drivers refuse to start an operation below the
 // detector's threshold: "before"). Each boot used to get further, the pages already written

@@ -63,6 +63,70 @@ TEST_P(InstallerTest, WrongStagedChecksumIsRefusedAndTheAppUntouched) {
   EXPECT_TRUE(inst.app_valid());
 }
 
+// A refused image leaves nothing behind: its journal record goes with the flag, so that no
+// later boot or download takes the refused image for one under way.
+TEST_P(InstallerTest, ARefusedImageLeavesNoJournalRecord) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2, 0x12345678);
+  ASSERT_EQ(ota::Installer(parts.map).run(), ota::Installer::Result::refused);
+  ota::JournalRecord r;
+  EXPECT_FALSE(journal.read(r));
+  EXPECT_EQ(flags.read(), ota::Flag::none);
+}
+
+// The 4 bytes that, after bytes whose CRC-32 is `prefix`, make the CRC-32 `target` (CRC-32 is
+// affine in them over GF(2): a 32 x 32 system, solved by elimination).
+std::uint32_t crc32_forging(std::uint32_t prefix, std::uint32_t target) {
+  const auto crc_with = [prefix](std::uint32_t x) {
+    std::uint8_t b[4];
+    ota::put_u32(b, x);
+    return ota::crc32(b, 4, prefix);
+  };
+  const std::uint32_t c0 = crc_with(0);
+  std::uint32_t basis[32] = {}, inputs[32] = {};  // by pivot bit: a column sum and its inputs
+  for (int i = 0; i < 32; ++i) {
+    std::uint32_t v = crc_with(1u << i) ^ c0, in = 1u << i;
+    for (int bit = 31; bit >= 0 && v != 0; --bit) {
+      if ((v >> bit & 1u) == 0) continue;
+      if (basis[bit] == 0) {
+        basis[bit] = v;
+        inputs[bit] = in;
+        break;
+      }
+      v ^= basis[bit];
+      in ^= inputs[bit];
+    }
+  }
+  std::uint32_t t = target ^ c0, x = 0;
+  for (int bit = 31; bit >= 0; --bit)
+    if ((t >> bit & 1u) != 0) {
+      t ^= basis[bit];
+      x ^= inputs[bit];
+    }
+  return x;
+}
+
+// A journal record whose image size reaches past image_limit (into the journal itself) is refused,
+// even with a CRC-32 that matches what staging holds there and a sane vector table: the install
+// would copy the journal into the application.
+TEST_P(InstallerTest, AnImageLargerThanTheImageLimitIsRefused) {
+  ASSERT_EQ(L.staging.base + L.image_limit, L.journal().base);
+  const std::uint32_t size = L.image_limit + 32;  // the record and the 8 bytes after it
+  const auto v2 = sim::make_app_image(L, 2, L.image_limit);
+  auto staged = parts.region(L.staging);
+  std::copy(v2.begin(), v2.end(), staged.begin());
+  constexpr std::uint32_t kCrc = 0x5EED1234;
+  ASSERT_TRUE(journal.begin({size, kCrc, 2, 256, static_cast<std::uint16_t>(ota::packet_count_for(size, 256))}));
+  ASSERT_TRUE(flags.set(ota::Flag::start));
+  // Journal bytes 28-31 (unused) chosen so that the CRC-32 of the staged `size` bytes is kCrc.
+  ota::put_u32(staged.data() + size - 4, crc32_forging(ota::crc32(staged.data(), size - 4), kCrc));
+  ASSERT_EQ(ota::crc32(staged.data(), size), kCrc);
+  ota::JournalRecord r;
+  ASSERT_TRUE(journal.read(r));
+  EXPECT_EQ(ota::Installer(parts.map).run(), ota::Installer::Result::refused);
+  EXPECT_TRUE(app_is(v1));
+}
+
 TEST_P(InstallerTest, InvalidVectorTableIsRefusedAndTheAppUntouched) {
   auto v2 = sim::make_app_image(L, 2, 20000);
   ota::put_u32(v2.data(), 0xFFFFFFFF);
@@ -191,6 +255,24 @@ TEST_P(InstallerTest, AnInstalledMarkerWithoutARecordIsNothing) {
   ota::Installer inst(parts.map);
   EXPECT_EQ(inst.run(), ota::Installer::Result::nothing);
   EXPECT_EQ(flags.read(), ota::Flag::none);
+  EXPECT_TRUE(app_is(v1));
+}
+
+// An application flashed by a programmer is not bound by the largest update image: one whose reset
+// handler lies past image_limit, still inside the application area, is started.
+TEST_P(InstallerTest, AnApplicationMayFillTheWholeApplicationArea) {
+  ota::put_u32(parts.region(L.app).data() + 4, L.app.base + L.app.size - ota::kFlashPage + 1);
+  EXPECT_TRUE(ota::Installer(parts.map).app_valid());
+}
+
+// A flag area a cut left torn (neither text nor blank) is nothing pending, even with a whole image
+// and its record in staging: the cut may have been the clear that withdrew that image.
+TEST_P(InstallerTest, ATornFlagInstallsNothingWhateverIsStaged) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  parts.region(L.flags)[4] &= 0x0F;  // "OTA-START" with bits of its 'S' cleared
+  ASSERT_EQ(flags.read(), ota::Flag::torn);
+  EXPECT_EQ(ota::Installer(parts.map).run(), ota::Installer::Result::nothing);
   EXPECT_TRUE(app_is(v1));
 }
 
@@ -695,6 +777,9 @@ static void leave_install_cut_in_page_3(test::Parts& parts, const ota::Layout& L
   std::fill_n(app.begin(), 8, 0);
   std::copy_n(v2.begin() + ota::kFlashPage, 3 * ota::kFlashPage, app.begin() + ota::kFlashPage);
   ota::Journal j{parts.map};
+  // The install marked that it began, as it does before its first erase: without that mark (and
+  // with the vector table zeroed) every page would be written again, whatever the markers say.
+  ASSERT_TRUE(j.set_install_mark(ota::Journal::kBeganOffset));
   for (std::uint32_t p : marked) ASSERT_TRUE(j.mark_copy_begun(p));
 }
 
@@ -777,6 +862,136 @@ TEST_P(InstallerFaultTest, APageBegunAfterThePage0MarkerIsStillWrittenAgainAfter
   EXPECT_EQ(parts.violations(), 0u);
 }
 
+// Zeroing the old vector table reports an error (here: it took, but the port's read-back said
+// no): the install stops there, before any page of the application is erased.
+TEST_P(InstallerFaultTest, AVectorTableZeroThatReportsAnErrorErasesNothing) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  internal.lying_write = L.app.base + 6;  // the reset vector's high half-word, zeroed first
+  const std::uint32_t page1 = L.app.base - sim::InternalFlash::kBase + ota::kFlashPage;
+  const std::uint32_t erases = parts.internal.erases(page1);
+  EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::failed);
+  EXPECT_EQ(parts.internal.erases(page1), erases) << "pages were erased after the table's zero failed";
+  EXPECT_EQ(flags.read(), ota::Flag::start);
+  EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::installed);  // the next boot
+  EXPECT_TRUE(app_is(v2));
+}
+
+// A program of one page of the copy reports an error (it took, but the port's read-back said no):
+// the install fails there, its vector table is not written, and the next boot installs.
+TEST_P(InstallerFaultTest, APageProgramThatReportsAnErrorFailsTheInstall) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  internal.lying_write = L.app.base + 5 * ota::kFlashPage;
+  ota::Installer inst(faulty);
+  EXPECT_EQ(inst.run(), ota::Installer::Result::failed);
+  EXPECT_FALSE(inst.app_valid());
+  EXPECT_EQ(flags.read(), ota::Flag::start);
+  EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::installed);
+  EXPECT_TRUE(app_is(v2));
+}
+
+// The "installed" marker reports an error (it took, but the read-back said no): the flag area is
+// not erased on a marker not known to hold, since a cut in that erase would then lose the install.
+// The boot fails with OTA-START kept, and the next one finds the marker and finishes.
+TEST_P(InstallerFaultTest, AnInstalledMarkerThatReportsAnErrorKeepsTheFlag) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  part_of(L.journal()).lying_write = L.journal().base + ota::Journal::kInstalledOffset;
+  EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::failed);
+  EXPECT_EQ(flags.read(), ota::Flag::start);
+  EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::finished);
+  EXPECT_EQ(flags.read(), ota::Flag::success);
+  EXPECT_TRUE(app_is(v2));
+}
+
+// One read of the copy marker of page 3, the last page begun, fails: the journal cannot say which
+// page is the last begun, so every page is written again, page 3 (which a cut may have left
+// marginal) among them, not skipped because it reads equal.
+TEST_P(InstallerFaultTest, AnUnreadableMarkerOfTheLastPageBegunStillHasItWrittenAgain) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  leave_install_cut_in_page_3(parts, L, v2, {1, 2, 3});
+  auto& j = part_of(L.journal());
+  j.unreadable = ota::Region{L.journal().medium, L.journal().base + ota::Journal::kCopyOffset + 2 * 3, 2};
+  j.unreadable_times = 1;
+  const std::uint32_t page3 = L.app.base - sim::InternalFlash::kBase + 3 * ota::kFlashPage;
+  const std::uint32_t erases = parts.internal.erases(page3);
+  ota::Installer::Result r = ota::Installer::Result::failed;
+  for (int boot = 0; boot < 2 && r == ota::Installer::Result::failed; ++boot) r = ota::Installer(faulty).run();
+  ASSERT_EQ(r, ota::Installer::Result::installed);
+  EXPECT_TRUE(app_is(v2));
+  EXPECT_EQ(parts.internal.erases(page3), erases + 1) << "the last page begun was trusted because it reads equal";
+}
+
+// An install cut in the last program of the image's last page, a partial one (20000 B: page 19
+// holds 544 B): that page is the last begun and is written again, not trusted because it reads
+// whole.
+TEST_P(InstallerTest, APartialLastPageCutInItsProgramIsWrittenAgain) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  auto app = parts.region(L.app);
+  std::fill_n(app.begin(), 8, 0);
+  std::copy(v2.begin() + ota::kFlashPage, v2.end(), app.begin() + ota::kFlashPage);
+  for (std::uint32_t p = 1; p <= 19; ++p) ASSERT_TRUE(journal.mark_copy_begun(p));
+  ASSERT_TRUE(journal.set_install_mark(ota::Journal::kBeganOffset));  // the install had begun
+  const std::uint32_t page19 = L.app.base - sim::InternalFlash::kBase + 19 * ota::kFlashPage;
+  const std::uint32_t erases = parts.internal.erases(page19);
+  ASSERT_EQ(ota::Installer(parts.map).run(), ota::Installer::Result::installed);
+  EXPECT_TRUE(app_is(v2));
+  EXPECT_EQ(parts.internal.erases(page19), erases + 1) << "the partial last page, begun last, was trusted";
+}
+
+// An install cut in its first page, the one copied last (every other page copied and marked
+// begun before it): the boot after writes that page again and no other, since page 0 is the
+// last page begun whatever the numbers of the others.
+TEST_P(InstallerTest, AnInstallCutInItsFirstPageWritesOnlyThatPageAgain) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  auto app = parts.region(L.app);
+  std::copy(v2.begin(), v2.end(), app.begin());
+  std::fill_n(app.begin(), 8, 0);  // the table zeroed until the very end
+  for (std::uint32_t p = 0; p <= 19; ++p) ASSERT_TRUE(journal.mark_copy_begun(p));
+  ASSERT_TRUE(journal.set_install_mark(ota::Journal::kBeganOffset));
+  const std::uint32_t page19 = L.app.base - sim::InternalFlash::kBase + 19 * ota::kFlashPage;
+  const std::uint32_t page0 = L.app.base - sim::InternalFlash::kBase;
+  const std::uint32_t erases19 = parts.internal.erases(page19), erases0 = parts.internal.erases(page0);
+  ASSERT_EQ(ota::Installer(parts.map).run(), ota::Installer::Result::installed);
+  EXPECT_TRUE(app_is(v2));
+  EXPECT_EQ(parts.internal.erases(page0), erases0 + 1);
+  EXPECT_EQ(parts.internal.erases(page19), erases19) << "a page copied before page 0 was written again";
+}
+
+// A read error while a page is compared with staging (a W25Q glitch) is no verdict that the page
+// is equal: the boot stops there, before any later page is erased, and the next one installs.
+TEST_P(InstallerFaultTest, AReadErrorWhileComparingAPageStopsTheInstallThere) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  auto& s = staging_part();
+  s.unreadable = ota::Region{L.staging.medium, L.staging.base + 5 * ota::kFlashPage, 16};
+  s.unreadable_skip = 1;  // the staged image's check reads it whole; the compare fails
+  s.unreadable_times = 1;
+  const std::uint32_t page6 = L.app.base - sim::InternalFlash::kBase + 6 * ota::kFlashPage;
+  const std::uint32_t erases = parts.internal.erases(page6);
+  EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::failed);
+  EXPECT_EQ(parts.internal.erases(page6), erases) << "the install went on past a page it could not compare";
+  EXPECT_EQ(ota::Installer(faulty).run(), ota::Installer::Result::installed);
+  EXPECT_TRUE(app_is(v2));
+}
+
+// Journal::clear() on a journal it cannot read (a W25Q read glitch) does not take it for blank:
+// it erases it.
+TEST_P(InstallerFaultTest, AJournalThatCannotBeReadIsErasedNotTakenForBlank) {
+  const auto v2 = sim::make_app_image(L, 2, 20000);
+  stage(v2);
+  auto& j = part_of(L.journal());
+  j.unreadable = ota::Region{L.journal().medium, L.journal().base, 2};
+  j.unreadable_times = 1;
+  EXPECT_TRUE(ota::Journal(faulty).clear());
+  ota::JournalRecord r;
+  EXPECT_FALSE(journal.read(r)) << "the record survived a clear";
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, InstallerFaultTest,
                          ::testing::Values(&ota::kInternalLayout, &ota::kExternalLayout),
                          test::LayoutName());
@@ -796,6 +1011,9 @@ TEST(VectorTable, Rules) {
   EXPECT_FALSE(ota::vector_table_sane(L, 0x20005000, 0x08002100, area));  // ARM, not Thumb
   EXPECT_FALSE(ota::vector_table_sane(L, 0x20005000, 0x08001001, area));  // in the bootloader
   EXPECT_FALSE(ota::vector_table_sane(L, 0x20005000, 0x08009001, area));  // in staging
+  EXPECT_FALSE(ota::vector_table_sane(L, 0x20005000, 0x08002001, area));  // on the table's own two words
+  EXPECT_FALSE(ota::vector_table_sane(L, 0x20005000, 0x08002007, area));
+  EXPECT_TRUE(ota::vector_table_sane(L, 0x20005000, 0x08002009, area));   // just past them
   EXPECT_TRUE(ota::vector_table_sane(ota::kExternalLayout, 0x20005000, 0x08009001, ota::kExternalLayout.app.size));
   EXPECT_FALSE(ota::vector_table_sane(L, 0xFFFFFFFF, 0xFFFFFFFF, area));  // erased flash
   // The reset handler lies inside the image, not just inside the application area.

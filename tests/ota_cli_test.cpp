@@ -345,6 +345,46 @@ TEST(AppInfo, FoundOnlyWithItsMagicAndCheckWord) {
   EXPECT_EQ(got.check, ota::AppInfo::check_of(5, 2, 0));
 }
 
+// Only the bytes searched count: a record cut short by the end of what is searched (a device's
+// scan in pieces, the window of the image it looks at) is read from those bytes alone, whatever
+// lies past them in memory.
+TEST(AppInfo, NothingPastTheEndOfWhatIsSearchedIsRead) {
+  std::vector<std::uint8_t> img(64, 0xFF);
+  const auto rated = ota::AppInfo::make(ota::LayoutId::internal, 3, "weather-station").at_link_baud(9600);
+  std::memcpy(img.data() + 8, &rated, sizeof rated);
+  ota::AppInfo got;
+  // Its first 24 bytes searched: the record, naming no rate (its rate and check word lie past them).
+  ASSERT_TRUE(ota::find_app_info(img.data(), 8 + 24, got));
+  EXPECT_EQ(got.product, ota::AppInfo::product_id("weather-station"));
+  EXPECT_EQ(got.link_baud, 0u);
+  // Its first 20 bytes searched: not the first release's record (its fifth word is a product,
+  // not that record's check word), and its own check word lies past them: no record.
+  EXPECT_FALSE(ota::find_app_info(img.data(), 8 + 20, got));
+}
+
+// A device looks for the record only where it may start, in the image's first 512 bytes: one that
+// starts later is not its record, even when it fits the bytes the device reads.
+TEST(AppInfo, ADeviceTakesNoRecordStartingPastTheFirst512Bytes) {
+  std::vector<std::uint8_t> img(600, 0xFF);
+  const std::uint32_t product = ota::AppInfo::product_id("weather-station");
+  const std::uint32_t record24[6] = {ota::AppInfo::kMagic0, ota::AppInfo::kMagic1, 4, 1, product,
+                                     ota::AppInfo::check_of(4, 1, product)};
+  ota::AppInfo got;
+  std::memcpy(img.data() + 508, record24, sizeof record24);
+  EXPECT_TRUE(ota::find_image_app_info(img.data(), img.size(), got)) << "starts at 508";
+  std::fill(img.begin(), img.end(), 0xFF);
+  std::memcpy(img.data() + 516, record24, sizeof record24);
+  EXPECT_FALSE(ota::find_image_app_info(img.data(), img.size(), got)) << "starts at 516";
+}
+
+// Product ids stay clear of the two values with a meaning of their own: a name whose FNV-1a hash
+// is 0 would read as "no product" (any image taken), one whose hash is 0xFFFFFFFF as kProductHeld.
+TEST(AppInfo, NoProductNameHasTheIdOfNoProductOrOfAHeldOne) {
+  EXPECT_NE(ota::AppInfo::product_id("7met1an"), 0u);  // FNV-1a 0x00000000
+  EXPECT_NE(ota::AppInfo::product_id("w-j9tb7"), ota::kProductHeld);  // FNV-1a 0xFFFFFFFF
+  EXPECT_NE(ota::AppInfo::product_id("w-j9tb7"), 0u);
+}
+
 TEST_F(OtaCli, RefusesWhatCannotWork) {
   std::string out;
   const auto big = write("big.bin", sim::make_app_image(ota::kInternalLayout, 2, ota::kInternalLayout.image_limit + 1));
