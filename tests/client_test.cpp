@@ -454,6 +454,100 @@ TEST_P(ClientTest, InterruptedDownloadResumesAfterReset) {
   // A different image is not resumed from that journal.
 }
 
+// A gap's NAK is said once, until the gap is filled; a START begins the download anew, and the
+// first gap after it is NAKed again (the server that re-synchronised needs to hear where to go on).
+TEST_P(ClientTest, TheFirstGapAfterANewStartIsNakedAgain) {
+  const auto img = sim::make_app_image(L, 2, 2048);
+  ASSERT_EQ(raw.start(start_for(img, 2)).status, Status::ok);
+  raw.data(1, img.data() + 256, 256);  // gap: packet 0 lost
+  ota::Nak k;
+  ASSERT_TRUE(ota::decode(raw.last(), k));
+  EXPECT_EQ(k.status, Status::out_of_order);
+  ASSERT_EQ(raw.start(start_for(img, 2)).status, Status::ok);
+  raw.data(1, img.data() + 256, 256);  // the same gap, after the new START
+  ASSERT_FALSE(raw.types.empty()) << "the gap after START got no NAK";
+  ASSERT_TRUE(ota::decode(raw.last(), k));
+  EXPECT_EQ(k.status, Status::out_of_order);
+  EXPECT_EQ(k.next, 0);
+}
+
+// An image built for the other layout is refused once downloaded, and forgotten: HELLO says no
+// download to resume, and the same image offered again starts at packet 0 (it is not resumed
+// into the same refusal).
+TEST_P(ClientTest, AnImageForTheOtherLayoutIsForgottenAfterItsRefusal) {
+  auto img = sim::make_app_image(L, 2, 3000);
+  const ota::LayoutId other = L.id == ota::LayoutId::internal ? ota::LayoutId::external : ota::LayoutId::internal;
+  const auto info = ota::AppInfo::make(other, 2);
+  std::memcpy(img.data() + 0xEC, &info, sizeof info);
+  ASSERT_EQ(raw.start(start_for(img, 2)).status, Status::ok);
+  send_image(img);
+  ota::Result r;
+  ASSERT_TRUE(ota::decode(raw.last(), r));
+  ASSERT_EQ(r.status, Status::invalid_image);
+  const ota::Hello h = raw.hello();
+  EXPECT_EQ(h.session_next, ota::kNoSession);
+  EXPECT_EQ(h.session_crc, 0u);
+  const ota::StartReply again = raw.start(start_for(img, 2));
+  EXPECT_EQ(again.status, Status::ok);
+  EXPECT_EQ(again.next, 0u);
+  expect_app_untouched();
+}
+
+// The bootloader in recovery takes an image of any product, whatever product the application it
+// holds names (`ota push --recover` puts another product on the board): only an application
+// refuses another product's image.
+TEST_P(ClientTest, RecoveryTakesAnImageOfAnotherProduct) {
+  test::Parts parts(L);
+  test::FrameWire wire;
+  ota::DeviceInfo info;
+  info.role = ota::Role::recovery;
+  info.product = ota::AppInfo::product_id("weather-station");
+  ota::UpdateClient client{parts.map, wire, info};
+  auto img = sim::make_app_image(L, 2, 3000);
+  const auto other = ota::AppInfo::make(L.id, 2, "door-lock");
+  std::memcpy(img.data() + 0xEC, &other, sizeof other);
+  test::FrameWire::start(client, start_for(img, 2));
+  ASSERT_EQ(wire.reply<ota::StartReply>().status, Status::ok);
+  for (std::uint16_t i = 0; i < 12; ++i) test::FrameWire::data(client, img, i);
+  EXPECT_EQ(wire.reply<ota::Result>().status, Status::ok);
+  EXPECT_TRUE(client.reset_requested());
+}
+
+// A flag area that holds neither text (a write a power cut tore) is no report: HELLO says none,
+// not that an install failed.
+TEST_P(ClientTest, ATornFlagIsReportedAsNoReport) {
+  test::Parts parts(L);
+  const char torn[] = "OTA-ST\xff\xff\xff\xff\xff";
+  ASSERT_TRUE(parts.map.device(L.flags).write(L.flags.base, torn, 8));
+  ASSERT_EQ(ota::FlagStore(parts.map).read(), ota::Flag::torn);
+  test::FrameWire wire;
+  ota::UpdateClient client{parts.map, wire, ota::DeviceInfo{}};
+  client.boot();
+  EXPECT_EQ(wire.reply<ota::Hello>().report, ota::Report::none);
+}
+
+// A journal whose image was installed (its clear after the install did not take) is no download:
+// HELLO offers nothing to resume, and the same image offered again is downloaded from packet 0,
+// not taken as already received.
+TEST_P(ClientTest, AJournalOfAnInstalledImageIsNotResumed) {
+  test::Parts parts(L);
+  const auto img = sim::make_app_image(L, 2, 3000);
+  test::stage(parts, img);
+  ASSERT_TRUE(ota::Journal(parts.map).mark_installed());
+  ASSERT_TRUE(ota::FlagStore(parts.map).set(ota::Flag::success));
+  test::FrameWire wire;
+  ota::UpdateClient client{parts.map, wire, ota::DeviceInfo{}};
+  client.boot();
+  const ota::Hello h = wire.reply<ota::Hello>();
+  EXPECT_EQ(h.session_next, ota::kNoSession);
+  EXPECT_EQ(h.session_crc, 0u);
+  test::FrameWire::start(client, start_for(img, 2));
+  const ota::StartReply r = wire.reply<ota::StartReply>();
+  EXPECT_EQ(r.status, Status::ok);
+  EXPECT_EQ(r.next, 0u);
+  EXPECT_FALSE(client.reset_requested());
+}
+
 TEST_P(ClientTest, UnknownMessageIsNaked) {
   raw.send(static_cast<ota::MsgType>(0x42), nullptr, 0);
   raw.pump();
@@ -568,4 +662,24 @@ TEST(AppInfoCompatibility, ABootloaderOfThePreviousReleaseFindsTheRecordOfAnAppl
         << "such a bootloader holding it says kProductHeld in recovery";
     EXPECT_EQ(product, ota::AppInfo::product_id("thermo"));
   }
+}
+
+// Each whole frame from a server counts in frames_received() (the bootloader's recovery idle timer
+// watches it: while a server talks, the bootloader stays), whatever it asks; a corrupted frame
+// does not.
+TEST(ClientFrameCount, EachWholeFrameOfAServerIsCounted) {
+  test::Parts parts(ota::kInternalLayout);
+  test::FrameWire wire;
+  ota::UpdateClient client{parts.map, wire, ota::DeviceInfo{}};
+  client.boot();
+  EXPECT_EQ(client.frames_received(), 0u);
+  test::FrameWire::send_to(client, ota::MsgType::hello_request, nullptr, 0);
+  test::FrameWire::send_to(client, ota::MsgType::report_ack, nullptr, 0);
+  test::FrameWire::send_to(client, ota::MsgType::data, nullptr, 0);  // refused, but a frame
+  EXPECT_EQ(client.frames_received(), 3u);
+  std::uint8_t frame[16];
+  const std::size_t n = ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::hello_request), nullptr, 0, frame, sizeof frame);
+  frame[1] ^= 0x01;
+  client.receive(frame, n);
+  EXPECT_EQ(client.frames_received(), 3u);
 }

@@ -1763,3 +1763,101 @@ TEST_F(OtaCli, StatusRecoverAsksForTheResetWhileItWaits) {
   EXPECT_TRUE(asked) << "5 s after the application answered, nothing asked for a reset:\n" << status.output();
 }
 }  // namespace
+
+// Intel HEX whose record fails its checksum (a byte changed in a copy or a transfer) is refused,
+// not built into an image with the changed byte.
+TEST_F(OtaCli, IntelHexWithARecordThatFailsItsChecksumIsRefused) {
+  const fs::path fw = fs::path(OTA_FIRMWARE_DIR) / "internal";
+  std::vector<std::uint8_t> hex;
+  ASSERT_FALSE(ota::host::load_file(fw / "app-v2.hex", hex)) << "firmware not built";
+  std::string text(hex.begin(), hex.end());
+  const std::size_t line2 = text.find('\n') + 1, line3 = text.find('\n', line2) + 1;
+  ASSERT_EQ(text[line3], ':');
+  char& digit = text[line3 + 9];  // the record's first data byte
+  digit = digit == '0' ? '1' : '0';
+  const auto file = write("changed.hex", std::vector<std::uint8_t>(text.begin(), text.end()));
+  std::vector<std::uint8_t> out;
+  const ota::host::Error e = ota::host::read_firmware(file, ota::kInternalLayout.app.base, out);
+  EXPECT_NE(e.text.find("line 3: checksum error"), std::string::npos) << e.text;
+}
+
+// An Intel HEX record whose length field disagrees with the bytes it holds (its checksum right) is
+// refused, not read as far as the length field says.
+TEST_F(OtaCli, IntelHexWithARecordLongerThanItsLengthFieldIsRefused) {
+  std::ofstream(dir / "long.hex") << ":020000040800F2\n:01200000AABB7A\n:00000001FF\n";
+  std::vector<std::uint8_t> out;
+  const ota::host::Error e = ota::host::read_firmware(dir / "long.hex", ota::kInternalLayout.app.base, out);
+  EXPECT_NE(e.text.find("line 2: length field does not match"), std::string::npos) << e.text;
+}
+
+// Intel HEX cut before its end-of-file record (a copy that stopped) is refused: its last records
+// may be missing.
+TEST_F(OtaCli, IntelHexWithoutItsEndOfFileRecordIsRefused) {
+  const fs::path fw = fs::path(OTA_FIRMWARE_DIR) / "internal";
+  std::vector<std::uint8_t> hex;
+  ASSERT_FALSE(ota::host::load_file(fw / "app-v2.hex", hex)) << "firmware not built";
+  std::string text(hex.begin(), hex.end());
+  const std::size_t eof = text.find(":00000001FF");
+  ASSERT_NE(eof, std::string::npos);
+  text.erase(eof);
+  const auto file = write("cut.hex", std::vector<std::uint8_t>(text.begin(), text.end()));
+  std::vector<std::uint8_t> out;
+  const ota::host::Error e = ota::host::read_firmware(file, ota::kInternalLayout.app.base, out);
+  EXPECT_NE(e.text.find("no end-of-file record"), std::string::npos) << e.text;
+}
+
+// An .ota whose header was changed (any of its 28 bytes before the header's CRC) is refused as
+// corrupted, even where the change leaves every field plausible.
+TEST(OtaFile, AChangedHeaderIsRefusedAsCorrupted) {
+  auto file = ota::host::encode_ota_file({ota::LayoutId::internal, 2, 0x08002000, sim::make_app_image(ota::kInternalLayout, 2, 4000)});
+  ota::host::Image img;
+  ASSERT_FALSE(ota::host::decode_ota_file(file, img));
+  file[24] ^= 0x01;  // a byte no field reads
+  const ota::host::Error e = ota::host::decode_ota_file(file, img);
+  EXPECT_NE(e.text.find("image header is corrupted"), std::string::npos) << e.text;
+}
+
+// An image too short to hold the vector table's two words is unusable, and says so.
+TEST(OtaFile, AnImageShorterThanAVectorTableIsUnusable) {
+  const ota::host::Error e = ota::host::check_image(ota::kInternalLayout, std::vector<std::uint8_t>(7, 0x20));
+  EXPECT_NE(e.text.find("image of 7 bytes holds no vector table"), std::string::npos) << e.text;
+}
+
+// An .ota of a format version this tool does not know (a later one's, its header CRC right) is
+// refused, not read as if it were version 1.
+TEST(OtaFile, AnUnknownFormatVersionIsRefused) {
+  auto file = ota::host::encode_ota_file({ota::LayoutId::internal, 2, 0x08002000, sim::make_app_image(ota::kInternalLayout, 2, 4000)});
+  file[4] = 2;
+  ota::put_u32(&file[28], ota::crc32(file.data(), 28));
+  ota::host::Image img;
+  const ota::host::Error e = ota::host::decode_ota_file(file, img);
+  EXPECT_NE(e.text.find("image format 2 is not supported"), std::string::npos) << e.text;
+}
+
+// A device that speaks a protocol this tool does not know is a protocol error: exit 8, which a
+// script tells from a refusal (3) or a timeout (5).
+TEST_F(OtaCli, ADeviceOfAnUnknownProtocolIsAProtocolErrorWithExitCode8) {
+  int master = -1, slave = -1;
+  char name[256];
+  ASSERT_NO_FATAL_FAILURE(open_raw_pty(master, slave, name));
+  Process push({OTA_TOOL, "push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--port", name, "--json",
+                "--timeout", "20"});
+  ASSERT_TRUE(next_event(push, "open")) << push.output();
+  ota::Hello h;
+  h.protocol = ota::kProtocolVersion + 1;
+  h.app_version = 1;
+  h.window = 8;
+  h.staging_capacity = ota::kInternalLayout.image_limit;
+  std::uint8_t payload[ota::Hello::kSize];
+  ota::encode(h, payload);
+  std::uint8_t frame[ota::encoded_size_max(ota::Hello::kSize)];
+  const std::size_t n = ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::hello), payload, sizeof payload,
+                                          frame, sizeof frame);
+  ASSERT_EQ(::write(master, frame, n), static_cast<ssize_t>(n));
+  EXPECT_EQ(push.wait(10s), 8) << push.output();
+  const auto results = lines_of(push.output(), "result");
+  ASSERT_EQ(results.size(), 1u) << push.output();
+  EXPECT_EQ(field(results[0], "outcome"), "protocol-error") << results[0];
+  ::close(master);
+  ::close(slave);
+}

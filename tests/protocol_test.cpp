@@ -215,6 +215,28 @@ TEST(ProtocolCodec, HelloAtTheDocumentedOffsets) {
   EXPECT_EQ(d4.product, 0u);
 }
 
+// HELLO's reserved bytes go out as zeros whatever the struct holds there: a later release may
+// give them a meaning, and must not read this one's leftovers as such.
+TEST(ProtocolCodec, HelloReservedBytesAreSentAsZeros) {
+  ota::Hello h;
+  h.reserved = 0x5A;
+  h.reserved2 = 0xA5A5;
+  const Bytes b = encoded(h);
+  EXPECT_EQ(b[27], 0);
+  EXPECT_EQ(Bytes(b.begin() + 34, b.begin() + 36), hex("00 00"));
+}
+
+// A HELLO shorter than the first version's 34 bytes is no HELLO: nothing of it is taken (it
+// would be read past its end).
+TEST(ProtocolCodec, HelloShorterThanItsFirstVersionIsRejected) {
+  ota::Hello h;
+  h.session_next = 0x1234;
+  const Bytes b = encoded(h);
+  ota::Hello d;
+  EXPECT_TRUE(ota::decode(Msg{0x81, Bytes(b.begin(), b.begin() + ota::Hello::kBaseSize)}.frame(), d));
+  EXPECT_FALSE(ota::decode(Msg{0x81, Bytes(b.begin(), b.begin() + ota::Hello::kBaseSize - 1)}.frame(), d));
+}
+
 TEST(ProtocolCodec, StartAtTheDocumentedOffsets) {
   const ota::Start s{0x00006801, 0x12345678, 0x0A0B0C0D, 0x0100, 0x0069, 0x20005000, 0x08002101};
   const Bytes b = encoded(s);
@@ -2196,4 +2218,311 @@ TEST(ProtocolSession, ARecoverPushOverTheHeldVersionIsNotUpgradedByItsVersionAlo
   hello_to(s, 100, {.version = 2});  // v2 runs, no report
   ASSERT_TRUE(s.done());
   EXPECT_NE(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+}
+
+// An image shorter than the vector table's two words is no image: the session ends refused at
+// once, before it says anything to the device (START would read its words past the end).
+TEST(ProtocolSession, AnImageShorterThanAVectorTableIsRefusedBeforeAnythingIsSent) {
+  ota::host::Session s(Bytes(7, 0x11), 2);
+  s.begin(0);
+  ASSERT_TRUE(s.done());
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::refused);
+  EXPECT_NE(s.detail().find("smaller than a vector table"), std::string::npos) << s.detail();
+  EXPECT_TRUE(s.take_output().empty());
+}
+
+// A DATA_ACK frame of a length other than 2 (garble whose CRC matched by chance) is no frame of
+// the device's: the hello timeout still names another baud rate.
+TEST(ProtocolSession, AnAckOfTheWrongLengthIsNoSignTheRateIsRight) {
+  for (const Bytes& lucky : {frame_bytes(MsgType::data_ack, {0x80}), frame_bytes(MsgType::data_ack, {0x80, 0x78, 0x00})}) {
+    SCOPED_TRACE(to_hex(lucky));
+    Bytes heard = kGarbled;
+    heard.push_back(0x00);
+    heard.insert(heard.end(), lucky.begin(), lucky.end());
+    heard.insert(heard.end(), kGarbled.begin(), kGarbled.end());
+    EXPECT_NE(hello_timeout_after(heard).find("another baud rate"), std::string::npos);
+  }
+}
+
+// A DATA_ACK of the wrong length during the download is not taken as progress.
+TEST(ProtocolSession, AnAckOfTheWrongLengthDuringTheDownloadIsIgnored) {
+  ota::host::Session s(app_image(2, 4096), 2);
+  s.begin(0);
+  hello_to(s, 1);
+  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(ok.data(), ok.size(), 2);
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  const Bytes ack = frame_bytes(MsgType::data_ack, {8, 0, 0});
+  s.on_bytes(ack.data(), ack.size(), 3);
+  EXPECT_EQ(s.packets_acked(), 0u);
+}
+
+// After a reply timeout the session re-sends the oldest packet alone, and its window grows again
+// from there, doubling with each ACK: the first ACK releases two packets, not the whole window
+// (a device that stalled may still be short of room).
+TEST(ProtocolSession, AfterAReplyTimeoutTheWindowGrowsAgainFromOnePacket) {
+  auto s = timing_session(1000);
+  s.begin(0);
+  hello_to(s, 1);
+  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(ok.data(), ok.size(), 10);
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  auto data_frames = [&s] {
+    std::size_t n = 0;
+    for (const Msg& m : decode_stream(s.take_output())) n += m.type == static_cast<std::uint8_t>(MsgType::data);
+    return n;
+  };
+  EXPECT_EQ(data_frames(), 8u);  // the device's window
+  s.on_tick(2010);               // no ACK: the oldest packet again
+  EXPECT_EQ(data_frames(), 1u);
+  const Bytes ack = frame_bytes(MsgType::data_ack, {1, 0});
+  s.on_bytes(ack.data(), ack.size(), 2020);
+  EXPECT_EQ(data_frames(), 2u);
+}
+
+// A NAK for a packet's length is a refusal (this server and the device disagree on the packets):
+// the session ends refused at once instead of sending the packet again until its retries run out.
+TEST(ProtocolSession, ANakForAPacketsLengthEndsTheSessionRefused) {
+  ota::host::Session s(app_image(2, 4096), 2);
+  s.begin(0);
+  hello_to(s, 1);
+  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(ok.data(), ok.size(), 2);
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  const Bytes nak = frame_bytes(MsgType::data_nak, encoded(ota::Nak{Status::bad_length, 0}));
+  s.on_bytes(nak.data(), nak.size(), 3);
+  ASSERT_TRUE(s.done());
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::refused);
+  EXPECT_NE(s.detail().find("wrong length"), std::string::npos) << s.detail();
+}
+
+// A RESULT before any download (another server's, or a stale one) is not this session's: it does
+// not take the session to the reboot phase.
+TEST(ProtocolSession, AResultBeforeTheDownloadIsIgnored) {
+  ota::host::Session s(app_image(2, 4096), 2);
+  s.begin(0);
+  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, 0}));
+  s.on_bytes(result.data(), result.size(), 1);
+  EXPECT_FALSE(s.done());
+  EXPECT_EQ(s.phase(), ota::host::Phase::hello);
+}
+
+// A device that speaks a protocol version older than the oldest this server knows (0) is not
+// served.
+TEST(ProtocolSession, AProtocolVersionBelowTheOldestIsNotServed) {
+  ota::host::Session s(app_image(2, 4096), 2);
+  s.begin(0);
+  ota::Hello h;
+  h.protocol = 0;
+  h.window = 8;
+  h.app_version = 1;
+  h.staging_capacity = ota::kInternalLayout.image_limit;
+  const Bytes hello = frame_bytes(MsgType::hello, encoded(h));
+  s.on_bytes(hello.data(), hello.size(), 1);
+  ASSERT_TRUE(s.done());
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::protocol_error);
+  EXPECT_EQ(s.detail(), "device speaks protocol 0");
+}
+
+// A second board on the link (another uid) that says HELLO during the download is not the device
+// being updated restarting: the download goes on, and the other board is named once.
+TEST(ProtocolSession, AnotherBoardsHelloDuringTheDownloadDoesNotRestartIt) {
+  ota::host::Session s(app_image(2, 4096), 2);
+  s.begin(0);
+  hello_to(s, 1);
+  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(ok.data(), ok.size(), 2);
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  s.take_output();
+  s.take_events();
+  ota::Hello other;
+  other.window = 8;
+  other.app_version = 1;
+  other.staging_capacity = ota::kInternalLayout.image_limit;
+  for (int i = 0; i < 12; ++i) other.uid[i] = static_cast<std::uint8_t>(0x40 + i);
+  const Bytes hello = frame_bytes(MsgType::hello, encoded(other));
+  s.on_bytes(hello.data(), hello.size(), 3);
+  s.on_bytes(hello.data(), hello.size(), 4);
+  EXPECT_EQ(s.phase(), ota::host::Phase::download);
+  for (const Msg& m : decode_stream(s.take_output()))
+    EXPECT_NE(m.type, static_cast<std::uint8_t>(MsgType::start)) << "the download was offered again";
+  std::size_t told = 0;
+  for (const auto& e : s.take_events()) told += e.kind == "other";
+  EXPECT_EQ(told, 1u);
+}
+
+// A device that runs the image's version but reports a failed install of another image (armed,
+// its next reset tries it again) is sent the image all the same, not called up to date.
+TEST(ProtocolSession, TheSameVersionIsSentOverAFailedInstallOfAnotherImage) {
+  ota::host::Session s(app_image(2, 4096), 2);
+  s.begin(0);
+  hello_to(s, 1, {.version = 2, .report = ota::Report::install_failed, .session_crc = 0x12345678, .session_next = 16});
+  EXPECT_FALSE(s.done()) << s.detail();
+  EXPECT_EQ(s.phase(), ota::host::Phase::start);
+}
+
+// The session keeps no more packets in flight than the device said it has room for, whatever
+// window the user asked for.
+TEST(ProtocolSession, TheWindowIsCappedByTheDevices) {
+  ota::host::SessionOptions o;
+  o.window = 16;
+  ota::host::Session s(app_image(2, 8192), 2, o);
+  s.begin(0);
+  hello_to(s, 1);  // window 8
+  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(ok.data(), ok.size(), 2);
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  std::size_t data = 0;
+  for (const Msg& m : decode_stream(s.take_output())) data += m.type == static_cast<std::uint8_t>(MsgType::data);
+  EXPECT_EQ(data, 8u);
+}
+
+// After REPORT_ACK the session ends once the device's HELLO says the report is gone: a HELLO that
+// still reports the upgrade (sent before the acknowledgement arrived) does not end it.
+TEST(ProtocolSession, TheReportPhaseEndsOnlyOnceTheReportIsCleared) {
+  VerifiedDownload v;
+  ota::host::Session& s = v.s;
+  ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
+  hello_to(s, 100, {.version = 2, .report = ota::Report::upgrade_ok});
+  ASSERT_EQ(s.phase(), ota::host::Phase::report_ack) << s.detail();
+  hello_to(s, 101, {.version = 2, .report = ota::Report::upgrade_ok});
+  EXPECT_FALSE(s.done()) << s.detail();
+  hello_to(s, 102, {.version = 2});
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+}
+
+// After the download, a device that comes back running its old version is not upgraded, even if
+// it reports an upgrade (an earlier one's, never acknowledged): the report is not ours.
+TEST(ProtocolSession, AnUpgradeReportFromTheOldVersionIsNotThisUpgrade) {
+  VerifiedDownload v;
+  ota::host::Session& s = v.s;
+  ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
+  hello_to(s, 100, {.version = 1, .report = ota::Report::upgrade_ok});
+  ASSERT_TRUE(s.done());
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgrade_failed) << s.detail();
+}
+
+// A session stopping during the download (ABORT sent) is the session of a download whose packets
+// are counted from the device's ACKs: one beyond the image counts for nothing; and the device's
+// HELLO that answers the ABORT with none of this image's packets kept says nothing is kept.
+TEST(ProtocolSession, AStoppedSessionTrustsNoNumbersBeyondWhatTheDeviceKeeps) {
+  const Bytes img = app_image(2, 4096);
+  auto stopping = [&img](ota::host::Session& s) {
+    s.begin(0);
+    hello_to(s, 1);
+    const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+    s.on_bytes(ok.data(), ok.size(), 2);
+    ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+    s.interrupt(10);
+  };
+  {
+    ota::host::Session s(img, 2);
+    stopping(s);
+    const Bytes ack = frame_bytes(MsgType::data_ack, {40, 0});
+    s.on_bytes(ack.data(), ack.size(), 20);
+    EXPECT_EQ(s.packets_acked(), 0u) << "an acknowledgement beyond the image counted";
+  }
+  {
+    ota::host::Session s(img, 2);
+    stopping(s);
+    hello_to(s, 20, {.session_crc = ota::crc32(img.data(), img.size()), .session_next = 0});
+    ASSERT_EQ(s.outcome(), ota::host::Outcome::interrupted) << s.detail();
+    EXPECT_NE(s.detail().find("the device kept nothing to resume from"), std::string::npos) << s.detail();
+  }
+}
+
+// A forced push that finds the device reporting an upgrade to the image's version (an earlier
+// build's, its acknowledgement lost) clears the report and sends the image: the report is not
+// taken for this push's own.
+TEST(ProtocolSession, AForcedPushClearsAnEarlierUpgradeReportAndSendsTheImage) {
+  ota::host::SessionOptions o;
+  o.force = true;
+  ota::host::Session s(app_image(2, 4096), 2, o);
+  s.begin(0);
+  s.take_output();
+  hello_to(s, 1, {.version = 2, .report = ota::Report::upgrade_ok});
+  const auto sent = decode_stream(s.take_output());
+  ASSERT_FALSE(sent.empty());
+  EXPECT_EQ(sent.back().type, static_cast<std::uint8_t>(MsgType::report_ack));
+  EXPECT_NE(s.phase(), ota::host::Phase::report_ack);
+  hello_to(s, 2, {.version = 2});  // the report cleared
+  ASSERT_FALSE(s.done()) << s.detail();
+  EXPECT_EQ(s.phase(), ota::host::Phase::start);
+}
+
+// START's round trip is timed from the first START, also when it was sent again before its reply
+// (a link with more latency than the reply timeout): the reply timeout grows to that round trip,
+// and the download is not re-sent while its frames are still on their way.
+TEST(ProtocolSession, StartsRoundTripIsTimedFromTheFirstStart) {
+  auto s = timing_session(1000);
+  s.begin(0);
+  hello_to(s, 0);  // START at 0
+  s.on_tick(1000);  // no reply yet: START again
+  ASSERT_EQ(retries_told(s), 1u);
+  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(ok.data(), ok.size(), 1500);  // the first START's reply: 1.5 s
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  s.on_tick(1500 + 1600);
+  EXPECT_EQ(retries_told(s), 0u) << "re-sent 1.6 s after a window sent over a link of 1.5 s round trips";
+}
+
+// After the download, a device whose bootloader answers (in recovery mode) holding the image's
+// version is not running it: the application installed does not start, and the push is no
+// upgrade.
+TEST(ProtocolSession, ABootloaderHoldingTheNewVersionAfterTheDownloadIsNoUpgrade) {
+  VerifiedDownload v;
+  ota::host::Session& s = v.s;
+  ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
+  hello_to(s, 100, {.role = ota::Role::recovery, .version = 2});
+  ASSERT_TRUE(s.done());
+  EXPECT_NE(s.outcome(), ota::host::Outcome::upgraded) << s.detail();
+}
+
+// START refused with a flash error by a device of the internal layout, which has no W25Q: the
+// session says the flash error, and does not send the user to check a W25Q's wiring.
+TEST(ProtocolSession, AFlashErrorOfTheInternalLayoutDoesNotBlameAW25q) {
+  ota::host::Session s(app_image(2, 4096), 2);
+  s.begin(0);
+  hello_to(s, 1);
+  ASSERT_EQ(s.phase(), ota::host::Phase::start) << s.detail();
+  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::flash_error, 0}));
+  s.on_bytes(reply.data(), reply.size(), 2);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::refused);
+  EXPECT_EQ(s.detail(), "flash error") << s.detail();
+}
+
+// A device of the internal layout that keeps refusing its packets with flash errors: the session
+// gives up naming the supply, not a W25Q the layout does not have.
+TEST(ProtocolSession, FlashErrorsToTheLastRetryOfTheInternalLayoutNameTheSupply) {
+  ota::host::SessionOptions o;
+  o.max_retries = 1;
+  ota::host::Session s(app_image(2, 4096), 2, o);
+  s.begin(0);
+  hello_to(s, 1);
+  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(ok.data(), ok.size(), 2);
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  const Bytes nak = frame_bytes(MsgType::data_nak, encoded(ota::Nak{Status::flash_error, 0}));
+  for (std::uint64_t t = 3; t < 10 && !s.done(); ++t) s.on_bytes(nak.data(), nak.size(), t);
+  ASSERT_TRUE(s.done());
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::timeout);
+  EXPECT_NE(s.detail().find("is the device's supply low?"), std::string::npos) << s.detail();
+  EXPECT_EQ(s.detail().find("W25Q"), std::string::npos) << s.detail();
+}
+
+// A stopped session whose device answers the ABORT with RESULT ok (the whole image got there
+// first) counts every packet as delivered: its report says the device holds all of them.
+TEST(ProtocolSession, AStopAnsweredWithResultOkCountsThePacketsDelivered) {
+  const Bytes img = app_image(2, 4096);
+  ota::host::Session s(img, 2);
+  s.begin(0);
+  hello_to(s, 1);
+  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(ok.data(), ok.size(), 2);
+  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  s.interrupt(10);
+  const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(img.data(), img.size())}));
+  s.on_bytes(result.data(), result.size(), 20);
+  ASSERT_EQ(s.outcome(), ota::host::Outcome::interrupted) << s.detail();
+  EXPECT_EQ(s.packets_acked(), s.packet_count());
 }

@@ -1852,3 +1852,27 @@ TEST(PushTcp, TheBaudRateHintOfAGarblingConnectionSurvivesALaterStrayConnection)
   EXPECT_EQ(r.outcome, ota::host::Outcome::timeout) << r.detail;
   EXPECT_NE(r.detail.find("another baud rate"), std::string::npos) << r.detail;
 }
+
+// Losses after progress do not add up: a loss without progress that follows them is the first in
+// a row, and the push goes on (max_reconnects counts losses in a row without progress only).
+TEST(PushTcp, ALossWithoutProgressAfterLossesWithProgressIsTheFirstInARow) {
+  const auto img = v2_image();  // 26 KB: 104 packets
+  ota::host::PushOptions opt;
+  opt.connect_timeout_ms = 10'000;
+  opt.max_reconnects = 2;
+  TcpPush push(img, opt);
+  ModemDevice dev(1, 1);
+  for (int i = 0; i < 3; ++i) {  // ~3.5 KB per connection, then the carrier is lost
+    dev.dial(push.port, 3 * 1024 + 512, ModemDevice::Then::close);
+    ASSERT_TRUE(dev.wait_idle(10s));
+    ASSERT_NE(push.result.wait_for(300ms), std::future_status::ready) << "gave up after a loss with progress";
+  }
+  dev.dial(push.port, 10, ModemDevice::Then::close);  // HELLO_REQ, then START: no packet
+  ASSERT_TRUE(dev.wait_idle(10s));
+  ASSERT_NE(push.result.wait_for(300ms), std::future_status::ready) << "gave up at the first loss without progress";
+  dev.dial(push.port);
+  ASSERT_EQ(push.result.wait_for(30s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail;
+  EXPECT_EQ(dev.device().running_version(), 2u);
+}
