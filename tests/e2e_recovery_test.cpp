@@ -8,7 +8,7 @@
 #include <initializer_list>
 #include <utility>
 
-#include "bluepill/chip.hpp"  // ResetCause
+#include "bluepill/chip.hpp"  // ResetCause, FlashCtrl::kWornBits
 #include "e2e/board_wire.hpp"
 #include "ota/app_info.hpp"
 #include "ota/bytes.hpp"
@@ -845,6 +845,110 @@ TEST(RecoveryInternal, AFlagAreaThatFailsAfterTheCopyStillStartsTheNewApplicatio
   EXPECT_TRUE(e2e::app_area_is(b, *fw.layout, v2));
   b.reset_pin();
   EXPECT_EQ(e2e::boot_to_banner(b), 2) << b.uart_output();
+}
+
+// One page of the application that v2 rewrites is worn (bluepill::Config::worn_pages): its erase
+// ends with EOP and no error flag, as a good page's, but leaves bits programmed, which only the
+// port's read-back after the erase finds. The install fails there, before anything is programmed
+// over the page: the bootloader says "install: flash failure" and, the vector table zeroed before
+// the first erase, starts nothing (neither the half-copied v2 nor v1's code with a page of v2's)
+// but stays in recovery mode. After kRecoveryIdleMs without a server it resets and tries again,
+// and fails again while the page stays worn; once an erase of the page works again (a marginal
+// page), the next try installs v2 with no push. A driver that trusted EOP would program v2 over
+// the bits left programmed: a PGERR, which the board reports as an error.
+TEST(RecoveryInternal, AWornApplicationPageFailsTheInstallCleanlyAndALaterBootInstalls) {
+  const e2e::Firmware fw("internal");
+  const ota::Layout& l = *fw.layout;
+  const auto v1 = fw.app_bin(1), v2 = fw.app_bin(2);
+  // The first page after the vector table's that v2 changes (the install erases only those).
+  std::uint32_t off = ota::kFlashPage;
+  while (off < std::min(v1.size(), v2.size()) &&
+         std::equal(v1.begin() + off, v1.begin() + std::min<std::size_t>(off + ota::kFlashPage, v1.size()),
+                    v2.begin() + off))
+    off += ota::kFlashPage;
+  ASSERT_LT(off, std::min(v1.size(), v2.size())) << "v2 changes no page but the first";
+  const std::uint32_t worn = l.app.base + off;
+  // The page's first half-word: what its worn erase leaves of v1's (0 bits under kWornBits stay),
+  // and v2's, programmed first: neither 0x0000 (programmed over anything) nor 0xFFFF (not
+  // programmed), so that programming it over what the erase left is a PGERR.
+  const auto first_left = static_cast<std::uint16_t>((v1[off] | v1[off + 1] << 8) | ~bluepill::FlashCtrl::kWornBits);
+  const auto first_v2 = static_cast<std::uint16_t>(v2[off] | v2[off + 1] << 8);
+  ASSERT_NE(first_left, 0xFFFF) << "v1's bits there all erase: the page would read erased";
+  ASSERT_NE(first_v2, 0x0000);
+  ASSERT_NE(first_v2, 0xFFFF);
+
+  bluepill::Board b;  // strict: a program over bits the erase left (PGERR) stops the run
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  b.set_worn_pages({worn});
+  const std::size_t from = b.uart_output().size();
+  ota::host::Session s(v2, 2);
+  const auto r = e2e::run(b, s);
+  ASSERT_NE(r.stop, bluepill::Stop::error) << r.message;
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgrade_failed) << s.detail();
+  EXPECT_NE(s.detail().find("could not install"), std::string::npos) << s.detail();
+  const std::string out = b.uart_output().substr(from);
+  const std::size_t failed = out.find("install: flash failure");
+  ASSERT_NE(failed, std::string::npos) << out;
+  EXPECT_NE(out.find("recovery", failed), std::string::npos) << "the bootloader stays in recovery mode: " << out;
+  EXPECT_EQ(out.find("app v", failed), std::string::npos) << "an application was started: " << out;
+  std::uint8_t vt[8];
+  ASSERT_TRUE(b.read_memory(l.app.base, vt, sizeof vt));
+  EXPECT_TRUE(std::all_of(std::begin(vt), std::end(vt), [](std::uint8_t x) { return x == 0; }))
+      << "the vector table is left zeroed: no application, old or mixed, can start";
+  std::uint16_t left = 0;
+  ASSERT_TRUE(b.read_memory(worn, &left, 2));
+  EXPECT_EQ(left, first_left) << "nothing programmed over the worn page";
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+
+  // No server: after the idle time the bootloader resets and tries again, and fails again.
+  const std::size_t second = b.uart_output().size();
+  const auto failed_again = [&] {
+    const std::size_t at = b.uart_output().find("install: flash failure", second);
+    return at != std::string::npos && b.uart_output().find("recovery", at) != std::string::npos;
+  };
+  ASSERT_EQ(b.run_until(failed_again, ota::kRecoveryIdleMs * 1e3 + 5e6).stop, bluepill::Stop::condition)
+      << b.uart_output().substr(second);
+  EXPECT_EQ(b.uart_output().find("app v", second), std::string::npos) << b.uart_output().substr(second);
+
+  // The page erases again: the next try installs v2, without a push.
+  b.set_worn_pages({});
+  const std::size_t third = b.uart_output().size();
+  ASSERT_EQ(b.run_until([&] { return b.uart_output().find("app v2", third) != std::string::npos; },
+                        ota::kRecoveryIdleMs * 1e3 + 5e6)
+                .stop,
+            bluepill::Stop::condition)
+      << "still in recovery mode: " << b.uart_output().substr(third);
+  EXPECT_NE(b.uart_output().find("install: installed", third), std::string::npos) << b.uart_output().substr(third);
+  EXPECT_TRUE(e2e::app_area_is(b, l, v2));
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+}
+
+// The page of the application's vector table worn: the installer zeros the table, copies the
+// other pages, then erases this one last, and that erase leaves bits of the zeroed table
+// programmed. The read-back fails the install; the bootloader zeros the table again (what the
+// erase left is never a table to start), says "install: flash failure" and stays in recovery mode.
+TEST(RecoveryInternal, AWornVectorTablePageLeavesNoTableToStart) {
+  const e2e::Firmware fw("internal");
+  const ota::Layout& l = *fw.layout;
+  bluepill::Board b;
+  e2e::factory_fresh(b, fw);
+  ASSERT_EQ(e2e::boot_to_banner(b), 1) << b.uart_output();
+  b.set_worn_pages({l.app.base});
+  const std::size_t from = b.uart_output().size();
+  ota::host::Session s(fw.app_bin(2), 2);
+  ASSERT_NE(e2e::run(b, s).stop, bluepill::Stop::error);
+  EXPECT_EQ(s.outcome(), ota::host::Outcome::upgrade_failed) << s.detail();
+  const std::string out = b.uart_output().substr(from);
+  const std::size_t failed = out.find("install: flash failure");
+  ASSERT_NE(failed, std::string::npos) << out;
+  EXPECT_NE(out.find("recovery", failed), std::string::npos) << out;
+  EXPECT_EQ(out.find("app v", failed), std::string::npos) << "an application was started: " << out;
+  std::uint8_t vt[8];
+  ASSERT_TRUE(b.read_memory(l.app.base, vt, sizeof vt));
+  EXPECT_TRUE(std::all_of(std::begin(vt), std::end(vt), [](std::uint8_t x) { return x == 0; }))
+      << "the table is zeroed again over what the worn erase left";
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
 // The F103's core (Cortex-M3 r1p1) starts with CCR.STKALIGN off, so interrupt handlers would get

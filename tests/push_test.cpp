@@ -1064,6 +1064,34 @@ TEST(ServeTcp, ACloneDiallingIntoASilenceOfALaggyLinkIsTurnedAway) {
   EXPECT_EQ(duplicates, 1);
 }
 
+// A device that stops answering for a while mid-download (busy, a link that stalls) keeps its
+// session: another device whose modem dials in during that silence says HELLO with another uid
+// and is turned away, and the download resumes on the first device's connection when it answers
+// again.
+TEST(PushTcp, AnotherDeviceDiallingIntoASilenceIsTurnedAwayAndTheSilentDeviceIsUpdated) {
+  ota::host::Image img;
+  img.version = 2;
+  img.bytes = sim::make_app_image(ota::kInternalLayout, 2, 4 * 1024);
+  ota::host::PushOptions opt;
+  opt.session.reply_timeout_ms = 300;
+  opt.session.max_retries = 20;
+  TcpPush push(img, opt);
+  ModemDevice dev(1, 1), other(2, 1);  // two seeds: two uids
+  dev.dial_and_pause(push.port, 1024, 2000ms);
+  for (auto t = std::chrono::steady_clock::now();
+       dev.bytes_received() < 1024 && std::chrono::steady_clock::now() - t < 30s;)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_GE(dev.bytes_received(), 1024u) << "the download never began";
+  std::this_thread::sleep_for(700ms);  // silent for longer than the reply timeout
+  other.dial(push.port);
+  ASSERT_EQ(push.result.wait_for(60s), std::future_status::ready);
+  const auto r = push.result.get();
+  EXPECT_EQ(r.outcome, ota::host::Outcome::upgraded) << r.detail << "\n" << ::testing::PrintToString(push.events);
+  EXPECT_EQ(push.told("another device"), 1) << ::testing::PrintToString(push.events);
+  EXPECT_EQ(dev.device().running_version(), 2u) << "the silent device's session was dropped";
+  EXPECT_EQ(other.device().running_version(), 1u) << "the other device was updated";
+}
+
 // A device on a link whose latency is past the configured reply timeout (here 700 ms against
 // 300 ms: seconds against 1.5 s on a congested cellular link, "seconds of latency are waited
 // out") goes silent mid-download on a half-open connection, and redials once the session has

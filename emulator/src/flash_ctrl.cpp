@@ -1,5 +1,8 @@
 #include "bluepill/flash_ctrl.hpp"
 
+#include <cstring>
+#include <iterator>
+
 #include "bluepill/chip.hpp"
 
 namespace bluepill {
@@ -177,6 +180,31 @@ bool FlashCtrl::protected_page(std::uint32_t addr) const {
   return (chip_.config().write_protect >> (page / 4)) & 1u;
 }
 
+bool FlashCtrl::worn_page(std::uint32_t addr) const {
+  for (const std::uint32_t w : chip_.config().worn_pages)
+    if ((w & ~(kFlashPageSize - 1)) == (addr & ~(kFlashPageSize - 1))) return true;
+  return false;
+}
+
+// A worn page's cells no longer all lose their charge in tERASE: some of those programmed stay
+// programmed. The FPEC does not look (PM0075: EOP, no error flag); a read-back finds them.
+void FlashCtrl::erase_page(std::uint32_t addr) {
+  auto& array = chip_.board().flash;
+  if (!worn_page(addr)) {
+    array.erase_page(addr);
+    return;
+  }
+  const auto mem = array.bytes();
+  const std::uint32_t off = addr - kFlashBase;
+  std::uint32_t old[kFlashPageSize / kWornStride];
+  for (std::uint32_t i = 0; i < std::size(old); ++i) std::memcpy(&old[i], &mem[off + i * kWornStride], 4);
+  array.erase_page(addr);
+  for (std::uint32_t i = 0; i < std::size(old); ++i) {
+    const std::uint32_t left = old[i] | ~kWornBits;
+    std::memcpy(&mem[off + i * kWornStride], &left, 4);
+  }
+}
+
 void FlashCtrl::begin(Op op, std::uint32_t addr, std::uint16_t value, Cycles duration) {
   op_ = op;
   op_addr_ = addr;
@@ -198,11 +226,11 @@ void FlashCtrl::complete() {
       chip_.flash_changed(op_addr_ - kFlashBase, 2);
       break;
     case Op::erase:
-      array.erase_page(op_addr_);
+      erase_page(op_addr_);
       chip_.flash_changed(op_addr_ - kFlashBase, kFlashPageSize);
       break;
     case Op::mass_erase:
-      for (std::uint32_t a = kFlashBase; a < kFlashBase + kFlashSize; a += kFlashPageSize) array.erase_page(a);
+      for (std::uint32_t a = kFlashBase; a < kFlashBase + kFlashSize; a += kFlashPageSize) erase_page(a);
       chip_.flash_changed(0, kFlashSize);
       break;
     case Op::none: return;

@@ -175,11 +175,14 @@ for bad in "--gdb 70000" "--latency-ms -300" "--cut-at-us -5"; do
   if "$BP" --image "$FW/hello.elf" $bad --run-us 1000 </dev/null >/dev/null 2>&1; then fail "accepted: $bad"; fi
 done
 for bad in "--uid 0x100000001,2,3" "--uid 1,2,3junk" "--uid -1,2,3" "--uid 1,2,3,4" "--connect 127.0.0.1:70000" \
-           "--connect 127.0.0.1:1x" "--connect 127.0.0.1:abc" "--connect nohost"; do
+           "--connect 127.0.0.1:1x" "--connect 127.0.0.1:abc" "--connect nohost" "--worn-page 0x08010000" \
+           "--worn-page 0x20000000" "--worn-page 0x0800F000x"; do
   # shellcheck disable=SC2086
   if "$BP" --image "$FW/hello.elf" $bad --run-us 1000 </dev/null >/dev/null 2>"$T/err"; then fail "accepted: $bad"; fi
-  grep -q "^bluepill: --\(uid\|connect\) wants" "$T/err" || fail "$bad: $(cat "$T/err")"
+  grep -q "^bluepill: --\(uid\|connect\|worn-page\) wants" "$T/err" || fail "$bad: $(cat "$T/err")"
 done
+"$BP" --image "$FW/hello.elf" --worn-page 0x0800F000 --worn-page 0x080027ff --run-us 1000 </dev/null >/dev/null 2>"$T/err" ||
+  fail "--worn-page refused: $(cat "$T/err")"
 for bad in "--pty --connect 127.0.0.1:9" "--stdio --pty" "--no-w25q --w25q $T/w.bin"; do
   # shellcheck disable=SC2086
   if "$BP" --image "$FW/hello.elf" $bad --run-us 1000 </dev/null >/dev/null 2>"$T/err"; then fail "accepted: $bad"; fi

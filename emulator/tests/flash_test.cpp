@@ -152,6 +152,48 @@ TEST(FlashCtrl, WriteProtectedPageSetsWrprterr) {
   EXPECT_EQ(b.diagnostics().errors(), 2u) << b.diagnostics().error_text();
 }
 
+namespace {
+std::uint32_t word(const bluepill::Board& b, std::uint32_t addr) {
+  std::uint32_t w = 0;
+  EXPECT_TRUE(b.read_memory(addr, &w, 4));
+  return w;
+}
+}  // namespace
+
+// A worn page (Config::worn_pages, named by any address in it): its erase ends as a good one's,
+// EOP and no error flag (the FPEC does not check its work), yet the words at offsets 0x000,
+// 0x100, 0x200 and 0x300 keep their 0 bits under FlashCtrl::kWornBits; only a read-back tells.
+TEST(FlashCtrl, AWornPageErasesWithEopButKeepsSomeBitsProgrammed) {
+  bluepill::Config cfg;
+  cfg.worn_pages = {0x0800F123};  // page 60
+  bluepill::Board b(cfg);
+  b.load_image(fw("flash_wrp"));  // erases page 60, then programs 0 at 0x0800F002
+  auto mem = b.flash().bytes();
+  std::fill(mem.begin() + 0xF000, mem.begin() + 0xF400, 0x5A);
+  b.power_on();
+  run_to_end(b);
+  EXPECT_EQ(result(b, 0) & 0x35u, 0x20u) << "erase: EOP, no BSY, PGERR or WRPRTERR";
+  EXPECT_EQ(result(b, 1) & 0x35u, 0x20u) << "program: EOP";
+  static_assert(bluepill::FlashCtrl::kWornBits == 0x0F0F0F0F);
+  EXPECT_EQ(word(b, 0x0800F000), 0x0000FAFAu) << "0x5A5A5A5A | 0xF0F0F0F0, then zeros over its high half";
+  for (std::uint32_t at : {0x0800F100u, 0x0800F200u, 0x0800F300u}) EXPECT_EQ(word(b, at), 0xFAFAFAFAu) << std::hex << at;
+  int erased = 0;
+  for (std::uint32_t at = 0x0800F000; at < 0x0800F400; at += 4) erased += word(b, at) == 0xFFFFFFFFu;
+  EXPECT_EQ(erased, 256 - 4) << "the rest of the page erased";
+  EXPECT_EQ(count_bytes(b, 0x0800F400, 1024, 0xFF), 1024) << "page 61 untouched";
+  EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
+
+  // No longer worn (Board::set_worn_pages): the next erase clears the whole page.
+  b.set_worn_pages({});
+  b.power_cut();
+  std::fill(mem.begin() + 0xF000, mem.begin() + 0xF400, 0x5A);
+  b.power_on();
+  run_to_end(b);
+  EXPECT_EQ(result(b, 0) & 0x35u, 0x20u);
+  EXPECT_EQ(word(b, 0x0800F000), 0x0000FFFFu);
+  EXPECT_EQ(count_bytes(b, 0x0800F004, 1020, 0xFF), 1020);
+}
+
 // RM0008 3.3.3 on FLASH_ACR: the wait states may not drop below what SYSCLK needs, and the
 // prefetch buffer may be switched only below 24 MHz. At the reset clock (HSI, 8 MHz) both are
 // free; at 72 MHz each is an error.

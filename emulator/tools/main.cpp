@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
   bluepill::Config cfg;
   std::vector<std::string> images;
   std::string flash_file, w25q_file, connect, timing = "typ", uid, exit_on, pty_link;
+  std::vector<std::string> worn_pages;
   std::uint32_t bin_base = 0x08000000;
   bool pty = false, stdio = false, erase = false, no_w25q = false, lenient = false, verbose = false, quiet = false;
   std::uint64_t cut_after = 0;
@@ -104,6 +105,9 @@ int main(int argc, char** argv) {
   app.add_option("--bin-base", bin_base, "load address of .bin images")->default_str("0x08000000");
   app.add_flag("--erase", erase, "erase the whole internal flash before loading images");
   app.add_option("--flash", flash_file, "file holding the internal flash contents (power cycles keep it)");
+  app.add_option("--worn-page", worn_pages,
+                 "a worn internal flash page, by any address in it (repeatable): its erases end with no error "
+                 "flag but leave some bits programmed");
   auto* w25q_opt = app.add_option("--w25q", w25q_file, "file holding the W25Q contents");
   auto* no_w25q_opt = app.add_flag("--no-w25q", no_w25q, "no W25Q on SPI1")->excludes(w25q_opt);
   app.add_flag("--w25q-protected", cfg.w25q_protected,
@@ -173,6 +177,16 @@ int main(int argc, char** argv) {
       cfg.uid[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(w);
       from = comma + 1;
     }
+  }
+
+  for (const auto& page : worn_pages) {
+    unsigned long addr = 0;
+    if (!parse_number(page, 0xFFFFFFFFul, addr) || addr < 0x08000000ul || addr >= 0x08010000ul) {
+      std::cerr << "bluepill: --worn-page wants an address in the internal flash (0x08000000-0x0800FFFF), not '" << page
+                << "'\n";
+      return 2;
+    }
+    cfg.worn_pages.push_back(static_cast<std::uint32_t>(addr));
   }
 
   if (!flash_file.empty() && !w25q_file.empty() &&

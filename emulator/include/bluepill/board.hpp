@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bluepill/config.hpp"
@@ -87,6 +88,8 @@ class Board {
   // A flash fault that comes and goes, for tests: Config::write_protect changed at once (on a
   // real chip new option bytes only apply after a reset).
   void set_write_protect(std::uint32_t mask) { cfg_.write_protect = mask; }
+  // A page that wears out, or one that erases again (Config::worn_pages), from the next erase on.
+  void set_worn_pages(std::vector<std::uint32_t> pages) { cfg_.worn_pages = std::move(pages); }
   // The W25Q's wiring fails (false) or is restored (true), at once: while it is off the chip sees
   // nothing and MISO reads 0xFF, as with Config::w25q = false. Its contents stay as they were.
   void set_w25q_connected(bool connected);

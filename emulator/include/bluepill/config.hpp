@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <vector>
 
 namespace bluepill {
 
@@ -73,6 +74,13 @@ struct Config {
   // (reports exist for GigaDevice parts): false models such a chip, where 0x0000 over a
   // programmed half-word sets PGERR like any other value.
   bool zero_over_data = true;
+  // Worn internal flash pages (DS5319 rates them for 10,000 erase cycles), each named by any
+  // address in it: a page erase there (PER, or MER) ends as any other, BSY then EOP and no error
+  // flag (the FPEC does not check what it erased, PM0075: only a read-back finds it), but leaves
+  // bits programmed: the words at page offsets 0x000, 0x100, 0x200 and 0x300 keep the 0 bits of
+  // their old value under kWornBits (FlashCtrl; they read old | ~kWornBits). Images the board
+  // loads (load_image) are written as on a good page. Board::set_worn_pages changes it at once.
+  std::vector<std::uint32_t> worn_pages;
   bool strict = true;       // stop at the first error (otherwise: report it and go on)
   double latency_ms = 0;    // one-way latency of the USART1 link, in virtual time
   bool realtime = false;    // pace virtual time to wall-clock time

@@ -10,6 +10,8 @@
 //  - The CPU stalls while an operation runs if it executes from flash (the board advances time).
 //  - A power cut during an operation tears it: a torn half-word or page (sim::InternalFlash).
 //  - Config::write_protect: programming/erasing a protected page sets WRPRTERR (reported).
+//  - Config::worn_pages: an erase of a worn page ends with EOP and no error, as any other, but
+//    leaves bits programmed (erase_worn_page): only a read-back sees it.
 //  - ACR (latency, prefetch), OBR (no read-out protection) and WRPR.
 #pragma once
 
@@ -33,6 +35,10 @@ class FlashCtrl final : public WordRegisters {
   std::uint32_t latency() const { return acr_ & 7; }
   bool half_cycle() const { return (acr_ & 0x08) != 0; }  // HLFCYA
   bool prefetch() const { return (acr_ & 0x10) != 0; }    // PRFTBE
+  // A worn page's erase (Config::worn_pages) leaves these bits of the words at page offsets
+  // 0x000, 0x100, 0x200 and 0x300 as they were: a 0 there stays 0.
+  static constexpr std::uint32_t kWornBits = 0x0F0F0F0F;
+  static constexpr std::uint32_t kWornStride = 0x100;
   // Power is lost now: an operation in progress is torn.
   void power_cut(std::mt19937_64& rng);
 
@@ -47,6 +53,8 @@ class FlashCtrl final : public WordRegisters {
   void complete();
   void update_irq();
   bool protected_page(std::uint32_t addr) const;
+  bool worn_page(std::uint32_t addr) const;
+  void erase_page(std::uint32_t addr);  // as a good or a worn page erases
 
   std::uint32_t acr_ = 0x30, sr_ = 0, cr_ = 0x80, ar_ = 0;
   int key_state_ = 0;   // 0: locked, waiting for KEY1; 1: KEY1 seen; 2: unlocked
