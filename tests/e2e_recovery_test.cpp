@@ -320,8 +320,6 @@ TEST_P(Recovery, RecoveryModeWithAValidApplicationStaysWhileTheServerTalks) {
   EXPECT_EQ(b.diagnostics().errors(), 0u) << b.diagnostics().error_text();
 }
 
-// The example application as a user sees it: it blinks PC13 and feeds the watchdog (6 s of
-// running, beyond the 4 s IWDG period, without a reset).
 // While a download runs the example application blinks PC13 at 5 Hz (a change every 100 ms), five
 // times its idle 1 Hz: a user sees that an update is under way. Counted over the second that
 // starts half a second into the download of the largest image (which lasts several seconds): at
@@ -373,6 +371,8 @@ TEST_P(Recovery, TheApplicationSaysItsAppInfoUidAndTheWindowItsRingHolds) {
   EXPECT_TRUE(std::equal(uid, uid + 12, h.uid));
 }
 
+// The example application as a user sees it: it blinks PC13 and feeds the watchdog (6 s of
+// running, beyond the 4 s IWDG period, without a reset).
 TEST_P(Recovery, ExampleApplicationBlinksAndKeepsTheWatchdogFed) {
   const e2e::Firmware fw(GetParam());
   bluepill::Board b;
