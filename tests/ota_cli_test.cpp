@@ -96,8 +96,9 @@ void open_raw_pty(int& master, int& slave, char (&name)[256]) {
 }
 
 // What a device running application `version` (internal layout) says: one HELLO frame, on `fd`.
-void say_hello(int fd, std::uint32_t version) {
+void say_hello(int fd, std::uint32_t version, std::uint8_t protocol = ota::kProtocolVersion) {
   ota::Hello h;
+  h.protocol = protocol;
   h.app_version = version;
   h.window = 8;
   h.staging_capacity = ota::kInternalLayout.image_limit;
@@ -1843,17 +1844,7 @@ TEST_F(OtaCli, ADeviceOfAnUnknownProtocolIsAProtocolErrorWithExitCode8) {
   Process push({OTA_TOOL, "push", make_ota(dir, ota::kInternalLayout, 2, 9000).string(), "--port", name, "--json",
                 "--timeout", "20"});
   ASSERT_TRUE(next_event(push, "open")) << push.output();
-  ota::Hello h;
-  h.protocol = ota::kProtocolVersion + 1;
-  h.app_version = 1;
-  h.window = 8;
-  h.staging_capacity = ota::kInternalLayout.image_limit;
-  std::uint8_t payload[ota::Hello::kSize];
-  ota::encode(h, payload);
-  std::uint8_t frame[ota::encoded_size_max(ota::Hello::kSize)];
-  const std::size_t n = ota::encode_frame(static_cast<std::uint8_t>(ota::MsgType::hello), payload, sizeof payload,
-                                          frame, sizeof frame);
-  ASSERT_EQ(::write(master, frame, n), static_cast<ssize_t>(n));
+  ASSERT_NO_FATAL_FAILURE(say_hello(master, 1, ota::kProtocolVersion + 1));
   EXPECT_EQ(push.wait(10s), 8) << push.output();
   const auto results = lines_of(push.output(), "result");
   ASSERT_EQ(results.size(), 1u) << push.output();

@@ -1265,6 +1265,17 @@ void hello_to(ota::host::Session& s, std::uint64_t now, const DeviceHello& d = {
   s.on_bytes(hello.data(), hello.size(), now);
 }
 
+// The session begun, hello_to()'s device at 1, and a START_REPLY ok from packet 0 at `now`: the
+// session is downloading (the failure says why not).
+::testing::AssertionResult into_download(ota::host::Session& s, std::uint64_t now) {
+  s.begin(0);
+  hello_to(s, 1);
+  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
+  s.on_bytes(ok.data(), ok.size(), now);
+  if (s.phase() == ota::host::Phase::download) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "not downloading: " << s.detail();
+}
+
 // A device that answers with numbers beyond the image (a bug, or another image's state): the
 // server trusts none of them. START_REPLY resuming past the last packet ends the push as a
 // protocol error; a DATA_ACK beyond the last packet is ignored (it must not count as progress).
@@ -1486,11 +1497,7 @@ TEST(ProtocolSession, AStopWaitsForTheDeviceToAnswerItsAbort) {
   ota::host::SessionOptions o;
   o.reply_timeout_ms = 1000;
   ota::host::Session s(app_image(2, 4096), 2, o);
-  s.begin(0);
-  hello_to(s, 1);
-  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
-  s.on_bytes(reply.data(), reply.size(), 2);
-  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  ASSERT_TRUE(into_download(s, 2));
   s.take_output();
   s.interrupt(10);
   const auto sent = decode_stream(s.take_output());
@@ -1514,11 +1521,7 @@ TEST(ProtocolSession, AStopWaitsForTheDeviceToAnswerItsAbort) {
 // "stopped during reboot", which reads as an update to push again.
 TEST(ProtocolSession, AStopAfterTheDownloadSaysTheDeviceInstallsTheImage) {
   ota::host::Session s(app_image(2, 4096), 2);
-  s.begin(0);
-  hello_to(s, 1);
-  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
-  s.on_bytes(reply.data(), reply.size(), 2);
-  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  ASSERT_TRUE(into_download(s, 2));
   const Bytes ok = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(app_image(2, 4096).data(), 4096)}));
   s.on_bytes(ok.data(), ok.size(), 50);
   ASSERT_EQ(s.phase(), ota::host::Phase::reboot) << s.detail();
@@ -1537,11 +1540,7 @@ TEST(ProtocolSession, AStopAfterTheDownloadSaysTheDeviceInstallsTheImage) {
 TEST(ProtocolSession, AStopWhoseAbortCameAfterTheWholeImageSaysSoEvenWithoutTheResult) {
   const Bytes img = app_image(2, 4096);
   ota::host::Session s(img, 2);
-  s.begin(0);
-  hello_to(s, 1);
-  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
-  s.on_bytes(reply.data(), reply.size(), 2);
-  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  ASSERT_TRUE(into_download(s, 2));
   s.take_output();
   s.interrupt(10);
   DeviceHello d;
@@ -1584,11 +1583,7 @@ TEST(ProtocolSession, ASilentDeviceAfterARestartIsNotSaidToHaveHadItsReportAckno
   ota::host::SessionOptions o;
   o.hello_timeout_ms = 10'000;
   ota::host::Session s(app_image(2, 4096), 2, o);
-  s.begin(0);
-  hello_to(s, 1);
-  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
-  s.on_bytes(reply.data(), reply.size(), 2);
-  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  ASSERT_TRUE(into_download(s, 2));
   const Bytes nak = frame_bytes(MsgType::data_nak, encoded(ota::Nak{Status::no_session, 0}));
   s.on_bytes(nak.data(), nak.size(), 10);
   ASSERT_EQ(s.phase(), ota::host::Phase::hello) << s.detail();
@@ -1628,11 +1623,7 @@ TEST(ProtocolSession, AStopTakesOnlyItsDevicesAnswerAndWaitsAMinuteAtMost) {
   ota::host::SessionOptions o;
   o.reply_timeout_ms = 600'000;  // --reply-timeout 600
   ota::host::Session s(app_image(2, 4096), 2, o);
-  s.begin(0);
-  hello_to(s, 1);
-  const Bytes reply = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
-  s.on_bytes(reply.data(), reply.size(), 2);
-  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  ASSERT_TRUE(into_download(s, 2));
   s.interrupt(10);
   ota::Hello other;
   other.uid[0] = 0x5A;  // hello_to()'s device has uid 0
@@ -1877,11 +1868,7 @@ TEST(ProtocolSession, AZeroMillisecondRoundTripIsAMeasurement) {
 // otherwise span the whole timeout and raise the reply timeout above the floor.
 TEST(ProtocolSession, AnAckAfterAReplyTimeoutIsNoRoundTripSample) {
   auto s = timing_session(1500);
-  s.begin(0);
-  hello_to(s, 1);
-  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
-  s.on_bytes(ok.data(), ok.size(), 10);  // RTT 9 ms; packets 0..7 sent at 10
-  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  ASSERT_TRUE(into_download(s, 10));  // RTT 9 ms; packets 0..7 sent at 10
   s.on_tick(1510);                       // their ACKs were lost: packet 0 again
   ASSERT_EQ(retries_told(s), 1u);
   const Bytes ack = frame_bytes(MsgType::data_ack, {8, 0});  // the device had all 8
@@ -2247,11 +2234,7 @@ TEST(ProtocolSession, AnAckOfTheWrongLengthIsNoSignTheRateIsRight) {
 // A DATA_ACK of the wrong length during the download is not taken as progress.
 TEST(ProtocolSession, AnAckOfTheWrongLengthDuringTheDownloadIsIgnored) {
   ota::host::Session s(app_image(2, 4096), 2);
-  s.begin(0);
-  hello_to(s, 1);
-  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
-  s.on_bytes(ok.data(), ok.size(), 2);
-  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  ASSERT_TRUE(into_download(s, 2));
   const Bytes ack = frame_bytes(MsgType::data_ack, {8, 0, 0});
   s.on_bytes(ack.data(), ack.size(), 3);
   EXPECT_EQ(s.packets_acked(), 0u);
@@ -2262,11 +2245,7 @@ TEST(ProtocolSession, AnAckOfTheWrongLengthDuringTheDownloadIsIgnored) {
 // (a device that stalled may still be short of room).
 TEST(ProtocolSession, AfterAReplyTimeoutTheWindowGrowsAgainFromOnePacket) {
   auto s = timing_session(1000);
-  s.begin(0);
-  hello_to(s, 1);
-  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
-  s.on_bytes(ok.data(), ok.size(), 10);
-  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  ASSERT_TRUE(into_download(s, 10));
   auto data_frames = [&s] {
     std::size_t n = 0;
     for (const Msg& m : decode_stream(s.take_output())) n += m.type == static_cast<std::uint8_t>(MsgType::data);
@@ -2284,11 +2263,7 @@ TEST(ProtocolSession, AfterAReplyTimeoutTheWindowGrowsAgainFromOnePacket) {
 // the session ends refused at once instead of sending the packet again until its retries run out.
 TEST(ProtocolSession, ANakForAPacketsLengthEndsTheSessionRefused) {
   ota::host::Session s(app_image(2, 4096), 2);
-  s.begin(0);
-  hello_to(s, 1);
-  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
-  s.on_bytes(ok.data(), ok.size(), 2);
-  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  ASSERT_TRUE(into_download(s, 2));
   const Bytes nak = frame_bytes(MsgType::data_nak, encoded(ota::Nak{Status::bad_length, 0}));
   s.on_bytes(nak.data(), nak.size(), 3);
   ASSERT_TRUE(s.done());
@@ -2328,11 +2303,7 @@ TEST(ProtocolSession, AProtocolVersionBelowTheOldestIsNotServed) {
 // being updated restarting: the download goes on, and the other board is named once.
 TEST(ProtocolSession, AnotherBoardsHelloDuringTheDownloadDoesNotRestartIt) {
   ota::host::Session s(app_image(2, 4096), 2);
-  s.begin(0);
-  hello_to(s, 1);
-  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
-  s.on_bytes(ok.data(), ok.size(), 2);
-  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  ASSERT_TRUE(into_download(s, 2));
   s.take_output();
   s.take_events();
   ota::Hello other;
@@ -2367,11 +2338,7 @@ TEST(ProtocolSession, TheWindowIsCappedByTheDevices) {
   ota::host::SessionOptions o;
   o.window = 16;
   ota::host::Session s(app_image(2, 8192), 2, o);
-  s.begin(0);
-  hello_to(s, 1);  // window 8
-  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
-  s.on_bytes(ok.data(), ok.size(), 2);
-  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  ASSERT_TRUE(into_download(s, 2));  // hello_to(): window 8
   std::size_t data = 0;
   for (const Msg& m : decode_stream(s.take_output())) data += m.type == static_cast<std::uint8_t>(MsgType::data);
   EXPECT_EQ(data, 8u);
@@ -2408,11 +2375,7 @@ TEST(ProtocolSession, AnUpgradeReportFromTheOldVersionIsNotThisUpgrade) {
 TEST(ProtocolSession, AStoppedSessionTrustsNoNumbersBeyondWhatTheDeviceKeeps) {
   const Bytes img = app_image(2, 4096);
   auto stopping = [&img](ota::host::Session& s) {
-    s.begin(0);
-    hello_to(s, 1);
-    const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
-    s.on_bytes(ok.data(), ok.size(), 2);
-    ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+    ASSERT_TRUE(into_download(s, 2));
     s.interrupt(10);
   };
   {
@@ -2497,11 +2460,7 @@ TEST(ProtocolSession, FlashErrorsToTheLastRetryOfTheInternalLayoutNameTheSupply)
   ota::host::SessionOptions o;
   o.max_retries = 1;
   ota::host::Session s(app_image(2, 4096), 2, o);
-  s.begin(0);
-  hello_to(s, 1);
-  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
-  s.on_bytes(ok.data(), ok.size(), 2);
-  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  ASSERT_TRUE(into_download(s, 2));
   const Bytes nak = frame_bytes(MsgType::data_nak, encoded(ota::Nak{Status::flash_error, 0}));
   for (std::uint64_t t = 3; t < 10 && !s.done(); ++t) s.on_bytes(nak.data(), nak.size(), t);
   ASSERT_TRUE(s.done());
@@ -2515,11 +2474,7 @@ TEST(ProtocolSession, FlashErrorsToTheLastRetryOfTheInternalLayoutNameTheSupply)
 TEST(ProtocolSession, AStopAnsweredWithResultOkCountsThePacketsDelivered) {
   const Bytes img = app_image(2, 4096);
   ota::host::Session s(img, 2);
-  s.begin(0);
-  hello_to(s, 1);
-  const Bytes ok = frame_bytes(MsgType::start_reply, encoded(ota::StartReply{Status::ok, 0}));
-  s.on_bytes(ok.data(), ok.size(), 2);
-  ASSERT_EQ(s.phase(), ota::host::Phase::download) << s.detail();
+  ASSERT_TRUE(into_download(s, 2));
   s.interrupt(10);
   const Bytes result = frame_bytes(MsgType::result, encoded(ota::Result{Status::ok, ota::crc32(img.data(), img.size())}));
   s.on_bytes(result.data(), result.size(), 20);
