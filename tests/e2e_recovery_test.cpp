@@ -408,6 +408,43 @@ TEST_P(Recovery, WithoutACrystalEverythingRunsOnTheHsi) {
   }
 }
 
+// A PLL that never locks (a damaged or out-of-spec part), with or without the crystal: both
+// images give up waiting for it and run on the HSI's own 8 MHz, USART1's divider set for that
+// clock (BRR 69: 115942 baud, +0.6 %). A whole update runs so with the HSI cold or at its 25 °C
+// trim. Hot (+2.5 %), the two errors add up to 3.2 %, past what the far end's receiver takes:
+// the board says every byte is garbled, as it would be on the bench.
+TEST_P(Recovery, APllThatNeverLocksLeavesEverythingOnTheHsisOwnEightMegahertz) {
+  const e2e::Firmware fw(GetParam());
+  for (const bool crystal : {true, false})
+    for (const double hsi_error : {0.0, 0.01, -0.02}) {
+      SCOPED_TRACE(std::string(crystal ? "crystal" : "no crystal") + ", HSI off by " +
+                   std::to_string(hsi_error * 100) + " %");
+      bluepill::Config cfg;
+      cfg.pll_locks = false;
+      cfg.hse = crystal;
+      cfg.hsi_error = hsi_error;
+      bluepill::Board b(cfg);
+      e2e::factory_fresh(b, fw);
+      expect_upgrade_to_v2(b, fw);
+      EXPECT_NE(b.uart_output().find("app v2 "), std::string::npos) << b.uart_output();
+      std::uint32_t cr = 0xFFFFFFFF, cfgr = 0xFFFFFFFF, brr = 0;
+      ASSERT_TRUE(b.debug_read(0x40021000, &cr, 4));
+      ASSERT_TRUE(b.debug_read(0x40021004, &cfgr, 4));
+      ASSERT_TRUE(b.debug_read(0x40013808, &brr, 4));
+      EXPECT_EQ(cfgr & 0xCu, 0x0u) << "SYSCLK is the HSI (SWS = 00)";
+      EXPECT_EQ(cr & ((1u << 24) | (1u << 16)), 0u) << "the PLL and the crystal are off again";
+      EXPECT_EQ(brr, 69u) << "USART1 divided for 8 MHz";
+    }
+  bluepill::Config hot;
+  hot.pll_locks = false;
+  hot.hsi_error = 0.025;
+  bluepill::Board b(hot);
+  e2e::factory_fresh(b, fw);
+  b.run_for_us(1e6);
+  EXPECT_NE(b.diagnostics().error_text().find("every byte is garbled"), std::string::npos)
+      << b.diagnostics().error_text();
+}
+
 // RCC as the core sees it: the system clock is the PLL (CFGR.SWS), the core runs on the crystal
 // (CR.HSEON, and the PLL fed from HSE: CFGR.PLLSRC).
 std::uint32_t rcc_reg(bluepill::Board& b, std::uint32_t offset) {

@@ -56,7 +56,7 @@ void Rcc::settle() {
   if ((cr_ & kHseon) && t >= hse_ready_at_) cr_ |= kHserdy;
   const bool on_hse = (cfgr_ & kPllsrcHse) != 0;
   if (!(cr_ & (on_hse ? kHserdy : kHsirdy))) cr_ &= ~kPllrdy;  // its source stopped: unlocked
-  if ((cr_ & kPllon) && !(cr_ & kPllrdy)) {
+  if ((cr_ & kPllon) && !(cr_ & kPllrdy) && chip_.config().pll_locks) {
     // The PLL locks kPllLockUs after both it and its source (HSI/2 or HSE, PLLSRC) run.
     const Cycles source = (cr_ & (on_hse ? kHseon : kHsion)) ? (on_hse ? hse_ready_at_ : hsi_ready_at_) : kNever;
     if (source != kNever && t >= std::max(source, pll_on_at_) + us_to_cycles(kPllLockUs)) cr_ |= kPllrdy;

@@ -41,6 +41,9 @@ struct Config {
   // The crystal's start-up time, HSEON to HSERDY: 2 ms typical for 8 MHz (DS5319 tSU(HSE));
   // crystals and load capacitors at their limits, or a cold board, take several times that.
   double hse_startup_us = 2'000;
+  // false: the PLL never locks (PLLRDY stays 0 whatever feeds it), as on a damaged or
+  // out-of-spec part; the firmware must give up waiting and run on its source's own clock.
+  bool pll_locks = true;
   // Core clock cycles each instruction takes. 1 is the Cortex-M3 at its best, as most single
   // instructions are; on silicon, code fetched from flash at 72 MHz (2 wait states: prefetch
   // refills after every taken branch), loads and stores (2 cycles), multiplies and divisions
